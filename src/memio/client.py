@@ -1,0 +1,131 @@
+"""`Memio`: one object that holds the four stores and closes them together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from memio.errors import NotSupportedError
+from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore, Store
+from memio.providers import STORE_KINDS, build_store
+from memio.providers._shared import ProviderContext
+
+__all__ = ["DEFAULT_PROVIDERS", "Memio"]
+
+# What `Memio.local` and the repo's memio-server.yaml use: persistent, embedded, offline.
+DEFAULT_PROVIDERS = {
+    "facts": "chroma",
+    "history": "sqlite",
+    "documents": "chroma",
+    "graph": "networkx",
+}
+
+
+class Memio:
+    """Compose any of the four stores; unset stores raise NotSupportedError when used.
+
+    >>> async with Memio.local("./memio-data") as memio:
+    ...     await memio.facts.add(content="prefers dark mode", user_id="alice")
+    """
+
+    def __init__(
+        self,
+        *,
+        facts: FactStore | None = None,
+        history: HistoryStore | None = None,
+        documents: DocumentStore | None = None,
+        graph: GraphStore | None = None,
+    ) -> None:
+        self._stores: dict[str, Any] = {
+            "facts": facts,
+            "history": history,
+            "documents": documents,
+            "graph": graph,
+        }
+
+    @classmethod
+    def from_providers(
+        cls,
+        providers: Mapping[str, tuple[str, Mapping[str, Any]] | str],
+        *,
+        data_dir: str | Path = "./memio-data",
+        embedder: Embedder | None = None,
+    ) -> Memio:
+        """Build stores by provider name: ``{"facts": "chroma", "graph": ("postgres", {...})}``."""
+        context = ProviderContext(data_dir=Path(data_dir), embedder=embedder or _default_embedder())
+        stores = {}
+        for kind, spec in providers.items():
+            name, config = (spec, {}) if isinstance(spec, str) else spec
+            stores[kind] = build_store(kind, name, config, context)
+        return cls(**stores)
+
+    @classmethod
+    def local(cls, path: str | Path = "./memio-data", *, embedder: Embedder | None = None) -> Memio:
+        """All four embedded, persistent stores under one directory; works offline."""
+        return cls.from_providers(DEFAULT_PROVIDERS, data_dir=path, embedder=embedder)
+
+    @classmethod
+    def in_memory(cls, *, embedder: Embedder | None = None) -> Memio:
+        """All four stores in process memory: for tests and examples; nothing is kept."""
+        return cls.from_providers(
+            dict.fromkeys(STORE_KINDS, "memory"), data_dir=".", embedder=embedder
+        )
+
+    @property
+    def facts(self) -> FactStore:
+        return self._store("facts")
+
+    @property
+    def history(self) -> HistoryStore:
+        return self._store("history")
+
+    @property
+    def documents(self) -> DocumentStore:
+        return self._store("documents")
+
+    @property
+    def graph(self) -> GraphStore:
+        return self._store("graph")
+
+    @property
+    def stores(self) -> dict[str, Store]:
+        """The configured stores by kind."""
+        return {kind: store for kind, store in self._stores.items() if store is not None}
+
+    def _store(self, kind: str) -> Any:
+        store = self._stores[kind]
+        if store is None:
+            raise NotSupportedError(
+                f"no {kind} store is configured", hint=f"pass {kind}=... or configure stores.{kind}"
+            )
+        return store
+
+    async def aclose(self) -> None:
+        """Close every store, even when one of them fails to close."""
+        errors = []
+        for store in self.stores.values():
+            try:
+                await store.aclose()
+            except Exception as exc:  # close the rest before reporting
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    async def __aenter__(self) -> Memio:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _default_embedder() -> Embedder:
+    from memio.embeddings import default_embedder
+
+    return default_embedder()

@@ -1,0 +1,317 @@
+"""The four store protocols and the embedder protocol.
+
+These are the narrow contract between `Memio` (and the server) and a backend. Every method is async
+and keyword-only; every store has the same verbs (add, get, get_all, search, update, delete,
+delete_all) plus `count`, `ping` and `aclose`. A provider that passes `tests/conformance` for a
+store is a drop-in for any other provider of that store.
+
+Shared rules:
+- Listings return a `Page` (a list with `next_cursor`). Passing that cursor back returns the next
+  page; walking until `next_cursor is None` yields every item exactly once. `limit` is the page
+  size, from 1 to 1000. A cursor is opaque and only valid for the same call with the same scope.
+- `filters` use memio's portable filter language (`memio.filters`), identical for every provider.
+- Scoping arguments (`user_id`, `agent_id`, ...) restrict reads and deletes; an item written with a
+  scope is invisible to other scopes.
+- Writes return what is stored after the write, timestamps included.
+- Errors are `memio.errors` types: NotFoundError, ConflictError, InvalidRequestError,
+  NotSupportedError, ProviderError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from memio.models import (
+    Document,
+    DocumentInput,
+    Fact,
+    FactEvent,
+    FactInput,
+    GraphResult,
+    Message,
+    MetadataValue,
+    Page,
+    Triple,
+)
+
+__all__ = ["DocumentStore", "Embedder", "FactStore", "GraphStore", "HistoryStore", "Store"]
+
+Filters = Mapping[str, Any]
+Metadata = Mapping[str, MetadataValue]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors. Must not block the event loop."""
+
+    model: str
+    dimensions: int
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 array of shape (len(texts), dimensions)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What every store has, whatever it holds."""
+
+    provider: str
+
+    async def count(self) -> int:
+        """How many items (facts, messages, documents, triples) the store holds in all."""
+        ...
+
+    async def ping(self) -> None:
+        """Cheap round trip to the backend; raises ProviderError when it is unreachable."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections, files and locks. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class FactStore(Store, Protocol):
+    """Short statements about a user or agent, searchable by meaning, with a change history.
+
+    Adding a fact whose content equals (after trimming and folding whitespace) an existing fact in
+    exactly the same scope stores nothing new and returns the existing fact.
+    """
+
+    async def add(
+        self,
+        *,
+        content: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        metadata: Metadata | None = None,
+        fact_id: str | None = None,
+    ) -> Fact: ...
+
+    async def add_many(self, *, facts: Sequence[FactInput]) -> list[Fact]:
+        """Add a batch in one go; ids that exist make the whole batch fail with ConflictError."""
+        ...
+
+    async def get(self, *, fact_id: str) -> Fact: ...
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Filters | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Fact]:
+        """Facts in creation order (oldest first)."""
+        ...
+
+    async def search(
+        self,
+        *,
+        query: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: Filters | None = None,
+        threshold: float | None = None,
+    ) -> list[Fact]:
+        """Most relevant first; `threshold` drops results scoring below it."""
+        ...
+
+    async def update(
+        self,
+        *,
+        fact_id: str,
+        content: str | None = None,
+        metadata: Metadata | None = None,
+    ) -> Fact:
+        """Replace the content and/or merge metadata keys; records an UPDATE event."""
+        ...
+
+    async def delete(self, *, fact_id: str) -> None: ...
+
+    async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
+        """Delete the listed facts; ids that do not exist are skipped. Returns how many went."""
+        ...
+
+    async def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        """Delete every fact in the scope (all facts when no scope is given)."""
+        ...
+
+    async def history(self, *, fact_id: str) -> list[FactEvent]:
+        """Every ADD/UPDATE/DELETE of the fact, oldest first; also after the fact was deleted."""
+        ...
+
+
+@runtime_checkable
+class HistoryStore(Store, Protocol):
+    """Conversation sessions: ordered messages, owned by at most one user."""
+
+    async def add(
+        self,
+        *,
+        session_id: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        user_id: str | None = None,
+    ) -> list[Message]:
+        """Append messages in order. A session belongs to the user_id it was created with; adding
+        with another user_id is a ConflictError."""
+        ...
+
+    async def get(
+        self,
+        *,
+        session_id: str,
+        limit: int = 50,
+        cursor: str | None = None,
+        user_id: str | None = None,
+    ) -> Page[Message]:
+        """Messages oldest first. Unknown session (or another user's) is NotFoundError."""
+        ...
+
+    async def get_all(
+        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[str]:
+        """Session ids, oldest session first."""
+        ...
+
+    async def search(
+        self,
+        *,
+        session_id: str,
+        query: str,
+        limit: int = 10,
+        user_id: str | None = None,
+    ) -> list[Message]:
+        """Messages of one session matching the query, best first, with `score`."""
+        ...
+
+    async def delete(self, *, session_id: str, user_id: str | None = None) -> None: ...
+
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        """Delete every session of the user (every session when user_id is None); returns how
+        many sessions went."""
+        ...
+
+
+@runtime_checkable
+class DocumentStore(Store, Protocol):
+    """Texts searchable by meaning, optionally scoped to a user."""
+
+    async def add(
+        self,
+        *,
+        content: str,
+        doc_id: str | None = None,
+        metadata: Metadata | None = None,
+        user_id: str | None = None,
+    ) -> Document:
+        """An existing doc_id is a ConflictError (use update or upsert_many)."""
+        ...
+
+    async def add_many(self, *, documents: Sequence[DocumentInput]) -> list[Document]:
+        """All or nothing: any existing id fails the batch with ConflictError."""
+        ...
+
+    async def upsert_many(self, *, documents: Sequence[DocumentInput]) -> list[Document]:
+        """Insert or replace; a replaced document keeps its created_at."""
+        ...
+
+    async def get(self, *, doc_id: str, user_id: str | None = None) -> Document: ...
+
+    async def get_all(
+        self,
+        *,
+        limit: int = 100,
+        filters: Filters | None = None,
+        user_id: str | None = None,
+        cursor: str | None = None,
+    ) -> Page[Document]: ...
+
+    async def search(
+        self,
+        *,
+        query: str,
+        limit: int = 10,
+        filters: Filters | None = None,
+        user_id: str | None = None,
+    ) -> list[Document]: ...
+
+    async def update(
+        self,
+        *,
+        doc_id: str,
+        content: str | None = None,
+        metadata: Metadata | None = None,
+        user_id: str | None = None,
+    ) -> Document:
+        """Replace the content and/or merge metadata keys. Missing id is NotFoundError."""
+        ...
+
+    async def delete(self, *, doc_id: str, user_id: str | None = None) -> None: ...
+
+    async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int: ...
+
+    async def delete_all(self, *, user_id: str | None = None) -> int: ...
+
+
+@runtime_checkable
+class GraphStore(Store, Protocol):
+    """Knowledge-graph triples with stable ids, per-user scoping and traversal."""
+
+    async def add(
+        self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
+    ) -> list[Triple]:
+        """Store triples; re-adding an identical triple in the same scope returns the existing one
+        (its metadata merged)."""
+        ...
+
+    async def get(self, *, entity: str, user_id: str | None = None, depth: int = 1) -> GraphResult:
+        """Triples within `depth` hops of the entity, and the entities they reach.
+        Unknown entity is NotFoundError."""
+        ...
+
+    async def get_all(
+        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> GraphResult:
+        """Triples in creation order, with `next_cursor` set when more remain."""
+        ...
+
+    async def search(
+        self, *, query: str, user_id: str | None = None, limit: int = 10
+    ) -> GraphResult:
+        """Triples whose text matches the query by words or by meaning, best first."""
+        ...
+
+    async def delete(
+        self,
+        *,
+        entity: str | None = None,
+        triple_id: str | None = None,
+        user_id: str | None = None,
+    ) -> int:
+        """Delete one triple, or every triple touching an entity (within user_id's scope).
+        Exactly one of entity / triple_id. Nothing matched is NotFoundError."""
+        ...
+
+    async def delete_all(self, *, user_id: str | None = None) -> int: ...

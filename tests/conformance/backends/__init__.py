@@ -1,0 +1,47 @@
+"""Every provider the conformance suites run against, discovered from this package.
+
+Each module here exports ``BACKENDS: list[Backend]``. A backend is described by the config entry
+the server would use (``{"provider": ..., "config": {...}}``), so the Python-API suites and the HTTP
+suites build the very same store from it. Adding a provider to the suites means adding a module
+here; the suites themselves never change.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BackendEnv:
+    """What a backend may use to build its config: a private directory for this test (reused when
+    the suite reopens the store) and the session fixtures it asked for in `requires`."""
+
+    data_dir: Path
+    fixtures: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Backend:
+    id: str  # shown in test ids, e.g. "chroma-server"
+    kind: str  # facts | history | documents | graph
+    config: Callable[[BackendEnv], dict[str, Any]]  # -> {"provider": ..., "config": {...}}
+    persistent: bool = True  # data survives aclose() and a reopen with the same env
+    requires: tuple[str, ...] = ()  # names of pytest fixtures to resolve into env.fixtures
+    marks: tuple[Any, ...] = ()  # pytest marks, e.g. pytest.mark.postgres
+
+
+def all_backends() -> list[Backend]:
+    found: list[Backend] = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found.extend(getattr(module, "BACKENDS", []))
+    return found
+
+
+def backends_for(kind: str) -> list[Backend]:
+    return [backend for backend in all_backends() if backend.kind == kind]
