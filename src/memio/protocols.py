@@ -6,6 +6,8 @@ delete_all) plus `count`, `ping` and `aclose`. A provider that passes `tests/con
 store is a drop-in for any other provider of that store.
 
 Shared rules:
+- Batch and message arguments accept model instances or plain dicts (validated with
+  `providers._shared.coerce_items`, errors naming the item, e.g. ``documents[3].content``).
 - Listings return a `Page` (a list with `next_cursor`). Passing that cursor back returns the next
   page; walking until `next_cursor is None` yields every item exactly once. `limit` is the page
   size, from 1 to 1000. A cursor is opaque and only valid for the same call with the same scope.
@@ -96,7 +98,7 @@ class FactStore(Store, Protocol):
         fact_id: str | None = None,
     ) -> Fact: ...
 
-    async def add_many(self, *, facts: Sequence[FactInput]) -> list[Fact]:
+    async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
         """Add a batch in one go; ids that exist make the whole batch fail with ConflictError."""
         ...
 
@@ -229,11 +231,15 @@ class DocumentStore(Store, Protocol):
         """An existing doc_id is a ConflictError (use update or upsert_many)."""
         ...
 
-    async def add_many(self, *, documents: Sequence[DocumentInput]) -> list[Document]:
+    async def add_many(
+        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
+    ) -> list[Document]:
         """All or nothing: any existing id fails the batch with ConflictError."""
         ...
 
-    async def upsert_many(self, *, documents: Sequence[DocumentInput]) -> list[Document]:
+    async def upsert_many(
+        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
+    ) -> list[Document]:
         """Insert or replace; a replaced document keeps its created_at."""
         ...
 

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ __all__ = [
     "TRIPLE_FIELDS",
     "OpenOnce",
     "ProviderContext",
+    "coerce_items",
     "content_key",
     "new_id",
     "parse_config",
@@ -126,3 +127,27 @@ def parse_config(model: type[_M], config: Mapping[str, Any]) -> _M:
         rest = zip(paths[1:], errors[1:], strict=True)
         more = "".join(f"; {path}: {err['msg']}" for path, err in rest)
         raise InvalidRequestError(errors[0]["msg"] + more, field=paths[0]) from None
+
+
+def coerce_items(
+    model: type[_M], items: Sequence[_M | Mapping[str, Any]], *, field: str
+) -> list[_M]:
+    """Validate a batch of models or dicts; errors name the item, e.g. ``documents[3].content``."""
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence):
+        raise InvalidRequestError("must be a list", field=field)
+    out: list[_M] = []
+    for index, item in enumerate(items):
+        if isinstance(item, model):
+            out.append(item)
+            continue
+        try:
+            out.append(model.model_validate(item))
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(exc.reason, field=f"{field}[{index}].{exc.field}") from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(part) for part in err["loc"])
+            raise InvalidRequestError(
+                err["msg"], field=f"{field}[{index}]" + (f".{where}" if where else "")
+            ) from None
+    return out
