@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite: local fakes of remote services (no network)."""
