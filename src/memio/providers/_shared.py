@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from memio.errors import InvalidRequestError, MemioError, ProviderError
+from memio.models import cosine_score
 from memio.protocols import Embedder
 
 __all__ = [
@@ -25,13 +26,19 @@ __all__ = [
     "TRIPLE_FIELDS",
     "OpenOnce",
     "ProviderContext",
+    "check_threshold",
     "coerce_items",
     "content_key",
+    "graph_match_score",
     "new_id",
+    "optional_text",
     "parse_config",
     "provider_errors",
     "require_text",
     "triple_id",
+    "triple_text",
+    "word_match_score",
+    "word_terms",
 ]
 
 # Top-level fields that portable filters address directly (everything else is metadata).
@@ -151,3 +158,65 @@ def coerce_items(
                 err["msg"], field=f"{field}[{index}]" + (f".{where}" if where else "")
             ) from None
     return out
+
+
+# --- Shared semantics for validation and scoring (added with the reference memory provider) ---
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def optional_text(value: Any, *, field: str) -> str | None:
+    """A scope id (user_id, agent_id, ...): None or a non-empty string, else InvalidRequestError."""
+    return None if value is None else require_text(value, field=field)
+
+
+def check_threshold(threshold: Any, *, field: str = "threshold") -> float | None:
+    """A search threshold: None, or a number from 0 to 1 (scores live in [0, 1])."""
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise InvalidRequestError("must be a number from 0 to 1", field=field)
+    if not 0.0 <= threshold <= 1.0:  # also rejects NaN
+        raise InvalidRequestError("must be a number from 0 to 1", field=field)
+    return float(threshold)
+
+
+def word_terms(text: str) -> list[str]:
+    """The distinct words of `text`, casefolded, in first-seen order.
+
+    A word is a run of letters and digits; punctuation and underscores separate words, so
+    "works_at" is ["works", "at"] and "Hiking!" is ["hiking"].
+    """
+    return list(dict.fromkeys(_WORD.findall(text.casefold())))
+
+
+def word_match_score(query_terms: Sequence[str], text: str) -> float:
+    """Share of the query's words that occur as words of `text`: matched / len(query_terms).
+
+    In [0, 1]; 0.0 when the query has no words. This is the history search score.
+    """
+    if not query_terms:
+        return 0.0
+    words = set(word_terms(text))
+    return sum(term in words for term in query_terms) / len(query_terms)
+
+
+def triple_text(subject: str, predicate: str, obj: str) -> str:
+    """The text a triple is embedded and word-matched as: "subject predicate object"."""
+    return f"{subject} {predicate} {obj}"
+
+
+def graph_match_score(query_terms: Sequence[str], text: str, similarity: float) -> float:
+    """A graph search score in [0, 1] from word match and meaning, combined as a fuzzy OR:
+
+        w = word_match_score(query_terms, text)      # share of query words in the triple text
+        s = models.cosine_score(similarity)          # cosine of the embeddings, clipped at 0
+        score = 1 - (1 - w) * (1 - s)
+
+    `text` is `triple_text(subject, predicate, object)` and `similarity` the cosine between the
+    query's and that text's embeddings. The score is s when no word matches, 1 when every query
+    word occurs, and grows with either signal; graph search keeps triples whose score is > 0.
+    """
+    w = word_match_score(query_terms, text)
+    s = cosine_score(similarity)
+    return min(1.0, max(0.0, 1.0 - (1.0 - w) * (1.0 - s)))

@@ -1,0 +1,994 @@
+"""The reference provider: all four stores in process memory.
+
+This is docs/architecture.md's store semantics made executable, with nothing in between: every
+other provider must answer the conformance suites exactly as these classes do. Nothing is
+persisted; data lives as long as the store object (`aclose()` keeps it, and is a no-op).
+
+Conventions shared by the four stores:
+- Items live in insertion-ordered dicts, each with a `seq` from a per-store counter, so dict order
+  is creation order. Cursors hold the last `seq` returned (keyset paging): deleting or adding items
+  between pages never repeats or skips the remaining ones. A page looks one item ahead, so the
+  last page has `next_cursor=None` even when the count is a multiple of `limit`.
+- Returned models are deep copies: a caller mutating a result cannot change the store.
+- Embeddings of stored items are computed once, on write, and kept next to the item.
+- Writes that await the embedder hold the store's `asyncio.Lock` from their first read to their
+  last write; every other write takes the same lock, so no write interleaves with another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from memio.errors import ConflictError, InvalidRequestError, NotFoundError
+from memio.filters import FilterNode, matches, parse_filters
+from memio.models import (
+    Document,
+    DocumentInput,
+    Fact,
+    FactEvent,
+    FactEventType,
+    FactInput,
+    GraphResult,
+    Message,
+    MetadataValue,
+    Page,
+    Triple,
+    cosine_score,
+    utcnow,
+    validate_metadata,
+)
+from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.protocols import Embedder
+from memio.providers._shared import (
+    DOCUMENT_FIELDS,
+    FACT_FIELDS,
+    FACT_SCOPE,
+    TIMESTAMP_FIELDS,
+    ProviderContext,
+    check_threshold,
+    coerce_items,
+    content_key,
+    graph_match_score,
+    new_id,
+    optional_text,
+    parse_config,
+    require_text,
+    triple_id,
+    triple_text,
+    word_match_score,
+    word_terms,
+)
+
+__all__ = ["MemoryDocumentStore", "MemoryFactStore", "MemoryGraphStore", "MemoryHistoryStore"]
+
+PROVIDER = "memory"
+MAX_DEPTH = 10
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class MemoryConfig(BaseModel):
+    """The memory provider takes no configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class _Entry:
+    """A stored item, its embedding (None where the store does not embed) and creation rank."""
+
+    item: Any
+    vector: np.ndarray | None
+    seq: int
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _copy(model: _M, **update: Any) -> _M:
+    return model.model_copy(update=update, deep=True)
+
+
+def _require_list(value: Any, *, field: str) -> Sequence[Any]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise InvalidRequestError("must be a list", field=field)
+    return value
+
+
+def _require_batch(value: Any, *, field: str) -> Sequence[Any]:
+    items = _require_list(value, field=field)
+    if not items:
+        raise InvalidRequestError("must not be empty", field=field)
+    return items
+
+
+def _id_list(value: Any, *, field: str) -> list[str]:
+    items = _require_list(value, field=field)
+    return [require_text(item, field=f"{field}[{i}]") for i, item in enumerate(items)]
+
+
+def _utc(value: datetime) -> datetime:
+    """A timestamp as timezone-aware UTC (a naive one is taken to be UTC already)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _page(
+    entries: Iterable[_Entry], *, limit: int, cursor: str | None, scope: Mapping[str, Any]
+) -> tuple[list[_Entry], str | None]:
+    """One keyset page of `entries` (in creation order) and the cursor of the next one."""
+    position = decode_cursor(cursor, scope=scope)
+    after = position.get("after") if position else -1
+    if isinstance(after, bool) or not isinstance(after, int):
+        raise InvalidRequestError("not a cursor this server issued", field="cursor")
+    picked: list[_Entry] = []
+    for entry in entries:
+        if entry.seq <= after:
+            continue
+        if len(picked) == limit:  # one more exists: this page is not the last
+            return picked, encode_cursor({"after": picked[-1].seq}, scope=scope)
+        picked.append(entry)
+    return picked, None
+
+
+def _rank(
+    query: np.ndarray, entries: Sequence[_Entry], *, limit: int, threshold: float | None = None
+) -> list[tuple[_Entry, float]]:
+    """`entries` by cosine score, best first (ties keep creation order), cut at `limit`."""
+    if not entries:
+        return []
+    similarities = np.stack([entry.vector for entry in entries]) @ query
+    scored = [
+        (entry, cosine_score(float(sim))) for entry, sim in zip(entries, similarities, strict=True)
+    ]
+    if threshold is not None:
+        scored = [pair for pair in scored if pair[1] >= threshold]
+    scored.sort(key=lambda pair: -pair[1])  # stable: equal scores stay in creation order
+    return scored[:limit]
+
+
+def _record(model: BaseModel) -> dict[str, Any]:
+    """What filters are evaluated against: top-level fields plus "metadata"."""
+    return model.model_dump(exclude={"score"})
+
+
+class _MemoryStore:
+    provider = PROVIDER
+
+    def __init__(self, *, embedder: Embedder | None = None) -> None:
+        self._embedder = embedder
+        self._lock = asyncio.Lock()
+        self._seq = itertools.count()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> Any:
+        parse_config(MemoryConfig, config)
+        return cls(embedder=context.embedder)
+
+    async def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self._embedder is None:
+            raise RuntimeError(f"{type(self).__name__} needs an embedder")
+        return np.asarray(await self._embedder.embed(list(texts)), dtype=np.float32)
+
+    async def _embed_one(self, text: str) -> np.ndarray:
+        return (await self._embed([text]))[0]
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        """Nothing to release: the data stays with the object."""
+        return None
+
+
+# --- facts ------------------------------------------------------------------------------------
+
+
+class MemoryFactStore(_MemoryStore):
+    """Facts with exact-scope dedup, semantic search and a change history."""
+
+    def __init__(self, *, embedder: Embedder) -> None:
+        super().__init__(embedder=embedder)
+        self._facts: dict[str, _Entry] = {}
+        self._events: dict[str, list[FactEvent]] = {}
+
+    # reads
+
+    def _entry(self, fact_id: str) -> _Entry:
+        entry = self._facts.get(fact_id)
+        if entry is None:
+            raise NotFoundError("fact", fact_id)
+        return entry
+
+    def _select(
+        self, scope: Mapping[str, str | None], tree: FilterNode | None = None
+    ) -> list[_Entry]:
+        return [
+            entry
+            for entry in self._facts.values()
+            if all(
+                value is None or getattr(entry.item, key) == value for key, value in scope.items()
+            )
+            and matches(tree, _record(entry.item))
+        ]
+
+    def _duplicate(self, content: str, scope: Mapping[str, str | None]) -> Fact | None:
+        key = content_key(content)
+        for entry in self._facts.values():
+            fact = entry.item
+            if content_key(fact.content) == key and all(
+                getattr(fact, name) == value for name, value in scope.items()
+            ):
+                return fact
+        return None
+
+    async def get(self, *, fact_id: str) -> Fact:
+        return _copy(self._entry(require_text(fact_id, field="fact_id")).item)
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Fact]:
+        check_limit(limit)
+        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        listing = {"list": "facts", **scope, "filters": filters or None}
+        entries, next_cursor = _page(
+            self._select(scope, tree), limit=limit, cursor=cursor, scope=listing
+        )
+        return Page([_copy(entry.item) for entry in entries], next_cursor)
+
+    async def search(
+        self,
+        *,
+        query: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        threshold: float | None = None,
+    ) -> list[Fact]:
+        require_text(query, field="query")
+        check_limit(limit)
+        threshold = check_threshold(threshold)
+        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        vector = await self._embed_one(query)
+        ranked = _rank(vector, self._select(scope, tree), limit=limit, threshold=threshold)
+        return [_copy(entry.item, score=score) for entry, score in ranked]
+
+    async def history(self, *, fact_id: str) -> list[FactEvent]:
+        events = self._events.get(require_text(fact_id, field="fact_id"))
+        if events is None:
+            raise NotFoundError("fact", fact_id)
+        return [_copy(event) for event in events]
+
+    async def count(self) -> int:
+        return len(self._facts)
+
+    # writes
+
+    def _record_event(
+        self, fact_id: str, event: FactEventType, at: datetime, **change: Any
+    ) -> None:
+        self._events.setdefault(fact_id, []).append(
+            FactEvent(id=new_id(), fact_id=fact_id, event=event, created_at=at, **change)
+        )
+
+    def _insert(
+        self,
+        fact_id: str,
+        content: str,
+        scope: Mapping[str, str | None],
+        metadata: dict[str, MetadataValue],
+        vector: np.ndarray,
+        now: datetime,
+    ) -> Fact:
+        fact = Fact(
+            id=fact_id,
+            content=content,
+            metadata=metadata,
+            created_at=now,
+            updated_at=now,
+            **scope,
+        )
+        self._facts[fact_id] = _Entry(fact, vector, next(self._seq))
+        self._record_event(
+            fact_id, FactEventType.ADD, now, new_content=content, new_metadata=dict(metadata)
+        )
+        return fact
+
+    def _remove(self, fact_id: str, now: datetime) -> None:
+        fact = self._facts.pop(fact_id).item
+        self._record_event(
+            fact_id,
+            FactEventType.DELETE,
+            now,
+            old_content=fact.content,
+            old_metadata=dict(fact.metadata),
+        )
+
+    async def add(
+        self,
+        *,
+        content: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+        fact_id: str | None = None,
+    ) -> Fact:
+        require_text(content, field="content")
+        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        clean = validate_metadata(metadata)
+        optional_text(fact_id, field="fact_id")
+        async with self._lock:
+            if fact_id is not None and fact_id in self._facts:
+                raise ConflictError(f"fact {fact_id!r} already exists", field="fact_id")
+            existing = self._duplicate(content, scope)
+            if existing is not None:
+                return _copy(existing)
+            vector = await self._embed_one(content)
+            fact = self._insert(fact_id or new_id(), content, scope, clean, vector, utcnow())
+            return _copy(fact)
+
+    async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
+        items = coerce_items(FactInput, _require_batch(facts, field="facts"), field="facts")
+        scopes = []
+        for i, item in enumerate(items):
+            require_text(item.content, field=f"facts[{i}].content")
+            optional_text(item.fact_id, field=f"facts[{i}].fact_id")
+            scopes.append(
+                _fact_scope(
+                    item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
+                )
+            )
+        async with self._lock:
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.fact_id is None:
+                    continue
+                if item.fact_id in self._facts or item.fact_id in seen:
+                    raise ConflictError(
+                        f"fact {item.fact_id!r} already exists", field=f"facts[{i}].fact_id"
+                    )
+                seen.add(item.fact_id)
+            vectors = await self._embed([item.content for item in items])
+            now = utcnow()
+            out = []
+            for item, scope, vector in zip(items, scopes, vectors, strict=True):
+                fact = self._duplicate(item.content, scope) or self._insert(
+                    item.fact_id or new_id(), item.content, scope, dict(item.metadata), vector, now
+                )
+                out.append(_copy(fact))
+            return out
+
+    async def update(
+        self,
+        *,
+        fact_id: str,
+        content: str | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> Fact:
+        require_text(fact_id, field="fact_id")
+        if content is None and metadata is None:
+            raise InvalidRequestError("give content, metadata or both")
+        if content is not None:
+            require_text(content, field="content")
+        clean = validate_metadata(metadata)
+        async with self._lock:
+            entry = self._entry(fact_id)
+            old: Fact = entry.item
+            if content is not None:
+                entry.vector = await self._embed_one(content)
+            now = utcnow()
+            new = _copy(
+                old,
+                content=old.content if content is None else content,
+                metadata={**old.metadata, **clean},
+                updated_at=now,
+            )
+            entry.item = new
+            self._record_event(
+                fact_id,
+                FactEventType.UPDATE,
+                now,
+                old_content=old.content,
+                new_content=new.content,
+                old_metadata=dict(old.metadata),
+                new_metadata=dict(new.metadata),
+            )
+            return _copy(new)
+
+    async def delete(self, *, fact_id: str) -> None:
+        require_text(fact_id, field="fact_id")
+        async with self._lock:
+            self._entry(fact_id)
+            self._remove(fact_id, utcnow())
+
+    async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
+        ids = _id_list(fact_ids, field="fact_ids")
+        async with self._lock:
+            now = utcnow()
+            gone = [fact_id for fact_id in dict.fromkeys(ids) if fact_id in self._facts]
+            for fact_id in gone:
+                self._remove(fact_id, now)
+            return len(gone)
+
+    async def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        async with self._lock:
+            now = utcnow()
+            gone = [entry.item.id for entry in self._select(scope)]
+            for fact_id in gone:
+                self._remove(fact_id, now)
+            return len(gone)
+
+
+def _fact_scope(
+    user_id: Any, agent_id: Any, app_id: Any, run_id: Any, *, where: str = ""
+) -> dict[str, str | None]:
+    values = (user_id, agent_id, app_id, run_id)
+    return {
+        name: optional_text(value, field=f"{where}{name}")
+        for name, value in zip(FACT_SCOPE, values, strict=True)
+    }
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Session:
+    owner: str | None
+    messages: list[Message]
+    seq: int
+
+
+class MemoryHistoryStore(_MemoryStore):
+    """Conversation sessions; search scores messages by query-word overlap."""
+
+    def __init__(self, *, embedder: Embedder | None = None) -> None:
+        super().__init__(embedder=embedder)
+        self._sessions: dict[str, _Session] = {}
+
+    def _session(self, session_id: Any, user_id: Any) -> _Session:
+        require_text(session_id, field="session_id")
+        optional_text(user_id, field="user_id")
+        session = self._sessions.get(session_id)
+        if session is None or (user_id is not None and session.owner != user_id):
+            raise NotFoundError("session", session_id)
+        return session
+
+    async def add(
+        self,
+        *,
+        session_id: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        user_id: str | None = None,
+    ) -> list[Message]:
+        require_text(session_id, field="session_id")
+        optional_text(user_id, field="user_id")
+        items = coerce_items(Message, _require_batch(messages, field="messages"), field="messages")
+        now = utcnow()
+        stored = []
+        for i, message in enumerate(items):
+            require_text(message.role, field=f"messages[{i}].role")
+            if not isinstance(message.content, str):
+                raise InvalidRequestError("must be a string", field=f"messages[{i}].content")
+            optional_text(message.id, field=f"messages[{i}].id")
+            stored.append(
+                _copy(
+                    message,
+                    id=message.id or new_id(),
+                    timestamp=now if message.timestamp is None else _utc(message.timestamp),
+                    score=None,
+                )
+            )
+        # No await from here on: the ownership check and the append are atomic.
+        session = self._sessions.get(session_id)
+        if session is None:
+            session = self._sessions[session_id] = _Session(user_id, [], next(self._seq))
+        elif user_id is not None and user_id != session.owner:
+            raise ConflictError(f"session {session_id!r} belongs to another user", field="user_id")
+        session.messages.extend(stored)
+        return [_copy(message) for message in stored]
+
+    async def get(
+        self,
+        *,
+        session_id: str,
+        limit: int = 50,
+        cursor: str | None = None,
+        user_id: str | None = None,
+    ) -> Page[Message]:
+        check_limit(limit)
+        session = self._session(session_id, user_id)
+        listing = {"list": "messages", "session_id": session_id, "user_id": user_id}
+        position = decode_cursor(cursor, scope=listing)
+        start = position.get("offset") if position else 0
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise InvalidRequestError("not a cursor this server issued", field="cursor")
+        end = start + limit
+        page = [_copy(message) for message in session.messages[start:end]]
+        more = end < len(session.messages)
+        return Page(page, encode_cursor({"offset": end}, scope=listing) if more else None)
+
+    async def get_all(
+        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[str]:
+        check_limit(limit)
+        optional_text(user_id, field="user_id")
+        entries = [
+            _Entry(session_id, None, session.seq)
+            for session_id, session in self._sessions.items()
+            if user_id is None or session.owner == user_id
+        ]
+        listing = {"list": "sessions", "user_id": user_id}
+        picked, next_cursor = _page(entries, limit=limit, cursor=cursor, scope=listing)
+        return Page([entry.item for entry in picked], next_cursor)
+
+    async def search(
+        self,
+        *,
+        session_id: str,
+        query: str,
+        limit: int = 10,
+        user_id: str | None = None,
+    ) -> list[Message]:
+        require_text(query, field="query")
+        check_limit(limit)
+        session = self._session(session_id, user_id)
+        terms = word_terms(query)
+        scored = [
+            (message, word_match_score(terms, message.content)) for message in session.messages
+        ]
+        scored = [pair for pair in scored if pair[1] > 0]
+        scored.sort(key=lambda pair: -pair[1])  # stable: ties stay oldest first
+        return [_copy(message, score=score) for message, score in scored[:limit]]
+
+    async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
+        self._session(session_id, user_id)
+        del self._sessions[session_id]
+
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        optional_text(user_id, field="user_id")
+        gone = [
+            session_id
+            for session_id, session in self._sessions.items()
+            if user_id is None or session.owner == user_id
+        ]
+        for session_id in gone:
+            del self._sessions[session_id]
+        return len(gone)
+
+    async def count(self) -> int:
+        return sum(len(session.messages) for session in self._sessions.values())
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+class MemoryDocumentStore(_MemoryStore):
+    """Documents searchable by meaning; a document with a user_id is visible to that user and to
+    unscoped calls only."""
+
+    def __init__(self, *, embedder: Embedder) -> None:
+        super().__init__(embedder=embedder)
+        self._docs: dict[str, _Entry] = {}
+
+    def _visible(self, user_id: str | None, tree: FilterNode | None = None) -> list[_Entry]:
+        return [
+            entry
+            for entry in self._docs.values()
+            if (user_id is None or entry.item.user_id == user_id)
+            and matches(tree, _record(entry.item))
+        ]
+
+    def _entry(self, doc_id: Any, user_id: Any) -> _Entry:
+        require_text(doc_id, field="doc_id")
+        optional_text(user_id, field="user_id")
+        entry = self._docs.get(doc_id)
+        if entry is None or (user_id is not None and entry.item.user_id != user_id):
+            raise NotFoundError("document", doc_id)
+        return entry
+
+    async def get(self, *, doc_id: str, user_id: str | None = None) -> Document:
+        return _copy(self._entry(doc_id, user_id).item)
+
+    async def get_all(
+        self,
+        *,
+        limit: int = 100,
+        filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        cursor: str | None = None,
+    ) -> Page[Document]:
+        check_limit(limit)
+        optional_text(user_id, field="user_id")
+        tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        listing = {"list": "documents", "user_id": user_id, "filters": filters or None}
+        entries, next_cursor = _page(
+            self._visible(user_id, tree), limit=limit, cursor=cursor, scope=listing
+        )
+        return Page([_copy(entry.item) for entry in entries], next_cursor)
+
+    async def search(
+        self,
+        *,
+        query: str,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+    ) -> list[Document]:
+        require_text(query, field="query")
+        check_limit(limit)
+        optional_text(user_id, field="user_id")
+        tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        vector = await self._embed_one(query)
+        ranked = _rank(vector, self._visible(user_id, tree), limit=limit)
+        return [_copy(entry.item, score=score) for entry, score in ranked]
+
+    async def count(self) -> int:
+        return len(self._docs)
+
+    def _put(self, document: Document, vector: np.ndarray) -> Document:
+        """Insert, or replace in place (keeping the creation rank)."""
+        entry = self._docs.get(document.id)
+        if entry is None:
+            self._docs[document.id] = _Entry(document, vector, next(self._seq))
+        else:
+            entry.item, entry.vector = document, vector
+        return document
+
+    async def add(
+        self,
+        *,
+        content: str,
+        doc_id: str | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+        user_id: str | None = None,
+    ) -> Document:
+        require_text(content, field="content")
+        optional_text(doc_id, field="doc_id")
+        optional_text(user_id, field="user_id")
+        clean = validate_metadata(metadata)
+        async with self._lock:
+            if doc_id is not None and doc_id in self._docs:
+                raise ConflictError(f"document {doc_id!r} already exists", field="doc_id")
+            vector = await self._embed_one(content)
+            now = utcnow()
+            document = Document(
+                id=doc_id or new_id(),
+                content=content,
+                metadata=clean,
+                user_id=user_id,
+                created_at=now,
+                updated_at=now,
+            )
+            return _copy(self._put(document, vector))
+
+    def _batch(self, documents: Any) -> list[DocumentInput]:
+        items = coerce_items(
+            DocumentInput, _require_batch(documents, field="documents"), field="documents"
+        )
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            require_text(item.content, field=f"documents[{i}].content")
+            optional_text(item.doc_id, field=f"documents[{i}].doc_id")
+            optional_text(item.user_id, field=f"documents[{i}].user_id")
+            if item.doc_id is not None:
+                if item.doc_id in seen:
+                    raise ConflictError(
+                        f"document {item.doc_id!r} appears twice in the batch",
+                        field=f"documents[{i}].doc_id",
+                    )
+                seen.add(item.doc_id)
+        return items
+
+    async def add_many(
+        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
+    ) -> list[Document]:
+        return await self._write_many(documents, replace=False)
+
+    async def upsert_many(
+        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
+    ) -> list[Document]:
+        return await self._write_many(documents, replace=True)
+
+    async def _write_many(self, documents: Any, *, replace: bool) -> list[Document]:
+        items = self._batch(documents)
+        async with self._lock:
+            for i, item in enumerate(items):
+                entry = self._docs.get(item.doc_id) if item.doc_id is not None else None
+                if entry is None:
+                    continue
+                owner = entry.item.user_id
+                if not replace:
+                    raise ConflictError(
+                        f"document {item.doc_id!r} already exists", field=f"documents[{i}].doc_id"
+                    )
+                if owner is not None and item.user_id is not None and owner != item.user_id:
+                    raise ConflictError(
+                        f"document {item.doc_id!r} belongs to another user",
+                        field=f"documents[{i}].doc_id",
+                    )
+            vectors = await self._embed([item.content for item in items])
+            now = utcnow()
+            out = []
+            for item, vector in zip(items, vectors, strict=True):
+                doc_id = item.doc_id or new_id()
+                existing = self._docs.get(doc_id)
+                document = Document(
+                    id=doc_id,
+                    content=item.content,
+                    metadata=dict(item.metadata),
+                    user_id=item.user_id,
+                    created_at=now if existing is None else existing.item.created_at,
+                    updated_at=now,
+                )
+                out.append(_copy(self._put(document, vector)))
+            return out
+
+    async def update(
+        self,
+        *,
+        doc_id: str,
+        content: str | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+        user_id: str | None = None,
+    ) -> Document:
+        require_text(doc_id, field="doc_id")
+        if content is None and metadata is None:
+            raise InvalidRequestError("give content, metadata or both")
+        if content is not None:
+            require_text(content, field="content")
+        clean = validate_metadata(metadata)
+        async with self._lock:
+            entry = self._entry(doc_id, user_id)
+            old: Document = entry.item
+            if content is not None:
+                entry.vector = await self._embed_one(content)
+            entry.item = _copy(
+                old,
+                content=old.content if content is None else content,
+                metadata={**old.metadata, **clean},
+                updated_at=utcnow(),
+            )
+            return _copy(entry.item)
+
+    async def delete(self, *, doc_id: str, user_id: str | None = None) -> None:
+        async with self._lock:
+            self._entry(doc_id, user_id)
+            del self._docs[doc_id]
+
+    async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int:
+        ids = _id_list(doc_ids, field="doc_ids")
+        optional_text(user_id, field="user_id")
+        async with self._lock:
+            gone = [
+                doc_id
+                for doc_id in dict.fromkeys(ids)
+                if doc_id in self._docs
+                and (user_id is None or self._docs[doc_id].item.user_id == user_id)
+            ]
+            for doc_id in gone:
+                del self._docs[doc_id]
+            return len(gone)
+
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        optional_text(user_id, field="user_id")
+        async with self._lock:
+            gone = [entry.item.id for entry in self._visible(user_id)]
+            for doc_id in gone:
+                del self._docs[doc_id]
+            return len(gone)
+
+
+# --- graph ------------------------------------------------------------------------------------
+
+
+class MemoryGraphStore(_MemoryStore):
+    """Triples with stable ids; search combines word match and meaning
+    (`_shared.graph_match_score`)."""
+
+    def __init__(self, *, embedder: Embedder) -> None:
+        super().__init__(embedder=embedder)
+        self._triples: dict[str, _Entry] = {}
+
+    def _scoped(self, user_id: str | None) -> list[_Entry]:
+        return [
+            entry
+            for entry in self._triples.values()
+            if user_id is None or entry.item.user_id == user_id
+        ]
+
+    async def add(
+        self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
+    ) -> list[Triple]:
+        optional_text(user_id, field="user_id")
+        items = coerce_items(Triple, _require_batch(triples, field="triples"), field="triples")
+        planned: list[tuple[str, Triple]] = []
+        for i, item in enumerate(items):
+            where = f"triples[{i}]"
+            subject = require_text(item.subject, field=f"{where}.subject")
+            predicate = require_text(item.predicate, field=f"{where}.predicate")
+            obj = require_text(item.object, field=f"{where}.object")
+            owner = optional_text(item.user_id, field=f"{where}.user_id")
+            if user_id is not None and owner is not None and owner != user_id:
+                raise InvalidRequestError(
+                    "differs from the call's user_id", field=f"{where}.user_id"
+                )
+            owner = user_id if user_id is not None else owner
+            tid = triple_id(subject, predicate, obj, owner)
+            planned.append(
+                (
+                    tid,
+                    Triple(
+                        subject=subject,
+                        predicate=predicate,
+                        object=obj,
+                        metadata=dict(item.metadata),
+                        id=tid,
+                        user_id=owner,
+                    ),
+                )
+            )
+        async with self._lock:
+            new: dict[str, Triple] = {}
+            for tid, triple in planned:
+                if tid not in self._triples:
+                    new.setdefault(tid, triple)
+            texts = [triple_text(t.subject, t.predicate, t.object) for t in new.values()]
+            vectors = await self._embed(texts) if texts else []
+            fresh = dict(zip(new, vectors, strict=True))
+            now = utcnow()
+            for tid, triple in planned:
+                entry = self._triples.get(tid)
+                if entry is None:
+                    stored = _copy(triple, created_at=now)
+                    self._triples[tid] = _Entry(stored, fresh[tid], next(self._seq))
+                else:
+                    entry.item = _copy(
+                        entry.item, metadata={**entry.item.metadata, **triple.metadata}
+                    )
+            return [_copy(self._triples[tid].item) for tid, _ in planned]
+
+    async def get(self, *, entity: str, user_id: str | None = None, depth: int = 1) -> GraphResult:
+        require_text(entity, field="entity")
+        optional_text(user_id, field="user_id")
+        check_limit(depth, field="depth", maximum=MAX_DEPTH)
+        entries = self._scoped(user_id)
+        reached = {entity}
+        frontier = {entity}
+        picked: set[str] = set()
+        for _ in range(depth):
+            hop = [
+                entry
+                for entry in entries
+                if entry.item.id not in picked
+                and (entry.item.subject in frontier or entry.item.object in frontier)
+            ]
+            if not hop:
+                break
+            picked.update(entry.item.id for entry in hop)
+            frontier = {e for entry in hop for e in (entry.item.subject, entry.item.object)}
+            frontier -= reached
+            reached |= frontier
+        if not picked:
+            raise NotFoundError("entity", entity)
+        triples = [_copy(entry.item) for entry in entries if entry.item.id in picked]
+        return GraphResult(triples=triples, nodes=_nodes(triples, first=entity))
+
+    async def get_all(
+        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> GraphResult:
+        check_limit(limit)
+        optional_text(user_id, field="user_id")
+        listing = {"list": "triples", "user_id": user_id}
+        entries, next_cursor = _page(
+            self._scoped(user_id), limit=limit, cursor=cursor, scope=listing
+        )
+        triples = [_copy(entry.item) for entry in entries]
+        return GraphResult(triples=triples, nodes=_nodes(triples), next_cursor=next_cursor)
+
+    async def search(
+        self, *, query: str, user_id: str | None = None, limit: int = 10
+    ) -> GraphResult:
+        require_text(query, field="query")
+        optional_text(user_id, field="user_id")
+        check_limit(limit)
+        entries = self._scoped(user_id)
+        if not entries:
+            return GraphResult()
+        vector = await self._embed_one(query)
+        terms = word_terms(query)
+        similarities = np.stack([entry.vector for entry in entries]) @ vector
+        scored = []
+        for entry, similarity in zip(entries, similarities, strict=True):
+            t = entry.item
+            text = triple_text(t.subject, t.predicate, t.object)
+            score = graph_match_score(terms, text, float(similarity))
+            if score > 0:
+                scored.append((t, score))
+        scored.sort(key=lambda pair: -pair[1])  # stable: ties stay in creation order
+        triples = [_copy(t) for t, _ in scored[:limit]]
+        return GraphResult(
+            triples=triples, nodes=_nodes(triples), scores=[s for _, s in scored[:limit]]
+        )
+
+    async def delete(
+        self,
+        *,
+        entity: str | None = None,
+        triple_id: str | None = None,
+        user_id: str | None = None,
+    ) -> int:
+        if (entity is None) == (triple_id is None):
+            raise InvalidRequestError("give exactly one of entity and triple_id")
+        optional_text(user_id, field="user_id")
+        async with self._lock:
+            if triple_id is not None:
+                require_text(triple_id, field="triple_id")
+                entry = self._triples.get(triple_id)
+                if entry is None or (user_id is not None and entry.item.user_id != user_id):
+                    raise NotFoundError("triple", triple_id)
+                gone = [triple_id]
+            else:
+                require_text(entity, field="entity")
+                gone = [
+                    entry.item.id
+                    for entry in self._scoped(user_id)
+                    if entity in (entry.item.subject, entry.item.object)
+                ]
+                if not gone:
+                    raise NotFoundError("entity", entity)
+            for tid in gone:
+                del self._triples[tid]
+            return len(gone)
+
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        optional_text(user_id, field="user_id")
+        async with self._lock:
+            gone = [entry.item.id for entry in self._scoped(user_id)]
+            for tid in gone:
+                del self._triples[tid]
+            return len(gone)
+
+    async def count(self) -> int:
+        return len(self._triples)
+
+
+def _nodes(triples: Sequence[Triple], *, first: str | None = None) -> list[str]:
+    """Every entity of `triples`, each once, in order of appearance (subject before object)."""
+    seen: dict[str, None] = {} if first is None else {first: None}
+    for t in triples:
+        seen.setdefault(t.subject)
+        seen.setdefault(t.object)
+    return list(seen)

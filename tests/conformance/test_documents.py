@@ -1,0 +1,431 @@
+"""DocumentStore conformance: every provider of the documents store must pass this unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+
+from memio.errors import ConflictError, InvalidRequestError, NotFoundError
+from memio.models import Document, DocumentInput
+from memio.protocols import DocumentStore
+from tests.conformance.filter_cases import CASES, ITEMS, MALFORMED, timestamp_cases
+
+KIND = "documents"
+
+HIKE = "I enjoy walking in the mountains"
+STOCKS = "the stock market fell"
+
+
+def assert_utc(value: datetime | None) -> None:
+    assert isinstance(value, datetime)
+    assert value.utcoffset() == timedelta(0), value
+
+
+def stored(document: Document) -> Document:
+    return document.model_copy(update={"score": None})
+
+
+async def walk(store, *, limit: int, **kwargs) -> list[list[Document]]:
+    pages, cursor = [], None
+    while True:
+        page = await store.get_all(limit=limit, cursor=cursor, **kwargs)
+        pages.append(list(page))
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
+        assert len(pages) < 1000, "cursor never ends"
+
+
+# --- CRUD -----------------------------------------------------------------------------------
+
+
+async def test_add_get_round_trip(document_store, backend, env):
+    assert isinstance(document_store, DocumentStore)
+    assert document_store.provider == backend.config(env)["provider"]
+    metadata = {"source": "wiki", "page": 3, "w": 0.25, "draft": False, "tags": ["a", "b"]}
+    added = await document_store.add(
+        content="Paris is in France", metadata=metadata, user_id="alice"
+    )
+    assert added.id
+    assert (added.content, added.user_id, added.metadata) == (
+        "Paris is in France",
+        "alice",
+        metadata,
+    )
+    assert added.score is None
+    assert_utc(added.created_at)
+    assert added.updated_at == added.created_at
+    assert await document_store.get(doc_id=added.id) == added
+    assert await document_store.get(doc_id=added.id, user_id="alice") == added
+    assert await document_store.count() == 1
+    await document_store.ping()
+
+
+async def test_explicit_id_and_conflict(document_store):
+    doc = await document_store.add(content="first", doc_id="doc-1")
+    assert doc.id == "doc-1"
+    with pytest.raises(ConflictError) as exc:
+        await document_store.add(content="second", doc_id="doc-1")
+    assert exc.value.field == "doc_id"
+    assert await document_store.get(doc_id="doc-1") == doc
+    assert await document_store.count() == 1
+
+
+async def test_get_all_in_creation_order(document_store):
+    added = [await document_store.add(content=text) for text in ("one", "two", "three")]
+    page = await document_store.get_all()
+    assert list(page) == added
+    assert page.next_cursor is None
+
+
+INVALID = [
+    (lambda s: s.add(content=""), "content"),
+    (lambda s: s.add(content=" \n"), "content"),
+    (lambda s: s.add(content="x", doc_id=""), "doc_id"),
+    (lambda s: s.add(content="x", user_id=""), "user_id"),
+    (lambda s: s.add(content="x", metadata={"a": {"b": 1}}), "metadata.a"),
+    (lambda s: s.add(content="x", metadata={"a": None}), "metadata.a"),
+    (lambda s: s.add(content="x", metadata={"a": float("inf")}), "metadata.a"),
+    (lambda s: s.get(doc_id=""), "doc_id"),
+    (lambda s: s.search(query=""), "query"),
+    (lambda s: s.search(query="x", limit=0), "limit"),
+    (lambda s: s.search(query="x", limit=1001), "limit"),
+    (lambda s: s.get_all(limit=0), "limit"),
+    (lambda s: s.get_all(limit=1001), "limit"),
+    (lambda s: s.get_all(cursor="not-a-cursor"), "cursor"),
+    (
+        lambda s: s.add_many(documents=[DocumentInput(content="ok"), DocumentInput(content="")]),
+        "documents[1].content",
+    ),
+    (
+        lambda s: s.upsert_many(documents=[DocumentInput(content="ok", doc_id="")]),
+        "documents[0].doc_id",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
+)
+async def test_invalid_requests(document_store, call, field):
+    with pytest.raises(InvalidRequestError) as exc:
+        await call(document_store)
+    assert exc.value.field == field
+    assert await document_store.count() == 0
+
+
+async def test_update_requires_content_or_metadata(document_store):
+    doc = await document_store.add(content="text")
+    with pytest.raises(InvalidRequestError):
+        await document_store.update(doc_id=doc.id)
+    with pytest.raises(InvalidRequestError) as exc:
+        await document_store.update(doc_id=doc.id, content="")
+    assert exc.value.field == "content"
+    assert await document_store.get(doc_id=doc.id) == doc
+
+
+async def test_not_found(document_store):
+    for call in (
+        lambda: document_store.get(doc_id="missing"),
+        lambda: document_store.update(doc_id="missing", content="x"),
+        lambda: document_store.delete(doc_id="missing"),
+    ):
+        with pytest.raises(NotFoundError):
+            await call()
+
+
+async def test_update_replaces_content_and_merges_metadata(document_store):
+    doc = await document_store.add(content="old text", metadata={"a": 1, "b": "x"}, user_id="alice")
+    updated = await document_store.update(
+        doc_id=doc.id, content="new text", metadata={"b": "y", "c": True}
+    )
+    assert (updated.id, updated.content, updated.user_id) == (doc.id, "new text", "alice")
+    assert updated.metadata == {"a": 1, "b": "y", "c": True}
+    assert updated.created_at == doc.created_at
+    assert_utc(updated.updated_at)
+    assert updated.updated_at >= doc.updated_at
+    assert await document_store.get(doc_id=doc.id) == updated
+
+    again = await document_store.update(doc_id=doc.id, metadata={"d": 2}, user_id="alice")
+    assert again.content == "new text"
+    assert again.metadata == {"a": 1, "b": "y", "c": True, "d": 2}
+    assert await document_store.get(doc_id=doc.id) == again
+
+
+async def test_update_re_embeds_content(document_store):
+    doc = await document_store.add(content="a recipe for bread")
+    await document_store.add(content=STOCKS)
+    await document_store.update(doc_id=doc.id, content=HIKE)
+    assert [d.content for d in await document_store.search(query="hiking")] == [HIKE, STOCKS]
+
+
+async def test_delete(document_store):
+    keep = await document_store.add(content="keep me")
+    gone = await document_store.add(content="delete me")
+    assert await document_store.delete(doc_id=gone.id) is None
+    with pytest.raises(NotFoundError):
+        await document_store.get(doc_id=gone.id)
+    with pytest.raises(NotFoundError):
+        await document_store.delete(doc_id=gone.id)
+    assert list(await document_store.get_all()) == [keep]
+    assert await document_store.count() == 1
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+async def test_add_many(document_store):
+    docs = await document_store.add_many(
+        documents=[
+            DocumentInput(content="first", metadata={"i": 1}),
+            DocumentInput(content="second", doc_id="doc-2", user_id="alice"),
+            DocumentInput(content="third"),
+        ]
+    )
+    assert [d.content for d in docs] == ["first", "second", "third"]
+    assert docs[0].metadata == {"i": 1}
+    assert (docs[1].id, docs[1].user_id) == ("doc-2", "alice")
+    assert len({d.id for d in docs}) == 3
+    for doc in docs:
+        assert_utc(doc.created_at)
+        assert await document_store.get(doc_id=doc.id) == doc
+    assert list(await document_store.get_all()) == docs
+
+
+async def test_add_many_conflict_writes_nothing(document_store):
+    await document_store.add(content="taken", doc_id="d1")
+    with pytest.raises(ConflictError):
+        await document_store.add_many(
+            documents=[DocumentInput(content="new"), DocumentInput(content="clash", doc_id="d1")]
+        )
+    with pytest.raises(ConflictError):
+        await document_store.add_many(
+            documents=[
+                DocumentInput(content="x", doc_id="d2"),
+                DocumentInput(content="y", doc_id="d2"),
+            ]
+        )
+    assert [d.id for d in await document_store.get_all()] == ["d1"]
+
+
+async def test_upsert_many_inserts_and_replaces(document_store):
+    original = await document_store.add(
+        content="a recipe for bread", doc_id="d1", metadata={"old": True, "v": 1}
+    )
+    other = await document_store.add(content="unrelated", doc_id="d0")
+    docs = await document_store.upsert_many(
+        documents=[
+            DocumentInput(content=HIKE, doc_id="d1", metadata={"v": 2}),
+            DocumentInput(content="brand new", doc_id="d2"),
+        ]
+    )
+    replaced, inserted = docs
+    assert (replaced.id, replaced.content, replaced.metadata) == ("d1", HIKE, {"v": 2})
+    assert replaced.created_at == original.created_at
+    assert replaced.updated_at >= original.updated_at
+    assert (inserted.id, inserted.content) == ("d2", "brand new")
+    assert_utc(inserted.created_at)
+    for doc in docs:
+        assert await document_store.get(doc_id=doc.id) == doc
+    assert [d.id for d in await document_store.get_all()] == ["d1", "d0", "d2"]
+    assert await document_store.get(doc_id="d0") == other
+    assert await document_store.count() == 3
+    assert (await document_store.search(query="hiking"))[0].id == "d1"
+
+
+async def test_delete_many_and_delete_all(document_store):
+    a1, a2, b1, n1 = await document_store.add_many(
+        documents=[
+            DocumentInput(content="a1", user_id="alice"),
+            DocumentInput(content="a2", user_id="alice"),
+            DocumentInput(content="b1", user_id="bob"),
+            DocumentInput(content="n1"),
+        ]
+    )
+    assert await document_store.delete_many(doc_ids=[a1.id, "missing"]) == 1
+    assert await document_store.delete_many(doc_ids=[a2.id, b1.id, n1.id], user_id="alice") == 1
+    assert [d.id for d in await document_store.get_all()] == [b1.id, n1.id]
+    assert await document_store.delete_all(user_id="bob") == 1
+    assert await document_store.delete_all(user_id="carol") == 0
+    assert await document_store.delete_all() == 1
+    assert await document_store.count() == 0
+
+
+# --- scoping, search ------------------------------------------------------------------------
+
+
+async def test_user_scoping(document_store):
+    alice = await document_store.add(content=HIKE, user_id="alice")
+    bob = await document_store.add(content=STOCKS, user_id="bob")
+    shared = await document_store.add(content="no owner")
+
+    with pytest.raises(NotFoundError):
+        await document_store.get(doc_id=alice.id, user_id="bob")
+    with pytest.raises(NotFoundError):
+        await document_store.get(doc_id=shared.id, user_id="alice")
+    with pytest.raises(NotFoundError):
+        await document_store.update(doc_id=alice.id, content="hijack", user_id="bob")
+    with pytest.raises(NotFoundError):
+        await document_store.delete(doc_id=alice.id, user_id="bob")
+    assert await document_store.get(doc_id=alice.id) == alice
+
+    assert list(await document_store.get_all(user_id="alice")) == [alice]
+    assert list(await document_store.get_all(user_id="bob")) == [bob]
+    assert list(await document_store.get_all()) == [alice, bob, shared]
+    assert [d.id for d in await document_store.search(query="hiking", user_id="bob")] == [bob.id]
+    assert {d.id for d in await document_store.search(query="hiking")} == {
+        alice.id,
+        bob.id,
+        shared.id,
+    }
+
+
+async def test_semantic_search_ranks_by_meaning(document_store):
+    stocks = await document_store.add(content=STOCKS)
+    hike = await document_store.add(content=HIKE)
+    results = await document_store.search(query="hiking")
+    assert [r.id for r in results] == [hike.id, stocks.id]
+    scores = [r.score for r in results]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert scores[0] > scores[1]
+    assert [stored(r) for r in results] == [hike, stocks]
+    assert [r.id for r in await document_store.search(query="hiking", limit=1)] == [hike.id]
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+
+async def test_filter_table(document_store):
+    docs: dict[str, Document] = {}
+    for item in ITEMS:
+        docs[item.label] = await document_store.add(
+            content=item.content, user_id=item.user_id, metadata=item.metadata
+        )
+    labels = {doc.id: label for label, doc in docs.items()}
+    creation = [item.label for item in ITEMS]
+    cases = [
+        *CASES,
+        *timestamp_cases(
+            {label: d.created_at for label, d in docs.items()},
+            {label: d.updated_at for label, d in docs.items()},
+        ),
+    ]
+    failures = []
+    for case in cases:
+        listed = await document_store.get_all(filters=case.filters, limit=100)
+        found = await document_store.search(query="a note", filters=case.filters, limit=100)
+        for how, results in (("get_all", listed), ("search", found)):
+            got = {labels[d.id] for d in results}
+            if got != case.expected or len(results) != len(got):
+                failures.append(
+                    f"{case.name} via {how}: got {sorted(got)}, want {sorted(case.expected)}"
+                )
+        order = [labels[d.id] for d in listed]
+        if order != sorted(order, key=creation.index):
+            failures.append(f"{case.name} via get_all: {order} is not in creation order")
+    assert not failures, "\n".join(failures)
+
+
+async def test_malformed_filters(document_store):
+    failures = []
+    for name, filters, field in MALFORMED:
+        for how, call in (
+            ("get_all", lambda f=filters: document_store.get_all(filters=f)),
+            ("search", lambda f=filters: document_store.search(query="x", filters=f)),
+        ):
+            try:
+                await call()
+            except InvalidRequestError as exc:
+                if exc.field != field:
+                    failures.append(f"{name} via {how}: field {exc.field!r}, want {field!r}")
+            else:
+                failures.append(f"{name} via {how}: accepted")
+    assert not failures, "\n".join(failures)
+
+
+# --- pagination -------------------------------------------------------------------------------
+
+
+async def test_pagination_walk(document_store):
+    added = await document_store.add_many(
+        documents=[DocumentInput(content=f"document number {i}") for i in range(57)]
+    )
+    pages = await walk(document_store, limit=10)
+    assert [len(page) for page in pages] == [10, 10, 10, 10, 10, 7]
+    assert [d.id for page in pages for d in page] == [d.id for d in added]
+
+    whole = await document_store.get_all(limit=57)
+    assert len(whole) == 57
+    assert whole.next_cursor is None
+
+
+async def test_pagination_with_scope_and_filters(document_store):
+    docs = await document_store.add_many(
+        documents=[
+            DocumentInput(
+                content=f"doc {i}", user_id="alice" if i % 2 else "bob", metadata={"i": i}
+            )
+            for i in range(20)
+        ]
+    )
+    want = [d.id for d in docs if d.user_id == "alice" and d.metadata["i"] >= 5]
+    pages = await walk(document_store, limit=3, user_id="alice", filters={"i": {"gte": 5}})
+    assert [d.id for page in pages for d in page] == want
+    assert all(len(page) == 3 for page in pages[:-1])
+
+
+async def test_cursor_is_bound_to_its_listing(document_store):
+    await document_store.add_many(
+        documents=[DocumentInput(content=f"d{i}", user_id="alice") for i in range(3)]
+    )
+    first = await document_store.get_all(user_id="alice", limit=1)
+    assert first.next_cursor is not None
+    for kwargs in ({"user_id": "bob"}, {}, {"user_id": "alice", "filters": {"kind": "note"}}):
+        with pytest.raises(InvalidRequestError) as exc:
+            await document_store.get_all(cursor=first.next_cursor, limit=1, **kwargs)
+        assert exc.value.field == "cursor"
+    second = await document_store.get_all(user_id="alice", limit=1, cursor=first.next_cursor)
+    assert [d.content for d in second] == ["d1"]
+
+
+# --- concurrency, persistence -----------------------------------------------------------------
+
+
+async def test_concurrent_writes_all_land(document_store):
+    docs = await asyncio.gather(
+        *(document_store.add(content=f"concurrent document {i}") for i in range(50))
+    )
+    assert len({d.id for d in docs}) == 50
+    assert await document_store.count() == 50
+    assert {d.id for d in await document_store.get_all(limit=100)} == {d.id for d in docs}
+
+
+async def test_close_is_idempotent(document_store):
+    await document_store.add(content="x")
+    await document_store.aclose()
+    await document_store.aclose()
+
+
+@pytest.mark.persistent_only
+async def test_close_and_reopen_keeps_everything(document_store, open_store):
+    kept = await document_store.add(
+        content=HIKE, user_id="alice", metadata={"tags": ["a", "b"], "n": 1}
+    )
+    changed = await document_store.add(content="a recipe for bread", doc_id="d2")
+    changed = await document_store.update(doc_id="d2", content=STOCKS, metadata={"x": 1.5})
+    gone = await document_store.add(content="temporary")
+    await document_store.delete(doc_id=gone.id)
+    await document_store.aclose()
+
+    store = open_store()
+    assert await store.get(doc_id=kept.id) == kept
+    assert await store.get(doc_id="d2") == changed
+    assert list(await store.get_all()) == [kept, changed]
+    with pytest.raises(NotFoundError):
+        await store.get(doc_id=gone.id)
+    assert [d.id for d in await store.search(query="hiking")] == [kept.id, changed.id]
+    with pytest.raises(ConflictError):
+        await store.add(content="again", doc_id="d2")
+    assert await store.count() == 2

@@ -1,0 +1,499 @@
+"""FactStore conformance: every provider of the facts store must pass this unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+
+from memio.errors import ConflictError, InvalidRequestError, NotFoundError
+from memio.models import Fact, FactEventType, FactInput
+from memio.protocols import FactStore
+from tests.conformance.filter_cases import CASES, ITEMS, MALFORMED, timestamp_cases
+
+KIND = "facts"
+
+HIKE = "I enjoy walking in the mountains"
+STOCKS = "the stock market fell"
+
+
+def assert_utc(value: datetime | None) -> None:
+    assert isinstance(value, datetime)
+    assert value.utcoffset() == timedelta(0), value
+
+
+def stored(fact: Fact) -> Fact:
+    """A search result as the store holds it (without the score)."""
+    return fact.model_copy(update={"score": None})
+
+
+async def walk(store, *, limit: int, **kwargs) -> list[list[Fact]]:
+    pages, cursor = [], None
+    while True:
+        page = await store.get_all(limit=limit, cursor=cursor, **kwargs)
+        pages.append(list(page))
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
+        assert len(pages) < 1000, "cursor never ends"
+
+
+# --- CRUD -----------------------------------------------------------------------------------
+
+
+async def test_add_get_round_trip(fact_store, backend, env):
+    assert isinstance(fact_store, FactStore)
+    assert fact_store.provider == backend.config(env)["provider"]
+    metadata = {"source": "chat", "n": 3, "w": 0.5, "ok": True, "tags": ["ui", "theme"]}
+    added = await fact_store.add(
+        content="prefers dark mode",
+        user_id="alice",
+        agent_id="bot",
+        app_id="app",
+        run_id="run-1",
+        metadata=metadata,
+    )
+    assert added.id
+    assert (added.content, added.user_id, added.agent_id, added.app_id, added.run_id) == (
+        "prefers dark mode",
+        "alice",
+        "bot",
+        "app",
+        "run-1",
+    )
+    assert added.metadata == metadata
+    assert added.score is None
+    assert_utc(added.created_at)
+    assert added.updated_at == added.created_at
+    assert await fact_store.get(fact_id=added.id) == added
+    assert await fact_store.count() == 1
+    await fact_store.ping()
+
+
+async def test_explicit_id_and_conflict(fact_store):
+    fact = await fact_store.add(content="likes tea", fact_id="fact-1")
+    assert fact.id == "fact-1"
+    with pytest.raises(ConflictError) as exc:
+        await fact_store.add(content="likes coffee", fact_id="fact-1")
+    assert exc.value.field == "fact_id"
+    assert await fact_store.get(fact_id="fact-1") == fact
+    assert await fact_store.count() == 1
+
+
+async def test_get_all_in_creation_order(fact_store):
+    added = [await fact_store.add(content=text) for text in ("one", "two", "three")]
+    page = await fact_store.get_all()
+    assert list(page) == added
+    assert page.next_cursor is None
+
+
+INVALID = [
+    (lambda s: s.add(content=""), "content"),
+    (lambda s: s.add(content="   "), "content"),
+    (lambda s: s.add(content="x", metadata={"a": {"b": 1}}), "metadata.a"),
+    (lambda s: s.add(content="x", metadata={"a": None}), "metadata.a"),
+    (lambda s: s.add(content="x", metadata={"a": float("nan")}), "metadata.a"),
+    (lambda s: s.add(content="x", metadata={"a": [1, {"b": 2}]}), "metadata.a"),
+    (lambda s: s.add(content="x", user_id=""), "user_id"),
+    (lambda s: s.add(content="x", fact_id=""), "fact_id"),
+    (lambda s: s.get(fact_id=""), "fact_id"),
+    (lambda s: s.search(query=""), "query"),
+    (lambda s: s.search(query="x", limit=0), "limit"),
+    (lambda s: s.search(query="x", limit=1001), "limit"),
+    (lambda s: s.search(query="x", threshold=1.5), "threshold"),
+    (lambda s: s.search(query="x", threshold=-0.1), "threshold"),
+    (lambda s: s.get_all(limit=0), "limit"),
+    (lambda s: s.get_all(limit=1001), "limit"),
+    (lambda s: s.get_all(cursor="not-a-cursor"), "cursor"),
+    (
+        lambda s: s.add_many(facts=[FactInput(content="ok"), FactInput(content=" ")]),
+        "facts[1].content",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
+)
+async def test_invalid_requests(fact_store, call, field):
+    with pytest.raises(InvalidRequestError) as exc:
+        await call(fact_store)
+    if field is not None:
+        assert exc.value.field == field
+    assert await fact_store.count() == 0
+
+
+async def test_update_requires_content_or_metadata(fact_store):
+    fact = await fact_store.add(content="likes tea")
+    with pytest.raises(InvalidRequestError):
+        await fact_store.update(fact_id=fact.id)
+    with pytest.raises(InvalidRequestError) as exc:
+        await fact_store.update(fact_id=fact.id, content="")
+    assert exc.value.field == "content"
+    assert await fact_store.get(fact_id=fact.id) == fact
+    assert [e.event for e in await fact_store.history(fact_id=fact.id)] == [FactEventType.ADD]
+
+
+async def test_not_found(fact_store):
+    for call in (
+        lambda: fact_store.get(fact_id="missing"),
+        lambda: fact_store.update(fact_id="missing", content="x"),
+        lambda: fact_store.delete(fact_id="missing"),
+        lambda: fact_store.history(fact_id="missing"),
+    ):
+        with pytest.raises(NotFoundError):
+            await call()
+
+
+async def test_update_replaces_content_and_merges_metadata(fact_store):
+    fact = await fact_store.add(content="likes tea", user_id="alice", metadata={"a": 1, "b": "x"})
+    updated = await fact_store.update(
+        fact_id=fact.id, content="likes coffee", metadata={"b": "y", "c": True}
+    )
+    assert updated.id == fact.id
+    assert updated.content == "likes coffee"
+    assert updated.metadata == {"a": 1, "b": "y", "c": True}
+    assert updated.user_id == "alice"
+    assert updated.created_at == fact.created_at
+    assert_utc(updated.updated_at)
+    assert updated.updated_at >= fact.updated_at
+    assert await fact_store.get(fact_id=fact.id) == updated
+
+    again = await fact_store.update(fact_id=fact.id, metadata={"d": 2.5})
+    assert again.content == "likes coffee"
+    assert again.metadata == {"a": 1, "b": "y", "c": True, "d": 2.5}
+    assert await fact_store.get(fact_id=fact.id) == again
+
+
+async def test_update_re_embeds_content(fact_store):
+    fact = await fact_store.add(content="likes tea")
+    await fact_store.add(content=STOCKS)
+    await fact_store.update(fact_id=fact.id, content=HIKE)
+    results = await fact_store.search(query="hiking")
+    assert [r.content for r in results] == [HIKE, STOCKS]
+
+
+async def test_delete(fact_store):
+    keep = await fact_store.add(content="keep me")
+    gone = await fact_store.add(content="delete me")
+    assert await fact_store.delete(fact_id=gone.id) is None
+    with pytest.raises(NotFoundError):
+        await fact_store.get(fact_id=gone.id)
+    with pytest.raises(NotFoundError):
+        await fact_store.delete(fact_id=gone.id)
+    assert list(await fact_store.get_all()) == [keep]
+    assert await fact_store.count() == 1
+
+
+# --- dedup and history ----------------------------------------------------------------------
+
+
+async def test_dedup_same_content_same_scope(fact_store):
+    first = await fact_store.add(content="likes tea", user_id="alice")
+    again = await fact_store.add(content="  likes   tea ", user_id="alice", metadata={"x": 1})
+    assert again == first
+    assert len(await fact_store.history(fact_id=first.id)) == 1
+
+    others = [
+        await fact_store.add(content="likes tea", user_id="bob"),
+        await fact_store.add(content="likes tea", user_id="alice", agent_id="bot"),
+        await fact_store.add(content="likes tea", user_id="alice", run_id="r1"),
+        await fact_store.add(content="likes tea"),
+        await fact_store.add(content="Likes tea", user_id="alice"),
+    ]
+    assert len({first.id, *(fact.id for fact in others)}) == 6
+    assert await fact_store.count() == 6
+    assert await fact_store.get(fact_id=first.id) == first
+
+
+async def test_concurrent_duplicate_adds_store_one_fact(fact_store):
+    facts = await asyncio.gather(
+        *(fact_store.add(content="likes green tea", user_id="alice") for _ in range(5))
+    )
+    assert len({fact.id for fact in facts}) == 1
+    assert await fact_store.count() == 1
+
+
+async def test_history_records_every_change(fact_store):
+    fact = await fact_store.add(content="likes tea", metadata={"src": "chat"})
+    await fact_store.update(fact_id=fact.id, content="likes coffee")
+    await fact_store.update(fact_id=fact.id, metadata={"mood": "happy"})
+    await fact_store.delete(fact_id=fact.id)
+
+    events = await fact_store.history(fact_id=fact.id)
+    assert [e.event for e in events] == [
+        FactEventType.ADD,
+        FactEventType.UPDATE,
+        FactEventType.UPDATE,
+        FactEventType.DELETE,
+    ]
+    add, update1, update2, delete = events
+    assert (add.old_content, add.new_content) == (None, "likes tea")
+    assert add.new_metadata == {"src": "chat"}
+    assert (update1.old_content, update1.new_content) == ("likes tea", "likes coffee")
+    assert update1.old_metadata == update1.new_metadata == {"src": "chat"}
+    assert (update2.old_content, update2.new_content) == ("likes coffee", "likes coffee")
+    assert update2.old_metadata == {"src": "chat"}
+    assert update2.new_metadata == {"src": "chat", "mood": "happy"}
+    assert delete.old_content == "likes coffee"
+    assert delete.old_metadata == {"src": "chat", "mood": "happy"}
+    assert (delete.new_content, delete.new_metadata) == (None, None)
+    assert {e.fact_id for e in events} == {fact.id}
+    assert len({e.id for e in events}) == 4
+    for event in events:
+        assert_utc(event.created_at)
+    assert [e.created_at for e in events] == sorted(e.created_at for e in events)
+
+    with pytest.raises(NotFoundError):
+        await fact_store.get(fact_id=fact.id)
+    assert await fact_store.history(fact_id=fact.id) == events
+    with pytest.raises(NotFoundError):
+        await fact_store.history(fact_id="never-existed")
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+async def test_add_many(fact_store):
+    existing = await fact_store.add(content="already here", user_id="alice")
+    result = await fact_store.add_many(
+        facts=[
+            FactInput(content="first", user_id="alice", metadata={"i": 1}),
+            FactInput(content="second", fact_id="fact-2", agent_id="bot"),
+            FactInput(content="already here", user_id="alice"),
+            FactInput(content="first", user_id="alice"),
+        ]
+    )
+    assert len(result) == 4
+    first, second, dup_existing, dup_batch = result
+    assert (first.content, first.user_id, first.metadata) == ("first", "alice", {"i": 1})
+    assert (second.id, second.agent_id) == ("fact-2", "bot")
+    assert dup_existing == existing
+    assert dup_batch == first
+    for fact in (first, second):
+        assert_utc(fact.created_at)
+        assert await fact_store.get(fact_id=fact.id) == fact
+        assert [e.event for e in await fact_store.history(fact_id=fact.id)] == [FactEventType.ADD]
+    assert await fact_store.count() == 3
+    assert [f.id for f in await fact_store.get_all()] == [existing.id, first.id, second.id]
+
+
+async def test_add_many_conflict_writes_nothing(fact_store):
+    await fact_store.add(content="taken", fact_id="f1")
+    with pytest.raises(ConflictError):
+        await fact_store.add_many(
+            facts=[FactInput(content="new one"), FactInput(content="new two", fact_id="f1")]
+        )
+    with pytest.raises(ConflictError):
+        await fact_store.add_many(
+            facts=[
+                FactInput(content="new three", fact_id="f2"),
+                FactInput(content="new four", fact_id="f2"),
+            ]
+        )
+    assert [f.id for f in await fact_store.get_all()] == ["f1"]
+
+
+async def test_delete_many_and_delete_all(fact_store):
+    a1, a2, a3, _b1, b2 = await fact_store.add_many(
+        facts=[
+            FactInput(content="a1", user_id="alice"),
+            FactInput(content="a2", user_id="alice"),
+            FactInput(content="a3", user_id="alice", agent_id="bot"),
+            FactInput(content="b1", user_id="bob"),
+            FactInput(content="b2", user_id="bob"),
+        ]
+    )
+    assert await fact_store.delete_many(fact_ids=[a1.id, a2.id, "missing"]) == 2
+    assert (await fact_store.history(fact_id=a1.id))[-1].event == FactEventType.DELETE
+    assert await fact_store.delete_all(user_id="bob") == 2
+    assert (await fact_store.history(fact_id=b2.id))[-1].event == FactEventType.DELETE
+    assert await fact_store.delete_all(user_id="alice", agent_id="other") == 0
+    assert list(await fact_store.get_all()) == [a3]
+    assert await fact_store.delete_all() == 1
+    assert await fact_store.count() == 0
+
+
+# --- scoping, search ------------------------------------------------------------------------
+
+
+async def test_scoping(fact_store):
+    alice = await fact_store.add(content=HIKE, user_id="alice")
+    alice_bot = await fact_store.add(content="uses the bot", user_id="alice", agent_id="bot")
+    bob = await fact_store.add(content=STOCKS, user_id="bob")
+
+    assert list(await fact_store.get_all(user_id="alice")) == [alice, alice_bot]
+    assert list(await fact_store.get_all(user_id="alice", agent_id="bot")) == [alice_bot]
+    assert list(await fact_store.get_all(agent_id="bot")) == [alice_bot]
+    assert list(await fact_store.get_all(user_id="bob")) == [bob]
+    assert list(await fact_store.get_all(user_id="carol")) == []
+    assert [f.id for f in await fact_store.get_all()] == [alice.id, alice_bot.id, bob.id]
+
+    found = await fact_store.search(query="hiking", user_id="bob")
+    assert [f.id for f in found] == [bob.id]
+    found = await fact_store.search(query="hiking", user_id="alice", limit=100)
+    assert {f.id for f in found} == {alice.id, alice_bot.id}
+
+
+async def test_semantic_search_ranks_by_meaning(fact_store):
+    stocks = await fact_store.add(content=STOCKS)
+    hike = await fact_store.add(content=HIKE)
+    results = await fact_store.search(query="hiking")
+    assert [r.id for r in results] == [hike.id, stocks.id]
+    scores = [r.score for r in results]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert scores[0] > scores[1]
+    assert [stored(r) for r in results] == [hike, stocks]
+    assert [r.id for r in await fact_store.search(query="hiking", limit=1)] == [hike.id]
+
+
+async def test_search_threshold(fact_store):
+    await fact_store.add(content=HIKE)
+    await fact_store.add(content=STOCKS)
+    high, low = (r.score for r in await fact_store.search(query="hiking"))
+    above = await fact_store.search(query="hiking", threshold=(high + low) / 2)
+    assert [r.content for r in above] == [HIKE]
+    assert len(await fact_store.search(query="hiking", threshold=0.0)) == 2
+    assert high < 1.0
+    assert await fact_store.search(query="hiking", threshold=1.0) == []
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+
+async def test_filter_table(fact_store):
+    ids: dict[str, str] = {}
+    facts: dict[str, Fact] = {}
+    for item in ITEMS:
+        fact = await fact_store.add(
+            content=item.content, user_id=item.user_id, metadata=item.metadata
+        )
+        ids[item.label], facts[item.label] = fact.id, fact
+    labels = {fact_id: label for label, fact_id in ids.items()}
+    creation = [item.label for item in ITEMS]
+    cases = [
+        *CASES,
+        *timestamp_cases(
+            {label: f.created_at for label, f in facts.items()},
+            {label: f.updated_at for label, f in facts.items()},
+        ),
+    ]
+    failures = []
+    for case in cases:
+        listed = await fact_store.get_all(filters=case.filters, limit=100)
+        found = await fact_store.search(query="a note", filters=case.filters, limit=100)
+        for how, results in (("get_all", listed), ("search", found)):
+            got = {labels[f.id] for f in results}
+            if got != case.expected or len(results) != len(got):
+                failures.append(
+                    f"{case.name} via {how}: got {sorted(got)}, want {sorted(case.expected)}"
+                )
+        order = [labels[f.id] for f in listed]
+        if order != sorted(order, key=creation.index):
+            failures.append(f"{case.name} via get_all: {order} is not in creation order")
+    assert not failures, "\n".join(failures)
+
+
+async def test_malformed_filters(fact_store):
+    failures = []
+    for name, filters, field in MALFORMED:
+        for how, call in (
+            ("get_all", lambda f=filters: fact_store.get_all(filters=f)),
+            ("search", lambda f=filters: fact_store.search(query="x", filters=f)),
+        ):
+            try:
+                await call()
+            except InvalidRequestError as exc:
+                if exc.field != field:
+                    failures.append(f"{name} via {how}: field {exc.field!r}, want {field!r}")
+            else:
+                failures.append(f"{name} via {how}: accepted")
+    assert not failures, "\n".join(failures)
+
+
+# --- pagination -------------------------------------------------------------------------------
+
+
+async def test_pagination_walk(fact_store):
+    added = await fact_store.add_many(
+        facts=[FactInput(content=f"fact number {i}") for i in range(57)]
+    )
+    pages = await walk(fact_store, limit=10)
+    assert [len(page) for page in pages] == [10, 10, 10, 10, 10, 7]
+    assert [f.id for page in pages for f in page] == [f.id for f in added]
+
+    whole = await fact_store.get_all(limit=57)
+    assert len(whole) == 57
+    assert whole.next_cursor is None
+
+
+async def test_pagination_with_scope_and_filters(fact_store):
+    facts = await fact_store.add_many(
+        facts=[
+            FactInput(content=f"note {i}", user_id="alice" if i % 2 else "bob", metadata={"i": i})
+            for i in range(20)
+        ]
+    )
+    want = [f.id for f in facts if f.user_id == "alice" and f.metadata["i"] >= 5]
+    pages = await walk(fact_store, limit=3, user_id="alice", filters={"i": {"gte": 5}})
+    assert [f.id for page in pages for f in page] == want
+    assert all(len(page) == 3 for page in pages[:-1])
+
+
+async def test_cursor_is_bound_to_its_listing(fact_store):
+    await fact_store.add_many(facts=[FactInput(content=f"f{i}", user_id="alice") for i in range(3)])
+    first = await fact_store.get_all(user_id="alice", limit=1)
+    assert first.next_cursor is not None
+    for kwargs in (
+        {"user_id": "bob"},
+        {},
+        {"user_id": "alice", "agent_id": "bot"},
+        {"user_id": "alice", "filters": {"kind": "note"}},
+    ):
+        with pytest.raises(InvalidRequestError) as exc:
+            await fact_store.get_all(cursor=first.next_cursor, limit=1, **kwargs)
+        assert exc.value.field == "cursor"
+    second = await fact_store.get_all(user_id="alice", limit=1, cursor=first.next_cursor)
+    assert [f.content for f in second] == ["f1"]
+
+
+# --- concurrency, persistence -----------------------------------------------------------------
+
+
+async def test_concurrent_writes_all_land(fact_store):
+    facts = await asyncio.gather(
+        *(fact_store.add(content=f"concurrent fact {i}", user_id="alice") for i in range(50))
+    )
+    assert len({f.id for f in facts}) == 50
+    assert await fact_store.count() == 50
+    assert {f.id for f in await fact_store.get_all(limit=100)} == {f.id for f in facts}
+
+
+async def test_close_is_idempotent(fact_store):
+    await fact_store.add(content="x")
+    await fact_store.aclose()
+    await fact_store.aclose()
+
+
+@pytest.mark.persistent_only
+async def test_close_and_reopen_keeps_everything(fact_store, open_store):
+    kept = await fact_store.add(content=HIKE, user_id="alice", metadata={"tags": ["a", "b"]})
+    changed = await fact_store.add(content="likes tea", user_id="alice")
+    changed = await fact_store.update(fact_id=changed.id, content="likes coffee", metadata={"n": 1})
+    gone = await fact_store.add(content=STOCKS, user_id="alice")
+    await fact_store.delete(fact_id=gone.id)
+    histories = {f: await fact_store.history(fact_id=f) for f in (kept.id, changed.id, gone.id)}
+    await fact_store.aclose()
+
+    store = open_store()
+    assert await store.get(fact_id=kept.id) == kept
+    assert await store.get(fact_id=changed.id) == changed
+    assert list(await store.get_all(user_id="alice")) == [kept, changed]
+    for fact_id, events in histories.items():
+        assert await store.history(fact_id=fact_id) == events
+    with pytest.raises(NotFoundError):
+        await store.get(fact_id=gone.id)
+    assert (await store.search(query="hiking", user_id="alice"))[0].id == kept.id
+    assert await store.add(content=HIKE, user_id="alice") == kept
+    assert await store.count() == 2

@@ -1,0 +1,338 @@
+"""GraphStore conformance: every provider of the graph store must pass this unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+
+from memio.errors import InvalidRequestError, NotFoundError
+from memio.models import Triple
+from memio.protocols import GraphStore
+from memio.providers._shared import triple_id
+
+KIND = "graph"
+
+
+def assert_utc(value: datetime | None) -> None:
+    assert isinstance(value, datetime)
+    assert value.utcoffset() == timedelta(0), value
+
+
+def t(subject: str, predicate: str, obj: str, **extra) -> dict:
+    return {"subject": subject, "predicate": predicate, "object": obj, **extra}
+
+
+def spo(triple: Triple) -> tuple[str, str, str]:
+    return (triple.subject, triple.predicate, triple.object)
+
+
+async def walk(store, *, limit: int, **kwargs) -> list[list[Triple]]:
+    pages, cursor = [], None
+    while True:
+        result = await store.get_all(limit=limit, cursor=cursor, **kwargs)
+        pages.append(result.triples)
+        assert set(result.nodes) == {e for x in result.triples for e in (x.subject, x.object)}
+        cursor = result.next_cursor
+        if cursor is None:
+            return pages
+        assert len(pages) < 1000, "cursor never ends"
+
+
+# --- CRUD -----------------------------------------------------------------------------------
+
+
+async def test_add_get_all_round_trip(graph_store, backend, env):
+    assert isinstance(graph_store, GraphStore)
+    assert graph_store.provider == backend.config(env)["provider"]
+    added = await graph_store.add(
+        triples=[
+            Triple(subject="alice", predicate="works_at", object="acme"),
+            t("acme", "located_in", "paris", metadata={"since": 2020, "source": "wiki"}),
+        ],
+        user_id="alice",
+    )
+    assert [spo(x) for x in added] == [
+        ("alice", "works_at", "acme"),
+        ("acme", "located_in", "paris"),
+    ]
+    assert [x.id for x in added] == [
+        triple_id("alice", "works_at", "acme", "alice"),
+        triple_id("acme", "located_in", "paris", "alice"),
+    ]
+    assert added[1].metadata == {"since": 2020, "source": "wiki"}
+    for triple in added:
+        assert triple.user_id == "alice"
+        assert_utc(triple.created_at)
+
+    result = await graph_store.get_all(user_id="alice")
+    assert result.triples == added
+    assert set(result.nodes) == {"alice", "acme", "paris"}
+    assert result.next_cursor is None
+    assert result.scores == []
+    assert (await graph_store.get_all()).triples == added
+    assert await graph_store.count() == 2
+    await graph_store.ping()
+
+
+async def test_ids_are_stable_and_readd_merges_metadata(graph_store):
+    [first] = await graph_store.add(
+        triples=[t("alice", "likes", "tea", metadata={"a": 1})], user_id="alice"
+    )
+    [again] = await graph_store.add(
+        triples=[t("alice", "likes", "tea", metadata={"b": 2, "a": 3})], user_id="alice"
+    )
+    assert again.id == first.id
+    assert again.metadata == {"a": 3, "b": 2}
+    assert again.created_at == first.created_at
+    assert (await graph_store.get_all()).triples == [again]
+
+    [bobs] = await graph_store.add(triples=[t("alice", "likes", "tea")], user_id="bob")
+    [unscoped] = await graph_store.add(triples=[t("alice", "likes", "tea")])
+    assert len({first.id, bobs.id, unscoped.id}) == 3
+    assert bobs.id == triple_id("alice", "likes", "tea", "bob")
+    assert unscoped.user_id is None
+
+    twice = await graph_store.add(triples=[t("x", "rel", "y"), t("x", "rel", "y")], user_id="alice")
+    assert twice[0].id == twice[1].id
+    assert await graph_store.count() == 4
+
+
+INVALID = [
+    (lambda s: s.add(triples=[]), "triples"),
+    (lambda s: s.add(triples=[t("a", "b", "c")], user_id=""), "user_id"),
+    (lambda s: s.add(triples=[t("a", "b", "c"), t("", "b", "c")]), "triples[1]"),
+    (lambda s: s.add(triples=[t("a", " ", "c")]), "triples[0]"),
+    (lambda s: s.add(triples=[{"subject": "a", "predicate": "b"}]), "triples[0]"),
+    (lambda s: s.add(triples=[t("a", "b", "c", metadata={"x": {"y": 1}})]), "triples[0]"),
+    (lambda s: s.get(entity=""), "entity"),
+    (lambda s: s.search(query=""), "query"),
+    (lambda s: s.search(query="x", limit=0), "limit"),
+    (lambda s: s.search(query="x", limit=1001), "limit"),
+    (lambda s: s.get_all(limit=0), "limit"),
+    (lambda s: s.get_all(limit=1001), "limit"),
+    (lambda s: s.get_all(cursor="not-a-cursor"), "cursor"),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
+)
+async def test_invalid_requests(graph_store, call, field):
+    with pytest.raises(InvalidRequestError) as exc:
+        await call(graph_store)
+    assert exc.value.field is not None
+    assert exc.value.field.startswith(field)
+    assert await graph_store.count() == 0
+
+
+async def test_get_by_entity_and_depth(graph_store):
+    knows1, knows2, knows3, other = await graph_store.add(
+        triples=[
+            t("alice", "knows", "bob"),
+            t("bob", "knows", "carol"),
+            t("carol", "knows", "dave"),
+            t("eve", "knows", "frank"),
+        ],
+        user_id="u",
+    )
+    one = await graph_store.get(entity="alice", user_id="u")
+    assert {x.id for x in one.triples} == {knows1.id}
+    assert set(one.nodes) == {"alice", "bob"}
+    assert one.triples == [knows1]
+
+    two = await graph_store.get(entity="alice", user_id="u", depth=2)
+    assert {x.id for x in two.triples} == {knows1.id, knows2.id}
+    assert set(two.nodes) == {"alice", "bob", "carol"}
+
+    as_object = await graph_store.get(entity="bob", user_id="u")
+    assert {x.id for x in as_object.triples} == {knows1.id, knows2.id}
+    assert set(as_object.nodes) == {"alice", "bob", "carol"}
+
+    far = await graph_store.get(entity="alice", depth=5)
+    assert {x.id for x in far.triples} == {knows1.id, knows2.id, knows3.id}
+    assert other.id not in {x.id for x in far.triples}
+
+    with pytest.raises(NotFoundError):
+        await graph_store.get(entity="zed", user_id="u")
+    with pytest.raises(NotFoundError):
+        await graph_store.get(entity="alice", user_id="someone-else")
+    for depth in (0, -1):
+        with pytest.raises(InvalidRequestError) as exc:
+            await graph_store.get(entity="alice", depth=depth)
+        assert exc.value.field == "depth"
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+async def test_search_by_words_and_meaning(graph_store):
+    acme, tea, hike, stocks = await graph_store.add(
+        triples=[
+            t("alice", "works_at", "acme"),
+            t("bob", "likes", "tea"),
+            t("I", "enjoy", "walking in the mountains"),
+            t("the stock market", "fell", "today"),
+        ]
+    )
+    by_word = await graph_store.search(query="acme")
+    assert by_word.triples[0].id == acme.id
+    assert len(by_word.scores) == len(by_word.triples)
+    assert all(0.0 <= s <= 1.0 for s in by_word.scores)
+    assert by_word.scores == sorted(by_word.scores, reverse=True)
+    assert set(by_word.nodes) == {e for x in by_word.triples for e in (x.subject, x.object)}
+    assert by_word.triples[0] == acme
+
+    by_meaning = await graph_store.search(query="hiking")
+    ids = [x.id for x in by_meaning.triples]
+    assert hike.id in ids
+    assert stocks.id not in ids or ids.index(hike.id) < ids.index(stocks.id)
+    assert ids[0] == hike.id
+    assert len(by_meaning.scores) == len(ids)
+    assert by_meaning.scores == sorted(by_meaning.scores, reverse=True)
+
+    assert len((await graph_store.search(query="acme", limit=1)).triples) == 1
+    assert tea.id in {x.id for x in (await graph_store.search(query="Bob tea", limit=1)).triples}
+
+
+async def test_search_is_scoped(graph_store):
+    [alices] = await graph_store.add(triples=[t("alice", "works_at", "acme")], user_id="alice")
+    [bobs] = await graph_store.add(triples=[t("bob", "works_at", "acme")], user_id="bob")
+    result = await graph_store.search(query="acme works", user_id="bob")
+    assert [x.id for x in result.triples] == [bobs.id]
+    both = await graph_store.search(query="acme works")
+    assert {x.id for x in both.triples} == {alices.id, bobs.id}
+
+
+# --- deletes, scoping ---------------------------------------------------------------------------
+
+
+async def test_delete_by_triple_id(graph_store):
+    keep, gone = await graph_store.add(
+        triples=[t("a", "r", "b"), t("a", "r", "c")], user_id="alice"
+    )
+    with pytest.raises(NotFoundError):
+        await graph_store.delete(triple_id=gone.id, user_id="bob")
+    assert await graph_store.delete(triple_id=gone.id, user_id="alice") == 1
+    with pytest.raises(NotFoundError):
+        await graph_store.delete(triple_id=gone.id)
+    assert (await graph_store.get_all()).triples == [keep]
+
+
+async def test_delete_by_entity_stays_in_scope(graph_store):
+    alice_x = await graph_store.add(
+        triples=[t("x", "r", "y"), t("z", "r", "x"), t("p", "r", "q")], user_id="alice"
+    )
+    [bob_x] = await graph_store.add(triples=[t("x", "r", "y")], user_id="bob")
+    assert await graph_store.delete(entity="x", user_id="alice") == 2
+    assert (await graph_store.get_all(user_id="alice")).triples == [alice_x[2]]
+    assert (await graph_store.get_all(user_id="bob")).triples == [bob_x]
+    with pytest.raises(NotFoundError):
+        await graph_store.delete(entity="x", user_id="alice")
+    with pytest.raises(NotFoundError):
+        await graph_store.delete(entity="nobody")
+    assert await graph_store.delete(entity="x") == 1
+    assert await graph_store.count() == 1
+
+
+async def test_delete_needs_exactly_one_target(graph_store):
+    [triple] = await graph_store.add(triples=[t("a", "r", "b")])
+    with pytest.raises(InvalidRequestError):
+        await graph_store.delete()
+    with pytest.raises(InvalidRequestError):
+        await graph_store.delete(entity="a", triple_id=triple.id)
+    assert await graph_store.count() == 1
+
+
+async def test_scoping_and_delete_all(graph_store):
+    alice = await graph_store.add(
+        triples=[t("alice", "likes", "tea"), t("alice", "owns", "cat")], user_id="alice"
+    )
+    bob = await graph_store.add(triples=[t("bob", "likes", "coffee")], user_id="bob")
+    anon = await graph_store.add(triples=[t("someone", "likes", "jazz")])
+    assert (await graph_store.get_all(user_id="alice")).triples == alice
+    assert (await graph_store.get_all(user_id="bob")).triples == bob
+    assert (await graph_store.get_all()).triples == alice + bob + anon
+    with pytest.raises(NotFoundError):
+        await graph_store.get(entity="alice", user_id="bob")
+    assert await graph_store.delete_all(user_id="alice") == 2
+    assert await graph_store.delete_all(user_id="carol") == 0
+    assert (await graph_store.get_all()).triples == bob + anon
+    assert await graph_store.delete_all() == 2
+    assert await graph_store.count() == 0
+
+
+# --- pagination -------------------------------------------------------------------------------
+
+
+async def test_pagination_walk(graph_store):
+    added = await graph_store.add(
+        triples=[t(f"entity {i}", "links_to", f"entity {i + 1}") for i in range(57)]
+    )
+    pages = await walk(graph_store, limit=10)
+    assert [len(page) for page in pages] == [10, 10, 10, 10, 10, 7]
+    assert [x.id for page in pages for x in page] == [x.id for x in added]
+
+    whole = await graph_store.get_all(limit=57)
+    assert len(whole.triples) == 57
+    assert whole.next_cursor is None
+
+
+async def test_cursor_is_bound_to_its_listing(graph_store):
+    await graph_store.add(triples=[t("a", "r", f"b{i}") for i in range(3)], user_id="alice")
+    first = await graph_store.get_all(user_id="alice", limit=1)
+    assert first.next_cursor is not None
+    for other in ("bob", None):
+        with pytest.raises(InvalidRequestError) as exc:
+            await graph_store.get_all(user_id=other, limit=1, cursor=first.next_cursor)
+        assert exc.value.field == "cursor"
+    second = await graph_store.get_all(user_id="alice", limit=1, cursor=first.next_cursor)
+    assert [x.object for x in second.triples] == ["b1"]
+
+
+# --- concurrency, persistence -----------------------------------------------------------------
+
+
+async def test_concurrent_writes_all_land(graph_store):
+    results = await asyncio.gather(
+        *(
+            graph_store.add(triples=[t(f"node {i}", "rel", "hub")], user_id="alice")
+            for i in range(50)
+        )
+    )
+    ids = {x.id for result in results for x in result}
+    assert len(ids) == 50
+    assert await graph_store.count() == 50
+    assert {x.id for x in (await graph_store.get_all(limit=100)).triples} == ids
+    assert len((await graph_store.get(entity="hub", user_id="alice")).triples) == 50
+
+
+async def test_close_is_idempotent(graph_store):
+    await graph_store.add(triples=[t("a", "r", "b")])
+    await graph_store.aclose()
+    await graph_store.aclose()
+
+
+@pytest.mark.persistent_only
+async def test_close_and_reopen_keeps_everything(graph_store, open_store):
+    added = await graph_store.add(
+        triples=[
+            t("I", "enjoy", "walking in the mountains", metadata={"n": 1}),
+            t("the stock market", "fell", "today"),
+            t("alice", "works_at", "acme"),
+        ],
+        user_id="alice",
+    )
+    await graph_store.delete(entity="acme", user_id="alice")
+    await graph_store.aclose()
+
+    store = open_store()
+    assert (await store.get_all(user_id="alice")).triples == added[:2]
+    assert (await store.get(entity="I", user_id="alice")).triples == [added[0]]
+    assert (await store.search(query="hiking", user_id="alice")).triples[0].id == added[0].id
+    [again] = await store.add(
+        triples=[t("I", "enjoy", "walking in the mountains")], user_id="alice"
+    )
+    assert again == added[0]
+    assert await store.count() == 2

@@ -1,0 +1,106 @@
+"""Opaque cursors bound to their listing, and page-size checks."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from memio.errors import InvalidRequestError
+from memio.pagination import MAX_LIMIT, check_limit, decode_cursor, encode_cursor
+
+SCOPE = {"user_id": "alice", "filters": {"kind": "note", "n": {"gte": 1}}}
+
+
+def test_round_trip():
+    cursor = encode_cursor({"after": 41, "key": "abc"}, scope=SCOPE)
+    assert decode_cursor(cursor, scope=SCOPE) == {"after": 41, "key": "abc"}
+
+
+def test_cursor_is_url_safe_text():
+    cursor = encode_cursor({"after": "x" * 50 + "?&/+"}, scope=SCOPE)
+    assert isinstance(cursor, str)
+    assert not set(cursor) & set("+/=?&")
+
+
+def test_scope_key_order_does_not_matter():
+    cursor = encode_cursor({"after": 1}, scope={"a": 1, "b": {"y": 2, "x": 1}})
+    assert decode_cursor(cursor, scope={"b": {"x": 1, "y": 2}, "a": 1}) == {"after": 1}
+
+
+@pytest.mark.parametrize("cursor", [None, ""])
+def test_no_cursor_is_the_first_page(cursor):
+    assert decode_cursor(cursor, scope=SCOPE) is None
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"user_id": "bob", "filters": SCOPE["filters"]},
+        {"user_id": "alice", "filters": None},
+        {"user_id": "alice", "filters": {"kind": "note"}},
+        {"user_id": "alice"},
+        {},
+    ],
+)
+def test_cursor_replayed_in_another_scope_is_rejected(other):
+    cursor = encode_cursor({"after": 1}, scope=SCOPE)
+    with pytest.raises(InvalidRequestError) as exc:
+        decode_cursor(cursor, scope=other)
+    assert exc.value.field == "cursor"
+
+
+def _b64(payload: bytes) -> str:
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not a cursor!",
+        "%%%%",
+        _b64(b"not json"),
+        _b64(b"[1, 2]"),
+        _b64(json.dumps({"p": {"after": 1}}).encode()),
+        _b64(json.dumps({"s": "abc"}).encode()),
+        _b64(json.dumps({"p": [1], "s": "abc"}).encode()),
+        _b64(b"\xff\xfe"),
+    ],
+)
+def test_garbage_is_rejected(cursor):
+    with pytest.raises(InvalidRequestError) as exc:
+        decode_cursor(cursor, scope=SCOPE)
+    assert exc.value.field == "cursor"
+
+
+def test_forged_position_with_wrong_fingerprint_is_rejected():
+    forged = _b64(json.dumps({"p": {"after": 0}, "s": "000000000000"}).encode())
+    with pytest.raises(InvalidRequestError):
+        decode_cursor(forged, scope=SCOPE)
+
+
+def test_custom_field_name():
+    with pytest.raises(InvalidRequestError) as exc:
+        decode_cursor("garbage", scope=SCOPE, field="page_token")
+    assert exc.value.field == "page_token"
+
+
+@pytest.mark.parametrize("limit", [1, 10, MAX_LIMIT])
+def test_check_limit_accepts(limit):
+    assert check_limit(limit) == limit
+
+
+@pytest.mark.parametrize("limit", [0, -1, MAX_LIMIT + 1, True, False, 1.0, 10.5, "10", None])
+def test_check_limit_rejects(limit):
+    with pytest.raises(InvalidRequestError) as exc:
+        check_limit(limit)
+    assert exc.value.field == "limit"
+
+
+def test_check_limit_custom_field_and_maximum():
+    assert check_limit(5, field="depth", maximum=5) == 5
+    with pytest.raises(InvalidRequestError) as exc:
+        check_limit(6, field="depth", maximum=5)
+    assert exc.value.field == "depth"
+    assert "5" in exc.value.reason
