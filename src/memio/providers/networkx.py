@@ -1,0 +1,772 @@
+"""The embedded knowledge graph: networkx in memory, SQLite on disk. The default graph store.
+
+Memory: a ``networkx.MultiDiGraph`` whose nodes are entity names and whose edges are triples (edge
+key = triple id, ``user_id`` on the edge), used for traversal; the triples themselves in creation
+order; a word index (word -> triple ids) and a matrix of the triples' embeddings for search.
+
+Disk: ``<data_dir>/graph.sqlite3`` (``config.path``), WAL mode with ``synchronous=FULL``. Every
+add and delete is committed (and fsynced) before the call returns, and the in-memory graph changes
+only after the commit succeeded: every acknowledged write survives a crash of the process or the
+machine, and a failed write changes nothing. Opening loads the whole graph from the file. Each
+triple's embedding (of ``"subject predicate object"``, `_shared.triple_text`) is stored next to it
+with the embedder's model name, so reopening does not re-embed; triples embedded by another model
+(the embedder changed) are re-embedded once at open.
+
+Single process: the memory copy is the truth for reads, so two processes (or two store objects in
+one process) writing the same file would silently diverge. Opening therefore takes an exclusive,
+non-blocking ``flock`` on ``<path>.lock`` next to the file and records its pid there; a second
+opener fails at once with a ProviderError naming the directory and the holder's pid. The lock is
+released by ``aclose()`` (or by the OS when the process dies). Several processes need the postgres
+graph provider.
+
+Semantics follow the memory provider exactly: stable ids (`_shared.triple_id`), re-adding merges
+metadata and keeps created_at, ``get`` expands hop by hop over both edge directions within the
+user's scope, ``search`` scores every triple in scope with `_shared.graph_match_score` (word match
+and meaning) and keeps scores > 0, listings page by creation rank (keyset cursors).
+
+Concurrency: one ``threading.Lock`` guards the connection and the in-memory state; every call runs
+its blocking part in ``asyncio.to_thread`` under it. Embeddings are computed before, on the event
+loop, without holding the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import networkx as nx
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from memio.errors import InvalidRequestError, NotFoundError, ProviderError
+from memio.models import GraphResult, MetadataValue, Triple, utcnow
+from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.protocols import Embedder
+from memio.providers._shared import (
+    OpenOnce,
+    ProviderContext,
+    coerce_items,
+    graph_match_score,
+    optional_text,
+    parse_config,
+    provider_errors,
+    require_text,
+    triple_id,
+    triple_text,
+    word_terms,
+)
+
+try:  # POSIX; the store refuses to open without it rather than run unlocked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["GraphLockedError", "NetworkXGraphConfig", "NetworkXGraphStore"]
+
+PROVIDER = "networkx"
+DEFAULT_FILE = "graph.sqlite3"
+MAX_DEPTH = 10  # as the memory provider
+EMBED_BATCH = 256
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (
+    sqlite3.OperationalError,
+    sqlite3.DatabaseError,
+    OSError,
+)
+
+_T = TypeVar("_T")
+
+# _MIGRATIONS[n] takes a file from user_version n to n + 1; append, never edit a shipped step.
+_MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE IF NOT EXISTS triples (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            subject TEXT NOT NULL,
+            predicate TEXT NOT NULL,
+            object TEXT NOT NULL,
+            user_id TEXT,
+            metadata TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            embedding BLOB,
+            embedding_model TEXT
+        )""",
+    ],
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class NetworkXGraphConfig(BaseModel):
+    """``stores.graph.config`` for provider "networkx"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(
+        default=None,
+        description="The SQLite file (relative: to the working directory, as for chroma). "
+        "Default: <data_dir>/graph.sqlite3 (lock file: <path>.lock).",
+    )
+
+
+class GraphLockedError(ProviderError):
+    """The graph's data is already open in another process (or another store object)."""
+
+    def __init__(self, message: str, *, directory: Path, pid: int | None) -> None:
+        super().__init__(message, provider=PROVIDER, operation="open")
+        self.directory = directory
+        self.pid = pid
+
+
+@dataclass
+class _Entry:
+    triple: Triple
+    seq: int
+    terms: frozenset[str]
+
+
+class _Vectors:
+    """The stored triples' embeddings as one float32 matrix, with each row's creation rank and
+    owner alongside, so search scores, scopes and sorts every triple with numpy. O(1) add and
+    remove (the last row moves into the hole); row order is therefore not creation order."""
+
+    def __init__(self, dimensions: int) -> None:
+        self._data = np.zeros((16, dimensions), dtype=np.float32)
+        self._seqs = np.zeros(16, dtype=np.int64)
+        self._owners = np.zeros(16, dtype=np.int64)
+        self._codes: dict[str | None, int] = {}  # user_id -> owner code
+        self.ids: list[str] = []
+        self._row: dict[str, int] = {}
+
+    def _reserve(self, size: int) -> None:
+        if size <= len(self._data):
+            return
+        capacity = max(size, 2 * len(self._data))
+        n = len(self.ids)
+        data = np.zeros((capacity, self._data.shape[1]), dtype=np.float32)
+        data[:n] = self._data[:n]
+        seqs = np.zeros(capacity, dtype=np.int64)
+        seqs[:n] = self._seqs[:n]
+        owners = np.zeros(capacity, dtype=np.int64)
+        owners[:n] = self._owners[:n]
+        self._data, self._seqs, self._owners = data, seqs, owners
+
+    def add(self, tid: str, seq: int, owner: str | None, vector: np.ndarray) -> None:
+        n = len(self.ids)
+        self._reserve(n + 1)
+        self._data[n] = vector
+        self._seqs[n] = seq
+        self._owners[n] = self._codes.setdefault(owner, len(self._codes))
+        self.ids.append(tid)
+        self._row[tid] = n
+
+    def remove(self, tid: str) -> None:
+        row = self._row.pop(tid)
+        last = len(self.ids) - 1
+        if row != last:  # move the last row into the hole
+            moved = self.ids[last]
+            self._data[row] = self._data[last]
+            self._seqs[row] = self._seqs[last]
+            self._owners[row] = self._owners[last]
+            self.ids[row] = moved
+            self._row[moved] = row
+        self.ids.pop()
+
+    def row(self, tid: str) -> int:
+        return self._row[tid]
+
+    def similarities(self, query: np.ndarray) -> np.ndarray:
+        return self._data[: len(self.ids)] @ query
+
+    def in_scope(self, user_id: str | None) -> np.ndarray:
+        """Boolean mask of the rows owned by `user_id` (every row when None)."""
+        n = len(self.ids)
+        if user_id is None:
+            return np.ones(n, dtype=bool)
+        code = self._codes.get(user_id)
+        if code is None:
+            return np.zeros(n, dtype=bool)
+        return self._owners[:n] == code
+
+    def seqs(self) -> np.ndarray:
+        return self._seqs[: len(self.ids)]
+
+
+def _copy(t: Triple) -> Triple:
+    """A copy the caller may mutate (metadata lists included); much cheaper than a deep copy."""
+    metadata = {k: list(v) if isinstance(v, list) else v for k, v in t.metadata.items()}
+    return t.model_copy(update={"metadata": metadata})
+
+
+def _nodes(triples: Sequence[Triple], *, first: str | None = None) -> list[str]:
+    """Every entity of `triples`, each once, in order of appearance (subject before object)."""
+    seen: dict[str, None] = {} if first is None else {first: None}
+    for t in triples:
+        seen.setdefault(t.subject)
+        seen.setdefault(t.object)
+    return list(seen)
+
+
+def _require_batch(value: Any, *, field: str) -> Sequence[Any]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise InvalidRequestError("must be a list", field=field)
+    if not value:
+        raise InvalidRequestError("must not be empty", field=field)
+    return value
+
+
+def _text(t: Triple) -> str:
+    return triple_text(t.subject, t.predicate, t.object)
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self._conn.execute("COMMIT")
+        elif self._conn.in_transaction:
+            self._conn.rollback()
+
+
+# --- the process lock -------------------------------------------------------------------------
+
+
+def _acquire_lock(lock_path: Path) -> int:
+    """An exclusive, non-blocking flock on `lock_path` holding our pid; the open fd."""
+    if fcntl is None:  # pragma: no cover - Windows
+        raise ProviderError(
+            "needs fcntl.flock (POSIX) to guard its data against a second process",
+            provider=PROVIDER,
+            operation="open",
+        )
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_pid(fd)
+        os.close(fd)
+        directory = lock_path.parent.resolve()
+        if holder == os.getpid():
+            who = f"another graph store object in this process (pid {holder})"
+            fix = "share one store object, or aclose() the other one first"
+        else:
+            who = f"another process (pid {holder if holder is not None else 'unknown'})"
+            fix = (
+                "stop it, or give this process its own data_dir; several processes need the "
+                "postgres graph provider"
+            )
+        raise GraphLockedError(
+            f"the networkx graph data in {directory} is already open in {who} "
+            f"(lock file {lock_path.name}); the networkx graph store is single-process: {fix}",
+            directory=directory,
+            pid=holder,
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except BaseException:
+        _release_lock(fd)
+        raise
+    return fd
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _release_lock(fd: int) -> None:
+    try:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+class NetworkXGraphStore:
+    """Knowledge-graph triples: networkx in memory, every write durable in SQLite before it
+    returns, one process per data directory. See the module docstring."""
+
+    provider = PROVIDER
+
+    def __init__(self, *, path: str | Path, embedder: Embedder) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._embedder = embedder
+        self._lock = threading.Lock()  # guards everything below
+        self._open = OpenOnce(self._do_open)
+        self._conn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._graph = nx.MultiDiGraph()
+        self._triples: dict[str, _Entry] = {}  # creation order (seq ascending)
+        self._seqs: list[int] = []  # sorted seqs of the stored triples, for paging
+        self._by_seq: dict[int, str] = {}
+        self._words: dict[str, set[str]] = {}  # word -> ids of triples containing it
+        self._vectors = _Vectors(self._embedder.dimensions)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> NetworkXGraphStore:
+        cfg = parse_config(NetworkXGraphConfig, config)
+        path = Path(cfg.path).expanduser() if cfg.path else Path(context.data_dir) / DEFAULT_FILE
+        return cls(path=path, embedder=context.embedder)
+
+    # --- open / close -----------------------------------------------------------------------
+
+    async def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.asarray(await self._embedder.embed(list(texts)), dtype=np.float32)
+        return vectors.reshape(len(texts), self._embedder.dimensions)
+
+    async def _do_open(self) -> None:
+        rows = await asyncio.to_thread(self._open_sync)
+        try:
+            model, dims = self._embedder.model, self._embedder.dimensions
+            stale = [
+                row for row in rows if row[8] is None or row[9] != model or len(row[8]) != 4 * dims
+            ]
+            fresh: dict[str, np.ndarray] = {}
+            for start in range(0, len(stale), EMBED_BATCH):
+                chunk = stale[start : start + EMBED_BATCH]
+                vectors = await self._embed([triple_text(r[2], r[3], r[4]) for r in chunk])
+                fresh.update((r[1], v) for r, v in zip(chunk, vectors, strict=True))
+            await asyncio.to_thread(self._load_sync, rows, fresh)
+        except BaseException:
+            await asyncio.to_thread(self._close_sync)
+            raise
+
+    def _open_sync(self) -> list[Any]:
+        fd = _acquire_lock(self.lock_path)
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                self._migrate(conn)
+                rows = conn.execute(
+                    "SELECT seq, id, subject, predicate, object, user_id, metadata, created_at,"
+                    " embedding, embedding_model FROM triples ORDER BY seq"
+                ).fetchall()
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            _release_lock(fd)
+            raise
+        with self._lock:
+            self._conn, self._lock_fd = conn, fd
+        return rows
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise ProviderError(
+                f"{self.path} has schema version {version}, newer than this memio understands "
+                f"({SCHEMA_VERSION}); upgrade memio",
+                provider=PROVIDER,
+                operation="open",
+            )
+        with _Transaction(conn):
+            for step in _MIGRATIONS[version:]:
+                for statement in step:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _load_sync(self, rows: list[Any], fresh: Mapping[str, np.ndarray]) -> None:
+        with self._lock:
+            conn = self._require_conn()
+            if fresh:  # re-embedded at open: keep them so the next open does not redo it
+                with _Transaction(conn):
+                    conn.executemany(
+                        "UPDATE triples SET embedding = ?, embedding_model = ? WHERE id = ?",
+                        [(_blob(v), self._embedder.model, tid) for tid, v in fresh.items()],
+                    )
+            self._reset_state()
+            for seq, tid, s, p, o, user_id, metadata, created_at, blob, _model in rows:
+                # Written by this class after validation: construct without re-validating.
+                triple = Triple.model_construct(
+                    id=tid,
+                    subject=s,
+                    predicate=p,
+                    object=o,
+                    user_id=user_id,
+                    metadata=json.loads(metadata),
+                    created_at=datetime.fromisoformat(created_at),
+                )
+                vector = fresh.get(tid)
+                if vector is None:
+                    vector = np.frombuffer(blob, dtype=np.float32)
+                self._insert_memory(triple, seq, vector)
+
+    def _close_sync(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            fd, self._lock_fd = self._lock_fd, None
+            try:
+                if conn is not None:
+                    conn.close()
+            finally:
+                if fd is not None:
+                    _release_lock(fd)
+                self._reset_state()
+
+    async def aclose(self) -> None:
+        """Close the file and release the directory lock. Idempotent; a later call reopens."""
+        self._open.reset()
+        with provider_errors(PROVIDER, "aclose", backend_errors=BACKEND_ERRORS):
+            await asyncio.to_thread(self._close_sync)
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _require_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ProviderError(
+                "the store was closed while this call waited", provider=PROVIDER, operation="call"
+            )
+        return self._conn
+
+    def _locked(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            return fn(self._require_conn())
+
+    async def _ensure_open(self, operation: str) -> None:
+        with provider_errors(PROVIDER, operation, backend_errors=BACKEND_ERRORS):
+            await self._open()
+
+    async def _run(self, operation: str, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        await self._ensure_open(operation)
+        with provider_errors(PROVIDER, operation, backend_errors=BACKEND_ERRORS):
+            return await asyncio.to_thread(self._locked, fn)
+
+    def _insert_memory(self, triple: Triple, seq: int, vector: np.ndarray) -> None:
+        tid = triple.id
+        assert tid is not None
+        terms = frozenset(word_terms(_text(triple)))
+        self._triples[tid] = _Entry(triple, seq, terms)
+        self._seqs.append(seq)  # seqs only grow, so appending keeps the list sorted
+        self._by_seq[seq] = tid
+        for term in terms:
+            self._words.setdefault(term, set()).add(tid)
+        self._graph.add_edge(triple.subject, triple.object, key=tid, user_id=triple.user_id)
+        self._vectors.add(tid, seq, triple.user_id, vector)
+
+    def _remove_memory(self, tid: str) -> None:
+        entry = self._triples.pop(tid)
+        index = bisect.bisect_left(self._seqs, entry.seq)
+        del self._seqs[index]
+        del self._by_seq[entry.seq]
+        for term in entry.terms:
+            ids = self._words[term]
+            ids.discard(tid)
+            if not ids:
+                del self._words[term]
+        t = entry.triple
+        self._graph.remove_edge(t.subject, t.object, key=tid)
+        for node in {t.subject, t.object}:
+            if self._graph.degree(node) == 0:
+                self._graph.remove_node(node)
+        self._vectors.remove(tid)
+
+    def _scoped(self, user_id: str | None) -> Iterable[_Entry]:
+        return (e for e in self._triples.values() if user_id is None or e.triple.user_id == user_id)
+
+    def _delete_sync(self, conn: sqlite3.Connection, ids: Sequence[str]) -> int:
+        """Delete `ids` from the file (committed), then from memory."""
+        with _Transaction(conn):
+            conn.executemany("DELETE FROM triples WHERE id = ?", [(tid,) for tid in ids])
+        for tid in ids:
+            self._remove_memory(tid)
+        return len(ids)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def add(
+        self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
+    ) -> list[Triple]:
+        optional_text(user_id, field="user_id")
+        items = coerce_items(Triple, _require_batch(triples, field="triples"), field="triples")
+        planned: list[Triple] = []
+        for i, item in enumerate(items):
+            where = f"triples[{i}]"
+            subject = require_text(item.subject, field=f"{where}.subject")
+            predicate = require_text(item.predicate, field=f"{where}.predicate")
+            obj = require_text(item.object, field=f"{where}.object")
+            owner = optional_text(item.user_id, field=f"{where}.user_id")
+            if user_id is not None and owner is not None and owner != user_id:
+                raise InvalidRequestError(
+                    "differs from the call's user_id", field=f"{where}.user_id"
+                )
+            owner = user_id if user_id is not None else owner
+            tid = triple_id(subject, predicate, obj, owner)
+            planned.append(
+                Triple(
+                    id=tid,
+                    subject=subject,
+                    predicate=predicate,
+                    object=obj,
+                    user_id=owner,
+                    metadata=dict(item.metadata),
+                )
+            )
+        await self._ensure_open("add")
+        vectors: dict[str, np.ndarray] = {}
+        while True:
+            # Embed (outside the lock) the triples that look new; if one turns out new only under
+            # the lock (deleted meanwhile), embed it and try again.
+            missing = {
+                t.id: t for t in planned if t.id not in self._triples and t.id not in vectors
+            }
+            if missing:
+                embedded = await self._embed([_text(t) for t in missing.values()])
+                vectors.update(zip(missing, embedded, strict=True))
+            result = await self._run("add", lambda conn: self._add_sync(conn, planned, vectors))
+            if result is not None:
+                return result
+
+    def _add_sync(
+        self, conn: sqlite3.Connection, planned: Sequence[Triple], vectors: Mapping[str, np.ndarray]
+    ) -> list[Triple] | None:
+        new: dict[str, Triple] = {}
+        merged: dict[str, dict[str, MetadataValue]] = {}  # existing id -> merged metadata
+        for t in planned:
+            assert t.id is not None
+            entry = self._triples.get(t.id)
+            if entry is not None:
+                base = merged.get(t.id, entry.triple.metadata)
+                merged[t.id] = {**base, **t.metadata}
+            elif t.id in new:
+                new[t.id].metadata.update(t.metadata)
+            elif t.id not in vectors:
+                return None  # deleted since the caller looked: it needs an embedding
+            else:
+                new[t.id] = _copy(t)
+        now = utcnow()
+        inserted: list[tuple[Triple, int]] = []
+        with _Transaction(conn):
+            for tid, metadata in merged.items():
+                conn.execute(
+                    "UPDATE triples SET metadata = ? WHERE id = ?",
+                    (json.dumps(metadata, ensure_ascii=False), tid),
+                )
+            for tid, t in new.items():
+                t.created_at = now
+                seq = conn.execute(
+                    "INSERT INTO triples (id, subject, predicate, object, user_id, metadata,"
+                    " created_at, embedding, embedding_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        tid,
+                        t.subject,
+                        t.predicate,
+                        t.object,
+                        t.user_id,
+                        json.dumps(t.metadata, ensure_ascii=False),
+                        now.isoformat(),
+                        _blob(vectors[tid]),
+                        self._embedder.model,
+                    ),
+                ).lastrowid
+                assert seq is not None
+                inserted.append((t, seq))
+        # Committed: now (and only now) the memory copy follows.
+        for tid, metadata in merged.items():
+            self._triples[tid].triple.metadata = metadata
+        for t, seq in inserted:
+            assert t.id is not None
+            self._insert_memory(t, seq, vectors[t.id])
+        return [_copy(self._triples[t.id].triple) for t in planned if t.id]
+
+    async def delete(
+        self,
+        *,
+        entity: str | None = None,
+        triple_id: str | None = None,
+        user_id: str | None = None,
+    ) -> int:
+        if (entity is None) == (triple_id is None):
+            raise InvalidRequestError("give exactly one of entity and triple_id")
+        optional_text(user_id, field="user_id")
+        if triple_id is not None:
+            tid = require_text(triple_id, field="triple_id")
+
+            def remove(conn: sqlite3.Connection) -> int:
+                entry = self._triples.get(tid)
+                if entry is None or (user_id is not None and entry.triple.user_id != user_id):
+                    raise NotFoundError("triple", tid)
+                return self._delete_sync(conn, [tid])
+
+        else:
+            name = require_text(entity, field="entity")
+
+            def remove(conn: sqlite3.Connection) -> int:
+                ids = self._touching({name}, user_id)
+                if not ids:
+                    raise NotFoundError("entity", name)
+                return self._delete_sync(conn, sorted(ids, key=lambda t: self._triples[t].seq))
+
+        return await self._run("delete", remove)
+
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        optional_text(user_id, field="user_id")
+
+        def remove(conn: sqlite3.Connection) -> int:
+            if user_id is None:
+                n = len(self._triples)
+                with _Transaction(conn):
+                    conn.execute("DELETE FROM triples")
+                self._reset_state()
+                return n
+            return self._delete_sync(
+                conn, [e.triple.id for e in self._scoped(user_id) if e.triple.id]
+            )
+
+        return await self._run("delete_all", remove)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def _touching(self, frontier: Iterable[str], user_id: str | None) -> set[str]:
+        """Ids of the triples in scope with a frontier entity as subject or object."""
+        ids: set[str] = set()
+        graph = self._graph
+        for node in frontier:
+            if node not in graph:
+                continue
+            for edges in (
+                graph.out_edges(node, keys=True, data="user_id"),
+                graph.in_edges(node, keys=True, data="user_id"),
+            ):
+                for _s, _o, tid, owner in edges:
+                    if user_id is None or owner == user_id:
+                        ids.add(tid)
+        return ids
+
+    async def get(self, *, entity: str, user_id: str | None = None, depth: int = 1) -> GraphResult:
+        require_text(entity, field="entity")
+        optional_text(user_id, field="user_id")
+        check_limit(depth, field="depth", maximum=MAX_DEPTH)
+
+        def read(_conn: sqlite3.Connection) -> list[Triple]:
+            reached = {entity}
+            frontier = {entity}
+            picked: set[str] = set()
+            for _ in range(depth):
+                hop = self._touching(frontier, user_id) - picked
+                if not hop:
+                    break
+                picked |= hop
+                frontier = set()
+                for tid in hop:
+                    t = self._triples[tid].triple
+                    frontier.update((t.subject, t.object))
+                frontier -= reached
+                reached |= frontier
+            entries = sorted((self._triples[tid] for tid in picked), key=lambda e: e.seq)
+            return [_copy(e.triple) for e in entries]
+
+        triples = await self._run("get", read)
+        if not triples:
+            raise NotFoundError("entity", entity)
+        return GraphResult(triples=triples, nodes=_nodes(triples, first=entity))
+
+    async def get_all(
+        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> GraphResult:
+        check_limit(limit)
+        optional_text(user_id, field="user_id")
+        listing = {"list": "triples", "user_id": user_id}
+        position = decode_cursor(cursor, scope=listing)
+        after = position.get("after") if position else -1
+        if isinstance(after, bool) or not isinstance(after, int):
+            raise InvalidRequestError("not a cursor this server issued", field="cursor")
+
+        def read(_conn: sqlite3.Connection) -> tuple[list[Triple], int | None]:
+            picked: list[_Entry] = []
+            for seq in self._seqs[bisect.bisect_right(self._seqs, after) :]:
+                entry = self._triples[self._by_seq[seq]]
+                if user_id is not None and entry.triple.user_id != user_id:
+                    continue
+                if len(picked) == limit:  # one more exists: not the last page
+                    return [_copy(e.triple) for e in picked], picked[-1].seq
+                picked.append(entry)
+            return [_copy(e.triple) for e in picked], None
+
+        triples, last = await self._run("get_all", read)
+        next_cursor = None if last is None else encode_cursor({"after": last}, scope=listing)
+        return GraphResult(triples=triples, nodes=_nodes(triples), next_cursor=next_cursor)
+
+    async def search(
+        self, *, query: str, user_id: str | None = None, limit: int = 10
+    ) -> GraphResult:
+        require_text(query, field="query")
+        optional_text(user_id, field="user_id")
+        check_limit(limit)
+        await self._ensure_open("search")
+        if not self._triples:
+            return GraphResult()
+        vector = (await self._embed([query]))[0]
+        terms = word_terms(query)
+
+        def read(_conn: sqlite3.Connection) -> list[tuple[Triple, float]]:
+            vectors = self._vectors
+            sims = vectors.similarities(vector)
+            # graph_match_score for every triple. For a triple sharing no word with the query it
+            # is 1 - (1 - 0) * (1 - cosine_score(sim)), computed here for all rows at once with
+            # the same float64 operations (so bit-identical); the triples sharing a word (from
+            # the word index) get the helper itself.
+            s = np.clip(np.nan_to_num(sims.astype(np.float64), nan=0.0), 0.0, 1.0)
+            scores = np.clip(1.0 - (1.0 - 0.0) * (1.0 - s), 0.0, 1.0)
+            for tid in {tid for term in terms for tid in self._words.get(term, ())}:
+                row = vectors.row(tid)
+                scores[row] = graph_match_score(
+                    terms, _text(self._triples[tid].triple), float(sims[row])
+                )
+            rows = np.flatnonzero(vectors.in_scope(user_id) & (scores > 0))
+            # best first; equal scores in creation order
+            order = rows[np.lexsort((vectors.seqs()[rows], -scores[rows]))][:limit]
+            return [
+                (_copy(self._triples[vectors.ids[row]].triple), float(scores[row])) for row in order
+            ]
+
+        ranked = await self._run("search", read)
+        triples = [t for t, _ in ranked]
+        return GraphResult(triples=triples, nodes=_nodes(triples), scores=[s for _, s in ranked])
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    async def count(self) -> int:
+        return await self._run("count", lambda _conn: len(self._triples))
+
+    async def ping(self) -> None:
+        await self._run("ping", lambda conn: conn.execute("SELECT 1").fetchone())

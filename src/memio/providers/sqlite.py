@@ -1,0 +1,546 @@
+"""Conversation history in an embedded SQLite file: the default, offline history store.
+
+Storage: one file in WAL mode, ``<data_dir>/history.sqlite3`` unless ``config.path`` says
+otherwise. ``sessions`` holds one row per session (``seq`` is its creation rank, never reused);
+``messages`` holds the messages with their ``position`` in the session; ``messages_fts`` is an
+FTS5 index over the messages, an external-content table that triggers keep in sync with
+``messages``. The schema version is ``PRAGMA user_version``; opening migrates an older file
+forward inside one write transaction (safe to race with another process doing the same).
+
+Concurrency: every blocking call runs in ``asyncio.to_thread`` on one connection per store, guarded
+by a ``threading.Lock``, so writes of one process are serialised without SQLite's busy-wait.
+Several processes may share the file: each write is a ``BEGIN IMMEDIATE`` transaction and the
+connection waits up to ``busy_timeout`` seconds for another process's write lock (meanwhile this
+store's other calls queue behind it). Every add is one transaction: the ownership check, the next
+position and the inserts cannot interleave.
+
+Search (within one session): the query's words are `_shared.word_terms(query)`, the same words
+(casefolded runs of letters and digits) the memory provider matches. Each message stores its own
+words, casefolded and space-joined, in a ``terms`` column, and that is what FTS5 indexes, so the
+query can never be parsed as FTS syntax (every word is a quoted phrase; quotes, ``AND``, ``*``,
+``NEAR`` ... in user input are just text) and a message matches exactly when it shares at least
+one word with the query, as in the memory provider. Matches are ranked by FTS5's ``bm25()``
+(lower is better, negative for every match), ties oldest first. The score is::
+
+    r = -bm25          # > 0 for every match
+    score = r / (1 + r)
+
+which lies in (0, 1) and is strictly increasing in ``r``, so sorting by score is sorting by bm25.
+bm25's term weights (idf) come from the whole file, not only the searched session: a word present
+in most messages of the file weighs next to nothing, so absolute scores are small for common words
+and comparable only within one result list; use them to order, not as a fixed threshold.
+
+Paging: ``get`` pages by message position and ``get_all`` by session rank (keyset cursors from
+`memio.pagination`), so concurrent appends or deletes never repeat or skip items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from memio.errors import ConflictError, InvalidRequestError, NotFoundError, ProviderError
+from memio.models import Message, Page, utcnow
+from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.providers._shared import (
+    _WORD,  # the one definition of a word (see word_terms)
+    OpenOnce,
+    ProviderContext,
+    coerce_items,
+    new_id,
+    optional_text,
+    parse_config,
+    provider_errors,
+    require_text,
+    word_terms,
+)
+
+__all__ = ["SQLiteHistoryConfig", "SQLiteHistoryStore"]
+
+PROVIDER = "sqlite"
+DEFAULT_FILE = "history.sqlite3"
+# Backend failures become ProviderError by type (OperationalError is a DatabaseError; listed for
+# the reader). OSError covers the data directory itself (not creatable, not writable).
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (
+    sqlite3.OperationalError,
+    sqlite3.DatabaseError,
+    OSError,
+)
+
+_T = TypeVar("_T")
+
+# Schema migrations: _MIGRATIONS[n] takes a file from user_version n to n + 1. Never edit a shipped
+# step; append a new one. Each statement is idempotent so a half-applied step can be re-run.
+_MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE IF NOT EXISTS sessions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            user_id TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id, seq)",
+        """CREATE TABLE IF NOT EXISTS messages (
+            mid INTEGER PRIMARY KEY,
+            session INTEGER NOT NULL REFERENCES sessions (seq) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            name TEXT,
+            metadata TEXT NOT NULL,
+            timestamp TEXT NOT NULL,
+            terms TEXT NOT NULL,
+            UNIQUE (session, position)
+        )""",
+        # Column `session` is indexed too, so a search intersects the session's postings with the
+        # query's instead of scanning every match in the file; bm25 gives it weight 0.
+        """CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
+            terms, session,
+            content = 'messages', content_rowid = 'mid',
+            tokenize = 'unicode61 remove_diacritics 0'
+        )""",
+        """CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts (rowid, terms, session)
+            VALUES (new.mid, new.terms, new.session);
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, terms, session)
+            VALUES ('delete', old.mid, old.terms, old.session);
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, terms, session)
+            VALUES ('delete', old.mid, old.terms, old.session);
+            INSERT INTO messages_fts (rowid, terms, session)
+            VALUES (new.mid, new.terms, new.session);
+        END""",
+    ],
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_MESSAGE_COLUMNS = "m.id, m.role, m.content, m.name, m.metadata, m.timestamp"
+
+
+class SQLiteHistoryConfig(BaseModel):
+    """``stores.history.config`` for provider "sqlite"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(
+        default=None,
+        description="The database file (relative: to the working directory, as for chroma). "
+        "Default: <data_dir>/history.sqlite3.",
+    )
+    busy_timeout: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="Seconds to wait for another process's write lock before failing.",
+    )
+    synchronous: Literal["normal", "full"] = Field(
+        default="full",
+        description="'full' syncs the WAL on every commit (survives power loss); 'normal' only "
+        "at checkpoints (survives a crashed process, not a power cut).",
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    """A timestamp as timezone-aware UTC (a naive one is taken to be UTC already)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _terms_text(content: str) -> str:
+    """What FTS5 indexes for a message: its words exactly as `_shared.word_terms` splits them
+    (casefolded runs of letters and digits), in order with repeats kept (bm25 counts them),
+    space-joined so the tokenizer finds exactly these words."""
+    return " ".join(_WORD.findall(content.casefold()))
+
+
+def _phrase(term: str) -> str:
+    """An FTS5 string literal: double quotes around, inner quotes doubled. Inside it, operators
+    and special characters are plain text."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _score(rank: float) -> float:
+    """bm25 rank (negative, lower is better) to a score in [0, 1]: r / (1 + r) with r = -rank."""
+    r = max(0.0, -float(rank))
+    return r / (1.0 + r)
+
+
+def _message(row: Sequence[Any], score: float | None = None) -> Message:
+    msg_id, role, content, name, metadata, timestamp = row[:6]
+    return Message(
+        id=msg_id,
+        role=role,
+        content=content,
+        name=name,
+        metadata=json.loads(metadata),
+        timestamp=datetime.fromisoformat(timestamp),
+        score=score,
+    )
+
+
+def _require_batch(value: Any, *, field: str) -> Sequence[Any]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise InvalidRequestError("must be a list", field=field)
+    if not value:
+        raise InvalidRequestError("must not be empty", field=field)
+    return value
+
+
+def _after(position: Mapping[str, Any] | None) -> int:
+    """The keyset position a cursor carries (-1 before the first page)."""
+    if position is None:
+        return -1
+    after = position.get("after")
+    if isinstance(after, bool) or not isinstance(after, int):
+        raise InvalidRequestError("not a cursor this server issued", field="cursor")
+    return after
+
+
+class _Transaction:
+    """``with _Transaction(conn, immediate=True):`` BEGIN ... COMMIT, ROLLBACK on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection, *, immediate: bool) -> None:
+        self._conn = conn
+        self._begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.execute(self._begin)
+        return self._conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self._conn.execute("COMMIT")
+        elif self._conn.in_transaction:
+            self._conn.rollback()
+
+
+def _connect(path: Path, *, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the history file; the caller owns the connection."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves. `timeout` is SQLite's busy timeout.
+    conn = sqlite3.connect(
+        str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version == SCHEMA_VERSION:
+        return
+    with _Transaction(conn, immediate=True):
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise ProviderError(
+                f"{path} has schema version {version}, newer than this memio understands "
+                f"({SCHEMA_VERSION}); upgrade memio",
+                provider=PROVIDER,
+                operation="open",
+            )
+        for step in _MIGRATIONS[version:]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+class SQLiteHistoryStore:
+    """Conversation sessions in an embedded SQLite file, with FTS5 (bm25) search.
+
+    See the module docstring for storage, concurrency and how search scores."""
+
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        path: str | Path,
+        busy_timeout: float = 5.0,
+        synchronous: Literal["normal", "full"] = "full",
+    ) -> None:
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # guards self._conn: one statement stream at a time
+        self._open = OpenOnce(self._do_open)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> SQLiteHistoryStore:
+        cfg = parse_config(SQLiteHistoryConfig, config)
+        path = Path(cfg.path).expanduser() if cfg.path else Path(context.data_dir) / DEFAULT_FILE
+        return cls(path=path, busy_timeout=cfg.busy_timeout, synchronous=cfg.synchronous)
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    async def _do_open(self) -> None:
+        conn = await asyncio.to_thread(
+            _connect, self.path, busy_timeout=self._busy_timeout, synchronous=self._synchronous
+        )
+        with self._lock:
+            self._conn = conn
+
+    def _locked(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise ProviderError(
+                    "the store was closed while this call waited",
+                    provider=PROVIDER,
+                    operation="call",
+                )
+            return fn(conn)
+
+    async def _run(self, operation: str, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with provider_errors(PROVIDER, operation, backend_errors=BACKEND_ERRORS):
+            await self._open()
+            return await asyncio.to_thread(self._locked, fn)
+
+    @staticmethod
+    def _session(conn: sqlite3.Connection, session_id: str, user_id: str | None) -> int:
+        """The session's seq; NotFoundError when missing or owned by someone other than user_id."""
+        row = conn.execute(
+            "SELECT seq, user_id FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None or (user_id is not None and row[1] != user_id):
+            raise NotFoundError("session", session_id)
+        return row[0]
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def add(
+        self,
+        *,
+        session_id: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        user_id: str | None = None,
+    ) -> list[Message]:
+        require_text(session_id, field="session_id")
+        optional_text(user_id, field="user_id")
+        items = coerce_items(Message, _require_batch(messages, field="messages"), field="messages")
+        now = utcnow()
+        stored: list[Message] = []
+        for i, message in enumerate(items):
+            require_text(message.role, field=f"messages[{i}].role")
+            if not isinstance(message.content, str):
+                raise InvalidRequestError("must be a string", field=f"messages[{i}].content")
+            optional_text(message.id, field=f"messages[{i}].id")
+            stored.append(
+                message.model_copy(
+                    update={
+                        "id": message.id or new_id(),
+                        "timestamp": now if message.timestamp is None else _utc(message.timestamp),
+                        "score": None,
+                    },
+                    deep=True,
+                )
+            )
+        rows = [
+            (
+                m.id,
+                m.role,
+                m.content,
+                m.name,
+                json.dumps(m.metadata, ensure_ascii=False),
+                m.timestamp.isoformat(),  # type: ignore[union-attr]
+                _terms_text(m.content),
+            )
+            for m in stored
+        ]
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _Transaction(conn, immediate=True):
+                row = conn.execute(
+                    "SELECT seq, user_id FROM sessions WHERE id = ?", (session_id,)
+                ).fetchone()
+                if row is None:
+                    seq = conn.execute(
+                        "INSERT INTO sessions (id, user_id, created_at) VALUES (?, ?, ?)",
+                        (session_id, user_id, now.isoformat()),
+                    ).lastrowid
+                else:
+                    seq, owner = row
+                    if user_id is not None and user_id != owner:
+                        raise ConflictError(
+                            f"session {session_id!r} belongs to another user", field="user_id"
+                        )
+                (start,) = conn.execute(
+                    "SELECT COALESCE(MAX(position), -1) + 1 FROM messages WHERE session = ?",
+                    (seq,),
+                ).fetchone()
+                conn.executemany(
+                    "INSERT INTO messages (session, position, id, role, content, name, metadata,"
+                    " timestamp, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(seq, start + k, *values) for k, values in enumerate(rows)],
+                )
+
+        await self._run("add", write)
+        return stored
+
+    async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
+        require_text(session_id, field="session_id")
+        optional_text(user_id, field="user_id")
+
+        def remove(conn: sqlite3.Connection) -> None:
+            with _Transaction(conn, immediate=True):
+                seq = self._session(conn, session_id, user_id)
+                conn.execute("DELETE FROM messages WHERE session = ?", (seq,))
+                conn.execute("DELETE FROM sessions WHERE seq = ?", (seq,))
+
+        await self._run("delete", remove)
+
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        optional_text(user_id, field="user_id")
+
+        def remove(conn: sqlite3.Connection) -> int:
+            with _Transaction(conn, immediate=True):
+                if user_id is None:
+                    conn.execute("DELETE FROM messages")
+                    return conn.execute("DELETE FROM sessions").rowcount
+                conn.execute(
+                    "DELETE FROM messages WHERE session IN"
+                    " (SELECT seq FROM sessions WHERE user_id = ?)",
+                    (user_id,),
+                )
+                return conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)).rowcount
+
+        return await self._run("delete_all", remove)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def get(
+        self,
+        *,
+        session_id: str,
+        limit: int = 50,
+        cursor: str | None = None,
+        user_id: str | None = None,
+    ) -> Page[Message]:
+        check_limit(limit)
+        require_text(session_id, field="session_id")
+        optional_text(user_id, field="user_id")
+        listing = {"list": "messages", "session_id": session_id, "user_id": user_id}
+        after = _after(decode_cursor(cursor, scope=listing))
+
+        def read(conn: sqlite3.Connection) -> tuple[list[Any], list[int]]:
+            with _Transaction(conn, immediate=False):  # one snapshot for both queries
+                seq = self._session(conn, session_id, user_id)
+                rows = conn.execute(
+                    f"SELECT {_MESSAGE_COLUMNS}, m.position FROM messages m"
+                    " WHERE m.session = ? AND m.position > ? ORDER BY m.position LIMIT ?",
+                    (seq, after, limit + 1),  # one more: is there a next page?
+                ).fetchall()
+            return rows, [row[6] for row in rows]
+
+        rows, positions = await self._run("get", read)
+        more = len(rows) > limit
+        page = Page([_message(row) for row in rows[:limit]])
+        if more:
+            page.next_cursor = encode_cursor({"after": positions[limit - 1]}, scope=listing)
+        return page
+
+    async def get_all(
+        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[str]:
+        check_limit(limit)
+        optional_text(user_id, field="user_id")
+        listing = {"list": "sessions", "user_id": user_id}
+        after = _after(decode_cursor(cursor, scope=listing))
+
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            if user_id is None:
+                return conn.execute(
+                    "SELECT id, seq FROM sessions WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after, limit + 1),
+                ).fetchall()
+            return conn.execute(
+                "SELECT id, seq FROM sessions WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (user_id, after, limit + 1),
+            ).fetchall()
+
+        rows = await self._run("get_all", read)
+        page = Page([row[0] for row in rows[:limit]])
+        if len(rows) > limit:
+            page.next_cursor = encode_cursor({"after": rows[limit - 1][1]}, scope=listing)
+        return page
+
+    async def search(
+        self,
+        *,
+        session_id: str,
+        query: str,
+        limit: int = 10,
+        user_id: str | None = None,
+    ) -> list[Message]:
+        require_text(query, field="query")
+        check_limit(limit)
+        require_text(session_id, field="session_id")
+        optional_text(user_id, field="user_id")
+        terms = word_terms(query)
+
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            with _Transaction(conn, immediate=False):
+                seq = self._session(conn, session_id, user_id)  # NotFound even for a wordless query
+                if not terms:
+                    return []
+                match = (
+                    f"session : {_phrase(str(seq))} AND terms : ("
+                    + " OR ".join(_phrase(term) for term in terms)
+                    + ")"
+                )
+                return conn.execute(
+                    f"SELECT {_MESSAGE_COLUMNS}, bm25(messages_fts, 1.0, 0.0) AS rank"
+                    " FROM messages_fts JOIN messages m ON m.mid = messages_fts.rowid"
+                    " WHERE messages_fts MATCH ? AND m.session = ?"
+                    " ORDER BY rank, m.position LIMIT ?",
+                    (match, seq, limit),
+                ).fetchall()
+
+        rows = await self._run("search", read)
+        return [_message(row, score=_score(row[6])) for row in rows]
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    async def count(self) -> int:
+        (n,) = await self._run(
+            "count", lambda conn: conn.execute("SELECT COUNT(*) FROM messages").fetchone()
+        )
+        return int(n)
+
+    async def ping(self) -> None:
+        await self._run("ping", lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def aclose(self) -> None:
+        """Close the connection (after any call in flight). Idempotent; a later call reopens."""
+
+        def close() -> None:
+            with self._lock:
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    conn.close()
+
+        self._open.reset()
+        with provider_errors(PROVIDER, "aclose", backend_errors=BACKEND_ERRORS):
+            await asyncio.to_thread(close)
