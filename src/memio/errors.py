@@ -44,8 +44,9 @@ class ConflictError(MemioError):
     code = "conflict"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+        self.reason = message
 
 
 class InvalidRequestError(MemioError):

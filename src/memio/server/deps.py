@@ -1,0 +1,113 @@
+"""Dependencies and small helpers shared by the /v1 routers.
+
+The store dependencies read `app.state.memio.<kind>`; a store that is not configured raises
+NotSupportedError there, which the app's error handlers turn into 501.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+
+from memio.client import Memio
+from memio.errors import InvalidRequestError
+from memio.protocols import DocumentStore, FactStore, GraphStore, HistoryStore
+from memio.server.auth import require_admin
+
+__all__ = [
+    "PAGED",
+    "DocumentsDep",
+    "FactsDep",
+    "GraphDep",
+    "HistoryDep",
+    "admin_unless_scoped",
+    "get_memio",
+    "parse_json_filters",
+    "set_next_cursor",
+]
+
+
+def get_memio(request: Request) -> Memio:
+    return request.app.state.memio
+
+
+def get_facts(request: Request) -> FactStore:
+    return get_memio(request).facts
+
+
+def get_history(request: Request) -> HistoryStore:
+    return get_memio(request).history
+
+
+def get_documents(request: Request) -> DocumentStore:
+    return get_memio(request).documents
+
+
+def get_graph(request: Request) -> GraphStore:
+    return get_memio(request).graph
+
+
+FactsDep = Annotated[FactStore, Depends(get_facts)]
+HistoryDep = Annotated[HistoryStore, Depends(get_history)]
+DocumentsDep = Annotated[DocumentStore, Depends(get_documents)]
+GraphDep = Annotated[GraphStore, Depends(get_graph)]
+
+
+def admin_unless_scoped(*params: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency for delete-all routes: without any of the scope query `params` the request
+    would wipe a whole store, so it needs the admin key (`memio.server.auth.require_admin`)."""
+
+    async def check(request: Request) -> None:
+        if not any(request.query_params.get(name) for name in params):
+            await require_admin(request)
+
+    check.__name__ = f"admin_unless_{'_or_'.join(params)}"
+    return check
+
+
+def parse_json_filters(raw: str | None, *, field: str = "filters") -> dict[str, Any] | None:
+    """`filters` passed in a query string as JSON text; bad JSON is a 400 naming the field."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidRequestError(
+            f"is not valid JSON ({getattr(exc, 'msg', exc)}); send a JSON object", field=field
+        ) from None
+    if not isinstance(value, dict):
+        raise InvalidRequestError("must be a JSON object", field=field)
+    return value
+
+
+_HEADER = {"schema": {"type": "string"}}
+
+# `responses=` of every listing route: documents the paging headers in the OpenAPI document.
+PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One page, oldest first. When more items remain, the headers say how to "
+        "get the next page; on the last page they are absent.",
+        "headers": {
+            "Link": {"description": '`<url of the next page>; rel="next"`', **_HEADER},
+            "X-Next-Cursor": {
+                "description": "Pass as `cursor` (with the same other parameters) for the next "
+                "page",
+                **_HEADER,
+            },
+        },
+    }
+}
+
+
+def set_next_cursor(request: Request, response: Response, next_cursor: str | None) -> None:
+    """Advertise the next page: `Link: <url>; rel="next"` and `X-Next-Cursor` (absent on the last
+    page). The link is this request's URL with `cursor` replaced, so every other query parameter
+    (scope, limit, filters) carries over."""
+    if not next_cursor:
+        return
+    url = request.url.include_query_params(cursor=next_cursor)
+    response.headers["Link"] = f'<{url}>; rel="next"'
+    response.headers["X-Next-Cursor"] = next_cursor

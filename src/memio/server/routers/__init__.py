@@ -1,0 +1,16 @@
+"""The /v1 store routers of the memio REST server (memio 0.3.1 routes plus additions)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["all_routers"]
+
+
+def all_routers() -> list[APIRouter]:
+    """The /v1 routers: facts, history, documents, graph; then the mem0 dialects (platform,
+    self-hosted and local-first aliases, all over the facts store)."""
+    from memio.server.mem0 import routers as mem0_routers
+    from memio.server.routers import documents, facts, graph, history
+
+    return [facts.router, history.router, documents.router, graph.router, *mem0_routers()]

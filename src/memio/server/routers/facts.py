@@ -1,0 +1,148 @@
+"""/v1/facts: short statements about a user or an agent (memio 0.3.1 routes plus additions)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from memio.models import Fact, FactEvent, FactInput
+from memio.providers._shared import coerce_items
+from memio.server.deps import (
+    PAGED,
+    FactsDep,
+    admin_unless_scoped,
+    parse_json_filters,
+    set_next_cursor,
+)
+from memio.server.schemas import (
+    DeletedCount,
+    FactBatch,
+    FactCreate,
+    FactSearch,
+    FactUpdate,
+    IdList,
+)
+
+router = APIRouter(prefix="/v1/facts", tags=["facts"])
+
+_SCOPE = ("user_id", "agent_id", "app_id", "run_id")
+_NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Fact, summary="Add Fact")
+async def add_fact(body: FactCreate, facts: FactsDep) -> Fact:
+    """Store a fact and return it as stored. Content equal to a fact in exactly the same scope
+    returns that fact unchanged; an explicit `fact_id` that exists answers 409."""
+    return await facts.add(
+        content=body.content,
+        user_id=body.user_id,
+        agent_id=body.agent_id,
+        app_id=body.app_id,
+        run_id=body.run_id,
+        metadata=body.metadata,
+        fact_id=body.fact_id,
+    )
+
+
+@router.get("", response_model=list[Fact], summary="Get All Facts", responses=PAGED)
+async def get_all_facts(
+    request: Request,
+    response: Response,
+    facts: FactsDep,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    app_id: str | None = None,
+    run_id: str | None = None,
+    filters: str | None = Query(None, description="Portable filters as JSON text."),
+    cursor: str | None = Query(None, description="`X-Next-Cursor` of the previous page."),
+) -> list[Fact]:
+    """Facts in creation order. When more remain, `X-Next-Cursor` and `Link: rel="next"` say how
+    to get the next page."""
+    page = await facts.get_all(
+        user_id=user_id,
+        agent_id=agent_id,
+        app_id=app_id,
+        run_id=run_id,
+        filters=parse_json_filters(filters),
+        limit=limit,
+        cursor=cursor,
+    )
+    set_next_cursor(request, response, page.next_cursor)
+    return list(page)
+
+
+@router.post("/search", response_model=list[Fact], summary="Search Facts")
+async def search_facts(body: FactSearch, facts: FactsDep) -> list[Fact]:
+    """Most relevant first; `score` is in [0, 1]."""
+    return await facts.search(
+        query=body.query,
+        user_id=body.user_id,
+        agent_id=body.agent_id,
+        app_id=body.app_id,
+        run_id=body.run_id,
+        limit=body.limit,
+        filters=body.filters,
+        threshold=body.threshold,
+    )
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=list[Fact],
+    summary="Add Facts (batch)",
+)
+async def add_facts_batch(body: FactBatch, facts: FactsDep) -> list[Fact]:
+    """Add up to 1000 facts in one call; an explicit id that exists (or repeats) fails the whole
+    batch with 409 before anything is written."""
+    items = coerce_items(
+        FactInput, [item.model_dump(exclude_none=True) for item in body.facts], field="facts"
+    )
+    return await facts.add_many(facts=items)
+
+
+@router.delete("/batch", response_model=DeletedCount, summary="Delete Facts (batch)")
+async def delete_facts_batch(body: IdList, facts: FactsDep) -> DeletedCount:
+    """Delete up to 1000 facts by id; ids that do not exist are skipped."""
+    return DeletedCount(deleted=await facts.delete_many(fact_ids=body.ids))
+
+
+@router.delete(
+    "",
+    **_NO_CONTENT,
+    summary="Delete All Facts",
+    dependencies=[Depends(admin_unless_scoped(*_SCOPE))],
+)
+async def delete_all_facts(
+    facts: FactsDep,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    app_id: str | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Delete every fact in the scope. Without any scope parameter this wipes the store and needs
+    the admin key."""
+    await facts.delete_all(user_id=user_id, agent_id=agent_id, app_id=app_id, run_id=run_id)
+
+
+@router.get("/{fact_id}", response_model=Fact, summary="Get Fact")
+async def get_fact(fact_id: str, facts: FactsDep) -> Fact:
+    return await facts.get(fact_id=fact_id)
+
+
+@router.get("/{fact_id}/history", response_model=list[FactEvent], summary="Get Fact History")
+async def get_fact_history(fact_id: str, facts: FactsDep) -> list[FactEvent]:
+    """Every ADD/UPDATE/DELETE of the fact, oldest first; kept after the fact is deleted."""
+    return await facts.history(fact_id=fact_id)
+
+
+@router.put("/{fact_id}", response_model=Fact, summary="Update Fact")
+async def update_fact(fact_id: str, body: FactUpdate, facts: FactsDep) -> Fact:
+    """Replace the content and/or merge metadata keys; returns the stored fact. A missing id
+    answers 404."""
+    return await facts.update(fact_id=fact_id, content=body.content, metadata=body.metadata)
+
+
+@router.delete("/{fact_id}", **_NO_CONTENT, summary="Delete Fact")
+async def delete_fact(fact_id: str, facts: FactsDep) -> None:
+    await facts.delete(fact_id=fact_id)

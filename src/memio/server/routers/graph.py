@@ -1,0 +1,80 @@
+"""/v1/graph: knowledge-graph triples with stable ids (memio 0.3.1 routes plus additions)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from memio.models import GraphResult
+from memio.server.deps import PAGED, GraphDep, admin_unless_scoped, set_next_cursor
+from memio.server.schemas import GraphAdd, GraphSearch
+
+router = APIRouter(prefix="/v1/graph", tags=["graph"])
+
+_NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
+
+
+@router.post("/triples", **_NO_CONTENT, summary="Add Triples")
+async def add_triples(body: GraphAdd, graph: GraphDep) -> None:
+    """Store triples. Re-adding a triple in the same scope keeps its id and merges its metadata.
+    Triple ids appear in the listings and work with `DELETE /v1/graph/triples/{triple_id}`."""
+    await graph.add(
+        triples=[triple.model_dump(exclude_none=True) for triple in body.triples],
+        user_id=body.user_id,
+    )
+
+
+@router.get("/triples", response_model=GraphResult, summary="Get All Triples", responses=PAGED)
+async def get_all_triples(
+    request: Request,
+    response: Response,
+    graph: GraphDep,
+    user_id: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    cursor: str | None = Query(None, description="`next_cursor` of the previous page."),
+) -> GraphResult:
+    """Triples in creation order; `next_cursor` (also `X-Next-Cursor` and `Link: rel="next"`) is
+    set when more remain."""
+    result = await graph.get_all(user_id=user_id, limit=limit, cursor=cursor)
+    set_next_cursor(request, response, result.next_cursor)
+    return result
+
+
+@router.get("/entities/{entity}", response_model=GraphResult, summary="Get Entity")
+async def get_entity(
+    entity: str,
+    graph: GraphDep,
+    user_id: str | None = None,
+    depth: int = Query(1, ge=1, le=3, description="Hops to expand from the entity."),
+) -> GraphResult:
+    """Triples with the entity as subject or object (expanded `depth` hops) and the entities they
+    reach. An unknown entity answers 404."""
+    return await graph.get(entity=entity, user_id=user_id, depth=depth)
+
+
+@router.post("/search", response_model=GraphResult, summary="Search Graph")
+async def search_graph(body: GraphSearch, graph: GraphDep) -> GraphResult:
+    """Triples matching the query by words or meaning, best first; `scores` align with `triples`."""
+    return await graph.search(query=body.query, user_id=body.user_id, limit=body.limit)
+
+
+@router.delete("/entities/{entity}", **_NO_CONTENT, summary="Delete Entity")
+async def delete_entity(entity: str, graph: GraphDep, user_id: str | None = None) -> None:
+    """Delete every triple touching the entity, within `user_id`'s scope when given."""
+    await graph.delete(entity=entity, user_id=user_id)
+
+
+@router.delete("/triples/{triple_id}", **_NO_CONTENT, summary="Delete Triple")
+async def delete_triple(triple_id: str, graph: GraphDep) -> None:
+    await graph.delete(triple_id=triple_id)
+
+
+@router.delete(
+    "",
+    **_NO_CONTENT,
+    summary="Delete All Graph",
+    dependencies=[Depends(admin_unless_scoped("user_id"))],
+)
+async def delete_all_graph(graph: GraphDep, user_id: str | None = None) -> None:
+    """Delete every triple of `user_id`. Without `user_id` this wipes the store and needs the
+    admin key."""
+    await graph.delete_all(user_id=user_id)

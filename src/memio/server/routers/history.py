@@ -1,0 +1,93 @@
+"""/v1/history: conversation sessions and their messages (memio 0.3.1 routes plus additions)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from memio.models import Message
+from memio.server.deps import PAGED, HistoryDep, admin_unless_scoped, set_next_cursor
+from memio.server.schemas import HistoryAdd, HistorySearch, SessionListResponse
+
+router = APIRouter(prefix="/v1/history", tags=["history"])
+
+_NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
+_CURSOR = Query(None, description="`X-Next-Cursor` of the previous page.")
+
+
+@router.post("/sessions/{session_id}/messages", **_NO_CONTENT, summary="Add Messages")
+async def add_messages(session_id: str, body: HistoryAdd, history: HistoryDep) -> None:
+    """Append messages in order. The first add creates the session, owned by its `user_id`; a
+    later add with another `user_id` answers 409."""
+    await history.add(
+        session_id=session_id,
+        messages=[message.model_dump(exclude_none=True) for message in body.messages],
+        user_id=body.user_id,
+    )
+
+
+@router.get(
+    "/sessions/{session_id}/messages",
+    response_model=list[Message],
+    summary="Get Messages",
+    responses=PAGED,
+)
+async def get_messages(
+    session_id: str,
+    request: Request,
+    response: Response,
+    history: HistoryDep,
+    limit: int = Query(50, ge=1, le=1000),
+    cursor: str | None = _CURSOR,
+    user_id: str | None = None,
+) -> list[Message]:
+    """Messages oldest first. When more remain, `X-Next-Cursor` and `Link: rel="next"` say how to
+    get the next page. An unknown session (or another user's) answers 404."""
+    page = await history.get(session_id=session_id, limit=limit, cursor=cursor, user_id=user_id)
+    set_next_cursor(request, response, page.next_cursor)
+    return list(page)
+
+
+@router.get(
+    "/sessions", response_model=SessionListResponse, summary="Get All Sessions", responses=PAGED
+)
+async def get_all_sessions(
+    request: Request,
+    response: Response,
+    history: HistoryDep,
+    user_id: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    cursor: str | None = _CURSOR,
+) -> SessionListResponse:
+    """Session ids, oldest session first, paged like the other listings."""
+    page = await history.get_all(user_id=user_id, limit=limit, cursor=cursor)
+    set_next_cursor(request, response, page.next_cursor)
+    return SessionListResponse(sessions=list(page))
+
+
+@router.delete(
+    "/sessions",
+    **_NO_CONTENT,
+    summary="Delete All Sessions",
+    dependencies=[Depends(admin_unless_scoped("user_id"))],
+)
+async def delete_all_sessions(history: HistoryDep, user_id: str | None = None) -> None:
+    """Delete every session of `user_id`. Without `user_id` this wipes the store and needs the
+    admin key."""
+    await history.delete_all(user_id=user_id)
+
+
+@router.post(
+    "/sessions/{session_id}/search", response_model=list[Message], summary="Search Session"
+)
+async def search_session(
+    session_id: str, body: HistorySearch, history: HistoryDep
+) -> list[Message]:
+    """Messages of the session matching the query, best first, with `score` in [0, 1]."""
+    return await history.search(
+        session_id=session_id, query=body.query, limit=body.limit, user_id=body.user_id
+    )
+
+
+@router.delete("/sessions/{session_id}", **_NO_CONTENT, summary="Delete Session")
+async def delete_session(session_id: str, history: HistoryDep, user_id: str | None = None) -> None:
+    await history.delete(session_id=session_id, user_id=user_id)

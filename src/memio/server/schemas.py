@@ -1,0 +1,201 @@
+"""Request and response bodies of the /v1 routes.
+
+Request models keep the names and fields of memio 0.3.1 (so generated clients keep working) plus
+optional additions. Metadata and filters are accepted as any JSON object here and checked by the
+store, which answers 400 naming the offending key (``metadata.tags``, ``filters.$or[1]``) rather
+than a generic validation error. Responses reuse `memio.models` (Fact, Message, Document,
+GraphResult, FactEvent): what the store holds is exactly what goes on the wire.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from memio.pagination import MAX_LIMIT
+
+__all__ = [
+    "MAX_BATCH",
+    "DeletedCount",
+    "DocumentBatch",
+    "DocumentCreate",
+    "DocumentSearch",
+    "DocumentUpdate",
+    "FactBatch",
+    "FactCreate",
+    "FactSearch",
+    "FactUpdate",
+    "GraphAdd",
+    "GraphSearch",
+    "HistoryAdd",
+    "HistorySearch",
+    "IdList",
+    "MessageBody",
+    "SessionListResponse",
+    "TripleBody",
+]
+
+MAX_BATCH = 1000  # items per /batch request
+
+# Unknown fields are ignored, as in 0.3.1, so clients that send extra keys keep working.
+_REQUEST = ConfigDict(extra="ignore")
+
+Metadata = dict[str, Any] | None
+Filters = dict[str, Any] | None
+
+
+def _limit(default: int) -> Any:
+    return Field(default=default, ge=1, le=MAX_LIMIT)
+
+
+# -- facts ------------------------------------------------------------------------------------
+
+
+class FactCreate(BaseModel):
+    model_config = _REQUEST
+
+    content: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    metadata: Metadata = None
+    app_id: str | None = None
+    run_id: str | None = None
+    fact_id: str | None = Field(
+        default=None, description="Explicit id; an id that already exists answers 409."
+    )
+
+
+class FactUpdate(BaseModel):
+    model_config = _REQUEST
+
+    content: str | None = Field(default=None, description="New content (replaces the old).")
+    metadata: Metadata = Field(default=None, description="Keys merged into the stored metadata.")
+
+
+class FactSearch(BaseModel):
+    model_config = _REQUEST
+
+    query: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    limit: int = _limit(10)
+    filters: Filters = None
+    app_id: str | None = None
+    run_id: str | None = None
+    threshold: float | None = Field(
+        default=None, ge=0, le=1, description="Drop results scoring below this (scores are 0..1)."
+    )
+
+
+class FactBatch(BaseModel):
+    model_config = _REQUEST
+
+    facts: list[FactCreate] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class IdList(BaseModel):
+    model_config = _REQUEST
+
+    ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class DeletedCount(BaseModel):
+    deleted: int
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+class MessageBody(BaseModel):
+    model_config = _REQUEST
+
+    role: str
+    content: str
+    metadata: Metadata = None
+    timestamp: datetime | None = None
+    name: str | None = None
+    id: str | None = Field(default=None, description="Set by the store when absent.")
+
+
+class HistoryAdd(BaseModel):
+    model_config = _REQUEST
+
+    messages: list[MessageBody]
+    user_id: str | None = None
+
+
+class HistorySearch(BaseModel):
+    model_config = _REQUEST
+
+    query: str
+    limit: int = _limit(10)
+    user_id: str | None = None
+
+
+class SessionListResponse(BaseModel):
+    sessions: list[str]
+
+
+# -- documents --------------------------------------------------------------------------------
+
+
+class DocumentCreate(BaseModel):
+    model_config = _REQUEST
+
+    content: str
+    doc_id: str | None = Field(
+        default=None, description="Explicit id; an id that already exists answers 409."
+    )
+    metadata: Metadata = None
+    user_id: str | None = Field(default=None, description="Owner; scopes later reads and writes.")
+
+
+class DocumentUpdate(BaseModel):
+    model_config = _REQUEST
+
+    content: str | None = Field(default=None, description="New content (replaces the old).")
+    metadata: Metadata = Field(default=None, description="Keys merged into the stored metadata.")
+
+
+class DocumentSearch(BaseModel):
+    model_config = _REQUEST
+
+    query: str
+    limit: int = _limit(10)
+    filters: Filters = None
+    user_id: str | None = None
+
+
+class DocumentBatch(BaseModel):
+    model_config = _REQUEST
+
+    documents: list[DocumentCreate] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+# -- graph ------------------------------------------------------------------------------------
+
+
+class TripleBody(BaseModel):
+    model_config = _REQUEST
+
+    subject: str
+    predicate: str
+    object: str
+    metadata: Metadata = None
+
+
+class GraphAdd(BaseModel):
+    model_config = _REQUEST
+
+    triples: list[TripleBody]
+    user_id: str | None = None
+
+
+class GraphSearch(BaseModel):
+    model_config = _REQUEST
+
+    query: str
+    user_id: str | None = None
+    limit: int = _limit(10)

@@ -1,0 +1,171 @@
+"""/v1/history over HTTP: sessions, message order, paging with a returned cursor, ownership."""
+
+from __future__ import annotations
+
+from tests.http.helpers import MESSAGE_FIELDS_031, assert_error, walk, walk_links
+
+
+def post_messages(api, session_id, messages, user_id=None):
+    body = {"messages": messages}
+    if user_id is not None:
+        body["user_id"] = user_id
+    return api.post(f"/v1/history/sessions/{session_id}/messages", json=body)
+
+
+def say(n, prefix="message"):
+    return [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"{prefix} {i}"}
+        for i in range(n)
+    ]
+
+
+def test_add_is_204_and_get_returns_a_bare_array_in_order(api, uid):
+    response = post_messages(
+        api,
+        uid,
+        [
+            {"role": "user", "content": "hello", "metadata": {"lang": "en"}},
+            {"role": "assistant", "content": "hi there", "name": "bot"},
+        ],
+    )
+    assert response.status_code == 204 and response.content == b""
+    response = api.get(f"/v1/history/sessions/{uid}/messages")
+    assert response.status_code == 200, response.text
+    messages = response.json()
+    assert isinstance(messages, list)
+    assert all(set(m) >= MESSAGE_FIELDS_031 for m in messages)
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", "hello"),
+        ("assistant", "hi there"),
+    ]
+    assert messages[0]["metadata"] == {"lang": "en"} and messages[1]["name"] == "bot"
+    assert all(m["timestamp"] and m["id"] for m in messages)
+    assert len({m["id"] for m in messages}) == 2
+
+
+def test_given_timestamp_and_empty_content_are_kept(api, uid):
+    stamp = "2024-05-01T12:00:00Z"
+    assert (
+        post_messages(api, uid, [{"role": "tool", "content": "", "timestamp": stamp}]).status_code
+        == 204
+    )
+    (message,) = api.get(f"/v1/history/sessions/{uid}/messages").json()
+    assert message["content"] == ""
+    assert message["timestamp"].replace("+00:00", "Z").startswith("2024-05-01T12:00:00")
+
+
+def test_appends_keep_order(api, uid):
+    post_messages(api, uid, say(2, "first"))
+    post_messages(api, uid, say(2, "second"))
+    contents = [m["content"] for m in api.get(f"/v1/history/sessions/{uid}/messages").json()]
+    assert contents == ["first 0", "first 1", "second 0", "second 1"]
+
+
+def test_messages_page_and_return_the_cursor(api, uid):
+    post_messages(api, uid, say(5))
+    path = f"/v1/history/sessions/{uid}/messages"
+    first = api.get(path, params={"limit": 2})
+    assert len(first.json()) == 2 and first.headers["x-next-cursor"]
+    items, pages = walk(api, path, {"limit": 2})
+    assert [m["content"] for m in items] == [f"message {i}" for i in range(5)]
+    assert pages == 3
+    assert [m["content"] for m in walk_links(api, path, {"limit": 2})] == [
+        f"message {i}" for i in range(5)
+    ]
+    default = api.get(path)
+    assert len(default.json()) == 5 and "x-next-cursor" not in default.headers
+
+
+def test_message_validation(api, uid):
+    assert_error(post_messages(api, uid, []), 400, "messages")
+    assert_error(post_messages(api, uid, [{"content": "no role"}]), 422, "role")
+    assert_error(post_messages(api, uid, [{"role": "", "content": "x"}]), 400, "role")
+    nested = post_messages(api, uid, [{"role": "user", "content": "x", "metadata": {"a": {}}}])
+    assert_error(nested, 400, "metadata.a")
+    assert_error(api.post(f"/v1/history/sessions/{uid}/messages", json={}), 422, "messages")
+    assert_error(api.get(f"/v1/history/sessions/{uid}/messages"), 404)
+
+
+def test_session_list_is_an_object_with_sessions(api, uid):
+    user = f"{uid}-user"
+    for n in range(3):
+        assert post_messages(api, f"{uid}-s{n}", say(1), user_id=user).status_code == 204
+    post_messages(api, f"{uid}-other", say(1), user_id=f"{uid}-someone")
+    response = api.get("/v1/history/sessions", params={"user_id": user})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"sessions": [f"{uid}-s0", f"{uid}-s1", f"{uid}-s2"]}
+    items, pages = walk(api, "/v1/history/sessions", {"user_id": user, "limit": 2}, key="sessions")
+    assert items == [f"{uid}-s0", f"{uid}-s1", f"{uid}-s2"] and pages == 2
+    everyone = api.get("/v1/history/sessions", params={"limit": 1000}).json()["sessions"]
+    assert {f"{uid}-s0", f"{uid}-other"} <= set(everyone)
+    assert_error(api.get("/v1/history/sessions", params={"limit": 1001}), 422, "limit")
+
+
+def test_search_session(api, uid):
+    post_messages(
+        api,
+        uid,
+        [
+            {"role": "user", "content": "what is the weather in Paris"},
+            {"role": "assistant", "content": "it is sunny in Paris today"},
+            {"role": "user", "content": "book a table for two"},
+        ],
+    )
+    response = api.post(f"/v1/history/sessions/{uid}/search", json={"query": "Paris weather"})
+    assert response.status_code == 200, response.text
+    results = response.json()
+    assert isinstance(results, list) and results
+    assert results[0]["content"] == "what is the weather in Paris"
+    assert all("Paris" in m["content"] for m in results)
+    scores = [m["score"] for m in results]
+    assert all(0 <= s <= 1 for s in scores) and scores == sorted(scores, reverse=True)
+    limited = api.post(
+        f"/v1/history/sessions/{uid}/search", json={"query": "Paris", "limit": 1}
+    ).json()
+    assert len(limited) == 1
+    missing = api.post(f"/v1/history/sessions/{uid}-none/search", json={"query": "Paris"})
+    assert_error(missing, 404)
+    assert_error(api.post(f"/v1/history/sessions/{uid}/search", json={}), 422, "query")
+
+
+def test_a_session_belongs_to_its_user(api, uid):
+    owner, intruder = f"{uid}-owner", f"{uid}-intruder"
+    assert post_messages(api, uid, say(1), user_id=owner).status_code == 204
+    assert_error(post_messages(api, uid, say(1), user_id=intruder), 409, uid)
+    assert post_messages(api, uid, say(1, "anonymous append")).status_code == 204
+    path = f"/v1/history/sessions/{uid}/messages"
+    assert len(api.get(path, params={"user_id": owner}).json()) == 2
+    assert_error(api.get(path, params={"user_id": intruder}), 404)
+    search = api.post(
+        f"/v1/history/sessions/{uid}/search", json={"query": "message", "user_id": intruder}
+    )
+    assert_error(search, 404)
+    assert_error(api.delete(f"/v1/history/sessions/{uid}", params={"user_id": intruder}), 404)
+    assert api.delete(f"/v1/history/sessions/{uid}", params={"user_id": owner}).status_code == 204
+
+
+def test_delete_session(api, uid):
+    post_messages(api, uid, say(2))
+    response = api.delete(f"/v1/history/sessions/{uid}")
+    assert response.status_code == 204 and response.content == b""
+    assert_error(api.get(f"/v1/history/sessions/{uid}/messages"), 404)
+    assert_error(api.delete(f"/v1/history/sessions/{uid}"), 404)
+
+
+def test_delete_all_sessions_of_a_user(api, uid):
+    user = f"{uid}-user"
+    post_messages(api, f"{uid}-a", say(1), user_id=user)
+    post_messages(api, f"{uid}-b", say(1), user_id=user)
+    post_messages(api, f"{uid}-keep", say(1), user_id=f"{uid}-other")
+    response = api.delete("/v1/history/sessions", params={"user_id": user})
+    assert response.status_code == 204
+    assert api.get("/v1/history/sessions", params={"user_id": user}).json() == {"sessions": []}
+    assert len(api.get(f"/v1/history/sessions/{uid}-keep/messages").json()) == 1
+
+
+def test_unscoped_delete_all_needs_the_admin_key(api, admin, uid):
+    post_messages(api, uid, say(1))
+    assert_error(api.delete("/v1/history/sessions"), 403)
+    assert len(api.get(f"/v1/history/sessions/{uid}/messages").json()) == 1
+    assert admin.delete("/v1/history/sessions").status_code == 204
+    assert_error(api.get(f"/v1/history/sessions/{uid}/messages"), 404)
