@@ -1,0 +1,617 @@
+"""Facts over mem0: its open-source `AsyncMemory` in process (`mode: oss`, the default) or the
+mem0 platform / any server speaking its REST dialect (`mode: platform`).
+
+mem0 is imported lazily (after `MEM0_TELEMETRY=False` and `MEM0_DIR` are set), so `import memio`
+works without it and a missing install is a NotSupportedError with the pip hint.
+
+memio's fact semantics are enforced here, over whatever mem0 answers: exact-scope dedup (mem0's
+own hash dedup only runs during LLM extraction), caller-chosen ids (OSS: memio keeps the mapping),
+metadata merged on update, portable filters evaluated by `memio.filters`, creation-order keyset
+pages, scores that are the cosine similarity of memio's embeddings, and an event log read from
+mem0's history. With an LLM configured (OSS) or `infer: true` (platform), mem0 extracts facts from
+the content: every extracted fact is stored and `add` returns the first one; when the LLM finds
+nothing new, the content is stored as given. See docs/providers/mem0.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from memio.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    NotSupportedError,
+    ProviderError,
+)
+from memio.filters import FilterNode, matches, parse_filters
+from memio.models import (
+    Fact,
+    FactEvent,
+    FactInput,
+    MetadataValue,
+    Page,
+    cosine_score,
+    validate_metadata,
+)
+from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.protocols import Embedder
+from memio.providers._shared import (
+    FACT_FIELDS,
+    FACT_SCOPE,
+    TIMESTAMP_FIELDS,
+    OpenOnce,
+    ProviderContext,
+    check_threshold,
+    coerce_items,
+    content_key,
+    optional_text,
+    parse_config,
+    provider_errors,
+    require_text,
+)
+from memio.providers.mem0._backend import EPOCH, Backend, Memory, parse_time
+from memio.providers.mem0._oss import LLMSettings, OSSBackend
+from memio.providers.mem0._platform import PlatformBackend
+
+__all__ = ["LLMConfig", "Mem0Config", "Mem0FactStore"]
+
+PROVIDER = "mem0"
+DEFAULT_COLLECTION = "memio_facts"
+# Errors that can happen while opening, before the backend knows mem0's exception types.
+_OPEN_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    RuntimeError,
+    ValueError,
+    sqlite3.Error,
+    asyncio.TimeoutError,
+)
+_OSS_ONLY = ("path", "collection", "llm")
+_PLATFORM_ONLY = ("api_key", "host", "timeout")
+
+
+class LLMConfig(BaseModel):
+    """An OpenAI-compatible chat endpoint for mem0's fact extraction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    api_key: str | None = None
+    timeout: float = Field(60.0, gt=0)
+
+
+class Mem0Config(BaseModel):
+    """`stores.facts.config` for `provider: mem0`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["oss", "platform"] = "oss"
+    # oss
+    path: str | None = None  # default: <data_dir>/mem0
+    collection: str = Field(DEFAULT_COLLECTION, min_length=1)
+    llm: LLMConfig | None = None
+    # both: let mem0 extract facts (oss: default on when llm is set; platform: default off)
+    infer: bool | None = None
+    # platform
+    api_key: str | None = None
+    host: str | None = None
+    timeout: float = Field(30.0, gt=0)
+
+
+class Mem0FactStore:
+    """A memio FactStore backed by mem0."""
+
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        mode: Literal["oss", "platform"] = "oss",
+        path: str | Path = "./memio-data/mem0",
+        collection: str = DEFAULT_COLLECTION,
+        llm: LLMSettings | None = None,
+        infer: bool | None = None,
+        api_key: str | None = None,
+        host: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._embedder = embedder
+        self.mode = mode
+        if mode == "oss":
+            if infer and llm is None:
+                raise InvalidRequestError("mem0 extracts facts with an LLM: set llm", field="infer")
+            self.infer = llm is not None if infer is None else infer
+            self._backend: Backend = OSSBackend(
+                embedder=embedder, path=Path(path), collection=collection, llm=llm
+            )
+        else:
+            if not api_key:
+                raise InvalidRequestError("the mem0 platform needs an API key", field="api_key")
+            self.infer = bool(infer)
+            self._backend = PlatformBackend(
+                embedder=embedder, api_key=api_key, host=host, timeout=timeout, path=Path(path)
+            )
+        self._opened = OpenOnce(self._backend.open)
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> Mem0FactStore:
+        cfg = parse_config(Mem0Config, config)
+        given = set(config)
+        wrong = _OSS_ONLY if cfg.mode == "platform" else _PLATFORM_ONLY
+        for name in wrong:
+            if name in given:
+                raise InvalidRequestError(
+                    f"not used with mode {cfg.mode!r}", field=f"config.{name}"
+                )
+        if cfg.mode == "oss" and cfg.infer and cfg.llm is None:
+            raise InvalidRequestError(
+                "mem0 extracts facts with an LLM: set config.llm", field="config.infer"
+            )
+        if cfg.mode == "platform" and not cfg.api_key:
+            raise InvalidRequestError("the mem0 platform needs an API key", field="config.api_key")
+        if importlib.util.find_spec("mem0") is None:
+            raise NotSupportedError(
+                "the mem0 provider needs the mem0ai package", hint="pip install 'memio[mem0]'"
+            )
+        llm = None
+        if cfg.llm is not None:
+            llm = LLMSettings(
+                base_url=cfg.llm.base_url,
+                model=cfg.llm.model,
+                api_key=cfg.llm.api_key,
+                timeout=cfg.llm.timeout,
+            )
+        return cls(
+            embedder=context.embedder,
+            mode=cfg.mode,
+            path=Path(cfg.path) if cfg.path else Path(context.data_dir) / "mem0",
+            collection=cfg.collection,
+            llm=llm,
+            infer=cfg.infer,
+            api_key=cfg.api_key,
+            host=cfg.host,
+            timeout=cfg.timeout,
+        )
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The mode's backend (the OSS one exposes mem0's `AsyncMemory` as `.memory`)."""
+        return self._backend
+
+    async def _open(self, operation: str) -> None:
+        with provider_errors(PROVIDER, operation, backend_errors=_OPEN_ERRORS):
+            await self._opened()
+
+    def _errors(self, operation: str) -> Any:
+        return provider_errors(
+            PROVIDER, operation, backend_errors=self._backend.errors or _OPEN_ERRORS
+        )
+
+    async def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(await self._embedder.embed(list(texts)), dtype=np.float32)
+
+    async def _facts(self, memories: Sequence[Memory]) -> list[Fact]:
+        ids = await self._backend.fact_ids([m.mem0_id for m in memories])
+        return [_fact(memory, ids[memory.mem0_id]) for memory in memories]
+
+    async def _load(self, fact_id: str) -> Memory | None:
+        mem0_id = await self._backend.resolve(fact_id)
+        return None if mem0_id is None else await self._backend.fetch(mem0_id)
+
+    async def _require(self, fact_id: str) -> Memory:
+        memory = await self._load(fact_id)
+        if memory is None:
+            raise NotFoundError("fact", fact_id)
+        return memory
+
+    async def _select(
+        self, scope: Mapping[str, str | None], tree: FilterNode | None = None
+    ) -> list[Fact]:
+        """Facts in `scope` (None: any) matching `tree`, in creation order."""
+        memories = await self._backend.scan(_given(scope))
+        facts = await self._facts([m for m in memories if _visible(m, scope)])
+        kept = [fact for fact in facts if matches(tree, _record(fact))]
+        kept.sort(key=_order)
+        return kept
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def get(self, *, fact_id: str) -> Fact:
+        require_text(fact_id, field="fact_id")
+        await self._open("get")
+        with self._errors("get"):
+            memory = await self._require(fact_id)
+            return _fact(memory, fact_id)
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Fact]:
+        check_limit(limit)
+        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        listing = {"list": "facts", **scope, "filters": filters or None}
+        after = _after(decode_cursor(cursor, scope=listing))
+        await self._open("get_all")
+        with self._errors("get_all"):
+            facts = await self._select(scope, tree)
+        if after is not None:
+            facts = [fact for fact in facts if _order(fact) > after]
+        if len(facts) > limit:
+            last = facts[limit - 1]
+            position = {"after": [_iso(last.created_at), last.id]}
+            return Page(facts[:limit], encode_cursor(position, scope=listing))
+        return Page(facts, None)
+
+    async def search(
+        self,
+        *,
+        query: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        threshold: float | None = None,
+    ) -> list[Fact]:
+        require_text(query, field="query")
+        check_limit(limit)
+        threshold = check_threshold(threshold)
+        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        await self._open("search")
+        with self._errors("search"):
+            vector = (await self._embed([query]))[0]
+            given = _given(scope)
+            # Over-fetch when memio filters what the backend cannot, so `limit` still holds.
+            k = limit if tree is None else max(limit * 4, 50)
+            while True:
+                hits = await self._backend.similar(query, vector, given, k)
+                in_scope = [(m, cosine_score(sim)) for m, sim in hits if _visible(m, scope)]
+                if threshold is not None:
+                    in_scope = [(m, s) for m, s in in_scope if s >= threshold]
+                facts = await self._facts([m for m, _ in in_scope])
+                kept = [
+                    fact.model_copy(update={"score": score})
+                    for fact, (_, score) in zip(facts, in_scope, strict=True)
+                    if matches(tree, _record(fact))
+                ]
+                if len(kept) >= limit or len(hits) < k:
+                    break
+                k *= 4
+        kept.sort(key=lambda fact: (-(fact.score or 0.0), *_order(fact)))
+        return kept[:limit]
+
+    async def history(self, *, fact_id: str) -> list[FactEvent]:
+        require_text(fact_id, field="fact_id")
+        await self._open("history")
+        with self._errors("history"):
+            rows = []
+            for mem0_id in await self._backend.lineage(fact_id):
+                rows.extend(await self._backend.events(mem0_id))
+        if not rows:
+            raise NotFoundError("fact", fact_id)
+        rows.sort(key=lambda row: row.created_at)  # stable: mem0's order breaks ties
+        return [
+            FactEvent(
+                id=row.id,
+                fact_id=fact_id,
+                event=row.event,
+                old_content=row.old_content,
+                new_content=row.new_content,
+                old_metadata=row.old_metadata,
+                new_metadata=row.new_metadata,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def count(self) -> int:
+        await self._open("count")
+        with self._errors("count"):
+            return await self._backend.count()
+
+    async def ping(self) -> None:
+        await self._open("ping")
+        with self._errors("ping"):
+            await self._backend.ping()
+
+    async def aclose(self) -> None:
+        """Release mem0 (its history database, the Qdrant client, the platform's HTTP client).
+        Idempotent; a later call opens the store again."""
+        async with self._lock:
+            self._opened.reset()
+            with provider_errors(PROVIDER, "aclose", backend_errors=_OPEN_ERRORS):
+                await self._backend.close()
+
+    # --- writes --------------------------------------------------------------------------
+
+    def _check_writable(
+        self, ids: Sequence[str | None], scopes: Sequence[Mapping[str, str | None]]
+    ) -> None:
+        """What the platform cannot store, refused before anything is sent."""
+        if not self._backend.supports_fact_ids and any(i is not None for i in ids):
+            raise NotSupportedError(
+                "the mem0 platform assigns fact ids itself", hint="omit fact_id"
+            )
+        if self._backend.needs_entity and not all(_given(scope) for scope in scopes):
+            raise NotSupportedError(
+                "the mem0 platform keeps a fact only under a user_id, agent_id, app_id or run_id",
+                hint="pass at least one of them",
+            )
+
+    async def _live(self, fact_id: str) -> bool:
+        return await self._load(fact_id) is not None
+
+    async def _store(
+        self,
+        content: str,
+        scope: Mapping[str, str | None],
+        metadata: Mapping[str, MetadataValue],
+        fact_id: str | None,
+        vector: np.ndarray | None,
+    ) -> Fact:
+        """Write one fact through mem0 (after the id and dedup checks) and bind its id."""
+        created: list[Memory] = []
+        if self.infer:
+            created = await self._backend.create(
+                content=content, scope=scope, metadata=metadata, infer=True, vector=None
+            )
+        if not created:  # no LLM, or it found nothing new: store the content as given
+            if vector is None:
+                vector = (await self._embed([content]))[0]
+            created = await self._backend.create(
+                content=content, scope=scope, metadata=metadata, infer=False, vector=vector
+            )
+        if not created:
+            raise ProviderError("mem0 stored nothing", provider=PROVIDER, operation="add")
+        first = created[0]
+        ids = [fact_id or first.mem0_id] + [m.mem0_id for m in created[1:]]
+        for new_id, memory in zip(ids, created, strict=True):
+            await self._backend.bind(new_id, memory.mem0_id)
+        return _fact(first, ids[0])
+
+    async def add(
+        self,
+        *,
+        content: str,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+        fact_id: str | None = None,
+    ) -> Fact:
+        require_text(content, field="content")
+        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        clean = validate_metadata(metadata)
+        optional_text(fact_id, field="fact_id")
+        self._check_writable([fact_id], [scope])
+        await self._open("add")
+        with self._errors("add"):
+            async with self._lock:
+                if fact_id is not None and await self._live(fact_id):
+                    raise ConflictError(f"fact {fact_id!r} already exists", field="fact_id")
+                existing = _duplicate(await self._select(scope), content, scope)
+                if existing is not None:
+                    return existing
+                return await self._store(content, scope, clean, fact_id, None)
+
+    async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
+        items = coerce_items(FactInput, _require_batch(facts, field="facts"), field="facts")
+        scopes = []
+        for i, item in enumerate(items):
+            require_text(item.content, field=f"facts[{i}].content")
+            optional_text(item.fact_id, field=f"facts[{i}].fact_id")
+            scopes.append(
+                _fact_scope(
+                    item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
+                )
+            )
+        self._check_writable([item.fact_id for item in items], scopes)
+        await self._open("add_many")
+        with self._errors("add_many"):
+            async with self._lock:
+                seen: set[str] = set()
+                for i, item in enumerate(items):
+                    if item.fact_id is None:
+                        continue
+                    if item.fact_id in seen or await self._live(item.fact_id):
+                        raise ConflictError(
+                            f"fact {item.fact_id!r} already exists", field=f"facts[{i}].fact_id"
+                        )
+                    seen.add(item.fact_id)
+                vectors: Sequence[np.ndarray | None] = [None] * len(items)
+                if not self.infer:  # one embedding call for the whole batch
+                    vectors = list(await self._embed([item.content for item in items]))
+                in_scope: dict[tuple[str | None, ...], list[Fact]] = {}
+                out = []
+                for item, scope, vector in zip(items, scopes, vectors, strict=True):
+                    key = tuple(scope.values())
+                    if key not in in_scope:
+                        in_scope[key] = await self._select(scope)
+                    fact = _duplicate(in_scope[key], item.content, scope)
+                    if fact is None:
+                        fact = await self._store(
+                            item.content, scope, dict(item.metadata), item.fact_id, vector
+                        )
+                        in_scope[key].append(fact)
+                    out.append(fact)
+                return out
+
+    async def update(
+        self,
+        *,
+        fact_id: str,
+        content: str | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> Fact:
+        require_text(fact_id, field="fact_id")
+        if content is None and metadata is None:
+            raise InvalidRequestError("give content, metadata or both")
+        if content is not None:
+            require_text(content, field="content")
+        clean = validate_metadata(metadata)
+        await self._open("update")
+        with self._errors("update"):
+            async with self._lock:
+                old = await self._require(fact_id)
+                text = old.content if content is None else content
+                vector = (await self._embed([text]))[0]  # mem0 re-embeds on every update
+                merged = {**old.metadata, **clean}
+                await self._backend.change(old, content=content, metadata=merged, vector=vector)
+                new = await self._backend.fetch(old.mem0_id)
+                if new is None:
+                    raise NotFoundError("fact", fact_id)
+                return _fact(new, fact_id)
+
+    async def delete(self, *, fact_id: str) -> None:
+        require_text(fact_id, field="fact_id")
+        await self._open("delete")
+        with self._errors("delete"):
+            async with self._lock:
+                await self._backend.remove(await self._require(fact_id))
+
+    async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
+        ids = _id_list(fact_ids, field="fact_ids")
+        await self._open("delete_many")
+        with self._errors("delete_many"):
+            async with self._lock:
+                gone = 0
+                for fact_id in dict.fromkeys(ids):
+                    memory = await self._load(fact_id)
+                    if memory is not None:
+                        await self._backend.remove(memory)
+                        gone += 1
+                return gone
+
+    async def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        await self._open("delete_all")
+        with self._errors("delete_all"):
+            async with self._lock:
+                memories = [
+                    m for m in await self._backend.scan(_given(scope)) if _in_scope(m, scope)
+                ]
+                for memory in memories:
+                    await self._backend.remove(memory)
+                return len(memories)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _fact_scope(
+    user_id: Any, agent_id: Any, app_id: Any, run_id: Any, *, where: str = ""
+) -> dict[str, str | None]:
+    values = (user_id, agent_id, app_id, run_id)
+    return {
+        name: optional_text(value, field=f"{where}{name}")
+        for name, value in zip(FACT_SCOPE, values, strict=True)
+    }
+
+
+def _given(scope: Mapping[str, str | None]) -> dict[str, str]:
+    return {name: value for name, value in scope.items() if value is not None}
+
+
+def _in_scope(memory: Memory, scope: Mapping[str, str | None]) -> bool:
+    return all(value is None or getattr(memory, name) == value for name, value in scope.items())
+
+
+def _visible(memory: Memory, scope: Mapping[str, str | None]) -> bool:
+    return not memory.expired and _in_scope(memory, scope)
+
+
+def _fact(memory: Memory, fact_id: str) -> Fact:
+    return Fact(
+        id=fact_id,
+        content=memory.content,
+        user_id=memory.user_id,
+        agent_id=memory.agent_id,
+        app_id=memory.app_id,
+        run_id=memory.run_id,
+        metadata=memory.metadata,
+        created_at=memory.created_at,
+        updated_at=memory.updated_at,
+    )
+
+
+def _record(fact: Fact) -> dict[str, Any]:
+    return fact.model_dump(exclude={"score"})
+
+
+def _order(fact: Fact) -> tuple[datetime, str]:
+    return (fact.created_at or EPOCH, fact.id)
+
+
+def _iso(value: datetime | None) -> str:
+    return (value or EPOCH).isoformat()
+
+
+def _after(position: Mapping[str, Any] | None) -> tuple[datetime, str] | None:
+    if position is None:
+        return None
+    after = position.get("after")
+    if (
+        isinstance(after, list)
+        and len(after) == 2
+        and all(isinstance(part, str) for part in after)
+        and (at := parse_time(after[0])) is not None
+    ):
+        return (at, after[1])
+    raise InvalidRequestError("not a cursor this server issued", field="cursor")
+
+
+def _duplicate(facts: Sequence[Fact], content: str, scope: Mapping[str, str | None]) -> Fact | None:
+    """The earliest fact with equal content in exactly `scope` (every scope field equal)."""
+    key = content_key(content)
+    for fact in facts:
+        if content_key(fact.content) == key and all(
+            getattr(fact, name) == value for name, value in scope.items()
+        ):
+            return fact
+    return None
+
+
+def _require_batch(value: Any, *, field: str) -> Sequence[Any]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise InvalidRequestError("must be a list", field=field)
+    if not value:
+        raise InvalidRequestError("must not be empty", field=field)
+    return value
+
+
+def _id_list(value: Any, *, field: str) -> list[str]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise InvalidRequestError("must be a list", field=field)
+    return [require_text(item, field=f"{field}[{i}]") for i, item in enumerate(value)]
