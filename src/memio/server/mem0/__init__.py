@@ -1,0 +1,30 @@
+"""mem0's wire dialects over memio's facts store.
+
+The real `mem0ai` SDKs (Python `MemoryClient` / `AsyncMemoryClient`, the npm `mem0ai` client) and
+plain HTTP clients of mem0's self-hosted server work against memio with only the host changed:
+
+- `platform`: the mem0 platform API (``/v1/ping/``, ``/v3/memories/...``, ``/v1/memories/{id}/``,
+  entities, batch), plus the older paths of mem0ai 1.x clients;
+- `selfhosted`: mem0's own REST server (``/memories``, ``/search``, ``/reset``, ``/configure``,
+  ``/entities``);
+- `local`: GET aliases in the style of local-first mem0 servers (``/v1/memories/search?query=``,
+  ``/v1/memories/user/{user_id}``).
+
+Every route reads and writes ``app.state.memio.facts``, whichever provider serves it. `shapes`
+turns memio records into mem0's JSON, `filters` translates mem0's v2 filter language into memio's
+portable filters, and `extraction` calls the configured LLM for ``infer: true``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["routers"]
+
+
+def routers() -> list[APIRouter]:
+    """The mem0 dialect routers, in the order they must be included (the local aliases first, so
+    ``GET /v1/memories/search/`` is not taken for a memory id)."""
+    from memio.server.mem0 import local, platform, selfhosted
+
+    return [local.router, platform.router, selfhosted.router]

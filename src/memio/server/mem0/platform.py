@@ -1,0 +1,684 @@
+"""The mem0 platform dialect: what `mem0ai`'s MemoryClient, AsyncMemoryClient and the npm client
+call, served from memio's facts store.
+
+Paths keep mem0's trailing slashes. The current SDKs (Python 2.x, npm 3.x) use ``/v1/ping/``,
+``/v3/memories/add/``, ``/v3/memories/`` (get_all), ``/v3/memories/search/``,
+``/v1/memories/{id}/`` (get, update, delete), ``/v1/memories/`` (delete_all),
+``/v1/memories/{id}/history/``, ``/v1/entities/``, ``/v2/entities/{type}/{name}/`` and
+``/v1/batch/``; mem0ai 1.x clients use ``POST /v1/memories/`` (add), ``POST /v2/memories/``
+(get_all), ``/v2/memories/search/`` and ``/v1/memories/search/``, which answer bare lists where
+those clients expect them.
+
+Decisions (see docs/mem0-compat.md):
+
+- ``infer`` (default true, as on the platform) extracts facts with ``extraction.llm`` when one is
+  configured; without one the messages are stored as given. Every add answer says which happened
+  in the ``X-Memio-Infer`` header and the ``memio_infer`` field: ``extracted``, ``off`` (infer
+  false) or ``unavailable`` (infer requested, no LLM configured).
+- ``async_mode`` is accepted and ignored: memio always processes the add before answering, and
+  answers the synchronous shape (``{"results": [...]}``).
+- An add whose content is already stored in exactly the same scope returns the stored memory with
+  ``event: "NONE"`` (memio's facts store never keeps duplicates).
+- ``/v1/ping/`` answers ``org_id: "memio"`` and ``project_id: "memio-<key name>"``
+  (``memio-default`` with auth off), stable across restarts, and ``user_email: null`` (so the
+  SDKs' telemetry is not given an identity).
+- ``/v1/entities/`` is computed from the facts (every user, agent, app and run id with memories),
+  which reads the whole store.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from memio.errors import InvalidRequestError, NotFoundError
+from memio.models import Fact, FactInput, utcnow, validate_metadata
+from memio.pagination import MAX_LIMIT, check_limit
+from memio.protocols import FactStore
+from memio.server.auth import ApiKeyInfo, require_admin
+from memio.server.deps import FactsDep
+from memio.server.mem0.extraction import ExtractionLLM
+from memio.server.mem0.filters import Translation, merge_ids, translate
+from memio.server.mem0.shapes import (
+    ENTITY_FIELDS,
+    ENTITY_TYPES,
+    platform_add_result,
+    platform_entity,
+    platform_history_entry,
+    platform_memory,
+    project_fields,
+    summarize_entities,
+)
+
+__all__ = [
+    "INFER_HEADER",
+    "ORG_ID",
+    "Added",
+    "collect",
+    "entity_field",
+    "get_memory",
+    "memory_not_found",
+    "parse_messages",
+    "require_entity",
+    "router",
+    "search_facts",
+    "store_messages",
+]
+
+router = APIRouter(tags=["mem0 platform"])
+
+ORG_ID = "memio"
+INFER_HEADER = "X-Memio-Infer"
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_TOP_K = 10
+_REQUEST = ConfigDict(extra="allow")
+_ENTITY_HINT = 'e.g. {"user_id": "alice"}'
+
+
+# -- request bodies ---------------------------------------------------------------------------
+
+
+class EntityIds(BaseModel):
+    model_config = _REQUEST
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    app_id: str | None = None
+    run_id: str | None = None
+
+    def ids(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in ENTITY_FIELDS}
+
+
+class AddBody(EntityIds):
+    messages: list[dict[str, Any]] | dict[str, Any] | str = Field(
+        description="Messages ({role, content}); a string is one user message."
+    )
+    metadata: dict[str, Any] | None = None
+    infer: bool = Field(default=True, description="Extract facts with the configured LLM.")
+    filters: dict[str, Any] | None = Field(default=None, description="Entity ids, as filters.")
+    async_mode: bool | None = Field(default=None, description="Accepted; memio answers when done.")
+    output_format: str | None = None
+    prompt: str | None = Field(default=None, description="Extraction instructions (infer only).")
+    expiration_date: str | None = None
+    timestamp: int | float | str | None = None
+
+
+class ListBody(EntityIds):
+    filters: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    categories: list[str] | None = None
+    page: int | None = None
+    page_size: int | None = None
+
+
+class SearchBody(ListBody):
+    query: str
+    top_k: int | None = Field(default=None, description="At most this many results (default 10).")
+    limit: int | None = Field(default=None, description="Same as top_k.")
+    threshold: float | None = Field(default=None, description="Minimum score (0..1).")
+    rerank: bool | None = Field(default=None, description="Accepted; memio does not rerank.")
+    fields: list[str] | None = Field(default=None, description="Only these fields per result.")
+    output_format: str | None = None
+
+
+class UpdateBody(BaseModel):
+    model_config = _REQUEST
+
+    text: str | None = None
+    metadata: dict[str, Any] | None = None
+    timestamp: int | float | str | None = None
+    expiration_date: str | None = None
+
+
+class BatchBody(BaseModel):
+    model_config = _REQUEST
+
+    memories: list[dict[str, Any]] | None = None
+    memory_ids: list[str] | None = None
+
+
+class FeedbackBody(BaseModel):
+    model_config = _REQUEST
+
+    memory_id: str
+    feedback: Literal["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"] | None = None
+    feedback_reason: str | None = None
+
+
+# -- shared operations (also used by the self-hosted and local dialects) ---------------------
+
+
+@dataclass
+class Added:
+    fact: Fact
+    event: str  # ADD, or NONE when the content was already stored in that scope
+    role: str | None
+
+
+def parse_messages(raw: Any, *, where: str = "messages") -> list[dict[str, str]]:
+    """mem0's ``messages``: a list of ``{role, content}``, one such dict, or a string (one user
+    message). Only text content is supported."""
+    if isinstance(raw, str):
+        raw = [{"role": "user", "content": raw}]
+    elif isinstance(raw, Mapping):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise InvalidRequestError("must be a non-empty list of {role, content}", field=where)
+    out = []
+    for index, item in enumerate(raw):
+        here = f"{where}[{index}]"
+        if not isinstance(item, Mapping):
+            raise InvalidRequestError("must be an object {role, content}", field=here)
+        role = item.get("role", "user")
+        content = item.get("content")
+        if not isinstance(role, str) or not role:
+            raise InvalidRequestError("must be a non-empty string", field=f"{here}.role")
+        if not isinstance(content, str):
+            raise InvalidRequestError(
+                "must be a string (memio stores text messages only)", field=f"{here}.content"
+            )
+        out.append({"role": role, "content": content})
+    return out
+
+
+def reject_unsupported(**values: Any) -> None:
+    """Options memio cannot honour: refusing them beats silently ignoring what was asked."""
+    reasons = {
+        "expiration_date": "memio does not expire memories",
+        "timestamp": "memio sets created_at and updated_at itself",
+    }
+    for name, value in values.items():
+        if value is not None:
+            raise InvalidRequestError(f"not supported: {reasons[name]}", field=name)
+
+
+def infer_status(request: Request, infer: bool) -> tuple[str, ExtractionLLM | None]:
+    if not infer:
+        return "off", None
+    llm = ExtractionLLM.from_config(request.app.state.config)
+    return ("extracted", llm) if llm is not None else ("unavailable", None)
+
+
+async def store_messages(
+    request: Request,
+    facts: FactStore,
+    messages: Sequence[Mapping[str, str]],
+    *,
+    scope: Mapping[str, str],
+    metadata: Mapping[str, Any] | None,
+    infer: bool,
+    prompt: str | None = None,
+) -> tuple[list[Added], str]:
+    """Store what an add asks for; returns the added memories and the infer status."""
+    clean = validate_metadata(metadata, field="metadata")
+    status, llm = infer_status(request, infer)
+    if llm is not None:
+        items = [(text, None) for text in await llm.extract(messages, prompt=prompt)]
+    else:
+        items = [
+            (m["content"], m["role"])
+            for m in messages
+            if m["role"] != "system" and m["content"].strip()
+        ]
+    if not items:
+        return [], status
+    # A fact created before this call was already stored (memio's facts never duplicate); the
+    # millisecond allows for stores that round timestamps.
+    started = utcnow() - timedelta(milliseconds=1)
+    stored = await facts.add_many(
+        facts=[FactInput(content=text, metadata=clean, **scope) for text, _ in items]
+    )
+    added = []
+    for fact, (_, role) in zip(stored, items, strict=True):
+        fresh = fact.created_at is None or fact.created_at >= started
+        added.append(Added(fact, "ADD" if fresh else "NONE", role))
+    return added, status
+
+
+def require_entity(translation: Translation, what: str) -> None:
+    if not translation.names_entity:
+        raise InvalidRequestError(
+            f"{what} must name at least one of {', '.join(ENTITY_FIELDS)} ({_ENTITY_HINT})",
+            field="filters",
+        )
+
+
+def list_filter(body: ListBody) -> Translation:
+    """The body's filters plus the older top-level fields (entity ids, ``metadata``,
+    ``categories``), as one translation."""
+    parts: list[dict[str, Any]] = []
+    if body.filters:
+        parts.append(body.filters)
+    if body.metadata:
+        parts.append({"metadata": body.metadata})
+    if body.categories:
+        parts.append({"categories": {"in": body.categories}})
+    raw = parts[0] if len(parts) == 1 else {"AND": parts} if parts else None
+    return merge_ids(translate(raw), body.ids())
+
+
+async def collect(facts: FactStore, translation: Translation) -> list[Fact]:
+    """Every fact the translation selects, oldest first (all pages)."""
+    items: list[Fact] = []
+    cursor = None
+    while True:
+        page = await facts.get_all(**translation.store_args(), limit=MAX_LIMIT, cursor=cursor)
+        items.extend(page)
+        cursor = page.next_cursor
+        if not cursor:
+            return items
+
+
+async def search_facts(
+    facts: FactStore, query: str, translation: Translation, *, limit: int, threshold: float | None
+) -> list[Fact]:
+    return await facts.search(
+        query=query,
+        **translation.store_args(),
+        limit=check_limit(limit, field="top_k"),
+        threshold=threshold,
+    )
+
+
+@contextmanager
+def memory_not_found(memory_id: str) -> Iterator[None]:
+    """A missing fact is reported in mem0's words: ``memory '<id>' not found``."""
+    try:
+        yield
+    except NotFoundError:
+        raise NotFoundError("memory", memory_id) from None
+
+
+async def get_memory(facts: FactStore, memory_id: str) -> Fact:
+    with memory_not_found(memory_id):
+        return await facts.get(fact_id=memory_id)
+
+
+def entity_field(entity_type: str) -> str:
+    field = ENTITY_TYPES.get(entity_type)
+    if field is None:
+        raise InvalidRequestError(
+            f"unknown entity type {entity_type!r} (known: {', '.join(ENTITY_TYPES)})",
+            field="entity_type",
+        )
+    return field
+
+
+def _key_name(request: Request) -> str:
+    info = getattr(request.state, "api_key", None)
+    return info.name if isinstance(info, ApiKeyInfo) else "default"
+
+
+def _project_id(request: Request) -> str:
+    return f"memio-{_key_name(request)}"
+
+
+def _page_numbers(request: Request, body: ListBody | None = None) -> tuple[int, int, bool]:
+    """(page, page_size, asked): from the query string, else the body; page 1 of 100 by
+    default."""
+    values = {}
+    for name in ("page", "page_size"):
+        raw = request.query_params.get(name)
+        if raw is None and body is not None:
+            raw = getattr(body, name)
+        if raw is not None:
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise InvalidRequestError("must be an integer", field=name) from None
+    page = values.get("page", 1)
+    if page < 1:
+        raise InvalidRequestError("must be 1 or more", field="page")
+    size = check_limit(values.get("page_size", DEFAULT_PAGE_SIZE), field="page_size")
+    return page, size, bool(values)
+
+
+def _paginated(request: Request, items: Sequence[Any], page: int, size: int) -> dict[str, Any]:
+    start = (page - 1) * size
+    more = start + size < len(items)
+    return {
+        "count": len(items),
+        "next": str(request.url.include_query_params(page=page + 1, page_size=size))
+        if more
+        else None,
+        "previous": str(request.url.include_query_params(page=page - 1, page_size=size))
+        if page > 1
+        else None,
+        "results": list(items[start : start + size]),
+    }
+
+
+def _add_answer(response: Response, added: list[Added], status: str) -> dict[str, Any]:
+    response.headers[INFER_HEADER] = status
+    return {
+        "results": [platform_add_result(item.fact, item.event) for item in added],
+        "memio_infer": status,
+    }
+
+
+def _query_filters(raw: str | None) -> dict[str, Any] | None:
+    """``filters`` in a query string: JSON, or the Python dict repr the Python SDK sends."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            raise InvalidRequestError("is not a JSON object", field="filters") from None
+    if not isinstance(value, dict):
+        raise InvalidRequestError("must be a JSON object", field="filters")
+    return value
+
+
+# -- routes -------------------------------------------------------------------------------
+
+
+@router.get("/v1/ping/", summary="Ping (mem0 SDK start-up check)")
+async def ping(request: Request) -> dict[str, Any]:
+    """What the SDKs read when they start: ``status``, ``org_id`` and ``project_id``."""
+    return {
+        "status": "ok",
+        "message": "memio speaks the mem0 platform API",
+        "org_id": ORG_ID,
+        "project_id": _project_id(request),
+        "user_email": None,
+    }
+
+
+async def _add(request: Request, response: Response, body: AddBody, facts: FactStore) -> Any:
+    reject_unsupported(expiration_date=body.expiration_date, timestamp=body.timestamp)
+    messages = parse_messages(body.messages)
+    given = translate(body.filters)
+    if given.filters is not None:
+        raise InvalidRequestError(
+            'add takes only entity ids in filters (e.g. {"user_id": "alice"})',
+            field="filters",
+        )
+    scope = merge_ids(given, body.ids())
+    if scope.filters is not None:
+        raise InvalidRequestError(
+            "the entity ids in filters contradict the top-level ones", field="filters"
+        )
+    if not scope.scope:
+        raise InvalidRequestError(
+            f"add needs at least one of {', '.join(ENTITY_FIELDS)}", field="user_id"
+        )
+    added, status = await store_messages(
+        request,
+        facts,
+        messages,
+        scope=scope.scope,
+        metadata=body.metadata,
+        infer=body.infer,
+        prompt=body.prompt,
+    )
+    return _add_answer(response, added, status)
+
+
+@router.post("/v3/memories/add/", summary="Add memories")
+async def add_v3(request: Request, response: Response, body: AddBody, facts: FactsDep) -> Any:
+    """Store messages as memories (``infer: false``: one memory per non-system message; ``infer:
+    true``: the facts the extraction LLM finds, or the messages when none is configured)."""
+    return await _add(request, response, body, facts)
+
+
+@router.post("/v1/memories/", summary="Add memories (mem0ai 1.x)")
+async def add_v1(request: Request, response: Response, body: AddBody, facts: FactsDep) -> Any:
+    """As ``/v3/memories/add/``; ``output_format: "v1.0"`` answers a bare list."""
+    answer = await _add(request, response, body, facts)
+    return answer["results"] if body.output_format == "v1.0" else answer
+
+
+@router.post("/v3/memories/", summary="Get all memories")
+async def get_all_v3(request: Request, body: ListBody, facts: FactsDep) -> dict[str, Any]:
+    """Memories matching ``filters`` (which must name an entity id), oldest first, a page at a
+    time: ``{count, next, previous, results}``."""
+    translation = list_filter(body)
+    require_entity(translation, "get_all")
+    page, size, _ = _page_numbers(request, body)
+    items = [platform_memory(fact) for fact in await collect(facts, translation)]
+    return _paginated(request, items, page, size)
+
+
+@router.post("/v2/memories/", summary="Get all memories (mem0ai 1.x)")
+async def get_all_v2(request: Request, body: ListBody, facts: FactsDep) -> Any:
+    """A bare list, or ``{count, next, previous, results}`` when ``page``/``page_size`` are
+    given."""
+    translation = list_filter(body)
+    require_entity(translation, "get_all")
+    page, size, paged = _page_numbers(request, body)
+    items = [platform_memory(fact) for fact in await collect(facts, translation)]
+    return _paginated(request, items, page, size) if paged else items
+
+
+@router.get("/v1/memories/", summary="Get all memories (entity ids as query parameters)")
+async def get_all_v1(
+    request: Request,
+    facts: FactsDep,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    app_id: str | None = None,
+    run_id: str | None = None,
+    page: int | None = Query(None, ge=1),
+    page_size: int | None = Query(None, ge=1, le=MAX_LIMIT),
+) -> Any:
+    """A bare list, or ``{count, next, previous, results}`` when ``page``/``page_size`` are
+    given."""
+    body = ListBody(user_id=user_id, agent_id=agent_id, app_id=app_id, run_id=run_id)
+    translation = list_filter(body)
+    require_entity(translation, "get_all")
+    number, size, paged = _page_numbers(request)
+    items = [platform_memory(fact) for fact in await collect(facts, translation)]
+    return _paginated(request, items, number, size) if paged else items
+
+
+async def _search(body: SearchBody, facts: FactStore) -> list[dict[str, Any]]:
+    translation = list_filter(body)
+    require_entity(translation, "search")
+    limit = body.top_k if body.top_k is not None else body.limit
+    found = await search_facts(
+        facts,
+        body.query,
+        translation,
+        limit=DEFAULT_TOP_K if limit is None else limit,
+        threshold=body.threshold,
+    )
+    return [project_fields(platform_memory(fact), body.fields) for fact in found]
+
+
+@router.post("/v3/memories/search/", summary="Search memories")
+async def search_v3(body: SearchBody, facts: FactsDep) -> dict[str, Any]:
+    """The ``top_k`` most relevant memories matching ``filters`` (which must name an entity id),
+    best first, each with ``score`` in [0, 1]."""
+    return {"results": await _search(body, facts)}
+
+
+@router.post("/v2/memories/search/", summary="Search memories (mem0ai 1.x)")
+async def search_v2(body: SearchBody, facts: FactsDep) -> list[dict[str, Any]]:
+    """As ``/v3/memories/search/``, answering a bare list."""
+    return await _search(body, facts)
+
+
+@router.post("/v1/memories/search/", summary="Search memories (v1)")
+async def search_v1(body: SearchBody, facts: FactsDep) -> Any:
+    """Top-level entity ids and ``metadata``; a bare list unless ``output_format`` is v1.1."""
+    results = await _search(body, facts)
+    return {"results": results} if body.output_format == "v1.1" else results
+
+
+@router.delete("/v1/memories/", summary="Delete memories of an entity")
+async def delete_all(
+    request: Request,
+    facts: FactsDep,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    app_id: str | None = None,
+    run_id: str | None = None,
+    filters: str | None = Query(None, description="mem0 filters as JSON text."),
+) -> dict[str, Any]:
+    """Delete the memories of the given entity ids (or matching ``filters``). Naming no entity
+    deletes every memory and needs an admin key."""
+    ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
+    translation = merge_ids(translate(_query_filters(filters)), ids)
+    if not translation.names_entity:
+        await require_admin(request)
+    if translation.filters is None:
+        await facts.delete_all(**translation.scope)
+    else:
+        doomed = await collect(facts, translation)
+        if doomed:
+            await facts.delete_many(fact_ids=[fact.id for fact in doomed])
+    return {"message": "Memories deleted successfully!"}
+
+
+@router.get("/v1/memories/{memory_id}/", summary="Get a memory")
+async def get_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+    return platform_memory(await get_memory(facts, memory_id))
+
+
+@router.put("/v1/memories/{memory_id}/", summary="Update a memory")
+async def update_one(memory_id: str, body: UpdateBody, facts: FactsDep) -> dict[str, Any]:
+    """Replace the text and/or merge metadata keys; answers the updated memory."""
+    reject_unsupported(expiration_date=body.expiration_date, timestamp=body.timestamp)
+    if body.text is None and body.metadata is None:
+        raise InvalidRequestError("give text and/or metadata", field="text")
+    with memory_not_found(memory_id):
+        fact = await facts.update(fact_id=memory_id, content=body.text, metadata=body.metadata)
+    return {**platform_memory(fact), "text": fact.content}
+
+
+@router.delete("/v1/memories/{memory_id}/", summary="Delete a memory")
+async def delete_one(
+    memory_id: str,
+    facts: FactsDep,
+    delete_linked: bool = Query(False, description="Accepted; memio has no linked memories."),
+) -> dict[str, Any]:
+    with memory_not_found(memory_id):
+        await facts.delete(fact_id=memory_id)
+    return {"message": "Memory deleted successfully!"}
+
+
+@router.get("/v1/memories/{memory_id}/history/", summary="History of a memory")
+async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
+    """Every ADD, UPDATE and DELETE of the memory, oldest first (kept after deletion)."""
+    with memory_not_found(memory_id):
+        events = await facts.history(fact_id=memory_id)
+    try:
+        fact: Fact | None = await facts.get(fact_id=memory_id)
+    except NotFoundError:
+        fact = None
+    return [platform_history_entry(event, fact) for event in events]
+
+
+@router.get("/v1/entities/", summary="Users, agents, apps and runs with memories")
+async def entities(request: Request, facts: FactsDep) -> dict[str, Any]:
+    """``{count, next, previous, results}``; each result names the entity (``type``, ``name``)
+    and counts its memories."""
+    page, size, _ = _page_numbers(request)
+    owner = _key_name(request)
+    found = summarize_entities(await collect(facts, Translation()))
+    items = [platform_entity(s, owner=owner, organization=ORG_ID) for s in found]
+    return _paginated(request, items, page, size)
+
+
+@router.get("/v1/entities/{entity_type}/{entity_id}/", summary="One entity")
+async def entity(
+    request: Request, entity_type: str, entity_id: str, facts: FactsDep
+) -> dict[str, Any]:
+    field = entity_field(entity_type)
+    found = summarize_entities(await collect(facts, Translation(scope={field: entity_id})))
+    for summary in found:
+        if summary.type == entity_type and summary.name == entity_id:
+            return platform_entity(summary, owner=_key_name(request), organization=ORG_ID)
+    raise NotFoundError(entity_type, entity_id)
+
+
+async def _delete_entity(entity_type: str, entity_id: str, facts: FactStore) -> dict[str, Any]:
+    await facts.delete_all(**{entity_field(entity_type): entity_id})
+    return {"message": "Entity deleted successfully."}
+
+
+@router.delete("/v2/entities/{entity_type}/{entity_id}/", summary="Delete an entity's memories")
+async def delete_entity_v2(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
+    """Deletes every memory of the user (agent, app, run); memio keeps no other entity data."""
+    return await _delete_entity(entity_type, entity_id, facts)
+
+
+@router.delete("/v1/entities/{entity_type}/{entity_id}/", summary="Delete an entity (v1)")
+async def delete_entity_v1(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
+    return await _delete_entity(entity_type, entity_id, facts)
+
+
+def _batch_items(body: BatchBody) -> list[dict[str, Any]]:
+    items = body.memories
+    if items is None and body.memory_ids is not None:
+        items = [{"memory_id": memory_id} for memory_id in body.memory_ids]
+    if not items:
+        raise InvalidRequestError("give a non-empty list of memories", field="memories")
+    if len(items) > MAX_LIMIT:
+        raise InvalidRequestError(
+            f"at most {MAX_LIMIT} memories per batch, got {len(items)}", field="memories"
+        )
+    for index, item in enumerate(items):
+        memory_id = item.get("memory_id")
+        if not isinstance(memory_id, str) or not memory_id:
+            raise InvalidRequestError(
+                "must be a non-empty string", field=f"memories[{index}].memory_id"
+            )
+    return items
+
+
+@router.put("/v1/batch/", summary="Update up to 1000 memories")
+async def batch_update(body: BatchBody, facts: FactsDep) -> dict[str, Any]:
+    """Each item: ``memory_id`` and ``text`` and/or ``metadata``. Every id is checked before
+    anything is written: one unknown id answers 404 and changes nothing."""
+    items = _batch_items(body)
+    changes = []
+    for index, item in enumerate(items):
+        text, metadata = item.get("text"), item.get("metadata")
+        if text is None and metadata is None:
+            raise InvalidRequestError("give text and/or metadata", field=f"memories[{index}]")
+        if text is not None and not isinstance(text, str):
+            raise InvalidRequestError("must be a string", field=f"memories[{index}].text")
+        if metadata is not None:
+            metadata = validate_metadata(metadata, field=f"memories[{index}].metadata")
+        changes.append((item["memory_id"], text, metadata))
+    for memory_id, _, _ in changes:
+        await get_memory(facts, memory_id)
+    for memory_id, text, metadata in changes:
+        with memory_not_found(memory_id):
+            await facts.update(fact_id=memory_id, content=text, metadata=metadata)
+    return {"message": f"Successfully updated {len(changes)} memories"}
+
+
+@router.delete("/v1/batch/", summary="Delete up to 1000 memories")
+async def batch_delete(body: BatchBody, facts: FactsDep) -> dict[str, Any]:
+    """Ids that do not exist are skipped; the message counts the memories deleted."""
+    items = _batch_items(body)
+    deleted = await facts.delete_many(fact_ids=[item["memory_id"] for item in items])
+    return {"message": f"Successfully deleted {deleted} memories"}
+
+
+@router.post("/v1/feedback/", summary="Feedback on a memory (checked, not stored)")
+async def feedback(body: FeedbackBody, facts: FactsDep) -> dict[str, Any]:
+    """memio does not learn from feedback: the memory is checked to exist and the feedback is
+    acknowledged, not stored, and the answer says so."""
+    await get_memory(facts, body.memory_id)
+    return {
+        "id": body.memory_id,
+        "feedback": body.feedback,
+        "feedback_reason": body.feedback_reason,
+        "stored": False,
+        "message": "memio does not store feedback; nothing was changed",
+    }

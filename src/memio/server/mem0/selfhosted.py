@@ -1,0 +1,339 @@
+"""mem0's self-hosted server dialect (the REST API of mem0's own ``server/``), over memio's facts.
+
+Flat paths without a trailing slash: ``POST|GET|DELETE /memories``, ``GET|PUT|DELETE
+/memories/{id}``, ``GET /memories/{id}/history``, ``POST /search``, ``POST /reset``, ``GET|POST
+/configure``, ``GET /entities``, ``DELETE /entities/{type}/{id}``. Keys are sent as
+``X-API-Key`` or ``Authorization: Bearer`` (memio's auth accepts both). Answers are mem0's:
+``{"results": [...]}`` for adds, listings and searches, ``{"message": ...}`` for updates and
+deletes, a bare list for history and entities.
+
+What memio does not do is answered 501 with the reason: ``POST /configure`` (memio is configured
+by its YAML file) and mem0's account management (``/auth/*``, ``/api-keys``, ``/requests``,
+``/configure/providers``, ``/generate-instructions``; memio's keys live in ``auth.api_keys``).
+Admin keys only: ``POST /reset`` and listing or deleting memories without naming an entity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from memio.errors import InvalidRequestError, NotSupportedError
+from memio.pagination import MAX_LIMIT
+from memio.server.auth import require_admin
+from memio.server.deps import FactsDep
+from memio.server.mem0.filters import Translation, merge_ids, translate
+from memio.server.mem0.platform import (
+    INFER_HEADER,
+    collect,
+    entity_field,
+    get_memory,
+    memory_not_found,
+    parse_messages,
+    reject_unsupported,
+    require_entity,
+    search_facts,
+    store_messages,
+)
+from memio.server.mem0.shapes import (
+    selfhosted_add_result,
+    selfhosted_entity,
+    selfhosted_history_entry,
+    selfhosted_memory,
+    summarize_entities,
+)
+
+__all__ = ["UNSUPPORTED", "redacted_config", "router"]
+
+router = APIRouter(tags=["mem0 self-hosted"])
+
+DEFAULT_LIST_TOP_K = 100
+DEFAULT_SEARCH_TOP_K = 20  # mem0's Memory.search default
+_REQUEST = ConfigDict(extra="allow")
+_ACCOUNTS = (
+    "memio has no user accounts: API keys are configured in memio-server.yaml "
+    "(auth.api_keys, each with a name and optionally admin: true)"
+)
+# mem0 server routes memio does not implement, and why (answered 501)
+UNSUPPORTED: dict[tuple[str, str], str] = {
+    ("GET", "/auth/setup-status"): _ACCOUNTS,
+    ("POST", "/auth/register"): _ACCOUNTS,
+    ("POST", "/auth/login"): _ACCOUNTS,
+    ("POST", "/auth/refresh"): _ACCOUNTS,
+    ("GET", "/auth/me"): _ACCOUNTS,
+    ("PATCH", "/auth/me"): _ACCOUNTS,
+    ("POST", "/auth/change-password"): _ACCOUNTS,
+    ("POST", "/auth/onboarding-complete"): _ACCOUNTS,
+    ("GET", "/api-keys"): _ACCOUNTS,
+    ("POST", "/api-keys"): _ACCOUNTS,
+    ("DELETE", "/api-keys/{key_id}"): _ACCOUNTS,
+    ("GET", "/requests"): "memio keeps no request log: see its access log and GET /metrics",
+    ("GET", "/configure/providers"): (
+        "memio's providers are listed in its documentation and chosen in memio-server.yaml"
+    ),
+    ("POST", "/generate-instructions"): "memio does not generate extraction instructions",
+}
+_SECRET_KEY = re.compile(r"key|secret|passw|token|credential|auth|sha256", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@", re.I)
+_KV_PASSWORD = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
+REDACTED = "***"
+
+
+class MemoryCreate(BaseModel):
+    model_config = _REQUEST
+
+    messages: list[dict[str, Any]] = Field(description="Messages ({role, content}) to store.")
+    user_id: str | None = None
+    agent_id: str | None = None
+    app_id: str | None = None
+    run_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    infer: bool | None = Field(default=None, description="Extract facts (default true).")
+    prompt: str | None = Field(default=None, description="Extraction instructions.")
+    memory_type: str | None = None
+    expiration_date: str | None = None
+
+
+class MemoryUpdate(BaseModel):
+    model_config = _REQUEST
+
+    text: str | None = Field(default=None, description="New content of the memory.")
+    metadata: dict[str, Any] | None = Field(default=None, description="Keys to merge in.")
+    expiration_date: str | None = None
+
+
+class SearchRequest(BaseModel):
+    model_config = _REQUEST
+
+    query: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    app_id: str | None = None
+    run_id: str | None = None
+    filters: dict[str, Any] | None = None
+    top_k: int | None = Field(default=None, description="At most this many results (20).")
+    threshold: float | None = Field(default=None, description="Minimum score (0..1).")
+    explain: bool | None = None
+    show_expired: bool | None = None
+
+
+def _ids(body: Any) -> dict[str, str | None]:
+    return {name: getattr(body, name, None) for name in ("user_id", "agent_id", "app_id", "run_id")}
+
+
+@router.post("/memories", summary="Create memories")
+async def add_memories(
+    request: Request, response: Response, body: MemoryCreate, facts: FactsDep
+) -> dict[str, Any]:
+    """Store messages for a user, agent or run (at least one id is required). With ``infer``
+    (the default) the configured extraction LLM picks the facts; without one, or with ``infer:
+    false``, each non-system message is stored as it is (``X-Memio-Infer`` says which)."""
+    reject_unsupported(expiration_date=body.expiration_date)
+    if body.memory_type not in (None, "", "core"):
+        raise InvalidRequestError(
+            f"memory_type {body.memory_type!r} is not supported (memio stores facts)",
+            field="memory_type",
+        )
+    messages = parse_messages(body.messages)
+    scope = {name: value for name, value in _ids(body).items() if value is not None}
+    if not scope:
+        raise InvalidRequestError(
+            "at least one identifier (user_id, agent_id, app_id, run_id) is required",
+            field="user_id",
+        )
+    added, status = await store_messages(
+        request,
+        facts,
+        messages,
+        scope=merge_ids(Translation(), scope).scope,
+        metadata=body.metadata,
+        infer=True if body.infer is None else body.infer,
+        prompt=body.prompt,
+    )
+    response.headers[INFER_HEADER] = status
+    return {"results": [selfhosted_add_result(a.fact, a.event, a.role) for a in added]}
+
+
+@router.get("/memories", summary="Get memories")
+async def list_memories(
+    request: Request,
+    facts: FactsDep,
+    user_id: str | None = None,
+    run_id: str | None = None,
+    agent_id: str | None = None,
+    app_id: str | None = None,
+    top_k: int | None = Query(None, ge=0, le=MAX_LIMIT, description="At most this many (100)."),
+    show_expired: bool = Query(False, description="Accepted; memio does not expire memories."),
+) -> dict[str, Any]:
+    """Memories of the given ids, oldest first. Without any id this lists every memory and
+    needs an admin key."""
+    ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
+    translation = merge_ids(Translation(), ids)
+    if not translation.names_entity:
+        await require_admin(request)
+    limit = DEFAULT_LIST_TOP_K if top_k is None else top_k
+    found = await collect(facts, translation) if limit else []
+    return {"results": [selfhosted_memory(fact) for fact in found[:limit]]}
+
+
+@router.delete("/memories", summary="Delete all memories")
+async def delete_memories(
+    request: Request,
+    facts: FactsDep,
+    user_id: str | None = None,
+    run_id: str | None = None,
+    agent_id: str | None = None,
+    app_id: str | None = None,
+) -> dict[str, Any]:
+    """Delete the memories of the given ids; without any id, every memory (admin key)."""
+    ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
+    translation = merge_ids(Translation(), ids)
+    if not translation.names_entity:
+        await require_admin(request)
+    await facts.delete_all(**translation.scope)
+    return {"message": "All relevant memories deleted"}
+
+
+@router.get("/memories/{memory_id}", summary="Get a memory")
+async def get_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+    return selfhosted_memory(await get_memory(facts, memory_id))
+
+
+@router.put("/memories/{memory_id}", summary="Update a memory")
+async def update_one(memory_id: str, body: MemoryUpdate, facts: FactsDep) -> dict[str, Any]:
+    """Replace the text and/or merge metadata keys."""
+    reject_unsupported(expiration_date=body.expiration_date)
+    text = body.text
+    if text is None:  # older mem0 servers took the new text as "data" or "memory"
+        extra = body.model_extra or {}
+        text = next((extra[k] for k in ("data", "memory") if isinstance(extra.get(k), str)), None)
+    if text is None and body.metadata is None:
+        raise InvalidRequestError("give text and/or metadata", field="text")
+    with memory_not_found(memory_id):
+        await facts.update(fact_id=memory_id, content=text, metadata=body.metadata)
+    return {"message": "Memory updated successfully!"}
+
+
+@router.delete("/memories/{memory_id}", summary="Delete a memory")
+async def delete_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+    with memory_not_found(memory_id):
+        await facts.delete(fact_id=memory_id)
+    return {"message": "Memory deleted successfully"}
+
+
+@router.get("/memories/{memory_id}/history", summary="Get memory history")
+async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
+    """Every ADD, UPDATE and DELETE of the memory, oldest first."""
+    with memory_not_found(memory_id):
+        events = await facts.history(fact_id=memory_id)
+    return [selfhosted_history_entry(event) for event in events]
+
+
+@router.post("/search", summary="Search memories")
+async def search(body: SearchRequest, facts: FactsDep) -> dict[str, Any]:
+    """The ``top_k`` memories most relevant to ``query`` (best first, ``score`` in [0, 1]),
+    among those of the given ids; ``filters`` is mem0's filter language."""
+    translation = merge_ids(translate(body.filters), _ids(body))
+    require_entity(translation, "search")
+    found = await search_facts(
+        facts,
+        body.query,
+        translation,
+        limit=DEFAULT_SEARCH_TOP_K if body.top_k is None else body.top_k,
+        threshold=body.threshold,
+    )
+    return {"results": [selfhosted_memory(fact) for fact in found]}
+
+
+@router.post("/reset", summary="Reset all memories (admin key)")
+async def reset(request: Request, facts: FactsDep) -> dict[str, Any]:
+    """Delete every memory (the facts store only; memio's other stores are untouched)."""
+    await require_admin(request)
+    await facts.delete_all()
+    return {"message": "All memories reset"}
+
+
+@router.get("/configure", summary="Current configuration (secrets redacted)")
+async def get_configuration(request: Request) -> dict[str, Any]:
+    """memio's configuration as loaded from its YAML file: providers, embedder, extraction LLM,
+    limits and key names. Keys, passwords, tokens and credentials in URLs are replaced by
+    ``***``."""
+    return redacted_config(request.app.state.config)
+
+
+@router.post("/configure", summary="Change the configuration (not supported)")
+async def set_configuration(request: Request) -> dict[str, Any]:
+    raise NotSupportedError(
+        "memio is configured by its YAML file, not over HTTP",
+        hint="edit memio-server.yaml (or $MEMIO_CONFIG) and restart the server",
+    )
+
+
+@router.get("/entities", summary="Users, agents and runs with memories")
+async def entities(facts: FactsDep) -> list[dict[str, Any]]:
+    found = summarize_entities(await collect(facts, Translation()))
+    return [selfhosted_entity(summary) for summary in found]
+
+
+@router.delete("/entities/{entity_type}/{entity_id}", summary="Delete an entity's memories")
+async def delete_entity(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
+    await facts.delete_all(**{entity_field(entity_type): entity_id})
+    return {"message": "Entity deleted successfully."}
+
+
+def _unsupported_route(reason: str) -> Any:
+    async def not_supported() -> None:
+        raise NotSupportedError(f"not supported by memio: {reason}")
+
+    return not_supported
+
+
+for (_method, _path), _reason in UNSUPPORTED.items():
+    router.add_api_route(
+        _path,
+        _unsupported_route(_reason),
+        methods=[_method],
+        include_in_schema=False,
+        name=f"mem0_unsupported_{_method.lower()}_{_path.strip('/').replace('/', '_')}",
+    )
+
+
+# -- configuration view ---------------------------------------------------------------------
+
+
+def redacted_config(config: Any) -> dict[str, Any]:
+    """The server config as JSON without secrets: values under secret-looking keys are
+    ``***``, as are passwords inside URLs and ``password=...`` connection strings; API keys
+    are listed by name only."""
+    data = config.model_dump(mode="json")
+    auth = data.get("auth", {})
+    data["auth"] = {
+        "enabled": bool(getattr(config, "auth_enabled", False)),
+        "public_docs": auth.get("public_docs", False),
+        "api_keys": [
+            {
+                "name": key.get("name"),
+                "admin": key.get("admin", False),
+                "rate_limit": key.get("rate_limit"),
+            }
+            for key in auth.get("api_keys", [])
+        ],
+    }
+    return _redact(data)
+
+
+def _redact(value: Any, key: str = "") -> Any:
+    if isinstance(value, Mapping):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(item, key) for item in value]
+    if key and _SECRET_KEY.search(key) and value not in (None, "", False):
+        return value if isinstance(value, bool | int | float) else REDACTED
+    if isinstance(value, str):
+        value = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+        return _KV_PASSWORD.sub(rf"\g<1>{REDACTED}", value)
+    return value

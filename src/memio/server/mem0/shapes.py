@@ -1,0 +1,267 @@
+"""memio records as mem0's JSON: memory objects, add results, history entries, entities.
+
+mem0 callers index into these dicts by name (the SDKs return ``response.json()`` unchanged), so the
+field names are mem0's: ``memory`` is the text, ``hash`` its MD5 (as mem0 computes it), timestamps
+are ISO 8601 strings. memio has no categoriser: ``categories`` is the list stored under the
+``categories`` metadata key (empty when there is none), which is also what category filters test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from memio.models import Fact, FactEvent, FactEventType
+
+__all__ = [
+    "ENTITY_FIELDS",
+    "ENTITY_TYPES",
+    "EntitySummary",
+    "categories_of",
+    "iso",
+    "memory_hash",
+    "platform_add_result",
+    "platform_entity",
+    "platform_history_entry",
+    "platform_memory",
+    "project_fields",
+    "selfhosted_add_result",
+    "selfhosted_entity",
+    "selfhosted_history_entry",
+    "selfhosted_memory",
+    "summarize_entities",
+]
+
+ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
+# entity type in paths and listings -> the scope field it names
+ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "app": "app_id", "run": "run_id"}
+CATEGORIES_KEY = "categories"
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def memory_hash(content: str) -> str:
+    """mem0's ``hash`` of a memory: the hex MD5 of its text (a fingerprint, not a security
+    measure)."""
+    return hashlib.md5(content.encode(), usedforsecurity=False).hexdigest()
+
+
+def categories_of(metadata: Mapping[str, Any] | None) -> list[str]:
+    value = (metadata or {}).get(CATEGORIES_KEY)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+# -- memories -----------------------------------------------------------------------------------
+
+
+def platform_memory(fact: Fact) -> dict[str, Any]:
+    """The platform's memory object (``GET /v1/memories/{id}/``, listings, search with
+    ``score``)."""
+    body: dict[str, Any] = {
+        "id": fact.id,
+        "memory": fact.content,
+        "user_id": fact.user_id,
+        "agent_id": fact.agent_id,
+        "app_id": fact.app_id,
+        "run_id": fact.run_id,
+        "hash": memory_hash(fact.content),
+        "metadata": dict(fact.metadata),
+        "categories": categories_of(fact.metadata),
+        "created_at": iso(fact.created_at),
+        "updated_at": iso(fact.updated_at),
+        "expiration_date": None,
+    }
+    if fact.score is not None:
+        body["score"] = fact.score
+    return body
+
+
+def selfhosted_memory(fact: Fact) -> dict[str, Any]:
+    """The memory item of mem0's open-source `Memory` (what its self-hosted server returns):
+    scope ids only when set, as mem0 does."""
+    body: dict[str, Any] = {
+        "id": fact.id,
+        "memory": fact.content,
+        "hash": memory_hash(fact.content),
+        "metadata": dict(fact.metadata),
+        "created_at": iso(fact.created_at),
+        "updated_at": iso(fact.updated_at),
+    }
+    for name in ENTITY_FIELDS:
+        value = getattr(fact, name)
+        if value is not None:
+            body[name] = value
+    if fact.score is not None:
+        body["score"] = fact.score
+    return body
+
+
+def project_fields(memory: Mapping[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
+    """Only the named fields (the platform's ``fields`` option); ``id`` is always kept."""
+    if not fields:
+        return dict(memory)
+    wanted = {"id", *fields}
+    return {key: value for key, value in memory.items() if key in wanted}
+
+
+# -- add results --------------------------------------------------------------------------------
+
+
+def platform_add_result(fact: Fact, event: str) -> dict[str, Any]:
+    """One item of an add answer: both spellings callers read (``memory`` and
+    ``data.memory``)."""
+    return {
+        "id": fact.id,
+        "event": event,
+        "memory": fact.content,
+        "data": {"memory": fact.content},
+        "user_id": fact.user_id,
+        "agent_id": fact.agent_id,
+        "app_id": fact.app_id,
+        "run_id": fact.run_id,
+        "metadata": dict(fact.metadata),
+        "created_at": iso(fact.created_at),
+    }
+
+
+def selfhosted_add_result(fact: Fact, event: str, role: str | None) -> dict[str, Any]:
+    return {
+        "id": fact.id,
+        "memory": fact.content,
+        "event": event,
+        "actor_id": None,
+        "role": role,
+    }
+
+
+# -- history ------------------------------------------------------------------------------------
+
+
+def _history_memory_values(event: FactEvent) -> tuple[str | None, str | None]:
+    if event.event is FactEventType.DELETE:
+        return event.old_content, None
+    return event.old_content, event.new_content
+
+
+def platform_history_entry(event: FactEvent, fact: Fact | None) -> dict[str, Any]:
+    """One entry of ``GET /v1/memories/{id}/history/``. `fact` (None once deleted) supplies the
+    scope ids; ``old_metadata``/``new_metadata`` carry memio's record of the metadata change
+    (read back by memio's own mem0 provider in platform mode)."""
+    old, new = _history_memory_values(event)
+    metadata = event.new_metadata if event.new_metadata is not None else event.old_metadata
+    at = iso(event.created_at)
+    return {
+        "id": event.id,
+        "memory_id": event.fact_id,
+        "input": [],
+        "old_memory": old,
+        "new_memory": new,
+        "event": event.event.value,
+        "user_id": fact.user_id if fact else None,
+        "agent_id": fact.agent_id if fact else None,
+        "app_id": fact.app_id if fact else None,
+        "run_id": fact.run_id if fact else None,
+        "metadata": dict(metadata) if metadata is not None else None,
+        "old_metadata": _copy(event.old_metadata),
+        "new_metadata": _copy(event.new_metadata),
+        "categories": categories_of(metadata),
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def _copy(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return dict(metadata) if metadata is not None else None
+
+
+def selfhosted_history_entry(event: FactEvent) -> dict[str, Any]:
+    """One row of mem0's history table, as its server returns it."""
+    old, new = _history_memory_values(event)
+    at = iso(event.created_at)
+    return {
+        "id": event.id,
+        "memory_id": event.fact_id,
+        "old_memory": old,
+        "new_memory": new,
+        "event": event.event.value,
+        "created_at": at,
+        "updated_at": at,
+        "is_deleted": event.event is FactEventType.DELETE,
+        "actor_id": None,
+        "role": None,
+    }
+
+
+# -- entities -----------------------------------------------------------------------------------
+
+
+@dataclass
+class EntitySummary:
+    """A user, agent, app or run that has memories: how many, and since/until when."""
+
+    type: str  # user | agent | app | run
+    name: str
+    total_memories: int
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+def summarize_entities(facts: Iterable[Fact]) -> list[EntitySummary]:
+    """Every entity named by the facts' scope ids, in order of first appearance."""
+    found: dict[tuple[str, str], EntitySummary] = {}
+    for fact in facts:
+        for type_, field in ENTITY_TYPES.items():
+            name = getattr(fact, field)
+            if name is None:
+                continue
+            summary = found.get((type_, name))
+            if summary is None:
+                found[(type_, name)] = EntitySummary(
+                    type_, name, 1, fact.created_at, fact.updated_at or fact.created_at
+                )
+                continue
+            summary.total_memories += 1
+            summary.created_at = _earliest(summary.created_at, fact.created_at)
+            summary.updated_at = _latest(summary.updated_at, fact.updated_at or fact.created_at)
+    return list(found.values())
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def platform_entity(summary: EntitySummary, *, owner: str, organization: str) -> dict[str, Any]:
+    return {
+        "id": summary.name,
+        "name": summary.name,
+        "type": summary.type,
+        "total_memories": summary.total_memories,
+        "created_at": iso(summary.created_at),
+        "updated_at": iso(summary.updated_at),
+        "owner": owner,
+        "organization": organization,
+        "metadata": {},
+    }
+
+
+def selfhosted_entity(summary: EntitySummary) -> dict[str, Any]:
+    return {
+        "id": summary.name,
+        "type": summary.type,
+        "total_memories": summary.total_memories,
+        "created_at": iso(summary.created_at),
+        "updated_at": iso(summary.updated_at),
+    }

@@ -1,0 +1,28 @@
+"""The mem0 provider in platform mode (mem0's AsyncMemoryClient inside memio) against a live
+memio-server speaking mem0's platform dialect over memory facts (`mem0_platform_server`).
+
+Persistent: the data lives in that server, so a reopened store finds it. Select it with
+``-k mem0-platform``.
+"""
+
+from tests.conformance.backends import Backend, BackendEnv
+
+
+def _platform(env: BackendEnv) -> dict:
+    server = env.fixtures["mem0_platform_server"]
+    server.fresh(env.data_dir)
+    return {
+        "provider": "mem0",
+        "config": {"mode": "platform", "api_key": server.api_key, "host": server.base_url},
+    }
+
+
+BACKENDS = [
+    Backend(
+        id="mem0-platform",
+        kind="facts",
+        config=_platform,
+        persistent=True,
+        requires=("mem0_platform_server",),
+    )
+]
