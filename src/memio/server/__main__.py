@@ -1,0 +1,124 @@
+"""The `memio-server` command (also `python -m memio.server`).
+
+The whole configuration, stores included, is checked before uvicorn starts, so a mistake ends the
+process with exit status 2 and one line per problem instead of a traceback from inside the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import logging
+import logging.config
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from memio.client import Memio
+from memio.protocols import Embedder
+from memio.server.config import (
+    DEFAULT_CONFIG_FILE,
+    ConfigError,
+    ServerConfig,
+    load_config,
+    resolve_config_path,
+)
+
+__all__ = ["main"]
+
+logger = logging.getLogger("memio.server")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from memio.server.app import build_embedder, build_memio
+
+    source = "built-in defaults"
+    try:
+        path = resolve_config_path(args.config)
+        source = str(path) if path else source
+        config = load_config(path, host=args.host, port=args.port)
+        embedder = build_embedder(config.embedder)
+        stores = build_memio(config, embedder)
+    except ConfigError as exc:
+        print(f"memio-server: invalid configuration ({exc.source or source}):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    # Building the stores was the check; the app builds (and closes) its own in its lifespan.
+    asyncio.run(_close(stores, embedder))
+    if args.check:
+        _print_check(source, config, stores)
+        return 0
+    return _serve(config, source)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memio-server",
+        description="Serve memio's stores over HTTP (see docs/server.md).",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"YAML config (default: $MEMIO_CONFIG, else ./{DEFAULT_CONFIG_FILE} if present)",
+    )
+    parser.add_argument("--host", help="address to bind (default: $MEMIO_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default: $MEMIO_PORT or 8080)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the config, show which provider serves each store, and exit",
+    )
+    return parser
+
+
+async def _close(stores: Memio, embedder: Embedder) -> None:
+    await stores.aclose()
+    await embedder.aclose()
+
+
+def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:
+    print(f"configuration OK ({source})")
+    for kind, store in stores.stores.items():
+        print(f"  {kind}: {store.provider}")
+    embedder = config.embedder
+    print(f"  embedder: {embedder.provider}" + (f" ({embedder.model})" if embedder.model else ""))
+    print(f"  data_dir: {Path(config.data_dir).resolve()}")
+    print(f"  listen: http://{config.server.host}:{config.server.port}")
+    print(f"  auth: {'on' if config.auth_enabled else 'off'}")
+    print(f"  rate limit: {'on' if config.rate_limit_enabled else 'off'}")
+
+
+def _serve(config: ServerConfig, source: str) -> int:
+    import uvicorn
+
+    from memio.server.app import create_app
+
+    log_config = _log_config()
+    logging.config.dictConfig(log_config)
+    logger.info("configuration: %s", source)
+    uvicorn.run(
+        create_app(config),
+        host=config.server.host,
+        port=config.server.port,
+        log_config=log_config,
+        server_header=False,
+        ws="none",  # no websocket routes: do not load a websocket stack
+    )
+    return 0
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging setup, plus memio's own logger on the same handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["memio"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return log_config
+
+
+if __name__ == "__main__":
+    sys.exit(main())

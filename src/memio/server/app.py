@@ -1,0 +1,202 @@
+"""`create_app`: the memio REST gateway as a FastAPI app.
+
+The stores are built once, in the lifespan, and closed at shutdown. Cross-cutting concerns are
+small ASGI middleware, outermost first: request id, metrics, CORS, last-resort 500, timeout, auth,
+rate limit, body limit; so every answer, even a refusal, carries a request id, is counted and is
+readable by a browser. Swagger UI and ReDoc are served from memio's own assets (fastapi-offline),
+never from a CDN, so /docs works offline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from memio import __version__
+from memio.client import Memio
+from memio.errors import InvalidRequestError, NotSupportedError
+from memio.protocols import Embedder
+from memio.providers import build_store
+from memio.providers._shared import ProviderContext
+from memio.server.auth import ALWAYS_PUBLIC, AuthMiddleware
+from memio.server.body_limit import BodyLimitMiddleware
+from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
+from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
+from memio.server.metrics import Metrics, MetricsMiddleware
+from memio.server.openapi import install_openapi
+from memio.server.ratelimit import RateLimiter, RateLimitMiddleware, describe
+from memio.server.request_id import RequestIdMiddleware
+from memio.server.routers import all_routers, ops
+from memio.server.timeout import TimeoutMiddleware
+
+__all__ = ["DOCS_PATHS", "build_embedder", "build_memio", "create_app"]
+
+logger = logging.getLogger("memio.server")
+
+STATIC_DOCS = "/static-offline-docs"
+DOCS_PATHS = frozenset({"/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+    "Link",
+    "X-Next-Cursor",
+]
+
+
+def build_embedder(config: EmbedderConfig) -> Embedder:
+    """The configured embedder; the default MiniLM loads its model only on first use."""
+    if config.provider == "openai":
+        from memio.embeddings import OpenAIEmbedder
+
+        assert config.base_url and config.model and config.dimensions  # checked by the config
+        return OpenAIEmbedder(
+            config.base_url,
+            config.model,
+            dimensions=config.dimensions,
+            api_key=config.api_key.get_secret_value() if config.api_key else None,
+        )
+    from memio.embeddings import CoalescingEmbedder, default_embedder
+
+    # Concurrent searches share model runs instead of queueing one run each (bench/: 64
+    # concurrent searches). The shared MiniLM instance stays unwrapped for library users.
+    return CoalescingEmbedder(default_embedder())
+
+
+def build_memio(config: ServerConfig, embedder: Embedder) -> Memio:
+    """Construct (without opening) every configured store; all problems are reported at once."""
+    context = ProviderContext(data_dir=config.data_dir, embedder=embedder)
+    stores = {}
+    problems = []
+    for kind, store in config.stores.items():
+        try:
+            stores[kind] = build_store(kind, store.provider, store.config, context)
+        except InvalidRequestError as exc:
+            problems.append(exc.message)
+        except NotSupportedError as exc:
+            problems.append(f"stores.{kind}.provider: {exc.message}")
+    if problems:
+        raise ConfigError(problems)
+    return Memio(**stores)
+
+
+def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None) -> FastAPI:
+    """The app for `config` (default: the built-in defaults). Pass `memio` to serve stores you
+    built yourself; the app then uses them as they are and leaves closing them to you."""
+    config = config or ServerConfig()
+    metrics = Metrics()
+    limiter = _rate_limiter(config)
+    routers = [*all_routers(), ops.router]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if limiter is not None:
+            limiter.open()
+        if memio is not None:
+            app.state.memio = memio
+            _log_summary(config, memio, limiter)
+            yield
+            return
+        embedder = build_embedder(config.embedder)
+        app.state.memio = stores = build_memio(config, embedder)
+        _log_summary(config, stores, limiter)
+        try:
+            yield
+        finally:
+            try:
+                await stores.aclose()
+            finally:
+                await embedder.aclose()
+
+    app = FastAPIOffline(
+        title="memio",
+        version=__version__,
+        description="Memory gateway for AI agents: facts, history, documents and graph.",
+        lifespan=lifespan,
+        middleware=_middleware(config, limiter, metrics, routers),
+        static_url=STATIC_DOCS,
+        # validatorUrl None: Swagger UI must not call validator.swagger.io (offline, private).
+        swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
+    )
+    app.state.config = config
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    install_openapi(app, auth=config.auth_enabled, rate_limited=limiter is not None)
+    return app
+
+
+def _rate_limiter(config: ServerConfig) -> RateLimiter | None:
+    if not config.rate_limit_enabled:
+        return None
+    settings = config.server.rate_limit
+    return RateLimiter(
+        limits=settings.limits,
+        per_key={key.name: key.rate_limit for key in config.auth.api_keys},
+        storage_uri=settings.storage_uri,
+    )
+
+
+def _middleware(
+    config: ServerConfig,
+    limiter: RateLimiter | None,
+    metrics: Metrics,
+    routers: list[APIRouter],
+) -> list[Middleware]:
+    cors = config.server.cors
+    limits = config.server.limits
+    stack = [
+        Middleware(RequestIdMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics, routers=routers),
+    ]
+    if cors.allow_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors.allow_origins,
+                allow_credentials=cors.allow_credentials,
+                allow_methods=cors.allow_methods,
+                allow_headers=cors.allow_headers,
+                expose_headers=EXPOSED_HEADERS,
+                max_age=cors.max_age,
+            )
+        )
+    stack.append(Middleware(UnhandledErrorMiddleware))
+    stack.append(Middleware(TimeoutMiddleware, seconds=limits.request_timeout_seconds))
+    if config.auth_enabled:
+        docs_public = config.auth.public_docs
+        stack.append(
+            Middleware(
+                AuthMiddleware,
+                keys=config.auth.api_keys,
+                public_paths=ALWAYS_PUBLIC | (DOCS_PATHS if docs_public else frozenset()),
+                public_prefixes=(f"{STATIC_DOCS}/",) if docs_public else (),
+            )
+        )
+    if limiter is not None:
+        stack.append(Middleware(RateLimitMiddleware, limiter=limiter))
+    stack.append(
+        Middleware(
+            BodyLimitMiddleware,
+            max_body_bytes=limits.max_body_bytes,
+            max_batch_body_bytes=limits.max_batch_body_bytes,
+        )
+    )
+    return stack
+
+
+def _log_summary(config: ServerConfig, stores: Memio, limiter: RateLimiter | None) -> None:
+    served = ", ".join(f"{kind}={store.provider}" for kind, store in stores.stores.items())
+    keys = len(config.auth.api_keys)
+    auth = f"on ({keys} key{'s' if keys != 1 else ''})" if config.auth_enabled else "off"
+    limits = ", ".join(map(describe, limiter.default)) if limiter else "off"
+    logger.info("stores: %s; auth: %s; rate limit: %s", served or "none", auth, limits)

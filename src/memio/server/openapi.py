@@ -1,0 +1,76 @@
+"""The OpenAPI document says what the server really does: its error body and its auth.
+
+FastAPI documents only success responses and its own 422 shape. This post-processing adds the
+ErrorBody responses every operation can return and, when auth is on, the bearer and X-API-Key
+security schemes (so Swagger UI offers "Authorize"), with /health marked public.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI
+
+from memio.server.auth import ALWAYS_PUBLIC
+from memio.server.errors import ERROR_STATUSES, ErrorBody
+
+__all__ = ["install_openapi"]
+
+_ALWAYS = (400, 404, 409, 413, 422, 500, 501, 502, 504)
+_AUTH = (401, 403)
+_RATE_LIMIT = (429,)
+_SCHEMES = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <key>` (mem0 clients may send `Token <key>`)",
+    },
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+def install_openapi(app: FastAPI, *, auth: bool, rate_limited: bool) -> None:
+    """Wrap `app.openapi` so the generated document is completed once, then cached."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _complete(generate(), auth=auth, rate_limited=rate_limited)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _complete(schema: dict[str, Any], *, auth: bool, rate_limited: bool) -> None:
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas["ErrorBody"] = error_schema
+    protected = _ALWAYS + (_AUTH if auth else ()) + (_RATE_LIMIT if rate_limited else ())
+    for path, operations in schema.get("paths", {}).items():
+        public = path in ALWAYS_PUBLIC
+        for method, operation in operations.items():
+            if method not in _METHODS:
+                continue
+            _add_errors(operation, _ALWAYS if public else protected)
+            if auth and public:
+                operation["security"] = []
+    if auth:
+        components["securitySchemes"] = _SCHEMES
+        schema["security"] = [{name: []} for name in _SCHEMES]
+    for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body, now unused
+        if f'"#/components/schemas/{unused}"' not in json.dumps(schema):
+            schemas.pop(unused, None)
+
+
+def _add_errors(operation: dict[str, Any], statuses: tuple[int, ...]) -> None:
+    responses = operation.setdefault("responses", {})
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for status in sorted(statuses):
+        response = responses.setdefault(str(status), {"description": ERROR_STATUSES[status][1]})
+        if status == 422:  # FastAPI's own 422 shape is not what the server sends
+            response["description"] = ERROR_STATUSES[422][1]
+        response["content"] = content

@@ -1,0 +1,201 @@
+"""One error body for every failure, request ids, timeouts, and the documented error responses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from memio.client import Memio
+from memio.errors import (
+    ConflictError,
+    InvalidRequestError,
+    MemioError,
+    NotFoundError,
+    NotSupportedError,
+    ProviderError,
+)
+from tests.server.conftest import ADMIN_KEY, AUTH, bearer
+
+ERROR_KEYS = {"error", "detail", "provider", "operation", "request_id"}
+
+
+class Item(BaseModel):
+    name: str
+    size: int
+
+
+def failing_router() -> APIRouter:
+    router = APIRouter()
+    errors = {
+        "invalid": InvalidRequestError("must be a JSON object", field="filters.$and[1]"),
+        "missing": NotFoundError("fact", "f-1"),
+        "conflict": ConflictError("fact 'f-1' exists", field="fact_id"),
+        "unsupported": NotSupportedError("no graph store", hint="configure stores.graph"),
+        "provider": ProviderError("connection refused", provider="chroma", operation="search"),
+        "memio-base": MemioError("a memio error without a status of its own"),
+        "bug": RuntimeError("secret-token-123 leaked in a bug"),
+    }
+
+    @router.get("/test/raise/{kind}")
+    async def raise_(kind: str) -> None:
+        raise errors[kind]
+
+    @router.post("/test/items")
+    async def create(item: Item) -> Item:
+        return item
+
+    @router.get("/test/slow")
+    async def slow() -> None:
+        await asyncio.sleep(30)
+
+    return router
+
+
+def error_body(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) - {"errors"} == ERROR_KEYS, body
+    assert body["error"] == code
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code", "detail"),
+    [
+        ("invalid", 400, "invalid_request", "filters.$and[1]: must be a JSON object"),
+        ("missing", 404, "not_found", "fact 'f-1' not found"),
+        ("conflict", 409, "conflict", "fact_id: fact 'f-1' exists"),
+        ("unsupported", 501, "not_supported", "no graph store (configure stores.graph)"),
+    ],
+)
+def test_memio_errors_map_to_statuses(serve, kind, status, code, detail):
+    client = serve({}, router=failing_router())
+    body = error_body(client.get(f"/test/raise/{kind}"), status, code)
+    assert body["detail"] == detail
+    assert body["provider"] is None and body["operation"] is None
+
+
+def test_provider_error_is_502_naming_provider_and_operation(serve):
+    client = serve({}, router=failing_router())
+    body = error_body(client.get("/test/raise/provider"), 502, "provider_error")
+    assert body["provider"] == "chroma"
+    assert body["operation"] == "search"
+    assert body["detail"] == "chroma.search failed: connection refused"
+    metrics = client.get("/metrics").text
+    assert 'memio_provider_errors_total{operation="search",provider="chroma"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("kind", ["bug", "memio-base"])
+def test_unexpected_errors_are_a_generic_500(serve, caplog, kind):
+    client = serve({}, router=failing_router())
+    with caplog.at_level(logging.ERROR, logger="memio.server"):
+        response = client.get(f"/test/raise/{kind}", headers={"X-Request-ID": "req-500-test"})
+    body = error_body(response, 500, "internal_error")
+    assert body["request_id"] == "req-500-test"
+    assert body["detail"] == "internal server error (request id req-500-test)"
+    assert "secret-token" not in response.text and "Traceback" not in response.text
+    [record] = [r for r in caplog.records if "req-500-test" in r.getMessage()]
+    assert record.exc_info is not None  # the traceback goes to the log, not the client
+
+
+def test_unknown_route_is_404(serve):
+    body = error_body(serve({}).get("/v1/nothing-here"), 404, "not_found")
+    assert body["detail"] == "no route matches GET /v1/nothing-here"
+
+
+def test_wrong_method_is_405_with_allow(serve):
+    response = serve({}).delete("/health")
+    body = error_body(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET"
+    assert body["detail"] == "DELETE /health is not allowed (allowed: GET)"
+
+
+def test_validation_error_keeps_the_field_list(serve):
+    client = serve({}, router=failing_router())
+    response = client.post("/test/items", json={"size": "big"})
+    body = error_body(response, 422, "validation_error")
+    assert body["errors"] == [
+        {"loc": ["body", "name"], "msg": "Field required", "type": "missing"},
+        {
+            "loc": ["body", "size"],
+            "msg": "Input should be a valid integer, unable to parse string as an integer",
+            "type": "int_parsing",
+        },
+    ]
+    assert body["detail"] == "body.name: Field required (and 1 more)"
+
+
+def test_malformed_json_is_422(serve):
+    client = serve({}, router=failing_router())
+    response = client.post(
+        "/test/items", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert error_body(response, 422, "validation_error")["errors"][0]["type"] == "json_invalid"
+
+
+def test_unconfigured_store_is_501(serve):
+    client = serve({}, memio=Memio())
+    body = error_body(client.get("/v1/facts"), 501, "not_supported")
+    assert "facts" in body["detail"]
+
+
+def test_slow_request_is_504(serve):
+    client = serve(
+        {"server": {"limits": {"request_timeout_seconds": 0.2}}}, router=failing_router()
+    )
+    body = error_body(client.get("/test/slow"), 504, "timeout")
+    assert body["detail"] == "request took longer than 0.2 s"
+    assert client.get("/health").status_code == 200
+
+
+# --- request ids -------------------------------------------------------------------------------
+
+
+def test_every_response_has_a_request_id(serve):
+    client = serve({"auth": AUTH})
+    ids = {client.get(path).headers["x-request-id"] for path in ("/health", "/status", "/nope")}
+    assert len(ids) == 3 and all(len(rid) == 32 for rid in ids)
+
+
+def test_a_sane_incoming_request_id_is_kept(serve):
+    response = serve({}).get("/health", headers={"X-Request-ID": "gw-2024:abc.DEF_1-2"})
+    assert response.headers["x-request-id"] == "gw-2024:abc.DEF_1-2"
+
+
+@pytest.mark.parametrize("incoming", ["a" * 129, "has space", "semi;colon", "<script>", ""])
+def test_an_odd_incoming_request_id_is_replaced(serve, incoming):
+    response = serve({}).get("/health", headers={"X-Request-ID": incoming})
+    assert response.headers["x-request-id"] != incoming
+    assert len(response.headers["x-request-id"]) == 32
+
+
+# --- OpenAPI -----------------------------------------------------------------------------------
+
+
+def test_every_operation_documents_the_error_body(serve):
+    document = serve({"auth": AUTH}).get("/openapi.json", headers=bearer(ADMIN_KEY)).json()
+    schemas = document["components"]["schemas"]
+    assert set(schemas["ErrorBody"]["properties"]) == ERROR_KEYS | {"errors"}
+    assert "HTTPValidationError" not in schemas
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    operations = [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+    assert len(operations) > 20  # the /v1 routes are there too
+    for path, method, operation in operations:
+        expected = {"400", "404", "409", "413", "422", "500", "501", "502", "504"}
+        if path != "/health":
+            expected |= {"401", "403", "429"}
+        responses = operation["responses"]
+        assert expected <= set(responses), (path, method)
+        for status in expected:
+            schema = responses[status]["content"]["application/json"]["schema"]
+            assert schema == error_ref, (path, method, status)
