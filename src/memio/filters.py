@@ -18,7 +18,7 @@ Fields are metadata keys, except the store's own top-level fields (for example `
 - gt/gte/lt/lte compare numbers with numbers, strings with strings and timestamps with timestamps
   (ISO 8601 in the filter); other pairs never match.
 - contains: substring of a string field, or element of a list field. icontains: the same, ignoring
-  case, for strings.
+  case, for strings. Neither applies to timestamp fields (an InvalidRequestError).
 
 Parse once with `parse_filters` (it raises InvalidRequestError naming the offending key), then
 evaluate with `matches`, or translate the tree for a backend's native query language.
@@ -156,6 +156,8 @@ class _Parser:
 
     def value(self, path: tuple[str, ...], op: str, operand: Any, where: str) -> Any:
         is_datetime = len(path) == 1 and path[0] in self.datetime_fields
+        if is_datetime and op in ("contains", "icontains"):
+            raise InvalidRequestError(f"{op} does not apply to a timestamp", field=where)
         if op in ("in", "nin"):
             if not isinstance(operand, list) or not operand:
                 raise InvalidRequestError(f"{op} takes a non-empty list", field=where)

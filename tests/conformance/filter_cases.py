@@ -216,6 +216,8 @@ MALFORMED: tuple[tuple[str, Any, str], ...] = (
     ("metadata-dot-no-key", {"metadata.": "x"}, "filters.metadata."),
     ("timestamp-not-iso", {"created_at": {"gt": "yesterday"}}, "filters.created_at.gt"),
     ("timestamp-number", {"updated_at": {"lt": 5}}, "filters.updated_at.lt"),
+    ("timestamp-icontains", {"created_at": {"icontains": "2024"}}, "filters.created_at.icontains"),
+    ("timestamp-contains", {"created_at": {"$contains": "2024"}}, "filters.created_at.$contains"),
     (
         "timestamp-in-item",
         {"created_at": {"in": ["2024-01-01", "soon"]}},
