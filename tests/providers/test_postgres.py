@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +30,13 @@ from memio.providers import build_store, load_store_class  # noqa: E402
 from memio.providers._shared import ProviderContext  # noqa: E402
 from memio.providers.memory import MemoryGraphStore  # noqa: E402
 from memio.providers.postgres import PostgresGraphStore, PostgresHistoryStore  # noqa: E402
-from tests.support.fixtures_postgres import in_ci, new_schema  # noqa: E402
+from tests.support.fixtures_postgres import (  # noqa: E402
+    cluster_versions,
+    disruptive_skip_reason,
+    new_schema,
+    pg_ctl,
+    wait_for_postgres,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -550,43 +553,11 @@ async def test_unreachable_server_is_a_provider_error(stores) -> None:
 
 
 def _local_cluster() -> str:
-    """The version of the machine's PostgreSQL cluster `main`, or skip when it is not ours to
-    stop: only under CI=true (serial) or with MEMIO_TEST_DISRUPTIVE=1, never by surprise while
-    other test runs share the server."""
-    if not (in_ci() or os.environ.get("MEMIO_TEST_DISRUPTIVE") == "1"):
-        pytest.skip(
-            "stops the shared PostgreSQL server: runs under CI=true or MEMIO_TEST_DISRUPTIVE=1"
-        )
-    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
-        pytest.skip("needs pg_ctlcluster and a local cluster to stop and start")
-    if os.environ.get("MEMIO_TEST_POSTGRES_DSN"):
-        pytest.skip("MEMIO_TEST_POSTGRES_DSN points at a server this test must not stop")
-    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir() if (p / "main").is_dir())
-    if not versions:
-        pytest.skip("no PostgreSQL cluster named main")
-    return versions[-1]
-
-
-def _pg_ctl(version: str, *args: str) -> None:
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", *args],
-        check=True,
-        timeout=120,
-        capture_output=True,
-    )
-
-
-def _wait_ready(dsn: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(dsn, connect_timeout=2) as conn:
-                conn.execute("SELECT 1")
-            return
-        except psycopg.Error:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    """The version of the machine's cluster `main`, or skip when it is not ours to stop."""
+    reason = disruptive_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return cluster_versions()[-1]
 
 
 @pytest.mark.disruptive
@@ -600,7 +571,7 @@ async def test_store_recovers_after_a_server_restart(
     await history.add(session_id="s", messages=[{"role": "user", "content": "before"}])
     await graph.add(triples=FACTS[:1])
     try:
-        _pg_ctl(version, "stop", "-m", "fast")
+        pg_ctl(version, "stop", "-m", "fast")
         with pytest.raises(ProviderError) as caught:
             await history.get(session_id="s")
         assert (caught.value.provider, caught.value.operation) == ("postgres", "get")
@@ -614,8 +585,8 @@ async def test_store_recovers_after_a_server_restart(
             await never_opened.count()
         assert caught.value.operation == "count"
     finally:
-        _pg_ctl(version, "start")
-        _wait_ready(postgres_dsn)
+        pg_ctl(version, "start")
+        wait_for_postgres(postgres_dsn)
     # The same objects work again: dead connections are replaced, a failed open is retried.
     await history.ping()
     await history.add(session_id="s", messages=[{"role": "user", "content": "after"}])

@@ -21,13 +21,9 @@ MEMIO_TEST_POSTGRES_DSN points at another server). PostgreSQL is always started 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -35,7 +31,15 @@ import pytest
 from memio.providers import STORE_KINDS
 from tests.server.store_calls import Item, failing_calls, read, write
 from tests.support.fixtures_chroma import ChromaServer
-from tests.support.fixtures_postgres import in_ci, new_schema
+from tests.support.fixtures_postgres import (
+    cluster_versions,
+    disruptive_skip_reason,
+    in_ci,
+    new_schema,
+    pg_ctl,
+    postgres_ready,
+    wait_for_postgres,
+)
 from tests.support.server_process import ServerProcess, run_server
 
 RECOVERY_TIMEOUT = 90.0  # seconds a backend may take to come back and be seen as ready
@@ -209,67 +213,23 @@ def test_chroma_outage_and_recovery(gateway: Gateway) -> None:
 # --- PostgreSQL (disruptive) -------------------------------------------------------------------
 
 
-def _disruptive_skip_reason() -> str | None:
-    """Why the PostgreSQL outage must not run here (None: it may), as for the provider's own
-    restart test: only under CI=true (serial) or with MEMIO_TEST_DISRUPTIVE=1."""
-    if not (in_ci() or os.environ.get("MEMIO_TEST_DISRUPTIVE") == "1"):
-        return "stops the shared PostgreSQL server: runs under CI=true or MEMIO_TEST_DISRUPTIVE=1"
-    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
-        return "needs pg_ctlcluster and a local cluster to stop and start"
-    if os.environ.get("MEMIO_TEST_POSTGRES_DSN"):
-        return "MEMIO_TEST_POSTGRES_DSN points at a server this test must not stop"
-    if not _cluster_versions():
-        return "no PostgreSQL cluster named main"
-    return None
-
-
-def _cluster_versions() -> list[str]:
-    root = Path("/etc/postgresql")
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "main").is_dir())
-
-
-def _pg_ctl(version: str, *args: str) -> None:
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", *args],
-        check=True,
-        timeout=120,
-        capture_output=True,
-    )
-
-
-def _postgres_ready(dsn: str) -> bool:
-    done = subprocess.run(["pg_isready", "-d", dsn, "-t", "2"], capture_output=True, timeout=30)
-    return done.returncode == 0
-
-
-def _wait_for_postgres(dsn: str, timeout: float = 60.0) -> None:
-    """Poll `pg_isready` until the server accepts connections, at most `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not _postgres_ready(dsn):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"PostgreSQL not accepting connections {timeout:g} s after start")
-        time.sleep(0.25)
-
-
-_SKIP_DISRUPTIVE = _disruptive_skip_reason()
+_SKIP_DISRUPTIVE = disruptive_skip_reason()
 
 
 @pytest.mark.disruptive
 @pytest.mark.skipif(_SKIP_DISRUPTIVE is not None, reason=_SKIP_DISRUPTIVE or "")
 def test_postgres_outage_and_recovery(gateway: Gateway) -> None:
-    version = _cluster_versions()[-1]
+    version = cluster_versions()[-1]
 
     def start() -> None:
-        if not _postgres_ready(gateway.postgres_dsn):
-            _pg_ctl(version, "start")
-        _wait_for_postgres(gateway.postgres_dsn)
+        if not postgres_ready(gateway.postgres_dsn):
+            pg_ctl(version, "start")
+        wait_for_postgres(gateway.postgres_dsn)
 
     run_outage(
         gateway,
         provider="postgres",
         down=POSTGRES_KINDS,
-        stop=lambda: _pg_ctl(version, "stop", "-m", "fast"),
+        stop=lambda: pg_ctl(version, "stop", "-m", "fast"),
         start=start,
     )

@@ -16,7 +16,10 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +45,51 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def disruptive_skip_reason() -> str | None:
+    """Why a test that stops the machine's PostgreSQL must not run here (None: it may): only
+    under CI=true (serial) or with MEMIO_TEST_DISRUPTIVE=1, and only on a local cluster `main`."""
+    if not (in_ci() or os.environ.get("MEMIO_TEST_DISRUPTIVE") == "1"):
+        return "stops the shared PostgreSQL server: runs under CI=true or MEMIO_TEST_DISRUPTIVE=1"
+    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
+        return "needs pg_ctlcluster and a local cluster to stop and start"
+    if os.environ.get(DSN_ENV):
+        return f"{DSN_ENV} points at a server this test must not stop"
+    if not cluster_versions():
+        return "no PostgreSQL cluster named main"
+    return None
+
+
+def cluster_versions() -> list[str]:
+    root = Path("/etc/postgresql")
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "main").is_dir())
+
+
+def pg_ctl(version: str, *args: str) -> None:
+    """`pg_ctlcluster VERSION main ARGS` (start, stop -m fast, ...)."""
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", *args],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+
+
+def postgres_ready(dsn: str) -> bool:
+    done = subprocess.run(["pg_isready", "-d", dsn, "-t", "2"], capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
+def wait_for_postgres(dsn: str, timeout: float = 60.0) -> None:
+    """Poll `pg_isready` until the server accepts connections, at most `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not postgres_ready(dsn):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"PostgreSQL not accepting connections {timeout:g} s after start")
+        time.sleep(0.25)
 
 
 def configured_dsn() -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "FACT_SCOPE",
     "TIMESTAMP_FIELDS",
     "TRIPLE_FIELDS",
+    "WORD_PATTERN",
     "OpenOnce",
     "ProviderContext",
     "check_threshold",
@@ -162,7 +163,8 @@ def coerce_items(
 
 # --- Shared semantics for validation and scoring (added with the reference memory provider) ---
 
-_WORD = re.compile(r"[^\W_]+")
+# A word: a run of letters and digits (underscores split words). Every text search uses this.
+WORD_PATTERN = re.compile(r"[^\W_]+")
 
 
 def optional_text(value: Any, *, field: str) -> str | None:
@@ -187,7 +189,7 @@ def word_terms(text: str) -> list[str]:
     A word is a run of letters and digits; punctuation and underscores separate words, so
     "works_at" is ["works", "at"] and "Hiking!" is ["hiking"].
     """
-    return list(dict.fromkeys(_WORD.findall(text.casefold())))
+    return list(dict.fromkeys(WORD_PATTERN.findall(text.casefold())))
 
 
 def word_match_score(query_terms: Sequence[str], text: str) -> float:

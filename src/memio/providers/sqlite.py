@@ -51,7 +51,7 @@ from memio.errors import ConflictError, InvalidRequestError, NotFoundError, Prov
 from memio.models import Message, Page, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor
 from memio.providers._shared import (
-    _WORD,  # the one definition of a word (see word_terms)
+    WORD_PATTERN,  # the one definition of a word (see word_terms)
     OpenOnce,
     ProviderContext,
     coerce_items,
@@ -163,7 +163,7 @@ def _terms_text(content: str) -> str:
     """What FTS5 indexes for a message: its words exactly as `_shared.word_terms` splits them
     (casefolded runs of letters and digits), in order with repeats kept (bm25 counts them),
     space-joined so the tokenizer finds exactly these words."""
-    return " ".join(_WORD.findall(content.casefold()))
+    return " ".join(WORD_PATTERN.findall(content.casefold()))
 
 
 def _phrase(term: str) -> str:

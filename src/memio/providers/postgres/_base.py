@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from memio.errors import InvalidRequestError, ProviderError
 from memio.protocols import Embedder
 from memio.providers._shared import (
-    _WORD,  # the one definition of a word (see word_terms)
+    WORD_PATTERN,  # the one definition of a word (see word_terms)
     OpenOnce,
     parse_config,
     provider_errors,
@@ -111,7 +111,7 @@ def query_words(query: str) -> list[str]:
     (PostgreSQL lower-cases them itself, and its lower() differs from casefold() for a few
     letters such as ß), at most MAX_QUERY_WORDS."""
     words: dict[str, str] = {}
-    for word in _WORD.findall(query):
+    for word in WORD_PATTERN.findall(query):
         words.setdefault(word.casefold(), word)
     return list(words.values())[:MAX_QUERY_WORDS]
 
