@@ -1,0 +1,634 @@
+"""What only the chroma provider has: config validation, server mode (headers, token), the embedding
+function guard, collection/embedder mismatches, lossless metadata, filter pushdown vs Python,
+shared history between replicas, batching, and failure and recovery of a real Chroma server.
+
+The store semantics themselves are checked by tests/conformance (backend ids "chroma" and
+"chroma-server").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from memio import Memio
+from memio.embeddings import OpenAIEmbedder
+from memio.errors import InvalidRequestError, NotFoundError, ProviderError
+from memio.filters import parse_filters
+from memio.models import DocumentInput, FactInput
+from memio.providers import build_store
+from memio.providers._shared import DOCUMENT_FIELDS, TIMESTAMP_FIELDS, ProviderContext
+from memio.providers.chroma import ChromaDocumentStore, ChromaFactStore
+from memio.providers.chroma import _base as chroma_base
+from memio.providers.chroma._where import translate
+from memio.providers.memory import MemoryDocumentStore
+from tests.conformance.filter_cases import CASES, ITEMS
+from tests.support.fixtures_chroma import ChromaServer
+from tests.support.openai_fake import FakeOpenAI
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def make(tmp_path: Path, embedder) -> AsyncIterator[Callable[..., Any]]:
+    """Build chroma stores through the registry (closed at teardown):
+    ``make("facts", {"path": ...}, embedder=...)``."""
+    made: list[Any] = []
+
+    def _make(kind: str, config: dict[str, Any], *, embedder_: Any = None) -> Any:
+        context = ProviderContext(data_dir=tmp_path / "data", embedder=embedder_ or embedder)
+        store = build_store(kind, "chroma", config, context)
+        made.append(store)
+        return store
+
+    yield _make
+    for store in reversed(made):
+        await store.aclose()
+
+
+class RecordingProxy:
+    """A plain HTTP reverse proxy in front of the real Chroma server that records the headers it
+    receives, so tests can see exactly what the provider sends."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.headers: list[dict[str, str]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                proxy.headers.append({k.lower(): v for k, v in self.headers.items()})
+                upstream = httpx.request(
+                    self.command,
+                    proxy.target + self.path,
+                    content=body,
+                    headers={
+                        k: v
+                        for k, v in self.headers.items()
+                        if k.lower() not in ("host", "content-length", "connection")
+                    },
+                    timeout=30,
+                )
+                self.send_response(upstream.status_code)
+                for key, value in upstream.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(upstream.content)))
+                self.end_headers()
+                self.wfile.write(upstream.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecordingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxy(chroma_server: ChromaServer) -> Iterator[RecordingProxy]:
+    with RecordingProxy(chroma_server.url) as running:
+        yield running
+
+
+# --- config ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"nope": 1}, "config.nope"),
+        ({"path": ""}, "config.path"),
+        ({"collection": "x"}, "config.collection"),
+        ({"collection": "has space"}, "config.collection"),
+        ({"url": "ftp://example.com"}, "config.url"),
+        ({"url": "http://"}, "config.url"),
+        ({"url": "http://example.com:99999"}, "config.url"),
+        ({"url": "http://a:8000", "host": "a"}, "config.host"),
+        ({"url": "http://a:8000", "port": 8000}, "config.port"),
+        ({"url": "http://a:8000", "ssl": True}, "config.ssl"),
+        ({"url": "http://a:8000", "path": "/tmp/x"}, "config.path"),
+        ({"host": "a", "port": 0}, "config.port"),
+        ({"host": "a", "port": "eighty"}, "config.port"),
+        ({"host": "a", "token": "has space"}, "config.token"),
+        ({"host": "a", "token_header": "X-Api-Key"}, "config.token_header"),
+        ({"host": "a", "headers": {"X-A": 1}}, "config.headers.X-A"),
+        ({"token": "abc"}, "config.token"),
+        ({"port": 8000}, "config.port"),
+        ({"headers": {"X-A": "b"}}, "config.headers"),
+        ({"filter_pushdown": "maybe"}, "config.filter_pushdown"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["facts", "documents"])
+def test_config_errors_name_the_key(kind: str, config: dict[str, Any], field: str, embedder):
+    context = ProviderContext(data_dir=Path("unused"), embedder=embedder)
+    with pytest.raises(InvalidRequestError) as info:
+        build_store(kind, "chroma", config, context)
+    assert info.value.field == f"stores.{kind}.{field}"
+
+
+def test_construction_does_no_io(tmp_path: Path, embedder):
+    context = ProviderContext(data_dir=tmp_path / "data", embedder=embedder)
+    store = build_store("facts", "chroma", {"url": "http://127.0.0.1:9"}, context)
+    assert isinstance(store, ChromaFactStore)
+    embedded = build_store("documents", "chroma", {}, context)
+    assert isinstance(embedded, ChromaDocumentStore)
+    assert not (tmp_path / "data").exists()  # nothing opened, nothing created
+
+
+async def test_default_path_and_collections(tmp_path: Path, make):
+    facts = make("facts", {})
+    documents = make("documents", {})
+    await facts.add(content="likes tea", user_id="u")
+    await documents.add(content="a page", doc_id="d1")
+    assert (tmp_path / "data" / "chroma").is_dir()
+    handles = await facts._backend.handles("test")
+    names = {c.name for c in handles.client.list_collections()}
+    assert {"memio_facts", "memio_facts_events", "memio_documents"} <= names
+
+
+# --- server mode -------------------------------------------------------------------------------
+
+
+async def test_server_mode_sends_headers_and_bearer_token(make, proxy: RecordingProxy):
+    store = make(
+        "facts",
+        {
+            "url": proxy.url,
+            "headers": {"X-Team": "memio"},
+            "token": "s3cr3t-token",
+            "collection": "memio_headers_bearer",
+        },
+    )
+    fact = await store.add(content="prefers green tea", user_id="alice")
+    assert (await store.get(fact_id=fact.id)).content == "prefers green tea"
+    await store.ping()
+    assert proxy.headers, "no request went through the proxy"
+    for headers in proxy.headers:
+        assert headers.get("x-team") == "memio"
+        assert headers.get("authorization") == "Bearer s3cr3t-token"
+
+
+async def test_server_mode_token_in_chroma_header(make, proxy: RecordingProxy):
+    store = make(
+        "documents",
+        {
+            "url": proxy.url + "/",
+            "token": "tok_123",
+            "token_header": "X-Chroma-Token",
+            "collection": "memio_headers_chroma",
+        },
+    )
+    await store.add(content="hello", doc_id="d1")
+    assert proxy.headers
+    assert all(h.get("x-chroma-token") == "tok_123" for h in proxy.headers)
+    assert all("authorization" not in h for h in proxy.headers)
+
+
+async def test_server_mode_host_and_port(make, chroma_server: ChromaServer):
+    store = make(
+        "documents",
+        {"host": chroma_server.host, "port": chroma_server.port, "collection": "memio_hostport"},
+    )
+    doc = await store.add(content="reached by host and port", metadata={"n": 1})
+    assert (await store.get(doc_id=doc.id)) == doc
+    await store.ping()
+
+
+async def test_tenant_and_database_must_exist(make, chroma_server: ChromaServer):
+    store = make("facts", {"url": chroma_server.url, "database": "no_such_database"})
+    with pytest.raises(ProviderError) as info:
+        await store.add(content="x")
+    assert info.value.provider == "chroma"
+    assert info.value.operation == "add"
+    assert "no_such_database" in str(info.value)
+
+
+# --- embedding function ------------------------------------------------------------------------
+
+
+async def test_chroma_default_embedding_function_is_never_used(
+    make, monkeypatch, chroma_server: ChromaServer
+):
+    from chromadb.utils.embedding_functions import DefaultEmbeddingFunction
+    from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("chroma's default embedding function must never be used")
+
+    monkeypatch.setattr(DefaultEmbeddingFunction, "__init__", forbidden)
+    monkeypatch.setattr(DefaultEmbeddingFunction, "__call__", forbidden)
+    monkeypatch.setattr(ONNXMiniLM_L6_V2, "__init__", forbidden)
+
+    for config in ({}, {"url": chroma_server.url, "collection": "memio_no_default_ef"}):
+        facts = make("facts", config)
+        fact = await facts.add(content="enjoys long walks", user_id="u")
+        await facts.update(fact_id=fact.id, metadata={"k": 1})
+        await facts.update(fact_id=fact.id, content="enjoys long hikes")
+        assert (await facts.search(query="hiking", user_id="u"))[0].id == fact.id
+        docs = make("documents", {**config, "collection": "memio_no_default_ef_docs"})
+        await docs.upsert_many(documents=[DocumentInput(content="a", doc_id="1")])
+        await docs.upsert_many(documents=[DocumentInput(content="b", doc_id="1")])
+        assert [d.id for d in await docs.search(query="b")] == ["1"]
+        await facts.aclose()
+        reopened = make("facts", config)  # the persisted collection config reopens too
+        assert (await reopened.get(fact_id=fact.id)).content == "enjoys long hikes"
+
+
+async def test_collection_records_the_embedder(make):
+    store = make("facts", {})
+    await store.add(content="x")
+    handles = await store._backend.handles("test")
+    meta = handles.main.metadata
+    assert meta["memio:embedder_model"] == store._backend.embedder.model
+    assert meta["memio:embedder_dimensions"] == store._backend.embedder.dimensions
+    assert handles.main.configuration_json["hnsw"]["space"] == "cosine"
+
+
+async def test_other_embedder_on_existing_collection_is_a_clear_error(make):
+    first = make("documents", {"collection": "memio_embedder_check"})
+    await first.add(content="embedded with MiniLM", doc_id="d1")
+    await first.aclose()
+    with FakeOpenAI(dimensions=64) as fake:
+        other = OpenAIEmbedder(fake.base_url, "text-embedding-3-small", dimensions=64)
+        try:
+            store = make("documents", {"collection": "memio_embedder_check"}, embedder_=other)
+            with pytest.raises(ProviderError) as info:
+                await store.search(query="anything")
+            assert info.value.provider == "chroma"
+            assert info.value.operation == "search"
+            message = str(info.value)
+            assert "text-embedding-3-small" in message and "64" in message
+            assert "384" in message
+            with pytest.raises(ProviderError):
+                await store.ping()  # /ready reports it too
+            # A fresh collection for the new embedder works.
+            fresh = make("documents", {"collection": "memio_embedder_64"}, embedder_=other)
+            await fresh.add(content="hashed words", doc_id="d2")
+            assert [d.id for d in await fresh.search(query="hashed words")] == ["d2"]
+        finally:
+            await other.aclose()
+
+
+async def test_facts_store_refuses_a_documents_collection(make):
+    docs = make("documents", {"collection": "memio_shared_name"})
+    await docs.add(content="a document")
+    facts = make("facts", {"collection": "memio_shared_name"})
+    with pytest.raises(ProviderError, match="documents store"):
+        await facts.count()
+
+
+# --- metadata ----------------------------------------------------------------------------------
+
+AWKWARD = {
+    "float_chroma_rounds": -943305.0469559873,
+    "another": 123456789.12345679,
+    "int": 7,
+    "i64_max": 2**63 - 1,
+    "big_int": 2**70,
+    "bool": True,
+    "str": "",
+    "float_list": [0.1, 443080.06468156516],
+    "int_list": [1, 2, 3],
+    "bool_list": [False, True],
+    "mixed_list": [1, "a", True, 2.5],
+    "int_float_list": [1, 2.5],
+    "empty_list": [],
+    "#hash": "key chroma rejects",
+    "$dollar": 1,
+    "chroma:hidden": "key chroma hides",
+    "neg_zero": -0.0,
+    "surrogate": "\ud800",
+}
+
+
+@pytest.mark.parametrize("kind", ["facts", "documents"])
+async def test_metadata_round_trips_exactly(make, kind: str):
+    store = make(kind, {})
+    if kind == "facts":
+        added = await store.add(content="awkward metadata", metadata=AWKWARD)
+        got = await store.get(fact_id=added.id)
+        listed = await store.get_all()
+    else:
+        added = await store.add(content="awkward metadata", metadata=AWKWARD)
+        got = await store.get(doc_id=added.id)
+        listed = await store.get_all()
+    assert got == added
+    assert listed == [added]
+    for key, value in AWKWARD.items():
+        assert type(got.metadata[key]) is type(value), key
+        assert got.metadata[key] == value, key
+        assert repr(got.metadata[key]) == repr(value), key  # -0.0 keeps its sign
+    # Merging keeps the others exact and removes nothing.
+    if kind == "facts":
+        updated = await store.update(fact_id=added.id, metadata={"int": 2**64, "big_int": 3})
+        assert await store.get(fact_id=added.id) == updated
+    else:
+        updated = await store.update(doc_id=added.id, metadata={"int": 2**64, "big_int": 3})
+        assert await store.get(doc_id=added.id) == updated
+    assert updated.metadata == {**AWKWARD, "int": 2**64, "big_int": 3}
+    assert type(updated.metadata["big_int"]) is int
+
+
+@pytest.mark.parametrize("kind", ["facts", "documents"])
+async def test_reserved_metadata_keys_are_rejected(make, kind: str):
+    store = make(kind, {})
+    with pytest.raises(InvalidRequestError) as info:
+        await store.add(content="x", metadata={"__memio_seq": 1})
+    assert info.value.field == "metadata.__memio_seq"
+    if kind == "facts":
+        with pytest.raises(InvalidRequestError) as info:
+            await store.add_many(
+                facts=[FactInput(content="a"), FactInput(content="b", metadata={"__memio_x": 1})]
+            )
+        assert info.value.field == "facts[1].metadata.__memio_x"
+    else:
+        with pytest.raises(InvalidRequestError) as info:
+            await store.upsert_many(
+                documents=[DocumentInput(content="b", metadata={"__memio_x": 1})]
+            )
+        assert info.value.field == "documents[0].metadata.__memio_x"
+    assert await store.count() == 0
+
+
+# --- filters: pushdown vs Python ---------------------------------------------------------------
+
+EXTRA_ITEMS = [
+    ("g", "Eta with awkward numbers", "u3", {"n": 2**70, "weight": -943305.0469559873}),
+    ("h", "Theta with lists", "u3", {"tags": [], "n": [1, "a"], "weight": 443080.06468156516}),
+    ("i", "Iota with odd keys", None, {"#k": 1, "$k": "x", "kind": "note", "n": 1.5}),
+]
+
+EXTRA_FILTERS = [
+    {"n": 2**70},
+    {"n": {"gt": 2**69}},
+    {"n": {"gte": 1, "lt": 2}},
+    {"weight": -943305.0469559873},
+    {"weight": {"gte": -943305.0469559873}},
+    {"weight": {"lt": -943305.0469559873}},
+    {"weight": {"lte": 443080.06468156516}},
+    {"weight": {"in": [443080.06468156516, 0.5]}},
+    {"weight": {"ne": 0.5}},
+    {"weight": {"nin": [0.5, 1.5]}},
+    {"tags": []},
+    {"n": [1, "a"]},
+    {"#k": 1},
+    {"$not": {"#k": 1}},
+    {"$k": {"eq": "x"}},
+    {"$not": {"n": {"gt": 1}}},
+    {"$not": {"$and": [{"kind": "note"}, {"user_id": "u1"}]}},
+    {"$not": {"$or": [{"kind": "note"}, {"n": {"lt": 2}}]}},
+    {"$or": [{"kind": "task"}, {"name": {"contains": "et"}}]},
+    {"$and": [{"kind": {"in": ["note", "task"]}}, {"flag": {"nin": [True]}}]},
+    {"user_id": {"in": ["u1", "u3"]}},
+    {"user_id": {"nin": ["u1"]}},
+    {"user_id": 5},
+    {"metadata.__memio_seq": {"gt": 0}},
+    {"content": {"contains": "with"}},
+    {"id": "nope"},
+]
+
+
+async def _load(store: Any) -> dict[str, str]:
+    labels = {}
+    for label, content, user_id, metadata in [
+        *((i.label, i.content, i.user_id, i.metadata) for i in ITEMS),
+        *EXTRA_ITEMS,
+    ]:
+        doc = await store.add(content=content, user_id=user_id, metadata=metadata)
+        labels[doc.id] = label
+    return labels
+
+
+async def _compare_with_python_and_memory(make, embedder, base: dict[str, Any]) -> None:
+    pushed = make("documents", {**base, "collection": "memio_pushdown_on"})
+    python = make(
+        "documents", {**base, "collection": "memio_pushdown_off", "filter_pushdown": False}
+    )
+    memory = MemoryDocumentStore(embedder=embedder)
+    stores = {"pushed": pushed, "python": python, "memory": memory}
+    labels = {name: await _load(store) for name, store in stores.items()}
+    filters = [case.filters for case in CASES] + EXTRA_FILTERS
+    exact_seen = relaxed_seen = 0
+    negations = (await pushed._backend.features("test")).negations
+    for raw in filters:
+        tree = parse_filters(raw, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        push = translate(tree, pushed.fields, negations=negations)
+        exact_seen += push.exact
+        relaxed_seen += not push.exact
+        listed, found = {}, {}
+        for name, store in stores.items():
+            page = await store.get_all(filters=raw, limit=1000)
+            listed[name] = [labels[name][d.id] for d in page]
+            hits = await store.search(query="note about a reminder", filters=raw, limit=3)
+            found[name] = [(labels[name][d.id], round(d.score, 5)) for d in hits]
+        assert listed["pushed"] == listed["python"] == listed["memory"], raw
+        assert found["pushed"] == found["python"] == found["memory"], raw
+    assert exact_seen and relaxed_seen  # both paths were exercised
+
+
+@pytest.mark.parametrize("server", [False, True], ids=["embedded", "server"])
+async def test_filter_pushdown_matches_python_and_memory(make, embedder, request, server: bool):
+    base = {"url": request.getfixturevalue("chroma_server").url} if server else {}
+    await _compare_with_python_and_memory(make, embedder, base)
+
+
+@pytest.fixture
+def pre_1_5_chroma(monkeypatch):
+    """Behave as on a Chroma before 1.5 (no list metadata), and without $ne/$nin pushdown."""
+    monkeypatch.setattr(
+        chroma_base.Features,
+        "detect",
+        classmethod(lambda cls, client: cls(native_lists=False, negations=False)),
+    )
+
+
+async def test_pre_1_5_chroma_keeps_lists_in_json(make, embedder, pre_1_5_chroma):
+    store = make("documents", {})
+    doc = await store.add(content="lists", metadata={"tags": ["x", "y"], "n": 1})
+    assert await store.get(doc_id=doc.id) == doc
+    raw = (await store._backend.handles("test")).main.get(ids=[doc.id])["metadatas"][0]
+    assert not any(isinstance(value, list) for value in raw.values())
+    assert raw["__memio_absent:tags"] is True and raw["n"] == 1
+    await _compare_with_python_and_memory(make, embedder, {})
+
+
+def test_translation_exactness():
+    fields = ChromaDocumentStore.fields
+
+    def push(raw: Any, negations: bool = True) -> Any:
+        tree = parse_filters(raw, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        return translate(tree, fields, negations=negations)
+
+    assert push({"kind": "note"}).exact
+    assert push({"kind": {"nin": ["a", "b"]}, "flag": {"ne": True}}).exact
+    assert push({"$not": {"user_id": "u1"}}).exact
+    assert push({"created_at": {"gt": "2024-01-01"}}).exact
+    assert push({"$not": {"created_at": {"gt": "2024-01-01"}}}).exact
+    relaxed = push({"n": 1})
+    assert relaxed.where is not None and not relaxed.exact
+    assert push({"name": {"contains": "a"}}).where is None
+    assert push({"n": {"ne": 1}}).where is None
+    assert push({"$or": [{"kind": "note"}, {"name": {"gt": "b"}}]}).where is None
+    partly = push({"kind": "note", "name": {"icontains": "A"}})
+    assert partly.where == {"kind": {"$in": ["note"]}} and not partly.exact
+    assert push({"n": 2}).where == {
+        "$or": [
+            {"$and": [{"n": {"$gte": 2 - 2e-9}}, {"n": {"$lte": 2 + 2e-9}}]},
+            {"__memio_absent:n": True},
+        ]
+    }
+    # Without verified $ne semantics, negations stay in Python (timestamps are always present).
+    assert push({"kind": {"ne": "a"}}, negations=False).where is None
+    assert push({"$not": {"user_id": "u1"}}, negations=False).where is None
+    assert push({"created_at": {"ne": "2024-01-01"}}, negations=False).exact
+
+
+# --- facts specifics ---------------------------------------------------------------------------
+
+
+async def test_history_is_shared_by_replicas(make, chroma_server: ChromaServer):
+    config = {"url": chroma_server.url, "collection": "memio_replicas"}
+    one, two = make("facts", config), make("facts", config)
+    fact = await one.add(content="works at the harbour", user_id="u")
+    await two.update(fact_id=fact.id, content="works at the airport")
+    again = await one.add(content="works at the airport", user_id="u")  # dedup across replicas
+    assert again.id == fact.id
+    await two.delete(fact_id=fact.id)
+    events = await one.history(fact_id=fact.id)
+    assert [e.event.value for e in events] == ["ADD", "UPDATE", "DELETE"]
+    assert events == await two.history(fact_id=fact.id)
+    with pytest.raises(NotFoundError):
+        await one.get(fact_id=fact.id)
+    assert await one.count() == await two.count() == 0
+
+
+async def test_events_live_in_their_own_collection(make):
+    store = make("facts", {"collection": "memio_evt"})
+    fact = await store.add(content="a", user_id="u")
+    await store.update(fact_id=fact.id, metadata={"x": 1})
+    handles = await store._backend.handles("test")
+    assert handles.events.name == "memio_evt_events"
+    assert handles.events.count() == 2
+    assert await store.count() == 1
+
+
+async def test_batches_are_embedded_and_written_in_chunks(make, embedder, monkeypatch):
+    class CountingEmbedder:
+        model, dimensions = embedder.model, embedder.dimensions
+
+        def __init__(self) -> None:
+            self.batches: list[int] = []
+
+        async def embed(self, texts):
+            self.batches.append(len(texts))
+            return await embedder.embed(texts)
+
+        async def aclose(self) -> None:
+            pass
+
+    counting = CountingEmbedder()
+    monkeypatch.setattr(chroma_base, "MAX_WRITE_CHUNK", 7)
+    facts = make("facts", {}, embedder_=counting)
+    items = [FactInput(content=f"fact number {i}", user_id="u") for i in range(300)]
+    added = await facts.add_many(facts=items)
+    assert len({f.id for f in added}) == 300
+    assert counting.batches == [128, 128, 44]
+    assert (await facts._backend.handles("test")).write_chunk == 7
+    assert await facts.count() == 300
+    page = await facts.get_all(user_id="u", limit=1000)
+    assert [f.content for f in page] == [i.content for i in items]  # creation order
+    assert len(await facts.search(query="fact number 7", user_id="u", limit=1000)) == 300
+    docs = make("documents", {}, embedder_=counting)
+    counting.batches.clear()
+    out = await docs.upsert_many(
+        documents=[DocumentInput(content=f"doc {i}", doc_id=f"d{i}") for i in range(20)]
+    )
+    assert counting.batches == [20] and len(out) == 20 and await docs.count() == 20
+
+
+# --- failure and recovery ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["facts", "documents"])
+async def test_server_failure_and_recovery(make, private_chroma_server: ChromaServer, kind: str):
+    server = private_chroma_server
+    store = make(kind, {"url": server.url, "collection": f"memio_recovery_{kind}"})
+    added = await store.add(content="survives a restart", user_id="u")
+
+    async def get() -> Any:
+        if kind == "facts":
+            return await store.get(fact_id=added.id)
+        return await store.get(doc_id=added.id)
+
+    server.stop()
+    calls = {
+        "add": lambda: store.add(content="while down", user_id="u"),
+        "get": get,
+        "get_all": lambda: store.get_all(user_id="u"),
+        "search": lambda: store.search(query="restart", user_id="u"),
+        "count": store.count,
+        "ping": store.ping,
+    }
+    for operation, call in calls.items():
+        with pytest.raises(ProviderError) as info:
+            await call()
+        assert info.value.provider == "chroma"
+        assert info.value.operation == operation
+        assert isinstance(info.value.cause, Exception)
+
+    server.start()  # same path and port
+    await store.ping()
+    assert await get() == added
+    more = await store.add(content="after the restart", user_id="u")
+    assert [item.id for item in await store.get_all(user_id="u")] == [added.id, more.id]
+
+    # A restart with no call in between is also picked up by the same store object.
+    server.restart()
+    assert await get() == added
+    assert await store.count() == 2
+
+
+async def test_embedded_store_reopens_after_aclose(make):
+    store = make("documents", {})
+    doc = await store.add(content="kept", doc_id="k")
+    await store.aclose()
+    await store.aclose()
+    assert await store.get(doc_id="k") == doc  # used again: opens again
+
+
+async def test_facts_and_documents_open_one_embedded_path_concurrently(tmp_path, embedder):
+    """The default layout: both stores share `<data_dir>/chroma`, opened at once by /ready."""
+    memio = Memio.local(tmp_path, embedder=embedder)
+    try:
+        await asyncio.gather(memio.facts.ping(), memio.documents.ping())
+        fact, doc = await asyncio.gather(
+            memio.facts.add(content="prefers tea", user_id="u"),
+            memio.documents.add(content="tea is brewed at 80 degrees"),
+        )
+        assert (await memio.facts.get(fact_id=fact.id)).content == "prefers tea"
+        assert (await memio.documents.get(doc_id=doc.id)).content == doc.content
+    finally:
+        await memio.aclose()
