@@ -12,12 +12,14 @@ import threading
 # Before onnxruntime is imported (memio imports it lazily, on the first embed).
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+from memio.embeddings.batching import CoalescingEmbedder
 from memio.embeddings.cache import CachedEmbedder
 from memio.embeddings.minilm import MiniLMEmbedder, ModelIntegrityError
 from memio.embeddings.openai import OpenAIEmbedder
 
 __all__ = [
     "CachedEmbedder",
+    "CoalescingEmbedder",
     "MiniLMEmbedder",
     "ModelIntegrityError",
     "OpenAIEmbedder",

@@ -34,19 +34,19 @@ def get_memio(request: Request) -> Memio:
     return request.app.state.memio
 
 
-def get_facts(request: Request) -> FactStore:
+async def get_facts(request: Request) -> FactStore:
     return get_memio(request).facts
 
 
-def get_history(request: Request) -> HistoryStore:
+async def get_history(request: Request) -> HistoryStore:
     return get_memio(request).history
 
 
-def get_documents(request: Request) -> DocumentStore:
+async def get_documents(request: Request) -> DocumentStore:
     return get_memio(request).documents
 
 
-def get_graph(request: Request) -> GraphStore:
+async def get_graph(request: Request) -> GraphStore:
     return get_memio(request).graph
 
 

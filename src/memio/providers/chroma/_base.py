@@ -46,7 +46,7 @@ META_MODEL = "memio:embedder_model"
 META_DIMS = "memio:embedder_dimensions"
 
 EVENTS_SUFFIX = "_events"
-EMBED_BATCH = 128
+EMBED_BATCH = 1000  # one embedder call per write batch: MiniLM sorts the whole call by length
 MAX_WRITE_CHUNK = 1000
 
 # The SDK calls wrapped with these are nothing but Chroma client calls, so anything they raise is a
