@@ -551,6 +551,7 @@ async def test_batches_are_embedded_and_written_in_chunks(make, embedder, monkey
 
     counting = CountingEmbedder()
     monkeypatch.setattr(chroma_base, "MAX_WRITE_CHUNK", 7)
+    monkeypatch.setattr(chroma_base, "EMBED_BATCH", 128)
     facts = make("facts", {}, embedder_=counting)
     items = [FactInput(content=f"fact number {i}", user_id="u") for i in range(300)]
     added = await facts.add_many(facts=items)
