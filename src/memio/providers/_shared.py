@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from memio.errors import InvalidRequestError, MemioError, ProviderError
+from memio.filters import FilterNode, parse_filters
 from memio.models import cosine_score
+from memio.pagination import check_limit
 from memio.protocols import Embedder
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "check_threshold",
     "coerce_items",
     "content_key",
+    "fact_scope",
+    "fact_search_args",
     "graph_match_score",
     "new_id",
     "optional_text",
@@ -222,3 +226,34 @@ def graph_match_score(query_terms: Sequence[str], text: str, similarity: float) 
     w = word_match_score(query_terms, text)
     s = cosine_score(similarity)
     return min(1.0, max(0.0, 1.0 - (1.0 - w) * (1.0 - s)))
+
+
+def fact_scope(
+    user_id: Any, agent_id: Any, app_id: Any, run_id: Any, *, where: str = ""
+) -> dict[str, str | None]:
+    """The four fact scope ids, each None or non-empty text (errors name ``<where><name>``)."""
+    values = (user_id, agent_id, app_id, run_id)
+    return {
+        name: optional_text(value, field=f"{where}{name}")
+        for name, value in zip(FACT_SCOPE, values, strict=True)
+    }
+
+
+def fact_search_args(
+    *,
+    query: Any,
+    user_id: Any,
+    agent_id: Any,
+    app_id: Any,
+    run_id: Any,
+    limit: Any,
+    filters: Any,
+    threshold: Any,
+) -> tuple[dict[str, str | None], FilterNode | None, float | None]:
+    """Validate `FactStore.search` arguments once for every provider: (scope, filter, threshold)."""
+    require_text(query, field="query")
+    check_limit(limit)
+    checked_threshold = check_threshold(threshold)
+    scope = fact_scope(user_id, agent_id, app_id, run_id)
+    tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+    return scope, tree, checked_threshold

@@ -50,12 +50,12 @@ from memio.protocols import Embedder
 from memio.providers._shared import (
     DOCUMENT_FIELDS,
     FACT_FIELDS,
-    FACT_SCOPE,
     TIMESTAMP_FIELDS,
     ProviderContext,
-    check_threshold,
     coerce_items,
     content_key,
+    fact_scope,
+    fact_search_args,
     graph_match_score,
     new_id,
     optional_text,
@@ -246,7 +246,7 @@ class MemoryFactStore(_MemoryStore):
         cursor: str | None = None,
     ) -> Page[Fact]:
         check_limit(limit)
-        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
         tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
         listing = {"list": "facts", **scope, "filters": filters or None}
         entries, next_cursor = _page(
@@ -266,11 +266,16 @@ class MemoryFactStore(_MemoryStore):
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
     ) -> list[Fact]:
-        require_text(query, field="query")
-        check_limit(limit)
-        threshold = check_threshold(threshold)
-        scope = _fact_scope(user_id, agent_id, app_id, run_id)
-        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        scope, tree, threshold = fact_search_args(
+            query=query,
+            user_id=user_id,
+            agent_id=agent_id,
+            app_id=app_id,
+            run_id=run_id,
+            limit=limit,
+            filters=filters,
+            threshold=threshold,
+        )
         vector = await self._embed_one(query)
         ranked = _rank(vector, self._select(scope, tree), limit=limit, threshold=threshold)
         return [_copy(entry.item, score=score) for entry, score in ranked]
@@ -338,7 +343,7 @@ class MemoryFactStore(_MemoryStore):
         fact_id: str | None = None,
     ) -> Fact:
         require_text(content, field="content")
-        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
         clean = validate_metadata(metadata)
         optional_text(fact_id, field="fact_id")
         async with self._lock:
@@ -358,7 +363,7 @@ class MemoryFactStore(_MemoryStore):
             require_text(item.content, field=f"facts[{i}].content")
             optional_text(item.fact_id, field=f"facts[{i}].fact_id")
             scopes.append(
-                _fact_scope(
+                fact_scope(
                     item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
                 )
             )
@@ -442,7 +447,7 @@ class MemoryFactStore(_MemoryStore):
         app_id: str | None = None,
         run_id: str | None = None,
     ) -> int:
-        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
         async with self._lock:
             now = utcnow()
             gone = [entry.item.id for entry in self._select(scope)]
@@ -451,14 +456,6 @@ class MemoryFactStore(_MemoryStore):
             return len(gone)
 
 
-def _fact_scope(
-    user_id: Any, agent_id: Any, app_id: Any, run_id: Any, *, where: str = ""
-) -> dict[str, str | None]:
-    values = (user_id, agent_id, app_id, run_id)
-    return {
-        name: optional_text(value, field=f"{where}{name}")
-        for name, value in zip(FACT_SCOPE, values, strict=True)
-    }
 
 
 # --- history ----------------------------------------------------------------------------------

@@ -37,9 +37,10 @@ from memio.providers._shared import (
     FACT_SCOPE,
     TIMESTAMP_FIELDS,
     ProviderContext,
-    check_threshold,
     coerce_items,
     content_key,
+    fact_scope,
+    fact_search_args,
     new_id,
     optional_text,
     require_text,
@@ -74,12 +75,6 @@ _EVENT_VECTOR = [1.0]
 _CK_CHUNK = 200
 
 
-def _scope(user_id: Any, agent_id: Any, app_id: Any, run_id: Any, *, where: str = "") -> Scope:
-    values = (user_id, agent_id, app_id, run_id)
-    return {
-        name: optional_text(value, field=f"{where}{name}")
-        for name, value in zip(FACT_SCOPE, values, strict=True)
-    }
 
 
 def _scope_where(scope: Mapping[str, str | None]) -> dict[str, Any] | None:
@@ -152,7 +147,7 @@ class ChromaFactStore(ChromaStore[Fact]):
         cursor: str | None = None,
     ) -> Page[Fact]:
         check_limit(limit)
-        scope = _scope(user_id, agent_id, app_id, run_id)
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
         tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
         listing = {"list": "facts", **scope, "filters": filters or None}
         return await self._list(
@@ -176,11 +171,16 @@ class ChromaFactStore(ChromaStore[Fact]):
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
     ) -> list[Fact]:
-        require_text(query, field="query")
-        check_limit(limit)
-        threshold = check_threshold(threshold)
-        scope = _scope(user_id, agent_id, app_id, run_id)
-        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        scope, tree, threshold = fact_search_args(
+            query=query,
+            user_id=user_id,
+            agent_id=agent_id,
+            app_id=app_id,
+            run_id=run_id,
+            limit=limit,
+            filters=filters,
+            threshold=threshold,
+        )
         return await self._search(
             "search",
             query=query,
@@ -330,7 +330,7 @@ class ChromaFactStore(ChromaStore[Fact]):
         fact_id: str | None = None,
     ) -> Fact:
         require_text(content, field="content")
-        scope = _scope(user_id, agent_id, app_id, run_id)
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
         clean = validate_metadata(metadata)
         check_reserved(clean)
         optional_text(fact_id, field="fact_id")
@@ -361,7 +361,9 @@ class ChromaFactStore(ChromaStore[Fact]):
             require_text(item.content, field=f"facts[{i}].content")
             optional_text(item.fact_id, field=f"facts[{i}].fact_id")
             scopes.append(
-                _scope(item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}].")
+                fact_scope(
+                    item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
+                )
             )
             check_reserved(item.metadata, field=f"facts[{i}].metadata")
         async with self._lock:
@@ -481,7 +483,7 @@ class ChromaFactStore(ChromaStore[Fact]):
         app_id: str | None = None,
         run_id: str | None = None,
     ) -> int:
-        scope = _scope(user_id, agent_id, app_id, run_id)
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
         async with self._lock:
             rows = await self._get_rows("delete_all", where=_scope_where(scope))
             rows.sort(key=lambda row: (row.seq, row.id))

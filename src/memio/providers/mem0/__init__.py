@@ -47,13 +47,13 @@ from memio.pagination import check_limit, decode_cursor, encode_cursor
 from memio.protocols import Embedder
 from memio.providers._shared import (
     FACT_FIELDS,
-    FACT_SCOPE,
     TIMESTAMP_FIELDS,
     OpenOnce,
     ProviderContext,
-    check_threshold,
     coerce_items,
     content_key,
+    fact_scope,
+    fact_search_args,
     optional_text,
     parse_config,
     provider_errors,
@@ -249,7 +249,7 @@ class Mem0FactStore:
         cursor: str | None = None,
     ) -> Page[Fact]:
         check_limit(limit)
-        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
         tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
         listing = {"list": "facts", **scope, "filters": filters or None}
         after = _after(decode_cursor(cursor, scope=listing))
@@ -276,11 +276,16 @@ class Mem0FactStore:
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
     ) -> list[Fact]:
-        require_text(query, field="query")
-        check_limit(limit)
-        threshold = check_threshold(threshold)
-        scope = _fact_scope(user_id, agent_id, app_id, run_id)
-        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        scope, tree, threshold = fact_search_args(
+            query=query,
+            user_id=user_id,
+            agent_id=agent_id,
+            app_id=app_id,
+            run_id=run_id,
+            limit=limit,
+            filters=filters,
+            threshold=threshold,
+        )
         await self._open("search")
         with self._errors("search"):
             vector = (await self._embed([query]))[0]
@@ -405,7 +410,7 @@ class Mem0FactStore:
         fact_id: str | None = None,
     ) -> Fact:
         require_text(content, field="content")
-        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
         clean = validate_metadata(metadata)
         optional_text(fact_id, field="fact_id")
         self._check_writable([fact_id], [scope])
@@ -426,7 +431,7 @@ class Mem0FactStore:
             require_text(item.content, field=f"facts[{i}].content")
             optional_text(item.fact_id, field=f"facts[{i}].fact_id")
             scopes.append(
-                _fact_scope(
+                fact_scope(
                     item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
                 )
             )
@@ -515,7 +520,7 @@ class Mem0FactStore:
         app_id: str | None = None,
         run_id: str | None = None,
     ) -> int:
-        scope = _fact_scope(user_id, agent_id, app_id, run_id)
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
         await self._open("delete_all")
         with self._errors("delete_all"):
             async with self._lock:
@@ -530,14 +535,6 @@ class Mem0FactStore:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _fact_scope(
-    user_id: Any, agent_id: Any, app_id: Any, run_id: Any, *, where: str = ""
-) -> dict[str, str | None]:
-    values = (user_id, agent_id, app_id, run_id)
-    return {
-        name: optional_text(value, field=f"{where}{name}")
-        for name, value in zip(FACT_SCOPE, values, strict=True)
-    }
 
 
 def _given(scope: Mapping[str, str | None]) -> dict[str, str]:
