@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from memio.errors import InvalidRequestError, MemioError, ProviderError
 from memio.filters import FilterNode, parse_filters
-from memio.models import cosine_score
+from memio.models import Triple, cosine_score
 from memio.pagination import check_limit
 from memio.protocols import Embedder
 
@@ -35,9 +35,11 @@ __all__ = [
     "fact_scope",
     "fact_search_args",
     "graph_match_score",
+    "id_list",
     "new_id",
     "optional_text",
     "parse_config",
+    "plan_triples",
     "provider_errors",
     "require_text",
     "triple_id",
@@ -144,9 +146,10 @@ def parse_config(model: type[_M], config: Mapping[str, Any]) -> _M:
 def coerce_items(
     model: type[_M], items: Sequence[_M | Mapping[str, Any]], *, field: str
 ) -> list[_M]:
-    """Validate a batch of models or dicts; errors name the item, e.g. ``documents[3].content``."""
-    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence):
-        raise InvalidRequestError("must be a list", field=field)
+    """Validate a non-empty batch of models or dicts; errors name the item: documents[3].content."""
+    _require_list(items, field=field)
+    if not items:
+        raise InvalidRequestError("must not be empty", field=field)
     out: list[_M] = []
     for index, item in enumerate(items):
         if isinstance(item, model):
@@ -257,3 +260,44 @@ def fact_search_args(
     scope = fact_scope(user_id, agent_id, app_id, run_id)
     tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
     return scope, tree, checked_threshold
+
+
+def _require_list(value: Any, *, field: str) -> Sequence[Any]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise InvalidRequestError("must be a list", field=field)
+    return value
+
+
+def id_list(value: Any, *, field: str) -> list[str]:
+    """A list of ids (may be empty), each non-empty text; errors name the item (``ids[2]``)."""
+    return [
+        require_text(item, field=f"{field}[{i}]")
+        for i, item in enumerate(_require_list(value, field=field))
+    ]
+
+
+def plan_triples(triples: Any, user_id: str | None) -> list[Triple]:
+    """Validate a graph add: each triple with its owner (the call's user_id, or the triple's own
+    when the call has none; both set and different is an error) and its stable id."""
+    optional_text(user_id, field="user_id")
+    planned = []
+    for i, item in enumerate(coerce_items(Triple, triples, field="triples")):
+        where = f"triples[{i}]"
+        subject = require_text(item.subject, field=f"{where}.subject")
+        predicate = require_text(item.predicate, field=f"{where}.predicate")
+        obj = require_text(item.object, field=f"{where}.object")
+        owner = optional_text(item.user_id, field=f"{where}.user_id")
+        if user_id is not None and owner is not None and owner != user_id:
+            raise InvalidRequestError("differs from the call's user_id", field=f"{where}.user_id")
+        owner = user_id if user_id is not None else owner
+        planned.append(
+            Triple(
+                id=triple_id(subject, predicate, obj, owner),
+                subject=subject,
+                predicate=predicate,
+                object=obj,
+                user_id=owner,
+                metadata=dict(item.metadata),
+            )
+        )
+    return planned

@@ -57,11 +57,12 @@ from memio.providers._shared import (
     fact_scope,
     fact_search_args,
     graph_match_score,
+    id_list,
     new_id,
     optional_text,
     parse_config,
+    plan_triples,
     require_text,
-    triple_id,
     triple_text,
     word_match_score,
     word_terms,
@@ -95,24 +96,6 @@ class _Entry:
 
 def _copy(model: _M, **update: Any) -> _M:
     return model.model_copy(update=update, deep=True)
-
-
-def _require_list(value: Any, *, field: str) -> Sequence[Any]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise InvalidRequestError("must be a list", field=field)
-    return value
-
-
-def _require_batch(value: Any, *, field: str) -> Sequence[Any]:
-    items = _require_list(value, field=field)
-    if not items:
-        raise InvalidRequestError("must not be empty", field=field)
-    return items
-
-
-def _id_list(value: Any, *, field: str) -> list[str]:
-    items = _require_list(value, field=field)
-    return [require_text(item, field=f"{field}[{i}]") for i, item in enumerate(items)]
 
 
 def _utc(value: datetime) -> datetime:
@@ -357,7 +340,7 @@ class MemoryFactStore(_MemoryStore):
             return _copy(fact)
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        items = coerce_items(FactInput, _require_batch(facts, field="facts"), field="facts")
+        items = coerce_items(FactInput, facts, field="facts")
         scopes = []
         for i, item in enumerate(items):
             require_text(item.content, field=f"facts[{i}].content")
@@ -431,7 +414,7 @@ class MemoryFactStore(_MemoryStore):
             self._remove(fact_id, utcnow())
 
     async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
-        ids = _id_list(fact_ids, field="fact_ids")
+        ids = id_list(fact_ids, field="fact_ids")
         async with self._lock:
             now = utcnow()
             gone = [fact_id for fact_id in dict.fromkeys(ids) if fact_id in self._facts]
@@ -454,8 +437,6 @@ class MemoryFactStore(_MemoryStore):
             for fact_id in gone:
                 self._remove(fact_id, now)
             return len(gone)
-
-
 
 
 # --- history ----------------------------------------------------------------------------------
@@ -492,7 +473,7 @@ class MemoryHistoryStore(_MemoryStore):
     ) -> list[Message]:
         require_text(session_id, field="session_id")
         optional_text(user_id, field="user_id")
-        items = coerce_items(Message, _require_batch(messages, field="messages"), field="messages")
+        items = coerce_items(Message, messages, field="messages")
         now = utcnow()
         stored = []
         for i, message in enumerate(items):
@@ -693,7 +674,7 @@ class MemoryDocumentStore(_MemoryStore):
 
     def _batch(self, documents: Any) -> list[DocumentInput]:
         items = coerce_items(
-            DocumentInput, _require_batch(documents, field="documents"), field="documents"
+            DocumentInput, documents, field="documents"
         )
         seen: set[str] = set()
         for i, item in enumerate(items):
@@ -786,7 +767,7 @@ class MemoryDocumentStore(_MemoryStore):
             del self._docs[doc_id]
 
     async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int:
-        ids = _id_list(doc_ids, field="doc_ids")
+        ids = id_list(doc_ids, field="doc_ids")
         optional_text(user_id, field="user_id")
         async with self._lock:
             gone = [
@@ -829,34 +810,7 @@ class MemoryGraphStore(_MemoryStore):
     async def add(
         self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
     ) -> list[Triple]:
-        optional_text(user_id, field="user_id")
-        items = coerce_items(Triple, _require_batch(triples, field="triples"), field="triples")
-        planned: list[tuple[str, Triple]] = []
-        for i, item in enumerate(items):
-            where = f"triples[{i}]"
-            subject = require_text(item.subject, field=f"{where}.subject")
-            predicate = require_text(item.predicate, field=f"{where}.predicate")
-            obj = require_text(item.object, field=f"{where}.object")
-            owner = optional_text(item.user_id, field=f"{where}.user_id")
-            if user_id is not None and owner is not None and owner != user_id:
-                raise InvalidRequestError(
-                    "differs from the call's user_id", field=f"{where}.user_id"
-                )
-            owner = user_id if user_id is not None else owner
-            tid = triple_id(subject, predicate, obj, owner)
-            planned.append(
-                (
-                    tid,
-                    Triple(
-                        subject=subject,
-                        predicate=predicate,
-                        object=obj,
-                        metadata=dict(item.metadata),
-                        id=tid,
-                        user_id=owner,
-                    ),
-                )
-            )
+        planned = [(triple.id, triple) for triple in plan_triples(triples, user_id)]
         async with self._lock:
             new: dict[str, Triple] = {}
             for tid, triple in planned:

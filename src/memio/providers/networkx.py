@@ -55,13 +55,12 @@ from memio.protocols import Embedder
 from memio.providers._shared import (
     OpenOnce,
     ProviderContext,
-    coerce_items,
     graph_match_score,
     optional_text,
     parse_config,
+    plan_triples,
     provider_errors,
     require_text,
-    triple_id,
     triple_text,
     word_terms,
 )
@@ -213,14 +212,6 @@ def _nodes(triples: Sequence[Triple], *, first: str | None = None) -> list[str]:
         seen.setdefault(t.subject)
         seen.setdefault(t.object)
     return list(seen)
-
-
-def _require_batch(value: Any, *, field: str) -> Sequence[Any]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise InvalidRequestError("must be a list", field=field)
-    if not value:
-        raise InvalidRequestError("must not be empty", field=field)
-    return value
 
 
 def _text(t: Triple) -> str:
@@ -516,31 +507,7 @@ class NetworkXGraphStore:
     async def add(
         self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
     ) -> list[Triple]:
-        optional_text(user_id, field="user_id")
-        items = coerce_items(Triple, _require_batch(triples, field="triples"), field="triples")
-        planned: list[Triple] = []
-        for i, item in enumerate(items):
-            where = f"triples[{i}]"
-            subject = require_text(item.subject, field=f"{where}.subject")
-            predicate = require_text(item.predicate, field=f"{where}.predicate")
-            obj = require_text(item.object, field=f"{where}.object")
-            owner = optional_text(item.user_id, field=f"{where}.user_id")
-            if user_id is not None and owner is not None and owner != user_id:
-                raise InvalidRequestError(
-                    "differs from the call's user_id", field=f"{where}.user_id"
-                )
-            owner = user_id if user_id is not None else owner
-            tid = triple_id(subject, predicate, obj, owner)
-            planned.append(
-                Triple(
-                    id=tid,
-                    subject=subject,
-                    predicate=predicate,
-                    object=obj,
-                    user_id=owner,
-                    metadata=dict(item.metadata),
-                )
-            )
+        planned = plan_triples(triples, user_id)
         await self._ensure_open("add")
         vectors: dict[str, np.ndarray] = {}
         while True:

@@ -191,14 +191,6 @@ def _message(row: Sequence[Any], score: float | None = None) -> Message:
     )
 
 
-def _require_batch(value: Any, *, field: str) -> Sequence[Any]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise InvalidRequestError("must be a list", field=field)
-    if not value:
-        raise InvalidRequestError("must not be empty", field=field)
-    return value
-
-
 def _after(position: Mapping[str, Any] | None) -> int:
     """The keyset position a cursor carries (-1 before the first page)."""
     if position is None:
@@ -339,7 +331,7 @@ class SQLiteHistoryStore:
     ) -> list[Message]:
         require_text(session_id, field="session_id")
         optional_text(user_id, field="user_id")
-        items = coerce_items(Message, _require_batch(messages, field="messages"), field="messages")
+        items = coerce_items(Message, messages, field="messages")
         now = utcnow()
         stored: list[Message] = []
         for i, message in enumerate(items):

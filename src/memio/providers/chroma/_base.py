@@ -434,22 +434,6 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def require_batch(value: Any, *, field: str) -> Sequence[Any]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise InvalidRequestError("must be a list", field=field)
-    if not value:
-        raise InvalidRequestError("must not be empty", field=field)
-    return value
-
-
-def id_list(value: Any, *, field: str) -> list[str]:
-    from memio.providers._shared import require_text
-
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise InvalidRequestError("must be a list", field=field)
-    return [require_text(item, field=f"{field}[{i}]") for i, item in enumerate(value)]
-
-
 def build_backend(
     config: Mapping[str, Any],
     context: ProviderContext,

@@ -27,11 +27,12 @@ from memio.providers._shared import (
     TIMESTAMP_FIELDS,
     ProviderContext,
     coerce_items,
+    id_list,
     new_id,
     optional_text,
     require_text,
 )
-from memio.providers.chroma._base import build_backend, id_list, require_batch
+from memio.providers.chroma._base import build_backend
 from memio.providers.chroma._codec import (
     KEY_CREATED,
     KEY_SEQ,
@@ -187,7 +188,7 @@ class ChromaDocumentStore(ChromaStore[Document]):
 
     def _batch(self, documents: Any) -> list[DocumentInput]:
         items = coerce_items(
-            DocumentInput, require_batch(documents, field="documents"), field="documents"
+            DocumentInput, documents, field="documents"
         )
         seen: set[str] = set()
         for i, item in enumerate(items):

@@ -41,11 +41,12 @@ from memio.providers._shared import (
     content_key,
     fact_scope,
     fact_search_args,
+    id_list,
     new_id,
     optional_text,
     require_text,
 )
-from memio.providers.chroma._base import build_backend, chunks, id_list, require_batch
+from memio.providers.chroma._base import build_backend, chunks
 from memio.providers.chroma._codec import (
     EVENT_FACT_ID,
     EVENT_PAYLOAD,
@@ -73,8 +74,6 @@ __all__ = ["ChromaFactStore"]
 Scope = dict[str, str | None]
 _EVENT_VECTOR = [1.0]
 _CK_CHUNK = 200
-
-
 
 
 def _scope_where(scope: Mapping[str, str | None]) -> dict[str, Any] | None:
@@ -355,7 +354,7 @@ class ChromaFactStore(ChromaStore[Fact]):
             return fact.model_copy(deep=True)
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        items = coerce_items(FactInput, require_batch(facts, field="facts"), field="facts")
+        items = coerce_items(FactInput, facts, field="facts")
         scopes: list[Scope] = []
         for i, item in enumerate(items):
             require_text(item.content, field=f"facts[{i}].content")

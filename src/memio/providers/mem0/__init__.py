@@ -54,6 +54,7 @@ from memio.providers._shared import (
     content_key,
     fact_scope,
     fact_search_args,
+    id_list,
     optional_text,
     parse_config,
     provider_errors,
@@ -425,7 +426,7 @@ class Mem0FactStore:
                 return await self._store(content, scope, clean, fact_id, None)
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        items = coerce_items(FactInput, _require_batch(facts, field="facts"), field="facts")
+        items = coerce_items(FactInput, facts, field="facts")
         scopes = []
         for i, item in enumerate(items):
             require_text(item.content, field=f"facts[{i}].content")
@@ -500,7 +501,7 @@ class Mem0FactStore:
                 await self._backend.remove(await self._require(fact_id))
 
     async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
-        ids = _id_list(fact_ids, field="fact_ids")
+        ids = id_list(fact_ids, field="fact_ids")
         await self._open("delete_many")
         with self._errors("delete_many"):
             async with self._lock:
@@ -533,8 +534,6 @@ class Mem0FactStore:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
 
 
 def _given(scope: Mapping[str, str | None]) -> dict[str, str]:
@@ -599,16 +598,3 @@ def _duplicate(facts: Sequence[Fact], content: str, scope: Mapping[str, str | No
             return fact
     return None
 
-
-def _require_batch(value: Any, *, field: str) -> Sequence[Any]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise InvalidRequestError("must be a list", field=field)
-    if not value:
-        raise InvalidRequestError("must not be empty", field=field)
-    return value
-
-
-def _id_list(value: Any, *, field: str) -> list[str]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise InvalidRequestError("must be a list", field=field)
-    return [require_text(item, field=f"{field}[{i}]") for i, item in enumerate(value)]

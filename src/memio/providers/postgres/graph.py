@@ -16,11 +16,10 @@ from memio.pagination import check_limit, decode_cursor, encode_cursor
 from memio.protocols import Embedder
 from memio.providers._shared import (
     ProviderContext,
-    coerce_items,
     graph_match_score,
     optional_text,
+    plan_triples,
     require_text,
-    triple_id,
     triple_text,
     word_terms,
 )
@@ -156,36 +155,7 @@ class PostgresGraphStore(PostgresStore):
     async def add(
         self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
     ) -> list[Triple]:
-        optional_text(user_id, field="user_id")
-        if isinstance(triples, Sequence) and not isinstance(triples, str | bytes) and not triples:
-            raise InvalidRequestError("must not be empty", field="triples")
-        items = coerce_items(Triple, triples, field="triples")
-        planned: list[tuple[str, Triple]] = []
-        for i, item in enumerate(items):
-            where = f"triples[{i}]"
-            subject = require_text(item.subject, field=f"{where}.subject")
-            predicate = require_text(item.predicate, field=f"{where}.predicate")
-            obj = require_text(item.object, field=f"{where}.object")
-            owner = optional_text(item.user_id, field=f"{where}.user_id")
-            if user_id is not None and owner is not None and owner != user_id:
-                raise InvalidRequestError(
-                    "differs from the call's user_id", field=f"{where}.user_id"
-                )
-            owner = user_id if user_id is not None else owner
-            tid = triple_id(subject, predicate, obj, owner)
-            planned.append(
-                (
-                    tid,
-                    Triple(
-                        subject=subject,
-                        predicate=predicate,
-                        object=obj,
-                        metadata=dict(item.metadata),
-                        id=tid,
-                        user_id=owner,
-                    ),
-                )
-            )
+        planned = [(triple.id, triple) for triple in plan_triples(triples, user_id)]
         # One row per distinct triple; repeats within the batch merge their metadata in order.
         unique: dict[str, Triple] = {}
         for tid, triple in planned:

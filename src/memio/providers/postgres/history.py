@@ -303,8 +303,6 @@ def _int_position(position: Mapping[str, Any] | None, key: str) -> int:
 
 
 def _validate_messages(messages: Any) -> list[Message]:
-    if isinstance(messages, Sequence) and not isinstance(messages, str | bytes) and not messages:
-        raise InvalidRequestError("must not be empty", field="messages")
     batch = coerce_items(Message, messages, field="messages")
     for i, message in enumerate(batch):
         require_text(message.role, field=f"messages[{i}].role")
