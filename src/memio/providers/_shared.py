@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from memio.errors import InvalidRequestError, MemioError, ProviderError
+from memio.errors import ConflictError, InvalidRequestError, MemioError, ProviderError
 from memio.filters import FilterNode, parse_filters
-from memio.models import Triple, cosine_score
+from memio.models import DocumentInput, Triple, cosine_score
 from memio.pagination import check_limit
 from memio.protocols import Embedder
 
@@ -32,6 +32,7 @@ __all__ = [
     "check_threshold",
     "coerce_items",
     "content_key",
+    "document_batch",
     "fact_scope",
     "fact_search_args",
     "graph_match_score",
@@ -301,3 +302,21 @@ def plan_triples(triples: Any, user_id: str | None) -> list[Triple]:
             )
         )
     return planned
+
+
+def document_batch(documents: Any) -> list[DocumentInput]:
+    """Validate a documents batch: text content, optional ids and scope, no id given twice."""
+    items = coerce_items(DocumentInput, documents, field="documents")
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        require_text(item.content, field=f"documents[{i}].content")
+        optional_text(item.user_id, field=f"documents[{i}].user_id")
+        if optional_text(item.doc_id, field=f"documents[{i}].doc_id") is None:
+            continue
+        if item.doc_id in seen:
+            raise ConflictError(
+                f"document {item.doc_id!r} appears twice in the batch",
+                field=f"documents[{i}].doc_id",
+            )
+        seen.add(item.doc_id)
+    return items

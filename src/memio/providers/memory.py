@@ -54,6 +54,7 @@ from memio.providers._shared import (
     ProviderContext,
     coerce_items,
     content_key,
+    document_batch,
     fact_scope,
     fact_search_args,
     graph_match_score,
@@ -672,23 +673,6 @@ class MemoryDocumentStore(_MemoryStore):
             )
             return _copy(self._put(document, vector))
 
-    def _batch(self, documents: Any) -> list[DocumentInput]:
-        items = coerce_items(
-            DocumentInput, documents, field="documents"
-        )
-        seen: set[str] = set()
-        for i, item in enumerate(items):
-            require_text(item.content, field=f"documents[{i}].content")
-            optional_text(item.doc_id, field=f"documents[{i}].doc_id")
-            optional_text(item.user_id, field=f"documents[{i}].user_id")
-            if item.doc_id is not None:
-                if item.doc_id in seen:
-                    raise ConflictError(
-                        f"document {item.doc_id!r} appears twice in the batch",
-                        field=f"documents[{i}].doc_id",
-                    )
-                seen.add(item.doc_id)
-        return items
 
     async def add_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
@@ -701,7 +685,7 @@ class MemoryDocumentStore(_MemoryStore):
         return await self._write_many(documents, replace=True)
 
     async def _write_many(self, documents: Any, *, replace: bool) -> list[Document]:
-        items = self._batch(documents)
+        items = document_batch(documents)
         async with self._lock:
             for i, item in enumerate(items):
                 entry = self._docs.get(item.doc_id) if item.doc_id is not None else None

@@ -26,7 +26,7 @@ from memio.providers._shared import (
     DOCUMENT_FIELDS,
     TIMESTAMP_FIELDS,
     ProviderContext,
-    coerce_items,
+    document_batch,
     id_list,
     new_id,
     optional_text,
@@ -186,23 +186,11 @@ class ChromaDocumentStore(ChromaStore[Document]):
             )
             return document.model_copy(deep=True)
 
-    def _batch(self, documents: Any) -> list[DocumentInput]:
-        items = coerce_items(
-            DocumentInput, documents, field="documents"
-        )
-        seen: set[str] = set()
+    @staticmethod
+    def _batch(documents: Any) -> list[DocumentInput]:
+        items = document_batch(documents)
         for i, item in enumerate(items):
-            require_text(item.content, field=f"documents[{i}].content")
-            optional_text(item.doc_id, field=f"documents[{i}].doc_id")
-            optional_text(item.user_id, field=f"documents[{i}].user_id")
             check_reserved(item.metadata, field=f"documents[{i}].metadata")
-            if item.doc_id is not None:
-                if item.doc_id in seen:
-                    raise ConflictError(
-                        f"document {item.doc_id!r} appears twice in the batch",
-                        field=f"documents[{i}].doc_id",
-                    )
-                seen.add(item.doc_id)
         return items
 
     async def add_many(
