@@ -1,1 +1,1 @@
-"""Benchmarks, run by hand (python -m bench.NAME); not part of the test suite."""
+"""Benchmarks, run by hand (`python -m bench all [--quick]`, see docs/benchmarks.md); not CI."""

@@ -1,0 +1,386 @@
+"""docs/benchmarks.md and its plots (docs/benchmarks/*.png) from bench/results/*.json."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Mode, load, machine
+
+NOTES = Path(__file__).with_name("notes.md")  # hand-written findings, included verbatim
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def _mark(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def _load(record: dict[str, Any] | None) -> str:
+    if not record or "load" not in record:
+        return "n/a"
+    load = record["load"]
+    return f"{load['min']:.2f} / {load['mean']:.2f} / {load['max']:.2f}"
+
+
+def _point(scale: dict[str, Any], size: int) -> dict[str, Any] | None:
+    return scale["points"].get(str(size)) if scale else None
+
+
+def _targets(results: dict[str, Any], mode: Mode) -> list[tuple[str, str, bool]]:
+    out = []
+    over, comp, ing, scale = (results.get(k) for k in ("overhead", "compare", "ingest", "scale"))
+    if over:
+        p50 = over["c1"]["overhead"]["p50"]
+        out.append(("gateway overhead p50 at 1 connection <= 0.5 ms", f"{p50:.2f} ms", p50 <= 0.5))
+    if comp:
+        ratio = comp["ratios"]["search_rps"]
+        out.append(
+            (
+                "search throughput at 64 connections >= 2x memio 0.3.1",
+                f"{ratio:.2f}x ({comp['memio']['search']['rps']:.0f} vs "
+                f"{comp['memio031']['search']['rps']:.0f} req/s)",
+                ratio >= 2,
+            )
+        )
+    if ing:
+        out.append(
+            (
+                "batch ingest >= 90% of the raw embedder",
+                f"{ing['ratio'] * 100:.0f}% ({ing['server_per_s']:.0f} vs "
+                f"{ing['raw_per_s']:.0f} docs/s)",
+                ing["ratio"] >= 0.9,
+            )
+        )
+    if comp:
+        ratio = comp["ratios"]["ingest"]
+        out.append(
+            (
+                "batch ingest >= 20x memio 0.3.1's ingest",
+                f"{ratio:.1f}x ({comp['memio']['ingest']['items_per_s']:.0f} vs "
+                f"{comp['memio031']['ingest']['items_per_s']:.0f} docs/s)",
+                ratio >= 20,
+            )
+        )
+    if scale:
+        sizes = scale["sizes"]
+        for size, limit in ((sizes[1], 8.0), (sizes[2], 15.0)):
+            p50 = _point(scale, size)["documents"]["http"]["p50"]
+            out.append(
+                (
+                    f"end-to-end search p50 at {size:,} documents <= {limit:g} ms",
+                    f"{p50:.2f} ms",
+                    p50 <= limit,
+                )
+            )
+        start = scale["startup_empty"]
+        out.append(
+            (
+                "start-up to the first /health <= 2 s",
+                f"{start['health']:.2f} s",
+                start["health"] <= 2,
+            )
+        )
+        out.append(
+            (
+                "start-up to the first search <= 3 s",
+                f"{start['search']:.2f} s",
+                start["search"] <= 3,
+            )
+        )
+    return out
+
+
+def _plots(results: dict[str, Any], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    over = results.get("overhead")
+    if over:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        for ax, key, title in ((axes[0], "c1", "1 connection"), (axes[1], "c64", "64 concurrent")):
+            qs = ("p50", "p95", "p99")
+            x = range(len(qs))
+            ax.bar([i - 0.2 for i in x], [over[key]["http"][q] for q in qs], 0.4, label="HTTP")
+            ax.bar(
+                [i + 0.2 for i in x], [over[key]["inproc"][q] for q in qs], 0.4, label="in-process"
+            )
+            ax.set_xticks(list(x), qs)
+            ax.set_ylabel("ms")
+            ax.set_title(f"documents search, {over['docs']:,} docs, {title}")
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "overhead.png", dpi=110)
+        plt.close(fig)
+        made.append("overhead.png")
+    comp = results.get("compare")
+    if comp:
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
+        rows = (
+            ("search at 64 conns (req/s)", lambda r: r["search"]["rps"]),
+            ("ingest (docs/s)", lambda r: r["ingest"]["items_per_s"]),
+            ("single add p50 (ms)", lambda r: r["add"]["p50"]),
+        )
+        for ax, (title, get) in zip(axes, rows, strict=True):
+            values = [get(comp["memio"]), get(comp["memio031"])]
+            ax.bar(["memio", "memio 0.3.1"], values, color=["tab:blue", "tab:gray"])
+            ax.set_title(title, fontsize=10)
+        fig.tight_layout()
+        fig.savefig(out / "compare.png", dpi=110)
+        plt.close(fig)
+        made.append("compare.png")
+    scale = results.get("scale")
+    if scale:
+        sizes = scale["sizes"]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+        for ax, kind in zip(axes, ("documents", "facts"), strict=True):
+            for label, key in (
+                ("HTTP, with embedding", "http"),
+                ("in-process, with embedding", "with_embedding"),
+                ("in-process, no embedding", "no_embedding"),
+            ):
+                ax.plot(
+                    sizes,
+                    [_point(scale, s)[kind][key]["p50"] for s in sizes],
+                    "o-",
+                    label=f"{label} p50",
+                )
+            ax.plot(
+                sizes,
+                [_point(scale, s)[kind]["http"]["p95"] for s in sizes],
+                "o--",
+                label="HTTP, with embedding p95",
+            )
+            ax.set_xscale("log")
+            ax.set_xlabel(f"{kind} stored")
+            ax.set_ylabel("ms")
+            ax.set_title(f"{kind} search latency")
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "scale.png", dpi=110)
+        plt.close(fig)
+        made.append("scale.png")
+    return made
+
+
+def _section_overhead(over: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## 1. Gateway overhead (documents search, {over['docs']:,} documents)",
+        "",
+        "HTTP (httpx, keep-alive, `POST /v1/documents/search`, limit 10) against "
+        "`DocumentStore.search` of the same stores built in-process from the same config file "
+        "(same embedder, same chroma data). Every query is distinct and never repeated. "
+        f"Load average during this benchmark (min / mean / max): {_load(over)}.",
+        "",
+        "| connections | | p50 ms | p95 ms | p99 ms | req/s |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for key, label in (("c1", "1"), ("c64", "64")):
+        for side in ("http", "inproc"):
+            r = over[key][side]
+            lines.append(
+                f"| {label} | {'HTTP' if side == 'http' else 'in-process'} | "
+                f"{_ms(r['p50'])} | {_ms(r['p95'])} | {_ms(r['p99'])} | "
+                f"{r['rps']:.0f} |"
+            )
+        d = over[key]["overhead"]
+        lines.append(
+            f"| {label} | **difference** | **{_ms(d['p50'])}** | {_ms(d['p95'])} | "
+            f"{_ms(d['p99'])} | |"
+        )
+    return [*lines, "", "![gateway overhead](benchmarks/overhead.png)", ""]
+
+
+def _section_compare(comp: dict[str, Any]) -> list[str]:
+    a, b, r = comp["memio"], comp["memio031"], comp["ratios"]
+    return [
+        "## 2. Side by side with memio 0.3.1",
+        "",
+        "memio 0.3.1 (`memio[server,chroma]==0.3.1` from PyPI, in `bench/.venv-memio031`, "
+        "persistent chroma) runs with **our** MiniLM ONNX embedder: a launcher replaces chroma's "
+        "`DefaultEmbeddingFunction.__call__` with memio's `MiniLMEmbedder.embed_sync` before its "
+        "server starts (same model file, tokenizer, code and thread count; nothing downloads). "
+        f"Rounds alternate A B A B ({comp['rounds']} each): in round 1 each server ingests the "
+        f"{comp['docs']:,} documents into a fresh data dir; in every round each server, "
+        "restarted on its data, takes the single adds and then the 64-connection searches "
+        "(distinct queries per round). Same client, corpus and machine. "
+        f"Load average (min / mean / max): {_load(comp)}.",
+        "",
+        "| | memio | memio 0.3.1 | memio advantage |",
+        "|---|--:|--:|--:|",
+        f"| search throughput, 64 connections (req/s) | {a['search']['rps']:.0f} | "
+        f"{b['search']['rps']:.0f} | {r['search_rps']:.2f}x |",
+        f"| search p50 / p95 at 64 connections (ms) | {_ms(a['search']['p50'])} / "
+        f"{_ms(a['search']['p95'])} | {_ms(b['search']['p50'])} / {_ms(b['search']['p95'])} | |",
+        f"| ingest of {comp['docs']:,} documents (docs/s) | {a['ingest']['items_per_s']:.0f} "
+        "(batch route, 1000/call) | "
+        f"{b['ingest']['items_per_s']:.0f} (one POST each, 64 connections) | {r['ingest']:.1f}x |",
+        f"| single add, 1 connection, p50 / p95 (ms) | {_ms(a['add']['p50'])} / "
+        f"{_ms(a['add']['p95'])} | {_ms(b['add']['p50'])} / {_ms(b['add']['p95'])} | "
+        f"{r['add_p50']:.2f}x |",
+        "",
+        "![memio vs 0.3.1](benchmarks/compare.png)",
+        "",
+    ]
+
+
+def _section_ingest(ing: dict[str, Any]) -> list[str]:
+    runs = " and ".join(f"{r:.0f}" for r in ing.get("raw_runs", [ing["raw_per_s"]]))
+    return [
+        "## 3. Batch ingest",
+        "",
+        f"{ing['docs']:,} documents through `POST /v1/documents/batch` (1000 per call, empty "
+        "store, model already loaded) against the raw embedder (`MiniLMEmbedder.embed_sync` on "
+        "the same texts in the harness process, while no server runs), measured just before and "
+        f"just after the server run ({runs} docs/s; the ratio uses their mean). "
+        f"Load average (min / mean / max): {_load(ing)}.",
+        "",
+        "| raw embedder (docs/s) | memio batch route (docs/s) | ratio |",
+        "|--:|--:|--:|",
+        f"| {ing['raw_per_s']:.0f} | {ing['server_per_s']:.0f} | {ing['ratio'] * 100:.0f}% |",
+        "",
+    ]
+
+
+def _section_scale(scale: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 4. Scale",
+        "",
+        "One server grows through the sizes by batch ingest (documents and facts, 1000 per "
+        "call). **HTTP** is end to end at 1 connection, query embedding included. Then, with the "
+        "server stopped, the same stores in-process: **with embedding** is `store.search`; "
+        "**no embedding** is the same `store.search` with an embedder that answers the measured "
+        "queries from a table of vectors computed beforehand (so chroma query, decode and rank "
+        "run unchanged), which isolates the index from the model; **embedding** is the query "
+        "embedding alone. Distinct queries everywhere, so no cache hits. "
+        f" Load average (min / mean / max): {_load(scale)}.",
+        "",
+        "| store | stored | HTTP p50 | HTTP p95 | with emb. p50 | with emb. p95 | "
+        "no emb. p50 | no emb. p95 | embedding p50 |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for kind in ("documents", "facts"):
+        for size in scale["sizes"]:
+            p = _point(scale, size)[kind]
+            lines.append(
+                f"| {kind} | {size:,} | {_ms(p['http']['p50'])} | {_ms(p['http']['p95'])} | "
+                f"{_ms(p['with_embedding']['p50'])} | {_ms(p['with_embedding']['p95'])} | "
+                f"{_ms(p['no_embedding']['p50'])} | {_ms(p['no_embedding']['p95'])} | "
+                f"{_ms(p['embedding']['p50'])} |"
+            )
+    rates = scale["ingest_per_s"]
+    synthetic = ", ".join(f"{int(k):,}" for k in scale.get("synthetic", {}))
+    if synthetic:
+        lines += [
+            "",
+            f"**Synthetic vectors past {scale['embedded']:,} records.** The first "
+            f"{scale['embedded']:,} documents and facts are embedded by the server (batch "
+            "route). The rest, up to "
+            f"{synthetic}, are added in-process through the stores' own `add_many` with vectors "
+            "made from the stored real ones (the normalised sum of two random real vectors "
+            "plus a little noise), because this machine embeds documents at roughly 100/s and "
+            "embedding 200k texts would take the better part of an hour. The texts, metadata, "
+            "index size and code paths are real; only those records' vectors do not match "
+            "their text. Queries are always embedded for real.",
+        ]
+    lines += [
+        "",
+        "All latencies in ms. Batch ingest rate while growing: "
+        f"{rates['documents']:.0f} documents/s, {rates['facts']:.0f} facts/s.",
+        "",
+        "![scale](benchmarks/scale.png)",
+        "",
+    ]
+    return lines
+
+
+def _section_startup(scale: dict[str, Any]) -> list[str]:
+    empty, loaded = scale["startup_empty"], scale["startup_loaded"]
+    largest = max(scale["sizes"])
+    return [
+        "## 5. Start-up and memory",
+        "",
+        "Seconds from spawning `python -m memio.server` to the first 200 on `/health` and on a "
+        "documents search (the median of the runs); RSS of the server process.",
+        "",
+        "| data dir | to /health (s) | to first search (s) | RSS after first search (MiB) |",
+        "|---|--:|--:|--:|",
+        f"| empty | {empty['health']:.2f} | {empty['search']:.2f} | {empty['rss_mib']:.0f} |",
+        f"| {largest:,} documents + {largest:,} facts | {loaded['health']:.2f} | "
+        f"{loaded['search']:.2f} | {loaded['rss_mib']:.0f} |",
+        "",
+        f"RSS idle (fresh server, nothing stored, model not loaded): "
+        f"{scale['rss_idle_mib']:.0f} MiB; after ingesting {largest:,} documents and "
+        f"{largest:,} facts and searching both: {scale['rss_loaded_mib']:.0f} MiB.",
+        "",
+    ]
+
+
+def write(mode: Mode, command: str | None) -> Path:
+    """Render every result present; returns the Markdown file written."""
+    results = {name: load(mode, name) for name in ("overhead", "compare", "ingest", "scale")}
+    results = {k: v for k, v in results.items() if v}
+    if mode.name == "full":
+        md, img = ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks"
+    else:
+        md, img = mode.results / "benchmarks.md", mode.results / "benchmarks"
+    stamp = mode.results / "command.txt"
+    if command:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(command)
+    command = stamp.read_text() if stamp.exists() else "python -m bench all"
+    _plots(results, img)
+    m = machine()
+    runs = [r.get("started_at", "") for r in results.values()]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{command}` from the repository root (results: `bench/results/*.json`; "
+        "regenerate this page with `python -m bench report`). The harness lives in `bench/`; it "
+        "is run by hand, not by CI.",
+        "",
+        f"- Run: {min(runs)} to {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"mode: {mode.name}.",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}; "
+        f"Python {m['python']}, chromadb {m['chromadb']}, onnxruntime {m['onnxruntime']}, "
+        f"uvicorn {m['uvicorn']}.",
+        "- Everything runs on this one machine: server, client (httpx) and embedder share the "
+        "cores, and only 127.0.0.1 is used. The load average (1 min) during each benchmark is "
+        "given with it; other work was running on the machine.",
+        "- Corpus: generated by `bench/corpus.py` from fixed seeds; documents of 1 to 3 "
+        "sentences (about 34 words), facts of one sentence (about 11 words), queries of 4 to 10 "
+        "words; about 240 words and phrases in 12 topics combine into millions of distinct "
+        "sentences, plus numbers; every text and every query is unique.",
+        "- Servers: memio as `python -m memio.server` with documents and facts on embedded "
+        "chroma, default MiniLM embedder, no auth (so no rate limit).",
+        "",
+        "## Targets",
+        "",
+        "| target | figure | |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {figure} | {_mark(ok)} |" for name, figure, ok in _targets(results, mode)
+    ]
+    lines.append("")
+    if "overhead" in results:
+        lines += _section_overhead(results["overhead"])
+    if "compare" in results:
+        lines += _section_compare(results["compare"])
+    if "ingest" in results:
+        lines += _section_ingest(results["ingest"])
+    if "scale" in results:
+        lines += _section_scale(results["scale"]) + _section_startup(results["scale"])
+    if NOTES.exists():
+        lines += [NOTES.read_text().strip(), ""]
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text("\n".join(lines))
+    return md
