@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from memio.errors import InvalidRequestError
+
 
 @dataclass(frozen=True)
 class Item:
@@ -242,3 +244,51 @@ def record(item: Item, *, created_at: datetime | None = None) -> dict[str, Any]:
         "updated_at": created_at,
         "metadata": dict(item.metadata),
     }
+
+
+async def filter_table_failures(store: Any, stored: Mapping[str, Any]) -> list[str]:
+    """Run every case through `store.get_all` and `store.search` (facts or documents).
+
+    `stored` maps each ITEMS label to what `store.add` returned for it. Returns the mismatches.
+    """
+    labels = {record.id: label for label, record in stored.items()}
+    creation = [item.label for item in ITEMS]
+    cases = [
+        *CASES,
+        *timestamp_cases(
+            {label: record.created_at for label, record in stored.items()},
+            {label: record.updated_at for label, record in stored.items()},
+        ),
+    ]
+    failures = []
+    for case in cases:
+        listed = await store.get_all(filters=case.filters, limit=100)
+        found = await store.search(query="a note", filters=case.filters, limit=100)
+        for how, results in (("get_all", listed), ("search", found)):
+            got = {labels[r.id] for r in results}
+            if got != case.expected or len(results) != len(got):
+                failures.append(
+                    f"{case.name} via {how}: got {sorted(got)}, want {sorted(case.expected)}"
+                )
+        order = [labels[r.id] for r in listed]
+        if order != sorted(order, key=creation.index):
+            failures.append(f"{case.name} via get_all: {order} is not in creation order")
+    return failures
+
+
+async def malformed_failures(store: Any) -> list[str]:
+    """Every MALFORMED filter must be an InvalidRequestError naming its field, in both calls."""
+    failures = []
+    for name, filters, field in MALFORMED:
+        for how, call in (
+            ("get_all", lambda f=filters: store.get_all(filters=f)),
+            ("search", lambda f=filters: store.search(query="x", filters=f)),
+        ):
+            try:
+                await call()
+            except InvalidRequestError as exc:
+                if exc.field != field:
+                    failures.append(f"{name} via {how}: field {exc.field!r}, want {field!r}")
+            else:
+                failures.append(f"{name} via {how}: accepted")
+    return failures
