@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 
 import pytest
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
-from memio.models import Document, DocumentInput
+from memio.models import DocumentInput
 from memio.protocols import DocumentStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
+from tests.conformance.helpers import HIKE, STOCKS, assert_utc, stored, walk
 
 KIND = "documents"
-
-HIKE = "I enjoy walking in the mountains"
-STOCKS = "the stock market fell"
-
-
-def assert_utc(value: datetime | None) -> None:
-    assert isinstance(value, datetime)
-    assert value.utcoffset() == timedelta(0), value
-
-
-def stored(document: Document) -> Document:
-    return document.model_copy(update={"score": None})
-
-
-async def walk(store, *, limit: int, **kwargs) -> list[list[Document]]:
-    pages, cursor = [], None
-    while True:
-        page = await store.get_all(limit=limit, cursor=cursor, **kwargs)
-        pages.append(list(page))
-        cursor = page.next_cursor
-        if cursor is None:
-            return pages
-        assert len(pages) < 1000, "cursor never ends"
 
 
 # --- CRUD -----------------------------------------------------------------------------------
@@ -319,7 +296,7 @@ async def test_pagination_walk(document_store):
     added = await document_store.add_many(
         documents=[DocumentInput(content=f"document number {i}") for i in range(57)]
     )
-    pages = await walk(document_store, limit=10)
+    pages = await walk(document_store.get_all, limit=10)
     assert [len(page) for page in pages] == [10, 10, 10, 10, 10, 7]
     assert [d.id for page in pages for d in page] == [d.id for d in added]
 
@@ -338,7 +315,7 @@ async def test_pagination_with_scope_and_filters(document_store):
         ]
     )
     want = [d.id for d in docs if d.user_id == "alice" and d.metadata["i"] >= 5]
-    pages = await walk(document_store, limit=3, user_id="alice", filters={"i": {"gte": 5}})
+    pages = await walk(document_store.get_all, limit=3, user_id="alice", filters={"i": {"gte": 5}})
     assert [d.id for page in pages for d in page] == want
     assert all(len(page) == 3 for page in pages[:-1])
 

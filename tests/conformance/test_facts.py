@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 
 import pytest
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
-from memio.models import Fact, FactEventType, FactInput
+from memio.models import FactEventType, FactInput
 from memio.protocols import FactStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
+from tests.conformance.helpers import HIKE, STOCKS, assert_utc, stored, walk
 
 KIND = "facts"
-
-HIKE = "I enjoy walking in the mountains"
-STOCKS = "the stock market fell"
-
-
-def assert_utc(value: datetime | None) -> None:
-    assert isinstance(value, datetime)
-    assert value.utcoffset() == timedelta(0), value
-
-
-def stored(fact: Fact) -> Fact:
-    """A search result as the store holds it (without the score)."""
-    return fact.model_copy(update={"score": None})
-
-
-async def walk(store, *, limit: int, **kwargs) -> list[list[Fact]]:
-    pages, cursor = [], None
-    while True:
-        page = await store.get_all(limit=limit, cursor=cursor, **kwargs)
-        pages.append(list(page))
-        cursor = page.next_cursor
-        if cursor is None:
-            return pages
-        assert len(pages) < 1000, "cursor never ends"
 
 
 # --- CRUD -----------------------------------------------------------------------------------
@@ -384,7 +360,7 @@ async def test_pagination_walk(fact_store):
     added = await fact_store.add_many(
         facts=[FactInput(content=f"fact number {i}") for i in range(57)]
     )
-    pages = await walk(fact_store, limit=10)
+    pages = await walk(fact_store.get_all, limit=10)
     assert [len(page) for page in pages] == [10, 10, 10, 10, 10, 7]
     assert [f.id for page in pages for f in page] == [f.id for f in added]
 
@@ -401,7 +377,7 @@ async def test_pagination_with_scope_and_filters(fact_store):
         ]
     )
     want = [f.id for f in facts if f.user_id == "alice" and f.metadata["i"] >= 5]
-    pages = await walk(fact_store, limit=3, user_id="alice", filters={"i": {"gte": 5}})
+    pages = await walk(fact_store.get_all, limit=3, user_id="alice", filters={"i": {"gte": 5}})
     assert [f.id for page in pages for f in page] == want
     assert all(len(page) == 3 for page in pages[:-1])
 

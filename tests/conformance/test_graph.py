@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 
 import pytest
 
@@ -11,13 +10,9 @@ from memio.errors import InvalidRequestError, NotFoundError
 from memio.models import Triple
 from memio.protocols import GraphStore
 from memio.providers._shared import triple_id
+from tests.conformance.helpers import assert_utc
 
 KIND = "graph"
-
-
-def assert_utc(value: datetime | None) -> None:
-    assert isinstance(value, datetime)
-    assert value.utcoffset() == timedelta(0), value
 
 
 def t(subject: str, predicate: str, obj: str, **extra) -> dict:

@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
 from memio.models import Message
 from memio.protocols import HistoryStore
+from tests.conformance.helpers import assert_utc, walk
 
 KIND = "history"
 
 
-def assert_utc(value: datetime | None) -> None:
-    assert isinstance(value, datetime)
-    assert value.utcoffset() == timedelta(0), value
-
-
 def msg(content: str, role: str = "user") -> dict:
     return {"role": role, "content": content}
-
-
-async def walk(call, *, limit: int) -> list[list]:
-    pages, cursor = [], None
-    while True:
-        page = await call(limit=limit, cursor=cursor)
-        pages.append(list(page))
-        cursor = page.next_cursor
-        if cursor is None:
-            return pages
-        assert len(pages) < 1000, "cursor never ends"
 
 
 # --- CRUD -----------------------------------------------------------------------------------
