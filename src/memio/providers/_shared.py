@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from memio.errors import ConflictError, InvalidRequestError, MemioError, ProviderError
 from memio.filters import FilterNode, parse_filters
-from memio.models import DocumentInput, Triple, cosine_score
+from memio.models import DocumentInput, MetadataValue, Triple, cosine_score, validate_metadata
 from memio.pagination import check_limit
 from memio.protocols import Embedder
 
@@ -45,6 +45,7 @@ __all__ = [
     "require_text",
     "triple_id",
     "triple_text",
+    "update_args",
     "word_match_score",
     "word_terms",
 ]
@@ -320,3 +321,15 @@ def document_batch(documents: Any) -> list[DocumentInput]:
             )
         seen.add(item.doc_id)
     return items
+
+
+def update_args(
+    item_id: Any, content: Any, metadata: Any, *, id_field: str
+) -> dict[str, MetadataValue]:
+    """Validate an update of a fact or document; returns the clean metadata to merge."""
+    require_text(item_id, field=id_field)
+    if content is None and metadata is None:
+        raise InvalidRequestError("give content, metadata or both")
+    if content is not None:
+        require_text(content, field="content")
+    return validate_metadata(metadata)

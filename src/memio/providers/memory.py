@@ -65,6 +65,7 @@ from memio.providers._shared import (
     plan_triples,
     require_text,
     triple_text,
+    update_args,
     word_match_score,
     word_terms,
 )
@@ -378,12 +379,7 @@ class MemoryFactStore(_MemoryStore):
         content: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
     ) -> Fact:
-        require_text(fact_id, field="fact_id")
-        if content is None and metadata is None:
-            raise InvalidRequestError("give content, metadata or both")
-        if content is not None:
-            require_text(content, field="content")
-        clean = validate_metadata(metadata)
+        clean = update_args(fact_id, content, metadata, id_field="fact_id")
         async with self._lock:
             entry = self._entry(fact_id)
             old: Fact = entry.item
@@ -726,12 +722,7 @@ class MemoryDocumentStore(_MemoryStore):
         metadata: Mapping[str, MetadataValue] | None = None,
         user_id: str | None = None,
     ) -> Document:
-        require_text(doc_id, field="doc_id")
-        if content is None and metadata is None:
-            raise InvalidRequestError("give content, metadata or both")
-        if content is not None:
-            require_text(content, field="content")
-        clean = validate_metadata(metadata)
+        clean = update_args(doc_id, content, metadata, id_field="doc_id")
         async with self._lock:
             entry = self._entry(doc_id, user_id)
             old: Document = entry.item

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError
+from memio.errors import ConflictError, NotFoundError
 from memio.filters import parse_filters
 from memio.models import (
     Document,
@@ -31,6 +31,7 @@ from memio.providers._shared import (
     new_id,
     optional_text,
     require_text,
+    update_args,
 )
 from memio.providers.chroma._base import build_backend
 from memio.providers.chroma._codec import (
@@ -275,12 +276,7 @@ class ChromaDocumentStore(ChromaStore[Document]):
         metadata: Mapping[str, MetadataValue] | None = None,
         user_id: str | None = None,
     ) -> Document:
-        require_text(doc_id, field="doc_id")
-        if content is None and metadata is None:
-            raise InvalidRequestError("give content, metadata or both")
-        if content is not None:
-            require_text(content, field="content")
-        clean = validate_metadata(metadata)
+        clean = update_args(doc_id, content, metadata, id_field="doc_id")
         check_reserved(clean)
         async with self._lock:
             row = await self._visible_row("update", doc_id, user_id)

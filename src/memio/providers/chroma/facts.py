@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError
+from memio.errors import ConflictError, NotFoundError
 from memio.filters import parse_filters
 from memio.models import (
     Fact,
@@ -45,6 +45,7 @@ from memio.providers._shared import (
     new_id,
     optional_text,
     require_text,
+    update_args,
 )
 from memio.providers.chroma._base import build_backend, chunks
 from memio.providers.chroma._codec import (
@@ -410,12 +411,7 @@ class ChromaFactStore(ChromaStore[Fact]):
         content: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
     ) -> Fact:
-        require_text(fact_id, field="fact_id")
-        if content is None and metadata is None:
-            raise InvalidRequestError("give content, metadata or both")
-        if content is not None:
-            require_text(content, field="content")
-        clean = validate_metadata(metadata)
+        clean = update_args(fact_id, content, metadata, id_field="fact_id")
         check_reserved(clean)
         async with self._lock:
             row = await self._one("update", fact_id)

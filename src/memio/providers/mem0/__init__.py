@@ -59,6 +59,7 @@ from memio.providers._shared import (
     parse_config,
     provider_errors,
     require_text,
+    update_args,
 )
 from memio.providers.mem0._backend import EPOCH, Backend, Memory, parse_time
 from memio.providers.mem0._oss import LLMSettings, OSSBackend
@@ -474,12 +475,7 @@ class Mem0FactStore:
         content: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
     ) -> Fact:
-        require_text(fact_id, field="fact_id")
-        if content is None and metadata is None:
-            raise InvalidRequestError("give content, metadata or both")
-        if content is not None:
-            require_text(content, field="content")
-        clean = validate_metadata(metadata)
+        clean = update_args(fact_id, content, metadata, id_field="fact_id")
         await self._open("update")
         with self._errors("update"):
             async with self._lock:
