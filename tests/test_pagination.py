@@ -104,3 +104,23 @@ def test_check_limit_custom_field_and_maximum():
         check_limit(6, field="depth", maximum=5)
     assert exc.value.field == "depth"
     assert "5" in exc.value.reason
+
+
+def test_int_position_reads_a_keyset_position():
+    from memio.pagination import int_position
+
+    assert int_position(None) == -1
+    assert int_position(None, "offset", first=0) == 0
+    assert int_position({"after": 41}) == 41
+    assert int_position({"offset": 0}, "offset", first=0) == 0
+
+
+@pytest.mark.parametrize(
+    "position", [{}, {"after": "3"}, {"after": True}, {"after": 1.5}, {"after": -2}]
+)
+def test_int_position_rejects_what_memio_never_issued(position):
+    from memio.pagination import int_position
+
+    with pytest.raises(InvalidRequestError) as info:
+        int_position(position)
+    assert info.value.field == "cursor"

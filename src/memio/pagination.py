@@ -16,7 +16,7 @@ from typing import Any
 
 from memio.errors import InvalidRequestError
 
-__all__ = ["MAX_LIMIT", "check_limit", "decode_cursor", "encode_cursor"]
+__all__ = ["MAX_LIMIT", "check_limit", "decode_cursor", "encode_cursor", "int_position"]
 
 MAX_LIMIT = 1000
 
@@ -55,3 +55,14 @@ def decode_cursor(
             "this cursor belongs to a different listing (scope or filters changed)", field=field
         )
     return position
+
+
+def int_position(position: Mapping[str, Any] | None, key: str = "after", *, first: int = -1) -> int:
+    """The integer `key` of a decoded cursor position; `first` (the lowest valid value) when
+    there is no cursor yet. Anything else was not issued by memio."""
+    if position is None:
+        return first
+    value = position.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < first:
+        raise InvalidRequestError("not a cursor this server issued", field="cursor")
+    return value

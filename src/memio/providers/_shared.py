@@ -36,6 +36,7 @@ __all__ = [
     "fact_scope",
     "fact_search_args",
     "graph_match_score",
+    "graph_nodes",
     "id_list",
     "new_id",
     "optional_text",
@@ -333,3 +334,12 @@ def update_args(
     if content is not None:
         require_text(content, field="content")
     return validate_metadata(metadata)
+
+
+def graph_nodes(triples: Sequence[Triple], *, first: str | None = None) -> list[str]:
+    """Every entity of `triples`, each once, in order of appearance (subject before object)."""
+    seen: dict[str, None] = {} if first is None else {first: None}
+    for t in triples:
+        seen.setdefault(t.subject)
+        seen.setdefault(t.object)
+    return list(seen)

@@ -45,7 +45,7 @@ from memio.models import (
     utcnow,
     validate_metadata,
 )
-from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
     DOCUMENT_FIELDS,
@@ -58,6 +58,7 @@ from memio.providers._shared import (
     fact_scope,
     fact_search_args,
     graph_match_score,
+    graph_nodes,
     id_list,
     new_id,
     optional_text,
@@ -111,10 +112,7 @@ def _page(
     entries: Iterable[_Entry], *, limit: int, cursor: str | None, scope: Mapping[str, Any]
 ) -> tuple[list[_Entry], str | None]:
     """One keyset page of `entries` (in creation order) and the cursor of the next one."""
-    position = decode_cursor(cursor, scope=scope)
-    after = position.get("after") if position else -1
-    if isinstance(after, bool) or not isinstance(after, int):
-        raise InvalidRequestError("not a cursor this server issued", field="cursor")
+    after = int_position(decode_cursor(cursor, scope=scope))
     picked: list[_Entry] = []
     for entry in entries:
         if entry.seq <= after:
@@ -506,10 +504,7 @@ class MemoryHistoryStore(_MemoryStore):
         check_limit(limit)
         session = self._session(session_id, user_id)
         listing = {"list": "messages", "session_id": session_id, "user_id": user_id}
-        position = decode_cursor(cursor, scope=listing)
-        start = position.get("offset") if position else 0
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            raise InvalidRequestError("not a cursor this server issued", field="cursor")
+        start = int_position(decode_cursor(cursor, scope=listing), "offset", first=0)
         end = start + limit
         page = [_copy(message) for message in session.messages[start:end]]
         more = end < len(session.messages)
@@ -830,7 +825,7 @@ class MemoryGraphStore(_MemoryStore):
         if not picked:
             raise NotFoundError("entity", entity)
         triples = [_copy(entry.item) for entry in entries if entry.item.id in picked]
-        return GraphResult(triples=triples, nodes=_nodes(triples, first=entity))
+        return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
 
     async def get_all(
         self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
@@ -842,7 +837,7 @@ class MemoryGraphStore(_MemoryStore):
             self._scoped(user_id), limit=limit, cursor=cursor, scope=listing
         )
         triples = [_copy(entry.item) for entry in entries]
-        return GraphResult(triples=triples, nodes=_nodes(triples), next_cursor=next_cursor)
+        return GraphResult(triples=triples, nodes=graph_nodes(triples), next_cursor=next_cursor)
 
     async def search(
         self, *, query: str, user_id: str | None = None, limit: int = 10
@@ -866,7 +861,7 @@ class MemoryGraphStore(_MemoryStore):
         scored.sort(key=lambda pair: -pair[1])  # stable: ties stay in creation order
         triples = [_copy(t) for t, _ in scored[:limit]]
         return GraphResult(
-            triples=triples, nodes=_nodes(triples), scores=[s for _, s in scored[:limit]]
+            triples=triples, nodes=graph_nodes(triples), scores=[s for _, s in scored[:limit]]
         )
 
     async def delete(
@@ -910,11 +905,3 @@ class MemoryGraphStore(_MemoryStore):
     async def count(self) -> int:
         return len(self._triples)
 
-
-def _nodes(triples: Sequence[Triple], *, first: str | None = None) -> list[str]:
-    """Every entity of `triples`, each once, in order of appearance (subject before object)."""
-    seen: dict[str, None] = {} if first is None else {first: None}
-    for t in triples:
-        seen.setdefault(t.subject)
-        seen.setdefault(t.object)
-    return list(seen)

@@ -50,12 +50,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memio.errors import InvalidRequestError, NotFoundError, ProviderError
 from memio.models import GraphResult, MetadataValue, Triple, utcnow
-from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
     OpenOnce,
     ProviderContext,
     graph_match_score,
+    graph_nodes,
     optional_text,
     parse_config,
     plan_triples,
@@ -203,15 +204,6 @@ def _copy(t: Triple) -> Triple:
     """A copy the caller may mutate (metadata lists included); much cheaper than a deep copy."""
     metadata = {k: list(v) if isinstance(v, list) else v for k, v in t.metadata.items()}
     return t.model_copy(update={"metadata": metadata})
-
-
-def _nodes(triples: Sequence[Triple], *, first: str | None = None) -> list[str]:
-    """Every entity of `triples`, each once, in order of appearance (subject before object)."""
-    seen: dict[str, None] = {} if first is None else {first: None}
-    for t in triples:
-        seen.setdefault(t.subject)
-        seen.setdefault(t.object)
-    return list(seen)
 
 
 def _text(t: Triple) -> str:
@@ -665,7 +657,7 @@ class NetworkXGraphStore:
         triples = await self._run("get", read)
         if not triples:
             raise NotFoundError("entity", entity)
-        return GraphResult(triples=triples, nodes=_nodes(triples, first=entity))
+        return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
 
     async def get_all(
         self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
@@ -673,10 +665,7 @@ class NetworkXGraphStore:
         check_limit(limit)
         optional_text(user_id, field="user_id")
         listing = {"list": "triples", "user_id": user_id}
-        position = decode_cursor(cursor, scope=listing)
-        after = position.get("after") if position else -1
-        if isinstance(after, bool) or not isinstance(after, int):
-            raise InvalidRequestError("not a cursor this server issued", field="cursor")
+        after = int_position(decode_cursor(cursor, scope=listing))
 
         def read(_conn: sqlite3.Connection) -> tuple[list[Triple], int | None]:
             picked: list[_Entry] = []
@@ -691,7 +680,7 @@ class NetworkXGraphStore:
 
         triples, last = await self._run("get_all", read)
         next_cursor = None if last is None else encode_cursor({"after": last}, scope=listing)
-        return GraphResult(triples=triples, nodes=_nodes(triples), next_cursor=next_cursor)
+        return GraphResult(triples=triples, nodes=graph_nodes(triples), next_cursor=next_cursor)
 
     async def search(
         self, *, query: str, user_id: str | None = None, limit: int = 10
@@ -728,7 +717,8 @@ class NetworkXGraphStore:
 
         ranked = await self._run("search", read)
         triples = [t for t, _ in ranked]
-        return GraphResult(triples=triples, nodes=_nodes(triples), scores=[s for _, s in ranked])
+        scores = [score for _, score in ranked]
+        return GraphResult(triples=triples, nodes=graph_nodes(triples), scores=scores)
 
     # --- housekeeping -----------------------------------------------------------------------
 

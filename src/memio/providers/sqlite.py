@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError, ProviderError
 from memio.models import Message, Page, utcnow
-from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.providers._shared import (
     WORD_PATTERN,  # the one definition of a word (see word_terms)
     OpenOnce,
@@ -190,15 +190,6 @@ def _message(row: Sequence[Any], score: float | None = None) -> Message:
         score=score,
     )
 
-
-def _after(position: Mapping[str, Any] | None) -> int:
-    """The keyset position a cursor carries (-1 before the first page)."""
-    if position is None:
-        return -1
-    after = position.get("after")
-    if isinstance(after, bool) or not isinstance(after, int):
-        raise InvalidRequestError("not a cursor this server issued", field="cursor")
-    return after
 
 
 class _Transaction:
@@ -434,7 +425,7 @@ class SQLiteHistoryStore:
         require_text(session_id, field="session_id")
         optional_text(user_id, field="user_id")
         listing = {"list": "messages", "session_id": session_id, "user_id": user_id}
-        after = _after(decode_cursor(cursor, scope=listing))
+        after = int_position(decode_cursor(cursor, scope=listing))
 
         def read(conn: sqlite3.Connection) -> tuple[list[Any], list[int]]:
             with _Transaction(conn, immediate=False):  # one snapshot for both queries
@@ -459,7 +450,7 @@ class SQLiteHistoryStore:
         check_limit(limit)
         optional_text(user_id, field="user_id")
         listing = {"list": "sessions", "user_id": user_id}
-        after = _after(decode_cursor(cursor, scope=listing))
+        after = int_position(decode_cursor(cursor, scope=listing))
 
         def read(conn: sqlite3.Connection) -> list[Any]:
             if user_id is None:

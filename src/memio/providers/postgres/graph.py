@@ -12,11 +12,12 @@ from pydantic import Field
 
 from memio.errors import InvalidRequestError, NotFoundError, ProviderError
 from memio.models import GraphResult, Triple, utcnow
-from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
     ProviderContext,
     graph_match_score,
+    graph_nodes,
     optional_text,
     plan_triples,
     require_text,
@@ -76,15 +77,6 @@ def _triple(row: Mapping[str, Any]) -> Triple:
         metadata=row["metadata"] or {},
         created_at=as_utc(row["created_at"]),
     )
-
-
-def _nodes(triples: Sequence[Triple], *, first: str | None = None) -> list[str]:
-    """Every entity of `triples`, each once, in order of appearance (subject before object)."""
-    seen: dict[str, None] = {} if first is None else {first: None}
-    for t in triples:
-        seen.setdefault(t.subject)
-        seen.setdefault(t.object)
-    return list(seen)
 
 
 def _vector_bytes(vector: np.ndarray) -> bytes:
@@ -321,7 +313,7 @@ class PostgresGraphStore(PostgresStore):
         if not rows:
             raise NotFoundError("entity", entity)
         triples = [_triple(row) for row in rows]
-        return GraphResult(triples=triples, nodes=_nodes(triples, first=entity))
+        return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
 
     async def get_all(
         self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
@@ -329,10 +321,7 @@ class PostgresGraphStore(PostgresStore):
         check_limit(limit)
         optional_text(user_id, field="user_id")
         listing = {"list": "triples", "user_id": user_id}
-        position = decode_cursor(cursor, scope=listing)
-        after = position.get("after") if position else -1
-        if isinstance(after, bool) or not isinstance(after, int):
-            raise InvalidRequestError("not a cursor this server issued", field="cursor")
+        after = int_position(decode_cursor(cursor, scope=listing))
         scope, scope_params = self._scope(user_id)
         async with self.connection("get_all") as conn:
             cur = await conn.execute(
@@ -345,7 +334,7 @@ class PostgresGraphStore(PostgresStore):
         rows = rows[:limit]
         triples = [_triple(row) for row in rows]
         next_cursor = encode_cursor({"after": rows[-1]["seq"]}, scope=listing) if more else None
-        return GraphResult(triples=triples, nodes=_nodes(triples), next_cursor=next_cursor)
+        return GraphResult(triples=triples, nodes=graph_nodes(triples), next_cursor=next_cursor)
 
     async def search(
         self, *, query: str, user_id: str | None = None, limit: int = 10
@@ -373,7 +362,7 @@ class PostgresGraphStore(PostgresStore):
         scored.sort(key=lambda pair: (-pair[1], pair[0]["seq"]))
         top = scored[:limit]
         triples = [_triple(row) for row, _ in top]
-        return GraphResult(triples=triples, nodes=_nodes(triples), scores=[s for _, s in top])
+        return GraphResult(triples=triples, nodes=graph_nodes(triples), scores=[s for _, s in top])
 
     async def _candidates(self, query: str, user_id: str | None) -> list[dict[str, Any]]:
         """Word (and trigram) matches of the scope plus its newest `search_scan_limit` triples,

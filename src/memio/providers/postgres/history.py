@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
 from memio.models import Message, Page, utcnow
-from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.providers._shared import (
     ProviderContext,
     coerce_items,
@@ -190,7 +190,7 @@ class PostgresHistoryStore(PostgresStore):
         check_limit(limit)
         scope = {"list": "messages", "session_id": session_id, "user_id": user_id}
         position = decode_cursor(cursor, scope=scope)
-        after = _int_position(position, "after")
+        after = int_position(position, "after")
         async with self.connection("get") as conn:
             await self._check_session(conn, session_id, user_id)
             cur = await conn.execute(
@@ -210,7 +210,7 @@ class PostgresHistoryStore(PostgresStore):
         check_limit(limit)
         optional_text(user_id, field="user_id")
         scope = {"list": "sessions", "user_id": user_id}
-        after = _int_position(decode_cursor(cursor, scope=scope), "after")
+        after = int_position(decode_cursor(cursor, scope=scope), "after")
         async with self.connection("get_all") as conn:
             if user_id is None:
                 cur = await conn.execute(
@@ -291,15 +291,6 @@ def _score(matched: int, rank: float, words: int) -> float:
     value = (int(matched) + min(max(float(rank), 0.0), 1.0)) / (words + 1)
     return min(1.0, max(0.0, value))
 
-
-def _int_position(position: Mapping[str, Any] | None, key: str) -> int:
-    """The last position a cursor saw; -1 (before every position and seq) for the first page."""
-    if position is None:
-        return -1
-    value = position.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequestError("not a cursor this server issued", field="cursor")
-    return value
 
 
 def _validate_messages(messages: Any) -> list[Message]:
