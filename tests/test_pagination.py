@@ -8,7 +8,7 @@ import json
 import pytest
 
 from memio.errors import InvalidRequestError
-from memio.pagination import MAX_LIMIT, check_limit, decode_cursor, encode_cursor
+from memio.pagination import MAX_LIMIT, check_limit, decode_cursor, encode_cursor, int_position
 
 SCOPE = {"user_id": "alice", "filters": {"kind": "note", "n": {"gte": 1}}}
 
@@ -107,8 +107,6 @@ def test_check_limit_custom_field_and_maximum():
 
 
 def test_int_position_reads_a_keyset_position():
-    from memio.pagination import int_position
-
     assert int_position(None) == -1
     assert int_position(None, "offset", first=0) == 0
     assert int_position({"after": 41}) == 41
@@ -119,8 +117,6 @@ def test_int_position_reads_a_keyset_position():
     "position", [{}, {"after": "3"}, {"after": True}, {"after": 1.5}, {"after": -2}]
 )
 def test_int_position_rejects_what_memio_never_issued(position):
-    from memio.pagination import int_position
-
     with pytest.raises(InvalidRequestError) as info:
         int_position(position)
     assert info.value.field == "cursor"
