@@ -2,21 +2,28 @@
 
 Same data (mode.docs documents), same config, same embedder; distinct, never repeated queries per
 measurement, so a query cache cannot flatter either side. Rounds alternate HTTP and in-process.
+Each round also measures the floor: the same client against a bare ASGI app (`bench.null_app`)
+that answers with a real search response, served by uvicorn like memio-server, so the difference
+splits into what the client and the transport cost anyway and memio's own share.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
-from bench import corpus, ours
-from bench.common import Mode, load_sampler, save
-from bench.http import pool, run_calls, run_load
+from bench import corpus, ours, servers
+from bench.common import ROOT, Mode, load_sampler, save
+from bench.http import client, pool, run_calls, run_load, send
 
 
-def _http(mode: Mode, workdir, seed: int) -> dict[str, Any]:
+def _http(mode: Mode, workdir: Path, seed: int) -> dict[str, Any]:
     with ours.server(workdir) as proc:
         ours.warm_up(proc.base_url)
+        body = workdir / "null-app-body.json"
+        body.write_bytes(asyncio.run(_one_search(proc.base_url)))
         one = asyncio.run(
             run_load(
                 proc.base_url,
@@ -33,7 +40,28 @@ def _http(mode: Mode, workdir, seed: int) -> dict[str, Any]:
                 max_seconds=mode.budget,
             )
         )
-    return {"c1": one, "c64": many}
+    return {"c1": one, "c64": many, "floor": _floor(mode, workdir, body, seed)}
+
+
+async def _one_search(base_url: str) -> bytes:
+    async with client(base_url) as http:
+        request = ours.search_requests(corpus.queries(1, seed=998))[0]
+        return (await send(http, request)).content
+
+
+def _floor(mode: Mode, workdir: Path, body: Path, seed: int) -> dict[str, Any]:
+    """The same 1-connection load against `bench.null_app` (uvicorn, memio-server's settings)."""
+    port = servers.free_port()
+    argv = [
+        sys.executable, "-m", "uvicorn", "bench.null_app:app", "--port", str(port),
+        "--no-server-header", "--ws", "none",
+    ]  # fmt: skip
+    env = {"NULL_APP_BODY": str(body), "PYTHONPATH": str(ROOT)}
+    with servers.run("null-app", argv, port, workdir, env=env):
+        requests = ours.search_requests(corpus.queries(mode.queries, seed=seed))
+        url = f"http://127.0.0.1:{port}"
+        asyncio.run(run_load(url, requests[:50], connections=1, max_seconds=60))  # warm-up
+        return asyncio.run(run_load(url, requests, connections=1, max_seconds=mode.budget))
 
 
 def _inproc(mode: Mode, workdir, seed: int) -> dict[str, Any]:
@@ -79,5 +107,6 @@ def main(mode: Mode) -> dict[str, Any]:
                 "inproc": p,
                 "overhead": {q: h[q] - p[q] for q in ("p50", "p95", "p99")},
             }
+        record["floor"] = pool([run["floor"] for run in http_runs])
     save(mode, "overhead", record)
     return record

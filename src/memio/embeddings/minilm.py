@@ -104,6 +104,10 @@ def _load_runtime(model_path: Path, tokenizer_path: Path, threads: int) -> _Runt
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle worker threads sleep instead of spinning: a server runs the model between chroma
+        # queries and HTTP work on the same cores, and spinning threads took CPU from them
+        # (bench/: 64 concurrent searches 10-20% faster, 1-connection latency unchanged).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         session = ort.InferenceSession(
             str(model_path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError, ProviderError
 from memio.models import Message, Page, utcnow
@@ -191,7 +192,6 @@ def _message(row: Sequence[Any], score: float | None = None) -> Message:
     )
 
 
-
 class _Transaction:
     """``with _Transaction(conn, immediate=True):`` BEGIN ... COMMIT, ROLLBACK on any exception."""
 
@@ -210,6 +210,10 @@ class _Transaction:
             self._conn.rollback()
 
 
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
+
+
 def _connect(path: Path, *, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
     """Open (creating if needed) and migrate the history file; the caller owns the connection."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +223,16 @@ def _connect(path: Path, *, busy_timeout: float, synchronous: str) -> sqlite3.Co
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        # SQLite answers "database is locked" at once, without its busy wait, when another
+        # connection is setting up the same new file; retry that until the busy timeout.
+        for attempt in Retrying(
+            retry=retry_if_exception(_is_locked),
+            stop=stop_after_delay(busy_timeout),
+            wait=wait_exponential(multiplier=0.005, max=0.1),
+            reraise=True,
+        ):
+            with attempt:
+                conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         conn.execute("PRAGMA foreign_keys = ON")
         _migrate(conn, path)
