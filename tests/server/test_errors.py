@@ -199,3 +199,62 @@ def test_every_operation_documents_the_error_body(serve):
         for status in expected:
             schema = responses[status]["content"]["application/json"]["schema"]
             assert schema == error_ref, (path, method, status)
+
+
+# JSON can spell a lone UTF-16 surrogate; Python decodes it into text no store can keep.
+LONE = '"\\ud800"'  # written where a body below has "@"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/v1/facts", '{"content": @, "user_id": "u"}', "body.content"),
+        ("POST", "/v1/facts", '{"content": "c", "user_id": @}', "body.user_id"),
+        ("POST", "/v1/facts", '{"content": "c", "metadata": {"k": [1, @]}}', "body.metadata.k.1"),
+        ("POST", "/v1/facts", '{"content": "c", "metadata": {@: 1}}', "body.metadata.\\ud800"),
+        ("POST", "/v1/facts/search", '{"query": @}', "body.query"),
+        ("POST", "/v1/documents/batch", '{"documents": [{"content": "a"}, {"content": @}]}',
+         "body.documents.1.content"),
+        ("POST", "/v1/history/sessions/s1/messages",
+         '{"messages": [{"role": "user", "content": @}]}', "body.messages.0.content"),
+        ("POST", "/v1/graph/triples",
+         '{"triples": [{"subject": @, "predicate": "p", "object": "o"}]}',
+         "body.triples.0.subject"),
+        ("POST", "/v1/memories/",
+         '{"messages": [{"role": "user", "content": @}], "user_id": "u", "infer": false}',
+         "body.messages.0.content"),
+        ("POST", "/memories",
+         '{"messages": [{"role": "user", "content": @}], "user_id": "u", "infer": false}',
+         "body.messages.0.content"),
+    ],
+)  # fmt: skip
+def test_lone_surrogate_is_422_naming_the_field(serve, method, path, body, field):
+    client = serve({})
+    response = client.request(
+        method, path, content=body.replace("@", LONE), headers={"content-type": "application/json"}
+    )
+    detail = error_body(response, 422, "validation_error")["detail"]
+    assert detail.startswith(f"{field}: text must be valid Unicode")
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_ordinary_text(serve, tmp_path):
+    client = serve({"data_dir": str(tmp_path), "stores": {"facts": {"provider": "chroma"}}})
+    for raw, text in (('"smile \\ud83d\\ude00"', "smile \U0001f600"), ('"\\\\ud800"', "\\ud800")):
+        response = client.post(
+            "/v1/facts",
+            content='{"content": @, "user_id": "u"}'.replace("@", raw),
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 201, response.text
+        fact = client.get(f"/v1/facts/{response.json()['id']}").json()
+        assert fact["content"] == text
+
+
+def test_lone_surrogate_never_reaches_the_embedded_stores(serve, tmp_path):
+    client = serve({"data_dir": str(tmp_path), "stores": {"documents": {"provider": "chroma"}}})
+    body = '{"documents": [{"content": @}]}'.replace("@", LONE)
+    response = client.post(
+        "/v1/documents/batch", content=body, headers={"content-type": "application/json"}
+    )
+    error_body(response, 422, "validation_error")
+    assert client.get("/v1/documents").json() == []

@@ -1,14 +1,16 @@
 """`create_app`: the memio REST gateway as a FastAPI app.
 
-The stores are built once, in the lifespan, and closed at shutdown. Cross-cutting concerns are
-small ASGI middleware, outermost first: request id, metrics, CORS, last-resort 500, timeout, auth,
-rate limit, body limit; so every answer, even a refusal, carries a request id, is counted and is
-readable by a browser. Swagger UI and ReDoc are served from memio's own assets (fastapi-offline),
-never from a CDN, so /docs works offline.
+The stores are built once, in the lifespan, opened in the background as the server starts
+answering, and closed at shutdown. Cross-cutting concerns are small ASGI middleware, outermost
+first: request id, metrics, CORS, last-resort 500, timeout, auth, rate limit, body limit; so every
+answer, even a refusal, carries a request id, is counted and is readable by a browser. Swagger UI
+and ReDoc are served from memio's own assets (fastapi-offline), never from a CDN, so /docs works
+offline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -108,13 +110,17 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
         embedder = build_embedder(config.embedder)
         app.state.memio = stores = build_memio(config, embedder)
         _log_summary(config, stores, limiter)
+        warming = asyncio.create_task(_warm_up(config, stores))
         try:
             yield
         finally:
             try:
-                await stores.aclose()
+                await warming  # never close a store while it is still opening
             finally:
-                await embedder.aclose()
+                try:
+                    await stores.aclose()
+                finally:
+                    await embedder.aclose()
 
     app = FastAPIOffline(
         title="memio",
@@ -133,6 +139,21 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
         app.include_router(router)
     install_openapi(app, auth=config.auth_enabled, rate_limited=limiter is not None)
     return app
+
+
+async def _warm_up(config: ServerConfig, stores: Memio) -> None:
+    """Open every store and load the local model while the server already answers, so the first
+    request does not pay for them (bench/: up to 1 s before the first search on an empty data
+    dir). A failure here is only logged: the request that meets it reports it properly."""
+    steps = {f"{kind} store": store.ping() for kind, store in stores.stores.items()}
+    if config.embedder.provider == "minilm":
+        from memio.embeddings import default_embedder
+
+        steps["embedder"] = asyncio.to_thread(default_embedder().load)
+    results = await asyncio.gather(*steps.values(), return_exceptions=True)
+    for name, result in zip(steps, results, strict=True):
+        if isinstance(result, Exception):
+            logger.warning("warm-up: %s not ready yet: %s", name, result)
 
 
 def _rate_limiter(config: ServerConfig) -> RateLimiter | None:

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from memio.pagination import MAX_LIMIT
 from memio.server.deps import FactsDep, parse_json_filters
 from memio.server.mem0 import platform
+from memio.server.routing import make_router
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["mem0 local-first aliases"])
+router = make_router(tags=["mem0 local-first aliases"])
 
 
 @router.get("/v1/memories/search", summary="Search memories (GET)")

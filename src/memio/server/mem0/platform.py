@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from memio.errors import InvalidRequestError, NotFoundError
@@ -57,6 +57,7 @@ from memio.server.mem0.shapes import (
     project_fields,
     summarize_entities,
 )
+from memio.server.routing import make_router
 
 __all__ = [
     "INFER_HEADER",
@@ -73,7 +74,7 @@ __all__ = [
     "store_messages",
 ]
 
-router = APIRouter(tags=["mem0 platform"])
+router = make_router(tags=["mem0 platform"])
 
 ORG_ID = "memio"
 INFER_HEADER = "X-Memio-Infer"

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from memio.errors import InvalidRequestError, NotSupportedError
@@ -46,10 +46,11 @@ from memio.server.mem0.shapes import (
     selfhosted_memory,
     summarize_entities,
 )
+from memio.server.routing import make_router
 
 __all__ = ["UNSUPPORTED", "redacted_config", "router"]
 
-router = APIRouter(tags=["mem0 self-hosted"])
+router = make_router(tags=["mem0 self-hosted"])
 
 DEFAULT_LIST_TOP_K = 100
 DEFAULT_SEARCH_TOP_K = 20  # mem0's Memory.search default

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import Depends, Query, Request, Response, status
 
 from memio.models import Fact, FactEvent, FactInput
 from memio.providers._shared import coerce_items
@@ -13,6 +13,7 @@ from memio.server.deps import (
     parse_json_filters,
     set_next_cursor,
 )
+from memio.server.routing import make_router
 from memio.server.schemas import (
     DeletedCount,
     FactBatch,
@@ -22,7 +23,7 @@ from memio.server.schemas import (
     IdList,
 )
 
-router = APIRouter(prefix="/v1/facts", tags=["facts"])
+router = make_router(prefix="/v1/facts", tags=["facts"])
 
 _SCOPE = ("user_id", "agent_id", "app_id", "run_id")
 _NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}

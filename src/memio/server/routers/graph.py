@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import Depends, Query, Request, Response, status
 
 from memio.models import GraphResult
 from memio.server.deps import PAGED, GraphDep, admin_unless_scoped, set_next_cursor
+from memio.server.routing import make_router
 from memio.server.schemas import GraphAdd, GraphSearch
 
-router = APIRouter(prefix="/v1/graph", tags=["graph"])
+router = make_router(prefix="/v1/graph", tags=["graph"])
 
 _NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 

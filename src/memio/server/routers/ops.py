@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import fastapi
 import pydantic
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
@@ -25,11 +25,12 @@ from memio.errors import MemioError, ProviderError
 from memio.providers import STORE_KINDS
 from memio.server.auth import require_admin
 from memio.server.errors import request_id_of
+from memio.server.routing import make_router
 
 __all__ = ["router"]
 
 logger = logging.getLogger("memio.server")
-router = APIRouter(tags=["ops"])
+router = make_router(tags=["ops"])
 
 
 class HealthResponse(BaseModel):

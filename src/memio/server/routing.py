@@ -1,0 +1,89 @@
+"""`make_router()`: every memio router is built here, so every JSON body is checked for valid text.
+
+JSON may spell a lone UTF-16 surrogate (``"\\ud800"``), which Python decodes into a str that no
+store, tokenizer or JSON encoder accepts: without this check it surfaced as a 500 or a 502 from
+deep inside a provider. It is a client mistake, so it is answered 422 with the field's path,
+like any other validation error. Escaped surrogate *pairs* (``"\\ud83d\\ude00"``) decode into one
+valid character and pass. The body is only walked when its bytes contain a surrogate escape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+__all__ = ["check_text", "lone_surrogate_path", "make_router"]
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate_path(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> tuple[str | int, ...] | None:
+    """The path of the first str (key or value) in `value` holding a lone surrogate, or None.
+    A bad key appears in the path backslash-escaped, so the error message itself is valid text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if lone_surrogate_path(key) is not None:  # the key itself: named escaped
+                return (*path, key.encode("utf-8", "backslashreplace").decode())
+            found = lone_surrogate_path(item, (*path, key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = lone_surrogate_path(item, (*path, i))
+            if found is not None:
+                return found
+    return None
+
+
+def check_text(body: bytes) -> None:
+    """Raise RequestValidationError (422) naming the first field of a JSON `body` that holds a
+    lone surrogate; anything else, including malformed JSON, is left to FastAPI's parsing."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return
+    try:
+        where = lone_surrogate_path(json.loads(body))
+    except ValueError:
+        return
+    if where is not None:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", *where),
+                    "msg": "text must be valid Unicode: it holds a lone surrogate "
+                    "(\\ud800 to \\udfff without its pair)",
+                    "type": "string_unicode",
+                }
+            ]
+        )
+
+
+class _TextCheckedRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            # Checked here, not inside request.json(): FastAPI turns any error raised there into
+            # a bare 400 that names no field. The body stays cached for the handler.
+            check_text(await request.body())
+            return await handler(request)
+
+        return checked
+
+
+def make_router(**kwargs: Any) -> APIRouter:
+    """An APIRouter whose routes reject JSON bodies holding lone surrogates (422)."""
+    return APIRouter(route_class=_TextCheckedRoute, **kwargs)
