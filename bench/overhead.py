@@ -3,8 +3,9 @@
 Same data (mode.docs documents), same config, same embedder; distinct, never repeated queries per
 measurement, so a query cache cannot flatter either side. Rounds alternate HTTP and in-process.
 Each round also measures the floor: the same client against a bare ASGI app (`bench.null_app`)
-that answers with a real search response, served by uvicorn like memio-server, so the difference
-splits into what the client and the transport cost anyway and memio's own share.
+that answers with a real search response after waiting, in a worker thread, as long as the
+round's in-process search took; served by uvicorn like memio-server. Its latency minus the wait is
+what the client and the transport cost anyway; the rest of the difference is memio's own share.
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import corpus, ours, servers
 from bench.common import ROOT, Mode, load_sampler, save
 from bench.http import client, pool, run_calls, run_load, send
+
+NULL_BODY = "null-app-body.json"
 
 
 def _http(mode: Mode, workdir: Path, seed: int) -> dict[str, Any]:
     with ours.server(workdir) as proc:
         ours.warm_up(proc.base_url)
-        body = workdir / "null-app-body.json"
-        body.write_bytes(asyncio.run(_one_search(proc.base_url)))
+        (workdir / NULL_BODY).write_bytes(asyncio.run(_one_search(proc.base_url)))
         one = asyncio.run(
             run_load(
                 proc.base_url,
@@ -40,7 +44,7 @@ def _http(mode: Mode, workdir: Path, seed: int) -> dict[str, Any]:
                 max_seconds=mode.budget,
             )
         )
-    return {"c1": one, "c64": many, "floor": _floor(mode, workdir, body, seed)}
+    return {"c1": one, "c64": many}
 
 
 async def _one_search(base_url: str) -> bytes:
@@ -49,19 +53,25 @@ async def _one_search(base_url: str) -> bytes:
         return (await send(http, request)).content
 
 
-def _floor(mode: Mode, workdir: Path, body: Path, seed: int) -> dict[str, Any]:
-    """The same 1-connection load against `bench.null_app` (uvicorn, memio-server's settings)."""
+def _floor(mode: Mode, workdir: Path, delay_ms: float, seed: int) -> dict[str, Any]:
+    """The same 1-connection load against `bench.null_app` (uvicorn, memio-server's settings),
+    answering after `delay_ms`; `waited_p50` is the wait it measured."""
     port = servers.free_port()
     argv = [
         sys.executable, "-m", "uvicorn", "bench.null_app:app", "--port", str(port),
         "--no-server-header", "--ws", "none",
     ]  # fmt: skip
-    env = {"NULL_APP_BODY": str(body), "PYTHONPATH": str(ROOT)}
+    env = {
+        "NULL_APP_BODY": str(workdir / NULL_BODY),
+        "NULL_APP_DELAY": str(delay_ms / 1000),
+        "PYTHONPATH": str(ROOT),
+    }
     with servers.run("null-app", argv, port, workdir, env=env):
         requests = ours.search_requests(corpus.queries(mode.queries, seed=seed))
         url = f"http://127.0.0.1:{port}"
         asyncio.run(run_load(url, requests[:50], connections=1, max_seconds=60))  # warm-up
-        return asyncio.run(run_load(url, requests, connections=1, max_seconds=mode.budget))
+        result = asyncio.run(run_load(url, requests, connections=1, max_seconds=mode.budget))
+        return {**result, "waited_p50": httpx.get(f"{url}/_waited").json()["p50_ms"]}
 
 
 def _inproc(mode: Mode, workdir, seed: int) -> dict[str, Any]:
@@ -95,10 +105,11 @@ def main(mode: Mode) -> dict[str, Any]:
     record: dict[str, Any] = {"docs": mode.docs}
     with load_sampler(record):
         workdir = ours.prepared_documents(mode)
-        http_runs, proc_runs = [], []
+        http_runs, proc_runs, floors = [], [], []
         for r in range(mode.rounds):
             http_runs.append(_http(mode, workdir, seed=100 + 10 * r))
             proc_runs.append(_inproc(mode, workdir, seed=100 + 10 * r))
+            floors.append(_floor(mode, workdir, proc_runs[-1]["c1"]["p50"], seed=100 + 10 * r))
         for key in ("c1", "c64"):
             h = pool([run[key] for run in http_runs])
             p = pool([run[key] for run in proc_runs])
@@ -107,6 +118,7 @@ def main(mode: Mode) -> dict[str, Any]:
                 "inproc": p,
                 "overhead": {q: h[q] - p[q] for q in ("p50", "p95", "p99")},
             }
-        record["floor"] = pool([run["floor"] for run in http_runs])
+        record["floor"] = pool(floors)
+        record["floor"]["waited_p50"] = sum(f["waited_p50"] for f in floors) / len(floors)
     save(mode, "overhead", record)
     return record
