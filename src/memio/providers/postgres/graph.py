@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import psycopg.errors
 from psycopg.types.json import Jsonb
 from pydantic import Field
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from memio.errors import InvalidRequestError, NotFoundError, ProviderError
 from memio.models import GraphResult, Triple, utcnow
@@ -35,7 +37,12 @@ from memio.providers.postgres._base import (
 __all__ = ["PostgresGraphStore"]
 
 MAX_DEPTH = 10
-_DEADLOCK_RETRIES = 5
+_DEADLOCK_RETRIES = 8
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and isinstance(exc.cause, psycopg.errors.DeadlockDetected)
+
 
 GRAPH_MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
@@ -109,6 +116,9 @@ class PostgresGraphStore(PostgresStore):
     ) -> None:
         super().__init__(embedder=embedder, **kwargs)
         self.search_scan_limit = search_scan_limit
+        # The advisory-lock class of this schema's triples (keys are the ids' hashtext).
+        digest = hashlib.sha256(f"memio:{self.schema}.graph_triples".encode()).digest()
+        self._lock_class = int.from_bytes(digest[:4], "big", signed=True)
         self._trigram: str | None = None  # schema of pg_trgm when the database has it
 
     @classmethod
@@ -185,18 +195,18 @@ class PostgresGraphStore(PostgresStore):
             )
             for tid, t in unique.items()
         ]
-        stored: dict[str, Triple] = {}
-        for attempt in range(_DEADLOCK_RETRIES):
-            try:
+        # Two writers touching the same triples in different orders (another batch, a delete by
+        # entity) can deadlock; PostgreSQL aborts one. The upsert is idempotent and its
+        # transaction was rolled back, so it runs again, after a random pause: writers retrying
+        # in step would only meet again.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_is_deadlock),
+            stop=stop_after_attempt(_DEADLOCK_RETRIES),
+            wait=wait_random_exponential(multiplier=0.02, max=1.0),
+            reraise=True,
+        ):
+            with attempt:
                 stored = await self._upsert(rows)
-                break
-            except ProviderError as exc:
-                # Two writers touching the same triples in different orders (another batch, a
-                # delete by entity) can deadlock; PostgreSQL aborts one. The upsert is
-                # idempotent and its transaction was rolled back, so run it again.
-                deadlock = isinstance(exc.cause, psycopg.errors.DeadlockDetected)
-                if not deadlock or attempt == _DEADLOCK_RETRIES - 1:
-                    raise
         return [stored[tid].model_copy(deep=True) for tid, _ in planned]
 
     async def _upsert(self, rows: list[tuple[Any, ...]]) -> dict[str, Triple]:
@@ -206,6 +216,13 @@ class PostgresGraphStore(PostgresStore):
             conn.transaction(),
             conn.cursor() as cur,
         ):
+            # Lock the batch's triples in one global order first: concurrent batches then queue
+            # on each other instead of deadlocking on the unique index in their input orders.
+            await cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(id) AS k"
+                " FROM unnest(%s::text[]) AS id ORDER BY k) AS ordered",
+                (self._lock_class, [row[0] for row in rows]),
+            )
             await cur.executemany(
                 f"INSERT INTO {self.s}.graph_triples AS t"
                 " (id, subject, predicate, object, user_id, metadata, created_at,"
