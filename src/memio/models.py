@@ -54,6 +54,18 @@ def cosine_score(similarity: float) -> float:
     return min(1.0, max(0.0, float(similarity)))
 
 
+def check_unicode(text: str, *, field: str) -> None:
+    """Reject text holding a lone UTF-16 surrogate (JSON can spell one, "\\ud800"): no store,
+    tokenizer or JSON encoder accepts it, so it is a client mistake naming the field."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequestError(
+                "must be valid Unicode text (it holds a lone surrogate)", field=field
+            ) from None
+
+
 def validate_metadata(
     metadata: Mapping[str, Any] | None, *, field: str = "metadata"
 ) -> dict[str, MetadataValue]:
@@ -70,7 +82,8 @@ def validate_metadata(
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
             raise InvalidRequestError("keys must be non-empty strings", field=field)
-        path = f"{field}.{key}"
+        path = f"{field}.{key.encode('utf-8', 'backslashreplace').decode()}"
+        check_unicode(key, field=path)
         if isinstance(value, list):
             for item in value:
                 _check_scalar(item, path)
@@ -82,7 +95,10 @@ def validate_metadata(
 
 
 def _check_scalar(value: Any, path: str) -> None:
-    if isinstance(value, bool | str | int):
+    if isinstance(value, str):
+        check_unicode(value, field=path)
+        return
+    if isinstance(value, bool | int):
         return
     if isinstance(value, float):
         if math.isfinite(value):

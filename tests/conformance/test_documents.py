@@ -62,6 +62,9 @@ INVALID = [
     (lambda s: s.add(content=" \n"), "content"),
     (lambda s: s.add(content="x", doc_id=""), "doc_id"),
     (lambda s: s.add(content="x", user_id=""), "user_id"),
+    (lambda s: s.add(content="lone \ud800"), "content"),  # a lone surrogate: no store keeps it
+    (lambda s: s.add(content="x", metadata={"k": "\ud800"}), "metadata.k"),
+    (lambda s: s.search(query="\ud800"), "query"),
     (lambda s: s.add(content="x", metadata={"a": {"b": 1}}), "metadata.a"),
     (lambda s: s.add(content="x", metadata={"a": None}), "metadata.a"),
     (lambda s: s.add(content="x", metadata={"a": float("inf")}), "metadata.a"),

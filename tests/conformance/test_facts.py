@@ -73,6 +73,10 @@ INVALID = [
     (lambda s: s.add(content="x", metadata={"a": [1, {"b": 2}]}), "metadata.a"),
     (lambda s: s.add(content="x", user_id=""), "user_id"),
     (lambda s: s.add(content="x", fact_id=""), "fact_id"),
+    (lambda s: s.add(content="lone \ud800"), "content"),  # a lone surrogate: no store keeps it
+    (lambda s: s.add(content="x", user_id="\udfff"), "user_id"),
+    (lambda s: s.add(content="x", metadata={"a": ["ok", "\ud800"]}), "metadata.a"),
+    (lambda s: s.search(query="\ud800 x"), "query"),
     (lambda s: s.get(fact_id=""), "fact_id"),
     (lambda s: s.search(query=""), "query"),
     (lambda s: s.search(query="x", limit=0), "limit"),

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ValidationError
 
 from memio.errors import ConflictError, InvalidRequestError, MemioError, ProviderError
 from memio.filters import FilterNode, parse_filters
-from memio.models import DocumentInput, MetadataValue, Triple, cosine_score, validate_metadata
+from memio.models import (
+    DocumentInput,
+    MetadataValue,
+    Triple,
+    check_unicode,
+    cosine_score,
+    validate_metadata,
+)
 from memio.pagination import check_limit
 from memio.protocols import Embedder
 
@@ -81,6 +88,7 @@ def require_text(value: Any, *, field: str) -> str:
         raise InvalidRequestError("must be a string", field=field)
     if not value.strip():
         raise InvalidRequestError("must not be empty", field=field)
+    check_unicode(value, field=field)
     return value
 
 
