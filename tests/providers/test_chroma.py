@@ -320,7 +320,6 @@ AWKWARD = {
     "$dollar": 1,
     "chroma:hidden": "key chroma hides",
     "neg_zero": -0.0,
-    "surrogate": "\ud800",
 }
 
 
