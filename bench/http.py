@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import httpx
@@ -67,6 +68,39 @@ async def send(http: httpx.AsyncClient, request: Request) -> httpx.Response:
     return response
 
 
+async def _timed(
+    items: Sequence[Any],
+    handlers: Sequence[Callable[[Any], Awaitable[Any]]],
+    *,
+    max_seconds: float,
+) -> dict[str, Any]:
+    """One concurrent worker per handler, taking `items` from a shared queue until they run out
+    or `max_seconds` pass; latency stats (ms), completed count, wall seconds, per second."""
+    latencies: list[float] = []
+    queue = iter(items)
+    deadline = time.perf_counter() + max_seconds
+
+    async def worker(handle: Callable[[Any], Awaitable[Any]]) -> None:
+        for item in queue:
+            if time.perf_counter() > deadline:
+                return
+            start = time.perf_counter()
+            await handle(item)
+            latencies.append((time.perf_counter() - start) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(handle) for handle in handlers))
+    wall = time.perf_counter() - start
+    return {
+        **summarize(latencies),
+        "completed": len(latencies),
+        "seconds": wall,
+        "rps": len(latencies) / wall if wall else 0.0,
+        "connections": len(handlers),
+        "_raw": latencies,
+    }
+
+
 async def run_load(
     base_url: str,
     requests: Sequence[Request],
@@ -75,67 +109,21 @@ async def run_load(
     max_seconds: float,
 ) -> dict[str, Any]:
     """Send `requests` from `connections` concurrent workers, each on its own keep-alive
-    connection; stop early at `max_seconds`.
-
-    Returns latency stats (ms), completed count, wall seconds and requests per second.
-    """
-    latencies: list[float] = []
-    queue = iter(requests)
-    deadline = time.perf_counter() + max_seconds
-
-    async def worker(http: httpx.AsyncClient) -> None:
-        for request in queue:
-            if time.perf_counter() > deadline:
-                return
-            start = time.perf_counter()
-            await send(http, request)
-            latencies.append((time.perf_counter() - start) * 1000)
-
+    connection; stop early at `max_seconds`."""
     clients = [client(base_url) for _ in range(connections)]
     try:
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(http) for http in clients))
-        wall = time.perf_counter() - start
+        senders = [partial(send, http) for http in clients]
+        return await _timed(requests, senders, max_seconds=max_seconds)
     finally:
         for http in clients:
             await http.aclose()
-    return {
-        **summarize(latencies),
-        "completed": len(latencies),
-        "seconds": wall,
-        "rps": len(latencies) / wall if wall else 0.0,
-        "connections": connections,
-        "_raw": latencies,
-    }
 
 
 async def run_calls(
     calls: Sequence[Callable[[], Awaitable[Any]]], *, concurrency: int, max_seconds: float
 ) -> dict[str, Any]:
     """The in-process twin of `run_load`: await `calls` with `concurrency` workers."""
-    latencies: list[float] = []
-    queue = iter(calls)
-    deadline = time.perf_counter() + max_seconds
-
-    async def worker() -> None:
-        for call in queue:
-            if time.perf_counter() > deadline:
-                return
-            start = time.perf_counter()
-            await call()
-            latencies.append((time.perf_counter() - start) * 1000)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall = time.perf_counter() - start
-    return {
-        **summarize(latencies),
-        "completed": len(latencies),
-        "seconds": wall,
-        "rps": len(latencies) / wall if wall else 0.0,
-        "connections": concurrency,
-        "_raw": latencies,
-    }
+    return await _timed(calls, [lambda call: call()] * concurrency, max_seconds=max_seconds)
 
 
 async def post_batches(

@@ -106,6 +106,13 @@ def _plots(results: dict[str, Any], out: Path) -> list[str]:
 
     out.mkdir(parents=True, exist_ok=True)
     made = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        made.append(name)
+
     over = results.get("overhead")
     if over:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -120,10 +127,7 @@ def _plots(results: dict[str, Any], out: Path) -> list[str]:
             ax.set_ylabel("ms")
             ax.set_title(f"documents search, {over['docs']:,} docs, {title}")
             ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "overhead.png", dpi=110)
-        plt.close(fig)
-        made.append("overhead.png")
+        save(fig, "overhead.png")
     comp = results.get("compare")
     if comp:
         fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
@@ -136,10 +140,7 @@ def _plots(results: dict[str, Any], out: Path) -> list[str]:
             values = [get(comp["memio"]), get(comp["memio031"])]
             ax.bar(["memio", "memio 0.3.1"], values, color=["tab:blue", "tab:gray"])
             ax.set_title(title, fontsize=10)
-        fig.tight_layout()
-        fig.savefig(out / "compare.png", dpi=110)
-        plt.close(fig)
-        made.append("compare.png")
+        save(fig, "compare.png")
     scale = results.get("scale")
     if scale:
         sizes = scale["sizes"]
@@ -168,10 +169,7 @@ def _plots(results: dict[str, Any], out: Path) -> list[str]:
             ax.set_title(f"{kind} search latency")
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "scale.png", dpi=110)
-        plt.close(fig)
-        made.append("scale.png")
+        save(fig, "scale.png")
     return made
 
 

@@ -58,8 +58,9 @@ async def test_large_calls_pass_straight_through():
 async def test_a_failed_run_fails_every_waiter_and_the_next_call_runs_again():
     inner = CountingEmbedder(fail=True)
     embedder = CoalescingEmbedder(inner)
-    results = await asyncio.gather(*(embedder.embed([f"q{i}"]) for i in range(5)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(embedder.embed([f"q{i}"]) for i in range(5)), return_exceptions=True
+    )
     assert all(isinstance(r, RuntimeError) for r in results)
     inner.fail = False
     assert (await embedder.embed(["again"])).shape == (1, 4)
@@ -68,3 +69,12 @@ async def test_a_failed_run_fails_every_waiter_and_the_next_call_runs_again():
 async def test_single_text_str_is_refused():
     with pytest.raises(TypeError):
         await CoalescingEmbedder(CountingEmbedder()).embed("not a list")
+
+
+def test_load_reaches_a_lazily_loading_model():
+    from memio.embeddings import MiniLMEmbedder
+
+    inner = MiniLMEmbedder()
+    CoalescingEmbedder(inner).load()
+    assert inner._loaded is not None  # the model and tokenizer were loaded (and verified)
+    CoalescingEmbedder(CountingEmbedder()).load()  # nothing to load: no error, no call

@@ -54,16 +54,29 @@ def cosine_score(similarity: float) -> float:
     return min(1.0, max(0.0, float(similarity)))
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """True when `text` holds a lone UTF-16 surrogate (JSON can spell one, "\\ud800"), which no
+    store, tokenizer or JSON encoder accepts."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def escaped(text: str) -> str:
+    """`text` with lone surrogates backslash-escaped, safe to name in an error message."""
+    return text.encode("utf-8", "backslashreplace").decode()
+
+
 def check_unicode(text: str, *, field: str) -> None:
-    """Reject text holding a lone UTF-16 surrogate (JSON can spell one, "\\ud800"): no store,
-    tokenizer or JSON encoder accepts it, so it is a client mistake naming the field."""
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidRequestError(
-                "must be valid Unicode text (it holds a lone surrogate)", field=field
-            ) from None
+    """A client mistake naming the field when `text` holds a lone surrogate."""
+    if has_lone_surrogate(text):
+        raise InvalidRequestError(
+            "must be valid Unicode text (it holds a lone surrogate)", field=field
+        )
 
 
 def validate_metadata(
@@ -82,7 +95,7 @@ def validate_metadata(
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
             raise InvalidRequestError("keys must be non-empty strings", field=field)
-        path = f"{field}.{key.encode('utf-8', 'backslashreplace').decode()}"
+        path = f"{field}.{escaped(key)}"
         check_unicode(key, field=path)
         if isinstance(value, list):
             for item in value:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
+import time
 
 import httpx
 import pytest
@@ -251,3 +253,28 @@ async def test_health_answers_while_a_request_waits_in_a_store(path):
         finally:
             hold.set()
         assert (await held).status_code in (200, 404)
+
+
+def _eventually(check, seconds: float = 60.0) -> bool:
+    """Poll `check` until it holds or `seconds` pass (a bound, not a speed assertion)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_stores_open_in_the_background_at_startup(serve, tmp_path):
+    history = tmp_path / "history.sqlite3"
+    serve({"stores": {"history": {"provider": "sqlite", "config": {"path": str(history)}}}})
+    assert _eventually(history.exists)  # no request was made: the warm-up opened it
+
+
+def test_a_store_down_at_startup_is_logged_and_the_server_answers(serve, caplog):
+    closed = free_port()  # nothing listens there
+    stores = {"facts": {"provider": "chroma", "config": {"url": f"http://127.0.0.1:{closed}"}}}
+    with caplog.at_level(logging.WARNING, logger="memio.server"):
+        client = serve({"stores": stores})
+        assert client.get("/health").status_code == 200
+        assert _eventually(lambda: "warm-up: facts store not ready yet" in caplog.text)

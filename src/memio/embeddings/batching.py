@@ -104,6 +104,12 @@ class CoalescingEmbedder:
                     future.cancel()
             queue.pending.clear()
 
+    def load(self) -> None:
+        """Load the wrapped model now, if it loads lazily (MiniLM does), instead of on first use."""
+        load = getattr(self.inner, "load", None)
+        if load is not None:
+            load()
+
     async def aclose(self) -> None:
         """Close the wrapped embedder."""
         await self.inner.aclose()

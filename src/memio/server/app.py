@@ -110,7 +110,7 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
         embedder = build_embedder(config.embedder)
         app.state.memio = stores = build_memio(config, embedder)
         _log_summary(config, stores, limiter)
-        warming = asyncio.create_task(_warm_up(config, stores))
+        warming = asyncio.create_task(_warm_up(stores, embedder))
         try:
             yield
         finally:
@@ -141,15 +141,14 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     return app
 
 
-async def _warm_up(config: ServerConfig, stores: Memio) -> None:
-    """Open every store and load the local model while the server already answers, so the first
+async def _warm_up(stores: Memio, embedder: Embedder) -> None:
+    """Open every store and load a local model while the server already answers, so the first
     request does not pay for them (bench/: up to 1 s before the first search on an empty data
     dir). A failure here is only logged: the request that meets it reports it properly."""
     steps = {f"{kind} store": store.ping() for kind, store in stores.stores.items()}
-    if config.embedder.provider == "minilm":
-        from memio.embeddings import default_embedder
-
-        steps["embedder"] = asyncio.to_thread(default_embedder().load)
+    load = getattr(embedder, "load", None)  # local models only; a remote one is not called
+    if load is not None:
+        steps["embedder"] = asyncio.to_thread(load)
     results = await asyncio.gather(*steps.values(), return_exceptions=True)
     for name, result in zip(steps, results, strict=True):
         if isinstance(result, Exception):

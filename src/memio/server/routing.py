@@ -1,10 +1,11 @@
 """`make_router()`: every memio router is built here, so every JSON body is checked for valid text.
 
 JSON may spell a lone UTF-16 surrogate (``"\\ud800"``), which Python decodes into a str that no
-store, tokenizer or JSON encoder accepts: without this check it surfaced as a 500 or a 502 from
-deep inside a provider. It is a client mistake, so it is answered 422 with the field's path,
-like any other validation error. Escaped surrogate *pairs* (``"\\ud83d\\ude00"``) decode into one
-valid character and pass. The body is only walked when its bytes contain a surrogate escape.
+store, tokenizer or JSON encoder accepts. The stores refuse such text in what they validate
+(`models.check_unicode`); this check covers every field of every dialect's body, including those
+only the server reads, and answers 422 with the field's path like any other validation error.
+Escaped surrogate *pairs* (``"\\ud83d\\ude00"``) decode into one valid character and pass.
+The body is only walked when its bytes contain a surrogate escape.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-__all__ = ["check_text", "lone_surrogate_path", "make_router"]
+from memio.models import escaped, has_lone_surrogate
+
+__all__ = ["make_router"]
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -29,15 +32,11 @@ def lone_surrogate_path(
     """The path of the first str (key or value) in `value` holding a lone surrogate, or None.
     A bad key appears in the path backslash-escaped, so the error message itself is valid text."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path
-        return None
+        return path if has_lone_surrogate(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            if lone_surrogate_path(key) is not None:  # the key itself: named escaped
-                return (*path, key.encode("utf-8", "backslashreplace").decode())
+            if has_lone_surrogate(key):  # the key itself: named escaped
+                return (*path, escaped(key))
             found = lone_surrogate_path(item, (*path, key))
             if found is not None:
                 return found
