@@ -25,7 +25,7 @@ from memio.client import Memio
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.protocols import Embedder
 from memio.providers import build_store
-from memio.providers._shared import ProviderContext
+from memio.providers._shared import DataLockedError, ProviderContext
 from memio.server.auth import ALWAYS_PUBLIC, AuthMiddleware
 from memio.server.body_limit import BodyLimitMiddleware
 from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
@@ -37,7 +37,7 @@ from memio.server.request_id import RequestIdMiddleware
 from memio.server.routers import all_routers, ops
 from memio.server.timeout import TimeoutMiddleware
 
-__all__ = ["DOCS_PATHS", "build_embedder", "build_memio", "create_app"]
+__all__ = ["DOCS_PATHS", "build_embedder", "build_memio", "claim_data", "create_app"]
 
 logger = logging.getLogger("memio.server")
 
@@ -109,6 +109,12 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
             return
         embedder = build_embedder(config.embedder)
         app.state.memio = stores = build_memio(config, embedder)
+        try:
+            await claim_data(stores)
+        except BaseException:
+            await stores.aclose()
+            await embedder.aclose()
+            raise
         _log_summary(config, stores, limiter)
         warming = asyncio.create_task(_warm_up(stores, embedder))
         try:
@@ -139,6 +145,21 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
         app.include_router(router)
     install_openapi(app, auth=config.auth_enabled, rate_limited=limiter is not None)
     return app
+
+
+async def claim_data(stores: Memio) -> None:
+    """Take the process lock of every embedded store (`path_lock`, see `_shared.PathLock`)
+    before serving: a second server on the same data directory then fails to start, saying which
+    process holds it, instead of corrupting it or failing request after request."""
+    for kind, store in stores.stores.items():
+        lock = getattr(store, "path_lock", None)
+        if lock is None:
+            continue
+        try:
+            await asyncio.to_thread(lock.acquire)
+        except DataLockedError as exc:
+            logger.error("cannot serve the %s store: %s", kind, exc.message)
+            raise
 
 
 async def _warm_up(stores: Memio, embedder: Embedder) -> None:
