@@ -528,6 +528,26 @@ async def test_history_is_shared_by_replicas(make, chroma_server: ChromaServer):
     assert await one.count() == await two.count() == 0
 
 
+async def test_unreachable_lock_server_is_a_provider_error_and_writes_nothing(
+    make, chroma_server: ChromaServer
+):
+    config = {
+        "url": chroma_server.url,
+        "collection": "memio_nolock",
+        "lock_url": "redis://127.0.0.1:1",
+    }
+    store = make("documents", config)
+    with pytest.raises(ProviderError) as exc:
+        await store.add(content="x", doc_id="d")
+    assert (exc.value.provider, exc.value.operation) == ("chroma", "add")
+    assert "Redis" in str(exc.value)
+    assert await store.count() == 0
+    facts = make("facts", {**config, "collection": "memio_nolock_facts"})
+    with pytest.raises(ProviderError):
+        await facts.add(content="x", user_id="u")
+    assert await facts.count() == 0
+
+
 async def test_events_live_in_their_own_collection(make):
     store = make("facts", {"collection": "memio_evt"})
     fact = await store.add(content="a", user_id="u")
