@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -440,6 +440,7 @@ def merged_metadata(
 
 
 FactKey = tuple[str, tuple[str | None, ...]]
+_TICK = timedelta(microseconds=1)
 
 
 def fact_key(content: str, scope: Mapping[str, str | None]) -> FactKey:
@@ -497,8 +498,10 @@ def plan_fact_batch(
         if merged is None:
             steps.append(FactStep(i, found.model_copy(update={"event": "NONE"}, deep=True)))
             continue
+        # updated_at moves, also within one clock tick of the fact's last write
+        moved = now if found.updated_at is None else max(now, found.updated_at + _TICK)
         fact = found.model_copy(
-            update={"metadata": merged, "updated_at": now, "event": "UPDATE"}, deep=True
+            update={"metadata": merged, "updated_at": moved, "event": "UPDATE"}, deep=True
         )
         current[key] = fact
         steps.append(FactStep(i, fact, before=found))
