@@ -88,5 +88,30 @@ def over_the_caps(field: str = "metadata") -> list[tuple[dict[str, Any], str]]:
     ]
 
 
+async def refusal_failures(
+    store: Any, cases: list[tuple[Callable[[Any], Awaitable[Any]], str]], *, prefix: bool = False
+) -> list[str]:
+    """Run each (call, field) against one store: each must raise InvalidRequestError naming the
+    field (or, with `prefix`, a field starting with it) and write nothing. One store for the
+    whole table keeps a long table cheap on backends that are slow to open."""
+    from memio.errors import InvalidRequestError
+
+    failures = []
+    for i, (call, field) in enumerate(cases):
+        try:
+            await call(store)
+        except InvalidRequestError as exc:
+            named = exc.field
+            if named is None or not (named.startswith(field) if prefix else named == field):
+                failures.append(f"case {i}: named {named!r}, expected {field!r}")
+        except Exception as exc:
+            failures.append(f"case {i} ({field}): {type(exc).__name__}: {exc}")
+        else:
+            failures.append(f"case {i} ({field}): accepted")
+    if await store.count() != 0:
+        failures.append("something was written")
+    return failures
+
+
 def _json_bytes(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())

@@ -17,6 +17,7 @@ from tests.conformance.helpers import (
     assert_utc,
     at_the_caps,
     over_the_caps,
+    refusal_failures,
     stored,
     walk,
 )
@@ -94,7 +95,21 @@ INVALID = [
     ),
     (lambda s: s.get_all(user_id="alice", include_shared="yes"), "include_shared"),
     (lambda s: s.search(query="x", user_id="alice", include_shared=1), "include_shared"),
-    # NUL (decision D6)
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
+)
+async def test_invalid_requests(document_store, call, field):
+    with pytest.raises(InvalidRequestError) as exc:
+        await call(document_store)
+    assert exc.value.field == field
+    assert await document_store.count() == 0
+
+
+# What no provider may store: NUL (decision D6) and metadata past the caps (D7).
+REFUSED = [
     (lambda s: s.add(content=f"a{NUL}b"), "content"),
     (lambda s: s.add(content="x", doc_id=f"d{NUL}"), "doc_id"),
     (lambda s: s.add(content="x", user_id=NUL), "user_id"),
@@ -122,14 +137,9 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
-)
-async def test_invalid_requests(document_store, call, field):
-    with pytest.raises(InvalidRequestError) as exc:
-        await call(document_store)
-    assert exc.value.field == field
-    assert await document_store.count() == 0
+async def test_nul_and_metadata_past_the_caps_are_refused(document_store):
+    failures = await refusal_failures(document_store, REFUSED)
+    assert not failures, "\n".join(failures)
 
 
 async def test_update_requires_content_or_metadata(document_store):

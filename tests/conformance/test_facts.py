@@ -17,6 +17,7 @@ from tests.conformance.helpers import (
     assert_utc,
     at_the_caps,
     over_the_caps,
+    refusal_failures,
     stored,
     walk,
 )
@@ -103,7 +104,22 @@ INVALID = [
         lambda s: s.add_many(facts=[FactInput(content="ok"), FactInput(content=" ")]),
         "facts[1].content",
     ),
-    # NUL (decision D6): refused wherever text is taken, the same for every provider
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
+)
+async def test_invalid_requests(fact_store, call, field):
+    with pytest.raises(InvalidRequestError) as exc:
+        await call(fact_store)
+    if field is not None:
+        assert exc.value.field == field
+    assert await fact_store.count() == 0
+
+
+# What no provider may store: NUL (decision D6) and metadata past the caps (D7).
+REFUSED = [
     (lambda s: s.add(content=f"a{NUL}b", user_id="u"), "content"),
     (lambda s: s.add(content="x", user_id=f"u{NUL}"), "user_id"),
     (lambda s: s.add(content="x", user_id="u", agent_id=NUL), "agent_id"),
@@ -134,15 +150,9 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
-)
-async def test_invalid_requests(fact_store, call, field):
-    with pytest.raises(InvalidRequestError) as exc:
-        await call(fact_store)
-    if field is not None:
-        assert exc.value.field == field
-    assert await fact_store.count() == 0
+async def test_nul_and_metadata_past_the_caps_are_refused(fact_store):
+    failures = await refusal_failures(fact_store, REFUSED)
+    assert not failures, "\n".join(failures)
 
 
 async def test_update_requires_content_or_metadata(fact_store):

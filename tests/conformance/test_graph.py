@@ -10,7 +10,7 @@ from memio.errors import InvalidRequestError, NotFoundError
 from memio.models import MAX_METADATA_KEYS, Triple
 from memio.protocols import GraphStore
 from memio.providers._shared import triple_id
-from tests.conformance.helpers import NUL, assert_utc, at_the_caps, over_the_caps
+from tests.conformance.helpers import NUL, assert_utc, at_the_caps, over_the_caps, refusal_failures
 
 KIND = "graph"
 
@@ -110,7 +110,22 @@ INVALID = [
     (lambda s: s.get_all(cursor="not-a-cursor"), "cursor"),
     (lambda s: s.get_all(user_id="alice", include_shared="true"), "include_shared"),
     (lambda s: s.get(entity="a", user_id="alice", include_shared=None), "include_shared"),
-    # NUL (decision D6)
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
+)
+async def test_invalid_requests(graph_store, call, field):
+    with pytest.raises(InvalidRequestError) as exc:
+        await call(graph_store)
+    assert exc.value.field is not None
+    assert exc.value.field.startswith(field)
+    assert await graph_store.count() == 0
+
+
+# What no provider may store: NUL (decision D6) and metadata past the caps (D7).
+REFUSED = [
     (lambda s: s.add(triples=[t("a", "b", "c"), t(f"a{NUL}", "b", "c")]), "triples[1].subject"),
     (lambda s: s.add(triples=[t("a", NUL, "c")]), "triples[0].predicate"),
     (lambda s: s.add(triples=[t("a", "b", f"{NUL}c")]), "triples[0].object"),
@@ -127,15 +142,9 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
-)
-async def test_invalid_requests(graph_store, call, field):
-    with pytest.raises(InvalidRequestError) as exc:
-        await call(graph_store)
-    assert exc.value.field is not None
-    assert exc.value.field.startswith(field)
-    assert await graph_store.count() == 0
+async def test_nul_and_metadata_past_the_caps_are_refused(graph_store):
+    failures = await refusal_failures(graph_store, REFUSED, prefix=True)
+    assert not failures, "\n".join(failures)
 
 
 async def test_metadata_at_the_caps_round_trips(graph_store):

@@ -10,7 +10,7 @@ import pytest
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
 from memio.models import Message
 from memio.protocols import HistoryStore
-from tests.conformance.helpers import NUL, assert_utc, over_the_caps, walk
+from tests.conformance.helpers import NUL, assert_utc, over_the_caps, refusal_failures, walk
 
 KIND = "history"
 
@@ -79,7 +79,26 @@ INVALID = [
         ),
         "messages[0]",
     ),
-    # NUL (decision D6)
+    (lambda s: s.get(session_id=""), "session_id"),
+    (lambda s: s.get_all(limit=0), "limit"),
+    (lambda s: s.get_all(limit=1001), "limit"),
+    (lambda s: s.get_all(cursor="not-a-cursor"), "cursor"),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
+)
+async def test_invalid_requests(history_store, call, field):
+    with pytest.raises(InvalidRequestError) as exc:
+        await call(history_store)
+    assert exc.value.field is not None
+    assert exc.value.field.startswith(field)
+    assert await history_store.count() == 0
+
+
+# What no provider may store: NUL (decision D6) and metadata past the caps (D7).
+REFUSED = [
     (lambda s: s.add(session_id=f"s{NUL}", messages=[msg("x")]), "session_id"),
     (lambda s: s.add(session_id="s", messages=[msg("x")], user_id=NUL), "user_id"),
     (lambda s: s.add(session_id="s", messages=[msg("ok"), msg(f"a{NUL}b")]), "messages[1].content"),
@@ -102,22 +121,12 @@ INVALID = [
         )
         for metadata, field in over_the_caps("messages[1].metadata")
     ],
-    (lambda s: s.get(session_id=""), "session_id"),
-    (lambda s: s.get_all(limit=0), "limit"),
-    (lambda s: s.get_all(limit=1001), "limit"),
-    (lambda s: s.get_all(cursor="not-a-cursor"), "cursor"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("call", "field"), INVALID, ids=[f"{field}-{i}" for i, (_, field) in enumerate(INVALID)]
-)
-async def test_invalid_requests(history_store, call, field):
-    with pytest.raises(InvalidRequestError) as exc:
-        await call(history_store)
-    assert exc.value.field is not None
-    assert exc.value.field.startswith(field)
-    assert await history_store.count() == 0
+async def test_nul_and_metadata_past_the_caps_are_refused(history_store):
+    failures = await refusal_failures(history_store, REFUSED, prefix=True)
+    assert not failures, "\n".join(failures)
 
 
 async def test_invalid_requests_on_existing_session(history_store):
