@@ -19,12 +19,14 @@ from memio.server.app import create_app
 from memio.server.config import ServerConfig, config_from_dict
 
 ADMIN_KEY = "server-tests-admin-key"
-USER_KEY = "server-tests-user-key"
+USER_KEY = "server-tests-user-key"  # an operator key without admin rights
+BOUND_KEY = "server-tests-bound-key"  # acts for user "alice" only
 MEMORY_STORES = {kind: {"provider": "memory"} for kind in STORE_KINDS}
 AUTH = {
     "api_keys": [
         {"name": "user", "key": USER_KEY},
         {"name": "admin", "key": ADMIN_KEY, "admin": True},
+        {"name": "alice", "key": BOUND_KEY, "user_id": "alice"},
     ]
 }
 REDIS_URL = os.environ.get("MEMIO_TEST_REDIS_URL", "redis://127.0.0.1:6379")

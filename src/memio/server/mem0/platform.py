@@ -43,7 +43,7 @@ from memio.errors import InvalidRequestError, NotFoundError
 from memio.models import Fact, FactInput, utcnow, validate_metadata
 from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
-from memio.server.auth import ApiKeyInfo, require_admin
+from memio.server.auth import principal_of, require_admin
 from memio.server.deps import FactsDep
 from memio.server.mem0.extraction import ExtractionLLM
 from memio.server.mem0.filters import Translation, merge_ids, translate
@@ -315,8 +315,8 @@ def entity_field(entity_type: str) -> str:
 
 
 def _key_name(request: Request) -> str:
-    info = getattr(request.state, "api_key", None)
-    return info.name if isinstance(info, ApiKeyInfo) else "default"
+    principal = principal_of(request)
+    return "default" if principal.kind == "anonymous" else principal.name
 
 
 def _project_id(request: Request) -> str:
