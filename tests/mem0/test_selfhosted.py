@@ -28,7 +28,7 @@ OPERATIONS: list[tuple[str, str, str]] = [
     ("GET", "/memories/{memory_id}/history", SERVED),
     ("POST", "/search", SERVED),
     ("POST", "/reset", SERVED),
-    ("GET", "/configure", SERVED),
+    ("GET", "/configure", ADMIN_ONLY),
     ("POST", "/configure", NOT_SUPPORTED),
     ("GET", "/entities", SERVED),
     ("DELETE", "/entities/{entity_type}/{entity_id}", SERVED),
@@ -245,8 +245,9 @@ def test_reset_needs_an_admin_key(api: httpx.Client, admin: httpx.Client, uid: s
     assert admin.get("/memories").json() == {"results": []}
 
 
-def test_configure(api: httpx.Client, mem0_server: Mem0Server) -> None:
-    shown = api.get("/configure")
+def test_configure(api: httpx.Client, admin: httpx.Client, mem0_server: Mem0Server) -> None:
+    assert api.get("/configure").status_code == 403  # key names and scopes are the admin's
+    shown = admin.get("/configure")
     assert shown.status_code == 200
     body = shown.json()
     assert body["stores"]["facts"]["provider"] == mem0_server.provider

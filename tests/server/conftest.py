@@ -47,9 +47,10 @@ Serve = Callable[..., TestClient]
 
 
 @pytest.fixture
-def serve() -> Iterator[Serve]:
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """`serve(raw_config, memio=..., router=...)`: a started app in a TestClient (closed after
-    the test). `router` adds test-only routes (e.g. one that raises)."""
+    the test), its data_dir a fresh temporary directory unless the config names one. `router`
+    adds test-only routes (e.g. one that raises)."""
     clients: list[TestClient] = []
 
     def start(
@@ -59,6 +60,7 @@ def serve() -> Iterator[Serve]:
         router: APIRouter | None = None,
         env: Mapping[str, str] | None = None,
     ) -> TestClient:
+        raw = {"data_dir": str(tmp_path_factory.mktemp("data")), **(raw or {})}
         app = create_app(make_config(raw, env), memio=memio)
         if router is not None:
             app.include_router(router)

@@ -159,7 +159,7 @@ async def _warm_up(stores: Memio, embedder: Embedder, key_store: KeyStore | None
     request does not pay for them (bench/: up to 1 s before the first search on an empty data
     dir). A failure here is only logged: the request that meets it reports it properly."""
     steps = {f"{kind} store": store.ping() for kind, store in stores.stores.items()}
-    if key_store is not None:
+    if key_store is not None and key_store.shared:  # a local key file is made on first use
         steps["key store"] = key_store.open()
     load = getattr(embedder, "load", None)  # local models only; a remote one is not called
     if load is not None:

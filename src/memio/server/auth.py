@@ -50,6 +50,7 @@ __all__ = [
     "presented_credential",
     "principal_of",
     "require_admin",
+    "require_admin_unless_bound",
     "require_operator",
 ]
 
@@ -285,6 +286,13 @@ async def require_admin(request: Request) -> None:
     everyone may)."""
     if not principal_of(request).admin:
         raise ForbiddenError("this route needs an admin API key")
+
+
+async def require_admin_unless_bound(request: Request) -> None:
+    """For calls that would reach every user's data: admin operators only. A bound credential's
+    call is confined to its scope by its stores, so it passes."""
+    if not principal_of(request).bound:
+        await require_admin(request)
 
 
 async def require_operator(request: Request) -> None:

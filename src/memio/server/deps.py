@@ -20,7 +20,7 @@ from memio.errors import InvalidRequestError
 from memio.protocols import DocumentStore, FactStore, GraphStore, HistoryStore
 from memio.scoping import confine
 from memio.server.audit import audit_observer
-from memio.server.auth import principal_of, require_admin
+from memio.server.auth import principal_of, require_admin_unless_bound
 
 __all__ = [
     "PAGED",
@@ -75,10 +75,8 @@ def admin_unless_scoped(*params: str) -> Callable[[Request], Awaitable[None]]:
     by its stores, so it needs no parameter."""
 
     async def check(request: Request) -> None:
-        if principal_of(request).bound:
-            return
         if not any(request.query_params.get(name) for name in params):
-            await require_admin(request)
+            await require_admin_unless_bound(request)
 
     check.__name__ = f"admin_unless_{'_or_'.join(params)}"
     return check

@@ -57,6 +57,7 @@ class KeyStore(ABC):
     at start-up only fails the requests that need it."""
 
     kind = ""
+    shared = False  # serves several replicas (a database), as opposed to a local file
 
     def __init__(self) -> None:
         self._opened = OpenOnce(self._open)
@@ -206,19 +207,30 @@ class SQLiteKeyStore(KeyStore):
         except sqlite3.IntegrityError:
             raise ConflictError(f"a key named {key.name!r} already exists", field="name") from None
 
+    def _absent(self) -> bool:
+        """No key was ever created: reads need not create the file (a server whose stores live
+        elsewhere leaves nothing in data_dir)."""
+        return self._db is None and not self.path.exists()
+
     async def find(self, sha256: str) -> StoredKey | None:
+        if self._absent():
+            return None
         rows, _ = await self._run(
             "find", f"SELECT {', '.join(_COLUMNS)} FROM api_keys WHERE sha256 = ?", (sha256,)
         )
         return _row_to_key(rows[0]) if rows else None
 
     async def list(self) -> list[StoredKey]:
+        if self._absent():
+            return []
         rows, _ = await self._run(
             "list", f"SELECT {', '.join(_COLUMNS)} FROM api_keys ORDER BY created_at, name"
         )
         return [_row_to_key(row) for row in rows]
 
     async def revoke(self, name: str) -> bool:
+        if self._absent():
+            return False
         _, count = await self._run("revoke", "DELETE FROM api_keys WHERE name = ?", (name,))
         return bool(count)
 
@@ -232,6 +244,7 @@ class PostgresKeyStore(KeyStore):
     """A table `<schema>.api_keys` shared by every replica (psycopg 3 async pool)."""
 
     kind = "postgres"
+    shared = True
 
     def __init__(self, dsn: str, *, schema: str = "memio") -> None:
         super().__init__()

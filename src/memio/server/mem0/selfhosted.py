@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.pagination import MAX_LIMIT
 from memio.scoping import SCOPE_FIELDS, Scope
-from memio.server.auth import require_admin
+from memio.server.auth import principal_of, require_admin, require_admin_unless_bound
 from memio.server.config import KEY_NAME_PATTERN
 from memio.server.deps import FactsDep
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
@@ -142,7 +142,7 @@ async def add_memories(
         )
     messages = parse_messages(body.messages)
     scope = {name: value for name, value in _ids(body).items() if value is not None}
-    if not scope:
+    if not scope and not principal_of(request).bound:
         raise InvalidRequestError(
             "at least one identifier (user_id, agent_id, app_id, run_id) is required",
             field="user_id",
@@ -176,7 +176,7 @@ async def list_memories(
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
     translation = merge_ids(Translation(), ids)
     if not translation.names_entity:
-        await require_admin(request)
+        await require_admin_unless_bound(request)
     limit = DEFAULT_LIST_TOP_K if top_k is None else top_k
     found = await collect(facts, translation) if limit else []
     return {"results": [selfhosted_memory(fact) for fact in found[:limit]]}
@@ -195,7 +195,7 @@ async def delete_memories(
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
     translation = merge_ids(Translation(), ids)
     if not translation.names_entity:
-        await require_admin(request)
+        await require_admin_unless_bound(request)
     await facts.delete_all(**translation.scope)
     return {"message": "All relevant memories deleted"}
 
@@ -236,11 +236,11 @@ async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
 
 
 @router.post("/search", summary="Search memories")
-async def search(body: SearchRequest, facts: FactsDep) -> dict[str, Any]:
+async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict[str, Any]:
     """The ``top_k`` memories most relevant to ``query`` (best first, ``score`` in [0, 1]),
     among those of the given ids; ``filters`` is mem0's filter language."""
     translation = merge_ids(translate(body.filters), _ids(body))
-    require_entity(translation, "search")
+    require_entity(request, translation, "search")
     found = await search_facts(
         facts,
         body.query,
@@ -259,7 +259,11 @@ async def reset(request: Request, facts: FactsDep) -> dict[str, Any]:
     return {"message": "All memories reset"}
 
 
-@router.get("/configure", summary="Current configuration (secrets redacted)")
+@router.get(
+    "/configure",
+    summary="Current configuration, secrets redacted (admin key)",
+    dependencies=[Depends(require_admin)],
+)
 async def get_configuration(request: Request) -> dict[str, Any]:
     """memio's configuration as loaded from its YAML file: providers, embedder, extraction LLM,
     limits and key names. Keys, passwords, tokens and credentials in URLs are replaced by
