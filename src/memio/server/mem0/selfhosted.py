@@ -387,6 +387,11 @@ def _redact(value: Any, key: str = "") -> Any:
     if key and _SECRET_KEY.search(key) and value not in (None, "", False):
         return value if isinstance(value, bool | int | float) else REDACTED
     if isinstance(value, str):
-        value = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
-        return _KV_PASSWORD.sub(rf"\g<1>{REDACTED}", value)
+        return redacted_text(value)
     return value
+
+
+def redacted_text(text: str) -> str:
+    """`text` with passwords in URLs and ``password=...`` connection strings replaced."""
+    text = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", text)
+    return _KV_PASSWORD.sub(rf"\g<1>{REDACTED}", text)
