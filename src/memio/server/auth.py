@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import time
 from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -179,18 +180,37 @@ class Authenticator:
 
 
 class FailureThrottle:
-    """Counts failed authentications per client address; refuses the address past the limit."""
+    """Counts failed authentications per client address (in the shared counters, so replicas
+    add up); an address whose failures fill a window is refused, whatever it sends, until the
+    window frees. The refusal is remembered in process, so a request with a good credential
+    costs no round trip to the counters."""
+
+    _PRUNE_AT = 10_000  # remembered addresses before the expired ones are dropped
 
     def __init__(self, counters: Counters, limits: Sequence[str]) -> None:
         self.counters = counters
         self.items = counters.parse(limits)
+        self._blocked: dict[str, float] = {}  # address -> time.monotonic() when it may retry
 
-    async def refused(self, address: str) -> int | None:
-        """Seconds to wait when `address` used up its failures, else None."""
-        return await self.counters.full("auth-failures", address, self.items)
+    def refused(self, address: str) -> int | None:
+        """Seconds `address` must wait, or None when it may try."""
+        until = self._blocked.get(address)
+        if until is None:
+            return None
+        wait = until - time.monotonic()
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        del self._blocked[address]
+        return None
 
     async def failed(self, address: str) -> None:
-        await self.counters.hit_all("auth-failures", address, self.items)
+        decision = await self.counters.hit("auth-failures", address, self.items)
+        if decision.allowed and decision.remaining > 0:
+            return
+        if len(self._blocked) >= self._PRUNE_AT:
+            now = time.monotonic()
+            self._blocked = {a: t for a, t in self._blocked.items() if t > now}
+        self._blocked[address] = time.monotonic() + max(1.0, decision.reset - time.time())
 
 
 def presented_credential(headers: Headers) -> str | None:
@@ -248,7 +268,7 @@ class AuthMiddleware:
     async def _authenticate(self, scope: ASGIScope, credential: str) -> Principal:
         address = client_address(scope)
         if self.throttle is not None:
-            wait = await self._throttle_call(scope, self.throttle.refused(address))
+            wait = self.throttle.refused(address)
             if wait is not None:
                 raise AuthFailure(
                     429,

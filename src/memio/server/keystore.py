@@ -134,7 +134,12 @@ def _values(key: StoredKey, sha256: str, stamp: Any = lambda when: when) -> tupl
 
 
 class SQLiteKeyStore(KeyStore):
-    """One SQLite file; each call runs in a worker thread on one shared connection."""
+    """One SQLite file for one server process (replicas share a PostgreSQL key store instead);
+    each call runs in a worker thread on one shared connection. Keys found are remembered until
+    revoked here, so a request with a created key costs no file access; expiry is checked at use.
+    """
+
+    _REMEMBERED = 10_000
 
     kind = "sqlite"
     _SCHEMA = """
@@ -154,6 +159,7 @@ class SQLiteKeyStore(KeyStore):
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._found: dict[str, StoredKey] = {}  # sha256 -> key
 
     async def _open(self) -> None:
         try:
@@ -213,12 +219,18 @@ class SQLiteKeyStore(KeyStore):
         return self._db is None and not self.path.exists()
 
     async def find(self, sha256: str) -> StoredKey | None:
-        if self._absent():
-            return None
+        known = self._found.get(sha256)
+        if known is not None or self._absent():
+            return known
         rows, _ = await self._run(
             "find", f"SELECT {', '.join(_COLUMNS)} FROM api_keys WHERE sha256 = ?", (sha256,)
         )
-        return _row_to_key(rows[0]) if rows else None
+        if not rows:
+            return None
+        if len(self._found) >= self._REMEMBERED:
+            self._found.clear()
+        found = self._found[sha256] = _row_to_key(rows[0])
+        return found
 
     async def list(self) -> list[StoredKey]:
         if self._absent():
@@ -231,6 +243,7 @@ class SQLiteKeyStore(KeyStore):
     async def revoke(self, name: str) -> bool:
         if self._absent():
             return False
+        self._found = {sha: key for sha, key in self._found.items() if key.name != name}
         _, count = await self._run("revoke", "DELETE FROM api_keys WHERE name = ?", (name,))
         return bool(count)
 

@@ -113,21 +113,6 @@ class Counters:
         item, stats = min(windows, key=lambda pair: pair[1].remaining)
         return Decision(True, item, max(0, stats.remaining), stats.reset_time)
 
-    async def hit_all(self, namespace: str, identity: str, items: Sequence[RateLimitItem]) -> None:
-        """Count one event in every window, full or not."""
-        for item in items:
-            await self.limiter.hit(item, namespace, identity)
-
-    async def full(
-        self, namespace: str, identity: str, items: Sequence[RateLimitItem]
-    ) -> int | None:
-        """Seconds until `identity` may act again when a window is full, else None."""
-        for item in items:
-            if not await self.limiter.test(item, namespace, identity):
-                stats = await self.limiter.get_window_stats(item, namespace, identity)
-                return max(1, math.ceil(stats.reset_time - time.time()))
-        return None
-
 
 class RateLimiter:
     """Which windows apply to a caller: its credential's own limits, else the default of its kind

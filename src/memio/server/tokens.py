@@ -4,11 +4,17 @@ An app's backend signs a short-lived token for its logged-in user; the browser s
 ``Authorization: Bearer <token>`` and memio acts for the scope its claims name (`auth.jwt.claims`,
 by default ``{user_id: sub}``). Only the configured algorithms are accepted (never ``none``),
 ``exp`` is required, and every refusal says why without echoing the token.
+
+A browser sends the same token with every request until it expires, so a verified token is
+remembered (by its exact text, until its ``exp``): the signature is checked once per token, not
+once per request (bench/auth.py measures both).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +45,8 @@ def looks_like_token(credential: str) -> bool:
     """A JWS compact token: three dot-separated parts, the first a base64url JSON object."""
     return credential.count(".") == 2 and credential.startswith("eyJ")
 
+
+_REMEMBERED = 4096  # verified tokens kept (least recently used go first)
 
 # Most specific first: several of PyJWT's errors subclass others.
 _REASONS: tuple[tuple[type[Exception], str], ...] = (
@@ -75,8 +83,23 @@ class TokenVerifier:
             self._client = jwt.PyJWKClient(config.jwks_url, cache_jwk_set=True, lifespan=300)
         required = ["exp"] + (["iat"] if config.max_lifetime_seconds else [])
         self._options: Any = {"require": required, "verify_aud": config.audience is not None}
+        self._verified: OrderedDict[str, tuple[float, VerifiedToken]] = OrderedDict()
 
     async def verify(self, token: str) -> VerifiedToken:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            expires, verified = remembered
+            if time.time() < expires:
+                self._verified.move_to_end(token)
+                return verified
+            del self._verified[token]
+        verified, expires = await self._verify(token)
+        self._verified[token] = (expires, verified)
+        if len(self._verified) > _REMEMBERED:
+            self._verified.popitem(last=False)
+        return verified
+
+    async def _verify(self, token: str) -> tuple[VerifiedToken, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -104,7 +127,8 @@ class TokenVerifier:
             reason = next((text for cls, text in _REASONS if isinstance(exc, cls)), None)
             raise TokenError(reason or "token is invalid") from None
         self._check_lifetime(claims)
-        return VerifiedToken(name=self._name(claims), scope=self._scope(claims))
+        verified = VerifiedToken(name=self._name(claims), scope=self._scope(claims))
+        return verified, float(claims["exp"])
 
     async def _signing_key(self, token: str, header: dict[str, Any]) -> Any:
         if self._client is not None:  # fetched (and cached) off the event loop
