@@ -21,7 +21,7 @@ delete is reported to an optional observer (the server's audit log) with its out
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -192,28 +192,31 @@ class ScopedFacts(_Confined):
         metadata: Mapping[str, Any] | None = None,
         fact_id: str | None = None,
     ) -> Fact:
-        scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
-        return await self._write(
-            "add",
-            lambda: self._inner.add(
+        async def add() -> Fact:
+            scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
+            return await self._inner.add(
                 content=content, run_id=run_id, metadata=metadata, fact_id=fact_id, **scope
-            ),
-            ids=[fact_id] if fact_id else [],
-            ids_of=lambda fact: [fact.id],
+            )
+
+        return await self._write(
+            "add", add, ids=[fact_id] if fact_id else [], ids_of=lambda fact: [fact.id]
         )
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        items = coerce_items(FactInput, facts, field="facts")
-        filled = []
-        for index, item in enumerate(items):
-            scope = self._fill(
-                f"facts[{index}].", user_id=item.user_id, agent_id=item.agent_id, app_id=item.app_id
-            )
-            filled.append(item.model_copy(update=scope))
+        async def add_many() -> list[Fact]:
+            filled = []
+            for index, item in enumerate(coerce_items(FactInput, facts, field="facts")):
+                scope = self._fill(
+                    f"facts[{index}].",
+                    user_id=item.user_id,
+                    agent_id=item.agent_id,
+                    app_id=item.app_id,
+                )
+                filled.append(item.model_copy(update=scope))
+            return await self._inner.add_many(facts=filled)
+
         return await self._write(
-            "add_many",
-            lambda: self._inner.add_many(facts=filled),
-            ids_of=lambda stored: [fact.id for fact in stored],
+            "add_many", add_many, ids_of=lambda stored: [fact.id for fact in stored]
         )
 
     async def get(self, *, fact_id: str) -> Fact:
@@ -309,12 +312,11 @@ class ScopedFacts(_Confined):
         app_id: str | None = None,
         run_id: str | None = None,
     ) -> int:
-        scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
-        return await self._write(
-            "delete_all",
-            lambda: self._inner.delete_all(run_id=run_id, **scope),
-            count_of=lambda gone: gone,
-        )
+        async def delete_all() -> int:
+            scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
+            return int(await self._inner.delete_all(run_id=run_id, **scope))
+
+        return await self._write("delete_all", delete_all, count_of=lambda gone: gone)
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         if not self._scope.bound:
@@ -340,9 +342,8 @@ class ScopedHistory(_Confined):
         messages: Sequence[Message | Mapping[str, Any]],
         user_id: str | None = None,
     ) -> list[Message]:
-        owner = self._user(user_id)
-
         async def add() -> list[Message]:
+            owner = self._user(user_id)
             try:
                 return await self._inner.add(
                     session_id=session_id, messages=messages, user_id=owner
@@ -385,18 +386,16 @@ class ScopedHistory(_Confined):
         )
 
     async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
-        owner = self._user(user_id)
         await self._write(
             "delete",
-            lambda: self._inner.delete(session_id=session_id, user_id=owner),
+            lambda: self._inner.delete(session_id=session_id, user_id=self._user(user_id)),
             ids=[session_id],
         )
 
     async def delete_all(self, *, user_id: str | None = None) -> int:
-        owner = self._user(user_id)
         return await self._write(
             "delete_all",
-            lambda: self._inner.delete_all(user_id=owner),
+            lambda: self._inner.delete_all(user_id=self._user(user_id)),
             count_of=lambda gone: gone,
         )
 
@@ -411,17 +410,30 @@ class _SharedReadable(_Confined):
             return {"user_id": owner, "include_shared": True}
         return {"user_id": owner}
 
-    async def _read_only_if_shared(self, exc: NotFoundError, visible: Callable[[], Any]) -> None:
-        """A bound write that missed: if the item is shared knowledge, say it is read-only."""
+    async def _on_own(
+        self,
+        user_id: str | None,
+        write: Callable[[str | None], Awaitable[_T]],
+        shared: Callable[[], Awaitable[Any]],
+    ) -> _T:
+        """Run `write` on the caller's own item. When a bound caller misses and `shared()`
+        finds the item (shared knowledge, which it may read), say it is read-only."""
+        owner = self._user(user_id)
         try:
-            await visible()
-        except NotFoundError:
-            raise exc from None
-        raise ForbiddenError(
-            f"{exc.kind} {exc.item_id!r} is shared knowledge (stored without a user): "
-            "read-only for user-bound credentials",
-            field=f"{exc.kind}_id" if exc.kind != "entity" else "entity",
-        ) from None
+            return await write(owner)
+        except NotFoundError as exc:
+            if not self._scope.bound:
+                raise
+            try:
+                await shared()
+            except NotFoundError:
+                raise exc from None
+            where = "entity" if exc.kind == "entity" else f"{exc.kind}_id"
+            raise ForbiddenError(
+                f"{exc.kind} {exc.item_id!r} is shared knowledge (stored without a user): "
+                "read-only for user-bound credentials",
+                field=where,
+            ) from None
 
 
 class ScopedDocuments(_SharedReadable):
@@ -446,11 +458,10 @@ class ScopedDocuments(_SharedReadable):
         metadata: Mapping[str, Any] | None = None,
         user_id: str | None = None,
     ) -> Document:
-        owner = self._user(user_id)
         return await self._write(
             "add",
             lambda: self._inner.add(
-                content=content, doc_id=doc_id, metadata=metadata, user_id=owner
+                content=content, doc_id=doc_id, metadata=metadata, user_id=self._user(user_id)
             ),
             ids=[doc_id] if doc_id else [],
             ids_of=lambda document: [document.id],
@@ -459,20 +470,18 @@ class ScopedDocuments(_SharedReadable):
     async def add_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
     ) -> list[Document]:
-        items = self._items(documents)
         return await self._write(
             "add_many",
-            lambda: self._inner.add_many(documents=items),
+            lambda: self._inner.add_many(documents=self._items(documents)),
             ids_of=lambda stored: [document.id for document in stored],
         )
 
     async def upsert_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
     ) -> list[Document]:
-        items = self._items(documents)
         return await self._write(
             "upsert_many",
-            lambda: self._inner.upsert_many(documents=items),
+            lambda: self._inner.upsert_many(documents=self._items(documents)),
             ids_of=lambda stored: [document.id for document in stored],
         )
 
@@ -511,46 +520,42 @@ class ScopedDocuments(_SharedReadable):
         metadata: Mapping[str, Any] | None = None,
         user_id: str | None = None,
     ) -> Document:
-        owner = self._user(user_id)
-
-        async def update() -> Document:
-            try:
-                return await self._inner.update(
+        return await self._write(
+            "update",
+            lambda: self._on_own(
+                user_id,
+                lambda owner: self._inner.update(
                     doc_id=doc_id, content=content, metadata=metadata, user_id=owner
-                )
-            except NotFoundError as exc:
-                if self._scope.bound:
-                    await self._read_only_if_shared(exc, lambda: self.get(doc_id=doc_id))
-                raise
-
-        return await self._write("update", update, ids=[doc_id])
+                ),
+                lambda: self.get(doc_id=doc_id),
+            ),
+            ids=[doc_id],
+        )
 
     async def delete(self, *, doc_id: str, user_id: str | None = None) -> None:
-        owner = self._user(user_id)
-
-        async def delete() -> None:
-            try:
-                await self._inner.delete(doc_id=doc_id, user_id=owner)
-            except NotFoundError as exc:
-                if self._scope.bound:
-                    await self._read_only_if_shared(exc, lambda: self.get(doc_id=doc_id))
-                raise
-
-        await self._write("delete", delete, ids=[doc_id])
+        await self._write(
+            "delete",
+            lambda: self._on_own(
+                user_id,
+                lambda owner: self._inner.delete(doc_id=doc_id, user_id=owner),
+                lambda: self.get(doc_id=doc_id),
+            ),
+            ids=[doc_id],
+        )
 
     async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int:
-        owner = self._user(user_id)
         return await self._write(
             "delete_many",
-            lambda: self._inner.delete_many(doc_ids=doc_ids, user_id=owner),
+            lambda: self._inner.delete_many(doc_ids=doc_ids, user_id=self._user(user_id)),
             ids=list(doc_ids),
             count_of=lambda gone: gone,
         )
 
     async def delete_all(self, *, user_id: str | None = None) -> int:
-        owner = self._user(user_id)
         return await self._write(
-            "delete_all", lambda: self._inner.delete_all(user_id=owner), count_of=lambda n: n
+            "delete_all",
+            lambda: self._inner.delete_all(user_id=self._user(user_id)),
+            count_of=lambda gone: gone,
         )
 
 
@@ -560,19 +565,20 @@ class ScopedGraph(_SharedReadable):
     async def add(
         self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
     ) -> list[Triple]:
-        owner = self._user(user_id)
-        items: Any = triples
-        if self._scope.bound:
+        async def add() -> list[Triple]:
+            owner = self._user(user_id)
+            if not self._scope.bound:
+                return await self._inner.add(triples=triples, user_id=owner)
             items = [
                 item.model_copy(
                     update={"user_id": self._user(item.user_id, f"triples[{index}].user_id")}
                 )
                 for index, item in enumerate(coerce_items(Triple, triples, field="triples"))
             ]
+            return await self._inner.add(triples=items, user_id=owner)
+
         return await self._write(
-            "add",
-            lambda: self._inner.add(triples=items, user_id=owner),
-            ids_of=lambda stored: [triple.id for triple in stored if triple.id],
+            "add", add, ids_of=lambda stored: [triple.id for triple in stored if triple.id]
         )
 
     async def get(self, *, entity: str, user_id: str | None = None, depth: int = 1) -> GraphResult:
@@ -595,29 +601,27 @@ class ScopedGraph(_SharedReadable):
         triple_id: str | None = None,
         user_id: str | None = None,
     ) -> int:
-        owner = self._user(user_id)
-
-        async def delete() -> int:
-            try:
-                return int(
-                    await self._inner.delete(entity=entity, triple_id=triple_id, user_id=owner)
-                )
-            except NotFoundError as exc:
-                if self._scope.bound and exc.kind == "entity" and entity is not None:
-                    await self._read_only_if_shared(exc, lambda: self.get(entity=entity))
-                raise
+        async def shared_entity() -> Any:
+            if entity is None:  # a triple id: no cheap look-up tells shared from unknown
+                raise NotFoundError("triple", triple_id or "")
+            return await self.get(entity=entity)
 
         return await self._write(
             "delete",
-            delete,
+            lambda: self._on_own(
+                user_id,
+                lambda owner: self._inner.delete(entity=entity, triple_id=triple_id, user_id=owner),
+                shared_entity,
+            ),
             ids=[item for item in (entity, triple_id) if item],
             count_of=lambda gone: gone,
         )
 
     async def delete_all(self, *, user_id: str | None = None) -> int:
-        owner = self._user(user_id)
         return await self._write(
-            "delete_all", lambda: self._inner.delete_all(user_id=owner), count_of=lambda n: n
+            "delete_all",
+            lambda: self._inner.delete_all(user_id=self._user(user_id)),
+            count_of=lambda gone: gone,
         )
 
 

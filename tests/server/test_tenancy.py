@@ -305,11 +305,13 @@ def test_every_write_is_audited_without_content(serve, caplog):
     ).json()
     client.delete(f"/v1/facts/{fact['id']}", headers=bearer(BOUND_KEY))
     client.delete("/v1/facts/not-there", headers=bearer(BOUND_KEY))
+    client.post("/v1/facts", json={"content": "x", "user_id": "bob"}, headers=bearer(BOUND_KEY))
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "memio.audit"]
     assert [(e["operation"], e["ids"], e["outcome"]) for e in lines] == [
         ("add", [fact["id"]], "ok"),
         ("delete", [fact["id"]], "ok"),
         ("delete", ["not-there"], "not_found"),
+        ("add", [], "forbidden"),  # refused writes are in the log too
     ]
     first = lines[0]
     assert first["credential"] == "alice" and first["scope"] == {"user_id": "alice"}
