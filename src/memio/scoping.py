@@ -403,12 +403,10 @@ class ScopedHistory(_Confined):
 class _SharedReadable(_Confined):
     """Documents and graph: items without a user are shared knowledge, read-only when bound."""
 
-    def _reads(self, user_id: str | None) -> dict[str, Any]:
-        """Arguments of a read: the bound user's items plus the shared ones."""
+    def _reads(self, user_id: str | None, include_shared: bool) -> dict[str, Any]:
+        """Arguments of a read: for a bound caller its user's items plus the shared ones."""
         owner = self._user(user_id)
-        if self._scope.bound:
-            return {"user_id": owner, "include_shared": True}
-        return {"user_id": owner}
+        return {"user_id": owner, "include_shared": include_shared or self._scope.bound}
 
     async def _on_own(
         self,
@@ -485,8 +483,10 @@ class ScopedDocuments(_SharedReadable):
             ids_of=lambda stored: [document.id for document in stored],
         )
 
-    async def get(self, *, doc_id: str, user_id: str | None = None) -> Document:
-        return await self._inner.get(doc_id=doc_id, **self._reads(user_id))
+    async def get(
+        self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
+    ) -> Document:
+        return await self._inner.get(doc_id=doc_id, **self._reads(user_id, include_shared))
 
     async def get_all(
         self,
@@ -495,9 +495,10 @@ class ScopedDocuments(_SharedReadable):
         filters: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         cursor: str | None = None,
+        include_shared: bool = False,
     ) -> Page[Document]:
         return await self._inner.get_all(
-            limit=limit, filters=filters, cursor=cursor, **self._reads(user_id)
+            limit=limit, filters=filters, cursor=cursor, **self._reads(user_id, include_shared)
         )
 
     async def search(
@@ -507,9 +508,10 @@ class ScopedDocuments(_SharedReadable):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         user_id: str | None = None,
+        include_shared: bool = False,
     ) -> list[Document]:
         return await self._inner.search(
-            query=query, limit=limit, filters=filters, **self._reads(user_id)
+            query=query, limit=limit, filters=filters, **self._reads(user_id, include_shared)
         )
 
     async def update(
@@ -581,18 +583,41 @@ class ScopedGraph(_SharedReadable):
             "add", add, ids_of=lambda stored: [triple.id for triple in stored if triple.id]
         )
 
-    async def get(self, *, entity: str, user_id: str | None = None, depth: int = 1) -> GraphResult:
-        return await self._inner.get(entity=entity, depth=depth, **self._reads(user_id))
+    async def get(
+        self,
+        *,
+        entity: str,
+        user_id: str | None = None,
+        depth: int = 1,
+        include_shared: bool = False,
+    ) -> GraphResult:
+        return await self._inner.get(
+            entity=entity, depth=depth, **self._reads(user_id, include_shared)
+        )
 
     async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_shared: bool = False,
     ) -> GraphResult:
-        return await self._inner.get_all(limit=limit, cursor=cursor, **self._reads(user_id))
+        return await self._inner.get_all(
+            limit=limit, cursor=cursor, **self._reads(user_id, include_shared)
+        )
 
     async def search(
-        self, *, query: str, user_id: str | None = None, limit: int = 10
+        self,
+        *,
+        query: str,
+        user_id: str | None = None,
+        limit: int = 10,
+        include_shared: bool = False,
     ) -> GraphResult:
-        return await self._inner.search(query=query, limit=limit, **self._reads(user_id))
+        return await self._inner.search(
+            query=query, limit=limit, **self._reads(user_id, include_shared)
+        )
 
     async def delete(
         self,
