@@ -10,14 +10,22 @@ from pydantic import ValidationError
 
 from memio.errors import InvalidRequestError
 from memio.models import (
+    MAX_METADATA_BYTES,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_LIST_ITEMS,
+    MAX_METADATA_LIST_LENGTH,
+    MAX_METADATA_STRING_LENGTH,
     Document,
     DocumentInput,
     Fact,
+    FactEvent,
     FactInput,
     GraphResult,
     Message,
     Page,
     Triple,
+    check_text,
     cosine_score,
     utcnow,
     validate_metadata,
@@ -178,3 +186,82 @@ def test_page_is_a_list_with_a_cursor():
 def test_graph_result_defaults():
     result = GraphResult()
     assert (result.triples, result.nodes, result.scores, result.next_cursor) == ([], [], [], None)
+
+
+# --- NUL, the metadata caps, the write outcome (decisions D2, D6, D7) --------------------------
+
+
+def test_nul_is_refused_in_text_and_metadata():
+    with pytest.raises(InvalidRequestError) as exc:
+        check_text("a\x00b", field="content")
+    assert exc.value.field == "content" and "NUL" in exc.value.reason
+    check_text("", field="content")  # emptiness is the caller's rule, not check_text's
+    for metadata, field in (({"k": "a\x00"}, "metadata.k"), ({"k\x00": 1}, "metadata.k\x00")):
+        with pytest.raises(InvalidRequestError) as exc:
+            validate_metadata(metadata)
+        assert exc.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field", "limit"),
+    [
+        ({f"k{i}": i for i in range(MAX_METADATA_KEYS + 1)}, "metadata", MAX_METADATA_KEYS),
+        ({"k" * 300: 1}, "metadata." + "k" * 64 + "...", MAX_METADATA_KEY_LENGTH),
+        ({"s": "x" * 9000}, "metadata.s", MAX_METADATA_STRING_LENGTH),
+        ({"l": ["ok", "x" * 9000]}, "metadata.l", MAX_METADATA_STRING_LENGTH),
+        ({"l": [0] * 1001}, "metadata.l", MAX_METADATA_LIST_LENGTH),
+        ({"a": [0] * 1000, "b": [0] * 1000, "c": [0]}, "metadata", MAX_METADATA_LIST_ITEMS),
+        ({f"s{i}": "é" * 4000 for i in range(9)}, "metadata", MAX_METADATA_BYTES),
+    ],
+    ids=["keys", "key-length", "string", "list-item", "list-length", "list-items", "bytes"],
+)
+def test_metadata_caps_name_the_field_and_the_limit(metadata, field, limit):
+    with pytest.raises(InvalidRequestError) as exc:
+        validate_metadata(metadata)
+    assert exc.value.field == field
+    assert str(limit) in exc.value.reason
+    # What a store already holds is never refused on the way out.
+    assert validate_metadata(metadata, write=False) == metadata
+
+
+def test_size_counts_utf8_bytes_of_compact_json():
+    # 8 strings of 4,000 "é" (2 bytes each in UTF-8, 1 character): 64,000 bytes of text fits,
+    # 9 do not (the "bytes" case above).
+    fits = {f"s{i}": "é" * 4000 for i in range(8)}
+    assert validate_metadata(fits) == fits
+    huge_int = {"n": 10**5000}  # str() refuses it; the size is estimated from its bit length
+    validate_metadata(huge_int)
+    with pytest.raises(InvalidRequestError):
+        validate_metadata({f"n{i}": 10**5000 for i in range(14)})
+
+
+def test_records_read_back_skip_the_write_checks():
+    stored = {f"k{i}": "x\x00" for i in range(MAX_METADATA_KEYS + 1)}
+    assert Fact(id="f", content="x", metadata=stored).metadata == stored
+    assert Document(id="d", content="x", metadata=stored).metadata == stored
+    with pytest.raises(InvalidRequestError):
+        FactInput(content="x", metadata=stored)
+    with pytest.raises(InvalidRequestError):
+        DocumentInput(content="x", metadata=stored)
+
+
+def test_fact_event_is_neither_serialized_nor_compared():
+    added = Fact(id="f", content="x", event="ADD")
+    stored = Fact(id="f", content="x")
+    assert added == stored and added.event == "ADD" and stored.event is None
+    assert "event" not in added.model_dump() and "event" not in added.model_dump_json()
+    assert added != Fact(id="f", content="y", event="ADD")
+    with pytest.raises(ValidationError):
+        Fact(id="f", content="x", event="DELETE")
+
+
+def test_fact_event_names_the_scope():
+    event = FactEvent(
+        id="e", fact_id="f", event="DELETE", user_id="alice", app_id="app", created_at=utcnow()
+    )
+    assert (event.user_id, event.agent_id, event.app_id, event.run_id) == (
+        "alice",
+        None,
+        "app",
+        None,
+    )

@@ -8,17 +8,24 @@ so it means the same whichever provider answered.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from memio.errors import InvalidRequestError
 
 __all__ = [
+    "MAX_METADATA_BYTES",
+    "MAX_METADATA_KEYS",
+    "MAX_METADATA_KEY_LENGTH",
+    "MAX_METADATA_LIST_ITEMS",
+    "MAX_METADATA_LIST_LENGTH",
+    "MAX_METADATA_STRING_LENGTH",
     "Document",
     "DocumentInput",
     "Fact",
@@ -30,6 +37,10 @@ __all__ = [
     "MetadataValue",
     "Page",
     "Triple",
+    "WriteEvent",
+    "check_metadata_size",
+    "check_text",
+    "check_unicode",
     "cosine_score",
     "utcnow",
     "validate_metadata",
@@ -37,7 +48,19 @@ __all__ = [
 
 Scalar = str | int | float | bool
 MetadataValue = Scalar | list[Scalar]
+WriteEvent = Literal["ADD", "UPDATE", "NONE"]
 T = TypeVar("T")
+
+# What one metadata object may hold when it is written (reads are never refused). Every backend
+# stores far more than this; the tightest is Chroma, whose metadata segment breaks for good
+# (every later read of the collection fails) past about 5,460 keys, or 5,460 list items in all,
+# in one record. See docs/architecture.md for the measurements.
+MAX_METADATA_KEYS = 256
+MAX_METADATA_KEY_LENGTH = 256  # characters
+MAX_METADATA_STRING_LENGTH = 8192  # characters, per string value or list item
+MAX_METADATA_LIST_LENGTH = 1000  # items in one list
+MAX_METADATA_LIST_ITEMS = 2000  # items in all the lists of one metadata object
+MAX_METADATA_BYTES = 65536  # the object as compact UTF-8 JSON
 
 _MODEL_CONFIG = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -79,37 +102,134 @@ def check_unicode(text: str, *, field: str) -> None:
         )
 
 
+def check_text(text: str, *, field: str) -> None:
+    """What every text a store takes must be: valid Unicode (`check_unicode`) without NUL
+    (U+0000), which PostgreSQL cannot store and other backends keep or cut differently; refused
+    here, once, so every provider gives the same answer."""
+    check_unicode(text, field=field)
+    if "\x00" in text:
+        raise InvalidRequestError("must not contain NUL (\\u0000) characters", field=field)
+
+
 def validate_metadata(
-    metadata: Mapping[str, Any] | None, *, field: str = "metadata"
+    metadata: Mapping[str, Any] | None, *, field: str = "metadata", write: bool = True
 ) -> dict[str, MetadataValue]:
     """Check metadata is flat: string keys; strings, numbers, booleans or lists of those.
 
     Nested objects and nulls are rejected here, once, so every provider stores the same thing and a
     client mistake is an InvalidRequestError naming the key rather than a backend failure.
+
+    `write` (metadata about to be stored) also applies the caps (`MAX_METADATA_*`) and refuses NUL
+    in keys and strings (`check_text`). Metadata a store already holds is read with
+    ``write=False``: only its shape is checked, so nothing stored is ever refused on the way out.
     """
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidRequestError("must be an object", field=field)
+    check = check_text if write else check_unicode
+    if write and len(metadata) > MAX_METADATA_KEYS:
+        _too_many_keys(len(metadata), field)
     clean: dict[str, MetadataValue] = {}
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
             raise InvalidRequestError("keys must be non-empty strings", field=field)
-        path = f"{field}.{escaped(key)}"
-        check_unicode(key, field=path)
+        path = f"{field}.{escaped(_shortened(key))}"
+        check(key, field=path)
+        if write and len(key) > MAX_METADATA_KEY_LENGTH:
+            raise InvalidRequestError(
+                f"keys may be at most {MAX_METADATA_KEY_LENGTH} characters long "
+                f"(this one has {len(key)})",
+                field=path,
+            )
         if isinstance(value, list):
+            if write and len(value) > MAX_METADATA_LIST_LENGTH:
+                raise InvalidRequestError(
+                    f"lists may hold at most {MAX_METADATA_LIST_LENGTH} items "
+                    f"(this one has {len(value)})",
+                    field=path,
+                )
             for item in value:
-                _check_scalar(item, path)
+                _check_scalar(item, path, check, write)
             clean[key] = list(value)
         else:
-            _check_scalar(value, path)
+            _check_scalar(value, path, check, write)
             clean[key] = value
+    if write:
+        check_metadata_size(clean, field=field)
     return clean
 
 
-def _check_scalar(value: Any, path: str) -> None:
+def check_metadata_size(metadata: Mapping[str, MetadataValue], *, field: str = "metadata") -> None:
+    """The caps on a whole metadata object: keys, list items in all, encoded bytes. Part of
+    `validate_metadata`; called alone on the result of merging new keys into stored ones."""
+    if len(metadata) > MAX_METADATA_KEYS:
+        _too_many_keys(len(metadata), field)
+    list_items = sum(len(value) for value in metadata.values() if isinstance(value, list))
+    if list_items > MAX_METADATA_LIST_ITEMS:
+        raise InvalidRequestError(
+            f"its lists hold {list_items} items in all; at most {MAX_METADATA_LIST_ITEMS} are "
+            "allowed",
+            field=field,
+        )
+    size = _encoded_size(metadata)
+    if size is not None and size > MAX_METADATA_BYTES:
+        raise InvalidRequestError(
+            f"is {size} bytes as JSON; at most {MAX_METADATA_BYTES} are allowed", field=field
+        )
+
+
+def _too_many_keys(count: int, field: str) -> None:
+    raise InvalidRequestError(
+        f"holds {count} keys; at most {MAX_METADATA_KEYS} are allowed", field=field
+    )
+
+
+def _shortened(key: str) -> str:
+    """A key short enough to name in an error message."""
+    return key if len(key) <= 64 else key[:64] + "..."
+
+
+def _encoded_size(metadata: Mapping[str, MetadataValue]) -> int | None:
+    """Bytes of `metadata` as compact UTF-8 JSON when that may exceed MAX_METADATA_BYTES, else
+    None. A cheap upper bound clears the usual small objects without measuring them."""
+    if _json_size(metadata, bound=True) <= MAX_METADATA_BYTES:
+        return None
+    return _json_size(metadata, bound=False)
+
+
+def _json_size(metadata: Mapping[str, MetadataValue], *, bound: bool) -> int:
+    total = 2 + max(0, len(metadata) - 1)  # braces and commas
+    for key, value in metadata.items():
+        total += _scalar_size(key, bound) + 1  # and the colon
+        if isinstance(value, list):
+            total += 2 + max(0, len(value) - 1) + sum(_scalar_size(i, bound) for i in value)
+        else:
+            total += _scalar_size(value, bound)
+    return total
+
+
+def _scalar_size(value: Scalar, bound: bool) -> int:
     if isinstance(value, str):
-        check_unicode(value, field=path)
+        if bound:  # every character escaped at worst ("\u0001"), plus the quotes
+            return 6 * len(value) + 2
+        return len(json.dumps(value, ensure_ascii=False).encode())
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, int):  # decimal digits, from the bit length (str() refuses huge ints)
+        return int(value.bit_length() * math.log10(2)) + 2
+    return 24 if bound else len(repr(value))
+
+
+def _check_scalar(value: Any, path: str, check: Any, write: bool) -> None:
+    if isinstance(value, str):
+        check(value, field=path)
+        if write and len(value) > MAX_METADATA_STRING_LENGTH:
+            raise InvalidRequestError(
+                f"strings may be at most {MAX_METADATA_STRING_LENGTH} characters long "
+                f"(this one has {len(value)})",
+                field=path,
+            )
         return
     if isinstance(value, bool | int):
         return
@@ -125,15 +245,25 @@ def _check_scalar(value: Any, path: str) -> None:
 
 class _Record(BaseModel):
     model_config = _MODEL_CONFIG
+    # Inputs (what a caller asks to store) get the write checks of `validate_metadata`; records a
+    # store returns only the shape check. Triple and Message serve both ways: the providers'
+    # shared validation (`_shared.plan_triples`, `_shared.message_batch`) checks them as inputs.
+    _write_metadata: ClassVar[bool] = False
 
     @field_validator("metadata", mode="before", check_fields=False)
     @classmethod
     def _flat_metadata(cls, value: Any) -> dict[str, MetadataValue]:
-        return validate_metadata(value)
+        return validate_metadata(value, write=cls._write_metadata)
 
 
 class Fact(_Record):
-    """A short statement about a user or an agent."""
+    """A short statement about a user or an agent.
+
+    `event` says what the `FactStore.add` / `add_many` call that returned this fact did: "ADD"
+    created it, "UPDATE" merged the call's metadata into the stored fact, "NONE" found it stored
+    unchanged. It describes the write, not the fact: None everywhere else, never serialized or
+    stored, and not compared (two Facts holding the same thing are equal).
+    """
 
     id: str
     content: str
@@ -145,10 +275,22 @@ class Fact(_Record):
     score: float | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    event: WriteEvent | None = Field(default=None, exclude=True)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Fact):
+            return NotImplemented
+        mine = {k: v for k, v in self.__dict__.items() if k != "event"}
+        theirs = {k: v for k, v in other.__dict__.items() if k != "event"}
+        return type(self) is type(other) and mine == theirs
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
 
 
 class FactInput(_Record):
     """One fact of a batch add."""
+
+    _write_metadata: ClassVar[bool] = True
 
     content: str
     fact_id: str | None = None
@@ -166,11 +308,17 @@ class FactEventType(str, Enum):
 
 
 class FactEvent(_Record):
-    """One change to a fact, as kept by `FactStore.history`."""
+    """One change to a fact, as kept by `FactStore.history`. The scope ids are the fact's, so the
+    history of a deleted fact still says whose it was (None where the fact had none, or where the
+    provider cannot know: the mem0 platform)."""
 
     id: str
     fact_id: str
     event: FactEventType
+    user_id: str | None = None
+    agent_id: str | None = None
+    app_id: str | None = None
+    run_id: str | None = None
     old_content: str | None = None
     new_content: str | None = None
     old_metadata: dict[str, MetadataValue] | None = None
@@ -204,6 +352,8 @@ class Document(_Record):
 
 class DocumentInput(_Record):
     """One document of a batch add or upsert."""
+
+    _write_metadata: ClassVar[bool] = True
 
     content: str
     doc_id: str | None = None

@@ -13,7 +13,10 @@ Shared rules:
   size, from 1 to 1000. A cursor is opaque and only valid for the same call with the same scope.
 - `filters` use memio's portable filter language (`memio.filters`), identical for every provider.
 - Scoping arguments (`user_id`, `agent_id`, ...) restrict reads and deletes; an item written with a
-  scope is invisible to other scopes.
+  scope is invisible to other scopes. Documents and triples stored without a user_id are shared
+  knowledge: reads with a user_id and `include_shared=True` see them too.
+- Text never holds NUL (or a lone surrogate), and metadata stays within `models.MAX_METADATA_*`:
+  InvalidRequestError naming the field, whatever the provider.
 - Writes return what is stored after the write, timestamps included.
 - Errors are `memio.errors` types: NotFoundError, ConflictError, InvalidRequestError,
   NotSupportedError, ProviderError.
@@ -83,7 +86,9 @@ class FactStore(Store, Protocol):
     """Short statements about a user or agent, searchable by meaning, with a change history.
 
     Adding a fact whose content equals (after trimming and folding whitespace) an existing fact in
-    exactly the same scope stores nothing new and returns the existing fact.
+    exactly the same scope adds no fact: the call's metadata is merged into the stored fact
+    (recorded as an UPDATE) when that changes it, else nothing is written. The returned fact's
+    `event` says which: "ADD", "UPDATE" or "NONE".
     """
 
     async def add(
@@ -99,7 +104,8 @@ class FactStore(Store, Protocol):
     ) -> Fact: ...
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        """Add a batch in one go; ids that exist make the whole batch fail with ConflictError."""
+        """Add a batch in one go, each item as `add` would, in order; ids that exist make the
+        whole batch fail with ConflictError before anything is written."""
         ...
 
     async def get(self, *, fact_id: str) -> Fact: ...
@@ -161,7 +167,8 @@ class FactStore(Store, Protocol):
         ...
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
-        """Every ADD/UPDATE/DELETE of the fact, oldest first; also after the fact was deleted."""
+        """Every ADD/UPDATE/DELETE of the fact, oldest first, each naming the fact's scope; also
+        after the fact was deleted."""
         ...
 
 
@@ -240,10 +247,13 @@ class DocumentStore(Store, Protocol):
     async def upsert_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
     ) -> list[Document]:
-        """Insert or replace; a replaced document keeps its created_at."""
+        """Insert or replace; a replaced document keeps its created_at and its owner (an item
+        with another user_id, None included, is a ConflictError and nothing is written)."""
         ...
 
-    async def get(self, *, doc_id: str, user_id: str | None = None) -> Document: ...
+    async def get(
+        self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
+    ) -> Document: ...
 
     async def get_all(
         self,
@@ -252,6 +262,7 @@ class DocumentStore(Store, Protocol):
         filters: Filters | None = None,
         user_id: str | None = None,
         cursor: str | None = None,
+        include_shared: bool = False,
     ) -> Page[Document]: ...
 
     async def search(
@@ -261,6 +272,7 @@ class DocumentStore(Store, Protocol):
         limit: int = 10,
         filters: Filters | None = None,
         user_id: str | None = None,
+        include_shared: bool = False,
     ) -> list[Document]: ...
 
     async def update(
@@ -292,19 +304,37 @@ class GraphStore(Store, Protocol):
         (its metadata merged)."""
         ...
 
-    async def get(self, *, entity: str, user_id: str | None = None, depth: int = 1) -> GraphResult:
-        """Triples within `depth` hops of the entity, and the entities they reach.
+    async def get(
+        self,
+        *,
+        entity: str,
+        user_id: str | None = None,
+        depth: int = 1,
+        include_shared: bool = False,
+    ) -> GraphResult:
+        """Triples within `depth` hops of the entity, and the entities they reach (with
+        `include_shared`, walking the user's and the shared triples together).
         Unknown entity is NotFoundError."""
         ...
 
     async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_shared: bool = False,
     ) -> GraphResult:
         """Triples in creation order, with `next_cursor` set when more remain."""
         ...
 
     async def search(
-        self, *, query: str, user_id: str | None = None, limit: int = 10
+        self,
+        *,
+        query: str,
+        user_id: str | None = None,
+        limit: int = 10,
+        include_shared: bool = False,
     ) -> GraphResult:
         """Triples whose text matches the query by words or by meaning, best first."""
         ...

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+
+from memio.models import (
+    MAX_METADATA_BYTES,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_LIST_ITEMS,
+    MAX_METADATA_LIST_LENGTH,
+    MAX_METADATA_STRING_LENGTH,
+)
 
 # The semantic-search pair every searchable store must rank for the query "hiking".
 HIKE = "I enjoy walking in the mountains"
@@ -33,3 +43,50 @@ async def walk(call: Callable[..., Awaitable[Any]], *, limit: int, **kwargs: Any
         if cursor is None:
             return pages
         assert len(pages) < 1000, "cursor never ends"
+
+
+# --- the metadata caps (decision D7) and NUL (D6), shared by the suites ----------------------
+
+NUL = "\x00"
+
+
+def at_the_caps() -> list[dict[str, Any]]:
+    """Metadata exactly at each cap: every provider must store and return these unchanged."""
+    long_key = "k" * MAX_METADATA_KEY_LENGTH
+    keys = {f"key{i:03d}": i for i in range(MAX_METADATA_KEYS - 4)}
+    most_keys = {
+        **keys,
+        long_key: "the longest key",
+        "text": "x" * MAX_METADATA_STRING_LENGTH,
+        "ints": list(range(MAX_METADATA_LIST_LENGTH)),
+        "words": [f"w{i}" for i in range(MAX_METADATA_LIST_ITEMS - MAX_METADATA_LIST_LENGTH)],
+    }
+    assert len(most_keys) == MAX_METADATA_KEYS
+    # The largest object: strings filling exactly MAX_METADATA_BYTES of compact JSON.
+    largest = {f"s{i}": "y" * MAX_METADATA_STRING_LENGTH for i in range(7)}
+    largest["s7"] = ""
+    largest["s7"] = "z" * (MAX_METADATA_BYTES - _json_bytes(largest))
+    assert _json_bytes(largest) == MAX_METADATA_BYTES
+    return [most_keys, largest]
+
+
+def over_the_caps(field: str = "metadata") -> list[tuple[dict[str, Any], str]]:
+    """(metadata, the field the error names) for each cap, one past it."""
+    long_key = "k" * (MAX_METADATA_KEY_LENGTH + 1)
+    largest = {f"s{i}": "y" * MAX_METADATA_STRING_LENGTH for i in range(8)}
+    return [
+        ({f"k{i}": i for i in range(MAX_METADATA_KEYS + 1)}, field),
+        ({long_key: 1}, f"{field}.{long_key[:64]}..."),
+        ({"text": "x" * (MAX_METADATA_STRING_LENGTH + 1)}, f"{field}.text"),
+        ({"ints": list(range(MAX_METADATA_LIST_LENGTH + 1))}, f"{field}.ints"),
+        ({"words": ["ok", "w" * (MAX_METADATA_STRING_LENGTH + 1)]}, f"{field}.words"),
+        ({f"l{i}": [i] * MAX_METADATA_LIST_LENGTH for i in range(3)}, field),  # items in all
+        (largest, field),  # encoded bytes
+        ({"a": f"b{NUL}c"}, f"{field}.a"),
+        ({f"a{NUL}": "b"}, f"{field}.a{NUL}"),
+        ({"tags": ["ok", NUL]}, f"{field}.tags"),
+    ]
+
+
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())

@@ -7,10 +7,19 @@ import asyncio
 import pytest
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
-from memio.models import DocumentInput
+from memio.models import MAX_METADATA_KEYS, DocumentInput
 from memio.protocols import DocumentStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
-from tests.conformance.helpers import HIKE, STOCKS, assert_utc, stored, walk
+from tests.conformance.helpers import (
+    HIKE,
+    NUL,
+    STOCKS,
+    assert_utc,
+    at_the_caps,
+    over_the_caps,
+    stored,
+    walk,
+)
 
 KIND = "documents"
 
@@ -83,6 +92,33 @@ INVALID = [
         lambda s: s.upsert_many(documents=[DocumentInput(content="ok", doc_id="")]),
         "documents[0].doc_id",
     ),
+    (lambda s: s.get_all(user_id="alice", include_shared="yes"), "include_shared"),
+    (lambda s: s.search(query="x", user_id="alice", include_shared=1), "include_shared"),
+    # NUL (decision D6)
+    (lambda s: s.add(content=f"a{NUL}b"), "content"),
+    (lambda s: s.add(content="x", doc_id=f"d{NUL}"), "doc_id"),
+    (lambda s: s.add(content="x", user_id=NUL), "user_id"),
+    (lambda s: s.search(query=f"{NUL}x"), "query"),
+    (lambda s: s.get(doc_id=f"d{NUL}"), "doc_id"),
+    (lambda s: s.update(doc_id="d", content=f"a{NUL}"), "content"),
+    (
+        lambda s: s.upsert_many(documents=[{"content": "ok"}, {"content": f"x{NUL}"}]),
+        "documents[1].content",
+    ),
+    # metadata caps (decision D7) and NUL in metadata
+    *[
+        (lambda s, m=metadata: s.add(content="x", metadata=m), field)
+        for metadata, field in over_the_caps()
+    ],
+    *[
+        (
+            lambda s, m=metadata: s.upsert_many(
+                documents=[{"content": "ok"}, {"content": "x", "metadata": m}]
+            ),
+            field,
+        )
+        for metadata, field in over_the_caps("documents[1].metadata")
+    ],
 ]
 
 
@@ -215,6 +251,36 @@ async def test_upsert_many_inserts_and_replaces(document_store):
     assert (await document_store.search(query="hiking"))[0].id == "d1"
 
 
+async def test_upsert_never_changes_an_owner(document_store):
+    """Decision D4: an upsert item whose user_id differs from the stored document's (None is a
+    value too) is a conflict, and nothing in its batch is written."""
+    alices = await document_store.add(content="alice's notes", doc_id="a", user_id="alice")
+    shared = await document_store.add(content="shared notes", doc_id="s")
+    for i, (doc_id, user_id) in enumerate(
+        [("a", None), ("a", "bob"), ("s", "alice"), ("s", "bob")]
+    ):
+        with pytest.raises(ConflictError) as exc:
+            await document_store.upsert_many(
+                documents=[
+                    DocumentInput(content=f"new {i}", doc_id=f"new-{i}"),
+                    DocumentInput(content="taken over", doc_id=doc_id, user_id=user_id),
+                ]
+            )
+        assert exc.value.field == "documents[1].user_id"
+    assert await document_store.get(doc_id="a") == alices
+    assert await document_store.get(doc_id="s") == shared
+    assert [d.id for d in await document_store.get_all()] == ["a", "s"]
+
+    mine, still_shared = await document_store.upsert_many(
+        documents=[
+            DocumentInput(content="alice's new notes", doc_id="a", user_id="alice"),
+            DocumentInput(content="new shared notes", doc_id="s"),
+        ]
+    )
+    assert (mine.user_id, mine.content) == ("alice", "alice's new notes")
+    assert (still_shared.user_id, still_shared.content) == (None, "new shared notes")
+
+
 async def test_delete_many_and_delete_all(document_store):
     a1, a2, b1, n1 = await document_store.add_many(
         documents=[
@@ -260,6 +326,69 @@ async def test_user_scoping(document_store):
         bob.id,
         shared.id,
     }
+
+
+async def test_include_shared(document_store):
+    """Decision D5: with a user_id, include_shared adds the documents stored without one."""
+    alice = await document_store.add(content=HIKE, user_id="alice", metadata={"n": 1})
+    bob = await document_store.add(content="hiking boots for sale", user_id="bob")
+    shared = await document_store.add(content="a guide to mountain trails", metadata={"n": 2})
+    alice2 = await document_store.add(content=STOCKS, user_id="alice", metadata={"n": 3})
+
+    listed = await document_store.get_all(user_id="alice", include_shared=True)
+    assert list(listed) == [alice, shared, alice2]
+    assert list(await document_store.get_all(user_id="alice")) == [alice, alice2]
+    assert list(await document_store.get_all(include_shared=True)) == [alice, bob, shared, alice2]
+    filtered = await document_store.get_all(
+        user_id="alice", include_shared=True, filters={"n": {"gte": 2}}
+    )
+    assert list(filtered) == [shared, alice2]
+
+    found = await document_store.search(query="hiking", user_id="alice", include_shared=True)
+    assert {d.id for d in found} == {alice.id, shared.id, alice2.id}
+    assert {d.id for d in await document_store.search(query="hiking", user_id="alice")} == {
+        alice.id,
+        alice2.id,
+    }
+    limited = await document_store.search(
+        query="mountain trails", user_id="alice", include_shared=True, limit=1
+    )
+    assert [d.id for d in limited] == [shared.id]
+
+    assert await document_store.get(doc_id=shared.id, user_id="alice", include_shared=True) == (
+        shared
+    )
+    with pytest.raises(NotFoundError):
+        await document_store.get(doc_id=shared.id, user_id="alice")
+    with pytest.raises(NotFoundError):
+        await document_store.get(doc_id=bob.id, user_id="alice", include_shared=True)
+
+    pages = await walk(document_store.get_all, limit=1, user_id="alice", include_shared=True)
+    assert [d.id for page in pages for d in page] == [alice.id, shared.id, alice2.id]
+    first = await document_store.get_all(user_id="alice", include_shared=True, limit=1)
+    with pytest.raises(InvalidRequestError) as exc:
+        await document_store.get_all(user_id="alice", limit=1, cursor=first.next_cursor)
+    assert exc.value.field == "cursor"
+
+
+async def test_metadata_at_the_caps_round_trips(document_store):
+    for i, metadata in enumerate(at_the_caps()):
+        doc = await document_store.add(content=f"document {i}", metadata=metadata)
+        assert doc.metadata == metadata
+        assert (await document_store.get(doc_id=doc.id)).metadata == metadata
+
+
+async def test_merges_past_the_caps_are_refused(document_store):
+    full = {f"k{i}": i for i in range(MAX_METADATA_KEYS - 1)}
+    doc = await document_store.add(content="text", doc_id="d", metadata=full)
+    with pytest.raises(InvalidRequestError) as exc:
+        await document_store.update(doc_id="d", metadata={"x": 1, "y": 2})
+    assert exc.value.field == "metadata"
+    assert str(MAX_METADATA_KEYS) in exc.value.reason
+    assert await document_store.get(doc_id="d") == doc
+    assert len((await document_store.update(doc_id="d", metadata={"x": 1})).metadata) == (
+        MAX_METADATA_KEYS
+    )
 
 
 async def test_semantic_search_ranks_by_meaning(document_store):

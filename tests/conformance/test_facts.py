@@ -7,10 +7,19 @@ import asyncio
 import pytest
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
-from memio.models import FactEventType, FactInput
+from memio.models import MAX_METADATA_KEYS, FactEventType, FactInput
 from memio.protocols import FactStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
-from tests.conformance.helpers import HIKE, STOCKS, assert_utc, stored, walk
+from tests.conformance.helpers import (
+    HIKE,
+    NUL,
+    STOCKS,
+    assert_utc,
+    at_the_caps,
+    over_the_caps,
+    stored,
+    walk,
+)
 
 KIND = "facts"
 
@@ -40,9 +49,13 @@ async def test_add_get_round_trip(fact_store, backend, env):
     )
     assert added.metadata == metadata
     assert added.score is None
+    assert added.event == "ADD"
+    assert "event" not in added.model_dump()
     assert_utc(added.created_at)
     assert added.updated_at == added.created_at
-    assert await fact_store.get(fact_id=added.id) == added
+    got = await fact_store.get(fact_id=added.id)
+    assert got == added
+    assert got.event is None
     assert await fact_store.count() == 1
     await fact_store.ping()
 
@@ -90,6 +103,34 @@ INVALID = [
         lambda s: s.add_many(facts=[FactInput(content="ok"), FactInput(content=" ")]),
         "facts[1].content",
     ),
+    # NUL (decision D6): refused wherever text is taken, the same for every provider
+    (lambda s: s.add(content=f"a{NUL}b", user_id="u"), "content"),
+    (lambda s: s.add(content="x", user_id=f"u{NUL}"), "user_id"),
+    (lambda s: s.add(content="x", user_id="u", agent_id=NUL), "agent_id"),
+    (lambda s: s.add(content="x", user_id="u", fact_id=f"f{NUL}"), "fact_id"),
+    (lambda s: s.search(query=f"tea{NUL}"), "query"),
+    (lambda s: s.get(fact_id=f"f{NUL}"), "fact_id"),
+    (lambda s: s.history(fact_id=f"f{NUL}"), "fact_id"),
+    (lambda s: s.update(fact_id="f", content=f"a{NUL}"), "content"),
+    (lambda s: s.delete_many(fact_ids=["ok", f"f{NUL}"]), "fact_ids[1]"),
+    (
+        lambda s: s.add_many(facts=[{"content": "ok", "user_id": "u"}, {"content": NUL * 2}]),
+        "facts[1].content",
+    ),
+    # metadata caps (decision D7) and NUL in metadata
+    *[
+        (lambda s, m=metadata: s.add(content="x", user_id="u", metadata=m), field)
+        for metadata, field in over_the_caps()
+    ],
+    *[
+        (
+            lambda s, m=metadata: s.add_many(
+                facts=[{"content": "ok", "user_id": "u"}, {"content": "x", "metadata": m}]
+            ),
+            field,
+        )
+        for metadata, field in over_the_caps("facts[1].metadata")
+    ],
 ]
 
 
@@ -171,20 +212,160 @@ async def test_delete(fact_store):
 
 async def test_dedup_same_content_same_scope(fact_store):
     first = await fact_store.add(content="likes tea", user_id="alice")
-    again = await fact_store.add(content="  likes   tea ", user_id="alice", metadata={"x": 1})
+    again = await fact_store.add(content="  likes   tea ", user_id="alice")
     assert again == first
+    assert (first.event, again.event) == ("ADD", "NONE")
     assert len(await fact_store.history(fact_id=first.id)) == 1
 
     others = [
         await fact_store.add(content="likes tea", user_id="bob"),
         await fact_store.add(content="likes tea", user_id="alice", agent_id="bot"),
         await fact_store.add(content="likes tea", user_id="alice", run_id="r1"),
-        await fact_store.add(content="likes tea"),
+        await fact_store.add(content="likes tea", app_id="app"),
         await fact_store.add(content="Likes tea", user_id="alice"),
     ]
     assert len({first.id, *(fact.id for fact in others)}) == 6
+    assert {fact.event for fact in others} == {"ADD"}
     assert await fact_store.count() == 6
     assert await fact_store.get(fact_id=first.id) == first
+
+
+async def test_repeat_add_merges_new_metadata(fact_store):
+    """Decision D3: re-sending a stored fact with new metadata keeps the metadata (it used to
+    answer with the old fact and drop it)."""
+    first = await fact_store.add(content="likes tea", user_id="alice", metadata={"a": 1})
+    merged = await fact_store.add(
+        content=" likes  tea", user_id="alice", metadata={"b": "new", "a": 1}
+    )
+    assert merged.event == "UPDATE"
+    assert (merged.id, merged.content, merged.user_id) == (first.id, "likes tea", "alice")
+    assert merged.metadata == {"a": 1, "b": "new"}
+    assert merged.created_at == first.created_at
+    assert_utc(merged.updated_at)
+    assert merged.updated_at > first.updated_at
+    assert await fact_store.get(fact_id=first.id) == merged
+
+    same = await fact_store.add(content="likes tea", user_id="alice", metadata={"b": "new"})
+    assert same.event == "NONE"
+    assert same == merged
+    retyped = await fact_store.add(content="likes tea", user_id="alice", metadata={"a": True})
+    assert retyped.event == "UPDATE"  # True is not 1: the stored value changes type
+    assert retyped.metadata == {"a": True, "b": "new"}
+    assert await fact_store.count() == 1
+
+    events = await fact_store.history(fact_id=first.id)
+    assert [e.event for e in events] == [
+        FactEventType.ADD,
+        FactEventType.UPDATE,
+        FactEventType.UPDATE,
+    ]
+    update = events[1]
+    assert (update.old_content, update.new_content) == ("likes tea", "likes tea")
+    assert (update.old_metadata, update.new_metadata) == ({"a": 1}, {"a": 1, "b": "new"})
+    assert events[2].new_metadata == {"a": True, "b": "new"}
+    assert [e.created_at for e in events] == sorted(e.created_at for e in events)
+
+
+async def test_add_many_repeats_merge_in_order(fact_store):
+    stored_fact = await fact_store.add(content="likes tea", user_id="alice")
+    results = await fact_store.add_many(
+        facts=[
+            FactInput(content="likes tea", user_id="alice", metadata={"src": "batch"}),
+            FactInput(content="likes jazz", user_id="alice", metadata={"n": 1}),
+            FactInput(content="likes jazz", user_id="alice", metadata={"m": 2}),
+            FactInput(content="likes jazz", user_id="alice"),
+            FactInput(content="likes tea", user_id="alice", metadata={"src": "batch"}),
+        ]
+    )
+    assert [r.event for r in results] == ["UPDATE", "ADD", "UPDATE", "NONE", "NONE"]
+    tea, jazz_added, jazz_merged, jazz_same, tea_same = results
+    assert tea.id == tea_same.id == stored_fact.id
+    assert tea.metadata == tea_same.metadata == {"src": "batch"}
+    assert jazz_added.id == jazz_merged.id == jazz_same.id
+    assert jazz_added.metadata == {"n": 1}  # each result is the fact as its item left it
+    assert jazz_merged.metadata == jazz_same.metadata == {"n": 1, "m": 2}
+    assert await fact_store.get(fact_id=jazz_added.id) == jazz_merged
+    assert await fact_store.get(fact_id=stored_fact.id) == tea
+    assert await fact_store.count() == 2
+    jazz_events = await fact_store.history(fact_id=jazz_added.id)
+    assert [e.event for e in jazz_events] == [FactEventType.ADD, FactEventType.UPDATE]
+    assert jazz_events[0].new_metadata == {"n": 1}
+    assert (jazz_events[1].old_metadata, jazz_events[1].new_metadata) == (
+        {"n": 1},
+        {"n": 1, "m": 2},
+    )
+    tea_events = await fact_store.history(fact_id=stored_fact.id)
+    assert [e.event for e in tea_events] == [FactEventType.ADD, FactEventType.UPDATE]
+
+
+async def test_history_names_the_scope(fact_store, backend):
+    """Decision D1: every event carries the fact's scope ids, also after the fact is gone."""
+    fact = await fact_store.add(
+        content="likes tea", user_id="alice", agent_id="bot", app_id="app", run_id="r1"
+    )
+    await fact_store.update(fact_id=fact.id, content="likes coffee")
+    await fact_store.add(
+        content="likes coffee",
+        user_id="alice",
+        agent_id="bot",
+        app_id="app",
+        run_id="r1",
+        metadata={"k": 1},
+    )
+    await fact_store.delete(fact_id=fact.id)
+    bare = await fact_store.add(content="no owner", app_id="app")
+    await fact_store.delete(fact_id=bare.id)
+
+    events = await fact_store.history(fact_id=fact.id)
+    assert len(events) == 4
+    scopes = {(e.user_id, e.agent_id, e.app_id, e.run_id) for e in events}
+    bare_scopes = {
+        (e.user_id, e.agent_id, e.app_id, e.run_id)
+        for e in await fact_store.history(fact_id=bare.id)
+    }
+    if "event_scope" in backend.cannot:
+        assert scopes == bare_scopes == {(None, None, None, None)}
+    else:
+        assert scopes == {("alice", "bot", "app", "r1")}
+        assert bare_scopes == {(None, None, "app", None)}
+
+
+async def test_metadata_at_the_caps_round_trips(fact_store):
+    for i, metadata in enumerate(at_the_caps()):
+        fact = await fact_store.add(content=f"fact {i}", user_id="alice", metadata=metadata)
+        assert fact.metadata == metadata
+        assert (await fact_store.get(fact_id=fact.id)).metadata == metadata
+    assert len(await fact_store.get_all(user_id="alice")) == 2
+
+
+async def test_merges_past_the_caps_are_refused(fact_store):
+    full = {f"k{i}": i for i in range(MAX_METADATA_KEYS - 1)}
+    fact = await fact_store.add(content="likes tea", user_id="alice", metadata=full)
+    for call, field in (
+        (lambda: fact_store.update(fact_id=fact.id, metadata={"x": 1, "y": 2}), "metadata"),
+        (
+            lambda: fact_store.add(content="likes tea", user_id="alice", metadata={"x": 1, "y": 2}),
+            "metadata",
+        ),
+        (
+            lambda: fact_store.add_many(
+                facts=[
+                    FactInput(content="fresh", user_id="alice"),
+                    FactInput(content="likes tea", user_id="alice", metadata={"x": 1, "y": 2}),
+                ]
+            ),
+            "facts[1].metadata",
+        ),
+    ):
+        with pytest.raises(InvalidRequestError) as exc:
+            await call()
+        assert exc.value.field == field
+        assert str(MAX_METADATA_KEYS) in exc.value.reason
+    assert await fact_store.get(fact_id=fact.id) == fact
+    assert [f.id for f in await fact_store.get_all()] == [fact.id]
+    assert len(await fact_store.history(fact_id=fact.id)) == 1
+    one_more = await fact_store.update(fact_id=fact.id, metadata={"x": 1})
+    assert len(one_more.metadata) == MAX_METADATA_KEYS
 
 
 async def test_concurrent_duplicate_adds_store_one_fact(fact_store):
@@ -247,6 +428,7 @@ async def test_add_many(fact_store):
     )
     assert len(result) == 4
     first, second, dup_existing, dup_batch = result
+    assert [f.event for f in result] == ["ADD", "ADD", "NONE", "NONE"]
     assert (first.content, first.user_id, first.metadata) == ("first", "alice", {"i": 1})
     assert (second.id, second.agent_id) == ("fact-2", "bot")
     assert dup_existing == existing

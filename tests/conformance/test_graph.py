@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from memio.errors import InvalidRequestError, NotFoundError
-from memio.models import Triple
+from memio.models import MAX_METADATA_KEYS, Triple
 from memio.protocols import GraphStore
 from memio.providers._shared import triple_id
-from tests.conformance.helpers import assert_utc
+from tests.conformance.helpers import NUL, assert_utc, at_the_caps, over_the_caps
 
 KIND = "graph"
 
@@ -108,6 +108,22 @@ INVALID = [
     (lambda s: s.get_all(limit=0), "limit"),
     (lambda s: s.get_all(limit=1001), "limit"),
     (lambda s: s.get_all(cursor="not-a-cursor"), "cursor"),
+    (lambda s: s.get_all(user_id="alice", include_shared="true"), "include_shared"),
+    (lambda s: s.get(entity="a", user_id="alice", include_shared=None), "include_shared"),
+    # NUL (decision D6)
+    (lambda s: s.add(triples=[t("a", "b", "c"), t(f"a{NUL}", "b", "c")]), "triples[1].subject"),
+    (lambda s: s.add(triples=[t("a", NUL, "c")]), "triples[0].predicate"),
+    (lambda s: s.add(triples=[t("a", "b", f"{NUL}c")]), "triples[0].object"),
+    (lambda s: s.add(triples=[t("a", "b", "c")], user_id=f"u{NUL}"), "user_id"),
+    (lambda s: s.add(triples=[t("a", "b", "c", user_id=NUL)]), "triples[0].user_id"),
+    (lambda s: s.get(entity=f"a{NUL}"), "entity"),
+    (lambda s: s.search(query=f"a{NUL}"), "query"),
+    (lambda s: s.delete(entity=f"a{NUL}"), "entity"),
+    # metadata caps (decision D7) and NUL in metadata
+    *[
+        (lambda s, m=metadata: s.add(triples=[t("a", "b", "c"), t("d", "e", "f", metadata=m)]), f)
+        for metadata, f in over_the_caps("triples[1].metadata")
+    ],
 ]
 
 
@@ -120,6 +136,31 @@ async def test_invalid_requests(graph_store, call, field):
     assert exc.value.field is not None
     assert exc.value.field.startswith(field)
     assert await graph_store.count() == 0
+
+
+async def test_metadata_at_the_caps_round_trips(graph_store):
+    for i, metadata in enumerate(at_the_caps()):
+        [added] = await graph_store.add(triples=[t("a", "r", f"b{i}", metadata=metadata)])
+        assert added.metadata == metadata
+    assert [x.metadata for x in (await graph_store.get_all()).triples] == at_the_caps()
+
+
+async def test_readd_merges_past_the_caps_are_refused(graph_store):
+    full = {f"k{i}": i for i in range(MAX_METADATA_KEYS - 1)}
+    [stored] = await graph_store.add(triples=[t("a", "r", "b", metadata=full)], user_id="alice")
+    with pytest.raises(InvalidRequestError) as exc:
+        await graph_store.add(
+            triples=[t("x", "r", "y"), t("a", "r", "b", metadata={"x": 1, "y": 2})],
+            user_id="alice",
+        )
+    assert exc.value.field == "triples[1].metadata"
+    assert str(MAX_METADATA_KEYS) in exc.value.reason
+    with pytest.raises(InvalidRequestError) as exc:  # a repeat within the batch merges too
+        await graph_store.add(
+            triples=[t("x", "r", "y", metadata=full), t("x", "r", "y", metadata={"x": 1, "y": 2})]
+        )
+    assert exc.value.field == "triples[1].metadata"
+    assert (await graph_store.get_all()).triples == [stored]
 
 
 async def test_get_by_entity_and_depth(graph_store):
@@ -238,6 +279,62 @@ async def test_delete_needs_exactly_one_target(graph_store):
     with pytest.raises(InvalidRequestError):
         await graph_store.delete(entity="a", triple_id=triple.id)
     assert await graph_store.count() == 1
+
+
+async def test_include_shared(graph_store):
+    """Decision D5: with a user_id, include_shared adds the triples stored without one, and a
+    traversal walks the user's and the shared triples together."""
+    [works] = await graph_store.add(triples=[t("alice", "works_at", "acme")], user_id="alice")
+    [located, capital] = await graph_store.add(
+        triples=[t("acme", "located_in", "paris"), t("paris", "capital_of", "france")]
+    )
+    [bobs] = await graph_store.add(triples=[t("acme", "sued_by", "bob")], user_id="bob")
+    [alice_paris] = await graph_store.add(triples=[t("alice", "likes", "paris")], user_id="alice")
+
+    listed = await graph_store.get_all(user_id="alice", include_shared=True)
+    assert listed.triples == [works, located, capital, alice_paris]
+    assert (await graph_store.get_all(user_id="alice")).triples == [works, alice_paris]
+    assert (await graph_store.get_all(include_shared=True)).triples == [
+        works,
+        located,
+        capital,
+        bobs,
+        alice_paris,
+    ]
+    pages, cursor = [], None
+    while True:
+        page = await graph_store.get_all(
+            user_id="alice", include_shared=True, limit=1, cursor=cursor
+        )
+        pages.append(page.triples)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+        with pytest.raises(InvalidRequestError) as exc:
+            await graph_store.get_all(user_id="alice", limit=1, cursor=cursor)
+        assert exc.value.field == "cursor"
+    assert [x for page in pages for x in page] == listed.triples
+
+    near = await graph_store.get(entity="alice", user_id="alice", include_shared=True)
+    assert near.triples == [works, alice_paris]
+    far = await graph_store.get(entity="alice", user_id="alice", depth=2, include_shared=True)
+    assert far.triples == [works, located, capital, alice_paris]
+    assert set(far.nodes) == {"alice", "acme", "paris", "france"}
+    alone = await graph_store.get(entity="alice", user_id="alice", depth=3)
+    assert alone.triples == [works, alice_paris]
+    shared_only = await graph_store.get(entity="france", user_id="alice", include_shared=True)
+    assert shared_only.triples == [capital]
+    with pytest.raises(NotFoundError):
+        await graph_store.get(entity="france", user_id="alice")
+    with pytest.raises(NotFoundError):
+        await graph_store.get(entity="bob", user_id="alice", include_shared=True)
+
+    found = await graph_store.search(query="acme", user_id="alice", include_shared=True)
+    assert bobs.id not in {x.id for x in found.triples}
+    assert {works.id, located.id} <= {x.id for x in found.triples}
+    assert located.id not in {
+        x.id for x in (await graph_store.search(query="acme", user_id="alice")).triples
+    }
 
 
 async def test_scoping_and_delete_all(graph_store):

@@ -10,7 +10,7 @@ import pytest
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
 from memio.models import Message
 from memio.protocols import HistoryStore
-from tests.conformance.helpers import assert_utc, walk
+from tests.conformance.helpers import NUL, assert_utc, over_the_caps, walk
 
 KIND = "history"
 
@@ -79,6 +79,29 @@ INVALID = [
         ),
         "messages[0]",
     ),
+    # NUL (decision D6)
+    (lambda s: s.add(session_id=f"s{NUL}", messages=[msg("x")]), "session_id"),
+    (lambda s: s.add(session_id="s", messages=[msg("x")], user_id=NUL), "user_id"),
+    (lambda s: s.add(session_id="s", messages=[msg("ok"), msg(f"a{NUL}b")]), "messages[1].content"),
+    (lambda s: s.add(session_id="s", messages=[msg(NUL)]), "messages[0].content"),
+    (lambda s: s.add(session_id="s", messages=[msg("x", role=f"user{NUL}")]), "messages[0].role"),
+    (
+        lambda s: s.add(session_id="s", messages=[{"role": "user", "content": "x", "name": NUL}]),
+        "messages[0].name",
+    ),
+    (lambda s: s.add(session_id="s", messages=[{**msg("x"), "id": f"m{NUL}"}]), "messages[0].id"),
+    (lambda s: s.get(session_id=f"s{NUL}"), "session_id"),
+    (lambda s: s.search(session_id="s", query=f"x{NUL}"), "query"),
+    # metadata caps (decision D7) and NUL in metadata
+    *[
+        (
+            lambda s, m=metadata: s.add(
+                session_id="s", messages=[msg("ok"), {**msg("x"), "metadata": m}]
+            ),
+            field,
+        )
+        for metadata, field in over_the_caps("messages[1].metadata")
+    ],
     (lambda s: s.get(session_id=""), "session_id"),
     (lambda s: s.get_all(limit=0), "limit"),
     (lambda s: s.get_all(limit=1001), "limit"),

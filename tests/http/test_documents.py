@@ -247,3 +247,53 @@ def test_a_full_batch_of_1000_is_accepted(api, uid):
     assert len(items) == 1000 and pages == 3
     deleted = api.request("DELETE", "/v1/documents/batch", json={"ids": ids(items)})
     assert deleted.json() == {"deleted": 1000}
+
+
+def test_upsert_never_changes_an_owner(api, uid):
+    """An upsert without user_id used to un-scope another user's document (decision D4)."""
+    mine = add(api, content="private", doc_id=f"{uid}-p", user_id=uid)
+    for owner in (None, f"{uid}-other"):
+        item = {"content": "taken over", "doc_id": f"{uid}-p"}
+        if owner is not None:
+            item["user_id"] = owner
+        body = {"documents": [{"content": "new", "doc_id": f"{uid}-n"}, item]}
+        assert_error(api.put("/v1/documents/batch", json=body), 409, "documents[1].user_id")
+    assert api.get(f"/v1/documents/{uid}-p", params={"user_id": uid}).json() == mine
+    assert_error(api.get(f"/v1/documents/{uid}-n"), 404)
+
+
+def test_include_shared(api, uid):
+    run = json.dumps({"run": uid})
+    mine = add(api, content="my notes on tea", user_id=uid, metadata={"run": uid})
+    shared = add(api, content="a shared guide to tea", metadata={"run": uid})
+    add(api, content="someone else's tea", user_id=f"{uid}-x", metadata={"run": uid})
+    listed = api.get(
+        "/v1/documents", params={"user_id": uid, "include_shared": "true", "filters": run}
+    )
+    assert ids(listed.json()) == [mine["id"], shared["id"]]
+    assert ids(api.get("/v1/documents", params={"user_id": uid, "filters": run}).json()) == [
+        mine["id"]
+    ]
+    body = {"query": "tea", "user_id": uid, "include_shared": True, "filters": {"run": uid}}
+    found = api.post("/v1/documents/search", json=body).json()
+    assert sorted(ids(found)) == sorted([mine["id"], shared["id"]])
+    one = api.get(f"/v1/documents/{shared['id']}", params={"user_id": uid, "include_shared": 1})
+    assert one.json() == shared
+    assert_error(api.get(f"/v1/documents/{shared['id']}", params={"user_id": uid}), 404)
+
+
+def test_metadata_past_the_caps_is_400(api, uid):
+    many_keys = {f"key_{i}": i for i in range(6500)}
+    response = api.post(
+        "/v1/documents", json={"content": "x", "user_id": uid, "metadata": many_keys}
+    )
+    assert_error(response, 400, "metadata", "256 are allowed")
+    long_text = {"text": "x" * 9000}
+    body = {
+        "documents": [{"content": "ok", "user_id": uid}, {"content": "x", "metadata": long_text}]
+    }
+    assert_error(api.put("/v1/documents/batch", json=body), 400, "documents[1].metadata.text")
+    doc = add(api, content="small", user_id=uid, metadata={"k": 1})
+    merge = api.put(f"/v1/documents/{doc['id']}", json={"metadata": many_keys})
+    assert_error(merge, 400, "metadata")
+    assert api.get("/v1/documents", params={"user_id": uid}).json() == [doc]

@@ -48,10 +48,75 @@ def test_empty_metadata_is_accepted(api, uid):
 
 def test_same_content_in_same_scope_returns_the_existing_fact(api, uid):
     first = add(api, content="lives in Paris", user_id=uid)
-    again = add(api, content="  lives in   Paris ", user_id=uid)
-    assert again["id"] == first["id"]
+    response = api.post("/v1/facts", json={"content": "  lives in   Paris ", "user_id": uid})
+    assert response.status_code == 200, response.text  # found, not created
+    assert response.json() == first
     other_scope = add(api, content="lives in Paris", user_id=uid, agent_id="a1")
     assert other_scope["id"] != first["id"]
+
+
+def test_resending_a_fact_with_new_metadata_keeps_the_metadata(api, uid):
+    """It used to answer 201 with the old fact and drop the new metadata (decision D3)."""
+    first = add(api, content="lives in Paris", user_id=uid, metadata={"source": "chat"})
+    response = api.post(
+        "/v1/facts",
+        json={"content": "lives in Paris", "user_id": uid, "metadata": {"confidence": 0.9}},
+    )
+    assert response.status_code == 200, response.text
+    merged = response.json()
+    assert merged["id"] == first["id"]
+    assert merged["metadata"] == {"source": "chat", "confidence": 0.9}
+    assert merged["created_at"] == first["created_at"]
+    assert parse_time(merged["updated_at"]) > parse_time(first["updated_at"])
+    assert "event" not in merged
+    assert api.get(f"/v1/facts/{first['id']}").json() == merged
+    history = api.get(f"/v1/facts/{first['id']}/history").json()
+    assert [e["event"] for e in history] == ["ADD", "UPDATE"]
+    assert history[1]["new_metadata"] == merged["metadata"]
+    assert history[1]["user_id"] in (uid, None)  # None: a provider that cannot know (mem0 platform)
+
+
+def test_batch_answers_201_only_when_it_created_a_fact(api, uid):
+    body = {"facts": [{"content": "batch status", "user_id": uid}]}
+    assert api.post("/v1/facts/batch", json=body).status_code == 201
+    again = api.post("/v1/facts/batch", json=body)
+    assert again.status_code == 200, again.text
+    merged = {"facts": [{"content": "batch status", "user_id": uid, "metadata": {"k": 1}}]}
+    response = api.post("/v1/facts/batch", json=merged)
+    assert response.status_code == 200, response.text
+    assert response.json()[0]["metadata"] == {"k": 1}
+    mixed = {"facts": [*merged["facts"], {"content": "a new one", "user_id": uid}]}
+    assert api.post("/v1/facts/batch", json=mixed).status_code == 201
+    assert len(api.get("/v1/facts", params={"user_id": uid}).json()) == 2
+
+
+def test_metadata_past_the_caps_is_400_and_the_store_stays_healthy(api, uid):
+    """6,500 keys (about 95 KB) broke the embedded chroma store for good (502 on every read,
+    also after a restart); every cap answers 400 naming the field and the limit."""
+    keep = add(api, content="written before", user_id=uid)
+    many_keys = {f"key_{i}": i for i in range(6500)}
+    response = api.post("/v1/facts", json={"content": "x", "user_id": uid, "metadata": many_keys})
+    assert_error(response, 400, "metadata", "256 are allowed")
+    ints = {"numbers": list(range(20000))}
+    response = api.post("/v1/facts", json={"content": "x", "user_id": uid, "metadata": ints})
+    assert_error(response, 400, "metadata.numbers", "1000 items")
+    batch = {"facts": [{"content": "ok", "user_id": uid}, {"content": "x", "metadata": many_keys}]}
+    assert_error(api.post("/v1/facts/batch", json=batch), 400, "facts[1].metadata")
+    assert [f["id"] for f in api.get("/v1/facts", params={"user_id": uid}).json()] == [keep["id"]]
+    found = api.post("/v1/facts/search", json={"query": "written", "user_id": uid})
+    assert found.status_code == 200, found.text
+    assert api.get("/ready").json()["status"] == "ready"
+
+
+def test_nul_is_400_naming_the_field(api, uid):
+    assert_error(
+        api.post("/v1/facts", json={"content": "a\u0000b", "user_id": uid}), 400, "content"
+    )
+    bad_key = api.post(
+        "/v1/facts", json={"content": "x", "user_id": uid, "metadata": {"k": "\u0000"}}
+    )
+    assert_error(bad_key, 400, "metadata.k")
+    assert api.get("/v1/facts", params={"user_id": uid}).json() == []
 
 
 def test_add_with_an_existing_fact_id_is_409(api, uid):

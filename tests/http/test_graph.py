@@ -178,3 +178,21 @@ def test_unscoped_delete_all_needs_the_admin_key(api, admin, uid):
     assert len(listing(api, uid).json()["triples"]) == 1
     assert admin.delete("/v1/graph").status_code == 204
     assert listing(api, uid).json()["triples"] == []
+
+
+def test_include_shared_walks_the_user_and_the_shared_triples(api, uid):
+    user_triple = {"subject": f"{uid}-alice", "predicate": "works_at", "object": f"{uid}-acme"}
+    shared_triple = {"subject": f"{uid}-acme", "predicate": "located_in", "object": f"{uid}-paris"}
+    assert (
+        api.post("/v1/graph/triples", json={"triples": [user_triple], "user_id": uid}).status_code
+        == 204
+    )
+    assert api.post("/v1/graph/triples", json={"triples": [shared_triple]}).status_code == 204
+    path = f"/v1/graph/entities/{uid}-alice"
+    alone = api.get(path, params={"user_id": uid, "depth": 2}).json()
+    assert [t["object"] for t in alone["triples"]] == [f"{uid}-acme"]
+    both = api.get(path, params={"user_id": uid, "depth": 2, "include_shared": "true"}).json()
+    assert [t["object"] for t in both["triples"]] == [f"{uid}-acme", f"{uid}-paris"]
+    body = {"query": f"{uid}-acme", "user_id": uid, "include_shared": True, "limit": 50}
+    found = api.post("/v1/graph/search", json=body).json()
+    assert {t["predicate"] for t in found["triples"]} >= {"works_at", "located_in"}

@@ -170,6 +170,29 @@ def test_adding_the_same_message_again_reports_the_stored_memory(client: Any, ui
     (first,) = _add(client, uid, "works at Acme")
     again = client.add("works at Acme", user_id=uid, infer=False)["results"]
     assert [(item["id"], item["event"]) for item in again] == [(first["id"], "NONE")]
+    # New metadata is merged into the stored memory, not dropped (decision D3).
+    merged = client.add("works at Acme", user_id=uid, infer=False, metadata={"team": "R&D"})
+    assert [(item["id"], item["event"]) for item in merged["results"]] == [(first["id"], "UPDATE")]
+    assert merged["results"][0]["metadata"] == {"team": "R&D"}
+    assert client.get(first["id"])["metadata"] == {"team": "R&D"}
+    assert [entry["event"] for entry in client.history(first["id"])] == ["ADD", "UPDATE"]
+
+
+def test_history_of_a_deleted_memory_still_names_its_owner(client: Any, uid: str) -> None:
+    (item,) = _add(client, uid, "owned memory")
+    client.delete(item["id"])
+    history = client.history(item["id"])
+    assert [entry["event"] for entry in history] == ["ADD", "DELETE"]
+    assert {entry["user_id"] for entry in history} == {uid}
+
+
+def test_metadata_past_the_caps_is_refused(client: Any, uid: str) -> None:
+    from mem0.exceptions import MemoryError as Mem0Error
+
+    with pytest.raises(Mem0Error) as exc:
+        client.add("x", user_id=uid, infer=False, metadata={f"k{i}": i for i in range(300)})
+    assert "256" in str(exc.value)
+    assert client.get_all(filters={"user_id": uid})["results"] == []
 
 
 def test_add_scopes_and_async_mode(client: Any, uid: str) -> None:

@@ -148,6 +148,30 @@ def test_create_get_update_history_delete(api: httpx.Client, uid: str) -> None:
     assert history[-1]["is_deleted"] is True
 
 
+def test_repeats_report_update_or_none_and_history_keeps_the_owner(
+    api: httpx.Client, uid: str
+) -> None:
+    (item,) = _create(api, uid, "likes rooibos", metadata={"a": 1})
+    (same,) = _create(api, uid, "likes rooibos", metadata={"a": 1})
+    (merged,) = _create(api, uid, "likes rooibos", metadata={"b": 2})
+    assert [(r["id"], r["event"]) for r in (item, same, merged)] == [
+        (item["id"], "ADD"),
+        (item["id"], "NONE"),
+        (item["id"], "UPDATE"),
+    ]
+    assert api.get(f"/memories/{item['id']}").json()["metadata"] == {"a": 1, "b": 2}
+    api.delete(f"/memories/{item['id']}")
+    history = api.get(f"/memories/{item['id']}/history").json()
+    assert [h["event"] for h in history] == ["ADD", "UPDATE", "DELETE"]
+    assert {h["user_id"] for h in history} == {uid}
+    too_many = api.post(
+        "/memories",
+        json={"messages": [{"role": "user", "content": "x"}], "user_id": uid,
+              "metadata": {"k": "v" * 9000}},
+    )  # fmt: skip
+    assert too_many.status_code == 400 and "metadata.k" in too_many.text
+
+
 def test_create_needs_an_identifier_and_text_messages(api: httpx.Client) -> None:
     response = api.post("/memories", json={"messages": [{"role": "user", "content": "x"}]})
     assert response.status_code == 400

@@ -139,6 +139,10 @@ def proxy(chroma_server: ChromaServer) -> Iterator[RecordingProxy]:
         ({"port": 8000}, "config.port"),
         ({"headers": {"X-A": "b"}}, "config.headers"),
         ({"filter_pushdown": "maybe"}, "config.filter_pushdown"),
+        ({"lock_url": "redis://127.0.0.1:6379"}, "config.lock_url"),  # embedded: one process
+        ({"url": "http://a:8000", "lock_url": "http://127.0.0.1:6379"}, "config.lock_url"),
+        ({"url": "http://a:8000", "lock_ttl": 0}, "config.lock_ttl"),
+        ({"url": "http://a:8000", "lock_timeout": -1}, "config.lock_timeout"),
     ],
 )
 @pytest.mark.parametrize("kind", ["facts", "documents"])
@@ -524,6 +528,26 @@ async def test_history_is_shared_by_replicas(make, chroma_server: ChromaServer):
     assert await one.count() == await two.count() == 0
 
 
+async def test_unreachable_lock_server_is_a_provider_error_and_writes_nothing(
+    make, chroma_server: ChromaServer
+):
+    config = {
+        "url": chroma_server.url,
+        "collection": "memio_nolock",
+        "lock_url": "redis://127.0.0.1:1",
+    }
+    store = make("documents", config)
+    with pytest.raises(ProviderError) as exc:
+        await store.add(content="x", doc_id="d")
+    assert (exc.value.provider, exc.value.operation) == ("chroma", "add")
+    assert "Redis" in str(exc.value)
+    assert await store.count() == 0
+    facts = make("facts", {**config, "collection": "memio_nolock_facts"})
+    with pytest.raises(ProviderError):
+        await facts.add(content="x", user_id="u")
+    assert await facts.count() == 0
+
+
 async def test_events_live_in_their_own_collection(make):
     store = make("facts", {"collection": "memio_evt"})
     fact = await store.add(content="a", user_id="u")
@@ -632,3 +656,69 @@ async def test_facts_and_documents_open_one_embedded_path_concurrently(tmp_path,
         assert (await memio.documents.get(doc_id=doc.id)).content == doc.content
     finally:
         await memio.aclose()
+
+
+# --- a broken collection, an older record format ------------------------------------------------
+
+
+async def test_a_broken_segment_fails_ping_and_ready(make, embedder):
+    """What 6,500 metadata keys did before memio capped metadata: Chroma's compaction fails, and
+    from the next open on the collection's metadata segment is broken for good (every read fails)
+    while the client's heartbeat still answers. ping must read, so /ready reports it."""
+    from fastapi.testclient import TestClient
+
+    from memio.server.app import create_app
+    from memio.server.config import config_from_dict
+
+    store = make("facts", {})
+    await store.add(content="stored before", user_id="u")
+    vector = (await embedder.embed(["x"]))[0]
+    with pytest.raises(ProviderError, match="compaction"):  # memio's caps refuse this first
+        await store._backend.run(
+            "add",
+            lambda h: h.main.add(
+                ids=["bypassed-memio"],
+                embeddings=[vector],
+                documents=["x"],
+                metadatas=[{f"key_{i}": i for i in range(6500)}],
+            ),
+        )
+    await store.aclose()
+
+    reopened = make("facts", {})
+    handles = await reopened._backend.handles("test")  # opening still works
+    await asyncio.to_thread(handles.client.heartbeat)  # and so does what ping used to check
+    with pytest.raises(ProviderError) as exc:
+        await reopened.ping()
+    assert (exc.value.provider, exc.value.operation) == ("chroma", "ping")
+    with pytest.raises(ProviderError):
+        await reopened.get_all(user_id="u")
+
+    app = create_app(config_from_dict({}, env={}), memio=Memio(facts=reopened))
+    with TestClient(app) as client:
+        ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["stores"]["facts"]["status"] == "error"
+
+
+async def test_a_format_1_documents_collection_is_upgraded(make):
+    """Collections written before documents carried the shared flag: opening one flags its shared
+    documents once, so include_shared finds them."""
+    from memio.providers.chroma._base import META_FORMAT
+    from memio.providers.chroma._codec import KEY_SHARED
+
+    store = make("documents", {})
+    shared = await store.add(content="shared knowledge", doc_id="s")
+    await store.add(content="alice's", doc_id="a", user_id="alice")
+    handles = await store._backend.handles("test")
+    meta = {**handles.main.metadata, META_FORMAT: 1}
+    await asyncio.to_thread(handles.main.modify, metadata=meta)
+    await asyncio.to_thread(handles.main.update, ids=["s"], metadatas=[{KEY_SHARED: None}])
+    await store.aclose()
+
+    again = make("documents", {})
+    listed = await again.get_all(user_id="alice", include_shared=True)
+    assert [d.id for d in listed] == ["s", "a"]
+    assert listed[0] == shared
+    upgraded = await again._backend.handles("test")
+    assert upgraded.main.metadata[META_FORMAT] == 2

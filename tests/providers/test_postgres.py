@@ -522,16 +522,29 @@ async def test_backend_errors_name_provider_and_operation(
 
 
 async def test_text_postgres_cannot_hold_is_a_client_error(schema: str, stores) -> None:
+    """NUL, which PostgreSQL cannot store, is refused by memio before PostgreSQL sees it, naming
+    the field, as for every provider (decision D6)."""
     history, graph = stores("history", schema), stores("graph", schema)
-    for call in (
-        lambda: history.add(session_id="s", messages=[{"role": "user", "content": "a\x00b"}]),
-        lambda: history.add(
-            session_id="s", messages=[{"role": "user", "content": "ok", "metadata": {"k": "\x00"}}]
+    for call, field in (
+        (
+            lambda: history.add(session_id="s", messages=[{"role": "user", "content": "a\x00b"}]),
+            "messages[0].content",
         ),
-        lambda: graph.add(triples=[{"subject": "a\x00", "predicate": "p", "object": "o"}]),
+        (
+            lambda: history.add(
+                session_id="s",
+                messages=[{"role": "user", "content": "ok", "metadata": {"k": "\x00"}}],
+            ),
+            "messages[0].metadata.k",
+        ),
+        (
+            lambda: graph.add(triples=[{"subject": "a\x00", "predicate": "p", "object": "o"}]),
+            "triples[0].subject",
+        ),
     ):
-        with pytest.raises(InvalidRequestError):
+        with pytest.raises(InvalidRequestError) as exc:
             await call()
+        assert exc.value.field == field
     # Nothing was half-written, and the stores carry on.
     await history.add(session_id="s", messages=[{"role": "user", "content": "fine"}])
     assert [m.content for m in await history.get(session_id="s")] == ["fine"]

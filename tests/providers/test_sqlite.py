@@ -1,6 +1,7 @@
 """What only the sqlite history provider has: its file and schema, FTS5 search over hostile input,
 agreement with the memory provider's word matching, error mapping, recovery, and several
-processes sharing one file.
+processes sharing one file when told to (`exclusive: false`; by default a second process is
+refused: tests/providers/test_data_locks.py).
 
 The store semantics themselves are checked by tests/conformance (backend id "sqlite").
 """
@@ -158,7 +159,7 @@ HOSTILE = [
     "hello -world",
     "hello; DROP TABLE messages; --",
     "\\",
-    "\x00hello",
+    "\x00hello",  # NUL: refused like every text holding it (decision D6)
     "😀 hello",
     "   ",  # only spaces: rejected as empty by require_text, never reaches FTS
     "ÉTÉ été",
@@ -185,7 +186,7 @@ async def test_hostile_queries_never_break_fts(stores) -> None:
     for target in (store, memory):
         await target.add(session_id="s", messages=[msg(c) for c in contents])
     for query in HOSTILE:
-        if not query.strip():
+        if not query.strip() or "\x00" in query:
             with pytest.raises(InvalidRequestError):
                 await store.search(session_id="s", query=query)
             continue
@@ -355,7 +356,7 @@ _WRITER = textwrap.dedent(
     from memio.providers.sqlite import SQLiteHistoryStore
 
     async def main():
-        store = SQLiteHistoryStore(path=sys.argv[1], busy_timeout=30)
+        store = SQLiteHistoryStore(path=sys.argv[1], busy_timeout=30, exclusive=False)
         for i in range(int(sys.argv[3])):
             await store.add(session_id="shared", user_id="alice",
                             messages=[{"role": "user", "content": f"{sys.argv[2]}-{i}"}])
@@ -367,8 +368,9 @@ _WRITER = textwrap.dedent(
 
 
 async def test_several_processes_share_one_file(stores, tmp_path: Path) -> None:
+    """With `exclusive: false` (SQLite itself is safe across processes)."""
     path = tmp_path / "history.sqlite3"
-    store = stores(busy_timeout=30)
+    store = stores(busy_timeout=30, exclusive=False)
     await store.add(session_id="shared", user_id="alice", messages=[msg("start")])
     n = 60
     procs = [

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import re
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,12 +22,21 @@ from memio.errors import ConflictError, InvalidRequestError, MemioError, Provide
 from memio.filters import FilterNode, parse_filters
 from memio.models import (
     DocumentInput,
+    Fact,
+    FactInput,
+    Message,
     MetadataValue,
     Triple,
-    check_unicode,
+    check_metadata_size,
+    check_text,
     cosine_score,
     validate_metadata,
 )
+
+try:  # POSIX; an embedded store refuses to open without it rather than run unguarded
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 from memio.pagination import check_limit
 from memio.protocols import Embedder
 
@@ -34,23 +47,37 @@ __all__ = [
     "TIMESTAMP_FIELDS",
     "TRIPLE_FIELDS",
     "WORD_PATTERN",
+    "DataLockedError",
+    "FactKey",
+    "FactStep",
     "OpenOnce",
+    "PathLock",
     "ProviderContext",
+    "check_owner_kept",
     "check_threshold",
     "coerce_items",
     "content_key",
     "document_batch",
+    "fact_key",
     "fact_scope",
     "fact_search_args",
     "graph_match_score",
     "graph_nodes",
     "id_list",
+    "in_read_scope",
+    "include_shared_scope",
+    "listing_scope",
+    "merge_triple_metadata",
+    "merged_metadata",
+    "message_batch",
     "new_id",
     "optional_text",
     "parse_config",
+    "plan_fact_batch",
     "plan_triples",
     "provider_errors",
     "require_text",
+    "same_metadata",
     "triple_id",
     "triple_text",
     "update_args",
@@ -83,12 +110,13 @@ def new_id() -> str:
 
 
 def require_text(value: Any, *, field: str) -> str:
-    """Non-empty text, or an InvalidRequestError naming the field."""
+    """Non-empty text (valid Unicode, no NUL: `models.check_text`), or an InvalidRequestError
+    naming the field."""
     if not isinstance(value, str):
         raise InvalidRequestError("must be a string", field=field)
     if not value.strip():
         raise InvalidRequestError("must not be empty", field=field)
-    check_unicode(value, field=field)
+    check_text(value, field=field)
     return value
 
 
@@ -308,10 +336,28 @@ def plan_triples(triples: Any, user_id: str | None) -> list[Triple]:
                 predicate=predicate,
                 object=obj,
                 user_id=owner,
-                metadata=dict(item.metadata),
+                metadata=validate_metadata(item.metadata, field=f"{where}.metadata"),
             )
         )
     return planned
+
+
+def merge_triple_metadata(
+    planned: Sequence[Triple], stored: Mapping[str, Mapping[str, MetadataValue]]
+) -> dict[str, dict[str, MetadataValue]]:
+    """The metadata each triple of a graph add ends with, by id: a re-added triple (stored, or
+    earlier in the batch) merges the new keys into what it had. A merge that breaks the caps on
+    a whole metadata object fails the call before anything is written (``triples[i].metadata``)."""
+    final: dict[str, dict[str, MetadataValue]] = {}
+    for i, triple in enumerate(planned):
+        assert triple.id is not None
+        base = final.get(triple.id, stored.get(triple.id))
+        if base is None:
+            final[triple.id] = dict(triple.metadata)
+            continue
+        final[triple.id] = {**base, **triple.metadata}
+        check_metadata_size(final[triple.id], field=f"triples[{i}].metadata")
+    return final
 
 
 def document_batch(documents: Any) -> list[DocumentInput]:
@@ -342,6 +388,304 @@ def update_args(
     if content is not None:
         require_text(content, field="content")
     return validate_metadata(metadata)
+
+
+def message_batch(messages: Any) -> list[Message]:
+    """Validate a history add: a non-empty list of messages, each with a non-empty role, text
+    content (may be empty), optional name and id, and metadata a store may take; errors name the
+    message (``messages[2].content``)."""
+    batch = coerce_items(Message, messages, field="messages")
+    for i, message in enumerate(batch):
+        where = f"messages[{i}]"
+        require_text(message.role, field=f"{where}.role")
+        if not isinstance(message.content, str):
+            raise InvalidRequestError("must be a string", field=f"{where}.content")
+        check_text(message.content, field=f"{where}.content")
+        if message.name is not None:
+            check_text(message.name, field=f"{where}.name")
+        optional_text(message.id, field=f"{where}.id")
+        validate_metadata(message.metadata, field=f"{where}.metadata")
+    return batch
+
+
+def same_metadata(a: Mapping[str, MetadataValue], b: Mapping[str, MetadataValue]) -> bool:
+    """Equal keys and equal values of the same types (Python's == has 1 == 1.0 == True)."""
+    if a.keys() != b.keys():
+        return False
+    for key, left in a.items():
+        right = b[key]
+        pairs = (
+            zip(left, right, strict=True)
+            if isinstance(left, list) and isinstance(right, list) and len(left) == len(right)
+            else [(left, right)]
+        )
+        if any(type(x) is not type(y) or x != y for x, y in pairs):
+            return False
+    return True
+
+
+def merged_metadata(
+    stored: Mapping[str, MetadataValue],
+    given: Mapping[str, MetadataValue],
+    *,
+    field: str = "metadata",
+) -> dict[str, MetadataValue] | None:
+    """`given` (already validated) merged into `stored`, or None when that changes nothing. The
+    merge must fit the caps on a whole metadata object (InvalidRequestError naming `field`)."""
+    merged = {**stored, **given}
+    if same_metadata(merged, stored):
+        return None
+    check_metadata_size(merged, field=field)
+    return merged
+
+
+FactKey = tuple[str, tuple[str | None, ...]]
+_TICK = timedelta(microseconds=1)
+
+
+def fact_key(content: str, scope: Mapping[str, str | None]) -> FactKey:
+    """What makes two facts the same fact: content (`content_key`) and exact scope."""
+    return content_key(content), tuple(scope[name] for name in FACT_SCOPE)
+
+
+@dataclass
+class FactStep:
+    """What one item of a fact add did: `fact` is the fact as the item left it, with `event`
+    set; `before` is the state an UPDATE replaced."""
+
+    index: int
+    fact: Fact
+    before: Fact | None = None
+
+
+def plan_fact_batch(
+    items: Sequence[FactInput],
+    scopes: Sequence[Mapping[str, str | None]],
+    stored: Mapping[FactKey, Fact],
+    now: datetime,
+    *,
+    single: bool = False,
+) -> list[FactStep]:
+    """The outcome of adding `items` in order (D3), decided before anything is written.
+
+    `stored` holds the stored facts the items may repeat, by `fact_key` (the oldest one where
+    several share a key). An item new in its scope is an ADD (its `fact_id`, else a fresh id); a
+    repeat whose metadata, merged into the fact's, changes it is an UPDATE of the merge (later
+    items see the merge); any other repeat is NONE and writes nothing. A merge that would break
+    the metadata caps fails the whole call here (field ``facts[i].metadata``, or ``metadata``
+    for a `single` add), so a batch never stops half written.
+    """
+    current = dict(stored)
+    steps = []
+    for i, (item, scope) in enumerate(zip(items, scopes, strict=True)):
+        key = fact_key(item.content, scope)
+        found = current.get(key)
+        if found is None:
+            fact = Fact(
+                id=item.fact_id or new_id(),
+                content=item.content,
+                metadata=dict(item.metadata),
+                created_at=now,
+                updated_at=now,
+                event="ADD",
+                **scope,
+            )
+            current[key] = fact
+            steps.append(FactStep(i, fact))
+            continue
+        field = "metadata" if single else f"facts[{i}].metadata"
+        merged = merged_metadata(found.metadata, item.metadata, field=field)
+        if merged is None:
+            steps.append(FactStep(i, found.model_copy(update={"event": "NONE"}, deep=True)))
+            continue
+        # updated_at moves, also within one clock tick of the fact's last write
+        moved = now if found.updated_at is None else max(now, found.updated_at + _TICK)
+        fact = found.model_copy(
+            update={"metadata": merged, "updated_at": moved, "event": "UPDATE"}, deep=True
+        )
+        current[key] = fact
+        steps.append(FactStep(i, fact, before=found))
+    return steps
+
+
+def check_owner_kept(owner: str | None, item: DocumentInput, *, index: int) -> None:
+    """D4: an upsert replaces a document only for its owner (None is an owner too); anything else
+    is a ConflictError naming ``documents[i].user_id``."""
+    if item.user_id != owner:
+        held = "no user" if owner is None else "another user"
+        raise ConflictError(
+            f"document {item.doc_id!r} belongs to {held}; an upsert never changes a "
+            "document's owner",
+            field=f"documents[{index}].user_id",
+        )
+
+
+def in_read_scope(owner: str | None, user_id: str | None, shared: bool) -> bool:
+    """Whether an item owned by `owner` is in a read's scope: without a user_id, every item; with
+    one, the user's own items, and with `shared` (`include_shared_scope`) also those nobody owns."""
+    return user_id is None or owner == user_id or (shared and owner is None)
+
+
+def listing_scope(name: str, user_id: str | None, shared: bool, **more: Any) -> dict[str, Any]:
+    """A user-scoped listing's cursor scope. `include_shared` is part of it only when it changes
+    the listing, so cursors issued before it existed stay valid."""
+    scope = {"list": name, "user_id": user_id, **more}
+    if shared:
+        scope["include_shared"] = True
+    return scope
+
+
+def include_shared_scope(user_id: Any, include_shared: Any) -> bool:
+    """Validate a read's `user_id` and `include_shared`; True when items stored without a user
+    also match (only meaningful with a user_id: without one every item matches anyway)."""
+    optional_text(user_id, field="user_id")
+    if not isinstance(include_shared, bool):
+        raise InvalidRequestError("must be true or false", field="include_shared")
+    return include_shared and user_id is not None
+
+
+# --- one process per embedded data path ------------------------------------------------------
+
+
+class DataLockedError(ProviderError):
+    """An embedded store's files are already in use by another process (or, for a store whose
+    truth lives in its memory, by another store object of this process)."""
+
+    def __init__(
+        self, message: str, *, provider: str, path: Path, directory: Path, pid: int | None
+    ) -> None:
+        super().__init__(message, provider=provider, operation="open")
+        self.path = path  # the locked file or directory
+        self.directory = directory  # where it lives, resolved
+        self.pid = pid  # the holder's, when the lock file names it
+
+
+@dataclass
+class _HeldLock:
+    fd: int
+    owners: set[int]  # id() of the PathLock objects sharing it
+    per_object: bool
+
+
+_HELD: dict[str, _HeldLock] = {}
+_HELD_GUARD = threading.Lock()
+
+
+class PathLock:
+    """One process at a time per embedded data path: an exclusive, non-blocking ``flock`` on
+    ``<path>.lock`` (next to the file or directory), which records the holder's pid.
+
+    Two processes writing one embedded store corrupt it (Chroma's segments) or silently diverge
+    (a store whose truth is in memory), so the second opener fails at once with a DataLockedError
+    naming the holder's pid and what to do. Within one process, stores on the same path share the
+    lock (facts and documents both use ``<data_dir>/chroma``) unless `per_object` (networkx keeps
+    the graph in memory: a second store object would diverge too). The OS drops the lock when the
+    process dies. `acquire` and `release` do blocking I/O: call them from a worker thread.
+    """
+
+    def __init__(
+        self, path: str | Path, *, provider: str, what: str, remedy: str, per_object: bool = False
+    ) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.provider = provider
+        self.what = what
+        self.remedy = remedy
+        self.per_object = per_object
+        self._key: str | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._key is not None
+
+    def acquire(self) -> None:
+        """Take (or join) the lock; idempotent for this object."""
+        if self._key is not None:
+            return
+        if fcntl is None:  # pragma: no cover - Windows
+            raise ProviderError(
+                "needs fcntl.flock (POSIX) to keep a second process off its data",
+                provider=self.provider,
+                operation="open",
+            )
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        key = str(self.lock_path.resolve())
+        with _HELD_GUARD:
+            held = _HELD.get(key)
+            if held is not None:
+                if held.per_object or self.per_object:
+                    self._refuse(os.getpid())
+                held.owners.add(id(self))
+            else:
+                _HELD[key] = _HeldLock(self._flock(), {id(self)}, self.per_object)
+            self._key = key
+
+    def release(self) -> None:
+        """Leave the lock; the last owner in the process unlocks it. Idempotent."""
+        key, self._key = self._key, None
+        if key is None:
+            return
+        with _HELD_GUARD:
+            held = _HELD.get(key)
+            if held is None:
+                return
+            held.owners.discard(id(self))
+            if held.owners:
+                return
+            del _HELD[key]
+        try:
+            with contextlib.suppress(OSError):
+                os.ftruncate(held.fd, 0)
+            fcntl.flock(held.fd, fcntl.LOCK_UN)
+        finally:
+            os.close(held.fd)
+
+    def _flock(self) -> int:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            self._refuse(holder)
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise
+        return fd
+
+    def _refuse(self, holder: int | None) -> None:
+        directory = self.lock_path.parent.resolve()
+        if holder == os.getpid():
+            who = f"another {self.provider} store object in this process (pid {holder})"
+            fix = "share one store object, or aclose() the other one first"
+        else:
+            who = f"another process (pid {holder if holder is not None else 'unknown'})"
+            fix = (
+                "stop that process, or give this one its own data_dir (or "
+                f"stores.<kind>.config.path); {self.remedy}"
+            )
+        raise DataLockedError(
+            f"the {self.what} in {directory} is already open in {who} (lock file "
+            f"{self.lock_path.name}); one process at a time may use it: {fix}",
+            provider=self.provider,
+            path=self.path.absolute(),
+            directory=directory,
+            pid=holder,
+        )
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def graph_nodes(triples: Sequence[Triple], *, first: str | None = None) -> list[str]:

@@ -50,19 +50,30 @@ from memio.protocols import Embedder
 from memio.providers._shared import (
     DOCUMENT_FIELDS,
     FACT_FIELDS,
+    FACT_SCOPE,
     TIMESTAMP_FIELDS,
+    FactKey,
+    FactStep,
     ProviderContext,
+    check_owner_kept,
     coerce_items,
-    content_key,
     document_batch,
+    fact_key,
     fact_scope,
     fact_search_args,
     graph_match_score,
     graph_nodes,
     id_list,
+    in_read_scope,
+    include_shared_scope,
+    listing_scope,
+    merge_triple_metadata,
+    merged_metadata,
+    message_batch,
     new_id,
     optional_text,
     parse_config,
+    plan_fact_batch,
     plan_triples,
     require_text,
     triple_text,
@@ -204,15 +215,18 @@ class MemoryFactStore(_MemoryStore):
             and matches(tree, _record(entry.item))
         ]
 
-    def _duplicate(self, content: str, scope: Mapping[str, str | None]) -> Fact | None:
-        key = content_key(content)
+    def _stored(
+        self, items: Sequence[FactInput], scopes: Sequence[Mapping[str, str | None]]
+    ) -> dict[FactKey, Fact]:
+        """The stored facts the items repeat, by `fact_key` (the oldest of equal ones)."""
+        wanted = {fact_key(item.content, scope) for item, scope in zip(items, scopes, strict=True)}
+        found: dict[FactKey, Fact] = {}
         for entry in self._facts.values():
             fact = entry.item
-            if content_key(fact.content) == key and all(
-                getattr(fact, name) == value for name, value in scope.items()
-            ):
-                return fact
-        return None
+            key = fact_key(fact.content, {name: getattr(fact, name) for name in FACT_SCOPE})
+            if key in wanted:
+                found.setdefault(key, fact)
+        return found
 
     async def get(self, *, fact_id: str) -> Fact:
         return _copy(self._entry(require_text(fact_id, field="fact_id")).item)
@@ -274,40 +288,47 @@ class MemoryFactStore(_MemoryStore):
 
     # writes
 
-    def _record_event(
-        self, fact_id: str, event: FactEventType, at: datetime, **change: Any
-    ) -> None:
-        self._events.setdefault(fact_id, []).append(
-            FactEvent(id=new_id(), fact_id=fact_id, event=event, created_at=at, **change)
+    def _record_event(self, fact: Fact, event: FactEventType, at: datetime, **change: Any) -> None:
+        scope = {name: getattr(fact, name) for name in FACT_SCOPE}
+        self._events.setdefault(fact.id, []).append(
+            FactEvent(id=new_id(), fact_id=fact.id, event=event, created_at=at, **scope, **change)
         )
 
-    def _insert(
-        self,
-        fact_id: str,
-        content: str,
-        scope: Mapping[str, str | None],
-        metadata: dict[str, MetadataValue],
-        vector: np.ndarray,
-        now: datetime,
-    ) -> Fact:
-        fact = Fact(
-            id=fact_id,
-            content=content,
-            metadata=metadata,
-            created_at=now,
-            updated_at=now,
-            **scope,
-        )
-        self._facts[fact_id] = _Entry(fact, vector, next(self._seq))
-        self._record_event(
-            fact_id, FactEventType.ADD, now, new_content=content, new_metadata=dict(metadata)
-        )
-        return fact
+    def _apply(self, steps: Sequence[FactStep], vectors: Mapping[int, np.ndarray]) -> list[Fact]:
+        """Write a planned add (`_shared.plan_fact_batch`) in order; `vectors` by item index."""
+        out = []
+        for step in steps:
+            fact = step.fact
+            stored = _copy(fact, event=None)
+            assert fact.updated_at is not None
+            if fact.event == "ADD":
+                self._facts[fact.id] = _Entry(stored, vectors[step.index], next(self._seq))
+                self._record_event(
+                    fact,
+                    FactEventType.ADD,
+                    fact.updated_at,
+                    new_content=fact.content,
+                    new_metadata=dict(fact.metadata),
+                )
+            elif fact.event == "UPDATE":
+                assert step.before is not None
+                self._facts[fact.id].item = stored
+                self._record_event(
+                    fact,
+                    FactEventType.UPDATE,
+                    fact.updated_at,
+                    old_content=fact.content,
+                    new_content=fact.content,
+                    old_metadata=dict(step.before.metadata),
+                    new_metadata=dict(fact.metadata),
+                )
+            out.append(_copy(fact))
+        return out
 
     def _remove(self, fact_id: str, now: datetime) -> None:
         fact = self._facts.pop(fact_id).item
         self._record_event(
-            fact_id,
+            fact,
             FactEventType.DELETE,
             now,
             old_content=fact.content,
@@ -329,15 +350,16 @@ class MemoryFactStore(_MemoryStore):
         scope = fact_scope(user_id, agent_id, app_id, run_id)
         clean = validate_metadata(metadata)
         optional_text(fact_id, field="fact_id")
+        item = FactInput(content=content, metadata=clean, fact_id=fact_id)
         async with self._lock:
             if fact_id is not None and fact_id in self._facts:
                 raise ConflictError(f"fact {fact_id!r} already exists", field="fact_id")
-            existing = self._duplicate(content, scope)
-            if existing is not None:
-                return _copy(existing)
-            vector = await self._embed_one(content)
-            fact = self._insert(fact_id or new_id(), content, scope, clean, vector, utcnow())
-            return _copy(fact)
+            [step] = plan_fact_batch(
+                [item], [scope], self._stored([item], [scope]), utcnow(), single=True
+            )
+            vectors = {0: await self._embed_one(content)} if step.fact.event == "ADD" else {}
+            [fact] = self._apply([step], vectors)
+            return fact
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
         items = coerce_items(FactInput, facts, field="facts")
@@ -360,15 +382,9 @@ class MemoryFactStore(_MemoryStore):
                         f"fact {item.fact_id!r} already exists", field=f"facts[{i}].fact_id"
                     )
                 seen.add(item.fact_id)
+            steps = plan_fact_batch(items, scopes, self._stored(items, scopes), utcnow())
             vectors = await self._embed([item.content for item in items])
-            now = utcnow()
-            out = []
-            for item, scope, vector in zip(items, scopes, vectors, strict=True):
-                fact = self._duplicate(item.content, scope) or self._insert(
-                    item.fact_id or new_id(), item.content, scope, dict(item.metadata), vector, now
-                )
-                out.append(_copy(fact))
-            return out
+            return self._apply(steps, dict(enumerate(vectors)))
 
     async def update(
         self,
@@ -381,18 +397,19 @@ class MemoryFactStore(_MemoryStore):
         async with self._lock:
             entry = self._entry(fact_id)
             old: Fact = entry.item
+            merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
             if content is not None:
                 entry.vector = await self._embed_one(content)
             now = utcnow()
             new = _copy(
                 old,
                 content=old.content if content is None else content,
-                metadata={**old.metadata, **clean},
+                metadata=merged,
                 updated_at=now,
             )
             entry.item = new
             self._record_event(
-                fact_id,
+                new,
                 FactEventType.UPDATE,
                 now,
                 old_content=old.content,
@@ -468,14 +485,9 @@ class MemoryHistoryStore(_MemoryStore):
     ) -> list[Message]:
         require_text(session_id, field="session_id")
         optional_text(user_id, field="user_id")
-        items = coerce_items(Message, messages, field="messages")
         now = utcnow()
         stored = []
-        for i, message in enumerate(items):
-            require_text(message.role, field=f"messages[{i}].role")
-            if not isinstance(message.content, str):
-                raise InvalidRequestError("must be a string", field=f"messages[{i}].content")
-            optional_text(message.id, field=f"messages[{i}].id")
+        for message in message_batch(messages):
             stored.append(
                 _copy(
                     message,
@@ -567,30 +579,36 @@ class MemoryHistoryStore(_MemoryStore):
 
 class MemoryDocumentStore(_MemoryStore):
     """Documents searchable by meaning; a document with a user_id is visible to that user and to
-    unscoped calls only."""
+    unscoped calls only; one without is shared knowledge, which a user's reads include when they
+    ask (`include_shared`)."""
 
     def __init__(self, *, embedder: Embedder) -> None:
         super().__init__(embedder=embedder)
         self._docs: dict[str, _Entry] = {}
 
-    def _visible(self, user_id: str | None, tree: FilterNode | None = None) -> list[_Entry]:
+    def _visible(
+        self, user_id: str | None, tree: FilterNode | None = None, *, shared: bool = False
+    ) -> list[_Entry]:
         return [
             entry
             for entry in self._docs.values()
-            if (user_id is None or entry.item.user_id == user_id)
+            if in_read_scope(entry.item.user_id, user_id, shared)
             and matches(tree, _record(entry.item))
         ]
 
-    def _entry(self, doc_id: Any, user_id: Any) -> _Entry:
+    def _entry(self, doc_id: Any, user_id: Any, *, shared: bool = False) -> _Entry:
         require_text(doc_id, field="doc_id")
         optional_text(user_id, field="user_id")
         entry = self._docs.get(doc_id)
-        if entry is None or (user_id is not None and entry.item.user_id != user_id):
+        if entry is None or not in_read_scope(entry.item.user_id, user_id, shared):
             raise NotFoundError("document", doc_id)
         return entry
 
-    async def get(self, *, doc_id: str, user_id: str | None = None) -> Document:
-        return _copy(self._entry(doc_id, user_id).item)
+    async def get(
+        self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
+    ) -> Document:
+        shared = include_shared_scope(user_id, include_shared)
+        return _copy(self._entry(doc_id, user_id, shared=shared).item)
 
     async def get_all(
         self,
@@ -599,13 +617,14 @@ class MemoryDocumentStore(_MemoryStore):
         filters: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         cursor: str | None = None,
+        include_shared: bool = False,
     ) -> Page[Document]:
         check_limit(limit)
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
-        listing = {"list": "documents", "user_id": user_id, "filters": filters or None}
+        listing = listing_scope("documents", user_id, shared, filters=filters or None)
         entries, next_cursor = _page(
-            self._visible(user_id, tree), limit=limit, cursor=cursor, scope=listing
+            self._visible(user_id, tree, shared=shared), limit=limit, cursor=cursor, scope=listing
         )
         return Page([_copy(entry.item) for entry in entries], next_cursor)
 
@@ -616,13 +635,14 @@ class MemoryDocumentStore(_MemoryStore):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         user_id: str | None = None,
+        include_shared: bool = False,
     ) -> list[Document]:
         require_text(query, field="query")
         check_limit(limit)
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
         vector = await self._embed_one(query)
-        ranked = _rank(vector, self._visible(user_id, tree), limit=limit)
+        ranked = _rank(vector, self._visible(user_id, tree, shared=shared), limit=limit)
         return [_copy(entry.item, score=score) for entry, score in ranked]
 
     async def count(self) -> int:
@@ -664,7 +684,6 @@ class MemoryDocumentStore(_MemoryStore):
             )
             return _copy(self._put(document, vector))
 
-
     async def add_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
     ) -> list[Document]:
@@ -682,16 +701,11 @@ class MemoryDocumentStore(_MemoryStore):
                 entry = self._docs.get(item.doc_id) if item.doc_id is not None else None
                 if entry is None:
                     continue
-                owner = entry.item.user_id
                 if not replace:
                     raise ConflictError(
                         f"document {item.doc_id!r} already exists", field=f"documents[{i}].doc_id"
                     )
-                if owner is not None and item.user_id is not None and owner != item.user_id:
-                    raise ConflictError(
-                        f"document {item.doc_id!r} belongs to another user",
-                        field=f"documents[{i}].doc_id",
-                    )
+                check_owner_kept(entry.item.user_id, item, index=i)
             vectors = await self._embed([item.content for item in items])
             now = utcnow()
             out = []
@@ -721,12 +735,13 @@ class MemoryDocumentStore(_MemoryStore):
         async with self._lock:
             entry = self._entry(doc_id, user_id)
             old: Document = entry.item
+            merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
             if content is not None:
                 entry.vector = await self._embed_one(content)
             entry.item = _copy(
                 old,
                 content=old.content if content is None else content,
-                metadata={**old.metadata, **clean},
+                metadata=merged,
                 updated_at=utcnow(),
             )
             return _copy(entry.item)
@@ -770,42 +785,49 @@ class MemoryGraphStore(_MemoryStore):
         super().__init__(embedder=embedder)
         self._triples: dict[str, _Entry] = {}
 
-    def _scoped(self, user_id: str | None) -> list[_Entry]:
+    def _scoped(self, user_id: str | None, *, shared: bool = False) -> list[_Entry]:
         return [
             entry
             for entry in self._triples.values()
-            if user_id is None or entry.item.user_id == user_id
+            if in_read_scope(entry.item.user_id, user_id, shared)
         ]
 
     async def add(
         self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
     ) -> list[Triple]:
-        planned = [(triple.id, triple) for triple in plan_triples(triples, user_id)]
+        planned = plan_triples(triples, user_id)
         async with self._lock:
+            stored = {
+                t.id: self._triples[t.id].item.metadata for t in planned if t.id in self._triples
+            }
+            final = merge_triple_metadata(planned, stored)
             new: dict[str, Triple] = {}
-            for tid, triple in planned:
-                if tid not in self._triples:
-                    new.setdefault(tid, triple)
+            for triple in planned:
+                if triple.id not in self._triples:
+                    new.setdefault(triple.id, triple)
             texts = [triple_text(t.subject, t.predicate, t.object) for t in new.values()]
             vectors = await self._embed(texts) if texts else []
-            fresh = dict(zip(new, vectors, strict=True))
             now = utcnow()
-            for tid, triple in planned:
-                entry = self._triples.get(tid)
-                if entry is None:
-                    stored = _copy(triple, created_at=now)
-                    self._triples[tid] = _Entry(stored, fresh[tid], next(self._seq))
-                else:
-                    entry.item = _copy(
-                        entry.item, metadata={**entry.item.metadata, **triple.metadata}
-                    )
-            return [_copy(self._triples[tid].item) for tid, _ in planned]
+            for (tid, triple), vector in zip(new.items(), vectors, strict=True):
+                item = _copy(triple, created_at=now, metadata=final[tid])
+                self._triples[tid] = _Entry(item, vector, next(self._seq))
+            for tid in stored:
+                entry = self._triples[tid]
+                entry.item = _copy(entry.item, metadata=final[tid])
+            return [_copy(self._triples[t.id].item) for t in planned]
 
-    async def get(self, *, entity: str, user_id: str | None = None, depth: int = 1) -> GraphResult:
+    async def get(
+        self,
+        *,
+        entity: str,
+        user_id: str | None = None,
+        depth: int = 1,
+        include_shared: bool = False,
+    ) -> GraphResult:
         require_text(entity, field="entity")
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         check_limit(depth, field="depth", maximum=MAX_DEPTH)
-        entries = self._scoped(user_id)
+        entries = self._scoped(user_id, shared=shared)
         reached = {entity}
         frontier = {entity}
         picked: set[str] = set()
@@ -828,24 +850,34 @@ class MemoryGraphStore(_MemoryStore):
         return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
 
     async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_shared: bool = False,
     ) -> GraphResult:
         check_limit(limit)
-        optional_text(user_id, field="user_id")
-        listing = {"list": "triples", "user_id": user_id}
+        shared = include_shared_scope(user_id, include_shared)
+        listing = listing_scope("triples", user_id, shared)
         entries, next_cursor = _page(
-            self._scoped(user_id), limit=limit, cursor=cursor, scope=listing
+            self._scoped(user_id, shared=shared), limit=limit, cursor=cursor, scope=listing
         )
         triples = [_copy(entry.item) for entry in entries]
         return GraphResult(triples=triples, nodes=graph_nodes(triples), next_cursor=next_cursor)
 
     async def search(
-        self, *, query: str, user_id: str | None = None, limit: int = 10
+        self,
+        *,
+        query: str,
+        user_id: str | None = None,
+        limit: int = 10,
+        include_shared: bool = False,
     ) -> GraphResult:
         require_text(query, field="query")
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         check_limit(limit)
-        entries = self._scoped(user_id)
+        entries = self._scoped(user_id, shared=shared)
         if not entries:
             return GraphResult()
         vector = await self._embed_one(query)
@@ -904,4 +936,3 @@ class MemoryGraphStore(_MemoryStore):
 
     async def count(self) -> int:
         return len(self._triples)
-

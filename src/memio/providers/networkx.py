@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -53,10 +51,16 @@ from memio.models import GraphResult, MetadataValue, Triple, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
+    DataLockedError,
     OpenOnce,
+    PathLock,
     ProviderContext,
     graph_match_score,
     graph_nodes,
+    in_read_scope,
+    include_shared_scope,
+    listing_scope,
+    merge_triple_metadata,
     optional_text,
     parse_config,
     plan_triples,
@@ -65,11 +69,6 @@ from memio.providers._shared import (
     triple_text,
     word_terms,
 )
-
-try:  # POSIX; the store refuses to open without it rather than run unlocked
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["GraphLockedError", "NetworkXGraphConfig", "NetworkXGraphStore"]
 
@@ -117,13 +116,9 @@ class NetworkXGraphConfig(BaseModel):
     )
 
 
-class GraphLockedError(ProviderError):
-    """The graph's data is already open in another process (or another store object)."""
-
-    def __init__(self, message: str, *, directory: Path, pid: int | None) -> None:
-        super().__init__(message, provider=PROVIDER, operation="open")
-        self.directory = directory
-        self.pid = pid
+# The graph's data is already open in another process (or another store object): the shared
+# DataLockedError, under the name this module has always exported.
+GraphLockedError = DataLockedError
 
 
 @dataclass
@@ -186,15 +181,15 @@ class _Vectors:
     def similarities(self, query: np.ndarray) -> np.ndarray:
         return self._data[: len(self.ids)] @ query
 
-    def in_scope(self, user_id: str | None) -> np.ndarray:
-        """Boolean mask of the rows owned by `user_id` (every row when None)."""
+    def in_scope(self, user_id: str | None, shared: bool = False) -> np.ndarray:
+        """Boolean mask of the rows owned by `user_id` (every row when None), plus with `shared`
+        the rows nobody owns."""
         n = len(self.ids)
         if user_id is None:
             return np.ones(n, dtype=bool)
-        code = self._codes.get(user_id)
-        if code is None:
-            return np.zeros(n, dtype=bool)
-        return self._owners[:n] == code
+        owners = [user_id, None] if shared else [user_id]
+        codes = [self._codes[owner] for owner in owners if owner in self._codes]
+        return np.isin(self._owners[:n], codes)
 
     def seqs(self) -> np.ndarray:
         return self._seqs[: len(self.ids)]
@@ -231,68 +226,6 @@ class _Transaction:
             self._conn.rollback()
 
 
-# --- the process lock -------------------------------------------------------------------------
-
-
-def _acquire_lock(lock_path: Path) -> int:
-    """An exclusive, non-blocking flock on `lock_path` holding our pid; the open fd."""
-    if fcntl is None:  # pragma: no cover - Windows
-        raise ProviderError(
-            "needs fcntl.flock (POSIX) to guard its data against a second process",
-            provider=PROVIDER,
-            operation="open",
-        )
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _read_pid(fd)
-        os.close(fd)
-        directory = lock_path.parent.resolve()
-        if holder == os.getpid():
-            who = f"another graph store object in this process (pid {holder})"
-            fix = "share one store object, or aclose() the other one first"
-        else:
-            who = f"another process (pid {holder if holder is not None else 'unknown'})"
-            fix = (
-                "stop it, or give this process its own data_dir; several processes need the "
-                "postgres graph provider"
-            )
-        raise GraphLockedError(
-            f"the networkx graph data in {directory} is already open in {who} "
-            f"(lock file {lock_path.name}); the networkx graph store is single-process: {fix}",
-            directory=directory,
-            pid=holder,
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    except BaseException:
-        _release_lock(fd)
-        raise
-    return fd
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        return int(os.pread(fd, 32, 0).decode().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _release_lock(fd: int) -> None:
-    try:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
 # --- the store --------------------------------------------------------------------------------
 
 
@@ -304,12 +237,18 @@ class NetworkXGraphStore:
 
     def __init__(self, *, path: str | Path, embedder: Embedder) -> None:
         self.path = Path(path)
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.path_lock = PathLock(
+            self.path,
+            provider=PROVIDER,
+            what="networkx graph data",
+            remedy="several processes need the postgres graph provider",
+            per_object=True,
+        )
+        self.lock_path = self.path_lock.lock_path
         self._embedder = embedder
         self._lock = threading.Lock()  # guards everything below
         self._open = OpenOnce(self._do_open)
         self._conn: sqlite3.Connection | None = None
-        self._lock_fd: int | None = None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -350,7 +289,7 @@ class NetworkXGraphStore:
             raise
 
     def _open_sync(self) -> list[Any]:
-        fd = _acquire_lock(self.lock_path)
+        self.path_lock.acquire()
         try:
             conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             try:
@@ -365,10 +304,10 @@ class NetworkXGraphStore:
                 conn.close()
                 raise
         except BaseException:
-            _release_lock(fd)
+            self.path_lock.release()
             raise
         with self._lock:
-            self._conn, self._lock_fd = conn, fd
+            self._conn = conn
         return rows
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -417,13 +356,11 @@ class NetworkXGraphStore:
     def _close_sync(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None
-            fd, self._lock_fd = self._lock_fd, None
             try:
                 if conn is not None:
                     conn.close()
             finally:
-                if fd is not None:
-                    _release_lock(fd)
+                self.path_lock.release()
                 self._reset_state()
 
     async def aclose(self) -> None:
@@ -484,7 +421,9 @@ class NetworkXGraphStore:
         self._vectors.remove(tid)
 
     def _scoped(self, user_id: str | None) -> Iterable[_Entry]:
-        return (e for e in self._triples.values() if user_id is None or e.triple.user_id == user_id)
+        return (
+            e for e in self._triples.values() if in_read_scope(e.triple.user_id, user_id, False)
+        )
 
     def _delete_sync(self, conn: sqlite3.Connection, ids: Sequence[str]) -> int:
         """Delete `ids` from the file (committed), then from memory."""
@@ -518,20 +457,25 @@ class NetworkXGraphStore:
     def _add_sync(
         self, conn: sqlite3.Connection, planned: Sequence[Triple], vectors: Mapping[str, np.ndarray]
     ) -> list[Triple] | None:
+        stored = {
+            t.id: entry.triple.metadata
+            for t in planned
+            if t.id is not None and (entry := self._triples.get(t.id)) is not None
+        }
+        final = merge_triple_metadata(planned, stored)
         new: dict[str, Triple] = {}
         merged: dict[str, dict[str, MetadataValue]] = {}  # existing id -> merged metadata
         for t in planned:
             assert t.id is not None
-            entry = self._triples.get(t.id)
-            if entry is not None:
-                base = merged.get(t.id, entry.triple.metadata)
-                merged[t.id] = {**base, **t.metadata}
+            if t.id in stored:
+                merged[t.id] = final[t.id]
             elif t.id in new:
-                new[t.id].metadata.update(t.metadata)
+                continue
             elif t.id not in vectors:
                 return None  # deleted since the caller looked: it needs an embedding
             else:
                 new[t.id] = _copy(t)
+                new[t.id].metadata = final[t.id]
         now = utcnow()
         inserted: list[tuple[Triple, int]] = []
         with _Transaction(conn):
@@ -615,7 +559,9 @@ class NetworkXGraphStore:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def _touching(self, frontier: Iterable[str], user_id: str | None) -> set[str]:
+    def _touching(
+        self, frontier: Iterable[str], user_id: str | None, shared: bool = False
+    ) -> set[str]:
         """Ids of the triples in scope with a frontier entity as subject or object."""
         ids: set[str] = set()
         graph = self._graph
@@ -627,13 +573,20 @@ class NetworkXGraphStore:
                 graph.in_edges(node, keys=True, data="user_id"),
             ):
                 for _s, _o, tid, owner in edges:
-                    if user_id is None or owner == user_id:
+                    if in_read_scope(owner, user_id, shared):
                         ids.add(tid)
         return ids
 
-    async def get(self, *, entity: str, user_id: str | None = None, depth: int = 1) -> GraphResult:
+    async def get(
+        self,
+        *,
+        entity: str,
+        user_id: str | None = None,
+        depth: int = 1,
+        include_shared: bool = False,
+    ) -> GraphResult:
         require_text(entity, field="entity")
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         check_limit(depth, field="depth", maximum=MAX_DEPTH)
 
         def read(_conn: sqlite3.Connection) -> list[Triple]:
@@ -641,7 +594,7 @@ class NetworkXGraphStore:
             frontier = {entity}
             picked: set[str] = set()
             for _ in range(depth):
-                hop = self._touching(frontier, user_id) - picked
+                hop = self._touching(frontier, user_id, shared) - picked
                 if not hop:
                     break
                 picked |= hop
@@ -660,18 +613,23 @@ class NetworkXGraphStore:
         return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
 
     async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_shared: bool = False,
     ) -> GraphResult:
         check_limit(limit)
-        optional_text(user_id, field="user_id")
-        listing = {"list": "triples", "user_id": user_id}
+        shared = include_shared_scope(user_id, include_shared)
+        listing = listing_scope("triples", user_id, shared)
         after = int_position(decode_cursor(cursor, scope=listing))
 
         def read(_conn: sqlite3.Connection) -> tuple[list[Triple], int | None]:
             picked: list[_Entry] = []
             for seq in self._seqs[bisect.bisect_right(self._seqs, after) :]:
                 entry = self._triples[self._by_seq[seq]]
-                if user_id is not None and entry.triple.user_id != user_id:
+                if not in_read_scope(entry.triple.user_id, user_id, shared):
                     continue
                 if len(picked) == limit:  # one more exists: not the last page
                     return [_copy(e.triple) for e in picked], picked[-1].seq
@@ -683,10 +641,15 @@ class NetworkXGraphStore:
         return GraphResult(triples=triples, nodes=graph_nodes(triples), next_cursor=next_cursor)
 
     async def search(
-        self, *, query: str, user_id: str | None = None, limit: int = 10
+        self,
+        *,
+        query: str,
+        user_id: str | None = None,
+        limit: int = 10,
+        include_shared: bool = False,
     ) -> GraphResult:
         require_text(query, field="query")
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         check_limit(limit)
         await self._ensure_open("search")
         if not self._triples:
@@ -708,7 +671,7 @@ class NetworkXGraphStore:
                 scores[row] = graph_match_score(
                     terms, _text(self._triples[tid].triple), float(sims[row])
                 )
-            rows = np.flatnonzero(vectors.in_scope(user_id) & (scores > 0))
+            rows = np.flatnonzero(vectors.in_scope(user_id, shared) & (scores > 0))
             # best first; equal scores in creation order
             order = rows[np.lexsort((vectors.seqs()[rows], -scores[rows]))][:limit]
             return [

@@ -9,10 +9,13 @@ forward inside one write transaction (safe to race with another process doing th
 
 Concurrency: every blocking call runs in ``asyncio.to_thread`` on one connection per store, guarded
 by a ``threading.Lock``, so writes of one process are serialised without SQLite's busy-wait.
-Several processes may share the file: each write is a ``BEGIN IMMEDIATE`` transaction and the
-connection waits up to ``busy_timeout`` seconds for another process's write lock (meanwhile this
-store's other calls queue behind it). Every add is one transaction: the ownership check, the next
-position and the inserts cannot interleave.
+One process per file by default: opening takes `_shared.PathLock` on ``<path>.lock`` (stores of
+one process share it), so a second memio process on the same data directory fails at once naming
+the holder's pid, like every embedded store. SQLite itself is safe across processes, so
+``exclusive: false`` lets several processes share the file: each write is a ``BEGIN IMMEDIATE``
+transaction and the connection waits up to ``busy_timeout`` seconds for another process's write
+lock (meanwhile this store's other calls queue behind it). Every add is one transaction: the
+ownership check, the next position and the inserts cannot interleave.
 
 Search (within one session): the query's words are `_shared.word_terms(query)`, the same words
 (casefolded runs of letters and digits) the memory provider matches. Each message stores its own
@@ -48,14 +51,15 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError, ProviderError
+from memio.errors import ConflictError, NotFoundError, ProviderError
 from memio.models import Message, Page, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.providers._shared import (
     WORD_PATTERN,  # the one definition of a word (see word_terms)
     OpenOnce,
+    PathLock,
     ProviderContext,
-    coerce_items,
+    message_batch,
     new_id,
     optional_text,
     parse_config,
@@ -150,6 +154,12 @@ class SQLiteHistoryConfig(BaseModel):
         default="full",
         description="'full' syncs the WAL on every commit (survives power loss); 'normal' only "
         "at checkpoints (survives a crashed process, not a power cut).",
+    )
+    exclusive: bool = Field(
+        default=True,
+        description="Lock the file to this process (<path>.lock), so a second memio process on "
+        "the same data fails at once. false: several processes share the file (SQLite is safe "
+        "across processes).",
     )
 
 
@@ -275,8 +285,20 @@ class SQLiteHistoryStore:
         path: str | Path,
         busy_timeout: float = 5.0,
         synchronous: Literal["normal", "full"] = "full",
+        exclusive: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.path_lock = (
+            PathLock(
+                self.path,
+                provider=PROVIDER,
+                what="sqlite history file",
+                remedy="several processes need the postgres history provider (or, knowingly, "
+                "stores.history.config.exclusive: false)",
+            )
+            if exclusive
+            else None
+        )
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
@@ -287,16 +309,31 @@ class SQLiteHistoryStore:
     def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> SQLiteHistoryStore:
         cfg = parse_config(SQLiteHistoryConfig, config)
         path = Path(cfg.path).expanduser() if cfg.path else Path(context.data_dir) / DEFAULT_FILE
-        return cls(path=path, busy_timeout=cfg.busy_timeout, synchronous=cfg.synchronous)
+        return cls(
+            path=path,
+            busy_timeout=cfg.busy_timeout,
+            synchronous=cfg.synchronous,
+            exclusive=cfg.exclusive,
+        )
 
     # --- plumbing ---------------------------------------------------------------------------
 
     async def _do_open(self) -> None:
-        conn = await asyncio.to_thread(
-            _connect, self.path, busy_timeout=self._busy_timeout, synchronous=self._synchronous
-        )
+        conn = await asyncio.to_thread(self._open_sync)
         with self._lock:
             self._conn = conn
+
+    def _open_sync(self) -> sqlite3.Connection:
+        if self.path_lock is not None:
+            self.path_lock.acquire()
+        try:
+            return _connect(
+                self.path, busy_timeout=self._busy_timeout, synchronous=self._synchronous
+            )
+        except BaseException:
+            if self.path_lock is not None:
+                self.path_lock.release()
+            raise
 
     def _locked(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._lock:
@@ -335,14 +372,10 @@ class SQLiteHistoryStore:
     ) -> list[Message]:
         require_text(session_id, field="session_id")
         optional_text(user_id, field="user_id")
-        items = coerce_items(Message, messages, field="messages")
+        items = message_batch(messages)
         now = utcnow()
         stored: list[Message] = []
-        for i, message in enumerate(items):
-            require_text(message.role, field=f"messages[{i}].role")
-            if not isinstance(message.content, str):
-                raise InvalidRequestError("must be a string", field=f"messages[{i}].content")
-            optional_text(message.id, field=f"messages[{i}].id")
+        for message in items:
             stored.append(
                 message.model_copy(
                     update={
@@ -534,8 +567,12 @@ class SQLiteHistoryStore:
         def close() -> None:
             with self._lock:
                 conn, self._conn = self._conn, None
-                if conn is not None:
-                    conn.close()
+                try:
+                    if conn is not None:
+                        conn.close()
+                finally:
+                    if self.path_lock is not None:
+                        self.path_lock.release()
 
         self._open.reset()
         with provider_errors(PROVIDER, "aclose", backend_errors=BACKEND_ERRORS):

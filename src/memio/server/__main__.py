@@ -2,6 +2,8 @@
 
 The whole configuration, stores included, is checked before uvicorn starts, so a mistake ends the
 process with exit status 2 and one line per problem instead of a traceback from inside the server.
+Embedded data another process already holds (see `_shared.PathLock`) ends it with status 1 and
+one line naming that process.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from memio.client import Memio
 from memio.protocols import Embedder
+from memio.providers._shared import DataLockedError
 from memio.server.config import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
@@ -48,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     # Building the stores was the check; the app builds (and closes) its own in its lifespan.
-    asyncio.run(_close(stores, embedder))
+    try:
+        asyncio.run(_close(stores, embedder, claim=not args.check))
+    except DataLockedError as exc:
+        print(f"memio-server: cannot serve this data: {exc.message}", file=sys.stderr)
+        return 1
     if args.check:
         _print_check(source, config, stores)
         return 0
@@ -75,9 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _close(stores: Memio, embedder: Embedder) -> None:
-    await stores.aclose()
-    await embedder.aclose()
+async def _close(stores: Memio, embedder: Embedder, *, claim: bool) -> None:
+    """Close the checked stores; with `claim`, first try their embedded data's process locks, so
+    a second server on the same data directory ends here with one line naming the holder (the
+    app takes the locks for good when it starts)."""
+    from memio.server.app import claim_data
+
+    try:
+        if claim:
+            await claim_data(stores)
+    finally:
+        await stores.aclose()
+        await embedder.aclose()
 
 
 def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:

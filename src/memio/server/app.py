@@ -25,7 +25,7 @@ from memio.client import Memio
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.protocols import Embedder
 from memio.providers import build_store
-from memio.providers._shared import ProviderContext
+from memio.providers._shared import DataLockedError, ProviderContext
 from memio.server.asgi import ALWAYS_PUBLIC
 from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
 from memio.server.body_limit import BodyLimitMiddleware
@@ -40,7 +40,7 @@ from memio.server.routers import all_routers, ops
 from memio.server.timeout import TimeoutMiddleware
 from memio.server.tokens import TokenVerifier
 
-__all__ = ["DOCS_PATHS", "build_embedder", "build_memio", "create_app"]
+__all__ = ["DOCS_PATHS", "build_embedder", "build_memio", "claim_data", "create_app"]
 
 logger = logging.getLogger("memio.server")
 
@@ -117,6 +117,12 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
                 return
             embedder = build_embedder(config.embedder)
             app.state.memio = stores = build_memio(config, embedder)
+            try:
+                await claim_data(stores)
+            except BaseException:
+                await stores.aclose()
+                await embedder.aclose()
+                raise
             _log_summary(config, stores, limiter)
             warming = asyncio.create_task(_warm_up(stores, embedder, key_store))
             try:
@@ -152,6 +158,21 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
         app.include_router(router)
     install_openapi(app, auth=config.auth_enabled, rate_limited=limiter is not None)
     return app
+
+
+async def claim_data(stores: Memio) -> None:
+    """Take the process lock of every embedded store (`path_lock`, see `_shared.PathLock`)
+    before serving: a second server on the same data directory then fails to start, saying which
+    process holds it, instead of corrupting it or failing request after request."""
+    for kind, store in stores.stores.items():
+        lock = getattr(store, "path_lock", None)
+        if lock is None:
+            continue
+        try:
+            await asyncio.to_thread(lock.acquire)
+        except DataLockedError as exc:
+            logger.error("cannot serve the %s store: %s", kind, exc.message)
+            raise
 
 
 async def _warm_up(stores: Memio, embedder: Embedder, key_store: KeyStore | None) -> None:

@@ -159,6 +159,12 @@ class DocumentUpdate(BaseModel):
     metadata: Metadata = Field(default=None, description="Keys merged into the stored metadata.")
 
 
+_SHARED = Field(
+    default=False,
+    description="With user_id: also match what is stored without a user (shared knowledge).",
+)
+
+
 class DocumentSearch(BaseModel):
     model_config = _REQUEST
 
@@ -166,6 +172,7 @@ class DocumentSearch(BaseModel):
     limit: int = _limit(10)
     filters: Filters = None
     user_id: str | None = None
+    include_shared: bool = _SHARED
 
 
 class DocumentBatch(BaseModel):
@@ -199,3 +206,4 @@ class GraphSearch(BaseModel):
     query: str
     user_id: str | None = None
     limit: int = _limit(10)
+    include_shared: bool = _SHARED

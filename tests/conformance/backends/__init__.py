@@ -33,6 +33,12 @@ class Backend:
     persistent: bool = True  # data survives aclose() and a reopen with the same env
     requires: tuple[str, ...] = ()  # names of pytest fixtures to resolve into env.fixtures
     marks: tuple[Any, ...] = ()  # pytest marks, e.g. pytest.mark.postgres
+    # What the provider truly cannot do, declared here by the provider (the suites then check
+    # what it answers instead, never skip): "event_scope" = FactEvent scope ids stay None.
+    cannot: frozenset[str] = frozenset()
+    # Embedded data one process at a time: a second process opening it is refused, naming the
+    # holder (tests/providers/test_data_locks.py).
+    exclusive: bool = False
 
 
 def all_backends() -> list[Backend]:

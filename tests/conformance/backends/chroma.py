@@ -35,7 +35,7 @@ BACKENDS = [
     backend
     for kind in ("facts", "documents")
     for backend in (
-        Backend(id="chroma", kind=kind, config=_embedded, persistent=True),
+        Backend(id="chroma", kind=kind, config=_embedded, persistent=True, exclusive=True),
         Backend(
             id="chroma-server",
             kind=kind,

@@ -7,4 +7,4 @@ def _networkx(env: BackendEnv) -> dict:
     return {"provider": "networkx", "config": {"path": str(env.data_dir / "graph.sqlite3")}}
 
 
-BACKENDS = [Backend(id="networkx", kind="graph", config=_networkx, persistent=True)]
+BACKENDS = [Backend(id="networkx", kind="graph", config=_networkx, persistent=True, exclusive=True)]

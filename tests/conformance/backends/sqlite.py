@@ -7,4 +7,4 @@ def _sqlite(env: BackendEnv) -> dict:
     return {"provider": "sqlite", "config": {"path": str(env.data_dir / "history.sqlite3")}}
 
 
-BACKENDS = [Backend(id="sqlite", kind="history", config=_sqlite, persistent=True)]
+BACKENDS = [Backend(id="sqlite", kind="history", config=_sqlite, persistent=True, exclusive=True)]

@@ -30,7 +30,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from memio.errors import InvalidRequestError, MemioError, ProviderError
-from memio.providers._shared import OpenOnce, ProviderContext, parse_config, provider_errors
+from memio.providers._shared import (
+    OpenOnce,
+    PathLock,
+    ProviderContext,
+    parse_config,
+    provider_errors,
+)
+from memio.providers.chroma._locks import WriteLocks, check_redis_installed, namespace_of
 
 # Chroma shares one System per embedded path between the clients of a process, but creating or
 # releasing it is not thread-safe: two stores opening the same path at once (facts and documents
@@ -38,7 +45,7 @@ from memio.providers._shared import OpenOnce, ProviderContext, parse_config, pro
 _EMBEDDED_LOCK = threading.Lock()
 
 PROVIDER = "chroma"
-FORMAT = 1  # version of the record layout described in _codec
+FORMAT = 1  # version of the record layout described in _codec (a store may be further on)
 
 META_STORE = "memio:store"
 META_FORMAT = "memio:format"
@@ -48,6 +55,7 @@ META_DIMS = "memio:embedder_dimensions"
 EVENTS_SUFFIX = "_events"
 EMBED_BATCH = 1000  # one embedder call per write batch: MiniLM sorts the whole call by length
 MAX_WRITE_CHUNK = 1000
+LOCK_CHUNK = 500  # items a bulk delete locks (config.lock_url) and removes at a time
 
 # The SDK calls wrapped with these are nothing but Chroma client calls, so anything they raise is a
 # backend failure. Chroma raises its ChromaError subclasses, httpx transport errors, ValueError for
@@ -55,6 +63,7 @@ MAX_WRITE_CHUNK = 1000
 # so no narrower tuple covers what it raises.
 BACKEND_ERRORS: tuple[type[BaseException], ...] = (Exception,)
 
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 _COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 _TOKEN_CHARS = set(string.digits + string.ascii_letters + string.punctuation)
 T = TypeVar("T")
@@ -80,6 +89,18 @@ class ChromaConfig(BaseModel):
     database: str = "default_database"
     collection: str | None = None
     filter_pushdown: bool = True
+    # Chroma server only: write locks shared by every gateway process writing the collection
+    # (see _locks). Without one, a Chroma server has one writing gateway.
+    lock_url: str | None = None
+    lock_ttl: float = Field(default=30.0, gt=0, le=3600)
+    lock_timeout: float = Field(default=10.0, gt=0, le=600)
+
+    @field_validator("lock_url")
+    @classmethod
+    def _lock_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in _REDIS_SCHEMES:
+            raise ValueError("must be a Redis URL: redis://host:port/db, rediss:// or unix://")
+        return value
 
     @field_validator("collection")
     @classmethod
@@ -154,6 +175,14 @@ def load_config(config: Mapping[str, Any]) -> ChromaConfig:
             raise InvalidRequestError(
                 "only for a Chroma server (set url or host)", field="config.headers"
             )
+        if cfg.lock_url is not None:
+            raise InvalidRequestError(
+                "only for a Chroma server: an embedded store is one process already (its "
+                "directory is locked to it)",
+                field="config.lock_url",
+            )
+    if cfg.lock_url is not None:
+        check_redis_installed()
     return cfg
 
 
@@ -208,16 +237,42 @@ class ChromaBackend:
         store: str,
         collection: str,
         events: bool,
+        record_format: int = FORMAT,
+        upgrades: Mapping[int, Callable[[Any], None]] | None = None,
     ) -> None:
         self.config = config
         self.embedder = context.embedder
         self.store = store
         self.collection = collection
+        self.record_format = record_format
+        self.upgrades = dict(upgrades or {})  # format n -> brings a collection to n + 1
         self.events_collection = collection + EVENTS_SUFFIX if events else None
         self.path = (
             None
             if config.server_mode
             else Path(config.path or Path(context.data_dir) / "chroma").expanduser().absolute()
+        )
+        # Embedded: one process per directory (two corrupt Chroma's segments); the facts and
+        # documents stores of one process share it.
+        self.path_lock = (
+            None
+            if self.path is None
+            else PathLock(
+                self.path,
+                provider=PROVIDER,
+                what="embedded Chroma data",
+                remedy="several processes (or server replicas) need a Chroma server "
+                "(stores.<kind>.config.url)",
+            )
+        )
+        self.locks = WriteLocks(
+            config.lock_url,
+            namespace=namespace_of(
+                self.describe(), config.tenant, config.database, self.collection
+            ),
+            provider=PROVIDER,
+            ttl=config.lock_ttl,
+            wait=config.lock_timeout,
         )
         self._handles: Handles | None = None
         self._opened = OpenOnce(self._open)
@@ -237,6 +292,8 @@ class ChromaBackend:
         cfg = self.config
         settings = Settings(anonymized_telemetry=False)
         if self.path is not None:
+            assert self.path_lock is not None
+            self.path_lock.acquire()
             self.path.mkdir(parents=True, exist_ok=True)
             with _EMBEDDED_LOCK:
                 return chromadb.PersistentClient(
@@ -274,7 +331,7 @@ class ChromaBackend:
                 configuration={"hnsw": {"space": "cosine"}},
                 metadata={
                     META_STORE: self.store,
-                    META_FORMAT: FORMAT,
+                    META_FORMAT: self.record_format,
                     META_MODEL: self.embedder.model,
                     META_DIMS: int(self.embedder.dimensions),
                 },
@@ -298,7 +355,9 @@ class ChromaBackend:
             client=client, main=main, events=events, write_chunk=chunk, features=features
         )
 
-    def _check_role(self, collection: Any, role: str) -> dict[str, Any]:
+    def _check_role(
+        self, collection: Any, role: str, record_format: int = FORMAT
+    ) -> dict[str, Any]:
         meta = dict(collection.metadata or {})
         found = meta.get(META_STORE)
         if found is None:
@@ -315,15 +374,32 @@ class ChromaBackend:
             raise _OpenFailure(
                 f"collection {collection.name!r} belongs to the memio {found} store, not {role}"
             )
-        if meta.get(META_FORMAT) != FORMAT:
+        found_format = meta.get(META_FORMAT)
+        known = found_format == record_format or (
+            role == self.store
+            and type(found_format) is int
+            and found_format < record_format
+            and all(n in self.upgrades for n in range(found_format, record_format))
+        )
+        if not known:
             raise _OpenFailure(
-                f"collection {collection.name!r} uses record format {meta.get(META_FORMAT)!r}; "
-                f"this memio reads format {FORMAT}"
+                f"collection {collection.name!r} uses record format {found_format!r}; "
+                f"this memio reads format {record_format}"
             )
         return meta
 
+    def _upgrade(self, collection: Any, meta: dict[str, Any]) -> None:
+        """Bring an older collection to this memio's record format, one step at a time; each
+        step is idempotent, so replicas opening it together are harmless."""
+        # Chroma refuses metadata that restates the distance ("hnsw:space") in a modify.
+        meta = {key: value for key, value in meta.items() if not key.startswith("hnsw:")}
+        for version in range(meta[META_FORMAT], self.record_format):
+            self.upgrades[version](collection)
+            meta = {**meta, META_FORMAT: version + 1}
+            collection.modify(metadata=meta)
+
     def _check_main(self, collection: Any) -> None:
-        meta = self._check_role(collection, self.store)
+        meta = self._check_role(collection, self.store, self.record_format)
         model, dims = meta.get(META_MODEL), meta.get(META_DIMS)
         if model != self.embedder.model or dims != int(self.embedder.dimensions):
             raise _OpenFailure(
@@ -336,6 +412,8 @@ class ChromaBackend:
             raise _OpenFailure(
                 f"collection {collection.name!r} uses the {space!r} distance; memio needs cosine"
             )
+        if meta[META_FORMAT] != self.record_format:
+            self._upgrade(collection, meta)
 
     async def _open(self) -> None:
         handles = await asyncio.to_thread(self._open_sync)
@@ -377,7 +455,16 @@ class ChromaBackend:
         return (await self.handles(operation)).features
 
     async def ping(self) -> None:
-        await self.run("ping", lambda h: h.client.heartbeat())
+        """A real read of every collection the store uses (the first record's id), not just a
+        heartbeat: a collection whose segments broke answers the heartbeat but fails every
+        read, and /ready must say so."""
+
+        def read(h: Handles) -> None:
+            h.main.get(limit=1, include=[])
+            if h.events is not None:
+                h.events.get(limit=1, include=[])
+
+        await self.run("ping", read)
 
     async def count(self) -> int:
         return int(await self.run("count", lambda h: h.main.count()))
@@ -385,8 +472,15 @@ class ChromaBackend:
     async def aclose(self) -> None:
         handles, self._handles = self._handles, None
         self._opened.reset()
-        if handles is not None:
-            await asyncio.to_thread(_close_client, handles.client)
+        try:
+            if handles is not None:
+                await asyncio.to_thread(_close_client, handles.client)
+        finally:
+            try:
+                await self.locks.aclose()
+            finally:
+                if self.path_lock is not None:
+                    await asyncio.to_thread(self.path_lock.release)
 
     # --- embeddings ----------------------------------------------------------------------------
 
@@ -441,6 +535,8 @@ def build_backend(
     store: str,
     default_collection: str,
     events: bool = False,
+    record_format: int = FORMAT,
+    upgrades: Mapping[int, Callable[[Any], None]] | None = None,
 ) -> ChromaBackend:
     cfg = load_config(config)
     return ChromaBackend(
@@ -449,4 +545,6 @@ def build_backend(
         store=store,
         collection=cfg.collection or default_collection,
         events=events,
+        record_format=record_format,
+        upgrades=upgrades,
     )

@@ -36,6 +36,8 @@ KEY_CREATED = RESERVED + "created_at"
 KEY_UPDATED = RESERVED + "updated_at"
 KEY_SEQ = RESERVED + "seq"
 KEY_CONTENT = RESERVED + "content_key"
+KEY_SHARED = RESERVED + "shared"  # documents: True when stored without a user_id
+KEY_LAST_EVENT = RESERVED + "last_event"  # facts: the rank of the fact's latest event
 
 # Event records (the `<collection>_events` collection): lookup keys plus one JSON payload.
 EVENT_FACT_ID = "fact_id"

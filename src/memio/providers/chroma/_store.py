@@ -76,6 +76,11 @@ class ChromaStore(Generic[M]):
         self._backend = backend
         self._lock = asyncio.Lock()
 
+    @property
+    def path_lock(self) -> Any:
+        """Embedded: the directory's process lock (`_shared.PathLock`); None for a server."""
+        return self._backend.path_lock
+
     # --- subclass hook ---------------------------------------------------------------------------
 
     def _decode(self, row: Row) -> M:

@@ -2,8 +2,11 @@
 
 A document's content is the Chroma document, memio's embedding its vector, and its user_id,
 timestamps and creation rank live under reserved metadata keys. A document written with a user_id
-is visible to calls with that user_id and to unscoped calls only. `upsert_many` replaces a stored
-document in place: it keeps its created_at and its place in listings.
+is visible to calls with that user_id and to unscoped calls only; one written without is shared
+knowledge, which a user's reads include with `include_shared`. Chroma cannot filter on a missing
+key, so shared documents carry the flag `KEY_SHARED` (record format 2; opening a format-1
+collection flags its shared documents once). `upsert_many` replaces a stored document in place:
+it keeps its created_at and its place in listings, and never changes its owner.
 """
 
 from __future__ import annotations
@@ -26,17 +29,23 @@ from memio.providers._shared import (
     DOCUMENT_FIELDS,
     TIMESTAMP_FIELDS,
     ProviderContext,
+    check_owner_kept,
     document_batch,
     id_list,
+    in_read_scope,
+    include_shared_scope,
+    listing_scope,
+    merged_metadata,
     new_id,
     optional_text,
     require_text,
     update_args,
 )
-from memio.providers.chroma._base import build_backend
+from memio.providers.chroma._base import LOCK_CHUNK, build_backend, chunks
 from memio.providers.chroma._codec import (
     KEY_CREATED,
     KEY_SEQ,
+    KEY_SHARED,
     KEY_UPDATED,
     check_reserved,
     decode_metadata,
@@ -53,12 +62,16 @@ from memio.providers.chroma._where import Fields
 __all__ = ["ChromaDocumentStore"]
 
 KEY_USER = scope_key("user_id")
+RECORD_FORMAT = 2  # format 1 + KEY_SHARED on documents without a user_id
+_UPGRADE_PAGE = 1000
 
 
 def _metadata(document: Document, seq: int, *, lists: bool) -> dict[str, Any]:
     out = encode_metadata(document.metadata, lists=lists)
     if document.user_id is not None:
         out[KEY_USER] = document.user_id
+    else:
+        out[KEY_SHARED] = True
     assert document.created_at is not None and document.updated_at is not None
     out[KEY_CREATED] = to_micros(document.created_at)
     out[KEY_UPDATED] = to_micros(document.updated_at)
@@ -66,8 +79,33 @@ def _metadata(document: Document, seq: int, *, lists: bool) -> dict[str, Any]:
     return out
 
 
-def _user_where(user_id: str | None) -> dict[str, Any] | None:
-    return None if user_id is None else {KEY_USER: user_id}
+def _user_where(user_id: str | None, shared: bool = False) -> dict[str, Any] | None:
+    if user_id is None:
+        return None
+    if shared:
+        return {"$or": [{KEY_USER: user_id}, {KEY_SHARED: True}]}
+    return {KEY_USER: user_id}
+
+
+def _flag_shared(collection: Any) -> None:
+    """Format 1 -> 2: flag the documents stored without a user_id (idempotent)."""
+    offset = 0
+    while True:
+        page = collection.get(include=["metadatas"], limit=_UPGRADE_PAGE, offset=offset)
+        ids = [
+            doc_id
+            for doc_id, raw in zip(page["ids"], page["metadatas"] or [], strict=True)
+            if KEY_USER not in (raw or {}) and not (raw or {}).get(KEY_SHARED)
+        ]
+        if ids:
+            collection.update(ids=ids, metadatas=[{KEY_SHARED: True} for _ in ids])
+        if len(page["ids"]) < _UPGRADE_PAGE:
+            return
+        offset += _UPGRADE_PAGE
+
+
+def _doc_locks(ids: Any) -> list[str]:
+    return [f"doc:{doc_id}" for doc_id in ids if doc_id is not None]
 
 
 class ChromaDocumentStore(ChromaStore[Document]):
@@ -84,7 +122,12 @@ class ChromaDocumentStore(ChromaStore[Document]):
     ) -> ChromaDocumentStore:
         return cls(
             backend=build_backend(
-                config, context, store="documents", default_collection="memio_documents"
+                config,
+                context,
+                store="documents",
+                default_collection="memio_documents",
+                record_format=RECORD_FORMAT,
+                upgrades={1: _flag_shared},
             )
         )
 
@@ -99,18 +142,23 @@ class ChromaDocumentStore(ChromaStore[Document]):
             updated_at=from_micros(raw[KEY_UPDATED]),
         )
 
-    async def _visible_row(self, operation: str, doc_id: Any, user_id: Any) -> Row:
+    async def _visible_row(
+        self, operation: str, doc_id: Any, user_id: Any, *, shared: bool = False
+    ) -> Row:
         require_text(doc_id, field="doc_id")
         optional_text(user_id, field="user_id")
         row = await self._one(operation, doc_id)
-        if row is None or (user_id is not None and row.raw.get(KEY_USER) != user_id):
+        if row is None or not in_read_scope(row.raw.get(KEY_USER), user_id, shared):
             raise NotFoundError("document", doc_id)
         return row
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def get(self, *, doc_id: str, user_id: str | None = None) -> Document:
-        return self._decode(await self._visible_row("get", doc_id, user_id))
+    async def get(
+        self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
+    ) -> Document:
+        shared = include_shared_scope(user_id, include_shared)
+        return self._decode(await self._visible_row("get", doc_id, user_id, shared=shared))
 
     async def get_all(
         self,
@@ -119,16 +167,16 @@ class ChromaDocumentStore(ChromaStore[Document]):
         filters: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         cursor: str | None = None,
+        include_shared: bool = False,
     ) -> Page[Document]:
         check_limit(limit)
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
-        listing = {"list": "documents", "user_id": user_id, "filters": filters or None}
         return await self._list(
             "get_all",
-            scope_where=_user_where(user_id),
+            scope_where=_user_where(user_id, shared),
             tree=tree,
-            listing=listing,
+            listing=listing_scope("documents", user_id, shared, filters=filters or None),
             limit=limit,
             cursor=cursor,
         )
@@ -140,13 +188,14 @@ class ChromaDocumentStore(ChromaStore[Document]):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         user_id: str | None = None,
+        include_shared: bool = False,
     ) -> list[Document]:
         require_text(query, field="query")
         check_limit(limit)
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
         return await self._search(
-            "search", query=query, scope_where=_user_where(user_id), tree=tree, limit=limit
+            "search", query=query, scope_where=_user_where(user_id, shared), tree=tree, limit=limit
         )
 
     # --- writes --------------------------------------------------------------------------------
@@ -164,7 +213,7 @@ class ChromaDocumentStore(ChromaStore[Document]):
         optional_text(user_id, field="user_id")
         clean = validate_metadata(metadata)
         check_reserved(clean)
-        async with self._lock:
+        async with self._lock, self._backend.locks.hold("add", _doc_locks([doc_id])):
             if doc_id is not None and await self._existing_ids("add", [doc_id]):
                 raise ConflictError(f"document {doc_id!r} already exists", field="doc_id")
             lists = (await self._backend.features("add")).native_lists
@@ -206,8 +255,8 @@ class ChromaDocumentStore(ChromaStore[Document]):
 
     async def _write_many(self, operation: str, documents: Any, *, replace: bool) -> list[Document]:
         items = self._batch(documents)
-        async with self._lock:
-            explicit = [item.doc_id for item in items if item.doc_id is not None]
+        explicit = [item.doc_id for item in items if item.doc_id is not None]
+        async with self._lock, self._backend.locks.hold(operation, _doc_locks(explicit)):
             stored = {row.id: row for row in await self._get_rows(operation, ids=explicit)}
             for i, item in enumerate(items):
                 row = stored.get(item.doc_id) if item.doc_id is not None else None
@@ -217,12 +266,7 @@ class ChromaDocumentStore(ChromaStore[Document]):
                     raise ConflictError(
                         f"document {item.doc_id!r} already exists", field=f"documents[{i}].doc_id"
                     )
-                owner = row.raw.get(KEY_USER)
-                if owner is not None and item.user_id is not None and owner != item.user_id:
-                    raise ConflictError(
-                        f"document {item.doc_id!r} belongs to another user",
-                        field=f"documents[{i}].doc_id",
-                    )
+                check_owner_kept(row.raw.get(KEY_USER), item, index=i)
             lists = (await self._backend.features(operation)).native_lists
             vectors = await self._backend.embed([item.content for item in items])
             now = utcnow()
@@ -278,15 +322,16 @@ class ChromaDocumentStore(ChromaStore[Document]):
     ) -> Document:
         clean = update_args(doc_id, content, metadata, id_field="doc_id")
         check_reserved(clean)
-        async with self._lock:
+        async with self._lock, self._backend.locks.hold("update", _doc_locks([doc_id])):
             row = await self._visible_row("update", doc_id, user_id)
             old = self._decode(row)
+            merged = merged_metadata(old.metadata, clean) or old.metadata
             lists = (await self._backend.features("update")).native_lists
             vectors = await self._backend.embed([content]) if content is not None else None
             new = old.model_copy(
                 update={
                     "content": old.content if content is None else content,
-                    "metadata": {**old.metadata, **clean},
+                    "metadata": merged,
                     "updated_at": utcnow(),
                 },
                 deep=True,
@@ -301,14 +346,15 @@ class ChromaDocumentStore(ChromaStore[Document]):
             return new
 
     async def delete(self, *, doc_id: str, user_id: str | None = None) -> None:
-        async with self._lock:
+        require_text(doc_id, field="doc_id")
+        async with self._lock, self._backend.locks.hold("delete", _doc_locks([doc_id])):
             row = await self._visible_row("delete", doc_id, user_id)
             await self._delete_rows("delete", [row.id])
 
     async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int:
         ids = list(dict.fromkeys(id_list(doc_ids, field="doc_ids")))
         optional_text(user_id, field="user_id")
-        async with self._lock:
+        async with self._lock, self._backend.locks.hold("delete_many", _doc_locks(ids)):
             if not ids:
                 return 0
             rows = await self._get_rows("delete_many", ids=ids, where=_user_where(user_id))
@@ -318,8 +364,11 @@ class ChromaDocumentStore(ChromaStore[Document]):
     async def delete_all(self, *, user_id: str | None = None) -> int:
         optional_text(user_id, field="user_id")
         async with self._lock:
-            rows = await self._get_rows(
-                "delete_all", where=_user_where(user_id), include=["metadatas"]
-            )
-            await self._delete_rows("delete_all", [row.id for row in rows])
-            return len(rows)
+            found = await self._get_rows("delete_all", where=_user_where(user_id), include=[])
+            gone = 0
+            for part in chunks([row.id for row in found], LOCK_CHUNK):
+                async with self._backend.locks.hold("delete_all", _doc_locks(part)):
+                    rows = await self._get_rows("delete_all", ids=part, include=[])
+                    await self._delete_rows("delete_all", [row.id for row in rows])
+                    gone += len(rows)
+            return gone

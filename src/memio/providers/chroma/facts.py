@@ -6,9 +6,16 @@
   embedding, lookup keys `fact_id` and `seq`, the event itself as a JSON payload). The history is
   therefore as durable as the facts and shared by every gateway replica using the same Chroma
   server. The fact is written before its event.
-- Dedup: a fact whose `content_key` equals a stored fact's with exactly the same scope (all four
-  ids equal, None included) returns the stored fact and writes nothing. Within one process writes
-  are serialised by a lock; replicas writing the same fact at the same instant may both store it.
+- Each event records the fact's scope ids (so a deleted fact's history says whose it was) and is
+  ranked (`seq`) after every earlier event of its fact: the fact row keeps the rank of its latest
+  event (`KEY_LAST_EVENT`), so clocks that differ between replicas cannot reorder a history.
+- Repeat adds (`_shared.plan_fact_batch`): a fact whose `content_key` equals a stored fact's with
+  exactly the same scope (all four ids equal, None included) merges the call's metadata into the
+  stored fact (UPDATE) or, when that changes nothing, writes nothing (NONE).
+- Concurrency: within one process writes are serialised by a lock. Across processes (replicas
+  over one Chroma server) with `config.lock_url`, a write holds the Redis locks of the ids and
+  dedup keys it decides on (`_locks`), so a fact is stored once and its history stays linear;
+  without it a Chroma server must have a single writing process.
 """
 
 from __future__ import annotations
@@ -36,24 +43,30 @@ from memio.providers._shared import (
     FACT_FIELDS,
     FACT_SCOPE,
     TIMESTAMP_FIELDS,
+    FactKey,
+    FactStep,
     ProviderContext,
     coerce_items,
     content_key,
+    fact_key,
     fact_scope,
     fact_search_args,
     id_list,
+    merged_metadata,
     new_id,
     optional_text,
+    plan_fact_batch,
     require_text,
     update_args,
 )
-from memio.providers.chroma._base import build_backend, chunks
+from memio.providers.chroma._base import LOCK_CHUNK, build_backend, chunks
 from memio.providers.chroma._codec import (
     EVENT_FACT_ID,
     EVENT_PAYLOAD,
     EVENT_SEQ,
     KEY_CONTENT,
     KEY_CREATED,
+    KEY_LAST_EVENT,
     KEY_SEQ,
     KEY_UPDATED,
     check_reserved,
@@ -81,12 +94,21 @@ def _scope_where(scope: Mapping[str, str | None]) -> dict[str, Any] | None:
     return all_of(*({scope_key(name): value} for name, value in scope.items() if value is not None))
 
 
-def _scope_of(fact: Fact) -> tuple[str | None, ...]:
-    return tuple(getattr(fact, name) for name in FACT_SCOPE)
+def _scope_of(fact: Fact) -> dict[str, str | None]:
+    return {name: getattr(fact, name) for name in FACT_SCOPE}
 
 
-def _metadata(fact: Fact, seq: int, *, lists: bool) -> dict[str, Any]:
+def _fact_locks(ids: Any) -> list[str]:
+    return [f"fact:{fact_id}" for fact_id in ids if fact_id is not None]
+
+
+def _same_locks(keys: Any) -> list[str]:
+    return [f"same:{key[0]}\x1f" + "\x1f".join(v or "" for v in key[1]) for key in keys]
+
+
+def _metadata(fact: Fact, seq: int, *, lists: bool, last_event: int) -> dict[str, Any]:
     out = encode_metadata(fact.metadata, lists=lists)
+    out[KEY_LAST_EVENT] = last_event
     for name in FACT_SCOPE:
         value = getattr(fact, name)
         if value is not None:
@@ -210,6 +232,7 @@ class ChromaFactStore(ChromaStore[Fact]):
                     id=event_id,
                     fact_id=fact_id,
                     event=FactEventType(payload["event"]),
+                    **{name: payload.get(name) for name in FACT_SCOPE},
                     old_content=payload.get("old_content"),
                     new_content=payload.get("new_content"),
                     old_metadata=payload.get("old_metadata"),
@@ -221,33 +244,51 @@ class ChromaFactStore(ChromaStore[Fact]):
 
     # --- helpers -------------------------------------------------------------------------------
 
-    async def _duplicates(
-        self, operation: str, keys: Sequence[str]
-    ) -> dict[tuple[str, tuple[str | None, ...]], Fact]:
-        """Stored facts by (content_key, scope), the oldest where several share both."""
-        found: dict[tuple[str, tuple[str | None, ...]], Fact] = {}
+    async def _duplicates(self, operation: str, keys: Sequence[FactKey]) -> dict[FactKey, Row]:
+        """The stored rows of these dedup keys, the oldest where several share one."""
+        wanted = set(keys)
+        found: dict[FactKey, Row] = {}
         rows: list[Row] = []
-        unique = list(dict.fromkeys(keys))
+        unique = list(dict.fromkeys(key[0] for key in keys))
         for part in chunks(unique, _CK_CHUNK):
             where = {KEY_CONTENT: part[0]} if len(part) == 1 else {KEY_CONTENT: {"$in": list(part)}}
             rows.extend(await self._get_rows(operation, where=where))
         rows.sort(key=lambda row: (row.seq, row.id))
         for row in rows:
             fact = self._decode(row)
-            found.setdefault((row.raw[KEY_CONTENT], _scope_of(fact)), fact)
-        return found
+            found.setdefault(fact_key(fact.content, _scope_of(fact)), row)
+        return {key: row for key, row in found.items() if key in wanted}
+
+    @staticmethod
+    def _event(fact: Fact, kind: FactEventType, at: datetime, **change: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = {"event": kind.value, "created_at": to_micros(at)}
+        payload.update({name: value for name, value in _scope_of(fact).items() if value})
+        payload.update({key: value for key, value in change.items() if value is not None})
+        return payload
+
+    @staticmethod
+    def _ranks(fact_ids: Sequence[str], latest: Mapping[str, int]) -> list[int]:
+        """Ranks of new events of `fact_ids` (in order): fresh from the clock, and always after
+        the fact's `latest` event (whatever another replica's clock said then)."""
+        first = sequence.take(len(fact_ids))
+        last = dict(latest)
+        out = []
+        for i, fact_id in enumerate(fact_ids):
+            rank = max(first + i, last.get(fact_id, 0) + 1)
+            last[fact_id] = rank
+            out.append(rank)
+        return out
 
     async def _record_events(
-        self, operation: str, events: Sequence[tuple[str, dict[str, Any]]]
+        self, operation: str, events: Sequence[tuple[str, dict[str, Any], int]]
     ) -> None:
-        """Append events: (fact_id, payload) pairs, in order."""
+        """Append events: (fact_id, payload, rank) triples."""
         if not events:
             return
-        first = sequence.take(len(events))
         ids = [new_id() for _ in events]
         metadatas = [
-            {EVENT_FACT_ID: fact_id, EVENT_SEQ: first + i, EVENT_PAYLOAD: dumps_payload(payload)}
-            for i, (fact_id, payload) in enumerate(events)
+            {EVENT_FACT_ID: fact_id, EVENT_SEQ: rank, EVENT_PAYLOAD: dumps_payload(payload)}
+            for fact_id, payload, rank in events
         ]
         handles = await self._backend.handles(operation)
         size = handles.write_chunk
@@ -262,21 +303,92 @@ class ChromaFactStore(ChromaStore[Fact]):
                 ),
             )
 
-    @staticmethod
-    def _event(kind: FactEventType, at: datetime, **change: Any) -> dict[str, Any]:
-        payload: dict[str, Any] = {"event": kind.value, "created_at": to_micros(at)}
-        payload.update({key: value for key, value in change.items() if value is not None})
-        return payload
-
-    async def _insert(self, operation: str, facts: Sequence[Fact], vectors: np.ndarray) -> None:
+    async def _write_steps(
+        self,
+        operation: str,
+        steps: Sequence[FactStep],
+        vectors: np.ndarray,
+        rows: Mapping[str, Row],
+    ) -> list[Fact]:
+        """Write a planned add: new facts (in their final state, row `vectors[step.index]`),
+        merged stored facts (`rows` by id), then every event in order."""
+        events: list[tuple[Fact, dict[str, Any]]] = []
+        final: dict[str, Fact] = {}
+        first: dict[str, FactStep] = {}
+        for step in steps:
+            fact = step.fact
+            if fact.event == "NONE":
+                continue
+            assert fact.updated_at is not None
+            final[fact.id] = fact
+            first.setdefault(fact.id, step)
+            if fact.event == "ADD":
+                change = {"new_content": fact.content, "new_metadata": dict(fact.metadata)}
+                kind = FactEventType.ADD
+            else:
+                assert step.before is not None
+                change = {
+                    "old_content": fact.content,
+                    "new_content": fact.content,
+                    "old_metadata": dict(step.before.metadata),
+                    "new_metadata": dict(fact.metadata),
+                }
+                kind = FactEventType.UPDATE
+            events.append((fact, self._event(fact, kind, fact.updated_at, **change)))
+        if not events:
+            return [step.fact for step in steps]
+        latest = {fact_id: int(row.raw.get(KEY_LAST_EVENT, 0)) for fact_id, row in rows.items()}
+        ranks = self._ranks([fact.id for fact, _ in events], latest)
+        last_event = {fact.id: rank for (fact, _), rank in zip(events, ranks, strict=True)}
         lists = (await self._backend.features(operation)).native_lists
-        first = sequence.take(len(facts))
-        await self._add_rows(
+        added = [fact_id for fact_id, step in first.items() if step.fact.event == "ADD"]
+        merged = [fact_id for fact_id, step in first.items() if step.fact.event == "UPDATE"]
+        if added:
+            seq = sequence.take(len(added))
+            await self._add_rows(
+                operation,
+                added,
+                vectors[[first[fact_id].index for fact_id in added]],
+                [final[fact_id].content for fact_id in added],
+                [
+                    _metadata(final[fact_id], seq + n, lists=lists, last_event=last_event[fact_id])
+                    for n, fact_id in enumerate(added)
+                ],
+            )
+        if merged:
+            await self._update_rows(
+                operation,
+                merged,
+                None,
+                [final[fact_id].content for fact_id in merged],
+                [
+                    with_removals(
+                        _metadata(
+                            final[fact_id],
+                            rows[fact_id].seq,
+                            lists=lists,
+                            last_event=last_event[fact_id],
+                        ),
+                        rows[fact_id].raw,
+                    )
+                    for fact_id in merged
+                ],
+            )
+        await self._record_events(
             operation,
+            [(fact.id, payload, rank) for (fact, payload), rank in zip(events, ranks, strict=True)],
+        )
+        return [step.fact for step in steps]
+
+    async def _remove(self, operation: str, rows: Sequence[Row]) -> int:
+        if not rows:
+            return 0
+        now = utcnow()
+        await self._delete_rows(operation, [row.id for row in rows])
+        facts = [self._decode(row) for row in rows]
+        ranks = self._ranks(
             [fact.id for fact in facts],
-            vectors,
-            [fact.content for fact in facts],
-            [_metadata(fact, first + i, lists=lists) for i, fact in enumerate(facts)],
+            {row.id: int(row.raw.get(KEY_LAST_EVENT, 0)) for row in rows},
         )
         await self._record_events(
             operation,
@@ -284,37 +396,61 @@ class ChromaFactStore(ChromaStore[Fact]):
                 (
                     fact.id,
                     self._event(
-                        FactEventType.ADD,
-                        fact.created_at or utcnow(),
-                        new_content=fact.content,
-                        new_metadata=dict(fact.metadata),
-                    ),
-                )
-                for fact in facts
-            ],
-        )
-
-    async def _remove(self, operation: str, rows: Sequence[Row]) -> int:
-        if not rows:
-            return 0
-        now = utcnow()
-        await self._delete_rows(operation, [row.id for row in rows])
-        events = []
-        for row in rows:
-            fact = self._decode(row)
-            events.append(
-                (
-                    fact.id,
-                    self._event(
+                        fact,
                         FactEventType.DELETE,
                         now,
                         old_content=fact.content,
                         old_metadata=dict(fact.metadata),
                     ),
+                    rank,
                 )
-            )
-        await self._record_events(operation, events)
+                for fact, rank in zip(facts, ranks, strict=True)
+            ],
+        )
         return len(rows)
+
+    async def _add_planned(
+        self,
+        operation: str,
+        items: Sequence[FactInput],
+        scopes: Sequence[Mapping[str, str | None]],
+        *,
+        single: bool,
+    ) -> list[Fact]:
+        """Dedup, plan and write an add; the caller holds the process lock. With write locks
+        across processes, the dedup keys and explicit ids are locked, then the stored facts the
+        batch repeats (which an update may be changing), and the repeats are read again."""
+        keys = [fact_key(item.content, scope) for item, scope in zip(items, scopes, strict=True)]
+        explicit = [item.fact_id for item in items if item.fact_id is not None]
+        locks = self._backend.locks
+        async with locks.hold(operation, _same_locks(keys) + _fact_locks(explicit)):
+            stored_ids = await self._existing_ids(operation, explicit)
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.fact_id is None:
+                    continue
+                if item.fact_id in stored_ids or item.fact_id in seen:
+                    field = "fact_id" if single else f"facts[{i}].fact_id"
+                    raise ConflictError(f"fact {item.fact_id!r} already exists", field=field)
+                seen.add(item.fact_id)
+            known = await self._duplicates(operation, keys)
+            repeated = [row.id for row in known.values()]
+            async with locks.hold(operation, _fact_locks(repeated)):
+                if locks.enabled and repeated:
+                    known = await self._duplicates(operation, keys)
+                steps = plan_fact_batch(
+                    items,
+                    scopes,
+                    {key: self._decode(row) for key, row in known.items()},
+                    utcnow(),
+                    single=single,
+                )
+                fresh = [step.index for step in steps if step.fact.event == "ADD"]
+                vectors = np.zeros((len(items), int(self._backend.embedder.dimensions)), "float32")
+                if fresh:
+                    vectors[fresh] = await self._backend.embed([items[i].content for i in fresh])
+                rows = {row.id: row for row in known.values()}
+                return await self._write_steps(operation, steps, vectors, rows)
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -334,25 +470,10 @@ class ChromaFactStore(ChromaStore[Fact]):
         clean = validate_metadata(metadata)
         check_reserved(clean)
         optional_text(fact_id, field="fact_id")
+        item = FactInput(content=content, metadata=clean, fact_id=fact_id)
         async with self._lock:
-            if fact_id is not None and await self._existing_ids("add", [fact_id]):
-                raise ConflictError(f"fact {fact_id!r} already exists", field="fact_id")
-            key = content_key(content)
-            existing = (await self._duplicates("add", [key])).get((key, tuple(scope.values())))
-            if existing is not None:
-                return existing
-            vectors = await self._backend.embed([content])
-            now = utcnow()
-            fact = Fact(
-                id=fact_id or new_id(),
-                content=content,
-                metadata=clean,
-                created_at=now,
-                updated_at=now,
-                **scope,
-            )
-            await self._insert("add", [fact], vectors)
-            return fact.model_copy(deep=True)
+            [fact] = await self._add_planned("add", [item], [scope], single=True)
+            return fact
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
         items = coerce_items(FactInput, facts, field="facts")
@@ -367,42 +488,7 @@ class ChromaFactStore(ChromaStore[Fact]):
             )
             check_reserved(item.metadata, field=f"facts[{i}].metadata")
         async with self._lock:
-            explicit = [item.fact_id for item in items if item.fact_id is not None]
-            stored_ids = await self._existing_ids("add_many", explicit)
-            seen: set[str] = set()
-            for i, item in enumerate(items):
-                if item.fact_id is None:
-                    continue
-                if item.fact_id in stored_ids or item.fact_id in seen:
-                    raise ConflictError(
-                        f"fact {item.fact_id!r} already exists", field=f"facts[{i}].fact_id"
-                    )
-                seen.add(item.fact_id)
-            vectors = await self._backend.embed([item.content for item in items])
-            now = utcnow()
-            keys = [content_key(item.content) for item in items]
-            known = await self._duplicates("add_many", keys)
-            out: list[Fact] = []
-            fresh: list[Fact] = []
-            fresh_rows: list[int] = []
-            for i, (item, scope, key) in enumerate(zip(items, scopes, keys, strict=True)):
-                found = known.get((key, tuple(scope.values())))
-                if found is None:
-                    found = Fact(
-                        id=item.fact_id or new_id(),
-                        content=item.content,
-                        metadata=dict(item.metadata),
-                        created_at=now,
-                        updated_at=now,
-                        **scope,
-                    )
-                    known[(key, tuple(scope.values()))] = found
-                    fresh.append(found)
-                    fresh_rows.append(i)
-                out.append(found)
-            if fresh:
-                await self._insert("add_many", fresh, vectors[fresh_rows])
-            return [fact.model_copy(deep=True) for fact in out]
+            return await self._add_planned("add_many", items, scopes, single=False)
 
     async def update(
         self,
@@ -413,28 +499,30 @@ class ChromaFactStore(ChromaStore[Fact]):
     ) -> Fact:
         clean = update_args(fact_id, content, metadata, id_field="fact_id")
         check_reserved(clean)
-        async with self._lock:
+        async with self._lock, self._backend.locks.hold("update", _fact_locks([fact_id])):
             row = await self._one("update", fact_id)
             if row is None:
                 raise NotFoundError("fact", fact_id)
             old = self._decode(row)
+            merged = merged_metadata(old.metadata, clean) or old.metadata
             lists = (await self._backend.features("update")).native_lists
             vectors = await self._backend.embed([content]) if content is not None else None
             now = utcnow()
             new = old.model_copy(
                 update={
                     "content": old.content if content is None else content,
-                    "metadata": {**old.metadata, **clean},
+                    "metadata": merged,
                     "updated_at": now,
                 },
                 deep=True,
             )
+            [rank] = self._ranks([fact_id], {fact_id: int(row.raw.get(KEY_LAST_EVENT, 0))})
             await self._update_rows(
                 "update",
                 [fact_id],
                 vectors,
                 [new.content],
-                [with_removals(_metadata(new, row.seq, lists=lists), row.raw)],
+                [with_removals(_metadata(new, row.seq, lists=lists, last_event=rank), row.raw)],
             )
             await self._record_events(
                 "update",
@@ -442,6 +530,7 @@ class ChromaFactStore(ChromaStore[Fact]):
                     (
                         fact_id,
                         self._event(
+                            new,
                             FactEventType.UPDATE,
                             now,
                             old_content=old.content,
@@ -449,6 +538,7 @@ class ChromaFactStore(ChromaStore[Fact]):
                             old_metadata=dict(old.metadata),
                             new_metadata=dict(new.metadata),
                         ),
+                        rank,
                     )
                 ],
             )
@@ -456,7 +546,7 @@ class ChromaFactStore(ChromaStore[Fact]):
 
     async def delete(self, *, fact_id: str) -> None:
         require_text(fact_id, field="fact_id")
-        async with self._lock:
+        async with self._lock, self._backend.locks.hold("delete", _fact_locks([fact_id])):
             row = await self._one("delete", fact_id)
             if row is None:
                 raise NotFoundError("fact", fact_id)
@@ -465,10 +555,7 @@ class ChromaFactStore(ChromaStore[Fact]):
     async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
         ids = list(dict.fromkeys(id_list(fact_ids, field="fact_ids")))
         async with self._lock:
-            if not ids:
-                return 0
-            found = {row.id: row for row in await self._get_rows("delete_many", ids=ids)}
-            return await self._remove("delete_many", [found[i] for i in ids if i in found])
+            return await self._remove_ids("delete_many", ids)
 
     async def delete_all(
         self,
@@ -480,6 +567,15 @@ class ChromaFactStore(ChromaStore[Fact]):
     ) -> int:
         scope = fact_scope(user_id, agent_id, app_id, run_id)
         async with self._lock:
-            rows = await self._get_rows("delete_all", where=_scope_where(scope))
+            rows = await self._get_rows("delete_all", where=_scope_where(scope), include=[])
             rows.sort(key=lambda row: (row.seq, row.id))
-            return await self._remove("delete_all", rows)
+            return await self._remove_ids("delete_all", [row.id for row in rows])
+
+    async def _remove_ids(self, operation: str, ids: Sequence[str]) -> int:
+        """Delete the facts of `ids` that exist, in order, a locked chunk at a time."""
+        gone = 0
+        for part in chunks(list(ids), LOCK_CHUNK):
+            async with self._backend.locks.hold(operation, _fact_locks(part)):
+                found = {row.id: row for row in await self._get_rows(operation, ids=part)}
+                gone += await self._remove(operation, [found[i] for i in part if i in found])
+        return gone

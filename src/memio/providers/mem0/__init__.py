@@ -41,22 +41,29 @@ from memio.models import (
     MetadataValue,
     Page,
     cosine_score,
+    utcnow,
     validate_metadata,
 )
 from memio.pagination import check_limit, decode_cursor, encode_cursor
 from memio.protocols import Embedder
 from memio.providers._shared import (
     FACT_FIELDS,
+    FACT_SCOPE,
     TIMESTAMP_FIELDS,
+    FactKey,
+    FactStep,
     OpenOnce,
     ProviderContext,
     coerce_items,
     content_key,
+    fact_key,
     fact_scope,
     fact_search_args,
     id_list,
+    merged_metadata,
     optional_text,
     parse_config,
+    plan_fact_batch,
     provider_errors,
     require_text,
     update_args,
@@ -146,6 +153,7 @@ class Mem0FactStore:
             )
         self._opened = OpenOnce(self._backend.open)
         self._lock = asyncio.Lock()
+        self.path_lock = self._backend.path_lock  # OSS: one process per mem0 directory
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> Mem0FactStore:
@@ -326,6 +334,7 @@ class Mem0FactStore:
                 id=row.id,
                 fact_id=fact_id,
                 event=row.event,
+                **{name: row.scope.get(name) for name in FACT_SCOPE},
                 old_content=row.old_content,
                 new_content=row.new_content,
                 old_metadata=row.old_metadata,
@@ -397,8 +406,47 @@ class Mem0FactStore:
         first = created[0]
         ids = [fact_id or first.mem0_id] + [m.mem0_id for m in created[1:]]
         for new_id, memory in zip(ids, created, strict=True):
-            await self._backend.bind(new_id, memory.mem0_id)
+            await self._backend.bind(new_id, memory.mem0_id, memory.scope())
         return _fact(first, ids[0])
+
+    async def _run_steps(
+        self,
+        steps: Sequence[FactStep],
+        items: Sequence[FactInput],
+        scopes: Sequence[Mapping[str, str | None]],
+        vectors: Sequence[np.ndarray | None],
+    ) -> list[Fact]:
+        """Carry out a planned add (`_shared.plan_fact_batch`) through mem0, in order. The plan's
+        ids of new facts become the ids mem0 (or the caller) gives them."""
+        real: dict[str, Fact] = {}  # planned id of a fact added here -> as stored
+        out = []
+        for step in steps:
+            planned = step.fact
+            if planned.event == "ADD":
+                item = items[step.index]
+                fact = await self._store(
+                    item.content,
+                    scopes[step.index],
+                    planned.metadata,
+                    item.fact_id,
+                    vectors[step.index],
+                )
+                real[planned.id] = fact
+            elif planned.event == "UPDATE":
+                target = real.get(planned.id, planned)
+                memory = await self._require(target.id)
+                vector = (await self._embed([memory.content]))[0]  # mem0 re-embeds on update
+                await self._backend.change(
+                    memory, content=None, metadata=planned.metadata, vector=vector
+                )
+                changed = await self._backend.fetch(memory.mem0_id)
+                if changed is None:
+                    raise NotFoundError("fact", target.id)
+                fact = real[planned.id] = _fact(changed, target.id)
+            else:
+                fact = real.get(planned.id, planned)
+            out.append(fact.model_copy(update={"event": planned.event}, deep=True))
+        return out
 
     async def add(
         self,
@@ -416,15 +464,17 @@ class Mem0FactStore:
         clean = validate_metadata(metadata)
         optional_text(fact_id, field="fact_id")
         self._check_writable([fact_id], [scope])
+        item = FactInput(content=content, metadata=clean, fact_id=fact_id)
         await self._open("add")
         with self._errors("add"):
             async with self._lock:
                 if fact_id is not None and await self._live(fact_id):
                     raise ConflictError(f"fact {fact_id!r} already exists", field="fact_id")
                 existing = _duplicate(await self._select(scope), content, scope)
-                if existing is not None:
-                    return existing
-                return await self._store(content, scope, clean, fact_id, None)
+                stored = {} if existing is None else {fact_key(content, scope): existing}
+                steps = plan_fact_batch([item], [scope], stored, utcnow(), single=True)
+                [fact] = await self._run_steps(steps, [item], [scope], [None])
+                return fact
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
         items = coerce_items(FactInput, facts, field="facts")
@@ -450,23 +500,20 @@ class Mem0FactStore:
                             f"fact {item.fact_id!r} already exists", field=f"facts[{i}].fact_id"
                         )
                     seen.add(item.fact_id)
+                in_scope: dict[tuple[str | None, ...], list[Fact]] = {}
+                stored: dict[FactKey, Fact] = {}
+                for item, scope in zip(items, scopes, strict=True):
+                    where = tuple(scope.values())
+                    if where not in in_scope:
+                        in_scope[where] = await self._select(scope)
+                    fact = _duplicate(in_scope[where], item.content, scope)
+                    if fact is not None:
+                        stored.setdefault(fact_key(item.content, scope), fact)
+                steps = plan_fact_batch(items, scopes, stored, utcnow())
                 vectors: Sequence[np.ndarray | None] = [None] * len(items)
                 if not self.infer:  # one embedding call for the whole batch
                     vectors = list(await self._embed([item.content for item in items]))
-                in_scope: dict[tuple[str | None, ...], list[Fact]] = {}
-                out = []
-                for item, scope, vector in zip(items, scopes, vectors, strict=True):
-                    key = tuple(scope.values())
-                    if key not in in_scope:
-                        in_scope[key] = await self._select(scope)
-                    fact = _duplicate(in_scope[key], item.content, scope)
-                    if fact is None:
-                        fact = await self._store(
-                            item.content, scope, dict(item.metadata), item.fact_id, vector
-                        )
-                        in_scope[key].append(fact)
-                    out.append(fact)
-                return out
+                return await self._run_steps(steps, items, scopes, vectors)
 
     async def update(
         self,
@@ -481,8 +528,8 @@ class Mem0FactStore:
             async with self._lock:
                 old = await self._require(fact_id)
                 text = old.content if content is None else content
+                merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
                 vector = (await self._embed([text]))[0]  # mem0 re-embeds on every update
-                merged = {**old.metadata, **clean}
                 await self._backend.change(old, content=content, metadata=merged, vector=vector)
                 new = await self._backend.fetch(old.mem0_id)
                 if new is None:
@@ -593,4 +640,3 @@ def _duplicate(facts: Sequence[Fact], content: str, scope: Mapping[str, str | No
         ):
             return fact
     return None
-

@@ -59,6 +59,8 @@ class Event:
     created_at: datetime
     old_metadata: dict[str, MetadataValue] | None = None
     new_metadata: dict[str, MetadataValue] | None = None
+    #: the memory's scope ids, where the backend knows them (OSS: memio's ledger)
+    scope: dict[str, str | None] = field(default_factory=dict)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -106,6 +108,8 @@ class Backend(ABC):
     supports_fact_ids: bool
     #: whether every memory must name a user_id, agent_id, app_id or run_id (the platform's rule).
     needs_entity: bool = False
+    #: the embedded files' process lock (OSS), None for a remote backend.
+    path_lock: Any = None
     #: exception types that mean "the backend failed" (known once mem0 is imported).
     errors: tuple[type[BaseException], ...] = ()
 
@@ -179,8 +183,8 @@ class Backend(ABC):
         """mem0 id -> memio fact id, for the given ids."""
         return {mem0_id: mem0_id for mem0_id in mem0_ids}
 
-    async def bind(self, fact_id: str, mem0_id: str) -> None:
-        """Record that `fact_id` now names the memory `mem0_id`."""
+    async def bind(self, fact_id: str, mem0_id: str, scope: Mapping[str, str | None]) -> None:
+        """Record that `fact_id` now names the memory `mem0_id` (of that scope)."""
         return None
 
     async def lineage(self, fact_id: str) -> list[str]:

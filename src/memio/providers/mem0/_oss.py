@@ -40,6 +40,7 @@ import numpy as np
 from memio.errors import NotSupportedError
 from memio.models import FactEventType, MetadataValue
 from memio.protocols import Embedder
+from memio.providers._shared import PathLock
 from memio.providers.mem0._backend import (
     EPOCH,
     Backend,
@@ -396,6 +397,9 @@ class _Ledger:
                 " mem0_id TEXT NOT NULL UNIQUE)"
             )
             self._db.execute("CREATE INDEX IF NOT EXISTS fact_ids_fact ON fact_ids (fact_id)")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(fact_ids)")}
+            if "scope" not in columns:  # ledgers from before events named their fact's scope
+                self._db.execute("ALTER TABLE fact_ids ADD COLUMN scope TEXT")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS event_metadata ("
                 " history_id TEXT PRIMARY KEY, old_metadata TEXT, new_metadata TEXT)"
@@ -405,12 +409,19 @@ class _Ledger:
         with self._lock:
             self._db.close()
 
-    def bind(self, fact_id: str, mem0_id: str) -> None:
+    def bind(self, fact_id: str, mem0_id: str, scope: Mapping[str, str | None]) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO fact_ids (fact_id, mem0_id) VALUES (?, ?)",
-                (fact_id, mem0_id),
+                "INSERT OR REPLACE INTO fact_ids (fact_id, mem0_id, scope) VALUES (?, ?, ?)",
+                (fact_id, mem0_id, json.dumps(dict(scope))),
             )
+
+    def scope(self, mem0_id: str) -> dict[str, str | None] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT scope FROM fact_ids WHERE mem0_id = ?", (mem0_id,)
+            ).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
 
     def current(self, fact_id: str) -> str | None:
         with self._lock:
@@ -492,6 +503,12 @@ class OSSBackend(Backend):
         self._path = path
         self._collection = collection
         self._llm = llm
+        self.path_lock = PathLock(
+            path,
+            provider="mem0",
+            what="mem0 data (embedded Qdrant and history)",
+            remedy="several processes need the mem0 platform mode or another facts provider",
+        )
         self._memory: Any = None
         self._adapter: Any = None
         self._ledger: _Ledger | None = None
@@ -503,14 +520,19 @@ class OSSBackend(Backend):
         await asyncio.to_thread(self._open_sync)
 
     def _open_sync(self) -> None:
-        self._path.mkdir(parents=True, exist_ok=True)
-        load_mem0(self._path)
-        self.errors = _backend_errors()
-        ledger = _Ledger(self._path / "memio.db")
+        self.path_lock.acquire()
         try:
-            memory, key = self._build()
+            self._path.mkdir(parents=True, exist_ok=True)
+            load_mem0(self._path)
+            self.errors = _backend_errors()
+            ledger = _Ledger(self._path / "memio.db")
+            try:
+                memory, key = self._build()
+            except BaseException:
+                ledger.close()
+                raise
         except BaseException:
-            ledger.close()
+            self.path_lock.release()
             raise
         self._memory, self._qdrant_key, self._ledger = memory, key, ledger
 
@@ -598,6 +620,7 @@ class OSSBackend(Backend):
         memory, ledger, key = self._memory, self._ledger, self._qdrant_key
         self._memory = self._ledger = self._qdrant_key = None
         if memory is None:
+            await asyncio.to_thread(self.path_lock.release)
             return
 
         def close_all() -> None:
@@ -608,8 +631,11 @@ class OSSBackend(Backend):
                     if ledger is not None:
                         ledger.close()
                 finally:
-                    if key is not None:
-                        _release_client(key)
+                    try:
+                        if key is not None:
+                            _release_client(key)
+                    finally:
+                        self.path_lock.release()
 
         await asyncio.to_thread(close_all)
 
@@ -656,6 +682,10 @@ class OSSBackend(Backend):
     async def events(self, mem0_id: str) -> list[Event]:
         rows = await self._memory.history(mem0_id)
         notes = await asyncio.to_thread(self._ledger.notes, [row["id"] for row in rows])
+        scope = await asyncio.to_thread(self._ledger.scope, mem0_id)
+        if scope is None and rows:  # written by mem0 itself: the live memory says, if any
+            memory = await self.fetch(mem0_id)
+            scope = memory.scope() if memory is not None else None
         out = []
         for row in rows:
             kind = _HISTORY_EVENTS.get(str(row.get("event")))
@@ -672,6 +702,7 @@ class OSSBackend(Backend):
                     created_at=at or EPOCH,
                     old_metadata=None if old_meta is None else clean_metadata(old_meta),
                     new_metadata=None if new_meta is None else clean_metadata(new_meta),
+                    scope=dict(scope or {}),
                 )
             )
         return out
@@ -760,8 +791,8 @@ class OSSBackend(Backend):
         owners = await asyncio.to_thread(self._ledger.owners, mem0_ids)
         return {mem0_id: owners.get(mem0_id, mem0_id) for mem0_id in mem0_ids}
 
-    async def bind(self, fact_id: str, mem0_id: str) -> None:
-        await asyncio.to_thread(self._ledger.bind, fact_id, mem0_id)
+    async def bind(self, fact_id: str, mem0_id: str, scope: Mapping[str, str | None]) -> None:
+        await asyncio.to_thread(self._ledger.bind, fact_id, mem0_id, scope)
 
     async def lineage(self, fact_id: str) -> list[str]:
         ids = await asyncio.to_thread(self._ledger.lineage, fact_id)

@@ -20,6 +20,9 @@ from memio.providers._shared import (
     ProviderContext,
     graph_match_score,
     graph_nodes,
+    include_shared_scope,
+    listing_scope,
+    merge_triple_metadata,
     optional_text,
     plan_triples,
     require_text,
@@ -147,9 +150,13 @@ class PostgresGraphStore(PostgresStore):
             )
 
     @staticmethod
-    def _scope(user_id: str | None) -> tuple[str, tuple[Any, ...]]:
+    def _scope(user_id: str | None, shared: bool = False) -> tuple[str, tuple[Any, ...]]:
+        """SQL for the triples a call may see: every triple without a user_id; the user's, plus
+        with `shared` (include_shared) the ones nobody owns."""
         if user_id is None:
             return "TRUE", ()
+        if shared:
+            return "(user_id = %s OR user_id IS NULL)", (user_id,)
         return "user_id = %s", (user_id,)
 
     # -- writes ----------------------------------------------------------------------------
@@ -163,7 +170,7 @@ class PostgresGraphStore(PostgresStore):
         for tid, triple in planned:
             seen = unique.get(tid)
             if seen is None:
-                unique[tid] = triple
+                unique[tid] = triple.model_copy(deep=True)
             else:
                 seen.metadata = {**seen.metadata, **triple.metadata}
         async with self.connection("add") as conn:
@@ -206,10 +213,12 @@ class PostgresGraphStore(PostgresStore):
             reraise=True,
         ):
             with attempt:
-                stored = await self._upsert(rows)
+                stored = await self._upsert(rows, [triple for _, triple in planned])
         return [stored[tid].model_copy(deep=True) for tid, _ in planned]
 
-    async def _upsert(self, rows: list[tuple[Any, ...]]) -> dict[str, Triple]:
+    async def _upsert(
+        self, rows: list[tuple[Any, ...]], planned: Sequence[Triple]
+    ) -> dict[str, Triple]:
         stored: dict[str, Triple] = {}
         async with (
             self.connection("add") as conn,
@@ -223,6 +232,13 @@ class PostgresGraphStore(PostgresStore):
                 " FROM unnest(%s::text[]) AS id ORDER BY k) AS ordered",
                 (self._lock_class, [row[0] for row in rows]),
             )
+            # The merges must fit the metadata caps: checked on what is stored now, under the
+            # locks, before anything is written (raising rolls the transaction back).
+            await cur.execute(
+                f"SELECT id, metadata FROM {self.s}.graph_triples WHERE id = ANY(%s)",
+                ([row[0] for row in rows],),
+            )
+            merge_triple_metadata(planned, {r["id"]: r["metadata"] for r in await cur.fetchall()})
             await cur.executemany(
                 f"INSERT INTO {self.s}.graph_triples AS t"
                 " (id, subject, predicate, object, user_id, metadata, created_at,"
@@ -285,11 +301,18 @@ class PostgresGraphStore(PostgresStore):
 
     # -- reads -----------------------------------------------------------------------------
 
-    async def get(self, *, entity: str, user_id: str | None = None, depth: int = 1) -> GraphResult:
+    async def get(
+        self,
+        *,
+        entity: str,
+        user_id: str | None = None,
+        depth: int = 1,
+        include_shared: bool = False,
+    ) -> GraphResult:
         require_text(entity, field="entity")
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         check_limit(depth, field="depth", maximum=MAX_DEPTH)
-        scope, scope_params = self._scope(user_id)
+        scope, scope_params = self._scope(user_id, shared)
         async with self.connection("get") as conn:
             if depth == 1:
                 cur = await conn.execute(
@@ -333,13 +356,18 @@ class PostgresGraphStore(PostgresStore):
         return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
 
     async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_shared: bool = False,
     ) -> GraphResult:
         check_limit(limit)
-        optional_text(user_id, field="user_id")
-        listing = {"list": "triples", "user_id": user_id}
+        shared = include_shared_scope(user_id, include_shared)
+        listing = listing_scope("triples", user_id, shared)
         after = int_position(decode_cursor(cursor, scope=listing))
-        scope, scope_params = self._scope(user_id)
+        scope, scope_params = self._scope(user_id, shared)
         async with self.connection("get_all") as conn:
             cur = await conn.execute(
                 f"SELECT {_COLUMNS} FROM {self.s}.graph_triples"
@@ -354,12 +382,17 @@ class PostgresGraphStore(PostgresStore):
         return GraphResult(triples=triples, nodes=graph_nodes(triples), next_cursor=next_cursor)
 
     async def search(
-        self, *, query: str, user_id: str | None = None, limit: int = 10
+        self,
+        *,
+        query: str,
+        user_id: str | None = None,
+        limit: int = 10,
+        include_shared: bool = False,
     ) -> GraphResult:
         require_text(query, field="query")
-        optional_text(user_id, field="user_id")
+        shared = include_shared_scope(user_id, include_shared)
         check_limit(limit)
-        rows = await self._candidates(query, user_id)
+        rows = await self._candidates(query, user_id, shared)
         if not rows:
             return GraphResult()
         vector = (await self._embed([query]))[0]
@@ -381,10 +414,12 @@ class PostgresGraphStore(PostgresStore):
         triples = [_triple(row) for row, _ in top]
         return GraphResult(triples=triples, nodes=graph_nodes(triples), scores=[s for _, s in top])
 
-    async def _candidates(self, query: str, user_id: str | None) -> list[dict[str, Any]]:
+    async def _candidates(
+        self, query: str, user_id: str | None, shared: bool
+    ) -> list[dict[str, Any]]:
         """Word (and trigram) matches of the scope plus its newest `search_scan_limit` triples,
         in creation order."""
-        scope, scope_params = self._scope(user_id)
+        scope, scope_params = self._scope(user_id, shared)
         table = f"{self.s}.graph_triples"
         parts = [f"(SELECT id FROM {table} WHERE {scope} ORDER BY seq DESC LIMIT %s)"]
         params: list[Any] = [*scope_params, self.search_scan_limit]

@@ -7,12 +7,12 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError
+from memio.errors import ConflictError, NotFoundError
 from memio.models import Message, Page, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.providers._shared import (
     ProviderContext,
-    coerce_items,
+    message_batch,
     new_id,
     optional_text,
     require_text,
@@ -101,7 +101,7 @@ class PostgresHistoryStore(PostgresStore):
     ) -> list[Message]:
         require_text(session_id, field="session_id")
         optional_text(user_id, field="user_id")
-        batch = _validate_messages(messages)
+        batch = message_batch(messages)
         now = utcnow()
         stored = [
             m.model_copy(
@@ -290,14 +290,3 @@ def _score(matched: int, rank: float, words: int) -> float:
     ranking (more distinct query words first, then the cover-density rank)."""
     value = (int(matched) + min(max(float(rank), 0.0), 1.0)) / (words + 1)
     return min(1.0, max(0.0, value))
-
-
-
-def _validate_messages(messages: Any) -> list[Message]:
-    batch = coerce_items(Message, messages, field="messages")
-    for i, message in enumerate(batch):
-        require_text(message.role, field=f"messages[{i}].role")
-        if not isinstance(message.content, str):
-            raise InvalidRequestError("must be a string", field=f"messages[{i}].content")
-        optional_text(message.id, field=f"messages[{i}].id")
-    return batch

@@ -18,7 +18,8 @@ Decisions (see docs/mem0-compat.md):
 - ``async_mode`` is accepted and ignored: memio always processes the add before answering, and
   answers the synchronous shape (``{"results": [...]}``).
 - An add whose content is already stored in exactly the same scope returns the stored memory with
-  ``event: "NONE"`` (memio's facts store never keeps duplicates).
+  ``event: "UPDATE"`` when its metadata was merged in, else ``event: "NONE"`` (memio's facts
+  store never keeps duplicates).
 - ``/v1/ping/`` answers ``org_id: "memio"`` and ``project_id: "memio-<key name>"``
   (``memio-default`` with auth off), stable across restarts, and ``user_email: null`` (so the
   SDKs' telemetry is not given an identity).
@@ -33,14 +34,13 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from memio.errors import InvalidRequestError, NotFoundError
-from memio.models import Fact, FactInput, utcnow, validate_metadata
+from memio.models import Fact, FactInput, validate_metadata
 from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.server.auth import principal_of, require_admin_unless_bound
@@ -161,7 +161,7 @@ class FeedbackBody(BaseModel):
 @dataclass
 class Added:
     fact: Fact
-    event: str  # ADD, or NONE when the content was already stored in that scope
+    event: str  # ADD, UPDATE (already stored, metadata merged) or NONE (stored unchanged)
     role: str | None
 
 
@@ -232,16 +232,13 @@ async def store_messages(
         ]
     if not items:
         return [], status
-    # A fact created before this call was already stored (memio's facts never duplicate); the
-    # millisecond allows for stores that round timestamps.
-    started = utcnow() - timedelta(milliseconds=1)
     stored = await facts.add_many(
         facts=[FactInput(content=text, metadata=clean, **scope) for text, _ in items]
     )
-    added = []
-    for fact, (_, role) in zip(stored, items, strict=True):
-        fresh = fact.created_at is None or fact.created_at >= started
-        added.append(Added(fact, "ADD" if fresh else "NONE", role))
+    added = [
+        Added(fact, fact.event or "ADD", role)
+        for fact, (_, role) in zip(stored, items, strict=True)
+    ]
     return added, status
 
 

@@ -152,10 +152,19 @@ def _history_memory_values(event: FactEvent) -> tuple[str | None, str | None]:
     return event.old_content, event.new_content
 
 
+def _event_scope(event: FactEvent, fact: Fact | None) -> dict[str, str | None]:
+    """Whose the memory is: the event says (also once the fact is deleted); a provider that
+    cannot know leaves it empty, and then the live fact, if any, says."""
+    source: Any = event
+    if fact is not None and all(getattr(event, name) is None for name in ENTITY_FIELDS):
+        source = fact
+    return {name: getattr(source, name) for name in ENTITY_FIELDS}
+
+
 def platform_history_entry(event: FactEvent, fact: Fact | None) -> dict[str, Any]:
-    """One entry of ``GET /v1/memories/{id}/history/``. `fact` (None once deleted) supplies the
-    scope ids; ``old_metadata``/``new_metadata`` carry memio's record of the metadata change
-    (read back by memio's own mem0 provider in platform mode)."""
+    """One entry of ``GET /v1/memories/{id}/history/``, with the scope ids of the memory
+    (`_event_scope`); ``old_metadata``/``new_metadata`` carry memio's record of the metadata
+    change (read back by memio's own mem0 provider in platform mode)."""
     old, new = _history_memory_values(event)
     metadata = event.new_metadata if event.new_metadata is not None else event.old_metadata
     at = iso(event.created_at)
@@ -166,10 +175,7 @@ def platform_history_entry(event: FactEvent, fact: Fact | None) -> dict[str, Any
         "old_memory": old,
         "new_memory": new,
         "event": event.event.value,
-        "user_id": fact.user_id if fact else None,
-        "agent_id": fact.agent_id if fact else None,
-        "app_id": fact.app_id if fact else None,
-        "run_id": fact.run_id if fact else None,
+        **_event_scope(event, fact),
         "metadata": dict(metadata) if metadata is not None else None,
         "old_metadata": _copy(event.old_metadata),
         "new_metadata": _copy(event.new_metadata),
@@ -184,10 +190,11 @@ def _copy(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def selfhosted_history_entry(event: FactEvent) -> dict[str, Any]:
-    """One row of mem0's history table, as its server returns it."""
+    """One row of mem0's history table, as its server returns it, plus the scope ids memio
+    records with each event (set ones only, as mem0 does for memories)."""
     old, new = _history_memory_values(event)
     at = iso(event.created_at)
-    return {
+    body: dict[str, Any] = {
         "id": event.id,
         "memory_id": event.fact_id,
         "old_memory": old,
@@ -199,6 +206,10 @@ def selfhosted_history_entry(event: FactEvent) -> dict[str, Any]:
         "actor_id": None,
         "role": None,
     }
+    for name, value in _event_scope(event, None).items():
+        if value is not None:
+            body[name] = value
+    return body
 
 
 # -- entities -----------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ router = make_router(prefix="/v1/documents", tags=["documents"])
 
 _NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 _USER = Query(None, description="Owner scope: another user's document answers 404.")
+_SHARED = Query(
+    False, description="With user_id: also documents stored without a user (shared knowledge)."
+)
 
 
 def _inputs(body: DocumentBatch) -> list[DocumentInput]:
@@ -57,11 +60,16 @@ async def get_all_documents(
     filters: str | None = Query(None, description="JSON-encoded metadata filters"),
     user_id: str | None = _USER,
     cursor: str | None = Query(None, description="`X-Next-Cursor` of the previous page."),
+    include_shared: bool = _SHARED,
 ) -> list[Document]:
     """Documents in creation order. When more remain, `X-Next-Cursor` and `Link: rel="next"` say
     how to get the next page."""
     page = await documents.get_all(
-        limit=limit, filters=parse_json_filters(filters), user_id=user_id, cursor=cursor
+        limit=limit,
+        filters=parse_json_filters(filters),
+        user_id=user_id,
+        cursor=cursor,
+        include_shared=include_shared,
     )
     set_next_cursor(request, response, page.next_cursor)
     return list(page)
@@ -71,7 +79,11 @@ async def get_all_documents(
 async def search_documents(body: DocumentSearch, documents: DocumentsDep) -> list[Document]:
     """Most relevant first; `score` is in [0, 1]."""
     return await documents.search(
-        query=body.query, limit=body.limit, filters=body.filters, user_id=body.user_id
+        query=body.query,
+        limit=body.limit,
+        filters=body.filters,
+        user_id=body.user_id,
+        include_shared=body.include_shared,
     )
 
 
@@ -89,7 +101,9 @@ async def add_documents_batch(body: DocumentBatch, documents: DocumentsDep) -> l
 
 @router.put("/batch", response_model=list[Document], summary="Upsert Documents (batch)")
 async def upsert_documents_batch(body: DocumentBatch, documents: DocumentsDep) -> list[Document]:
-    """Insert or replace up to 1000 documents; a replaced document keeps its created_at."""
+    """Insert or replace up to 1000 documents; a replaced document keeps its created_at and its
+    owner: an item whose user_id differs from the stored document's answers 409 and nothing is
+    written."""
     return await documents.upsert_many(documents=_inputs(body))
 
 
@@ -115,9 +129,12 @@ async def delete_all_documents(documents: DocumentsDep, user_id: str | None = _U
 
 @router.get("/{doc_id}", response_model=Document, summary="Get Document")
 async def get_document(
-    doc_id: str, documents: DocumentsDep, user_id: str | None = _USER
+    doc_id: str,
+    documents: DocumentsDep,
+    user_id: str | None = _USER,
+    include_shared: bool = _SHARED,
 ) -> Document:
-    return await documents.get(doc_id=doc_id, user_id=user_id)
+    return await documents.get(doc_id=doc_id, user_id=user_id, include_shared=include_shared)
 
 
 @router.put("/{doc_id}", response_model=Document, summary="Update Document")

@@ -29,11 +29,28 @@ _SCOPE = ("user_id", "agent_id", "app_id", "run_id")
 _NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Fact, summary="Add Fact")
-async def add_fact(body: FactCreate, facts: FactsDep) -> Fact:
-    """Store a fact and return it as stored. Content equal to a fact in exactly the same scope
-    returns that fact unchanged; an explicit `fact_id` that exists answers 409."""
-    return await facts.add(
+_STORED = {200: {"description": "Already stored: the fact, with any new metadata merged in"}}
+
+
+def _created_status(response: Response, stored: list[Fact]) -> None:
+    """201 when the call created a fact, 200 when it only found (and maybe merged into) stored
+    ones (`Fact.event`)."""
+    created = any(fact.event == "ADD" for fact in stored)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Fact,
+    summary="Add Fact",
+    responses=_STORED,
+)
+async def add_fact(body: FactCreate, facts: FactsDep, response: Response) -> Fact:
+    """Store a fact and return it as stored (201). Content equal to a fact in exactly the same
+    scope is that fact (200): new metadata keys are merged into it, otherwise nothing changes. An
+    explicit `fact_id` that exists answers 409."""
+    fact = await facts.add(
         content=body.content,
         user_id=body.user_id,
         agent_id=body.agent_id,
@@ -42,6 +59,8 @@ async def add_fact(body: FactCreate, facts: FactsDep) -> Fact:
         metadata=body.metadata,
         fact_id=body.fact_id,
     )
+    _created_status(response, [fact])
+    return fact
 
 
 @router.get("", response_model=list[Fact], summary="Get All Facts", responses=PAGED)
@@ -92,14 +111,18 @@ async def search_facts(body: FactSearch, facts: FactsDep) -> list[Fact]:
     status_code=status.HTTP_201_CREATED,
     response_model=list[Fact],
     summary="Add Facts (batch)",
+    responses={200: {"description": "Every fact was already stored (metadata merged)"}},
 )
-async def add_facts_batch(body: FactBatch, facts: FactsDep) -> list[Fact]:
-    """Add up to 1000 facts in one call; an explicit id that exists (or repeats) fails the whole
-    batch with 409 before anything is written."""
+async def add_facts_batch(body: FactBatch, facts: FactsDep, response: Response) -> list[Fact]:
+    """Add up to 1000 facts in one call, each as `POST /v1/facts` would; 201 when at least one
+    was created, else 200. An explicit id that exists (or repeats) fails the whole batch with 409
+    before anything is written."""
     items = coerce_items(
         FactInput, [item.model_dump(exclude_none=True) for item in body.facts], field="facts"
     )
-    return await facts.add_many(facts=items)
+    stored = await facts.add_many(facts=items)
+    _created_status(response, stored)
+    return stored
 
 
 @router.delete("/batch", response_model=DeletedCount, summary="Delete Facts (batch)")

@@ -12,6 +12,9 @@ from memio.server.schemas import GraphAdd, GraphSearch
 router = make_router(prefix="/v1/graph", tags=["graph"])
 
 _NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
+_SHARED = Query(
+    False, description="With user_id: also triples stored without a user (shared knowledge)."
+)
 
 
 @router.post("/triples", **_NO_CONTENT, summary="Add Triples")
@@ -32,10 +35,13 @@ async def get_all_triples(
     user_id: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, description="`next_cursor` of the previous page."),
+    include_shared: bool = _SHARED,
 ) -> GraphResult:
     """Triples in creation order; `next_cursor` (also `X-Next-Cursor` and `Link: rel="next"`) is
     set when more remain."""
-    result = await graph.get_all(user_id=user_id, limit=limit, cursor=cursor)
+    result = await graph.get_all(
+        user_id=user_id, limit=limit, cursor=cursor, include_shared=include_shared
+    )
     set_next_cursor(request, response, result.next_cursor)
     return result
 
@@ -46,16 +52,25 @@ async def get_entity(
     graph: GraphDep,
     user_id: str | None = None,
     depth: int = Query(1, ge=1, le=3, description="Hops to expand from the entity."),
+    include_shared: bool = _SHARED,
 ) -> GraphResult:
     """Triples with the entity as subject or object (expanded `depth` hops) and the entities they
-    reach. An unknown entity answers 404."""
-    return await graph.get(entity=entity, user_id=user_id, depth=depth)
+    reach; with `include_shared` the walk crosses the user's and the shared triples alike. An
+    unknown entity answers 404."""
+    return await graph.get(
+        entity=entity, user_id=user_id, depth=depth, include_shared=include_shared
+    )
 
 
 @router.post("/search", response_model=GraphResult, summary="Search Graph")
 async def search_graph(body: GraphSearch, graph: GraphDep) -> GraphResult:
     """Triples matching the query by words or meaning, best first; `scores` align with `triples`."""
-    return await graph.search(query=body.query, user_id=body.user_id, limit=body.limit)
+    return await graph.search(
+        query=body.query,
+        user_id=body.user_id,
+        limit=body.limit,
+        include_shared=body.include_shared,
+    )
 
 
 @router.delete("/entities/{entity}", **_NO_CONTENT, summary="Delete Entity")
