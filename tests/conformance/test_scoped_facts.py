@@ -91,14 +91,19 @@ async def test_deletes_are_confined(alice, bob):
     assert [f.id for f in await bob.get_all()] == [theirs.id]
 
 
-async def test_history_of_a_deleted_fact_stays_in_its_scope(alice, bob):
+async def test_history_of_a_deleted_fact_stays_in_its_scope(alice, bob, backend):
     mine = await alice.add(content="alice fact")
     theirs = await bob.add(content="bob fact")
     await alice.delete(fact_id=mine.id)
     await bob.delete(fact_id=theirs.id)
-    assert [e.event.value for e in await alice.history(fact_id=mine.id)] == ["ADD", "DELETE"]
     with pytest.raises(NotFoundError):
         await alice.history(fact_id=theirs.id)
+    if "event_scope" in backend.cannot:
+        # Events that do not say whose the fact was are shown to no bound credential.
+        with pytest.raises(NotFoundError):
+            await alice.history(fact_id=mine.id)
+        return
+    assert [e.event.value for e in await alice.history(fact_id=mine.id)] == ["ADD", "DELETE"]
 
 
 async def test_a_cursor_belongs_to_its_scope(alice, bob):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,11 @@ HIDDEN = "zedhidden"  # the third user's id: never sent by the walker
 HIDDEN_KEY = "walk-hidden-key"
 MARKERS = ("BOBSECRET", HIDDEN, "NOBODYSECRET")  # must never reach alice
 SCOPE_FIELDS = {"user_id", "agent_id", "app_id"}
+# Fields the walker fills by meaning (Builder.special), whether or not the schema requires them.
+SPECIAL_FIELDS = {
+    "messages", "ids", "memory_ids", "memories", "memory_id", "fact_id", "doc_id", "filters",
+    "name", "label", "subject", "metadata",
+}  # fmt: skip
 
 
 @dataclass
@@ -278,22 +283,26 @@ class Builder:
         return "walk text"
 
     def special(self, name: str) -> Any:
+        """A value chosen for what the field means (None: generate it from the schema)."""
         t = self.target
         own = self.variant == "own"
-        return {
-            "messages": [{"role": "user", "content": "walk message"}],
-            "ids": [t.fact, t.doc],
-            "memory_ids": [t.fact],
-            "memories": [{"memory_id": t.fact, "text": "overwritten by the walk"}],
-            "memory_id": t.fact,
-            "fact_id": None if own else t.fact,
-            "doc_id": f"walk-{uuid.uuid4().hex[:8]}" if own else t.doc,
-            "filters": self.filters(),
-            "name": f"walk-{uuid.uuid4().hex[:8]}",
-            "label": f"walk-{uuid.uuid4().hex[:8]}",
-            "subject": t.entity,
-            "metadata": {"walk": True},
-        }.get(name)
+        fresh = f"walk-{uuid.uuid4().hex[:8]}"
+        values: dict[str, Callable[[], Any]] = {
+            "messages": lambda: [{"role": "user", "content": "walk message"}],
+            "ids": lambda: [t.fact, t.doc],
+            "memory_ids": lambda: [t.fact],
+            "memories": lambda: [{"memory_id": t.fact, "text": "overwritten by the walk"}],
+            "memory_id": lambda: t.fact,
+            "fact_id": lambda: None if own else t.fact,
+            "doc_id": lambda: fresh if own else t.doc,
+            "filters": self.filters,
+            "name": lambda: fresh,
+            "label": lambda: fresh,
+            "subject": lambda: t.entity,
+            "metadata": lambda: {"walk": True},
+        }
+        make = values.get(name)
+        return make() if make is not None else None
 
     def obj(self, schema: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {}
@@ -303,7 +312,7 @@ class Builder:
                 value = self.scope_value(name)
                 if value is not None:
                     body[name] = value
-            elif name in schema.get("required", ()) or self.special(name) is not None:
+            elif name in schema.get("required", ()) or name in SPECIAL_FIELDS:
                 value = self.value(name, sub)
                 if value is not None:
                     body[name] = value
