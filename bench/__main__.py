@@ -1,4 +1,4 @@
-"""`python -m bench all [--quick]`, or one benchmark: overhead, compare, ingest, scale, report.
+"""`python -m bench all [--quick]`, or one: auth, overhead, compare, ingest, scale, report.
 
 Full results go to bench/results/*.json and docs/benchmarks.md (+ docs/benchmarks/*.png); quick
 results (a smoke run of the same code on small sizes) to bench/results/quick/.
@@ -13,7 +13,7 @@ import time
 
 from bench import common, report
 
-BENCHMARKS = ("compare", "ingest", "overhead", "scale")
+BENCHMARKS = ("auth", "compare", "ingest", "overhead", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:

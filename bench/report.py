@@ -33,6 +33,21 @@ def _point(scale: dict[str, Any], size: int) -> dict[str, Any] | None:
 def _targets(results: dict[str, Any], mode: Mode) -> list[tuple[str, str, bool]]:
     out = []
     over, comp, ing, scale = (results.get(k) for k in ("overhead", "compare", "ingest", "scale"))
+    auth = results.get("auth")
+    if auth:
+        costs = {
+            name: row["cost"] * 1000
+            for name, row in auth["requests"].items()
+            if name not in ("auth off", "bound key + rate limit")
+        }
+        worst = max(costs, key=costs.__getitem__)
+        out.append(
+            (
+                "authentication and scoping per request <= 0.1 ms",
+                f"{costs[worst]:.0f} us at most ({worst})",
+                costs[worst] <= 100,
+            )
+        )
     if over:
         p50 = over["c1"]["overhead"]["p50"]
         figure = f"{p50:.2f} ms"
@@ -227,6 +242,41 @@ def _section_overhead(over: dict[str, Any]) -> list[str]:
     return [*lines, "", "![gateway overhead](benchmarks/overhead.png)", ""]
 
 
+def _section_auth(auth: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Authentication and tenancy cost",
+        "",
+        "`GET /v1/facts/{id}` on the memory store through the whole ASGI app in process (no "
+        "sockets), with auth off and with each kind of credential, in alternating rounds; the "
+        "cost is the median minus the median with auth off (`bench/auth.py`). Load average "
+        f"(min / mean / max): {_load(auth)}.",
+        "",
+        "| credential | p50 ms | p95 ms | cost per request |",
+        "|---|--:|--:|--:|",
+    ]
+    for name, row in auth["requests"].items():
+        lines.append(
+            f"| {name} | {row['p50']:.3f} | {row['p95']:.3f} | {row['cost'] * 1000:+.0f} us |"
+        )
+    lines += [
+        "",
+        "The pieces alone (median per call):",
+        "",
+        "| step | us |",
+        "|---|--:|",
+    ]
+    lines += [f"| {name} | {value * 1000:.1f} |" for name, value in auth["pieces"].items()]
+    lines += [
+        "",
+        "A token's signature is checked on its first request and the verified token remembered "
+        "until it expires; a key created at run time is remembered by the SQLite key store "
+        "until revoked, while the PostgreSQL key store (replicas) looks it up on every request "
+        "so a revocation holds at once everywhere.",
+        "",
+    ]
+    return lines
+
+
 def _section_compare(comp: dict[str, Any]) -> list[str]:
     a, b, r = comp["memio"], comp["memio031"], comp["ratios"]
     return [
@@ -354,7 +404,8 @@ def _section_startup(scale: dict[str, Any]) -> list[str]:
 
 def write(mode: Mode, command: str | None) -> Path:
     """Render every result present; returns the Markdown file written."""
-    results = {name: load(mode, name) for name in ("overhead", "compare", "ingest", "scale")}
+    names = ("overhead", "compare", "ingest", "scale", "auth")
+    results = {name: load(mode, name) for name in names}
     results = {k: v for k, v in results.items() if v}
     if mode.name == "full":
         md, img = ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks"
@@ -408,6 +459,8 @@ def write(mode: Mode, command: str | None) -> Path:
         lines += _section_ingest(results["ingest"])
     if "scale" in results:
         lines += _section_scale(results["scale"]) + _section_startup(results["scale"])
+    if "auth" in results:
+        lines += _section_auth(results["auth"])
     if NOTES.exists():
         lines += [NOTES.read_text().strip(), ""]
     md.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from memio.errors import NotSupportedError
 from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore, Store
 from memio.providers import STORE_KINDS, build_store
 from memio.providers._shared import ProviderContext
+from memio.scoping import Scope, WriteObserver, scoped_stores
 
 __all__ = ["DEFAULT_PROVIDERS", "Memio"]
 
@@ -93,6 +94,20 @@ class Memio:
     def stores(self) -> dict[str, Store]:
         """The configured stores by kind."""
         return {kind: store for kind, store in self._stores.items() if store is not None}
+
+    def scoped(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        observe: WriteObserver | None = None,
+    ) -> Memio:
+        """The same stores confined to one user, agent and/or app (see `memio.scoping`): what a
+        multi-tenant app hands the code that acts for one of its users. Closing the result
+        closes nothing; the stores stay this object's."""
+        scope = Scope(user_id=user_id, agent_id=agent_id, app_id=app_id)
+        return Memio(**scoped_stores(self.stores, scope, observe=observe))
 
     def _store(self, kind: str) -> Any:
         store = self._stores[kind]

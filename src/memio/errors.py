@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "ForbiddenError",
     "InvalidRequestError",
     "MemioError",
     "NotFoundError",
@@ -53,6 +54,18 @@ class InvalidRequestError(MemioError):
     """The caller sent something invalid; `field` names where (e.g. ``filters.$and[1].age``)."""
 
     code = "invalid_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
+
+
+class ForbiddenError(MemioError):
+    """The caller may not do this: its credential acts for another scope, or the operation needs
+    an operator. `field` names the argument that asked for too much (e.g. ``user_id``)."""
+
+    code = "forbidden"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)

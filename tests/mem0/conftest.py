@@ -27,6 +27,8 @@ os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="memio-test-mem0-dir-"
 APP_KEY = "mem0-suite-app-key"
 ADMIN_KEY = "mem0-suite-admin-key"
 LIMITED_KEY = "mem0-suite-limited-key"
+BOUND_KEY = "mem0-suite-bound-key"  # what an app hands the code acting for one of its users
+BOUND_USER = "mem0-suite-bound-user"
 LIMITED_RATE = "4/minute"
 MAX_BODY_BYTES = 64 * 1024
 
@@ -52,6 +54,7 @@ def auth_section() -> dict[str, Any]:
             {"name": "app", "key": APP_KEY},
             {"name": "admin", "key": ADMIN_KEY, "admin": True},
             {"name": "limited", "key": LIMITED_KEY, "rate_limit": LIMITED_RATE},
+            {"name": "bound", "key": BOUND_KEY, "user_id": BOUND_USER},
         ]
     }
 

@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.mem0.conftest import ADMIN_KEY, APP_KEY, LIMITED_KEY, MAX_BODY_BYTES, Mem0Server
+from tests.mem0.conftest import (
+    ADMIN_KEY,
+    APP_KEY,
+    BOUND_KEY,
+    BOUND_USER,
+    LIMITED_KEY,
+    MAX_BODY_BYTES,
+    Mem0Server,
+)
 
 MEMORY_FIELDS = {
     "id",
@@ -334,6 +342,33 @@ def test_auth_errors(client: Any, uid: str) -> None:
     with pytest.raises(AuthenticationError, match="missing API key") as missing:
         client.get(item["id"])
     assert missing.value.debug_info["status_code"] == 401
+
+
+def test_a_bound_key_acts_for_its_user_only(
+    client: Any, mem0_server: Mem0Server, uid: str
+) -> None:
+    from mem0 import MemoryClient
+    from mem0.exceptions import AuthenticationError, MemoryNotFoundError
+
+    (theirs,) = _add(client, uid, "someone else's secret")
+    bound = MemoryClient(api_key=BOUND_KEY, host=mem0_server.base_url)
+    try:
+        mine = bound.add([{"role": "user", "content": f"{uid} likes rooibos"}], infer=False)
+        (added,) = mine["results"]
+        assert bound.get(added["id"])["user_id"] == BOUND_USER
+        found = bound.search(f"{uid} tea", filters={"user_id": BOUND_USER})
+        assert added["id"] in [item["id"] for item in found["results"]]
+        listed = bound.get_all(filters={"user_id": BOUND_USER})["results"]
+        assert theirs["id"] not in [item["id"] for item in listed]
+        with pytest.raises(AuthenticationError, match="acts for user_id") as refused:
+            bound.get_all(filters={"user_id": uid})
+        assert refused.value.debug_info["status_code"] == 403
+        with pytest.raises(MemoryNotFoundError):  # exactly like an id that does not exist
+            bound.get(theirs["id"])
+        bound.delete_all()  # confined to the bound user: needs no admin key
+        assert client.get(theirs["id"])["memory"] == "someone else's secret"
+    finally:
+        bound.client.close()
 
 
 def test_unscoped_delete_all_needs_an_admin_key(

@@ -16,6 +16,7 @@ from tests.mem0.conftest import ADMIN_KEY, APP_KEY, LIMITED_KEY, Mem0Server
 
 # Every operation of mem0's server OpenAPI document (its `paths`), and what memio does with it.
 SERVED = "served"
+ADMIN_ONLY = "403 without an admin key"
 NOT_SUPPORTED = "501"
 OPERATIONS: list[tuple[str, str, str]] = [
     ("POST", "/memories", SERVED),
@@ -27,7 +28,7 @@ OPERATIONS: list[tuple[str, str, str]] = [
     ("GET", "/memories/{memory_id}/history", SERVED),
     ("POST", "/search", SERVED),
     ("POST", "/reset", SERVED),
-    ("GET", "/configure", SERVED),
+    ("GET", "/configure", ADMIN_ONLY),
     ("POST", "/configure", NOT_SUPPORTED),
     ("GET", "/entities", SERVED),
     ("DELETE", "/entities/{entity_type}/{entity_id}", SERVED),
@@ -39,9 +40,9 @@ OPERATIONS: list[tuple[str, str, str]] = [
     ("PATCH", "/auth/me", NOT_SUPPORTED),
     ("POST", "/auth/change-password", NOT_SUPPORTED),
     ("POST", "/auth/onboarding-complete", NOT_SUPPORTED),
-    ("GET", "/api-keys", NOT_SUPPORTED),
-    ("POST", "/api-keys", NOT_SUPPORTED),
-    ("DELETE", "/api-keys/{key_id}", NOT_SUPPORTED),
+    ("GET", "/api-keys", ADMIN_ONLY),
+    ("POST", "/api-keys", ADMIN_ONLY),
+    ("DELETE", "/api-keys/{key_id}", ADMIN_ONLY),
     ("GET", "/requests", NOT_SUPPORTED),
     ("GET", "/configure/providers", NOT_SUPPORTED),
     ("POST", "/generate-instructions", NOT_SUPPORTED),
@@ -104,6 +105,8 @@ def test_every_operation_of_the_document_is_served(api: httpx.Client, uid: str) 
         response = api.request(method, path, params=params, **kwargs)
         if expected == SERVED:
             assert response.status_code == 200, (method, path, response.text)
+        elif expected == ADMIN_ONLY:
+            assert response.status_code == 403, (method, path, response.text)
         else:
             assert response.status_code == 501, (method, path, response.text)
             assert (
@@ -266,8 +269,9 @@ def test_reset_needs_an_admin_key(api: httpx.Client, admin: httpx.Client, uid: s
     assert admin.get("/memories").json() == {"results": []}
 
 
-def test_configure(api: httpx.Client, mem0_server: Mem0Server) -> None:
-    shown = api.get("/configure")
+def test_configure(api: httpx.Client, admin: httpx.Client, mem0_server: Mem0Server) -> None:
+    assert api.get("/configure").status_code == 403  # key names and scopes are the admin's
+    shown = admin.get("/configure")
     assert shown.status_code == 200
     body = shown.json()
     assert body["stores"]["facts"]["provider"] == mem0_server.provider

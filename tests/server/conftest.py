@@ -19,12 +19,14 @@ from memio.server.app import create_app
 from memio.server.config import ServerConfig, config_from_dict
 
 ADMIN_KEY = "server-tests-admin-key"
-USER_KEY = "server-tests-user-key"
+USER_KEY = "server-tests-user-key"  # an operator key without admin rights
+BOUND_KEY = "server-tests-bound-key"  # acts for user "alice" only
 MEMORY_STORES = {kind: {"provider": "memory"} for kind in STORE_KINDS}
 AUTH = {
     "api_keys": [
         {"name": "user", "key": USER_KEY},
         {"name": "admin", "key": ADMIN_KEY, "admin": True},
+        {"name": "alice", "key": BOUND_KEY, "user_id": "alice"},
     ]
 }
 REDIS_URL = os.environ.get("MEMIO_TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -45,9 +47,10 @@ Serve = Callable[..., TestClient]
 
 
 @pytest.fixture
-def serve() -> Iterator[Serve]:
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """`serve(raw_config, memio=..., router=...)`: a started app in a TestClient (closed after
-    the test). `router` adds test-only routes (e.g. one that raises)."""
+    the test), its data_dir a fresh temporary directory unless the config names one. `router`
+    adds test-only routes (e.g. one that raises)."""
     clients: list[TestClient] = []
 
     def start(
@@ -57,6 +60,7 @@ def serve() -> Iterator[Serve]:
         router: APIRouter | None = None,
         env: Mapping[str, str] | None = None,
     ) -> TestClient:
+        raw = {"data_dir": str(tmp_path_factory.mktemp("data")), **(raw or {})}
         app = create_app(make_config(raw, env), memio=memio)
         if router is not None:
             app.include_router(router)

@@ -179,7 +179,8 @@ def test_unknown_key_lists_the_known_ones():
         "stores.facts.confg: unknown key (expected one of: provider, config)"
     ]
     assert problems({"auth": {"api_keys": [{"name": "a", "key": "k", "admn": True}]}}) == [
-        "auth.api_keys[0].admn: unknown key (expected one of: name, key, sha256, admin, rate_limit)"
+        "auth.api_keys[0].admn: unknown key (expected one of: name, key, sha256, admin, "
+        "rate_limit, user_id, agent_id, app_id)"
     ]
 
 
@@ -418,7 +419,7 @@ def test_non_loopback_host_with_auth_or_explicitly_disabled():
 
 def test_disabled_auth_conflicts_with_keys():
     assert problems({"auth": {"disabled": True}}, env={"MEMIO_API_KEY": "k"}) == [
-        "auth: disabled: true conflicts with the configured API keys (remove them, or unset "
+        "auth: disabled: true conflicts with the configured API keys or jwt (remove them, or unset "
         "MEMIO_API_KEY, to run without auth)"
     ]
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from memio.server.app import create_app
-from memio.server.auth import ApiKeyInfo
+from memio.server.auth import Principal
 from memio.server.body_limit import BodyLimitMiddleware
-from tests.server.conftest import ADMIN_KEY, AUTH, USER_KEY, bearer, make_config
+from tests.server.conftest import ADMIN_KEY, AUTH, BOUND_KEY, USER_KEY, bearer, make_config
 
 ERROR_KEYS = {"error", "detail", "provider", "operation", "request_id"}
 
@@ -27,8 +27,8 @@ def whoami_router() -> APIRouter:
 
     @router.get("/test/whoami")
     async def whoami(request: Request) -> dict:
-        info = request.scope.get("state", {}).get("api_key")
-        assert info is None or isinstance(info, ApiKeyInfo)
+        info = request.scope.get("state", {}).get("principal")
+        assert info is None or isinstance(info, Principal)
         return {"name": info.name, "admin": info.admin} if info else {}
 
     @router.post("/test/echo")
@@ -281,30 +281,50 @@ async def test_declared_oversized_body_is_never_read():
 # --- rate limits -------------------------------------------------------------------------------
 
 
+LIMITED_ROUTE = "/v1/facts"  # a route every credential may call
+
+
 def limited(limits, **server) -> dict:
     return {"auth": AUTH, "server": {"rate_limit": {"limits": limits, **server}}}
 
 
 def test_default_limits_with_auth(serve):
     client = serve({"auth": AUTH})
-    response = client.get("/status", headers=bearer(USER_KEY))
+    response = client.get(LIMITED_ROUTE, headers=bearer(BOUND_KEY))
     assert response.headers["x-ratelimit-limit"] == "20"  # the burst window is the tightest
     assert response.headers["x-ratelimit-remaining"] == "19"
+
+
+def test_operator_keys_are_not_limited_by_default(serve):
+    client = serve({"auth": AUTH})
+    for key in (USER_KEY, ADMIN_KEY):
+        for _ in range(25):  # past the bound credentials' burst of 20
+            response = client.get(LIMITED_ROUTE, headers=bearer(key))
+            assert response.status_code == 200, response.text
+            assert "x-ratelimit-limit" not in response.headers
+
+
+def test_operator_limits_apply_to_operator_keys(serve):
+    client = serve({"auth": AUTH, "server": {"rate_limit": {"operator_limits": ["2/minute"]}}})
+    for _ in range(2):
+        assert client.get(LIMITED_ROUTE, headers=bearer(USER_KEY)).status_code == 200
+    assert_error(client.get(LIMITED_ROUTE, headers=bearer(USER_KEY)), 429, "rate_limited")
+    assert client.get(LIMITED_ROUTE, headers=bearer(ADMIN_KEY)).status_code == 200
 
 
 def test_limit_headers_then_429(serve):
     client = serve(limited(["3/minute"]))
     remaining = []
     for _ in range(3):
-        response = client.get("/status", headers=bearer(USER_KEY))
+        response = client.get(LIMITED_ROUTE, headers=bearer(BOUND_KEY))
         assert response.status_code == 200
         assert response.headers["x-ratelimit-limit"] == "3"
         assert int(response.headers["x-ratelimit-reset"]) >= int(time.time())
         remaining.append(response.headers["x-ratelimit-remaining"])
     assert remaining == ["2", "1", "0"]
-    refused = client.get("/status", headers=bearer(USER_KEY))
+    refused = client.get(LIMITED_ROUTE, headers=bearer(BOUND_KEY))
     body = assert_error(refused, 429, "rate_limited")
-    assert body["detail"] == "rate limit exceeded for this API key: 3 per minute"
+    assert body["detail"] == "rate limit exceeded for this credential: 3 per minute"
     assert refused.headers["x-ratelimit-remaining"] == "0"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
 
@@ -312,18 +332,24 @@ def test_limit_headers_then_429(serve):
 def test_burst_window_refuses_first(serve):
     client = serve(limited(["100/minute", "2/10 seconds"]))
     for _ in range(2):
-        assert client.get("/status", headers=bearer(USER_KEY)).status_code == 200
-    refused = client.get("/status", headers=bearer(USER_KEY))
+        assert client.get(LIMITED_ROUTE, headers=bearer(BOUND_KEY)).status_code == 200
+    refused = client.get(LIMITED_ROUTE, headers=bearer(BOUND_KEY))
     assert refused.status_code == 429
     assert refused.headers["x-ratelimit-limit"] == "2"
     assert int(refused.headers["retry-after"]) <= 10
 
 
 def test_each_key_has_its_own_budget(serve):
-    client = serve(limited(["1/minute"]))
-    assert client.get("/status", headers=bearer(USER_KEY)).status_code == 200
-    assert client.get("/status", headers=bearer(USER_KEY)).status_code == 429
-    assert client.get("/status", headers=bearer(ADMIN_KEY)).status_code == 200
+    second = {"name": "bob", "key": "bob-key", "user_id": "bob"}
+    client = serve(
+        {
+            "auth": {"api_keys": [*AUTH["api_keys"], second]},
+            "server": {"rate_limit": {"limits": ["1/minute"]}},
+        }
+    )
+    assert client.get(LIMITED_ROUTE, headers=bearer(BOUND_KEY)).status_code == 200
+    assert client.get(LIMITED_ROUTE, headers=bearer(BOUND_KEY)).status_code == 429
+    assert client.get(LIMITED_ROUTE, headers=bearer("bob-key")).status_code == 200
 
 
 def test_per_key_limits_and_exemption(serve):
@@ -370,19 +396,19 @@ def test_without_auth_limits_apply_per_client_address(serve):
 def test_redis_storage_is_shared_between_replicas(serve, redis_url):
     name = f"replica-test-{uuid.uuid4().hex}"
     config = {
-        "auth": {"api_keys": [{"name": name, "key": name}]},
+        "auth": {"api_keys": [{"name": name, "key": name, "user_id": "alice"}]},
         "server": {"rate_limit": {"limits": ["3/minute"], "storage_uri": redis_url}},
     }
     first, second = serve(config), serve(config)
-    assert first.get("/status", headers=bearer(name)).status_code == 200
-    assert second.get("/status", headers=bearer(name)).status_code == 200
-    response = first.get("/status", headers=bearer(name))
+    assert first.get(LIMITED_ROUTE, headers=bearer(name)).status_code == 200
+    assert second.get(LIMITED_ROUTE, headers=bearer(name)).status_code == 200
+    response = first.get(LIMITED_ROUTE, headers=bearer(name))
     assert response.headers["x-ratelimit-remaining"] == "0"
-    assert_error(second.get("/status", headers=bearer(name)), 429, "rate_limited")
+    assert_error(second.get(LIMITED_ROUTE, headers=bearer(name)), 429, "rate_limited")
 
 
 def test_unreachable_rate_limit_storage_is_503(serve):
     client = serve(limited(["3/minute"], storage_uri="redis://127.0.0.1:1"))
-    body = assert_error(client.get("/status", headers=bearer(USER_KEY)), 503, "unavailable")
+    body = assert_error(client.get(LIMITED_ROUTE, headers=bearer(BOUND_KEY)), 503, "unavailable")
     assert body["detail"] == "rate limit storage is unavailable"
     assert client.get("/health").status_code == 200

@@ -104,8 +104,24 @@ def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:
     print(f"  embedder: {embedder.provider}" + (f" ({embedder.model})" if embedder.model else ""))
     print(f"  data_dir: {Path(config.data_dir).resolve()}")
     print(f"  listen: http://{config.server.host}:{config.server.port}")
-    print(f"  auth: {'on' if config.auth_enabled else 'off'}")
+    auth = config.auth
+    if config.auth_enabled:
+        bound = sum(key.scope.bound for key in auth.api_keys)
+        where = auth.key_store or f"{Path(config.data_dir).resolve() / 'keys.sqlite3'}"
+        print(
+            f"  auth: on ({len(auth.api_keys)} configured keys, {bound} bound to a scope; "
+            f"tokens: {'on' if auth.jwt else 'off'}; created keys in {_redacted(where)})"
+        )
+    else:
+        print("  auth: off")
     print(f"  rate limit: {'on' if config.rate_limit_enabled else 'off'}")
+
+
+def _redacted(location: str) -> str:
+    """A DSN without its password, for printing."""
+    from memio.server.mem0.selfhosted import redacted_text
+
+    return redacted_text(location)
 
 
 def _serve(config: ServerConfig, source: str) -> int:
@@ -128,11 +144,25 @@ def _serve(config: ServerConfig, source: str) -> int:
 
 
 def _log_config() -> dict[str, Any]:
-    """uvicorn's logging setup, plus memio's own logger on the same handler."""
+    """uvicorn's logging setup, memio's own logger on the same handler, and the audit log as
+    bare JSON lines on stderr (one per write or delete; see memio.server.audit)."""
     from uvicorn.config import LOGGING_CONFIG
+
+    from memio.server.audit import AUDIT_LOGGER
 
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["memio"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    log_config["formatters"]["audit"] = {"format": "%(message)s"}
+    log_config["handlers"]["audit"] = {
+        "formatter": "audit",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    log_config["loggers"][AUDIT_LOGGER] = {
+        "handlers": ["audit"],
+        "level": "INFO",
+        "propagate": False,
+    }
     return log_config
 
 

@@ -26,16 +26,19 @@ from memio.errors import InvalidRequestError, NotSupportedError
 from memio.protocols import Embedder
 from memio.providers import build_store
 from memio.providers._shared import DataLockedError, ProviderContext
-from memio.server.auth import ALWAYS_PUBLIC, AuthMiddleware
+from memio.server.asgi import ALWAYS_PUBLIC
+from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
 from memio.server.body_limit import BodyLimitMiddleware
 from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
 from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
+from memio.server.keystore import KeyStore, build_key_store
 from memio.server.metrics import Metrics, MetricsMiddleware
 from memio.server.openapi import install_openapi
-from memio.server.ratelimit import RateLimiter, RateLimitMiddleware, describe
+from memio.server.ratelimit import Counters, RateLimiter, RateLimitMiddleware, describe
 from memio.server.request_id import RequestIdMiddleware
 from memio.server.routers import all_routers, ops
 from memio.server.timeout import TimeoutMiddleware
+from memio.server.tokens import TokenVerifier
 
 __all__ = ["DOCS_PATHS", "build_embedder", "build_memio", "claim_data", "create_app"]
 
@@ -95,51 +98,61 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     built yourself; the app then uses them as they are and leaves closing them to you."""
     config = config or ServerConfig()
     metrics = Metrics()
-    limiter = _rate_limiter(config)
+    needs_counters = config.auth_enabled or config.rate_limit_enabled
+    counters = Counters(config.server.rate_limit.storage_uri) if needs_counters else None
+    limiter = _rate_limiter(config, counters)
+    key_store = _key_store(config)
+    authenticator = _authenticator(config, key_store)
     routers = [*all_routers(), ops.router]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if limiter is not None:
-            limiter.open()
-        if memio is not None:
-            app.state.memio = memio
-            _log_summary(config, memio, limiter)
-            yield
-            return
-        embedder = build_embedder(config.embedder)
-        app.state.memio = stores = build_memio(config, embedder)
+        if counters is not None:
+            counters.open()
         try:
-            await claim_data(stores)
-        except BaseException:
-            await stores.aclose()
-            await embedder.aclose()
-            raise
-        _log_summary(config, stores, limiter)
-        warming = asyncio.create_task(_warm_up(stores, embedder))
-        try:
-            yield
-        finally:
+            if memio is not None:
+                app.state.memio = memio
+                _log_summary(config, memio, limiter)
+                yield
+                return
+            embedder = build_embedder(config.embedder)
+            app.state.memio = stores = build_memio(config, embedder)
             try:
-                await warming  # never close a store while it is still opening
+                await claim_data(stores)
+            except BaseException:
+                await stores.aclose()
+                await embedder.aclose()
+                raise
+            _log_summary(config, stores, limiter)
+            warming = asyncio.create_task(_warm_up(stores, embedder, key_store))
+            try:
+                yield
             finally:
                 try:
-                    await stores.aclose()
+                    await warming  # never close a store while it is still opening
                 finally:
-                    await embedder.aclose()
+                    try:
+                        await stores.aclose()
+                    finally:
+                        await embedder.aclose()
+        finally:
+            if key_store is not None:
+                await key_store.aclose()
 
     app = FastAPIOffline(
         title="memio",
         version=__version__,
         description="Memory gateway for AI agents: facts, history, documents and graph.",
         lifespan=lifespan,
-        middleware=_middleware(config, limiter, metrics, routers),
+        middleware=_middleware(config, limiter, metrics, routers, authenticator, counters),
         static_url=STATIC_DOCS,
         # validatorUrl None: Swagger UI must not call validator.swagger.io (offline, private).
         swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
     )
     app.state.config = config
     app.state.metrics = metrics
+    app.state.key_store = key_store
+    app.state.authenticator = authenticator
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -162,11 +175,13 @@ async def claim_data(stores: Memio) -> None:
             raise
 
 
-async def _warm_up(stores: Memio, embedder: Embedder) -> None:
+async def _warm_up(stores: Memio, embedder: Embedder, key_store: KeyStore | None) -> None:
     """Open every store and load a local model while the server already answers, so the first
     request does not pay for them (bench/: up to 1 s before the first search on an empty data
     dir). A failure here is only logged: the request that meets it reports it properly."""
     steps = {f"{kind} store": store.ping() for kind, store in stores.stores.items()}
+    if key_store is not None and key_store.shared:  # a local key file is made on first use
+        steps["key store"] = key_store.open()
     load = getattr(embedder, "load", None)  # local models only; a remote one is not called
     if load is not None:
         steps["embedder"] = asyncio.to_thread(load)
@@ -176,15 +191,26 @@ async def _warm_up(stores: Memio, embedder: Embedder) -> None:
             logger.warning("warm-up: %s not ready yet: %s", name, result)
 
 
-def _rate_limiter(config: ServerConfig) -> RateLimiter | None:
-    if not config.rate_limit_enabled:
+def _rate_limiter(config: ServerConfig, counters: Counters | None) -> RateLimiter | None:
+    if not config.rate_limit_enabled or counters is None:
         return None
     settings = config.server.rate_limit
-    return RateLimiter(
-        limits=settings.limits,
-        per_key={key.name: key.rate_limit for key in config.auth.api_keys},
-        storage_uri=settings.storage_uri,
-    )
+    return RateLimiter(counters, limits=settings.limits, operator_limits=settings.operator_limits)
+
+
+def _key_store(config: ServerConfig) -> KeyStore | None:
+    """Runtime keys (POST /v1/keys) only mean something when credentials are checked."""
+    if not config.auth_enabled:
+        return None
+    auth = config.auth
+    return build_key_store(auth.key_store, auth.key_store_schema, config.data_dir)
+
+
+def _authenticator(config: ServerConfig, key_store: KeyStore | None) -> Authenticator | None:
+    if not config.auth_enabled:
+        return None
+    tokens = TokenVerifier(config.auth.jwt) if config.auth.jwt is not None else None
+    return Authenticator(config.auth.api_keys, tokens=tokens, key_store=key_store)
 
 
 def _middleware(
@@ -192,6 +218,8 @@ def _middleware(
     limiter: RateLimiter | None,
     metrics: Metrics,
     routers: list[APIRouter],
+    authenticator: Authenticator | None,
+    counters: Counters | None,
 ) -> list[Middleware]:
     cors = config.server.cors
     limits = config.server.limits
@@ -213,12 +241,15 @@ def _middleware(
         )
     stack.append(Middleware(UnhandledErrorMiddleware))
     stack.append(Middleware(TimeoutMiddleware, seconds=limits.request_timeout_seconds))
-    if config.auth_enabled:
+    if authenticator is not None:
         docs_public = config.auth.public_docs
+        failures = config.auth.failure_limit
+        throttle = FailureThrottle(counters, failures) if counters and failures else None
         stack.append(
             Middleware(
                 AuthMiddleware,
-                keys=config.auth.api_keys,
+                authenticator=authenticator,
+                throttle=throttle,
                 public_paths=ALWAYS_PUBLIC | (DOCS_PATHS if docs_public else frozenset()),
                 public_prefixes=(f"{STATIC_DOCS}/",) if docs_public else (),
             )
@@ -238,6 +269,12 @@ def _middleware(
 def _log_summary(config: ServerConfig, stores: Memio, limiter: RateLimiter | None) -> None:
     served = ", ".join(f"{kind}={store.provider}" for kind, store in stores.stores.items())
     keys = len(config.auth.api_keys)
-    auth = f"on ({keys} key{'s' if keys != 1 else ''})" if config.auth_enabled else "off"
-    limits = ", ".join(map(describe, limiter.default)) if limiter else "off"
+    auth = "off"
+    if config.auth_enabled:
+        auth = f"on ({keys} key{'s' if keys != 1 else ''}{', tokens' if config.auth.jwt else ''})"
+    limits = "off"
+    if limiter is not None:
+        limits = f"{', '.join(map(describe, limiter.default))} per bound credential"
+        if limiter.operator:
+            limits += f", {', '.join(map(describe, limiter.operator))} per operator key"
     logger.info("stores: %s; auth: %s; rate limit: %s", served or "none", auth, limits)

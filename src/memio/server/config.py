@@ -32,12 +32,16 @@ from pydantic import (
 )
 
 from memio.client import DEFAULT_PROVIDERS
+from memio.scoping import Scope
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
+    "KEY_NAME_PATTERN",
     "ApiKey",
     "ConfigError",
+    "JwtConfig",
     "ServerConfig",
+    "check_rate_limits",
     "config_from_dict",
     "hash_key",
     "is_loopback",
@@ -47,6 +51,7 @@ __all__ = [
 
 DEFAULT_CONFIG_FILE = "memio-server.yaml"
 MIB = 1024 * 1024
+KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
 RATE_LIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 
 _STRICT = ConfigDict(extra="forbid")
@@ -77,7 +82,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _check_rate_limits(value: list[str] | Literal[False] | None) -> Any:
+def check_rate_limits(value: list[str] | Literal[False] | None) -> Any:
+    """A validator of rate limit lists ('100/minute', '20 per 10 seconds'; false: none)."""
     if value == []:
         raise ValueError("list at least one limit (or write false for none)")
     for item in value or ():
@@ -95,23 +101,38 @@ def _one_or_many(value: Any) -> Any:
 
 
 class ApiKey(BaseModel):
-    """One client key. Give `key` (hashed on load, then dropped) or its hex `sha256`."""
+    """One client key. Give `key` (hashed on load, then dropped) or its hex `sha256`.
+
+    Without `user_id`, `agent_id` or `app_id` the key is an operator key (acts for anyone; `admin`
+    also opens admin routes); with any of them it is bound to that scope and cannot be admin."""
 
     model_config = _STRICT
 
-    name: str = Field(min_length=1)
+    name: str = Field(pattern=KEY_NAME_PATTERN)
     key: SecretStr | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     admin: bool = False
     rate_limit: list[str] | Literal[False] | None = None
+    user_id: str | None = Field(default=None, min_length=1)
+    agent_id: str | None = Field(default=None, min_length=1)
+    app_id: str | None = Field(default=None, min_length=1)
 
     _normalise_limits = field_validator("rate_limit", mode="before")(_one_or_many)
-    _check_limits = field_validator("rate_limit")(_check_rate_limits)
+    _check_limits = field_validator("rate_limit")(check_rate_limits)
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(user_id=self.user_id, agent_id=self.agent_id, app_id=self.app_id)
 
     @model_validator(mode="after")
     def _keep_only_the_hash(self) -> ApiKey:
         if (self.key is None) == (self.sha256 is None):
             raise ValueError("give exactly one of key and sha256 (the hex SHA-256 of the key)")
+        if self.admin and self.scope.bound:
+            raise ValueError(
+                f"key {self.name!r} is bound to {self.scope.describe()} and cannot be admin: "
+                "admin keys act for everyone (drop admin, or the scope fields)"
+            )
         if self.key is not None:
             secret = self.key.get_secret_value()
             if not secret:
@@ -122,14 +143,97 @@ class ApiKey(BaseModel):
         return self
 
 
+_HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+_PUBLIC_KEY_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+class JwtConfig(BaseModel):
+    """Signed tokens an app's backend issues for its logged-in users (see docs/security.md).
+
+    Exactly one key source: `secret` (HMAC), `public_key_file` (one PEM key), `jwks_file` (a JWK
+    set on disk) or `jwks_url` (fetched, and only then does memio reach the network for tokens)."""
+
+    model_config = _STRICT
+
+    secret: SecretStr | None = None
+    public_key_file: Path | None = None
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    algorithms: list[str] | None = Field(default=None, min_length=1)
+    issuer: str | None = None
+    audience: list[str] | None = None
+    leeway_seconds: float = Field(default=30.0, ge=0)
+    max_lifetime_seconds: float | None = Field(default=None, gt=0)
+    claims: dict[Literal["user_id", "agent_id", "app_id"], str] = Field(
+        default_factory=lambda: {"user_id": "sub"}, min_length=1
+    )
+
+    _normalise_audience = field_validator("audience", mode="before")(_one_or_many)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JwtConfig:
+        sources = {
+            "secret": self.secret,
+            "public_key_file": self.public_key_file,
+            "jwks_file": self.jwks_file,
+            "jwks_url": self.jwks_url,
+        }
+        given = [name for name, value in sources.items() if value is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of secret, public_key_file, jwks_file and jwks_url"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        hmac = self.secret is not None
+        if hmac and len(self.secret.get_secret_value()) < 32:  # type: ignore[union-attr]
+            raise ValueError("secret: use at least 32 characters (e.g. `openssl rand -hex 32`)")
+        allowed = _HMAC_ALGORITHMS if hmac else _PUBLIC_KEY_ALGORITHMS
+        if self.algorithms is None:
+            self.algorithms = ["HS256"] if hmac else ["RS256", "ES256"]
+        wrong = [alg for alg in self.algorithms if alg not in allowed]
+        if wrong:
+            raise ValueError(
+                f"algorithms: {', '.join(map(repr, wrong))} cannot be used with {given[0]} "
+                f"(allowed: {', '.join(sorted(allowed))})"
+            )
+        for name in ("public_key_file", "jwks_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name}: file {str(path)!r} not found")
+        if self.jwks_url is not None and not self.jwks_url.startswith("https://"):
+            raise ValueError("jwks_url: must be an https:// URL")
+        return self
+
+
 class AuthConfig(BaseModel):
     model_config = _STRICT
 
     api_keys: list[ApiKey] = Field(default_factory=list)
     # memio 0.3.1's single key (MEMIO_API_KEY sets it): an admin key named "api_key".
     api_key: SecretStr | None = None
+    jwt: JwtConfig | None = None
+    # Where keys created with POST /v1/keys live: a PostgreSQL DSN, or a SQLite file
+    # (default: <data_dir>/keys.sqlite3).
+    key_store: str | None = None
+    key_store_schema: str = Field(default="memio", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    # Failed authentications allowed per client address before it gets 429s.
+    failure_limit: list[str] | Literal[False] = Field(default_factory=lambda: ["20/minute"])
     public_docs: bool = False
     disabled: bool = False
+
+    _normalise_failures = field_validator("failure_limit", mode="before")(_one_or_many)
+    _check_failures = field_validator("failure_limit")(check_rate_limits)
+
+    @field_validator("key_store")
+    @classmethod
+    def _known_key_store(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            return value
+        raise ValueError(
+            "expected a PostgreSQL DSN (postgresql://...) or sqlite:///path/to/keys.sqlite3"
+        )
 
     @model_validator(mode="after")
     def _check_keys(self) -> AuthConfig:
@@ -142,9 +246,9 @@ class AuthConfig(BaseModel):
             raise ValueError(f"api_keys: duplicate name {', '.join(map(repr, duplicates))}")
         if len({key.sha256 for key in self.api_keys}) < len(self.api_keys):
             raise ValueError("api_keys: two entries have the same key")
-        if self.disabled and self.api_keys:
+        if self.disabled and (self.api_keys or self.jwt):
             raise ValueError(
-                "disabled: true conflicts with the configured API keys "
+                "disabled: true conflicts with the configured API keys or jwt "
                 "(remove them, or unset MEMIO_API_KEY, to run without auth)"
             )
         return self
@@ -184,13 +288,16 @@ class LimitsConfig(BaseModel):
 class RateLimitConfig(BaseModel):
     model_config = _STRICT
 
-    # None: on when auth is on (per API key), off when auth is off (then per client address).
+    # None: on when auth is on (per credential), off when auth is off (then per client address).
     enabled: bool | None = None
+    # Bound credentials (and clients without one): per key, or per token subject.
     limits: list[str] = Field(default_factory=lambda: ["100/minute", "20/10 seconds"], min_length=1)
+    # Operator keys: unlimited unless set (a backend looping over add must not meet 429).
+    operator_limits: list[str] | Literal[False] = False
     storage_uri: str = "memory://"
 
-    _normalise_limits = field_validator("limits", mode="before")(_one_or_many)
-    _check_limits = field_validator("limits")(_check_rate_limits)
+    _normalise_limits = field_validator("limits", "operator_limits", mode="before")(_one_or_many)
+    _check_limits = field_validator("limits", "operator_limits")(check_rate_limits)
 
     @field_validator("storage_uri")
     @classmethod
@@ -296,7 +403,7 @@ class ServerConfig(BaseModel):
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.auth.api_keys)
+        return bool(self.auth.api_keys) or self.auth.jwt is not None
 
     @property
     def rate_limit_enabled(self) -> bool:

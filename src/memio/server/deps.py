@@ -1,7 +1,10 @@
-"""Dependencies and small helpers shared by the /v1 routers.
+"""Dependencies and small helpers shared by every router, whatever its dialect.
 
-The store dependencies read `app.state.memio.<kind>`; a store that is not configured raises
-NotSupportedError there, which the app's error handlers turn into 501.
+The store dependencies are the one place where a request's credential meets the stores: they hand
+each route `app.state.memio.<kind>` confined to the caller's scope (`memio.scoping`), reporting
+every write to the audit log. A route that takes its store from here cannot see, change or delete
+anything outside that scope, however it builds its calls. A store that is not configured raises
+NotSupportedError, which the app's error handlers turn into 501.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from fastapi import Depends, Request, Response
 from memio.client import Memio
 from memio.errors import InvalidRequestError
 from memio.protocols import DocumentStore, FactStore, GraphStore, HistoryStore
-from memio.server.auth import require_admin
+from memio.scoping import confine
+from memio.server.audit import audit_observer
+from memio.server.auth import principal_of, require_admin_unless_bound
 
 __all__ = [
     "PAGED",
@@ -26,6 +31,7 @@ __all__ = [
     "admin_unless_scoped",
     "get_memio",
     "parse_json_filters",
+    "scoped_store",
     "set_next_cursor",
 ]
 
@@ -34,20 +40,26 @@ def get_memio(request: Request) -> Memio:
     return request.app.state.memio
 
 
+def scoped_store(request: Request, kind: str) -> Any:
+    """The `kind` store as the caller may use it: confined to its credential's scope, audited."""
+    store = getattr(get_memio(request), kind)  # NotSupportedError when not configured
+    return confine(kind, store, principal_of(request).scope, observe=audit_observer(request))
+
+
 async def get_facts(request: Request) -> FactStore:
-    return get_memio(request).facts
+    return scoped_store(request, "facts")
 
 
 async def get_history(request: Request) -> HistoryStore:
-    return get_memio(request).history
+    return scoped_store(request, "history")
 
 
 async def get_documents(request: Request) -> DocumentStore:
-    return get_memio(request).documents
+    return scoped_store(request, "documents")
 
 
 async def get_graph(request: Request) -> GraphStore:
-    return get_memio(request).graph
+    return scoped_store(request, "graph")
 
 
 FactsDep = Annotated[FactStore, Depends(get_facts)]
@@ -57,12 +69,14 @@ GraphDep = Annotated[GraphStore, Depends(get_graph)]
 
 
 def admin_unless_scoped(*params: str) -> Callable[[Request], Awaitable[None]]:
-    """A dependency for delete-all routes: without any of the scope query `params` the request
-    would wipe a whole store, so it needs the admin key (`memio.server.auth.require_admin`)."""
+    """A dependency for delete-all routes: without any of the scope query `params` an operator's
+    request would wipe a whole store, so it needs the admin key
+    (`memio.server.auth.require_admin`). A bound credential's deletes are confined to its scope
+    by its stores, so it needs no parameter."""
 
     async def check(request: Request) -> None:
         if not any(request.query_params.get(name) for name in params):
-            await require_admin(request)
+            await require_admin_unless_bound(request)
 
     check.__name__ = f"admin_unless_{'_or_'.join(params)}"
     return check

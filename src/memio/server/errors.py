@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memio.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidRequestError,
     MemioError,
     NotFoundError,
@@ -44,8 +45,12 @@ logger = logging.getLogger("memio.server")
 # status -> (error code, what it means: used for the OpenAPI document too)
 ERROR_STATUSES: dict[int, tuple[str, str]] = {
     400: ("invalid_request", "Invalid request: `detail` names the offending field"),
-    401: ("unauthorized", "No API key was sent"),
-    403: ("forbidden", "The API key is wrong, or the route needs an admin key"),
+    401: ("unauthorized", "No credential was sent, or the token was refused (`detail` says why)"),
+    403: (
+        "forbidden",
+        "The API key is wrong, the route needs an admin or operator key, or the request names "
+        "a scope the credential does not act for (`detail` names the field)",
+    ),
     404: ("not_found", "No such item or route"),
     405: ("method_not_allowed", "The route does not accept this method"),
     409: ("conflict", "The write conflicts with what is stored (e.g. the id exists)"),
@@ -61,6 +66,7 @@ ERROR_STATUSES: dict[int, tuple[str, str]] = {
 
 _MEMIO_STATUS: tuple[tuple[type[MemioError], int], ...] = (
     (InvalidRequestError, 400),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
     (NotSupportedError, 501),

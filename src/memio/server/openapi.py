@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from memio.server.auth import ALWAYS_PUBLIC
+from memio.server.asgi import ALWAYS_PUBLIC
 from memio.server.errors import ERROR_STATUSES, ErrorBody
 
 __all__ = ["install_openapi"]

@@ -1,6 +1,8 @@
-"""Rate limiting per API key (per client address when auth is off), with the `limits` library.
+"""Rate limiting per credential (per client address when auth is off), with `limits`.
 
-Several windows apply at once (by default 100 a minute with bursts of at most 20 in 10 seconds),
+Bound credentials (keys for one user or app, and tokens) get by default 100 requests a minute with
+bursts of at most 20 in 10 seconds, per key or per token subject; operator keys are not limited
+unless `operator_limits` says so, so a backend looping over adds never meets 429. Windows are
 counted as moving windows in process memory, or in Redis so replicas share the counts. Limited
 responses carry ``X-RateLimit-Limit/-Remaining/-Reset`` for the tightest window; a refused request
 gets 429 with ``Retry-After``.
@@ -11,9 +13,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -21,10 +23,13 @@ from limits.storage import storage_from_string
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from memio.server.auth import ALWAYS_PUBLIC, ApiKeyInfo, route_path
+from memio.server.asgi import ALWAYS_PUBLIC, client_address, route_path
 from memio.server.errors import error_response, request_id_of
 
-__all__ = ["Decision", "RateLimitMiddleware", "RateLimiter", "describe"]
+if TYPE_CHECKING:
+    from memio.server.auth import Principal
+
+__all__ = ["Counters", "Decision", "RateLimitMiddleware", "RateLimiter", "describe"]
 
 logger = logging.getLogger("memio.server")
 
@@ -62,24 +67,15 @@ class Decision:
         return headers
 
 
-class RateLimiter:
-    """The limits in force and their counters. `open()` runs in the app's lifespan, because
-    the storage's locks and connections belong to the event loop that serves requests."""
+class Counters:
+    """Moving-window counters in process memory or Redis (so replicas share them). `open()` runs
+    in the app's lifespan, because the storage's locks and connections belong to the event loop
+    that serves requests."""
 
-    def __init__(
-        self,
-        *,
-        limits: Sequence[str],
-        per_key: Mapping[str, list[str] | Literal[False] | None],
-        storage_uri: str,
-    ) -> None:
-        self.default = _items(limits)
-        self.per_key = {
-            name: (False if spec is False else _items(spec) if spec else self.default)
-            for name, spec in per_key.items()
-        }
+    def __init__(self, storage_uri: str) -> None:
         self.storage_uri = storage_uri
         self._limiter: MovingWindowRateLimiter | None = None
+        self._parsed: dict[tuple[str, ...], list[RateLimitItem]] = {}
 
     def open(self) -> None:
         uri = self.storage_uri
@@ -87,26 +83,65 @@ class RateLimiter:
         options = {"implementation": "redispy"} if "redis" in uri.partition("://")[0] else {}
         self._limiter = MovingWindowRateLimiter(storage_from_string(uri, **options))
 
-    def limits_for(self, key: ApiKeyInfo | None) -> list[RateLimitItem] | Literal[False]:
-        return self.default if key is None else self.per_key.get(key.name, self.default)
+    def parse(self, limits: Sequence[str]) -> list[RateLimitItem]:
+        """Windows of `limits`, shortest first (cached: runtime keys repeat the same specs)."""
+        key = tuple(limits)
+        items = self._parsed.get(key)
+        if items is None:
+            items = self._parsed[key] = _items(limits)
+        return items
 
-    async def hit(self, identity: str, items: Sequence[RateLimitItem]) -> Decision:
+    @property
+    def limiter(self) -> MovingWindowRateLimiter:
+        if self._limiter is None:
+            raise RuntimeError("Counters.open() was not called (the app's lifespan did not run)")
+        return self._limiter
+
+    async def hit(self, namespace: str, identity: str, items: Sequence[RateLimitItem]) -> Decision:
         """Count one request against every window; the first full window refuses it.
 
         Shorter windows are tried first, so a request refused by the burst window does not use
         up the longer windows' allowance."""
-        limiter = self._limiter
-        if limiter is None:
-            raise RuntimeError("RateLimiter.open() was not called (the app's lifespan did not run)")
+        limiter = self.limiter
         for item in items:
-            if not await limiter.hit(item, "memio", identity):
-                stats = await limiter.get_window_stats(item, "memio", identity)
+            if not await limiter.hit(item, namespace, identity):
+                stats = await limiter.get_window_stats(item, namespace, identity)
                 return Decision(False, item, 0, stats.reset_time)
         windows = [
-            (item, await limiter.get_window_stats(item, "memio", identity)) for item in items
+            (item, await limiter.get_window_stats(item, namespace, identity)) for item in items
         ]
         item, stats = min(windows, key=lambda pair: pair[1].remaining)
         return Decision(True, item, max(0, stats.remaining), stats.reset_time)
+
+
+class RateLimiter:
+    """Which windows apply to a caller: its credential's own limits, else the default of its kind
+    (bound credentials and anonymous clients: `limits`; operator keys: `operator_limits`)."""
+
+    def __init__(
+        self,
+        counters: Counters,
+        *,
+        limits: Sequence[str],
+        operator_limits: Sequence[str] | Literal[False],
+    ) -> None:
+        self.counters = counters
+        self.default = counters.parse(limits)
+        self.operator: list[RateLimitItem] | Literal[False] = (
+            False if operator_limits is False else counters.parse(operator_limits)
+        )
+
+    def limits_for(self, principal: Principal | None) -> list[RateLimitItem] | Literal[False]:
+        if principal is None or principal.kind == "anonymous":
+            return self.default
+        if principal.rate_limit is False:
+            return False
+        if principal.rate_limit:
+            return self.counters.parse(principal.rate_limit)
+        return self.default if principal.bound else self.operator
+
+    async def hit(self, identity: str, items: Sequence[RateLimitItem]) -> Decision:
+        return await self.counters.hit("memio", identity, items)
 
 
 class RateLimitMiddleware:
@@ -120,14 +155,15 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or route_path(scope) in ALWAYS_PUBLIC:
             await self.app(scope, receive, send)
             return
-        key = scope.get("state", {}).get("api_key")
-        items = self.limiter.limits_for(key)
+        principal = scope.get("state", {}).get("principal")
+        items = self.limiter.limits_for(principal)
         if items is False:
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        identity = f"key:{key.name}" if key else f"addr:{client[0] if client else 'unknown'}"
-        caller = "API key" if key else "client address"
+        if principal is not None:
+            identity, caller = f"key:{principal.name}", "credential"
+        else:
+            identity, caller = f"addr:{client_address(scope)}", "client address"
         try:
             decision = await self.limiter.hit(identity, items)
         except Exception as exc:  # any storage backend: refuse rather than run unlimited

@@ -28,6 +28,7 @@ router = make_router(tags=["mem0 local-first aliases"])
 @router.get("/v1/memories/search", summary="Search memories (GET)")
 @router.get("/v1/memories/search/", include_in_schema=False)
 async def search(
+    request: Request,
     facts: FactsDep,
     query: str = Query(description="What to look for."),
     user_id: str | None = None,
@@ -49,7 +50,7 @@ async def search(
         top_k=limit,
         threshold=threshold,
     )
-    return await platform.search_v3(body, facts)
+    return await platform.search_v3(request, body, facts)
 
 
 @router.get("/v1/memories/user/{user_id}", summary="Memories of a user (GET)")

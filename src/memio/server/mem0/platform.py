@@ -43,7 +43,7 @@ from memio.errors import InvalidRequestError, NotFoundError
 from memio.models import Fact, FactInput, validate_metadata
 from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
-from memio.server.auth import ApiKeyInfo, require_admin
+from memio.server.auth import principal_of, require_admin_unless_bound
 from memio.server.deps import FactsDep
 from memio.server.mem0.extraction import ExtractionLLM
 from memio.server.mem0.filters import Translation, merge_ids, translate
@@ -242,8 +242,9 @@ async def store_messages(
     return added, status
 
 
-def require_entity(translation: Translation, what: str) -> None:
-    if not translation.names_entity:
+def require_entity(request: Request, translation: Translation, what: str) -> None:
+    """mem0 reads must name an entity; a bound credential's scope names it implicitly."""
+    if not translation.names_entity and not principal_of(request).bound:
         raise InvalidRequestError(
             f"{what} must name at least one of {', '.join(ENTITY_FIELDS)} ({_ENTITY_HINT})",
             field="filters",
@@ -312,8 +313,8 @@ def entity_field(entity_type: str) -> str:
 
 
 def _key_name(request: Request) -> str:
-    info = getattr(request.state, "api_key", None)
-    return info.name if isinstance(info, ApiKeyInfo) else "default"
+    principal = principal_of(request)
+    return "default" if principal.kind == "anonymous" else principal.name
 
 
 def _project_id(request: Request) -> str:
@@ -408,7 +409,7 @@ async def _add(request: Request, response: Response, body: AddBody, facts: FactS
         raise InvalidRequestError(
             "the entity ids in filters contradict the top-level ones", field="filters"
         )
-    if not scope.scope:
+    if not scope.scope and not principal_of(request).bound:
         raise InvalidRequestError(
             f"add needs at least one of {', '.join(ENTITY_FIELDS)}", field="user_id"
         )
@@ -443,7 +444,7 @@ async def get_all_v3(request: Request, body: ListBody, facts: FactsDep) -> dict[
     """Memories matching ``filters`` (which must name an entity id), oldest first, a page at a
     time: ``{count, next, previous, results}``."""
     translation = list_filter(body)
-    require_entity(translation, "get_all")
+    require_entity(request, translation, "get_all")
     page, size, _ = _page_numbers(request, body)
     items = [platform_memory(fact) for fact in await collect(facts, translation)]
     return _paginated(request, items, page, size)
@@ -454,7 +455,7 @@ async def get_all_v2(request: Request, body: ListBody, facts: FactsDep) -> Any:
     """A bare list, or ``{count, next, previous, results}`` when ``page``/``page_size`` are
     given."""
     translation = list_filter(body)
-    require_entity(translation, "get_all")
+    require_entity(request, translation, "get_all")
     page, size, paged = _page_numbers(request, body)
     items = [platform_memory(fact) for fact in await collect(facts, translation)]
     return _paginated(request, items, page, size) if paged else items
@@ -475,15 +476,15 @@ async def get_all_v1(
     given."""
     body = ListBody(user_id=user_id, agent_id=agent_id, app_id=app_id, run_id=run_id)
     translation = list_filter(body)
-    require_entity(translation, "get_all")
+    require_entity(request, translation, "get_all")
     number, size, paged = _page_numbers(request)
     items = [platform_memory(fact) for fact in await collect(facts, translation)]
     return _paginated(request, items, number, size) if paged else items
 
 
-async def _search(body: SearchBody, facts: FactStore) -> list[dict[str, Any]]:
+async def _search(request: Request, body: SearchBody, facts: FactStore) -> list[dict[str, Any]]:
     translation = list_filter(body)
-    require_entity(translation, "search")
+    require_entity(request, translation, "search")
     limit = body.top_k if body.top_k is not None else body.limit
     found = await search_facts(
         facts,
@@ -496,22 +497,22 @@ async def _search(body: SearchBody, facts: FactStore) -> list[dict[str, Any]]:
 
 
 @router.post("/v3/memories/search/", summary="Search memories")
-async def search_v3(body: SearchBody, facts: FactsDep) -> dict[str, Any]:
+async def search_v3(request: Request, body: SearchBody, facts: FactsDep) -> dict[str, Any]:
     """The ``top_k`` most relevant memories matching ``filters`` (which must name an entity id),
     best first, each with ``score`` in [0, 1]."""
-    return {"results": await _search(body, facts)}
+    return {"results": await _search(request, body, facts)}
 
 
 @router.post("/v2/memories/search/", summary="Search memories (mem0ai 1.x)")
-async def search_v2(body: SearchBody, facts: FactsDep) -> list[dict[str, Any]]:
+async def search_v2(request: Request, body: SearchBody, facts: FactsDep) -> list[dict[str, Any]]:
     """As ``/v3/memories/search/``, answering a bare list."""
-    return await _search(body, facts)
+    return await _search(request, body, facts)
 
 
 @router.post("/v1/memories/search/", summary="Search memories (v1)")
-async def search_v1(body: SearchBody, facts: FactsDep) -> Any:
+async def search_v1(request: Request, body: SearchBody, facts: FactsDep) -> Any:
     """Top-level entity ids and ``metadata``; a bare list unless ``output_format`` is v1.1."""
-    results = await _search(body, facts)
+    results = await _search(request, body, facts)
     return {"results": results} if body.output_format == "v1.1" else results
 
 
@@ -530,7 +531,7 @@ async def delete_all(
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
     translation = merge_ids(translate(_query_filters(filters)), ids)
     if not translation.names_entity:
-        await require_admin(request)
+        await require_admin_unless_bound(request)
     if translation.filters is None:
         await facts.delete_all(**translation.scope)
     else:

@@ -8,9 +8,10 @@ Flat paths without a trailing slash: ``POST|GET|DELETE /memories``, ``GET|PUT|DE
 deletes, a bare list for history and entities.
 
 What memio does not do is answered 501 with the reason: ``POST /configure`` (memio is configured
-by its YAML file) and mem0's account management (``/auth/*``, ``/api-keys``, ``/requests``,
-``/configure/providers``, ``/generate-instructions``; memio's keys live in ``auth.api_keys``).
-Admin keys only: ``POST /reset`` and listing or deleting memories without naming an entity.
+by its YAML file) and mem0's user accounts (``/auth/*``, ``/requests``, ``/configure/providers``,
+``/generate-instructions``). ``/api-keys`` manages memio's runtime keys (those of ``/v1/keys``);
+the keys it creates are operator keys (never admin). Admin keys only: ``/api-keys``, ``POST
+/reset`` and listing or deleting memories without naming an entity.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.pagination import MAX_LIMIT
-from memio.server.auth import require_admin
+from memio.scoping import SCOPE_FIELDS, Scope
+from memio.server.auth import principal_of, require_admin, require_admin_unless_bound
+from memio.server.config import KEY_NAME_PATTERN
 from memio.server.deps import FactsDep
+from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
 from memio.server.mem0.filters import Translation, merge_ids, translate
 from memio.server.mem0.platform import (
     INFER_HEADER,
@@ -56,8 +60,8 @@ DEFAULT_LIST_TOP_K = 100
 DEFAULT_SEARCH_TOP_K = 20  # mem0's Memory.search default
 _REQUEST = ConfigDict(extra="allow")
 _ACCOUNTS = (
-    "memio has no user accounts: API keys are configured in memio-server.yaml "
-    "(auth.api_keys, each with a name and optionally admin: true)"
+    "memio has no user accounts: keys are configured in memio-server.yaml (auth.api_keys) or "
+    "created with POST /v1/keys, and tokens come from the app's own backend (auth.jwt)"
 )
 # mem0 server routes memio does not implement, and why (answered 501)
 UNSUPPORTED: dict[tuple[str, str], str] = {
@@ -69,9 +73,6 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     ("PATCH", "/auth/me"): _ACCOUNTS,
     ("POST", "/auth/change-password"): _ACCOUNTS,
     ("POST", "/auth/onboarding-complete"): _ACCOUNTS,
-    ("GET", "/api-keys"): _ACCOUNTS,
-    ("POST", "/api-keys"): _ACCOUNTS,
-    ("DELETE", "/api-keys/{key_id}"): _ACCOUNTS,
     ("GET", "/requests"): "memio keeps no request log: see its access log and GET /metrics",
     ("GET", "/configure/providers"): (
         "memio's providers are listed in its documentation and chosen in memio-server.yaml"
@@ -141,7 +142,7 @@ async def add_memories(
         )
     messages = parse_messages(body.messages)
     scope = {name: value for name, value in _ids(body).items() if value is not None}
-    if not scope:
+    if not scope and not principal_of(request).bound:
         raise InvalidRequestError(
             "at least one identifier (user_id, agent_id, app_id, run_id) is required",
             field="user_id",
@@ -175,7 +176,7 @@ async def list_memories(
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
     translation = merge_ids(Translation(), ids)
     if not translation.names_entity:
-        await require_admin(request)
+        await require_admin_unless_bound(request)
     limit = DEFAULT_LIST_TOP_K if top_k is None else top_k
     found = await collect(facts, translation) if limit else []
     return {"results": [selfhosted_memory(fact) for fact in found[:limit]]}
@@ -194,7 +195,7 @@ async def delete_memories(
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
     translation = merge_ids(Translation(), ids)
     if not translation.names_entity:
-        await require_admin(request)
+        await require_admin_unless_bound(request)
     await facts.delete_all(**translation.scope)
     return {"message": "All relevant memories deleted"}
 
@@ -235,11 +236,11 @@ async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
 
 
 @router.post("/search", summary="Search memories")
-async def search(body: SearchRequest, facts: FactsDep) -> dict[str, Any]:
+async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict[str, Any]:
     """The ``top_k`` memories most relevant to ``query`` (best first, ``score`` in [0, 1]),
     among those of the given ids; ``filters`` is mem0's filter language."""
     translation = merge_ids(translate(body.filters), _ids(body))
-    require_entity(translation, "search")
+    require_entity(request, translation, "search")
     found = await search_facts(
         facts,
         body.query,
@@ -258,7 +259,11 @@ async def reset(request: Request, facts: FactsDep) -> dict[str, Any]:
     return {"message": "All memories reset"}
 
 
-@router.get("/configure", summary="Current configuration (secrets redacted)")
+@router.get(
+    "/configure",
+    summary="Current configuration, secrets redacted (admin key)",
+    dependencies=[Depends(require_admin)],
+)
 async def get_configuration(request: Request) -> dict[str, Any]:
     """memio's configuration as loaded from its YAML file: providers, embedder, extraction LLM,
     limits and key names. Keys, passwords, tokens and credentials in URLs are replaced by
@@ -284,6 +289,50 @@ async def entities(facts: FactsDep) -> list[dict[str, Any]]:
 async def delete_entity(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
     await facts.delete_all(**{entity_field(entity_type): entity_id})
     return {"message": "Entity deleted successfully."}
+
+
+class KeyCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(pattern=KEY_NAME_PATTERN, description="The key's name in memio.")
+
+
+def _key_item(key: KeyInfo) -> dict[str, Any]:
+    return {
+        "id": key.name,
+        "label": key.name,
+        "key_prefix": key.key_prefix,
+        "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
+    }
+
+
+@router.get("/api-keys", summary="List API keys (admin key)", dependencies=[Depends(require_admin)])
+async def list_api_keys(request: Request) -> list[dict[str, Any]]:
+    """The keys created at run time (memio's /v1/keys), never the keys themselves."""
+    return [_key_item(key) for key in await list_keys(request) if key.source == "api"]
+
+
+@router.post(
+    "/api-keys",
+    status_code=201,
+    summary="Create an API key (admin key)",
+    dependencies=[Depends(require_admin)],
+)
+async def create_api_key(request: Request, body: KeyCreateRequest) -> dict[str, Any]:
+    """An operator key named `label`; the answer holds the key, shown this once."""
+    created = await create_key(request, name=body.label, scope=Scope())
+    return {**_key_item(key_info(created.stored)), "key": created.key}
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    summary="Revoke an API key (admin key)",
+    dependencies=[Depends(require_admin)],
+)
+async def revoke_api_key(request: Request, key_id: str) -> dict[str, Any]:
+    await revoke_key(request, key_id)
+    return {"message": f"API key {key_id!r} revoked"}
 
 
 def _unsupported_route(reason: str) -> Any:
@@ -315,11 +364,14 @@ def redacted_config(config: Any) -> dict[str, Any]:
     data["auth"] = {
         "enabled": bool(getattr(config, "auth_enabled", False)),
         "public_docs": auth.get("public_docs", False),
+        "jwt": auth.get("jwt"),
+        "key_store": auth.get("key_store"),
         "api_keys": [
             {
                 "name": key.get("name"),
                 "admin": key.get("admin", False),
                 "rate_limit": key.get("rate_limit"),
+                **{name: key.get(name) for name in SCOPE_FIELDS if key.get(name)},
             }
             for key in auth.get("api_keys", [])
         ],
@@ -335,6 +387,11 @@ def _redact(value: Any, key: str = "") -> Any:
     if key and _SECRET_KEY.search(key) and value not in (None, "", False):
         return value if isinstance(value, bool | int | float) else REDACTED
     if isinstance(value, str):
-        value = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
-        return _KV_PASSWORD.sub(rf"\g<1>{REDACTED}", value)
+        return redacted_text(value)
     return value
+
+
+def redacted_text(text: str) -> str:
+    """`text` with passwords in URLs and ``password=...`` connection strings replaced."""
+    text = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", text)
+    return _KV_PASSWORD.sub(rf"\g<1>{REDACTED}", text)

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 import memio
 from memio.errors import MemioError, ProviderError
 from memio.providers import STORE_KINDS
-from memio.server.auth import require_admin
+from memio.server.auth import require_admin, require_operator
 from memio.server.errors import request_id_of
 from memio.server.routing import make_router
 
@@ -97,7 +97,11 @@ async def ready(request: Request, response: Response) -> ReadyResponse:
     return body
 
 
-@router.get("/status", summary="Providers, versions and item counts of the configured stores")
+@router.get(
+    "/status",
+    summary="Providers, versions and item counts of the configured stores (operator credential)",
+    dependencies=[Depends(require_operator)],
+)
 async def status(request: Request) -> StatusResponse:
     stores = request.app.state.memio.stores
     results = await asyncio.gather(
