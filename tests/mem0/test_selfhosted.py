@@ -275,7 +275,7 @@ def test_configure(api: httpx.Client, admin: httpx.Client, mem0_server: Mem0Serv
     assert shown.status_code == 200
     body = shown.json()
     assert body["stores"]["facts"]["provider"] == mem0_server.provider
-    assert {k["name"] for k in body["auth"]["api_keys"]} == {"app", "admin", "limited"}
+    assert {k["name"] for k in body["auth"]["api_keys"]} == {"app", "admin", "limited", "bound"}
     text = shown.text
     for key in (APP_KEY, ADMIN_KEY, LIMITED_KEY):
         assert key not in text and hashlib.sha256(key.encode()).hexdigest() not in text
