@@ -1,7 +1,11 @@
-"""`python -m bench all [--quick]`, or one: auth, overhead, compare, ingest, scale, report.
+"""memio's benchmark harness: `python -m bench all|auth|overhead|compare|ingest|scale|report|crash`.
+
+`all [--quick]` runs auth, overhead, compare, ingest and scale; `crash` (acknowledged writes
+survive SIGKILL) runs on its own.
 
 Full results go to bench/results/*.json and docs/benchmarks.md (+ docs/benchmarks/*.png); quick
-results (a smoke run of the same code on small sizes) to bench/results/quick/.
+results (a smoke run of the same code on small sizes) to bench/results/quick/. crash saves its
+JSON only.
 """
 
 from __future__ import annotations
@@ -16,11 +20,48 @@ from bench import common, report
 BENCHMARKS = ("auth", "compare", "ingest", "overhead", "scale")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    bounds = (float(low), float(high or low))
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError("expected MIN-MAX seconds, 0 <= MIN <= MAX")
+    return bounds
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("all", *BENCHMARKS, "report"))
-    parser.add_argument("--quick", action="store_true", help="small sizes, one round")
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("all", *BENCHMARKS, "report"):
+        sub = commands.add_parser(name)
+        sub.add_argument("--quick", action="store_true", help="small sizes, one round")
+
+    from bench.crash import DEFAULT_DSN, PROFILES
+
+    crash = commands.add_parser("crash", help="SIGKILL the server under load; nothing is lost")
+    crash.add_argument("--trials", type=int, default=20)
+    crash.add_argument("--profile", choices=sorted(PROFILES), default="embedded")
+    crash.add_argument("--writers", type=int, default=32, help="concurrent writers")
+    crash.add_argument(
+        "--load-seconds",
+        type=_range,
+        default=(3.0, 12.0),
+        help="the kill comes this long into the load, uniformly at random (MIN-MAX)",
+    )
+    crash.add_argument("--seed", type=int, help="replay a run's random choices")
+    crash.add_argument("--dsn", default=DEFAULT_DSN, help="PostgreSQL of the postgres profile")
+    crash.add_argument("--vector-dsn", help="PostgreSQL with pgvector for facts/documents")
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "crash":
+        import importlib
+
+        print(f"[bench] {args.command}, load {os.getloadavg()[0]:.2f} ...", flush=True)
+        importlib.import_module(f"bench.{args.command}").main(vars(args))
+        return 0
     mode = common.QUICK if args.quick else common.FULL
     names = BENCHMARKS if args.command == "all" else (args.command,)
     if args.command != "report":

@@ -61,8 +61,11 @@ def _public(value: Any) -> Any:
 
 
 def save(mode: Mode, name: str, data: dict[str, Any]) -> Path:
-    mode.results.mkdir(parents=True, exist_ok=True)
-    path = mode.results / f"{name}.json"
+    return save_to(mode.results / f"{name}.json", data)
+
+
+def save_to(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_public(data), indent=2, sort_keys=True))
     return path
 
@@ -72,15 +75,64 @@ def load(mode: Mode, name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _process_cpu() -> dict[int, tuple[int, float, str]]:
+    """pid -> (parent pid, CPU seconds so far, command line) of every process we can read."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        out[int(entry.name)] = (int(fields[1]), cpu, cmdline.strip() or stat.split()[1])
+    return out
+
+
+class OtherActivity:
+    """CPU seconds used by processes outside this one's tree (other people's tests on a shared
+    machine), accumulated between samples."""
+
+    def __init__(self) -> None:
+        self.seen = _process_cpu()
+        self.used: dict[str, float] = {}
+
+    def sample(self) -> None:
+        now = _process_cpu()
+        ours = {os.getpid()}
+        for _ in range(8):  # descendants, a few levels deep
+            ours |= {pid for pid, (parent, _, _) in now.items() if parent in ours}
+        for pid, (_, cpu, command) in now.items():
+            if pid in ours:
+                continue
+            before = self.seen.get(pid)
+            delta = cpu - before[1] if before and before[2] == command else 0.0
+            if delta > 0:
+                key = command[:100]
+                self.used[key] = self.used.get(key, 0.0) + delta
+        self.seen = now
+
+    def top(self, n: int = 6) -> list[dict[str, Any]]:
+        ranked = sorted(self.used.items(), key=lambda item: -item[1])[:n]
+        return [{"command": command, "cpu_s": round(cpu, 1)} for command, cpu in ranked]
+
+
 @contextmanager
 def load_sampler(record: dict[str, Any], every: float = 5.0):
-    """Sample the 1-minute load average while the block runs; store min/mean/max in `record`."""
+    """Sample the 1-minute load average while the block runs; store min/mean/max in `record`,
+    and under "others" the processes outside this benchmark that used the most CPU meanwhile."""
     samples = [os.getloadavg()[0]]
+    others = OtherActivity()
     done = threading.Event()
 
     def loop() -> None:
         while not done.wait(every):
             samples.append(os.getloadavg()[0])
+            others.sample()
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
@@ -91,12 +143,14 @@ def load_sampler(record: dict[str, Any], every: float = 5.0):
         done.set()
         thread.join()
         samples.append(os.getloadavg()[0])
+        others.sample()
         record["load"] = {
             "min": min(samples),
             "mean": sum(samples) / len(samples),
             "max": max(samples),
             "samples": len(samples),
         }
+        record["others"] = others.top()
         record["started_at"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start))
         record["seconds"] = time.time() - start
 

@@ -75,18 +75,15 @@ def _post(url: str, body: Any) -> bool:
         return False
 
 
-@contextmanager
-def run(
+def spawn(
     name: str,
     argv: Sequence[str],
     port: int,
     workdir: Path,
     *,
     env: Mapping[str, str] | None = None,
-    first_search: tuple[str, Any] | None = None,
-    timeout: float = 120.0,
-) -> Iterator[Server]:
-    """Spawn `argv`, wait for /health (and optionally a first 200 search), stop on exit."""
+) -> Server:
+    """Start `argv` (stderr appended to `<workdir>/<name>.log`) without waiting for anything."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MEMIO_")}
@@ -99,15 +96,37 @@ def run(
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
-    server = Server(name, f"http://127.0.0.1:{port}", process, started, log)
+    return Server(name, f"http://127.0.0.1:{port}", process, started, log)
+
+
+@contextmanager
+def run(
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    first_search: tuple[str, Any] | None = None,
+    timeout: float = 120.0,
+) -> Iterator[Server]:
+    """Spawn `argv`, wait for /health (and optionally a first 200 search), stop on exit."""
+    server = spawn(name, argv, port, workdir, env=env)
     try:
-        _wait(server, lambda: _get(f"{server.base_url}/health"), "health", timeout)
+        wait_for(server, "/health", timeout=timeout)
         if first_search is not None:
             path, body = first_search
             _wait(server, lambda: _post(server.base_url + path, body), "search", timeout)
         yield server
     finally:
-        stop(process)
+        stop(server.process)
+
+
+def wait_for(server: Server, path: str, *, timeout: float = 120.0) -> float:
+    """Poll GET `path` until it answers 200; seconds since spawn (also in `server.timings`)."""
+    label = path.strip("/") or "root"
+    _wait(server, lambda: _get(server.base_url + path), label, timeout)
+    return server.timings[label]
 
 
 def _wait(server: Server, probe: Any, label: str, timeout: float) -> None:
