@@ -1,11 +1,13 @@
-"""memio's benchmark harness: `python -m bench all|auth|overhead|compare|ingest|scale|report|crash`.
+"""memio's benchmark harness: `python -m bench all|auth|overhead|compare|ingest|scale|report`,
+or `crash` and `soak`.
 
 `all [--quick]` runs auth, overhead, compare, ingest and scale; `crash` (acknowledged writes
-survive SIGKILL) runs on its own.
+survive SIGKILL) and `soak` (memory, errors and latency over minutes of mixed load) run on their
+own.
 
 Full results go to bench/results/*.json and docs/benchmarks.md (+ docs/benchmarks/*.png); quick
-results (a smoke run of the same code on small sizes) to bench/results/quick/. crash saves its
-JSON only.
+results (a smoke run of the same code on small sizes) to bench/results/quick/. crash and soak
+save their JSON only; `python -m bench report` renders every result present.
 """
 
 from __future__ import annotations
@@ -51,12 +53,23 @@ def _parser() -> argparse.ArgumentParser:
     crash.add_argument("--dsn", default=DEFAULT_DSN, help="PostgreSQL of the postgres profile")
     crash.add_argument("--vector-dsn", help="PostgreSQL with pgvector for facts/documents")
 
+    soak = commands.add_parser("soak", help="minutes of mixed load: RSS, errors, latencies")
+    soak.add_argument("--minutes", type=float, default=10.0)
+    soak.add_argument("--connections", type=int, default=32)
+    soak.add_argument("--warm-up", type=float, default=60.0, help="seconds before RSS is taken")
+    soak.add_argument("--seed", type=int, default=7)
+    soak.add_argument("--name", default="soak", help="result file bench/results/<name>.json")
+    soak.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="run the server under tracemalloc and save its top allocations at each sample",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "crash":
+    if args.command in ("crash", "soak"):
         import importlib
 
         print(f"[bench] {args.command}, load {os.getloadavg()[0]:.2f} ...", flush=True)
