@@ -20,7 +20,7 @@ import pytest
 
 from memio import Memio
 from memio.embeddings import OpenAIEmbedder
-from memio.errors import InvalidRequestError, NotFoundError, ProviderError
+from memio.errors import ConflictError, InvalidRequestError, NotFoundError, ProviderError
 from memio.filters import parse_filters
 from memio.models import DocumentInput, FactInput
 from memio.providers import build_store
@@ -722,3 +722,37 @@ async def test_a_format_1_documents_collection_is_upgraded(make):
     assert listed[0] == shared
     upgraded = await again._backend.handles("test")
     assert upgraded.main.metadata[META_FORMAT] == 2
+
+
+async def test_concurrent_adds_are_written_together_each_as_if_alone(make):
+    store = make("facts", {})
+    contents = [f"likes tea number {i}" for i in range(30)]
+    calls = [store.add(content=c, user_id="u") for c in contents]
+    calls += [store.add(content=f"  {c} ", user_id="u") for c in contents[:10]]  # same content_key
+    calls += [store.add(content=contents[0], user_id="other")]  # same content, another scope
+    calls += [store.add(content=contents[1], user_id="u", metadata={"k": 1})]  # a merge
+    facts = await asyncio.gather(*calls)
+    assert store._adds.batches < len(calls)  # group commit: fewer writes than calls
+    assert [f.content for f in facts[:30]] == contents
+    assert [f.id for f in facts[30:40]] == [f.id for f in facts[:10]]  # deduplicated
+    assert {f.event for f in facts[30:40]} == {"NONE"}
+    assert facts[40].id != facts[0].id and facts[40].user_id == "other"
+    assert (facts[41].id, facts[41].event, facts[41].metadata) == (facts[1].id, "UPDATE", {"k": 1})
+    assert await store.count() == 31
+    for fact in (facts[0], facts[29], facts[40]):
+        assert [e.event.value for e in await store.history(fact_id=fact.id)] == ["ADD"]
+    assert [e.event.value for e in await store.history(fact_id=facts[1].id)] == ["ADD", "UPDATE"]
+
+
+async def test_one_bad_add_in_a_group_fails_alone(make):
+    store = make("facts", {})
+    await store.add(content="taken", fact_id="f-1")
+    results = await asyncio.gather(
+        *(store.add(content=f"fact {i}", fact_id="f-1" if i == 3 else None) for i in range(8)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[3], ConflictError) and results[3].field == "fact_id"
+    assert [r.content for i, r in enumerate(results) if i != 3] == [
+        f"fact {i}" for i in range(8) if i != 3
+    ]
+    assert await store.count() == 8

@@ -213,11 +213,11 @@ class ChromaDocumentStore(ChromaStore[Document]):
         optional_text(user_id, field="user_id")
         clean = validate_metadata(metadata)
         check_reserved(clean)
+        vectors = await self._backend.embed([content])  # outside the lock: see _write_many
         async with self._lock, self._backend.locks.hold("add", _doc_locks([doc_id])):
             if doc_id is not None and await self._existing_ids("add", [doc_id]):
                 raise ConflictError(f"document {doc_id!r} already exists", field="doc_id")
             lists = (await self._backend.features("add")).native_lists
-            vectors = await self._backend.embed([content])
             now = utcnow()
             document = Document(
                 id=doc_id or new_id(),
@@ -256,6 +256,9 @@ class ChromaDocumentStore(ChromaStore[Document]):
     async def _write_many(self, operation: str, documents: Any, *, replace: bool) -> list[Document]:
         items = self._batch(documents)
         explicit = [item.doc_id for item in items if item.doc_id is not None]
+        # Embedded before the lock is taken: a model run needs no lock, and one under it made
+        # every concurrent writer of the store wait for the others' embeddings (bench soak).
+        vectors = await self._backend.embed([item.content for item in items])
         async with self._lock, self._backend.locks.hold(operation, _doc_locks(explicit)):
             stored = {row.id: row for row in await self._get_rows(operation, ids=explicit)}
             for i, item in enumerate(items):
@@ -268,7 +271,6 @@ class ChromaDocumentStore(ChromaStore[Document]):
                     )
                 check_owner_kept(row.raw.get(KEY_USER), item, index=i)
             lists = (await self._backend.features(operation)).native_lists
-            vectors = await self._backend.embed([item.content for item in items])
             now = utcnow()
             out: list[Document] = []
             new_rows: list[int] = []
@@ -322,12 +324,12 @@ class ChromaDocumentStore(ChromaStore[Document]):
     ) -> Document:
         clean = update_args(doc_id, content, metadata, id_field="doc_id")
         check_reserved(clean)
+        vectors = await self._backend.embed([content]) if content is not None else None
         async with self._lock, self._backend.locks.hold("update", _doc_locks([doc_id])):
             row = await self._visible_row("update", doc_id, user_id)
             old = self._decode(row)
             merged = merged_metadata(old.metadata, clean) or old.metadata
             lists = (await self._backend.features("update")).native_lists
-            vectors = await self._backend.embed([content]) if content is not None else None
             new = old.model_copy(
                 update={
                     "content": old.content if content is None else content,

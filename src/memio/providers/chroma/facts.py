@@ -16,17 +16,23 @@
   over one Chroma server) with `config.lock_url`, a write holds the Redis locks of the ids and
   dedup keys it decides on (`_locks`), so a fact is stored once and its history stays linear;
   without it a Chroma server must have a single writing process.
+- Group commit: every Chroma write commits on its own (an embedded one with several fsyncs) and
+  a fact add is two of them (the fact, its event). Run one by one behind the lock, concurrent
+  adds queued for seconds under load (bench/notes.md), so concurrent `add` calls are written as
+  one planned batch (`_coalesce.WriteCoalescer`), each with the outcome it would have had alone.
+  Embeddings are computed before a call queues, never under the lock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from memio.errors import ConflictError, NotFoundError
+from memio.errors import ConflictError, InvalidRequestError, MemioError, NotFoundError
 from memio.filters import parse_filters
 from memio.models import (
     Fact,
@@ -39,6 +45,7 @@ from memio.models import (
     validate_metadata,
 )
 from memio.pagination import check_limit
+from memio.providers._coalesce import WriteCoalescer
 from memio.providers._shared import (
     FACT_FIELDS,
     FACT_SCOPE,
@@ -59,7 +66,7 @@ from memio.providers._shared import (
     require_text,
     update_args,
 )
-from memio.providers.chroma._base import LOCK_CHUNK, build_backend, chunks
+from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
 from memio.providers.chroma._codec import (
     EVENT_FACT_ID,
     EVENT_PAYLOAD,
@@ -88,6 +95,15 @@ __all__ = ["ChromaFactStore"]
 Scope = dict[str, str | None]
 _EVENT_VECTOR = [1.0]
 _CK_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class _Add:
+    """One `add` waiting for its batch: the fact, its scope and its embedding (1 row)."""
+
+    item: FactInput
+    scope: Scope
+    vectors: np.ndarray
 
 
 def _scope_where(scope: Mapping[str, str | None]) -> dict[str, Any] | None:
@@ -128,6 +144,10 @@ class ChromaFactStore(ChromaStore[Fact]):
         text={name: scope_key(name) for name in FACT_SCOPE},
         timestamps={"created_at": KEY_CREATED, "updated_at": KEY_UPDATED},
     )
+
+    def __init__(self, *, backend: ChromaBackend) -> None:
+        super().__init__(backend=backend)
+        self._adds: WriteCoalescer[_Add, Fact | MemioError] = WriteCoalescer(self._add_batch)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> ChromaFactStore:
@@ -414,10 +434,13 @@ class ChromaFactStore(ChromaStore[Fact]):
         operation: str,
         items: Sequence[FactInput],
         scopes: Sequence[Mapping[str, str | None]],
+        vectors: np.ndarray,
         *,
         single: bool,
     ) -> list[Fact]:
-        """Dedup, plan and write an add; the caller holds the process lock. With write locks
+        """Dedup, plan and write an add; the caller holds the process lock and has embedded every
+        item (`vectors`, before taking the lock: an embedding needs no lock, and computing it
+        under one made concurrent writers queue behind each other's model runs). With write locks
         across processes, the dedup keys and explicit ids are locked, then the stored facts the
         batch repeats (which an update may be changing), and the repeats are read again."""
         keys = [fact_key(item.content, scope) for item, scope in zip(items, scopes, strict=True)]
@@ -445,10 +468,6 @@ class ChromaFactStore(ChromaStore[Fact]):
                     utcnow(),
                     single=single,
                 )
-                fresh = [step.index for step in steps if step.fact.event == "ADD"]
-                vectors = np.zeros((len(items), int(self._backend.embedder.dimensions)), "float32")
-                if fresh:
-                    vectors[fresh] = await self._backend.embed([items[i].content for i in fresh])
                 rows = {row.id: row for row in known.values()}
                 return await self._write_steps(operation, steps, vectors, rows)
 
@@ -471,9 +490,38 @@ class ChromaFactStore(ChromaStore[Fact]):
         check_reserved(clean)
         optional_text(fact_id, field="fact_id")
         item = FactInput(content=content, metadata=clean, fact_id=fact_id)
+        vectors = await self._backend.embed([content])
+        return await self._adds.submit(_Add(item, scope, vectors))
+
+    async def _add_batch(self, requests: list[_Add]) -> list[Fact | MemioError]:
+        """Concurrent single adds written together (group commit, see the module docstring),
+        each with the outcome it would have had alone, in arrival order. When one of them is a
+        client mistake (an id that exists, a merge over the metadata caps) the batch would fail
+        as a whole, so each is then decided on its own instead."""
         async with self._lock:
-            [fact] = await self._add_planned("add", [item], [scope], single=True)
-            return fact
+            if len(requests) > 1:
+                try:
+                    return list(
+                        await self._add_planned(
+                            "add",
+                            [request.item for request in requests],
+                            [request.scope for request in requests],
+                            np.vstack([request.vectors for request in requests]),
+                            single=False,
+                        )
+                    )
+                except (ConflictError, InvalidRequestError):
+                    pass
+            out: list[Fact | MemioError] = []
+            for request in requests:
+                try:
+                    [fact] = await self._add_planned(
+                        "add", [request.item], [request.scope], request.vectors, single=True
+                    )
+                    out.append(fact)
+                except MemioError as exc:
+                    out.append(exc)
+            return out
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
         items = coerce_items(FactInput, facts, field="facts")
@@ -487,8 +535,9 @@ class ChromaFactStore(ChromaStore[Fact]):
                 )
             )
             check_reserved(item.metadata, field=f"facts[{i}].metadata")
+        vectors = await self._backend.embed([item.content for item in items])
         async with self._lock:
-            return await self._add_planned("add_many", items, scopes, single=False)
+            return await self._add_planned("add_many", items, scopes, vectors, single=False)
 
     async def update(
         self,
@@ -499,6 +548,7 @@ class ChromaFactStore(ChromaStore[Fact]):
     ) -> Fact:
         clean = update_args(fact_id, content, metadata, id_field="fact_id")
         check_reserved(clean)
+        vectors = await self._backend.embed([content]) if content is not None else None
         async with self._lock, self._backend.locks.hold("update", _fact_locks([fact_id])):
             row = await self._one("update", fact_id)
             if row is None:
@@ -506,7 +556,6 @@ class ChromaFactStore(ChromaStore[Fact]):
             old = self._decode(row)
             merged = merged_metadata(old.metadata, clean) or old.metadata
             lists = (await self._backend.features("update")).native_lists
-            vectors = await self._backend.embed([content]) if content is not None else None
             now = utcnow()
             new = old.model_copy(
                 update={
