@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,16 @@ def _load(record: dict[str, Any] | None) -> str:
         return "n/a"
     load = record["load"]
     return f"{load['min']:.2f} / {load['mean']:.2f} / {load['max']:.2f}"
+
+
+def _others(record: dict[str, Any]) -> str:
+    """What else used the machine's CPU during a run (other developers' test runs)."""
+    others = [o for o in record.get("others", []) if o["cpu_s"] >= 1.0]
+    if not others:
+        return "Nothing else used the CPU meanwhile."
+    wall = record.get("seconds", 0.0)
+    listed = "; ".join(f"`{o['command'][:70]}` {o['cpu_s']:.0f} s" for o in others)
+    return f"Other processes' CPU time meanwhile ({wall / 60:.0f} minutes of wall time): {listed}."
 
 
 def _point(scale: dict[str, Any], size: int) -> dict[str, Any] | None:
@@ -402,6 +413,170 @@ def _section_startup(scale: dict[str, Any]) -> list[str]:
     ]
 
 
+def _section_crash(runs: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "## 6. Crash recovery (SIGKILL under load)",
+        "",
+        "`python -m bench crash --trials N --profile P` (bench/crash.py, bench/ledger.py). One "
+        "data dir per run; memio-server runs on it while concurrent writers, each one user on "
+        "its own connection, mix fact adds and updates, history appends, document adds and "
+        "upserts and graph triple adds, recording every write answered 2xx. At a random moment "
+        "the server gets SIGKILL; it is started again on the same data and everything "
+        "acknowledged since the run began is read back. Trials chain on the same data, so later "
+        "trials also update records written before earlier crashes. **Lost**: an acknowledged "
+        "write missing or not as acknowledged (including the fact history's ADD/UPDATE events "
+        "and message order); **phantom**: stored but never sent; **torn**: an unacknowledged "
+        "write half done (allowed: the contract covers acknowledged writes), counted once when "
+        "first seen. **Ready**: seconds from spawning the new process to /ready 200. **Clean**: "
+        "/ready 200 and no error or traceback in the new process's log. tests/server/"
+        "test_crash_recovery.py runs three short trials of each profile in CI.",
+        "",
+    ]
+    for profile, run in sorted(runs.items()):
+        totals = run["totals"]
+        stores = ", ".join(f"{kind} {name}" for kind, name in run["stores"].items())
+        low, high = run["load_seconds"]
+        lines += [
+            f"**Profile `{profile}`** ({stores}): {totals['trials']} trials, {run['writers']} "
+            f"writers, kill {low:g} to {high:g} s into the load, seed {run['seed']}; started "
+            f"{run.get('started_at', '?')}, load average (min / mean / max) {_load(run)}. "
+            + _others(run),
+            "",
+            "| trial | killed after (s) | acknowledged writes | records checked | lost | "
+            "phantom | torn (new) | ready (s) | clean |",
+            "|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        ]
+        seen: set[str] = set()
+        for trial in run["trials"]:
+            new = [t for t in trial["torn"] if t not in seen]
+            seen.update(new)
+            lines.append(
+                f"| {trial['trial']} | {trial['killed_after_s']:.1f} | {trial['acknowledged']:,} | "
+                f"{trial['records_checked']:,} | {trial['lost']} | {trial['phantom']} | "
+                f"{len(new)} | {trial['ready_s']:.2f} | {'yes' if trial['clean'] else '**no**'} |"
+            )
+        lines += [
+            f"| **all** | | **{totals['acknowledged']:,}** | | **{totals['lost']}** | "
+            f"**{totals['phantom']}** | {totals['torn']} | median {totals['ready_s_median']:.2f}, "
+            f"max {totals['ready_s_max']:.2f} | {totals['trials'] - totals['unclean_starts']} of "
+            f"{totals['trials']} |",
+            "",
+        ]
+    return lines
+
+
+WRITES = (
+    "fact_add",
+    "fact_update",
+    "document_add",
+    "document_upsert",
+    "history_append",
+    "graph_add",
+)
+_OP_LABELS = {
+    "fact_add": "fact add",
+    "fact_update": "fact update",
+    "history_append": "history append",
+    "document_add": "document add",
+    "document_upsert": "document upsert (batch of 1-3)",
+    "graph_add": "graph triple add",
+    "fact_search": "fact search",
+    "document_search": "document search",
+    "history_search": "history search",
+    "graph_search": "graph search",
+    "fact_get": "fact get",
+    "fact_list": "fact list (20)",
+    "fact_history": "fact history",
+    "document_get": "document get",
+    "history_get": "history get (50)",
+    "graph_entity": "graph entity",
+}
+
+
+def _section_soak(soak: dict[str, Any], before: dict[str, Any] | None) -> list[str]:
+    minutes = soak["minutes"]
+    marks = " / ".join(f"{mib:.0f}" for _, mib in soak["rss_per_minute_mib"])
+    errors = sum(soak["errors"].values())
+    total = sum(op["n"] for op in soak["ops"].values())
+    lines = [
+        "## 7. Soak",
+        "",
+        f"`python -m bench soak --minutes {minutes:g} --connections {soak['connections']}` "
+        "(bench/soak.py). memio-server on a fresh data dir with the embedded defaults (chroma "
+        "facts and documents, sqlite history, networkx graph), seeded with "
+        f"{soak['seeded']['documents']:,} documents and {soak['seeded']['facts']:,} facts "
+        f"(batch routes); then {soak['connections']} workers, each one user on its own "
+        "keep-alive connection, send a random mix of every store's writes (40%), searches "
+        f"(30%) and reads (30%): {soak['warm_up_s']:g} s of warm-up, then {minutes:g} "
+        "measured minutes. Every text and query is distinct (no cache hit). Started "
+        f"{soak.get('started_at', '?')}; load average (min / mean / max) {_load(soak)}. "
+        + _others(soak),
+        "",
+        "| server RSS (MiB) | |",
+        "|---|--:|",
+        f"| idle, before seeding | {soak['rss_idle_mib']:.0f} |",
+        f"| after warm-up (baseline) | {soak['rss_start_mib']:.0f} |",
+        f"| each minute | {marks} |",
+        f"| end | {soak['rss_end_mib']:.0f} |",
+        f"| growth after warm-up | **{soak['rss_growth_pct']:+.1f}%** (max "
+        f"{soak['rss_max_mib']:.0f}) |",
+        "",
+        "Records stored at the baseline and at the end: "
+        + ", ".join(
+            f"{kind} {soak['counts_start'].get(kind, 0):,} -> {soak['counts_end'].get(kind, 0):,}"
+            for kind in ("facts", "documents", "history", "graph")
+        )
+        + ".",
+        "",
+        f"{total:,} requests in {soak['measured_s'] / 60:.1f} minutes "
+        f"({total / soak['measured_s']:.0f}/s), **{errors} errors**.",
+        "",
+        "| operation | requests | per s | errors | p50 ms | p95 ms | p99 ms |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for op, r in soak["ops"].items():
+        lines.append(
+            f"| {_OP_LABELS.get(op, op)} | {r['n']:,} | {r['per_s']:.1f} | {r['errors']} | "
+            f"{_ms(r['p50'])} | {_ms(r['p95'])} | {_ms(r['p99'])} |"
+        )
+    lines.append("")
+    if before:
+        lines += [
+            "**Fact writes, before and after the group commit** (bench/notes.md explains the "
+            "cause): the same command and seed, before on the code without it (started "
+            f"{before.get('started_at', '?')}, load average {_load(before)}). " + _others(before),
+            "",
+            "| operation | before p50 / p95 ms | after p50 / p95 ms | before per s | after per s |",
+            "|---|--:|--:|--:|--:|",
+        ]
+        for op in (*WRITES, "fact_search", "document_search"):
+            a, b = before["ops"][op], soak["ops"][op]
+            lines.append(
+                f"| {_OP_LABELS[op]} | {_ms(a['p50'])} / {_ms(a['p95'])} | "
+                f"{_ms(b['p50'])} / {_ms(b['p95'])} | {a['per_s']:.1f} | {b['per_s']:.1f} |"
+            )
+        lines.append("")
+    return lines
+
+
+def extra_sections() -> list[str]:
+    """Sections 6 and 7 (crash, soak): run on their own, from bench/results/ when present."""
+    from bench.common import RESULTS
+
+    def read(name: str) -> dict[str, Any] | None:
+        path = RESULTS / f"{name}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    lines: list[str] = []
+    crash = {p: r for p in ("embedded", "postgres") if (r := read(f"crash-{p}"))}
+    if crash:
+        lines += _section_crash(crash)
+    soak = read("soak")
+    if soak:
+        lines += _section_soak(soak, read("soak-before"))
+    return lines
+
+
 def write(mode: Mode, command: str | None) -> Path:
     """Render every result present; returns the Markdown file written."""
     names = ("overhead", "compare", "ingest", "scale", "auth")
@@ -461,6 +636,7 @@ def write(mode: Mode, command: str | None) -> Path:
         lines += _section_scale(results["scale"]) + _section_startup(results["scale"])
     if "auth" in results:
         lines += _section_auth(results["auth"])
+    lines += extra_sections()
     if NOTES.exists():
         lines += [NOTES.read_text().strip(), ""]
     md.parent.mkdir(parents=True, exist_ok=True)

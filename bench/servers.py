@@ -28,6 +28,11 @@ class Server:
     log: Path
     timings: dict[str, float] = field(default_factory=dict)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mib(self) -> float:
         """Resident memory of the server process (VmRSS)."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

@@ -426,6 +426,7 @@ def soak(
             """End of the warm-up: the baseline, then the measured minutes start."""
             record["counts_start"] = _counts(server.base_url)
             snapshot()
+            record["server_cpu_start_s"] = server.cpu_seconds()
             record["rss_start_mib"] = rss.start()
             print(f"[soak] RSS after warm-up {record['rss_start_mib']:.0f} MiB", flush=True)
             stats.start()
@@ -445,6 +446,7 @@ def soak(
             )
             stats.measuring = False
             record["measured_s"] = time.perf_counter() - stats.started
+            record["server_cpu_s"] = server.cpu_seconds() - record.pop("server_cpu_start_s")
             record["rss_end_mib"] = rss.stop()
             snapshot()
         record["rss_per_minute_mib"] = marks
@@ -453,6 +455,9 @@ def soak(
         record["rss_growth_pct"] = 100 * (record["rss_end_mib"] / record["rss_start_mib"] - 1)
         record["counts_end"] = _counts(server.base_url)
         record["ops"] = _ops_summary(stats, record["measured_s"])
+        requests = sum(op["n"] + op["errors"] for op in record["ops"].values())
+        record["requests"] = requests
+        record["server_cpu_ms_per_request"] = 1000 * record["server_cpu_s"] / max(1, requests)
         record["errors"] = dict(stats.errors)
         record["error_examples"] = stats.examples
         if tracemalloc and len(snapshot_files) == 2 and all(p.exists() for p in snapshot_files):
@@ -475,7 +480,9 @@ def main(options: Mapping[str, Any]) -> dict[str, Any]:
     print(
         f"[soak] RSS {record['rss_start_mib']:.0f} -> {record['rss_end_mib']:.0f} MiB "
         f"({record['rss_growth_pct']:+.1f}%), max {record['rss_max_mib']:.0f}; "
-        f"errors {sum(record['errors'].values())}; {path}"
+        f"errors {sum(record['errors'].values())}; {record['requests']} requests "
+        f"({record['requests'] / record['measured_s']:.1f}/s), server CPU "
+        f"{record['server_cpu_ms_per_request']:.1f} ms per request; {path}"
     )
     for op, s in record["ops"].items():
         print(
