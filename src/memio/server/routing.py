@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from memio.models import escaped, has_lone_surrogate
 from memio.server.strict import IGNORED_HEADER, InputRules, ignored_header, is_destructive
 
-__all__ = ["make_router"]
+__all__ = ["CheckedRoute", "make_router"]
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -74,7 +74,9 @@ def check_text(body: bytes) -> None:
         )
 
 
-class _CheckedRoute(APIRoute):
+class CheckedRoute(APIRoute):
+    """The route class of every memio router: input checked before the route runs."""
+
     refuse_unknown: ClassVar[bool] = True
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -95,7 +97,7 @@ class _CheckedRoute(APIRoute):
         return checked
 
 
-class _ReportingRoute(_CheckedRoute):
+class _ReportingRoute(CheckedRoute):
     refuse_unknown = False
 
 
@@ -106,5 +108,5 @@ def make_router(
     holding lone surrogates (422). `unknown_input="report"` (the mem0 dialects): unknown query
     parameters and body fields are accepted and named in ``X-Memio-Ignored``, except on
     destructive routes, which always refuse them."""
-    route_class = _CheckedRoute if unknown_input == "refuse" else _ReportingRoute
+    route_class = CheckedRoute if unknown_input == "refuse" else _ReportingRoute
     return APIRouter(route_class=route_class, **kwargs)
