@@ -65,7 +65,9 @@ def snapshot(client: TestClient) -> dict[str, Any]:
             for f in client.get("/v1/facts", headers=ADMIN).json()
         ),
         "sessions": client.get("/v1/history/sessions", headers=ADMIN).json(),
-        "documents": sorted(d["content"] for d in client.get("/v1/documents", headers=ADMIN).json()),
+        "documents": sorted(
+            d["content"] for d in client.get("/v1/documents", headers=ADMIN).json()
+        ),
         "triples": len(client.get("/v1/graph/triples", headers=ADMIN).json()["triples"]),
     }
 
@@ -90,9 +92,7 @@ def operations(client: TestClient) -> list[tuple[str, str]]:
 
 def refuses_unknown(method: str, path: str) -> bool:
     return (
-        method == "DELETE"
-        or (method, path) in DESTRUCTIVE_POSTS
-        or path.startswith(OWN_PREFIXES)
+        method == "DELETE" or (method, path) in DESTRUCTIVE_POSTS or path.startswith(OWN_PREFIXES)
     )
 
 
