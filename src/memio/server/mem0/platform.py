@@ -126,6 +126,12 @@ class ListBody(EntityIds):
 
 class SearchBody(ListBody):
     query: str
+    page: int | None = Field(
+        default=None, description="Ignored by search.", json_schema_extra=IGNORED
+    )
+    page_size: int | None = Field(
+        default=None, description="Ignored by search.", json_schema_extra=IGNORED
+    )
     top_k: int | None = Field(default=None, description="At most this many results (default 10).")
     limit: int | None = Field(default=None, description="Same as top_k.")
     threshold: float | None = Field(default=None, description="Minimum score (0..1).")
