@@ -451,8 +451,10 @@ async def add_v1(request: Request, response: Response, body: AddBody, facts: Fac
     return answer["results"] if body.output_format == "v1.0" else answer
 
 
-_PAGE = Query(None, description="Page number, from 1 (default 1).")
-_PAGE_SIZE = Query(None, description="Memories per page, 1 to 1000 (default 100).")
+# Read by _page_numbers (query first, then body); declared so the input check knows them, kept
+# out of the schema as before (their rules live in _page_numbers: 400 naming the field).
+_PAGE = Query(None, include_in_schema=False)
+_PAGE_SIZE = Query(None, include_in_schema=False)
 
 
 @router.post("/v3/memories/", summary="Get all memories")
@@ -460,8 +462,8 @@ async def get_all_v3(
     request: Request,
     body: ListBody,
     facts: FactsDep,
-    page: int | None = _PAGE,
-    page_size: int | None = _PAGE_SIZE,
+    page: str | None = _PAGE,
+    page_size: str | None = _PAGE_SIZE,
 ) -> dict[str, Any]:
     """Memories matching ``filters`` (which must name an entity id), oldest first, a page at a
     time: ``{count, next, previous, results}``."""
@@ -477,8 +479,8 @@ async def get_all_v2(
     request: Request,
     body: ListBody,
     facts: FactsDep,
-    page: int | None = _PAGE,
-    page_size: int | None = _PAGE_SIZE,
+    page: str | None = _PAGE,
+    page_size: str | None = _PAGE_SIZE,
 ) -> Any:
     """A bare list, or ``{count, next, previous, results}`` when ``page``/``page_size`` are
     given."""
@@ -633,8 +635,8 @@ async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
 async def entities(
     request: Request,
     facts: FactsDep,
-    page: int | None = _PAGE,
-    page_size: int | None = _PAGE_SIZE,
+    page: str | None = _PAGE,
+    page_size: str | None = _PAGE_SIZE,
 ) -> dict[str, Any]:
     """``{count, next, previous, results}``; each result names the entity (``type``, ``name``)
     and counts its memories."""
