@@ -825,3 +825,28 @@ async def test_an_id_used_again_after_delete_keeps_both_lives(make):
         ("DELETE", "first life"),
         ("ADD", "second life"),
     ]
+
+
+async def test_concurrent_document_writes_are_written_together_each_as_if_alone(make):
+    store = make("documents", {})
+    await store.add(content="stored", doc_id="d-0", user_id="u")
+    adds = [store.add(content=f"document {i}", doc_id=f"d-{i}") for i in range(1, 21)]
+    adds += [store.add(content="anonymous id"), store.add(content="taken", doc_id="d-0")]
+    added = await asyncio.gather(*adds, return_exceptions=True)
+    assert store._adds.batches < len(adds)  # group commit: fewer writes than calls
+    assert [d.id for d in added[:20]] == [f"d-{i}" for i in range(1, 21)]
+    assert isinstance(added[21], ConflictError) and added[21].field == "doc_id"
+    assert (await store.get(doc_id="d-0")).content == "stored"
+
+    upserts = [
+        store.upsert_many(documents=[{"content": f"new {i}", "doc_id": f"d-{i}"}])
+        for i in range(1, 6)
+    ]
+    upserts += [store.upsert_many(documents=[{"content": "later", "doc_id": "d-1"}])]  # same id
+    upserts += [store.upsert_many(documents=[{"content": "owner change", "doc_id": "d-0"}])]
+    done = await asyncio.gather(*upserts, return_exceptions=True)
+    assert [d[0].content for d in done[:6]] == [*(f"new {i}" for i in range(1, 6)), "later"]
+    assert isinstance(done[6], ConflictError) and done[6].field == "documents[0].user_id"
+    assert (await store.get(doc_id="d-1")).content == "later"  # in arrival order
+    assert (await store.get(doc_id="d-0")).content == "stored"
+    assert await store.count() == 22
