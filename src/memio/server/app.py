@@ -26,6 +26,7 @@ from memio.errors import InvalidRequestError, NotSupportedError
 from memio.protocols import Embedder
 from memio.providers import build_store
 from memio.providers._shared import DataLockedError, ProviderContext
+from memio.redaction import redacted
 from memio.server.asgi import ALWAYS_PUBLIC
 from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
 from memio.server.body_limit import BodyLimitMiddleware
@@ -188,7 +189,7 @@ async def _warm_up(stores: Memio, embedder: Embedder, key_store: KeyStore | None
     results = await asyncio.gather(*steps.values(), return_exceptions=True)
     for name, result in zip(steps, results, strict=True):
         if isinstance(result, Exception):
-            logger.warning("warm-up: %s not ready yet: %s", name, result)
+            logger.warning("warm-up: %s not ready yet: %s", name, redacted(str(result)))
 
 
 def _rate_limiter(config: ServerConfig, counters: Counters | None) -> RateLimiter | None:
