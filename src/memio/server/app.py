@@ -23,6 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 from memio import __version__
 from memio.client import Memio
 from memio.errors import InvalidRequestError, NotSupportedError
+from memio.pagination import use_cursor_secret
 from memio.protocols import Embedder
 from memio.providers import build_store
 from memio.providers._shared import DataLockedError, ProviderContext
@@ -31,6 +32,7 @@ from memio.server.asgi import ALWAYS_PUBLIC
 from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
 from memio.server.body_limit import BodyLimitMiddleware
 from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
+from memio.server.cursor_secret import cursor_secret
 from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
 from memio.server.keystore import KeyStore, build_key_store
 from memio.server.metrics import Metrics, MetricsMiddleware
@@ -108,6 +110,7 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        use_cursor_secret(await asyncio.to_thread(cursor_secret, config))
         if counters is not None:
             counters.open()
         try:
