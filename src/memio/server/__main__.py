@@ -122,17 +122,23 @@ def _serve(config: ServerConfig, source: str) -> int:
     import uvicorn
 
     from memio.server.app import create_app
+    from memio.server.connections import http_protocol
 
     log_config = _log_config()
     logging.config.dictConfig(log_config)
     logger.info("configuration: %s", source)
+    settings = config.server
     uvicorn.run(
         create_app(config),
-        host=config.server.host,
-        port=config.server.port,
+        host=settings.host,
+        port=settings.port,
         log_config=log_config,
         server_header=False,
         ws="none",  # no websocket routes: do not load a websocket stack
+        # slow clients (see memio.server.connections)
+        http=http_protocol(settings.header_timeout_seconds),
+        timeout_keep_alive=settings.keep_alive_seconds,  # type: ignore[arg-type]
+        limit_concurrency=settings.max_connections,
     )
     return 0
 
