@@ -114,3 +114,10 @@ def test_the_server_log_never_shows_a_password() -> None:
         log = server.stderr()
     assert "provider error" in log and "admin:***@" in log
     _assert_hidden([added, ready], log)
+
+
+def test_configure_hides_the_cursor_secret(serve) -> None:
+    client = serve({"auth": AUTH, "server": {"cursor_secret": f"{SECRET}-long-enough"}})
+    shown = client.get("/configure", headers=ADMIN)
+    assert shown.json()["server"]["cursor_secret"] == "***"
+    _assert_hidden([shown], "")
