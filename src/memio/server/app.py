@@ -57,6 +57,7 @@ EXPOSED_HEADERS = [
     "Retry-After",
     "Link",
     "X-Next-Cursor",
+    "X-Memio-Ignored",
 ]
 
 

@@ -1,4 +1,7 @@
-"""`make_router()`: every memio router is built here, so every JSON body is checked for valid text.
+"""`make_router()`: every memio router is built here, so every request's input is checked the same
+way: its query parameters and body fields against what the route declares (`memio.server.strict`:
+unknown input refused on memio's own and on destructive routes, reported in ``X-Memio-Ignored``
+elsewhere; duplicated JSON keys refused everywhere), and every JSON body for valid text.
 
 JSON may spell a lone UTF-16 surrogate (``"\\ud800"``), which Python decodes into a str that no
 store, tokenizer or JSON encoder accepts. The stores refuse such text in what they validate
@@ -13,15 +16,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from memio.models import escaped, has_lone_surrogate
+from memio.server.strict import IGNORED_HEADER, InputRules, ignored_header, is_destructive
 
-__all__ = ["make_router"]
+__all__ = ["CheckedRoute", "make_router"]
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -70,19 +74,39 @@ def check_text(body: bytes) -> None:
         )
 
 
-class _TextCheckedRoute(APIRoute):
+class CheckedRoute(APIRoute):
+    """The route class of every memio router: input checked before the route runs."""
+
+    refuse_unknown: ClassVar[bool] = True
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        rules = InputRules.of(self, refuse=self.refuse_unknown or is_destructive(self))
 
         async def checked(request: Request) -> Response:
             # Checked here, not inside request.json(): FastAPI turns any error raised there into
             # a bare 400 that names no field. The body stays cached for the handler.
-            check_text(await request.body())
-            return await handler(request)
+            body = await request.body()
+            check_text(body)
+            ignored = rules.check(request, body)
+            response = await handler(request)
+            if ignored:
+                response.headers[IGNORED_HEADER] = ignored_header(ignored)
+            return response
 
         return checked
 
 
-def make_router(**kwargs: Any) -> APIRouter:
-    """An APIRouter whose routes reject JSON bodies holding lone surrogates (422)."""
-    return APIRouter(route_class=_TextCheckedRoute, **kwargs)
+class _ReportingRoute(CheckedRoute):
+    refuse_unknown = False
+
+
+def make_router(
+    *, unknown_input: Literal["refuse", "report"] = "refuse", **kwargs: Any
+) -> APIRouter:
+    """An APIRouter whose routes check their input (`memio.server.strict`) and reject JSON bodies
+    holding lone surrogates (422). `unknown_input="report"` (the mem0 dialects): unknown query
+    parameters and body fields are accepted and named in ``X-Memio-Ignored``, except on
+    destructive routes, which always refuse them."""
+    route_class = CheckedRoute if unknown_input == "refuse" else _ReportingRoute
+    return APIRouter(route_class=route_class, **kwargs)

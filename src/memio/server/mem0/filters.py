@@ -26,7 +26,8 @@ path in ``detail``, e.g. ``filters.AND[1].keywords``).
 Entity ids pinned by equality at the top level (the root, or a root ``AND``) are lifted out as the
 store's scope arguments, so providers can scope natively; everything else stays in the portable
 filter. `Translation.names_entity` says whether the filter names an entity, as the platform
-requires for search and get_all.
+requires for search and get_all; `Translation.pins_entity`, whether it keeps to one entity, as an
+operator's delete must (else it needs an admin key).
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ class Translation:
     @property
     def names_entity(self) -> bool:
         return bool(self.scope) or bool(self.entities)
+
+    @property
+    def pins_entity(self) -> bool:
+        """Whether the filter keeps to one entity: an id pinned by equality at the top level.
+        ``"*"``, ``in``, ``ne`` or an ``OR`` of ids name entities without pinning one, so a
+        delete with such a filter may reach every user."""
+        return bool(self.scope)
 
     def store_args(self) -> dict[str, Any]:
         """Keyword arguments for `FactStore.get_all` / `search`."""

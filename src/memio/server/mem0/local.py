@@ -22,7 +22,7 @@ from memio.server.routing import make_router
 
 __all__ = ["router"]
 
-router = make_router(tags=["mem0 local-first aliases"])
+router = make_router(unknown_input="report", tags=["mem0 local-first aliases"])
 
 
 @router.get("/v1/memories/search", summary="Search memories (GET)")

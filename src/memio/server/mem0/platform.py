@@ -59,6 +59,7 @@ from memio.server.mem0.shapes import (
     summarize_entities,
 )
 from memio.server.routing import make_router
+from memio.server.strict import IGNORED
 
 __all__ = [
     "INFER_HEADER",
@@ -75,7 +76,7 @@ __all__ = [
     "store_messages",
 ]
 
-router = make_router(tags=["mem0 platform"])
+router = make_router(unknown_input="report", tags=["mem0 platform"])
 
 ORG_ID = "memio"
 INFER_HEADER = "X-Memio-Infer"
@@ -107,7 +108,9 @@ class AddBody(EntityIds):
     metadata: dict[str, Any] | None = None
     infer: bool = Field(default=True, description="Extract facts with the configured LLM.")
     filters: dict[str, Any] | None = Field(default=None, description="Entity ids, as filters.")
-    async_mode: bool | None = Field(default=None, description="Accepted; memio answers when done.")
+    async_mode: bool | None = Field(
+        default=None, description="Ignored: memio answers when done.", json_schema_extra=IGNORED
+    )
     output_format: str | None = None
     prompt: str | None = Field(default=None, description="Extraction instructions (infer only).")
     expiration_date: str | None = None
@@ -124,10 +127,18 @@ class ListBody(EntityIds):
 
 class SearchBody(ListBody):
     query: str
+    page: int | None = Field(
+        default=None, description="Ignored by search.", json_schema_extra=IGNORED
+    )
+    page_size: int | None = Field(
+        default=None, description="Ignored by search.", json_schema_extra=IGNORED
+    )
     top_k: int | None = Field(default=None, description="At most this many results (default 10).")
     limit: int | None = Field(default=None, description="Same as top_k.")
     threshold: float | None = Field(default=None, description="Minimum score (0..1).")
-    rerank: bool | None = Field(default=None, description="Accepted; memio does not rerank.")
+    rerank: bool | None = Field(
+        default=None, description="Ignored: memio does not rerank.", json_schema_extra=IGNORED
+    )
     fields: list[str] | None = Field(default=None, description="Only these fields per result.")
     output_format: str | None = None
 
@@ -361,8 +372,9 @@ def _add_answer(response: Response, added: list[Added], status: str) -> dict[str
     }
 
 
-def _query_filters(raw: str | None) -> dict[str, Any] | None:
-    """``filters`` in a query string: JSON, or the Python dict repr the Python SDK sends."""
+def _query_filters(raw: str | None, field: str = "filters") -> dict[str, Any] | None:
+    """``filters`` (or ``metadata``) in a query string: JSON, or the Python dict repr the Python
+    SDK sends."""
     if raw is None or not raw.strip():
         return None
     try:
@@ -371,9 +383,9 @@ def _query_filters(raw: str | None) -> dict[str, Any] | None:
         try:
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
-            raise InvalidRequestError("is not a JSON object", field="filters") from None
+            raise InvalidRequestError("is not a JSON object", field=field) from None
     if not isinstance(value, dict):
-        raise InvalidRequestError("must be a JSON object", field="filters")
+        raise InvalidRequestError("must be a JSON object", field=field)
     return value
 
 
@@ -436,8 +448,20 @@ async def add_v1(request: Request, response: Response, body: AddBody, facts: Fac
     return answer["results"] if body.output_format == "v1.0" else answer
 
 
+# Read by _page_numbers (query first, then body); declared so the input check knows them, kept
+# out of the schema as before (their rules live in _page_numbers: 400 naming the field).
+_PAGE = Query(None, include_in_schema=False)
+_PAGE_SIZE = Query(None, include_in_schema=False)
+
+
 @router.post("/v3/memories/", summary="Get all memories")
-async def get_all_v3(request: Request, body: ListBody, facts: FactsDep) -> dict[str, Any]:
+async def get_all_v3(
+    request: Request,
+    body: ListBody,
+    facts: FactsDep,
+    page: str | None = _PAGE,
+    page_size: str | None = _PAGE_SIZE,
+) -> dict[str, Any]:
     """Memories matching ``filters`` (which must name an entity id), oldest first, a page at a
     time: ``{count, next, previous, results}``."""
     translation = list_filter(body)
@@ -448,7 +472,13 @@ async def get_all_v3(request: Request, body: ListBody, facts: FactsDep) -> dict[
 
 
 @router.post("/v2/memories/", summary="Get all memories (mem0ai 1.x)")
-async def get_all_v2(request: Request, body: ListBody, facts: FactsDep) -> Any:
+async def get_all_v2(
+    request: Request,
+    body: ListBody,
+    facts: FactsDep,
+    page: str | None = _PAGE,
+    page_size: str | None = _PAGE_SIZE,
+) -> Any:
     """A bare list, or ``{count, next, previous, results}`` when ``page``/``page_size`` are
     given."""
     translation = list_filter(body)
@@ -513,6 +543,14 @@ async def search_v1(request: Request, body: SearchBody, facts: FactsDep) -> Any:
     return {"results": results} if body.output_format == "v1.1" else results
 
 
+def _ignored_query(why: str) -> Any:
+    return Query(None, description=f"Ignored: {why}.", json_schema_extra=IGNORED)
+
+
+_ORG = "memio has one organisation"
+_PROJECT = "a key is its project"
+
+
 @router.delete("/v1/memories/", summary="Delete memories of an entity")
 async def delete_all(
     request: Request,
@@ -522,12 +560,23 @@ async def delete_all(
     app_id: str | None = None,
     run_id: str | None = None,
     filters: str | None = Query(None, description="mem0 filters as JSON text."),
+    metadata: str | None = Query(
+        None, description='Only memories with these metadata values, as JSON: {"topic": "games"}.'
+    ),
+    org_id: str | None = _ignored_query(_ORG),
+    org_name: str | None = _ignored_query(_ORG),
+    project_id: str | None = _ignored_query(_PROJECT),
+    project_name: str | None = _ignored_query(_PROJECT),
 ) -> dict[str, Any]:
-    """Delete the memories of the given entity ids (or matching ``filters``). Naming no entity
-    deletes every memory and needs an admin key."""
+    """Delete the memories of the given entity ids that match ``filters`` and ``metadata``. A
+    request that does not pin one entity (an id by equality: ``"*"``, ``in`` or ``OR`` do not)
+    may delete across users and needs an admin key. Unknown parameters answer 400."""
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
-    translation = merge_ids(translate(_query_filters(filters)), ids)
-    if not translation.names_entity:
+    given, wanted = _query_filters(filters), _query_filters(metadata, "metadata")
+    parts = [part for part in (given, {"metadata": wanted} if wanted else None) if part]
+    raw = parts[0] if len(parts) == 1 else {"AND": parts} if parts else None
+    translation = merge_ids(translate(raw), ids)
+    if not translation.pins_entity:
         await require_admin_unless_bound(request)
     if translation.filters is None:
         await facts.delete_all(**translation.scope)
@@ -558,7 +607,9 @@ async def update_one(memory_id: str, body: UpdateBody, facts: FactsDep) -> dict[
 async def delete_one(
     memory_id: str,
     facts: FactsDep,
-    delete_linked: bool = Query(False, description="Accepted; memio has no linked memories."),
+    delete_linked: bool = Query(
+        False, description="Ignored: memio has no linked memories.", json_schema_extra=IGNORED
+    ),
 ) -> dict[str, Any]:
     with memory_not_found(memory_id):
         await facts.delete(fact_id=memory_id)
@@ -578,7 +629,12 @@ async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
 
 
 @router.get("/v1/entities/", summary="Users, agents, apps and runs with memories")
-async def entities(request: Request, facts: FactsDep) -> dict[str, Any]:
+async def entities(
+    request: Request,
+    facts: FactsDep,
+    page: str | None = _PAGE,
+    page_size: str | None = _PAGE_SIZE,
+) -> dict[str, Any]:
     """``{count, next, previous, results}``; each result names the entity (``type``, ``name``)
     and counts its memories."""
     page, size, _ = _page_numbers(request)

@@ -52,10 +52,11 @@ from memio.server.mem0.shapes import (
     summarize_entities,
 )
 from memio.server.routing import make_router
+from memio.server.strict import IGNORED, destructive
 
 __all__ = ["UNSUPPORTED", "redacted_config", "router"]
 
-router = make_router(tags=["mem0 self-hosted"])
+router = make_router(unknown_input="report", tags=["mem0 self-hosted"])
 
 DEFAULT_LIST_TOP_K = 100
 DEFAULT_SEARCH_TOP_K = 20  # mem0's Memory.search default
@@ -102,6 +103,8 @@ class MemoryUpdate(BaseModel):
     model_config = _REQUEST
 
     text: str | None = Field(default=None, description="New content of the memory.")
+    data: str | None = Field(default=None, description="Older mem0 servers' name for text.")
+    memory: str | None = Field(default=None, description="Older mem0 servers' name for text.")
     metadata: dict[str, Any] | None = Field(default=None, description="Keys to merge in.")
     expiration_date: str | None = None
 
@@ -117,8 +120,8 @@ class SearchRequest(BaseModel):
     filters: dict[str, Any] | None = None
     top_k: int | None = Field(default=None, description="At most this many results (20).")
     threshold: float | None = Field(default=None, description="Minimum score (0..1).")
-    explain: bool | None = None
-    show_expired: bool | None = None
+    explain: bool | None = Field(default=None, json_schema_extra=IGNORED)
+    show_expired: bool | None = Field(default=None, json_schema_extra=IGNORED)
 
 
 def _ids(body: Any) -> dict[str, str | None]:
@@ -167,7 +170,9 @@ async def list_memories(
     agent_id: str | None = None,
     app_id: str | None = None,
     top_k: int | None = Query(None, ge=0, le=MAX_LIMIT, description="At most this many (100)."),
-    show_expired: bool = Query(False, description="Accepted; memio does not expire memories."),
+    show_expired: bool = Query(
+        False, description="Ignored: memio does not expire memories.", json_schema_extra=IGNORED
+    ),
 ) -> dict[str, Any]:
     """Memories of the given ids, oldest first. Without any id this lists every memory and
     needs an admin key."""
@@ -192,7 +197,7 @@ async def delete_memories(
     """Delete the memories of the given ids; without any id, every memory (admin key)."""
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
     translation = merge_ids(Translation(), ids)
-    if not translation.names_entity:
+    if not translation.pins_entity:
         await require_admin_unless_bound(request)
     await facts.delete_all(**translation.scope)
     return {"message": "All relevant memories deleted"}
@@ -207,10 +212,7 @@ async def get_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
 async def update_one(memory_id: str, body: MemoryUpdate, facts: FactsDep) -> dict[str, Any]:
     """Replace the text and/or merge metadata keys."""
     reject_unsupported(expiration_date=body.expiration_date)
-    text = body.text
-    if text is None:  # older mem0 servers took the new text as "data" or "memory"
-        extra = body.model_extra or {}
-        text = next((extra[k] for k in ("data", "memory") if isinstance(extra.get(k), str)), None)
+    text = next((t for t in (body.text, body.data, body.memory) if t is not None), None)
     if text is None and body.metadata is None:
         raise InvalidRequestError("give text and/or metadata", field="text")
     with memory_not_found(memory_id):
@@ -250,6 +252,7 @@ async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict
 
 
 @router.post("/reset", summary="Reset all memories (admin key)")
+@destructive
 async def reset(request: Request, facts: FactsDep) -> dict[str, Any]:
     """Delete every memory (the facts store only; memio's other stores are untouched)."""
     await require_admin(request)
