@@ -111,15 +111,19 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        use_cursor_secret(await asyncio.to_thread(cursor_secret, config))
         if counters is not None:
             counters.open()
         try:
             if memio is not None:
+                # stores the caller built: the configured secret, else this process's key
+                # (no file is written to a data directory these stores may not use)
+                if config.server.cursor_secret is not None:
+                    use_cursor_secret(config.server.cursor_secret.get_secret_value())
                 app.state.memio = memio
                 _log_summary(config, memio, limiter)
                 yield
                 return
+            use_cursor_secret(await asyncio.to_thread(cursor_secret, config))
             embedder = build_embedder(config.embedder)
             app.state.memio = stores = build_memio(config, embedder)
             try:
