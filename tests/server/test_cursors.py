@@ -53,10 +53,11 @@ def _fill(client: httpx.Client) -> None:
 
 
 def _forged(cursor: str) -> str:
-    """An issued cursor with every integer of its position made huge, its tag (if any) kept."""
+    """An issued cursor with every integer of its position made 2**63 (on an unsigned cursor:
+    a 500 from SQLite, a 502 "Invalid where clause" from Chroma), its tag (if any) kept."""
     body, dot, tag = cursor.partition(".")
     payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    payload["p"] = {k: 10**30 if isinstance(v, int) else v for k, v in payload["p"].items()}
+    payload["p"] = {k: 2**63 if isinstance(v, int) else v for k, v in payload["p"].items()}
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=") + dot + tag
 
