@@ -7,6 +7,8 @@ exception type or status code, never by matching message text.
 
 from __future__ import annotations
 
+from memio.redaction import redacted
+
 __all__ = [
     "ConflictError",
     "ForbiddenError",
@@ -84,7 +86,9 @@ class NotSupportedError(MemioError):
 
 
 class ProviderError(MemioError):
-    """The backend failed. Names the provider and the operation so operators know where to look."""
+    """The backend failed. Names the provider and the operation so operators know where to look.
+    The message is redacted (`memio.redaction`): backends quote their URLs and DSNs, passwords
+    included, and this message reaches error bodies, /ready, /status and logs."""
 
     code = "provider_error"
 
@@ -96,7 +100,7 @@ class ProviderError(MemioError):
         operation: str,
         cause: BaseException | None = None,
     ) -> None:
-        super().__init__(f"{provider}.{operation} failed: {message}")
+        super().__init__(redacted(f"{provider}.{operation} failed: {message}"))
         self.provider = provider
         self.operation = operation
         self.cause = cause

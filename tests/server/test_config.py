@@ -173,7 +173,8 @@ def test_empty_sections_mean_defaults(tmp_path):
 def test_unknown_key_lists_the_known_ones():
     assert problems({"server": {"prot": 1}}) == [
         "server.prot: unknown key (expected one of: host, port, cors, limits, rate_limit, "
-        "ready_timeout_seconds)"
+        "ready_timeout_seconds, public_url, cursor_secret, header_timeout_seconds, "
+        "keep_alive_seconds, max_connections)"
     ]
     assert problems({"stores": {"facts": {"provider": "memory", "confg": {}}}}) == [
         "stores.facts.confg: unknown key (expected one of: provider, config)"

@@ -23,13 +23,16 @@ from starlette.middleware.cors import CORSMiddleware
 from memio import __version__
 from memio.client import Memio
 from memio.errors import InvalidRequestError, NotSupportedError
+from memio.pagination import use_cursor_secret
 from memio.protocols import Embedder
 from memio.providers import build_store
 from memio.providers._shared import DataLockedError, ProviderContext
+from memio.redaction import redacted
 from memio.server.asgi import ALWAYS_PUBLIC
 from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
 from memio.server.body_limit import BodyLimitMiddleware
 from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
+from memio.server.cursor_secret import cursor_secret
 from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
 from memio.server.keystore import KeyStore, build_key_store
 from memio.server.metrics import Metrics, MetricsMiddleware
@@ -112,10 +115,15 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
             counters.open()
         try:
             if memio is not None:
+                # stores the caller built: the configured secret, else this process's key
+                # (no file is written to a data directory these stores may not use)
+                if config.server.cursor_secret is not None:
+                    use_cursor_secret(config.server.cursor_secret.get_secret_value())
                 app.state.memio = memio
                 _log_summary(config, memio, limiter)
                 yield
                 return
+            use_cursor_secret(await asyncio.to_thread(cursor_secret, config))
             embedder = build_embedder(config.embedder)
             app.state.memio = stores = build_memio(config, embedder)
             try:
@@ -189,7 +197,7 @@ async def _warm_up(stores: Memio, embedder: Embedder, key_store: KeyStore | None
     results = await asyncio.gather(*steps.values(), return_exceptions=True)
     for name, result in zip(steps, results, strict=True):
         if isinstance(result, Exception):
-            logger.warning("warm-up: %s not ready yet: %s", name, result)
+            logger.warning("warm-up: %s not ready yet: %s", name, redacted(str(result)))
 
 
 def _rate_limiter(config: ServerConfig, counters: Counters | None) -> RateLimiter | None:

@@ -39,6 +39,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from memio.errors import InvalidRequestError
+from memio.models import utc_timestamp
 from memio.server.mem0.shapes import CATEGORIES_KEY, ENTITY_FIELDS
 
 __all__ = ["Translation", "merge_ids", "translate"]
@@ -52,6 +53,7 @@ _TIME_FIELDS = ("created_at", "updated_at")
 _SUPPORTED = (*ENTITY_FIELDS, *_TIME_FIELDS, "metadata", "categories", "memory_ids")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LOWEST = -1.7976931348623157e308
+_LAST_INSTANT = datetime.max.replace(tzinfo=timezone.utc).isoformat()
 WILDCARD = "*"
 
 
@@ -262,13 +264,18 @@ class _Translator:
             if not is_day:
                 parts.append({name: {op: start.isoformat()}})
                 continue
-            next_day = (start + timedelta(days=1)).isoformat()
+            # the day ends at the next midnight, or at the calendar's last instant
+            if start.date() == date.max:
+                until, after = {"lte": _LAST_INSTANT}, {"gt": _LAST_INSTANT}
+            else:
+                next_day = (start + timedelta(days=1)).isoformat()
+                until, after = {"lt": next_day}, {"gte": next_day}
             if op == "eq":
-                parts.append({name: {"gte": start.isoformat(), "lt": next_day}})
+                parts.append({name: {"gte": start.isoformat(), **until}})
             elif op == "lte":
-                parts.append({name: {"lt": next_day}})
+                parts.append({name: until})
             elif op == "gt":
-                parts.append({name: {"gte": next_day}})
+                parts.append({name: after})
             else:  # gte, lt: from / until midnight at the start of the day
                 parts.append({name: {op: start.isoformat()}})
         result = _all_of(parts)
@@ -383,4 +390,4 @@ def _instant(value: Any, where: str) -> tuple[datetime, bool]:
         raise InvalidRequestError(
             f"{value!r} is not an ISO 8601 date or timestamp", field=where
         ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)), False
+    return utc_timestamp(parsed, field=where), False

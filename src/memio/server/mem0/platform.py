@@ -45,6 +45,7 @@ from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.server.auth import principal_of, require_admin_unless_bound
 from memio.server.deps import FactsDep
+from memio.server.links import link_to
 from memio.server.mem0.extraction import ExtractionLLM
 from memio.server.mem0.filters import Translation, merge_ids, translate
 from memio.server.mem0.shapes import (
@@ -357,12 +358,8 @@ def _paginated(request: Request, items: Sequence[Any], page: int, size: int) -> 
     more = start + size < len(items)
     return {
         "count": len(items),
-        "next": str(request.url.include_query_params(page=page + 1, page_size=size))
-        if more
-        else None,
-        "previous": str(request.url.include_query_params(page=page - 1, page_size=size))
-        if page > 1
-        else None,
+        "next": link_to(request, page=page + 1, page_size=size) if more else None,
+        "previous": link_to(request, page=page - 1, page_size=size) if page > 1 else None,
         "results": list(items[start : start + size]),
     }
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.pagination import MAX_LIMIT
+from memio.redaction import REDACTED, redacted
 from memio.scoping import SCOPE_FIELDS, Scope
 from memio.server.auth import principal_of, require_admin, require_admin_unless_bound
 from memio.server.config import KEY_NAME_PATTERN
@@ -81,9 +82,6 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     ("POST", "/generate-instructions"): "memio does not generate extraction instructions",
 }
 _SECRET_KEY = re.compile(r"key|secret|passw|token|credential|auth|sha256", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@", re.I)
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
-REDACTED = "***"
 
 
 class MemoryCreate(BaseModel):
@@ -390,11 +388,5 @@ def _redact(value: Any, key: str = "") -> Any:
     if key and _SECRET_KEY.search(key) and value not in (None, "", False):
         return value if isinstance(value, bool | int | float) else REDACTED
     if isinstance(value, str):
-        return redacted_text(value)
+        return redacted(value)
     return value
-
-
-def redacted_text(text: str) -> str:
-    """`text` with passwords in URLs and ``password=...`` connection strings replaced."""
-    text = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", text)
-    return _KV_PASSWORD.sub(rf"\g<1>{REDACTED}", text)
