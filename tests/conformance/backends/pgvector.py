@@ -1,0 +1,33 @@
+"""The postgres provider's facts and documents (pgvector) against the session's throw-away
+PostgreSQL + pgvector cluster (`pgvector_dsn`, tests/support/fixtures_pgvector.py), one schema per
+test. Select with ``-k pgvector``."""
+
+import pytest
+
+from tests.conformance.backends import Backend, BackendEnv
+from tests.support.fixtures_pgvector import pgvector_schema
+
+
+def pgvector_config(env: BackendEnv) -> dict:
+    return {
+        "provider": "postgres",
+        "config": {
+            "dsn": env.fixtures["pgvector_dsn"],
+            "schema": pgvector_schema(env.data_dir),
+            "pool_min_size": 1,
+            "pool_max_size": 4,
+        },
+    }
+
+
+BACKENDS = [
+    Backend(
+        id="pgvector",
+        kind=kind,
+        config=pgvector_config,
+        persistent=True,
+        requires=("pgvector_dsn",),
+        marks=(pytest.mark.pgvector,),
+    )
+    for kind in ("facts", "documents")
+]
