@@ -1,6 +1,8 @@
-"""The postgres provider's facts and documents (pgvector) against the session's throw-away
-PostgreSQL + pgvector cluster (`pgvector_dsn`, tests/support/fixtures_pgvector.py), one schema per
-test. Select with ``-k pgvector``."""
+"""The postgres provider for all four stores against the session's throw-away PostgreSQL +
+pgvector cluster (`pgvector_dsn`, tests/support/fixtures_pgvector.py), one schema per test: facts
+and documents need pgvector; history and graph run here too (besides the ``postgres`` backend on
+the machine's PostgreSQL), so the HTTP suites get a profile with every store on one database.
+Select with ``-k pgvector``."""
 
 import pytest
 
@@ -29,5 +31,5 @@ BACKENDS = [
         requires=("pgvector_dsn",),
         marks=(pytest.mark.pgvector,),
     )
-    for kind in ("facts", "documents")
+    for kind in ("facts", "history", "documents", "graph")
 ]

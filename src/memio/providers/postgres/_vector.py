@@ -9,9 +9,9 @@ adaptation, search settings and the exact JSON of metadata.
   `EmbedderMismatchError`, saying how to re-embed; so does the server's start
   (`check_embedder`, called before it serves).
 - Search orders by cosine distance (``<=>``, HNSW index ``vector_cosine_ops``), ties in creation
-  order; ``hnsw.ef_search`` is raised to the page size and, with pgvector 0.8+,
-  ``hnsw.iterative_scan = strict_order`` keeps scanning the index until enough rows pass the
-  scope and filters (instead of returning fewer).
+  order within the page (`by_distance`); ``hnsw.ef_search`` is raised to the page size and,
+  with pgvector 0.8+, ``hnsw.iterative_scan = strict_order`` keeps scanning the index until
+  enough rows pass the scope and filters (instead of returning fewer).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from memio.protocols import Embedder
 from memio.providers._shared import ProviderContext
 from memio.providers.postgres._base import PROVIDER, PostgresStore
 
-__all__ = ["PostgresVectorStore", "metadata_jsonb", "returned_rows"]
+__all__ = ["PostgresVectorStore", "by_distance", "metadata_jsonb", "returned_rows"]
 
 # The oldest pgvector with HNSW, and the first with iterative index scans.
 MIN_PGVECTOR = (0, 5, 0)
@@ -90,6 +90,13 @@ def _metadata_dumps(metadata: Mapping[str, MetadataValue]) -> str:
 def metadata_jsonb(metadata: Mapping[str, MetadataValue]) -> Jsonb:
     """Validated metadata as JSONB that reads back with the same types (floats stay floats)."""
     return Jsonb(dict(metadata), dumps=_metadata_dumps)
+
+
+def by_distance(rows: list[Any]) -> list[Any]:
+    """Search rows nearest first, equal distances in creation order. The query orders by the
+    distance alone (a second sort key would keep PostgreSQL from using the HNSW index), so ties
+    are ordered here, within the page."""
+    return sorted(rows, key=lambda row: (float(row["distance"]), row["seq"]))
 
 
 async def returned_rows(cur: Any) -> list[Any]:

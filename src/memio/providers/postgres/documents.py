@@ -33,7 +33,12 @@ from memio.providers._shared import (
 )
 from memio.providers.postgres._base import as_utc
 from memio.providers.postgres._filters import Columns, where_sql
-from memio.providers.postgres._vector import PostgresVectorStore, metadata_jsonb, returned_rows
+from memio.providers.postgres._vector import (
+    PostgresVectorStore,
+    by_distance,
+    metadata_jsonb,
+    returned_rows,
+)
 
 __all__ = ["PostgresDocumentStore"]
 
@@ -155,10 +160,10 @@ class PostgresDocumentStore(PostgresVectorStore):
             cur = await conn.execute(
                 f"SELECT {_COLUMNS}, t.embedding {self.distance} %s AS distance"
                 f" FROM {self.t} AS t WHERE {_READ_SCOPE} AND {filter_sql}"
-                f" ORDER BY t.embedding {self.distance} %s, t.seq LIMIT %s",
+                f" ORDER BY t.embedding {self.distance} %s LIMIT %s",
                 (vector, user_id, user_id, shared, *filter_params, vector, limit),
             )
-            rows = await cur.fetchall()
+            rows = by_distance(await cur.fetchall())
         return [
             _document(row, score=min(1.0, max(0.0, 1.0 - float(row["distance"])))) for row in rows
         ]

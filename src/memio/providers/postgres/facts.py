@@ -57,7 +57,12 @@ from memio.providers._shared import (
 )
 from memio.providers.postgres._base import PROVIDER, as_utc
 from memio.providers.postgres._filters import Columns, where_sql
-from memio.providers.postgres._vector import PostgresVectorStore, metadata_jsonb, returned_rows
+from memio.providers.postgres._vector import (
+    PostgresVectorStore,
+    by_distance,
+    metadata_jsonb,
+    returned_rows,
+)
 
 __all__ = ["PostgresFactStore"]
 
@@ -249,10 +254,10 @@ class PostgresFactStore(PostgresVectorStore):
             cur = await conn.execute(
                 f"SELECT {_COLUMNS}, t.embedding {self.distance} %s AS distance"
                 f" FROM {self.t} AS t WHERE {scope_sql} AND {filter_sql}"
-                f" ORDER BY t.embedding {self.distance} %s, t.seq LIMIT %s",
+                f" ORDER BY t.embedding {self.distance} %s LIMIT %s",
                 (vector, *scope_params, *filter_params, vector, limit),
             )
-            rows = await cur.fetchall()
+            rows = by_distance(await cur.fetchall())
         out = []
         for row in rows:
             score = min(1.0, max(0.0, 1.0 - float(row["distance"])))
