@@ -34,7 +34,13 @@ from memio.protocols import Embedder
 from memio.providers._shared import ProviderContext
 from memio.providers.postgres._base import PROVIDER, PostgresStore
 
-__all__ = ["PostgresVectorStore", "by_distance", "metadata_jsonb", "returned_rows"]
+__all__ = [
+    "EMBEDDERS_TABLE",
+    "PostgresVectorStore",
+    "by_distance",
+    "metadata_jsonb",
+    "returned_rows",
+]
 
 # The oldest pgvector with HNSW, and the first with iterative index scans.
 MIN_PGVECTOR = (0, 5, 0)
@@ -43,6 +49,7 @@ ITERATIVE_SCAN = (0, 8, 0)
 _EF_SEARCH_DEFAULT = 40
 _EF_SEARCH_MAX = 1000
 
+# Part of the first migration of facts and of documents (whichever comes first makes it).
 EMBEDDERS_TABLE = """
 CREATE TABLE IF NOT EXISTS {s}.memio_embedders (
     kind text PRIMARY KEY,
@@ -154,7 +161,6 @@ class PostgresVectorStore(PostgresStore):
                 provider=PROVIDER,
                 operation="migrate",
             )
-        await conn.execute(self._migration_sql(EMBEDDERS_TABLE))
 
     @staticmethod
     async def _vector_extension(conn: psycopg.AsyncConnection[Any]) -> Any:
@@ -238,7 +244,12 @@ class PostgresVectorStore(PostgresStore):
 
     async def search_settings(self, conn: psycopg.AsyncConnection[Any], limit: int) -> None:
         """Per-transaction HNSW settings for a search returning up to `limit` rows."""
-        ef = min(max(_EF_SEARCH_DEFAULT, limit), _EF_SEARCH_MAX)
-        await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+        ef = str(min(max(_EF_SEARCH_DEFAULT, limit), _EF_SEARCH_MAX))
         if self._vector_version >= ITERATIVE_SCAN:
-            await conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+            await conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true),"
+                " set_config('hnsw.iterative_scan', 'strict_order', true)",
+                (ef,),
+            )
+        else:
+            await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (ef,))
