@@ -24,7 +24,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import psycopg
-from pgvector.psycopg.vector import register_vector_info
+from pgvector import Vector
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
@@ -106,6 +108,16 @@ def by_distance(rows: list[Any]) -> list[Any]:
     return sorted(rows, key=lambda row: (float(row["distance"]), row["seq"]))
 
 
+class _VectorDumper(Dumper):
+    """numpy vectors as pgvector's binary `vector` (`pgvector.Vector` knows the format); the
+    subclass made per store sets the type's oid, looked up in the extension's schema."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return Vector(obj).to_binary()
+
+
 async def returned_rows(cur: Any) -> list[Any]:
     """Every row an ``executemany(..., returning=True)`` returned, in input order."""
     rows = []
@@ -127,7 +139,7 @@ class PostgresVectorStore(PostgresStore):
         self.t = f"{self.s}.{self.table}"
         self._vector_schema = "public"
         self._vector_version: tuple[int, ...] = MIN_PGVECTOR
-        self._vector_info: TypeInfo | None = None
+        self._vector_dumper: type[Dumper] | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> Any:
@@ -207,11 +219,16 @@ class PostgresVectorStore(PostgresStore):
                 model=model,
                 dimensions=self.dimensions,
             )
-        self._vector_info = await TypeInfo.fetch(conn, f"{self._vector_schema}.vector")
+        info = await TypeInfo.fetch(conn, f"{self._vector_schema}.vector")
+        if info is None:
+            raise ProviderError(
+                "the vector type of pgvector is missing", provider=PROVIDER, operation="migrate"
+            )
+        self._vector_dumper = type("VectorDumper", (_VectorDumper,), {"oid": info.oid})
 
     async def _configure_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        if self._vector_info is not None:
-            register_vector_info(conn, self._vector_info)
+        if self._vector_dumper is not None:
+            conn.adapters.register_dumper(np.ndarray, self._vector_dumper)
 
     async def check_embedder(self, timeout: float = 15.0) -> None:
         """Open the store before the server serves: an `EmbedderMismatchError` stops the start.
