@@ -31,6 +31,7 @@ from fastapi.routing import APIRoute
 
 from memio.server.mem0.selfhosted import UNSUPPORTED
 from memio.server.routers import all_routers, ops
+from tests.support.fixtures_pgvector import postgres_stores
 from tests.support.server_process import run_server
 
 OPERATOR = "walk-operator-key"
@@ -135,9 +136,19 @@ def snapshot(world: World) -> dict[str, Any]:
     return state
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    config = {
+@pytest.fixture(
+    scope="module",
+    params=[
+        "embedded",
+        pytest.param("postgres", marks=pytest.mark.pgvector),
+    ],
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The walked server: the embedded defaults, and every store on PostgreSQL (whose scoping
+    is SQL of its own, so it is walked too)."""
+    config: dict[str, Any] = {
         "data_dir": str(tmp_path_factory.mktemp("walk-data")),
         "auth": {
             "api_keys": [
@@ -149,6 +160,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # The walk sends hundreds of requests with one bound key: lift its default limit.
         "server": {"rate_limit": {"limits": ["100000/minute"]}},
     }
+    if request.param == "postgres":  # all four stores in one schema of pgvector's cluster
+        config["stores"] = postgres_stores(request.getfixturevalue("pgvector_dsn"))
     with (
         run_server(config) as server,
         httpx.Client(
