@@ -146,9 +146,9 @@ class FactStore(Store, Protocol):
         content: str | None = None,
         metadata: Metadata | None = None,
     ) -> Fact:
-        """Replace the content and/or merge metadata keys; records an UPDATE event. A provider
-        that keeps one fact per content per scope by a database constraint (postgres) refuses
-        content another fact of the same scope holds: ConflictError naming `content`."""
+        """Replace the content and/or merge metadata keys; records an UPDATE event. Content
+        another fact of the same scope holds is refused (one fact per content per scope, as for
+        repeat adds): ConflictError naming `content`."""
         ...
 
     async def delete(self, *, fact_id: str) -> None: ...

@@ -448,6 +448,14 @@ def fact_key(content: str, scope: Mapping[str, str | None]) -> FactKey:
     return content_key(content), tuple(scope[name] for name in FACT_SCOPE)
 
 
+def content_taken(other_id: str) -> ConflictError:
+    """An update onto content another fact of the same scope holds would make a second copy of
+    that fact (one fact per content per scope, as a repeat add keeps it)."""
+    return ConflictError(
+        f"fact {other_id!r} of the same scope already holds this content", field="content"
+    )
+
+
 @dataclass
 class FactStep:
     """What one item of a fact add did: `fact` is the fact as the item left it, with `event`

@@ -57,6 +57,7 @@ from memio.providers._shared import (
     ProviderContext,
     check_owner_kept,
     coerce_items,
+    content_taken,
     document_batch,
     fact_key,
     fact_scope,
@@ -399,6 +400,11 @@ class MemoryFactStore(_MemoryStore):
             old: Fact = entry.item
             merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
             if content is not None:
+                scope = {name: getattr(old, name) for name in FACT_SCOPE}
+                same = self._stored([FactInput(content=content)], [scope])
+                other = same.get(fact_key(content, scope))
+                if other is not None and other.id != fact_id:
+                    raise content_taken(other.id)
                 entry.vector = await self._embed_one(content)
             now = utcnow()
             new = _copy(

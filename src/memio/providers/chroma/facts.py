@@ -60,6 +60,7 @@ from memio.providers._shared import (
     ProviderContext,
     coerce_items,
     content_key,
+    content_taken,
     fact_key,
     fact_scope,
     fact_search_args,
@@ -330,6 +331,19 @@ class ChromaFactStore(ChromaStore[Fact]):
             fact = self._decode(row)
             found.setdefault(fact_key(fact.content, _scope_of(fact)), row)
         return {key: row for key, row in found.items() if key in wanted}
+
+    async def _check_content_free(self, operation: str, fact: Fact, content: str) -> None:
+        """Refuse to change `fact` onto content another fact of its scope holds; across
+        replicas the content's dedup key is locked as a repeat add locks it (not when the key
+        stays the fact's own: an add repeating this fact may hold it while it waits for the
+        fact's lock)."""
+        if content_key(content) == content_key(fact.content):
+            return
+        key = fact_key(content, _scope_of(fact))
+        async with self._backend.locks.hold(operation, _same_locks([key])):
+            other = (await self._duplicates(operation, [key])).get(key)
+        if other is not None and other.id != fact.id:
+            raise content_taken(other.id)
 
     @staticmethod
     def _event(fact: Fact, kind: FactEventType, at: datetime, **change: Any) -> dict[str, Any]:
@@ -612,6 +626,8 @@ class ChromaFactStore(ChromaStore[Fact]):
             if row is None:
                 raise NotFoundError("fact", fact_id)
             old = self._decode(row)
+            if content is not None:
+                await self._check_content_free("update", old, content)
             merged = merged_metadata(old.metadata, clean) or old.metadata
             lists = (await self._backend.features("update")).native_lists
             now = utcnow()

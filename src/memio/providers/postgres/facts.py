@@ -45,6 +45,7 @@ from memio.providers._shared import (
     FactStep,
     coerce_items,
     content_key,
+    content_taken,
     fact_key,
     fact_scope,
     fact_search_args,
@@ -570,10 +571,7 @@ class PostgresFactStore(PostgresVectorStore):
         )
         row = await cur.fetchone()
         if row is not None:
-            raise ConflictError(
-                f"fact {row['id']!r} of the same scope already holds this content",
-                field="content",
-            )
+            raise content_taken(row["id"])
 
     async def delete(self, *, fact_id: str) -> None:
         require_text(fact_id, field="fact_id")
