@@ -1,9 +1,9 @@
 """memio's benchmark harness: `python -m bench all|auth|overhead|compare|ingest|scale|report`,
-or `crash` and `soak`.
+or `crash`, `soak` and `quality`.
 
 `all [--quick]` runs auth, overhead, compare, ingest and scale; `crash` (acknowledged writes
 survive SIGKILL) and `soak` (memory, errors and latency over minutes of mixed load) run on their
-own.
+own, and so does `quality` (recall@k on LoCoMo conversations, per search mode).
 
 Full results go to bench/results/*.json and docs/benchmarks.md (+ docs/benchmarks/*.png); quick
 results (a smoke run of the same code on small sizes) to bench/results/quick/. crash and soak
@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 from bench import common, report
 
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--quick", action="store_true", help="small sizes, one round")
 
     from bench.crash import DEFAULT_DSN, PROFILES
+    from bench.quality import DEFAULT_DATA
 
     crash = commands.add_parser("crash", help="SIGKILL the server under load; nothing is lost")
     crash.add_argument("--trials", type=int, default=20)
@@ -64,11 +66,24 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the server under tracemalloc and save its top allocations at each sample",
     )
+    quality = commands.add_parser("quality", help="recall@k on LoCoMo conversations, per mode")
+    quality.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="directory of LoCoMo-format conversations (*.json); default: %(default)s",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "quality":
+        from bench import quality
+
+        print(f"[bench] quality, load {os.getloadavg()[0]:.2f} ...", flush=True)
+        quality.main(args.data)
+        return 0
     if args.command in ("crash", "soak"):
         import importlib
 

@@ -567,8 +567,80 @@ def _section_soak(
     return lines
 
 
+QUALITY_HEADING = "## 8. Retrieval quality (LoCoMo conversations)"
+
+
+def section_quality(run: dict[str, Any]) -> list[str]:
+    """Recall@k per search mode and question category, and the time per query."""
+    convs = run["conversations"]
+    turns, questions = sum(c["turns"] for c in convs), sum(c["questions"] for c in convs)
+    modes = run["modes"]
+    lines = [
+        QUALITY_HEADING,
+        "",
+        "`python -m bench quality [--data DIR]` (bench/quality.py; DIR defaults to "
+        "`../shared/data/locomo-dev`, LoCoMo-format JSON read in place). A fresh memio-server "
+        "(embedded defaults: chroma, MiniLM) gets every turn of each conversation as a /v1 "
+        "document owned by the conversation (`user_id`, `POST /v1/documents/batch`; content "
+        "`Speaker: text`); then every question of categories "
+        "1-4 is searched with `POST /v1/documents/search` within its conversation (`limit` 20), "
+        "once per `search_mode` the server accepts. **recall@k**: the share of a question's "
+        "evidence turns among the top k results, averaged over questions. Time per query: the "
+        "HTTP round trip at 1 connection.",
+        "",
+        f"- Data: {len(convs)} conversations ({', '.join(c['id'] for c in convs)}), {turns:,} "
+        f"turns, {questions} questions; loaded in {run['load_seconds']:.1f} s.",
+        f"- Run: {run.get('started_at', 'n/a')}, {run.get('seconds', 0):.0f} s; load average "
+        f"(1 min) min / mean / max: {_load(run)}. {_others(run)}",
+        "",
+        "| search_mode | recall@1 | recall@5 | recall@10 | recall@20 | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for mode in modes:
+        result = run["results"][mode]
+        overall, latency = result["recall"]["overall"], result["latency"]
+        recalls = " | ".join(f"{overall[f'r@{k}'] * 100:.1f}%" for k in (1, 5, 10, 20))
+        lines.append(f"| {mode} | {recalls} | {_ms(latency['p50'])} | {_ms(latency['p95'])} |")
+    lines += [
+        "",
+        "Per category, recall@1 / @5 / @10 / @20 (%):",
+        "",
+        "| category | questions | " + " | ".join(modes) + " |",
+        "|---|---|" + "---|" * len(modes),
+    ]
+    first = run["results"][modes[0]]["recall"]
+    for category, row in first.items():
+        cells = []
+        for mode in modes:
+            scores = run["results"][mode]["recall"][category]
+            cells.append(" / ".join(f"{scores[f'r@{k}'] * 100:.1f}" for k in (1, 5, 10, 20)))
+        lines.append(f"| {category} | {row['questions']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def splice(md: Path, section: list[str]) -> Path:
+    """Put `section` into `md` in place of the section with the same heading (up to the next
+    `## ` heading), or before "## Notes on this run" when it is not there yet, so one benchmark
+    can be rerun without rendering the others."""
+    heading = section[0]
+    lines = md.read_text().splitlines() if md.exists() else []
+    if heading in lines:
+        start = lines.index(heading)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+    else:
+        notes = "## Notes on this run"
+        start = end = lines.index(notes) if notes in lines else len(lines)
+    lines[start:end] = section
+    md.write_text("\n".join(lines) + "\n")
+    return md
+
+
 def extra_sections() -> list[str]:
-    """Sections 6 and 7 (crash, soak): run on their own, from bench/results/ when present."""
+    """Sections 6, 7 and 8 (crash, soak, quality): run on their own, from bench/results/ when
+    present."""
     from bench.common import RESULTS
 
     def read(name: str) -> dict[str, Any] | None:
@@ -582,6 +654,9 @@ def extra_sections() -> list[str]:
     soak = read("soak")
     if soak:
         lines += _section_soak(soak, read("soak-before"), read("soak-after"))
+    quality = read("quality")
+    if quality:
+        lines += section_quality(quality)
     return lines
 
 
