@@ -41,6 +41,7 @@ from memio.models import (
     Page,
     Triple,
 )
+from memio.ranking import SearchMode
 
 __all__ = ["DocumentStore", "Embedder", "FactStore", "GraphStore", "HistoryStore", "Store"]
 
@@ -275,7 +276,11 @@ class DocumentStore(Store, Protocol):
         filters: Filters | None = None,
         user_id: str | None = None,
         include_shared: bool = False,
-    ) -> list[Document]: ...
+        search_mode: SearchMode = "hybrid",
+    ) -> list[Document]:
+        """Most relevant first. `search_mode`: "hybrid" fuses the keyword (BM25) and vector
+        rankings, "semantic" ranks by meaning only, "keyword" by BM25 only (memio.ranking)."""
+        ...
 
     async def update(
         self,

@@ -39,6 +39,7 @@ from memio.models import (
 )
 from memio.pagination import MAX_LIMIT
 from memio.providers._shared import coerce_items
+from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
 
 __all__ = ["SCOPE_FIELDS", "Scope", "WriteObserver", "WriteRecord", "confine", "scoped_stores"]
 
@@ -509,9 +510,14 @@ class ScopedDocuments(_SharedReadable):
         filters: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         include_shared: bool = False,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Document]:
         return await self._inner.search(
-            query=query, limit=limit, filters=filters, **self._reads(user_id, include_shared)
+            query=query,
+            limit=limit,
+            filters=filters,
+            search_mode=search_mode,
+            **self._reads(user_id, include_shared),
         )
 
     async def update(

@@ -82,6 +82,7 @@ INVALID = [
     (lambda s: s.search(query=""), "query"),
     (lambda s: s.search(query="x", limit=0), "limit"),
     (lambda s: s.search(query="x", limit=1001), "limit"),
+    (lambda s: s.search(query="x", search_mode="fuzzy"), "search_mode"),
     (lambda s: s.get_all(limit=0), "limit"),
     (lambda s: s.get_all(limit=1001), "limit"),
     (lambda s: s.get_all(cursor="not-a-cursor"), "cursor"),
@@ -411,6 +412,81 @@ async def test_semantic_search_ranks_by_meaning(document_store):
     assert scores[0] > scores[1]
     assert [stored(r) for r in results] == [hike, stocks]
     assert [r.id for r in await document_store.search(query="hiking", limit=1)] == [hike.id]
+
+
+# --- search modes: the same ranking on every provider -----------------------------------------
+
+MODE_CORPUS = {
+    "k1": "Caroline went to the LGBTQ support group on Tuesday",
+    "k2": "Melanie painted a sunrise over the lake",
+    "k3": "Caroline painted her room, and Caroline loves painting",
+    "k4": "the stock market fell",
+    "k5": "A support group for painters meets at the library",
+}
+QUERY = "Caroline painted support group"
+
+
+async def _mode_corpus(store, **fields):
+    await store.add_many(
+        documents=[{"doc_id": i, "content": text, **fields} for i, text in MODE_CORPUS.items()]
+    )
+
+
+def _ranked(results):
+    return [(d.id, round(d.score, 3)) for d in results]
+
+
+async def test_keyword_mode_ranks_by_bm25(document_store):
+    """BM25 over the words shared with the query (stopwords left out): a document without one
+    is not a keyword result; the scores are the same on every provider."""
+    await _mode_corpus(document_store)
+    found = await document_store.search(query=QUERY, search_mode="keyword")
+    assert _ranked(found) == [("k1", 0.713), ("k3", 0.665), ("k5", 0.641), ("k2", 0.492)]
+    assert [stored(d) for d in found] == [await document_store.get(doc_id=d.id) for d in found]
+    assert await document_store.search(query="hiking", search_mode="keyword") == []
+    assert await document_store.search(query="what did they do", search_mode="keyword") == []
+    limited = await document_store.search(query="when did Caroline paint?", search_mode="keyword")
+    assert _ranked(limited) == [("k3", 0.546), ("k1", 0.467)]
+
+
+async def test_hybrid_is_the_default_and_fuses_both_rankings(document_store):
+    await _mode_corpus(document_store)
+    semantic = await document_store.search(query=QUERY, search_mode="semantic")
+    assert [d.id for d in semantic] == ["k3", "k1", "k5", "k2", "k4"]
+    hybrid = await document_store.search(query=QUERY)
+    assert hybrid == await document_store.search(query=QUERY, search_mode="hybrid")
+    assert _ranked(hybrid) == [
+        ("k1", 0.977),
+        ("k3", 0.891),
+        ("k5", 0.730),
+        ("k2", 0.193),
+        ("k4", 0),
+    ]
+    assert [d.id for d in await document_store.search(query=QUERY, limit=2)] == ["k1", "k3"]
+    # nothing shares a word: the semantic order, rescaled (the best 1, the last 0)
+    hiking = await document_store.search(query="hiking")
+    assert [d.id for d in hiking] == [
+        d.id for d in await document_store.search(query="hiking", search_mode="semantic")
+    ]
+    assert (hiking[0].score, hiking[-1].score) == (1.0, 0.0)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+async def test_every_mode_applies_scope_and_filters_first(document_store, mode):
+    await _mode_corpus(document_store, user_id="bob")
+    alice = await document_store.add(content="Caroline painted a mural", user_id="alice")
+    shared = await document_store.add(content="support group listings", metadata={"n": 1})
+    found = await document_store.search(query=QUERY, user_id="alice", search_mode=mode)
+    assert [d.id for d in found] == [alice.id]
+    found = await document_store.search(
+        query=QUERY, user_id="alice", include_shared=True, search_mode=mode
+    )
+    assert {d.id for d in found} == {alice.id, shared.id}
+    filtered = await document_store.search(
+        query=QUERY, user_id="alice", include_shared=True, filters={"n": 1}, search_mode=mode
+    )
+    assert [d.id for d in filtered] == [shared.id]
+    assert all(0.0 <= d.score <= 1.0 for d in found)
 
 
 # --- filters ----------------------------------------------------------------------------------

@@ -109,6 +109,27 @@ def test_search_best_first(api, uid):
     assert_error(api.post("/v1/documents/search", json={"query": "x", "limit": 0}), 422)
 
 
+def test_search_modes(api, uid):
+    """hybrid (the default), keyword and semantic on the same documents; another mode is 422."""
+    add(api, content="Green tea is brewed at 80 degrees.", doc_id=f"{uid}-tea", user_id=uid)
+    add(api, content="The kettle whistles when water boils.", doc_id=f"{uid}-kettle", user_id=uid)
+    add(api, content="The stock market closed higher.", doc_id=f"{uid}-stocks", user_id=uid)
+
+    def search(**extra):
+        body = {"query": "brewed green tea", "user_id": uid, **extra}
+        response = api.post("/v1/documents/search", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert ids(search(search_mode="keyword")) == [f"{uid}-tea"]
+    assert len(search(search_mode="semantic")) == 3
+    hybrid = search()
+    assert ids(hybrid)[0] == f"{uid}-tea" and search(search_mode="hybrid") == hybrid
+    assert all(0 <= d["score"] <= 1 for d in hybrid)
+    wrong = api.post("/v1/documents/search", json={"query": "x", "search_mode": "fuzzy"})
+    assert_error(wrong, 422, "search_mode")
+
+
 def test_update_returns_the_stored_state(api, uid):
     doc = add(api, content="v1", doc_id=uid, metadata={"a": 1})
     response = api.put(f"/v1/documents/{uid}", json={"content": "v2", "metadata": {"b": 2}})

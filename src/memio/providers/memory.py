@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from memio import ranking
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
 from memio.filters import FilterNode, matches, parse_filters
 from memio.models import (
@@ -82,6 +83,7 @@ from memio.providers._shared import (
     word_match_score,
     word_terms,
 )
+from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode, check_mode
 
 __all__ = ["MemoryDocumentStore", "MemoryFactStore", "MemoryGraphStore", "MemoryHistoryStore"]
 
@@ -642,14 +644,31 @@ class MemoryDocumentStore(_MemoryStore):
         filters: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         include_shared: bool = False,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Document]:
         require_text(query, field="query")
         check_limit(limit)
+        check_mode(search_mode)
         shared = include_shared_scope(user_id, include_shared)
         tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
-        vector = await self._embed_one(query)
-        ranked = _rank(vector, self._visible(user_id, tree, shared=shared), limit=limit)
-        return [_copy(entry.item, score=score) for entry, score in ranked]
+        visible = self._visible(user_id, tree, shared=shared)
+
+        async def semantic(n: int) -> list[Document]:
+            vector = await self._embed_one(query)
+            return [
+                _copy(entry.item, score=score) for entry, score in _rank(vector, visible, limit=n)
+            ]
+
+        async def keyword(words: list[str]) -> tuple[list[Document], int]:
+            return [entry.item for entry in visible], len(visible)
+
+        return await ranking.search(
+            search_mode,
+            query=query,
+            limit=limit,
+            semantic=semantic,
+            keyword=keyword,
+        )
 
     async def count(self) -> int:
         return len(self._docs)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from memio.pagination import MAX_LIMIT
+from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
 
 __all__ = [
     "MAX_BATCH",
@@ -174,6 +175,11 @@ class DocumentSearch(BaseModel):
     filters: Filters = None
     user_id: str | None = None
     include_shared: bool = _SHARED
+    search_mode: SearchMode = Field(
+        default=DEFAULT_SEARCH_MODE,
+        description="hybrid: keyword (BM25) and meaning fused; semantic: meaning only; "
+        "keyword: BM25 only. Scores are in [0, 1] in every mode (see docs/api.md).",
+    )
 
 
 class DocumentBatch(BaseModel):

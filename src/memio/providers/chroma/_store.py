@@ -268,6 +268,15 @@ class ChromaStore(Generic[M]):
             self._decode(row).model_copy(update={"score": score}) for row, score in kept[:limit]
         ]
 
+    async def _in_scope(
+        self, operation: str, *, scope_where: dict[str, Any] | None, tree: FilterNode | None
+    ) -> list[M]:
+        """Every record of the scope that passes the filter: the keyword ranking's candidates
+        (memio.ranking scores them), read with one `get` over the pushed-down `where`."""
+        push = await self._pushdown(operation, tree)
+        rows = await self._get_rows(operation, where=all_of(scope_where, push.where))
+        return [self._decode(row) for row in rows if self._matches(tree, row)]
+
     async def _query(
         self, operation: str, vector: np.ndarray, where: dict[str, Any] | None, n: int
     ) -> tuple[list[Row], np.ndarray]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from memio import ranking
 from memio.errors import ConflictError, InvalidRequestError, MemioError, NotFoundError
 from memio.filters import parse_filters
 from memio.models import (
@@ -68,6 +69,7 @@ from memio.providers.chroma._codec import (
 )
 from memio.providers.chroma._store import ChromaStore, Row
 from memio.providers.chroma._where import Fields
+from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode, check_mode
 
 __all__ = ["ChromaDocumentStore"]
 
@@ -220,13 +222,28 @@ class ChromaDocumentStore(ChromaStore[Document]):
         filters: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         include_shared: bool = False,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Document]:
         require_text(query, field="query")
         check_limit(limit)
+        check_mode(search_mode)
         shared = include_shared_scope(user_id, include_shared)
         tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
-        return await self._search(
-            "search", query=query, scope_where=_user_where(user_id, shared), tree=tree, limit=limit
+        scope = _user_where(user_id, shared)
+
+        async def semantic(n: int) -> list[Document]:
+            return await self._search("search", query=query, scope_where=scope, tree=tree, limit=n)
+
+        async def keyword(words: list[str]) -> tuple[list[Document], int]:
+            docs = await self._in_scope("search", scope_where=scope, tree=tree)
+            return docs, len(docs)
+
+        return await ranking.search(
+            search_mode,
+            query=query,
+            limit=limit,
+            semantic=semantic,
+            keyword=keyword,
         )
 
     # --- writes --------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ async def search_documents(body: DocumentSearch, documents: DocumentsDep) -> lis
         filters=body.filters,
         user_id=body.user_id,
         include_shared=body.include_shared,
+        search_mode=body.search_mode,
     )
 
 
