@@ -15,6 +15,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from functools import lru_cache
 from typing import Any, Literal, Protocol, TypeVar, get_args
 
 from memio.errors import InvalidRequestError
@@ -69,6 +70,13 @@ def terms(text: str) -> list[str]:
     return [word for word in _WORD.findall(text.lower()) if word not in STOPWORDS]
 
 
+@lru_cache(maxsize=16_384)
+def _term_counts(text: str) -> Counter[str]:
+    """Term frequencies of a stored text, cached: the same texts are scored query after query
+    (never mutated by callers)."""
+    return Counter(terms(text))
+
+
 def query_terms(query: str) -> list[str]:
     """The distinct terms of a query, in order."""
     return list(dict.fromkeys(terms(query)))
@@ -87,7 +95,7 @@ def bm25(
     [0, 1) by s / (1 + s). Document lengths are averaged over the candidates, so the scores
     depend only on what matched, never on how a backend stores the rest."""
     wanted = set(query)
-    counted = [(doc, Counter(terms(text(doc)))) for doc in candidates]
+    counted = [(doc, _term_counts(text(doc))) for doc in candidates]
     counted = [(doc, tf, sum(tf.values())) for doc, tf in counted if wanted & tf.keys()]
     if not counted:
         return []
