@@ -472,6 +472,19 @@ async def test_hybrid_is_the_default_and_fuses_both_rankings(document_store):
     assert (hiking[0].score, hiking[-1].score) == (1.0, 0.0)
 
 
+async def test_keyword_results_follow_writes(document_store):
+    """Whatever keeps a provider's keyword index, updates, upserts and deletes show at once."""
+    await _mode_corpus(document_store)
+    await document_store.update(doc_id="k4", content="Caroline sold her stocks")
+    await document_store.upsert_many(documents=[{"doc_id": "k2", "content": "a quiet lake"}])
+    await document_store.delete(doc_id="k5")
+    found = await document_store.search(query=QUERY, search_mode="keyword")
+    assert [d.id for d in found] == ["k1", "k3", "k4"]
+    assert found[2].content == "Caroline sold her stocks"
+    await document_store.delete_all()
+    assert await document_store.search(query=QUERY, search_mode="keyword") == []
+
+
 @pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
 async def test_every_mode_applies_scope_and_filters_first(document_store, mode):
     await _mode_corpus(document_store, user_id="bob")
