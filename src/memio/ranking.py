@@ -15,6 +15,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal, Protocol, TypeVar, get_args
 
@@ -55,6 +56,19 @@ class Ranked(Protocol):
 
 
 _R = TypeVar("_R", bound=Ranked)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A keyword candidate known only by id and text (from a word index beside the store); the
+    provider loads the full record of those that rank (`search(hydrate=...)`)."""
+
+    id: str
+    content: str
+    score: float | None = None
+
+    def model_copy(self, *, update: dict[str, Any]) -> Candidate:
+        return replace(self, **update)
 
 
 def check_mode(mode: Any) -> SearchMode:
@@ -138,12 +152,15 @@ async def search(
     query: str,
     limit: int,
     semantic: Callable[[int], Awaitable[list[_R]]],
-    keyword: Callable[[list[str]], Awaitable[tuple[list[_R], int]]],
+    keyword: Callable[[list[str]], Awaitable[tuple[list[Any], int]]],
+    hydrate: Callable[[list[Any]], Awaitable[dict[str, _R]]] | None = None,
 ) -> list[_R]:
     """One search in `mode`, given a provider's vector search (`semantic(n)`: the n best, scored)
     and keyword candidates (`keyword(terms)`: the in-scope records sharing a term, or a superset,
     and how many records the scope holds); scope and filters are the provider's, applied before
-    any ranking. Returns records rescored for the mode."""
+    any ranking. `hydrate` turns the ranked candidates (Candidate included) into full records
+    by id; one it cannot load (deleted meanwhile) is left out. Returns records rescored for the
+    mode."""
     mode = check_mode(mode)
     if mode == "semantic":
         return await semantic(limit)
@@ -162,6 +179,9 @@ async def search(
         by_meaning, by_words = await asyncio.gather(semantic(depth), by_keyword())
         scored = [(record, record.score or 0.0) for record in by_meaning]
         ranked = fuse([scored, by_words[:depth]], key=_id, limit=limit)
+    if hydrate is not None:
+        loaded = await hydrate([record for record, _ in ranked])
+        ranked = [(loaded[record.id], score) for record, score in ranked if record.id in loaded]
     return [record.model_copy(update={"score": score}) for record, score in ranked]
 
 
