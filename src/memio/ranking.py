@@ -170,7 +170,10 @@ async def search(
         if not words:
             return []
         candidates, in_scope = await keyword(words)
-        return bm25(words, candidates, text=_content, key=_id, in_scope=in_scope)
+        # thousands of candidates take milliseconds of CPU: off the event loop
+        return await asyncio.to_thread(
+            bm25, words, candidates, text=_content, key=_id, in_scope=in_scope
+        )
 
     if mode == "keyword":
         ranked = (await by_keyword())[:limit]
