@@ -38,6 +38,7 @@ __all__ = [
     "error_response",
     "install_error_handlers",
     "request_id_of",
+    "status_of",
 ]
 
 logger = logging.getLogger("memio.server")
@@ -118,9 +119,14 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def status_of(exc: MemioError) -> int:
+    """The HTTP status of a memio error (500: a subclass with no status of its own, a bug)."""
+    return next((code for cls, code in _MEMIO_STATUS if isinstance(exc, cls)), 500)
+
+
 async def _memio_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemioError)
-    status = next((code for cls, code in _MEMIO_STATUS if isinstance(exc, cls)), 500)
+    status = status_of(exc)
     if isinstance(exc, ProviderError):
         logger.warning(
             "provider error (request_id=%s): %s", request_id_of(request.scope), exc.message
