@@ -56,4 +56,6 @@ class McpEndpoint:
             yield
 
     def route(self) -> Route:
-        return Route(MCP_PATH, endpoint=self, include_in_schema=False)
+        """POST only: a stateless server never sends on its own, so it offers no GET event
+        stream (the spec's 405) and has no session to DELETE."""
+        return Route(MCP_PATH, endpoint=self, methods=["POST"], include_in_schema=False)

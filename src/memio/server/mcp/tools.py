@@ -396,8 +396,8 @@ def _validation_detail(exc: ValidationError) -> str:
 
 def _internal_error(caller: Caller, name: str, exc: BaseException) -> types.CallToolResult:
     rid = caller.request_id
-    logger.error("unhandled %s in tool %s (request_id=%s)", type(exc).__name__, name, rid,
-                 exc_info=exc)  # fmt: skip
+    kind = type(exc).__name__
+    logger.error("unhandled %s in tool %s (request_id=%s)", kind, name, rid, exc_info=exc)
     return _error(caller, 500, f"internal server error (request id {rid})")
 
 

@@ -1,5 +1,6 @@
-"""/mcp under failure: a provider error is a tool error naming provider and operation (counted in
-/metrics like a REST 502), a slow call is the server's 504, and nothing leaks a traceback."""
+"""/mcp in the app: POST only; a provider error is a tool error naming provider and operation
+(counted in /metrics like a REST 502), a slow call is the server's 504, nothing leaks a
+traceback."""
 
 from __future__ import annotations
 
@@ -43,6 +44,15 @@ def search(client: Any) -> Any:
         "params": {"name": "search_memory", "arguments": {"query": "q", "user_id": "u"}},
     }
     return client.post("/mcp", json=body, headers=RPC_HEADERS)
+
+
+def test_only_post(serve: Serve) -> None:
+    client = serve({}, memio=Memio())
+    for method in ("GET", "DELETE", "PUT"):
+        answer = client.request(method, "/mcp", headers=RPC_HEADERS)
+        assert answer.status_code == 405
+        assert answer.json()["detail"] == f"{method} /mcp is not allowed (allowed: POST)"
+    assert search(client).status_code == 200
 
 
 def test_a_provider_error_is_a_tool_error_naming_provider_and_operation(serve: Serve) -> None:
