@@ -42,6 +42,9 @@ async def test_lists_every_tool_with_a_description_and_schemas(server: ServerPro
         assert tool.inputSchema["type"] == "object"
         assert tool.inputSchema["additionalProperties"] is False
         assert tool.outputSchema is not None and tool.outputSchema["type"] == "object"
+        assert tool.annotations is not None
+        assert tool.annotations.readOnlyHint == tool.name.startswith(("search", "list", "get"))
+        assert tool.annotations.destructiveHint == tool.name.startswith("delete")
     schemas = {tool.name: tool.inputSchema for tool in tools}
     assert schemas["add_memories"]["required"] == ["text"]
     assert schemas["search_memory"]["required"] == ["query"]

@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from mcp import types
 from mcp.server.lowlevel import Server
@@ -200,10 +200,14 @@ def _render(result: BaseModel) -> str:
 # --- the tools ------------------------------------------------------------------------------
 
 
+Effect = Literal["reads", "adds", "deletes"]
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str
     store: str  # the kind of store it uses
+    effect: Effect  # told to clients, which may ask the user before a delete
     args: type[_Args]
     result: type[BaseModel]
     run: Callable[[Any, Any], Awaitable[BaseModel]]  # (scoped store, arguments) -> result
@@ -214,30 +218,37 @@ class Tool:
             description=inspect.getdoc(self.run),
             inputSchema=self.args.model_json_schema(),
             outputSchema=self.result.model_json_schema(mode="serialization"),
+            annotations=types.ToolAnnotations(
+                readOnlyHint=self.effect == "reads",
+                destructiveHint=self.effect == "deletes",
+                openWorldHint=False,
+            ),
         )
 
 
 TOOLS: dict[str, Tool] = {}
 
 
-def _tool(store: str, args: type[_Args], result: type[BaseModel]) -> Callable[..., Any]:
+def _tool(
+    store: str, effect: Effect, args: type[_Args], result: type[BaseModel]
+) -> Callable[..., Any]:
     """Register the decorated function as a tool named after it; its docstring describes it."""
 
     def register(run: Callable[[Any, Any], Awaitable[BaseModel]]) -> Any:
-        TOOLS[run.__name__] = Tool(run.__name__, store, args, result, run)
+        TOOLS[run.__name__] = Tool(run.__name__, store, effect, args, result, run)
         return run
 
     return register
 
 
-@_tool("facts", AddMemories, Memories)
+@_tool("facts", "adds", AddMemories, Memories)
 async def add_memories(facts: Any, args: AddMemories) -> Memories:
     """Remember something about the user: a preference, a fact about them or their work. Store
     one short statement per call; call again for each new thing worth keeping."""
     return Memories(memories=[await facts.add(content=args.text, user_id=args.user_id)])
 
 
-@_tool("facts", SearchMemory, Memories)
+@_tool("facts", "reads", SearchMemory, Memories)
 async def search_memory(facts: Any, args: SearchMemory) -> Memories:
     """Find the user's memories most relevant to a question, best first. Call it before
     answering anything that may depend on what you know about the user."""
@@ -245,7 +256,7 @@ async def search_memory(facts: Any, args: SearchMemory) -> Memories:
     return Memories(memories=found)
 
 
-@_tool("facts", ListMemories, Memories)
+@_tool("facts", "reads", ListMemories, Memories)
 async def list_memories(facts: Any, args: ListMemories) -> Memories:
     """List the user's memories, oldest first. When more remain, `next_cursor` fetches the next
     page."""
@@ -253,20 +264,20 @@ async def list_memories(facts: Any, args: ListMemories) -> Memories:
     return Memories(memories=list(page), next_cursor=page.next_cursor)
 
 
-@_tool("facts", DeleteMemories, Deleted)
+@_tool("facts", "deletes", DeleteMemories, Deleted)
 async def delete_memories(facts: Any, args: DeleteMemories) -> Deleted:
     """Delete the user's memories with these ids (ids from search_memory or list_memories).
     Unknown ids are skipped."""
     return Deleted(deleted=await facts.delete_many(fact_ids=args.memory_ids))
 
 
-@_tool("facts", _Args, Deleted)
+@_tool("facts", "deletes", _Args, Deleted)
 async def delete_all_memories(facts: Any, args: _Args) -> Deleted:
     """Delete every memory of the user. Only when the user asks to forget everything."""
     return Deleted(deleted=await facts.delete_all(user_id=args.user_id))
 
 
-@_tool("documents", AddDocument, Document)
+@_tool("documents", "adds", AddDocument, Document)
 async def add_document(documents: Any, args: AddDocument) -> Document:
     """Store a longer text (notes, an article, a file's content) to search later. An existing
     `doc_id` is refused; pick a new one."""
@@ -275,7 +286,7 @@ async def add_document(documents: Any, args: AddDocument) -> Document:
     )
 
 
-@_tool("documents", SearchDocuments, Documents)
+@_tool("documents", "reads", SearchDocuments, Documents)
 async def search_documents(documents: Any, args: SearchDocuments) -> Documents:
     """Find the stored documents most relevant to a question, best first (the user's own and
     shared ones)."""
@@ -283,13 +294,13 @@ async def search_documents(documents: Any, args: SearchDocuments) -> Documents:
     return Documents(documents=found)
 
 
-@_tool("documents", GetDocument, Document)
+@_tool("documents", "reads", GetDocument, Document)
 async def get_document(documents: Any, args: GetDocument) -> Document:
     """Read one stored document by id, in full."""
     return await documents.get(doc_id=args.doc_id, user_id=args.user_id, include_shared=True)
 
 
-@_tool("history", AddMessages, Messages)
+@_tool("history", "adds", AddMessages, Messages)
 async def add_messages(history: Any, args: AddMessages) -> Messages:
     """Append messages to a conversation (created on first use), to keep its transcript."""
     stored = await history.add(
@@ -300,7 +311,7 @@ async def add_messages(history: Any, args: AddMessages) -> Messages:
     return Messages(messages=stored)
 
 
-@_tool("history", GetSession, Messages)
+@_tool("history", "reads", GetSession, Messages)
 async def get_session(history: Any, args: GetSession) -> Messages:
     """Read a conversation's messages, oldest first. When more remain, `next_cursor` fetches the
     next page."""
@@ -310,7 +321,7 @@ async def get_session(history: Any, args: GetSession) -> Messages:
     return Messages(messages=list(page), next_cursor=page.next_cursor)
 
 
-@_tool("history", SearchHistory, Messages)
+@_tool("history", "reads", SearchHistory, Messages)
 async def search_history(history: Any, args: SearchHistory) -> Messages:
     """Find the messages of a conversation most relevant to a question, best first."""
     found = await history.search(
@@ -319,7 +330,7 @@ async def search_history(history: Any, args: SearchHistory) -> Messages:
     return Messages(messages=found)
 
 
-@_tool("graph", AddTriples, GraphResult)
+@_tool("graph", "adds", AddTriples, GraphResult)
 async def add_triples(graph: Any, args: AddTriples) -> GraphResult:
     """Record relations between entities as subject-predicate-object triples, e.g. (alice,
     works_at, acme)."""
@@ -327,7 +338,7 @@ async def add_triples(graph: Any, args: AddTriples) -> GraphResult:
     return GraphResult(triples=await graph.add(triples=triples, user_id=args.user_id))
 
 
-@_tool("graph", GetEntity, GraphResult)
+@_tool("graph", "reads", GetEntity, GraphResult)
 async def get_entity(graph: Any, args: GetEntity) -> GraphResult:
     """An entity with its neighbourhood: the triples within `depth` hops of it."""
     return await graph.get(
@@ -335,7 +346,7 @@ async def get_entity(graph: Any, args: GetEntity) -> GraphResult:
     )
 
 
-@_tool("graph", SearchGraph, GraphResult)
+@_tool("graph", "reads", SearchGraph, GraphResult)
 async def search_graph(graph: Any, args: SearchGraph) -> GraphResult:
     """Find the triples most relevant to a question, best first."""
     return await graph.search(query=args.query, limit=args.limit, user_id=args.user_id)
