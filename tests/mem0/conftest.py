@@ -35,6 +35,7 @@ LIMITED_RATE = "4/minute"
 DOC_DEV_KEY = "mem0_dev_key_123456789"
 DOC_ADMIN_KEY = "mem0_admin_key_111222333"
 DOC_RATE = "100/minute"
+LOCAL_LIMITED_KEY = "mem0-suite-local-limited-key"  # only test_local_first's 429 uses it
 MAX_BODY_BYTES = 64 * 1024
 
 FACT_PROVIDERS = {
@@ -62,6 +63,7 @@ def auth_section() -> dict[str, Any]:
             {"name": "bound", "key": BOUND_KEY, "user_id": BOUND_USER},
             {"name": "doc-dev", "key": DOC_DEV_KEY, "rate_limit": DOC_RATE},
             {"name": "doc-admin", "key": DOC_ADMIN_KEY, "admin": True},
+            {"name": "local-limited", "key": LOCAL_LIMITED_KEY, "rate_limit": LIMITED_RATE},
         ]
     }
 

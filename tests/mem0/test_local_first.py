@@ -21,7 +21,8 @@ from tests.mem0.conftest import (
     BOUND_USER,
     DOC_ADMIN_KEY,
     DOC_DEV_KEY,
-    LIMITED_KEY,
+    LOCAL_LIMITED_KEY,
+    MAX_BODY_BYTES,
     Mem0Server,
 )
 
@@ -227,7 +228,9 @@ def test_errors_use_the_documents_envelope_and_codes(mem0_server: Mem0Server, ui
         assert_error(api.get("/v1/metrics"), 403, "FORBIDDEN")  # an admin key's route
         typo = api.delete("/v1/memories/x", params={"userId": uid})  # deletes refuse unknowns
         assert "userId" in assert_error(typo, 400, "INVALID_REQUEST")["message"]
-    with _client(mem0_server, LIMITED_KEY) as limited:
+        huge = {"messages": "x" * MAX_BODY_BYTES, "user_id": uid}  # refused before routing
+        assert_error(api.post("/v1/memories", json=huge), 413, "PAYLOAD_TOO_LARGE")
+    with _client(mem0_server, LOCAL_LIMITED_KEY) as limited:
         answers = [limited.get(f"/v1/memories/user/{uid}") for _ in range(5)]
     assert [a.status_code for a in answers[:4]] == [200] * 4
     refused = answers[4]

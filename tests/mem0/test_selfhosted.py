@@ -307,7 +307,7 @@ def test_configure(api: httpx.Client, admin: httpx.Client, mem0_server: Mem0Serv
     body = shown.json()
     assert body["stores"]["facts"]["provider"] == mem0_server.provider
     assert {k["name"] for k in body["auth"]["api_keys"]} == {
-        "app", "admin", "limited", "bound", "doc-dev", "doc-admin"
+        "app", "admin", "limited", "bound", "doc-dev", "doc-admin", "local-limited"
     }  # fmt: skip
     text = shown.text
     for key in (APP_KEY, ADMIN_KEY, LIMITED_KEY):
