@@ -405,7 +405,6 @@ def test_no_route_leaks_or_changes_another_tenants_data(world: World) -> None:
 HIDDEN_ROUTES = {
     *UNSUPPORTED,  # mem0 server routes memio answers 501 without touching a store
     ("GET", "/"),  # redirects to /docs
-    ("GET", "/v1/memories/search/"),  # the same handler as GET /v1/memories/search
 }
 
 

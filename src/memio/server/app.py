@@ -28,7 +28,7 @@ from memio.protocols import Embedder
 from memio.providers import build_store
 from memio.providers._shared import DataLockedError, ProviderContext
 from memio.redaction import redacted
-from memio.server.asgi import ALWAYS_PUBLIC
+from memio.server.asgi import ALWAYS_PUBLIC, RouteFinder
 from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
 from memio.server.body_limit import BodyLimitMiddleware
 from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
@@ -169,11 +169,12 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     app.state.metrics = metrics
     app.state.key_store = key_store
     app.state.authenticator = authenticator
+    app.state.route_finder = RouteFinder(routers)  # whose error style a refusal takes
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
     app.router.routes.append(mcp.route())
-    install_openapi(app, auth=config.auth_enabled, rate_limited=limiter is not None)
+    install_openapi(app, routers, auth=config.auth_enabled, rate_limited=limiter is not None)
     return app
 
 
