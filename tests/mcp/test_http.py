@@ -46,6 +46,7 @@ async def test_lists_every_tool_with_a_description_and_schemas(server: ServerPro
         assert tool.annotations.readOnlyHint == tool.name.startswith(("search", "list", "get"))
         assert tool.annotations.destructiveHint == tool.name.startswith("delete")
     schemas = {tool.name: tool.inputSchema for tool in tools}
+    assert list(schemas["add_memories"]["properties"]) == ["text", "user_id"]
     assert schemas["add_memories"]["required"] == ["text"]
     assert schemas["search_memory"]["required"] == ["query"]
     assert schemas["delete_memories"]["required"] == ["memory_ids"]

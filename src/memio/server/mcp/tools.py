@@ -216,7 +216,7 @@ class Tool:
         return types.Tool(
             name=self.name,
             description=inspect.getdoc(self.run),
-            inputSchema=self.args.model_json_schema(),
+            inputSchema=_user_id_last(self.args.model_json_schema()),
             outputSchema=self.result.model_json_schema(mode="serialization"),
             annotations=types.ToolAnnotations(
                 readOnlyHint=self.effect == "reads",
@@ -224,6 +224,14 @@ class Tool:
                 openWorldHint=False,
             ),
         )
+
+
+def _user_id_last(schema: dict[str, Any]) -> dict[str, Any]:
+    """The tool's own arguments first (`add_memories(text)` reads as OpenMemory's), then the
+    `user_id` every tool takes."""
+    properties = schema["properties"]
+    properties["user_id"] = properties.pop("user_id")
+    return schema
 
 
 TOOLS: dict[str, Tool] = {}
