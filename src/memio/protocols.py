@@ -321,7 +321,7 @@ class GraphStore(Store, Protocol):
     ) -> GraphResult:
         """Triples within `depth` hops of the entity, and the entities they reach (with
         `include_shared`, walking the user's and the shared triples together).
-        Unknown entity is NotFoundError."""
+        An entity with no triples in view is an empty result (as in memio 0.3.1), not an error."""
         ...
 
     async def get_all(

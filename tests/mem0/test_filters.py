@@ -235,3 +235,34 @@ def test_the_last_and_first_days_of_the_calendar(raw: dict[str, Any], expected: 
     translation = translate({"AND": [{"user_id": "*"}, raw]})
     parse_filters(translation.filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
     assert select(translation) == expected
+
+
+# mem0's self-hosted server: flat keys are metadata keys (`translate(..., flat_metadata=True)`)
+FLAT: list[tuple[dict[str, Any], list[str]]] = [
+    ({"user_id": "*", "topic": "food"}, ["a1", "b1"]),
+    ({"user_id": "alice", "topic": "food"}, ["a1"]),
+    ({"user_id": "*", "topic": "food", "n": 3.5}, ["b1"]),
+    ({"user_id": "*", "n": {"gte": 2}}, ["a2", "b1"]),
+    ({"user_id": "*", "flag": "*"}, ["a3"]),
+    ({"OR": [{"user_id": "bob"}, {"AND": [{"user_id": "alice"}, {"topic": "games"}]}]},
+     ["a2", "b1"]),
+    # known fields keep their meaning
+    ({"user_id": "alice", "categories": "hobbies"}, ["a2"]),
+    ({"user_id": "*", "metadata": {"topic": "games"}}, ["a2"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "expected"), FLAT, ids=[str(i) for i in range(len(FLAT))])
+def test_flat_keys_are_metadata_in_the_self_hosted_dialect(
+    raw: dict[str, Any], expected: list[str]
+) -> None:
+    assert select(translate(raw, flat_metadata=True)) == expected
+
+
+def test_flat_metadata_keys_still_name_what_is_wrong() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        translate({"topic": None}, flat_metadata=True)
+    assert caught.value.field == "filters.topic"
+    with pytest.raises(InvalidRequestError) as caught:
+        translate({"AND": [{"topic": {"regex": "f"}}]}, flat_metadata=True)
+    assert caught.value.field == "filters.AND[0].topic.regex"

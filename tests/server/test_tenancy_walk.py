@@ -28,7 +28,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+from starlette.routing import Mount, Route
 
+from memio.server.app import DOCS_PATHS, STATIC_DOCS, create_app
+from memio.server.mcp.http import MCP_PATH
 from memio.server.mem0.selfhosted import UNSUPPORTED
 from memio.server.routers import all_routers, ops
 from tests.support.fixtures_pgvector import postgres_stores
@@ -402,7 +405,6 @@ def test_no_route_leaks_or_changes_another_tenants_data(world: World) -> None:
 HIDDEN_ROUTES = {
     *UNSUPPORTED,  # mem0 server routes memio answers 501 without touching a store
     ("GET", "/"),  # redirects to /docs
-    ("GET", "/v1/memories/search/"),  # the same handler as GET /v1/memories/search
 }
 
 
@@ -415,3 +417,22 @@ def test_no_route_hides_from_the_walk() -> None:
         for method in route.methods
     }
     assert hidden <= HIDDEN_ROUTES, sorted(hidden - HIDDEN_ROUTES)
+
+
+# Endpoints outside the routers (no OpenAPI operation, so the walk cannot reach them) that touch
+# the stores, each with the tests that prove it keeps tenants apart.
+WALKED_ELSEWHERE = {
+    MCP_PATH: "tests/mcp/test_http.py: test_bound_keys_never_see_each_others_memories, "
+    "test_an_operator_must_name_the_user",
+}
+
+
+def test_every_endpoint_outside_the_routers_is_accounted_for() -> None:
+    app = create_app()
+    others = {  # the routers' own routes are guarded above
+        route.path
+        for route in app.router.routes
+        if isinstance(route, (Route, Mount)) and not isinstance(route, APIRoute)
+        if route.path not in DOCS_PATHS
+    }
+    assert others - {STATIC_DOCS} == set(WALKED_ELSEWHERE)

@@ -64,6 +64,7 @@ from memio.providers._shared import (
     fact_scope,
     fact_search_args,
     graph_match_score,
+    graph_neighbourhood,
     graph_nodes,
     id_list,
     in_read_scope,
@@ -869,10 +870,8 @@ class MemoryGraphStore(_MemoryStore):
             frontier = {e for entry in hop for e in (entry.item.subject, entry.item.object)}
             frontier -= reached
             reached |= frontier
-        if not picked:
-            raise NotFoundError("entity", entity)
         triples = [_copy(entry.item) for entry in entries if entry.item.id in picked]
-        return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
+        return graph_neighbourhood(triples, entity)
 
     async def get_all(
         self,

@@ -31,27 +31,17 @@ from memio.server.config import (
     resolve_config_path,
 )
 
-__all__ = ["main"]
+__all__ = ["load_stores", "main"]
 
 logger = logging.getLogger("memio.server")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from memio.server.app import build_embedder, build_memio
-
-    source = "built-in defaults"
-    try:
-        path = resolve_config_path(args.config)
-        source = str(path) if path else source
-        config = load_config(path, host=args.host, port=args.port)
-        embedder = build_embedder(config.embedder)
-        stores = build_memio(config, embedder)
-    except ConfigError as exc:
-        print(f"memio-server: invalid configuration ({exc.source or source}):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {redacted(problem)}", file=sys.stderr)
+    loaded = load_stores("memio-server", args.config, host=args.host, port=args.port)
+    if loaded is None:
         return 2
+    config, source, stores, embedder = loaded
     # Building the stores was the check; the app builds (and closes) its own in its lifespan.
     try:
         asyncio.run(_close(stores, embedder, claim=not args.check))
@@ -62,6 +52,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_check(source, config, stores)
         return 0
     return _serve(config, source)
+
+
+def load_stores(
+    prog: str, config_arg: str | None, **overrides: Any
+) -> tuple[ServerConfig, str, Memio, Embedder] | None:
+    """The config (`--config`, else $MEMIO_CONFIG or ./memio-server.yaml, else the defaults),
+    where it came from, and its stores and embedder built but not opened; None after printing
+    one line per problem (the caller exits with status 2)."""
+    from memio.server.app import build_embedder, build_memio
+
+    source = "built-in defaults"
+    try:
+        path = resolve_config_path(config_arg)
+        source = str(path) if path else source
+        config = load_config(path, **overrides)
+        embedder = build_embedder(config.embedder)
+        return config, source, build_memio(config, embedder), embedder
+    except ConfigError as exc:
+        print(f"{prog}: invalid configuration ({exc.source or source}):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {redacted(problem)}", file=sys.stderr)
+        return None
 
 
 def _parser() -> argparse.ArgumentParser:

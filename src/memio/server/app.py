@@ -5,7 +5,7 @@ answering, and closed at shutdown. Cross-cutting concerns are small ASGI middlew
 first: request id, metrics, CORS, last-resort 500, timeout, auth, rate limit, body limit; so every
 answer, even a refusal, carries a request id, is counted and is readable by a browser. Swagger UI
 and ReDoc are served from memio's own assets (fastapi-offline), never from a CDN, so /docs works
-offline.
+offline. /mcp serves the same stores as MCP tools (server/mcp), behind the same middleware.
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from memio.protocols import Embedder
 from memio.providers import build_store
 from memio.providers._shared import DataLockedError, ProviderContext
 from memio.redaction import redacted
-from memio.server.asgi import ALWAYS_PUBLIC
+from memio.server.asgi import ALWAYS_PUBLIC, RouteFinder
 from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
 from memio.server.body_limit import BodyLimitMiddleware
 from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
 from memio.server.cursor_secret import cursor_secret
 from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
 from memio.server.keystore import KeyStore, build_key_store
+from memio.server.mcp.http import McpEndpoint
 from memio.server.metrics import Metrics, MetricsMiddleware
 from memio.server.openapi import install_openapi
 from memio.server.ratelimit import Counters, RateLimiter, RateLimitMiddleware, describe
@@ -108,9 +109,15 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     key_store = _key_store(config)
     authenticator = _authenticator(config, key_store)
     routers = [*all_routers(), ops.router]
+    mcp = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with serve_stores(app), mcp.running():  # MCP calls end before the stores close
+            yield
+
+    @asynccontextmanager
+    async def serve_stores(app: FastAPI) -> AsyncIterator[None]:
         if counters is not None:
             counters.open()
         try:
@@ -162,10 +169,12 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     app.state.metrics = metrics
     app.state.key_store = key_store
     app.state.authenticator = authenticator
+    app.state.route_finder = RouteFinder(routers)  # whose error style a refusal takes
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    install_openapi(app, auth=config.auth_enabled, rate_limited=limiter is not None)
+    app.router.routes.append(mcp.route())
+    install_openapi(app, routers, auth=config.auth_enabled, rate_limited=limiter is not None)
     return app
 
 

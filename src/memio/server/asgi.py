@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from itertools import chain
+
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import Scope
 
-__all__ = ["ALWAYS_PUBLIC", "client_address", "route_path"]
+__all__ = ["ALWAYS_PUBLIC", "RouteFinder", "client_address", "matching_route", "route_path"]
 
 # Paths that answer without a credential and are never rate limited (liveness probes).
-ALWAYS_PUBLIC = frozenset({"/health"})
+ALWAYS_PUBLIC = frozenset({"/health", "/v1/health"})
 
 
 def route_path(scope: Scope) -> str:
@@ -15,6 +19,35 @@ def route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
+
+
+def matching_route(scope: Scope, routes: Iterable[BaseRoute]) -> BaseRoute | None:
+    """The route the router would pick for this request: the first full match, else the first
+    whose path matches with another method (answered 405), else None. For middleware that acts
+    before routing."""
+    partial = None
+    for route in routes:
+        match = route.matches(scope)[0]
+        if match is Match.FULL:
+            return route
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return partial
+
+
+class RouteFinder:
+    """The route a request is for, even one refused before routing (401, 413, 429): the route it
+    was routed to, else the one the app's own routes and its routers' routes would pick."""
+
+    def __init__(self, routers: Sequence[Router]) -> None:
+        self.routers = routers
+
+    def __call__(self, scope: Scope) -> BaseRoute | None:
+        route = scope.get("route")
+        if route is not None:
+            return route
+        candidates = chain(scope["app"].router.routes, *(router.routes for router in self.routers))
+        return matching_route(scope, (c for c in candidates if hasattr(c, "path")))
 
 
 def client_address(scope: Scope) -> str:

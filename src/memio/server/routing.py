@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from memio.models import escaped, has_lone_surrogate
+from memio.server.errors import MEMIO_ERRORS, ErrorStyle
 from memio.server.strict import IGNORED_HEADER, InputRules, ignored_header, is_destructive
 
 __all__ = ["CheckedRoute", "make_router"]
@@ -75,9 +76,11 @@ def check_text(body: bytes) -> None:
 
 
 class CheckedRoute(APIRoute):
-    """The route class of every memio router: input checked before the route runs."""
+    """The route class of every memio router: input checked before the route runs, errors in
+    the shape of the route's dialect (`memio.server.errors.error_style_of`)."""
 
     refuse_unknown: ClassVar[bool] = True
+    error_style: ClassVar[ErrorStyle] = MEMIO_ERRORS
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -102,11 +105,18 @@ class _ReportingRoute(CheckedRoute):
 
 
 def make_router(
-    *, unknown_input: Literal["refuse", "report"] = "refuse", **kwargs: Any
+    *,
+    unknown_input: Literal["refuse", "report"] = "refuse",
+    error_style: ErrorStyle = MEMIO_ERRORS,
+    **kwargs: Any,
 ) -> APIRouter:
     """An APIRouter whose routes check their input (`memio.server.strict`) and reject JSON bodies
     holding lone surrogates (422). `unknown_input="report"` (the mem0 dialects): unknown query
     parameters and body fields are accepted and named in ``X-Memio-Ignored``, except on
-    destructive routes, which always refuse them."""
+    destructive routes, which always refuse them. `error_style`: how the routes' errors look
+    (memio's `ErrorBody` unless the dialect's clients read another shape)."""
     route_class = CheckedRoute if unknown_input == "refuse" else _ReportingRoute
+    if error_style is not MEMIO_ERRORS:
+        name = f"{route_class.__name__}{type(error_style).__name__}"
+        route_class = type(name, (route_class,), {"error_style": error_style})
     return APIRouter(route_class=route_class, **kwargs)

@@ -543,6 +543,34 @@ async def search_v1(request: Request, body: SearchBody, facts: FactsDep) -> Any:
     return {"results": results} if body.output_format == "v1.1" else results
 
 
+@router.get("/v1/memories/search/", summary="Search memories (query parameters)")
+async def search_get(
+    request: Request,
+    facts: FactsDep,
+    query: str = Query(description="What to look for."),
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    app_id: str | None = None,
+    run_id: str | None = None,
+    limit: int = Query(DEFAULT_TOP_K, ge=1, le=MAX_LIMIT),
+    threshold: float | None = Query(None, ge=0, le=1),
+    filters: str | None = Query(None, description="mem0 filters as JSON text."),
+) -> dict[str, Any]:
+    """As ``/v3/memories/search/``, with the entity ids and ``limit`` in the query string
+    (``GET /v1/memories/search``, without the slash, is the local-first API's search)."""
+    body = SearchBody(
+        query=query,
+        user_id=user_id,
+        agent_id=agent_id,
+        app_id=app_id,
+        run_id=run_id,
+        filters=_query_filters(filters),
+        top_k=limit,
+        threshold=threshold,
+    )
+    return {"results": await _search(request, body, facts)}
+
+
 def _ignored_query(why: str) -> Any:
     return Query(None, description=f"Ignored: {why}.", json_schema_extra=IGNORED)
 

@@ -7,6 +7,9 @@ Flat paths without a trailing slash: ``POST|GET|DELETE /memories``, ``GET|PUT|DE
 ``{"results": [...]}`` for adds, listings and searches, ``{"message": ...}`` for updates and
 deletes, a bare list for history and entities.
 
+Errors carry memio's fields (``error``, ``detail``, ``request_id``, ...); a 422's ``detail`` is the
+list of issues (``[{loc, msg, type}]``), as mem0's server (FastAPI) answers it.
+
 What memio does not do is answered 501 with the reason: ``POST /configure`` (memio is configured
 by its YAML file) and mem0's user accounts (``/auth/*``, ``/requests``, ``/configure/providers``,
 ``/generate-instructions``). ``/api-keys`` manages memio's runtime keys (those of ``/v1/keys``);
@@ -30,6 +33,7 @@ from memio.scoping import SCOPE_FIELDS, Scope
 from memio.server.auth import principal_of, require_admin, require_admin_unless_bound
 from memio.server.config import KEY_NAME_PATTERN
 from memio.server.deps import FactsDep
+from memio.server.errors import ErrorBody, ErrorInfo, ErrorStyle, ValidationErrorBody
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
 from memio.server.mem0.filters import Translation, merge_ids, translate
 from memio.server.mem0.platform import (
@@ -56,7 +60,27 @@ from memio.server.strict import IGNORED, destructive
 
 __all__ = ["UNSUPPORTED", "redacted_config", "router"]
 
-router = make_router(unknown_input="report", tags=["mem0 self-hosted"])
+
+class SelfHostedErrors(ErrorStyle):
+    """memio's error body, with a 422's ``detail`` the list of issues mem0's server answers."""
+
+    models = (ErrorBody, ValidationErrorBody)
+
+    def render(self, error: ErrorInfo) -> tuple[int, dict[str, Any]]:
+        status, body = super().render(error)
+        if error.status == 422 and error.errors is not None:
+            body["detail"] = error.errors
+        return status, body
+
+    def documented(self, status: int) -> tuple[int, str]:
+        if status == 422:
+            return status, ValidationErrorBody.__name__
+        return super().documented(status)
+
+
+router = make_router(
+    unknown_input="report", error_style=SelfHostedErrors(), tags=["mem0 self-hosted"]
+)
 
 DEFAULT_LIST_TOP_K = 100
 DEFAULT_SEARCH_TOP_K = 20  # mem0's Memory.search default
@@ -238,8 +262,9 @@ async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
 @router.post("/search", summary="Search memories")
 async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict[str, Any]:
     """The ``top_k`` memories most relevant to ``query`` (best first, ``score`` in [0, 1]),
-    among those of the given ids; ``filters`` is mem0's filter language."""
-    translation = merge_ids(translate(body.filters), _ids(body))
+    among those of the given ids. ``filters`` is mem0's filter language, where, as on mem0's
+    server, a key that is not a filter field is a metadata key: ``{"topic": "food"}``."""
+    translation = merge_ids(translate(body.filters, flat_metadata=True), _ids(body))
     require_entity(request, translation, "search")
     found = await search_facts(
         facts,
