@@ -50,8 +50,16 @@ def _parser() -> argparse.ArgumentParser:
         help="the kill comes this long into the load, uniformly at random (MIN-MAX)",
     )
     crash.add_argument("--seed", type=int, help="replay a run's random choices")
-    crash.add_argument("--dsn", default=DEFAULT_DSN, help="PostgreSQL of the postgres profile")
-    crash.add_argument("--vector-dsn", help="PostgreSQL with pgvector for facts/documents")
+    crash.add_argument(
+        "--dsn",
+        help=f"PostgreSQL of the postgres and pgvector profiles (postgres: default {DEFAULT_DSN}; "
+        "pgvector: default --vector-dsn)",
+    )
+    crash.add_argument(
+        "--vector-dsn",
+        help="PostgreSQL with pgvector for facts/documents (default --dsn; neither: a throw-away "
+        "server is started for the run)",
+    )
 
     soak = commands.add_parser("soak", help="minutes of mixed load: RSS, errors, latencies")
     soak.add_argument("--minutes", type=float, default=10.0)
