@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConflictError",
+    "EmbedderMismatchError",
     "ForbiddenError",
     "InvalidRequestError",
     "MemioError",
@@ -102,3 +103,25 @@ class ProviderError(MemioError):
         self.cause = cause
         if cause is not None:
             self.__cause__ = cause
+
+
+class EmbedderMismatchError(ProviderError):
+    """A store's vectors were computed by another embedding model, or have another dimension,
+    than the configured embedder's: searching them with this embedder would rank nonsense, so
+    the store refuses to open (and the server to start) until the two agree again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        stored_model: str,
+        stored_dimensions: int,
+        model: str,
+        dimensions: int,
+    ) -> None:
+        super().__init__(message, provider=provider, operation="open")
+        self.stored_model = stored_model
+        self.stored_dimensions = stored_dimensions
+        self.model = model
+        self.dimensions = dimensions

@@ -181,9 +181,7 @@ class _Parser:
             return _parse_datetime(value, where)
         if isinstance(value, bool | str | int | float):
             return value
-        raise InvalidRequestError(
-            "filter values must be strings, numbers or booleans", field=where
-        )
+        raise InvalidRequestError("filter values must be strings, numbers or booleans", field=where)
 
 
 def _parse_datetime(value: Any, where: str) -> datetime:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from memio.client import Memio
+from memio.errors import EmbedderMismatchError
 from memio.protocols import Embedder
 from memio.providers._shared import DataLockedError
 from memio.server.config import (
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Building the stores was the check; the app builds (and closes) its own in its lifespan.
     try:
         asyncio.run(_close(stores, embedder, claim=not args.check))
-    except DataLockedError as exc:
+    except (DataLockedError, EmbedderMismatchError) as exc:
         print(f"memio-server: cannot serve this data: {exc.message}", file=sys.stderr)
         return 1
     if args.check:
@@ -83,9 +84,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _close(stores: Memio, embedder: Embedder, *, claim: bool) -> None:
-    """Close the checked stores; with `claim`, first try their embedded data's process locks, so
-    a second server on the same data directory ends here with one line naming the holder (the
-    app takes the locks for good when it starts)."""
+    """Close the checked stores; with `claim`, first try their embedded data's process locks and
+    their embedders (`app.claim_data`), so a second server on the same data directory, or a
+    database embedded by another model, ends here with one line saying why (the app takes the
+    locks for good when it starts)."""
     from memio.server.app import claim_data
 
     try:

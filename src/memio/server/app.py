@@ -22,7 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from memio import __version__
 from memio.client import Memio
-from memio.errors import InvalidRequestError, NotSupportedError
+from memio.errors import EmbedderMismatchError, InvalidRequestError, NotSupportedError
 from memio.protocols import Embedder
 from memio.providers import build_store
 from memio.providers._shared import DataLockedError, ProviderContext
@@ -163,14 +163,18 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
 async def claim_data(stores: Memio) -> None:
     """Take the process lock of every embedded store (`path_lock`, see `_shared.PathLock`)
     before serving: a second server on the same data directory then fails to start, saying which
-    process holds it, instead of corrupting it or failing request after request."""
+    process holds it, instead of corrupting it or failing request after request. Stores whose
+    data records its embedder (`check_embedder`: PostgreSQL's pgvector stores) are opened too,
+    so vectors of another model refuse the start the same way."""
     for kind, store in stores.stores.items():
         lock = getattr(store, "path_lock", None)
-        if lock is None:
-            continue
+        check = getattr(store, "check_embedder", None)
         try:
-            await asyncio.to_thread(lock.acquire)
-        except DataLockedError as exc:
+            if lock is not None:
+                await asyncio.to_thread(lock.acquire)
+            if check is not None:
+                await check()
+        except (DataLockedError, EmbedderMismatchError) as exc:
             logger.error("cannot serve the %s store: %s", kind, exc.message)
             raise
 
