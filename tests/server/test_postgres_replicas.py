@@ -343,6 +343,168 @@ async def test_one_fact_through_every_replica_is_stored_once(replicas: Replicas)
             assert [e["event"] for e in history] == ["ADD"]
 
 
+async def test_one_fact_with_other_metadata_through_every_replica_merges_every_key(
+    replicas: Replicas,
+):
+    """The same content with different metadata at once: one fact, every key merged, one ADD
+    and an UPDATE per merge in one linear history."""
+    urls = replicas.urls
+    user = _user()
+    for i in range(TRIES):
+        responses = await _at_once(
+            [
+                (
+                    "POST",
+                    f"{url}/v1/facts",
+                    {"content": f"plays chess {i}", "user_id": user, "metadata": {f"via_{n}": n}},
+                )
+                for n, url in enumerate(urls)
+            ]
+        )
+        assert sorted(r.status_code for r in responses) == [200] * (REPLICAS - 1) + [201], [
+            r.text for r in responses
+        ]
+        (fact_id,) = {r.json()["id"] for r in responses}
+        async with httpx.AsyncClient(timeout=60) as http:
+            stored = (await http.get(f"{urls[i % REPLICAS]}/v1/facts/{fact_id}")).json()
+            history = (await http.get(f"{urls[0]}/v1/facts/{fact_id}/history")).json()
+        assert stored["metadata"] == {f"via_{n}": n for n in range(REPLICAS)}
+        assert [e["event"] for e in history] == ["ADD"] + ["UPDATE"] * (REPLICAS - 1)
+        for before, after in itertools.pairwise(history):
+            assert after["old_metadata"] == before["new_metadata"]
+        assert history[-1]["new_metadata"] == stored["metadata"]
+
+
+async def test_overlapping_fact_batches_through_every_replica_store_each_content_once(
+    replicas: Replicas,
+):
+    """The same contents in a different order in each replica's batch: no deadlock, no 5xx,
+    each content stored once."""
+    urls = replicas.urls
+    user = _user()
+    contents = [f"visited city number {n}" for n in range(30)]
+    orders = [random.Random(n).sample(contents, len(contents)) for n in range(REPLICAS)]
+    responses = await _at_once(
+        [
+            (
+                "POST",
+                f"{url}/v1/facts/batch",
+                {"facts": [{"content": c, "user_id": user} for c in order]},
+            )
+            for url, order in zip(urls, orders, strict=True)
+        ]
+    )
+    assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
+    ids = [{f["content"]: f["id"] for f in r.json()} for r in responses]
+    assert ids[0] == ids[1] == ids[2]
+    async with httpx.AsyncClient(timeout=60) as http:
+        listed = (await http.get(f"{urls[1]}/v1/facts", params={"user_id": user})).json()
+    assert sorted(f["content"] for f in listed) == sorted(contents)
+
+
+async def test_concurrent_document_updates_through_every_replica_merge_every_key(
+    replicas: Replicas,
+):
+    urls = replicas.urls
+    doc_id = f"doc-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(timeout=60) as http:
+        created = await http.post(
+            f"{urls[0]}/v1/documents", json={"doc_id": doc_id, "content": "v0"}
+        )
+        assert created.status_code == 201, created.text
+    rounds = 5
+    responses = await _at_once(
+        [
+            ("PUT", f"{url}/v1/documents/{doc_id}", {"metadata": {f"r{n}_{r}": r}})
+            for r in range(rounds)
+            for n, url in enumerate(urls)
+        ]
+    )
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    async with httpx.AsyncClient(timeout=60) as http:
+        stored = (await http.get(f"{urls[2]}/v1/documents/{doc_id}")).json()
+    assert stored["metadata"] == {f"r{n}_{r}": r for r in range(rounds) for n in range(REPLICAS)}
+
+
+async def test_concurrent_appends_to_one_session_through_every_replica_keep_each_batch_whole(
+    replicas: Replicas,
+):
+    urls = replicas.urls
+    user, session = _user(), f"chat-{uuid.uuid4().hex[:8]}"
+    rounds = 8
+    responses = await _at_once(
+        [
+            (
+                "POST",
+                f"{url}/v1/history/sessions/{session}/messages",
+                {
+                    "messages": [
+                        {"role": "user", "content": f"q {n}.{r}"},
+                        {"role": "assistant", "content": f"a {n}.{r}"},
+                    ],
+                    "user_id": user,
+                },
+            )
+            for r in range(rounds)
+            for n, url in enumerate(urls)
+        ]
+    )
+    assert all(r.status_code == 204 for r in responses), [r.text for r in responses]
+    async with httpx.AsyncClient(timeout=60) as http:
+        messages = await http.get(
+            f"{urls[1]}/v1/history/sessions/{session}/messages",
+            params={"user_id": user, "limit": 1000},
+        )
+    contents = [m["content"] for m in messages.json()]
+    assert len(contents) == 2 * rounds * REPLICAS
+    pairs = list(zip(contents[::2], contents[1::2], strict=True))
+    assert all(q.replace("q", "a", 1) == a for q, a in pairs), pairs  # each batch adjacent
+    assert sorted(q for q, _ in pairs) == sorted(
+        f"q {n}.{r}" for r in range(rounds) for n in range(REPLICAS)
+    )
+
+
+async def test_overlapping_id_batches_through_two_replicas_are_all_or_nothing(
+    replicas: Replicas,
+):
+    """Two batches sharing one new id at once: exactly one is written, the other is 409 and
+    leaves nothing behind (facts with fact_id, documents with doc_id)."""
+    first, second, third = replicas.urls
+    user = _user()
+    for i in range(TRIES):
+        tag = f"{uuid.uuid4().hex[:6]}-{i}"
+        a, shared, b = (f"{tag}-a", f"{tag}-shared", f"{tag}-b")
+        for path, key, id_key in (
+            ("/v1/facts/batch", "facts", "fact_id"),
+            ("/v1/documents/batch", "documents", "doc_id"),
+        ):
+            responses = await _at_once(
+                [
+                    (
+                        "POST",
+                        f"{url}{path}",
+                        {
+                            key: [
+                                {id_key: x, "content": f"{key} {x} via {url}", "user_id": user}
+                                for x in ids
+                            ]
+                        },
+                    )
+                    for url, ids in ((first, (a, shared)), (second, (shared, b)))
+                ]
+            )
+            codes = [r.status_code for r in responses]
+            assert sorted(codes) == [201, 409], [r.text for r in responses]
+            written, refused = ((a, shared), b) if codes[0] == 201 else ((shared, b), a)
+            single = path.removesuffix("/batch")
+            async with httpx.AsyncClient(timeout=60) as http:
+                for x in written:
+                    got = await http.get(f"{third}{single}/{x}", params={"user_id": user})
+                    assert got.status_code == 200, (key, x, got.text)
+                missing = await http.get(f"{third}{single}/{refused}", params={"user_id": user})
+                assert missing.status_code == 404, (key, refused, missing.text)
+
+
 async def test_one_triple_through_every_replica_is_stored_once(replicas: Replicas):
     urls = replicas.urls
     user = _user()
