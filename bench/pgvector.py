@@ -198,6 +198,8 @@ def run_backend(
                     )
                 )
             point["rss_mib"] = proc.rss_mib()
+        if backend == "pgvector":
+            point["relations"] = _relation_sizes(dsn, schema)
         point["load_after"] = uptime()
         points[str(size)] = point
         summary = ", ".join(
@@ -312,6 +314,27 @@ def main(mode: Mode, dsn: str | None = None) -> dict[str, Any]:
     record["uptime_end"] = uptime()
     save(mode, "pgvector", record)
     return record
+
+
+def _relation_sizes(dsn: str, schema: str) -> dict[str, dict[str, int]]:
+    """Bytes on disk per table of the schema: the table (with TOAST) and each of its indexes."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, i.relname, pg_table_size(c.oid), pg_relation_size(i.oid)"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " LEFT JOIN pg_index x ON x.indrelid = c.oid"
+            " LEFT JOIN pg_class i ON i.oid = x.indexrelid"
+            " WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname IN ('documents', 'facts')",
+            (schema,),
+        ).fetchall()
+    out: dict[str, dict[str, int]] = {}
+    for table, index, table_bytes, index_bytes in rows:
+        out.setdefault(table, {"table": table_bytes})
+        if index is not None:
+            out[table][index] = index_bytes
+    return out
 
 
 def _versions(dsn: str) -> str:

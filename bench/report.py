@@ -562,6 +562,10 @@ def _section_soak(soak: dict[str, Any], before: dict[str, Any] | None) -> list[s
 PGVECTOR_HEADING = "## 8. PostgreSQL with pgvector beside chroma, and replicas"
 
 
+def _triple(loads: list[float] | None) -> str:
+    return " / ".join(f"{x:.2f}" for x in loads or [])
+
+
 def _plot_pgvector(rec: dict[str, Any], out: Path) -> str:
     import matplotlib
 
@@ -634,8 +638,7 @@ def _section_pgvector(rec: dict[str, Any], image: str | None) -> list[str]:
         f"on {rec['postgres']} (the tests' throw-away cluster: fsync off, 128 MB shared "
         "buffers, on the same 2 cores). Load average (1 min) during the run, min / mean / max: "
         f"{_load(rec)}; `uptime` load averages (1, 5, 15 min) at the start "
-        f"{' / '.join(map(str, start or []))} and at the end {' / '.join(map(str, end or []))}. "
-        + _others(rec),
+        f"{_triple(start)} and at the end {_triple(end)}. " + _others(rec),
         "",
         "Facts and documents on embedded chroma, then on `postgres` (pgvector, HNSW cosine) in a "
         f"fresh schema, each grown to {' then '.join(f'{s:,}' for s in sizes)} documents (facts "
@@ -685,6 +688,18 @@ def _section_pgvector(rec: dict[str, Any], image: str | None) -> list[str]:
         f"Server RSS with {sizes[-1]:,} documents stored: chroma {rss[0]:.0f} MiB (the HNSW "
         f"index lives in the process), postgres {rss[1]:.0f} MiB (it lives in PostgreSQL).",
         "",
+    ]
+    relations = rec["pgvector"]["points"][str(sizes[-1])].get("relations", {})
+    docs = relations.get("documents")
+    if docs:
+        parts = ", ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in sorted(docs.items()))
+        total = sum(docs.values())
+        lines += [
+            f"PostgreSQL on disk for the {sizes[-1]:,} documents: {parts}; "
+            f"{total / sizes[-1] / 1024:.1f} KiB per document in all.",
+            "",
+        ]
+    lines += [
         f"**Replicas.** All four stores on the pgvector schema above ({sizes[-1]:,} documents); "
         f"1, then 3 memio-server processes; {reps['connections']} client connections in both "
         "cases, spread round-robin over the replicas as a load balancer would. Document search "
@@ -706,8 +721,9 @@ def _section_pgvector(rec: dict[str, Any], image: str | None) -> list[str]:
     lines += [
         "",
         "Load average (1, 5, 15 min) before and after each replica run: 1 replica "
-        f"{reps['1']['load_before']} to {reps['1']['load_after']}, 3 replicas "
-        f"{reps['3']['load_before']} to {reps['3']['load_after']}. On these 2 cores "
+        f"{_triple(reps['1']['load_before'])} to {_triple(reps['1']['load_after'])}, 3 replicas "
+        f"{_triple(reps['3']['load_before'])} to {_triple(reps['3']['load_after'])}. On these "
+        "2 cores "
         "a second and third process add no CPU: what the replica figures show is the cost or "
         "gain of running several processes over one database, not the scaling a machine per "
         "replica gives. See [scaling.md](scaling.md).",
