@@ -16,11 +16,10 @@ Trials chain on the same data, so later trials also update facts and documents w
 earlier crashes, and each check covers everything acknowledged since the run began.
 
 Profiles (`PROFILES`): `embedded` is the embedded defaults (chroma facts and documents, sqlite
-history, networkx graph); `postgres` puts history and graph on PostgreSQL (`--dsn`, a throw-away
-schema dropped afterwards); `pgvector` puts all four stores on PostgreSQL, facts and documents on
-pgvector: they use `--vector-dsn` (a PostgreSQL with pgvector; default `--dsn`). Without
-`--vector-dsn` and `--dsn`, the pgvector profile starts a throw-away PostgreSQL with pgvector
-(tests/support/pgvector_cluster.py) for the run.
+history, networkx graph); `postgres` puts all four stores on PostgreSQL (`--dsn`, a throw-away
+schema dropped afterwards); facts and documents use `--vector-dsn` when given (a PostgreSQL with
+pgvector; default `--dsn`). With neither, the run starts a throw-away PostgreSQL with pgvector
+(tests/support/pgvector_cluster.py) and puts all four stores on it.
 """
 
 from __future__ import annotations
@@ -50,12 +49,6 @@ PROFILES: dict[str, dict[str, str]] = {
         "graph": "networkx",
     },
     "postgres": {
-        "facts": "chroma",
-        "documents": "chroma",
-        "history": "postgres",
-        "graph": "postgres",
-    },
-    "pgvector": {
         "facts": "postgres",
         "documents": "postgres",
         "history": "postgres",

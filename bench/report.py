@@ -777,7 +777,7 @@ def extra_sections() -> list[str]:
         return json.loads(path.read_text()) if path.exists() else None
 
     lines: list[str] = []
-    crash = {p: r for p in ("embedded", "postgres", "pgvector") if (r := read(f"crash-{p}"))}
+    crash = {p: r for p in ("embedded", "postgres") if (r := read(f"crash-{p}"))}
     if crash:
         lines += _section_crash(crash)
     soak = read("soak")

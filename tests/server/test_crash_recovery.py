@@ -2,10 +2,10 @@
 write it acknowledged is there.
 
 These are short runs of `python -m bench crash` (bench/crash.py and bench/ledger.py, the same
-code): three chained trials per profile (the embedded defaults; history and graph on the
-machine's PostgreSQL; all four stores on PostgreSQL with pgvector, the tests' throw-away
-cluster), each killing the server one to three seconds into the load. Each trial checks that
-the restart is clean (/ready 200, no error in the log), that every
+code): three chained trials per profile (the embedded defaults; all four stores on PostgreSQL,
+facts and documents on the tests' pgvector cluster), each killing the server one to three
+seconds into the load. Each trial checks that the restart is clean (/ready 200, no error in the
+log), that every
 acknowledged fact, fact-history event, document, history message and triple is stored as
 acknowledged, that nothing no writer sent is stored, and that no request before the kill failed.
 What an unanswered write may leave half done ("torn") is reported, not failed: the contract only
@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 from bench.crash import CrashRun, Postgres, run
-from tests.support.fixtures_pgvector import pgvector_schema
 from tests.support.fixtures_postgres import new_schema
 
 TRIALS = 3
@@ -47,28 +46,18 @@ def test_embedded_defaults_lose_no_acknowledged_write(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_providers_lose_no_acknowledged_write(tmp_path: Path, postgres_dsn: str) -> None:
-    postgres = Postgres(postgres_dsn, new_schema())  # dropped when the session ends
+@pytest.mark.pgvector
+def test_postgres_providers_lose_no_acknowledged_write(
+    tmp_path: Path, postgres_dsn: str, pgvector_dsn: str
+) -> None:
+    # History and graph on the machine's PostgreSQL, facts and documents on pgvector's cluster;
+    # the schema is dropped (or thrown away with the cluster) when the session ends.
+    postgres = Postgres(postgres_dsn, new_schema(), vector_dsn=pgvector_dsn)
     check(
         run(
             tmp_path,
             TRIALS,
             profile="postgres",
-            writers=WRITERS,
-            load_seconds=LOAD_SECONDS,
-            postgres=postgres,
-        )
-    )
-
-
-def test_pgvector_providers_lose_no_acknowledged_write(tmp_path: Path, pgvector_dsn: str) -> None:
-    """All four stores on PostgreSQL: facts and documents on pgvector."""
-    postgres = Postgres(pgvector_dsn, pgvector_schema())  # dropped when the session ends
-    check(
-        run(
-            tmp_path,
-            TRIALS,
-            profile="pgvector",
             writers=WRITERS,
             load_seconds=LOAD_SECONDS,
             postgres=postgres,

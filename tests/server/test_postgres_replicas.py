@@ -34,7 +34,7 @@ from bench.ledger import Ledger, Writer, verify
 from tests.support.fixtures_pgvector import pgvector_schema
 from tests.support.server_process import ServerProcess, run_server
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.pgvector]
 
 REPLICAS = 3
 TRIES = 10

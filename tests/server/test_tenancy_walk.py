@@ -135,9 +135,30 @@ def snapshot(world: World) -> dict[str, Any]:
     return state
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    config = {
+def _postgres_stores(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """All four stores in one schema of the tests' PostgreSQL + pgvector cluster."""
+    from tests.support.fixtures_pgvector import pgvector_schema
+
+    config = {"dsn": request.getfixturevalue("pgvector_dsn"), "schema": pgvector_schema()}
+    return {
+        kind: {"provider": "postgres", "config": config}
+        for kind in ("facts", "history", "documents", "graph")
+    }
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        "embedded",
+        pytest.param("postgres", marks=pytest.mark.pgvector),
+    ],
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The walked server: the embedded defaults, and every store on PostgreSQL (whose scoping
+    is SQL of its own, so it is walked too)."""
+    config: dict[str, Any] = {
         "data_dir": str(tmp_path_factory.mktemp("walk-data")),
         "auth": {
             "api_keys": [
@@ -149,6 +170,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # The walk sends hundreds of requests with one bound key: lift its default limit.
         "server": {"rate_limit": {"limits": ["100000/minute"]}},
     }
+    if request.param == "postgres":
+        config["stores"] = _postgres_stores(request)
     with (
         run_server(config) as server,
         httpx.Client(

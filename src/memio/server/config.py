@@ -1,10 +1,10 @@
 """memio-server's configuration: one YAML file, checked completely before anything starts.
 
 A bad config stops startup with one line per problem, each naming the key path and what was
-expected (``stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory)``), never
-a traceback. Every string value may reference the environment (``${VAR}``, ``${VAR:-default}``;
-``$${`` is a literal ``${``), so secrets stay out of the file. API keys are hashed while the config
-is validated and only the SHA-256 digests are kept.
+expected (``stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory,
+postgres)``), never a traceback. Every string value may reference the environment (``${VAR}``,
+``${VAR:-default}``; ``$${`` is a literal ``${``), so secrets stay out of the file. API keys are
+hashed while the config is validated and only the SHA-256 digests are kept.
 """
 
 from __future__ import annotations
