@@ -99,7 +99,7 @@ def _user() -> str:
     return f"u-{uuid.uuid4().hex[:8]}"
 
 
-async def _at_once(calls: list[tuple[str, str, dict]]) -> list[httpx.Response]:
+async def _at_once(calls: list[tuple[str, str, dict | None]]) -> list[httpx.Response]:
     """Send the requests (method, url, json body) together and return the responses."""
     async with httpx.AsyncClient(timeout=60) as http:
         return await asyncio.gather(
@@ -507,6 +507,38 @@ async def test_overlapping_id_batches_through_two_replicas_are_all_or_nothing(
                     assert got.status_code == 200, (key, x, got.text)
                 missing = await http.get(f"{third}{single}/{refused}", params={"user_id": user})
                 assert missing.status_code == 404, (key, refused, missing.text)
+
+
+async def test_a_delete_racing_updates_through_other_replicas_ends_the_history(
+    replicas: Replicas,
+):
+    """Updates through two replicas while a third deletes the fact: each update is 200 (and in
+    the history before the DELETE) or 404; nothing follows the DELETE; the fact is gone."""
+    first, second, third = replicas.urls
+    for i in range(TRIES):
+        async with httpx.AsyncClient(timeout=60) as http:
+            created = await http.post(
+                f"{first}/v1/facts", json={"content": f"rides a bike {i}", "user_id": _user()}
+            )
+        fact_id = created.json()["id"]
+        responses = await _at_once(
+            [
+                ("PUT", f"{first}/v1/facts/{fact_id}", {"content": f"rides a red bike {i}"}),
+                ("DELETE", f"{third}/v1/facts/{fact_id}", None),
+                ("PUT", f"{second}/v1/facts/{fact_id}", {"metadata": {"color": "blue"}}),
+            ]
+        )
+        codes = [r.status_code for r in responses]
+        assert codes[1] == 204 and {codes[0], codes[2]} <= {200, 404}, [r.text for r in responses]
+        async with httpx.AsyncClient(timeout=60) as http:
+            history = (await http.get(f"{second}/v1/facts/{fact_id}/history")).json()
+            gone = await http.get(f"{first}/v1/facts/{fact_id}")
+        assert gone.status_code == 404
+        events = [e["event"] for e in history]
+        assert events == ["ADD"] + ["UPDATE"] * codes.count(200) + ["DELETE"], (codes, events)
+        for before, after in itertools.pairwise(history):
+            assert after["old_content"] == before["new_content"]
+            assert after["old_metadata"] == before["new_metadata"]
 
 
 async def test_one_triple_through_every_replica_is_stored_once(replicas: Replicas):
