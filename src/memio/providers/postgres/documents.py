@@ -34,6 +34,7 @@ from memio.providers._shared import (
 from memio.providers.postgres._base import as_utc
 from memio.providers.postgres._filters import Columns, where_sql
 from memio.providers.postgres._vector import (
+    EMBEDDERS_TABLE,
     PostgresVectorStore,
     by_distance,
     metadata_jsonb,
@@ -45,7 +46,8 @@ __all__ = ["PostgresDocumentStore"]
 DOCUMENT_MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         1,
-        """
+        EMBEDDERS_TABLE
+        + """
         CREATE TABLE {s}.documents (
             id text PRIMARY KEY,
             seq bigserial NOT NULL UNIQUE,

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import psycopg.errors
 
 from memio.errors import ConflictError, NotFoundError, ProviderError
 from memio.filters import parse_filters
@@ -58,6 +59,7 @@ from memio.providers._shared import (
 from memio.providers.postgres._base import PROVIDER, as_utc
 from memio.providers.postgres._filters import Columns, where_sql
 from memio.providers.postgres._vector import (
+    EMBEDDERS_TABLE,
     PostgresVectorStore,
     by_distance,
     metadata_jsonb,
@@ -68,7 +70,7 @@ __all__ = ["PostgresFactStore"]
 
 Scope = Mapping[str, str | None]
 _TICK = timedelta(microseconds=1)
-# An add decided again after losing an insert race; more means something else is wrong.
+# An add decided again after losing an insert race or a deadlock; more means something is wrong.
 _ATTEMPTS = 5
 # The dedup key's columns: NULL scope ids as '' (never a valid id), so NULLs compare equal.
 _SAME = (
@@ -79,7 +81,8 @@ _SAME = (
 FACT_MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         1,
-        f"""
+        EMBEDDERS_TABLE
+        + f"""
         CREATE TABLE {{s}}.facts (
             id text PRIMARY KEY,
             seq bigserial NOT NULL UNIQUE,
@@ -180,8 +183,11 @@ class PostgresFactStore(PostgresVectorStore):
         return sorted(out)
 
     async def _lock_keys(self, conn: Any, keys: Sequence[FactKey]) -> None:
-        for lock in self._key_locks(keys):
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) WITH ORDINALITY AS l(k, n)"
+            " ORDER BY n",
+            (self._key_locks(keys),),
+        )
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -348,8 +354,13 @@ class PostgresFactStore(PostgresVectorStore):
                     return await self._add_in(conn, items, scopes, vectors, single=single)
             except _LostRace:
                 continue
+            except ProviderError as exc:
+                # PostgreSQL aborted this add to break a deadlock with another writer (a
+                # delete_all locking rows in another order): nothing was written, decide again.
+                if not isinstance(exc.cause, psycopg.errors.DeadlockDetected):
+                    raise
         raise ProviderError(
-            f"the add lost {_ATTEMPTS} insert races in a row",
+            f"the add lost {_ATTEMPTS} insert races or deadlocks in a row",
             provider=PROVIDER,
             operation=operation,
         )
@@ -378,18 +389,22 @@ class PostgresFactStore(PostgresVectorStore):
                 field = "fact_id" if single else f"facts[{i}].fact_id"
                 raise ConflictError(f"fact {item.fact_id!r} already exists", field=field)
             seen.add(item.fact_id)
-        # The stored facts the items repeat, locked (an update of them waits, and vice versa).
+        # The stored facts the items repeat (by the unique index), locked: an update of one of
+        # them waits for this add, and this add for it.
+        unique = list(dict.fromkeys(keys))
+        columns = [[key for key, _ in unique]] + [
+            [scope[n] or "" for _, scope in unique] for n in range(len(FACT_SCOPE))
+        ]
         cur = await conn.execute(
-            f"SELECT {_COLUMNS} FROM {self.t} WHERE content_key = ANY(%s) ORDER BY seq FOR UPDATE",
-            (list({key for key, _ in keys}),),
+            f"SELECT {_COLUMNS} FROM {self.t} WHERE ({_SAME}) IN (SELECT * FROM"
+            " unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]))"
+            " ORDER BY seq FOR UPDATE",
+            columns,
         )
-        wanted = set(keys)
         stored: dict[FactKey, Fact] = {}
         for row in await cur.fetchall():
             fact = _fact(row)
-            key = fact_key(fact.content, _scope_of(fact))
-            if key in wanted:
-                stored.setdefault(key, fact)
+            stored.setdefault(fact_key(fact.content, _scope_of(fact)), fact)
         steps = plan_fact_batch(items, scopes, stored, utcnow(), single=single)
         await self._write_steps(conn, steps, vectors)
         return [step.fact for step in steps]
