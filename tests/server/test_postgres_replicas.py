@@ -32,14 +32,13 @@ import pytest
 
 from bench.http import client as keep_alive_client
 from bench.ledger import Ledger, Writer, verify
-from tests.support.fixtures_pgvector import pgvector_schema
+from tests.support.fixtures_pgvector import postgres_stores
 from tests.support.server_process import ServerProcess, run_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.pgvector]
 
 REPLICAS = 3
 TRIES = 10
-STORE_KINDS = ("facts", "documents", "history", "graph")
 
 
 class Replicas:
@@ -66,7 +65,7 @@ class Replicas:
         self.servers[i] = self.stack.enter_context(run_server(self.configs[i], port=port))
 
 
-def replica_config(data_dir: Path, dsn: str, schema: str, redis_url: str) -> dict[str, Any]:
+def replica_config(data_dir: Path, stores: dict[str, Any], redis_url: str) -> dict[str, Any]:
     return {
         "data_dir": str(data_dir),
         "server": {
@@ -77,18 +76,15 @@ def replica_config(data_dir: Path, dsn: str, schema: str, redis_url: str) -> dic
                 "storage_uri": f"{redis_url}/0",
             },
         },
-        "stores": {
-            kind: {"provider": "postgres", "config": {"dsn": dsn, "schema": schema}}
-            for kind in STORE_KINDS
-        },
+        "stores": stores,
     }
 
 
 @pytest.fixture(scope="module")
 def replicas(pgvector_dsn: str, redis_url: str, tmp_path_factory) -> Iterator[Replicas]:
-    schema = pgvector_schema()  # dropped when the session ends
+    stores = postgres_stores(pgvector_dsn)  # one schema, dropped when the session ends
     configs = [
-        replica_config(tmp_path_factory.mktemp(f"pg-replica-{i}"), pgvector_dsn, schema, redis_url)
+        replica_config(tmp_path_factory.mktemp(f"pg-replica-{i}"), stores, redis_url)
         for i in range(REPLICAS)
     ]
     with ExitStack() as stack:
