@@ -153,6 +153,15 @@ def _search_inproc(
     return loop.run_until_complete(run_calls(calls, concurrency=1, max_seconds=mode.budget))
 
 
+def _search_inproc_embedding(
+    memio: Any, loop: Any, kind: str, queries: list[str], mode: Mode
+) -> dict[str, Any]:
+    """The same searches with the query embedded (the server's embedder), for comparing the
+    HTTP figure with what the store and the embedder take without the server around them."""
+    calls = [partial(memio.stores[kind].search, query=q, limit=10) for q in queries]
+    return loop.run_until_complete(run_calls(calls, concurrency=1, max_seconds=mode.budget))
+
+
 def run_backend(
     mode: Mode, backend: str, dsn: str, schema: str, texts: dict[str, list[str]], table: dict
 ) -> dict[str, Any]:
@@ -184,6 +193,9 @@ def run_backend(
                 point[kind] = {
                     "stored": have[kind],
                     "no_embedding": _search_inproc(memio, loop, embedder, kind, queries, mode),
+                    "with_embedding": _search_inproc_embedding(
+                        memio, loop, kind, corpus.queries(mode.queries, seed=size + 9), mode
+                    ),
                 }
         with ours.server(workdir, config=config, name=f"{backend}-{size}") as proc:
             for kind in kinds:
