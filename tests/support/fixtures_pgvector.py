@@ -89,6 +89,11 @@ def pgvector_cluster() -> Iterator[PgvectorCluster | ExternalServer]:
         except Exception as exc:  # never fail the session on cleanup
             print(f"could not drop test schemas: {exc}")
         return
+    try:
+        for root in PgvectorCluster.reap_orphans():
+            print(f"stopped the cluster of a dead test session in {root}")
+    except (ClusterError, OSError) as exc:  # housekeeping only
+        print(f"could not look for orphaned clusters: {exc}")
     cluster = PgvectorCluster()
     try:
         cluster.create()

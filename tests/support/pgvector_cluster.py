@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 USER = "memio-pg"
+PREFIX = "memio-pgvector-"
+OWNER_FILE = "owner.pid"  # the pid of the process that made the cluster (the test session)
 DATABASE = "memio"
 SUPERUSER = "postgres"
 START_TIMEOUT = 60
@@ -90,6 +92,16 @@ def ensure_user(name: str = USER) -> None:
         raise ClusterError(f"useradd {name} failed ({done.returncode}): {done.stderr.strip()}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def _user_exists(name: str) -> bool:
     import pwd
 
@@ -106,7 +118,7 @@ class PgvectorCluster:
 
     def __init__(self, *, bin_dir: Path | None = None, root: Path | None = None) -> None:
         self.bin_dir = bin_dir or bundled_bin_dir()
-        self.root = Path(root or tempfile.mkdtemp(prefix="memio-pgvector-"))
+        self.root = Path(root or tempfile.mkdtemp(prefix=PREFIX))
         self.data = self.root / "data"
         self.socket_dir = self.root / "run"
         self.log = self.root / "postgres.log"
@@ -124,6 +136,7 @@ class PgvectorCluster:
         """initdb, start, create the database and the extension."""
         if self.as_user is not None:
             ensure_user(self.as_user)
+        (self.root / OWNER_FILE).write_text(f"{os.getpid()}\n")
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         if self.as_user is not None:
             shutil.chown(self.root, self.as_user, self.as_user)
@@ -219,6 +232,22 @@ class PgvectorCluster:
                     "pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w", timeout=60
                 )
         shutil.rmtree(self.root, ignore_errors=True)
+
+    @classmethod
+    def reap_orphans(cls, *, bin_dir: Path | None = None) -> list[Path]:
+        """Stop and remove the clusters of test sessions that died without cleaning up (killed
+        runs): those whose owner process is gone. Returns their directories."""
+        reaped = []
+        for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+            try:
+                owner = int((root / OWNER_FILE).read_text().strip())
+            except (OSError, ValueError):
+                continue
+            if _alive(owner):
+                continue
+            cls(bin_dir=bin_dir, root=root).destroy()
+            reaped.append(root)
+        return reaped
 
     # -- helpers -----------------------------------------------------------------------------
 
