@@ -750,8 +750,12 @@ def write_pgvector(mode: Mode) -> Path:
         md, img = mode.results / "benchmarks.md", mode.results / "benchmarks"
     section = _section_pgvector(rec, _plot_pgvector(rec, img))
     lines = md.read_text().splitlines() if md.exists() else ["# Benchmarks", ""]
+    lines = splice(lines, section)
+    notes = NOTES.read_text().strip().splitlines() if NOTES.exists() else []
+    if notes and notes[0] in lines:  # the notes end the page: refresh them from bench/notes.md
+        lines = [*lines[: lines.index(notes[0])], *notes, ""]
     md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text("\n".join(splice(lines, section)) + "\n")
+    md.write_text("\n".join(lines))
     return md
 
 
