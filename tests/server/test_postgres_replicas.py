@@ -650,6 +650,12 @@ def test_sigkill_of_one_replica_under_load_loses_no_acknowledged_write(replicas:
     load = asyncio.run(_load_and_kill(replicas, victim, ledgers))
 
     assert load["before"] > 0, "no write was acknowledged before the kill"
+    through_victim = sum(
+        sum(ledger.acknowledged.values())
+        for i, ledger in enumerate(ledgers)
+        if i % REPLICAS == victim
+    )
+    assert through_victim > 0, "the killed replica acknowledged nothing: the check would be empty"
     assert load["after"] > load["before"], "the surviving replicas stopped acknowledging writes"
     assert load["search_codes"] and set(load["search_codes"]) == {200}, load["search_codes"]
     for i, ledger in enumerate(ledgers):
