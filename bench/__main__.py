@@ -1,9 +1,11 @@
 """memio's benchmark harness: `python -m bench all|auth|overhead|compare|ingest|scale|report`,
-or `crash`, `soak` and `quality`.
+or `crash`, `soak`, `quality` and `pgvector`.
 
 `all [--quick]` runs auth, overhead, compare, ingest and scale; `crash` (acknowledged writes
-survive SIGKILL) and `soak` (memory, errors and latency over minutes of mixed load) run on their
-own, and so does `quality` (recall@k on LoCoMo conversations, per search mode).
+survive SIGKILL), `soak` (memory, errors and latency over minutes of mixed load), `quality`
+(recall@k on LoCoMo conversations, per search mode) and `pgvector` (pgvector beside chroma at
+10,000 and 100,000 items, one and three replicas over PostgreSQL) run on their own; quality and
+pgvector render their sections of docs/benchmarks.md in place.
 
 Full results go to bench/results/*.json and docs/benchmarks.md (+ docs/benchmarks/*.png); quick
 results (a smoke run of the same code on small sizes) to bench/results/quick/. crash and soak
@@ -52,8 +54,22 @@ def _parser() -> argparse.ArgumentParser:
         help="the kill comes this long into the load, uniformly at random (MIN-MAX)",
     )
     crash.add_argument("--seed", type=int, help="replay a run's random choices")
-    crash.add_argument("--dsn", default=DEFAULT_DSN, help="PostgreSQL of the postgres profile")
-    crash.add_argument("--vector-dsn", help="PostgreSQL with pgvector for facts/documents")
+    crash.add_argument(
+        "--dsn",
+        help=f"PostgreSQL of the postgres and pgvector profiles (postgres: default {DEFAULT_DSN}; "
+        "pgvector: default --vector-dsn)",
+    )
+    crash.add_argument(
+        "--vector-dsn",
+        help="PostgreSQL with pgvector for facts/documents (default --dsn; neither: a throw-away "
+        "server is started for the run)",
+    )
+
+    pgvector = commands.add_parser("pgvector", help="pgvector beside chroma; replicas")
+    pgvector.add_argument("--quick", action="store_true", help="small sizes")
+    pgvector.add_argument(
+        "--dsn", help="PostgreSQL with pgvector (default: a throw-away server for the run)"
+    )
 
     soak = commands.add_parser("soak", help="minutes of mixed load: RSS, errors, latencies")
     soak.add_argument("--minutes", type=float, default=10.0)
@@ -91,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         importlib.import_module(f"bench.{args.command}").main(vars(args))
         return 0
     mode = common.QUICK if args.quick else common.FULL
+    if args.command == "pgvector":
+        from bench import pgvector
+
+        print(f"[bench] pgvector ({mode.name}), load {os.getloadavg()[0]:.2f} ...", flush=True)
+        pgvector.main(mode, args.dsn)
+        print(f"[bench] report: {report.write_pgvector(mode)}")
+        return 0
     names = BENCHMARKS if args.command == "all" else (args.command,)
     if args.command != "report":
         import importlib

@@ -18,7 +18,8 @@ earlier crashes, and each check covers everything acknowledged since the run beg
 Profiles (`PROFILES`): `embedded` is the embedded defaults (chroma facts and documents, sqlite
 history, networkx graph); `postgres` puts all four stores on PostgreSQL (`--dsn`, a throw-away
 schema dropped afterwards); facts and documents use `--vector-dsn` when given (a PostgreSQL with
-pgvector; default `--dsn`).
+pgvector; default `--dsn`). With neither, the run starts a throw-away PostgreSQL with pgvector
+(tests/support/pgvector_cluster.py) and puts all four stores on it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from typing import Any
 from bench import servers
 from bench.http import client
 from bench.ledger import Ledger, Verdict, Writer, verify
+from bench.servers import pgvector_server
 
 PROFILES: dict[str, dict[str, str]] = {
     "embedded": {
@@ -278,13 +281,24 @@ def drop_schema(dsn: str, schema: str) -> None:
 
 def main(options: Mapping[str, Any]) -> dict[str, Any]:
     """The CLI: options from `python -m bench crash` (see bench/__main__.py)."""
+    profile = options["profile"]
+    with ExitStack() as stack:
+        postgres = None
+        if uses_postgres(profile):
+            schema = f"memio_crash_{secrets.token_hex(4)}"
+            vector_dsn = options.get("vector_dsn") or options.get("dsn")
+            if "postgres" in (PROFILES[profile][kind] for kind in VECTOR_KINDS):
+                vector_dsn = stack.enter_context(pgvector_server(vector_dsn))
+            dsn = options.get("dsn") or vector_dsn or DEFAULT_DSN
+            postgres = Postgres(dsn, schema, vector_dsn)
+        return _run_and_save(profile, postgres, options)
+
+
+def _run_and_save(
+    profile: str, postgres: Postgres | None, options: Mapping[str, Any]
+) -> dict[str, Any]:
     from bench.common import RESULTS, fresh_dir, load_sampler, save_to
 
-    profile = options["profile"]
-    postgres = None
-    if uses_postgres(profile):
-        schema = f"memio_crash_{secrets.token_hex(4)}"
-        postgres = Postgres(options["dsn"], schema, options.get("vector_dsn"))
     record: dict[str, Any] = {}
     workdir = fresh_dir(RESULTS / "work" / f"crash-{profile}")
     try:
@@ -303,6 +317,8 @@ def main(options: Mapping[str, Any]) -> dict[str, Any]:
     finally:
         if postgres is not None:
             drop_schema(postgres.dsn, postgres.schema)
+            if postgres.vector_dsn and postgres.vector_dsn != postgres.dsn:
+                drop_schema(postgres.vector_dsn, postgres.schema)
     path = save_to(RESULTS / f"crash-{profile}.json", record)
     totals = record["totals"]
     print(

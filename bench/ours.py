@@ -26,11 +26,14 @@ def config_path(workdir: Path, stores: tuple[str, ...] = ("documents", "facts"))
 
 
 @contextmanager
-def server(workdir: Path, *, first_search: bool = False, name: str = "memio") -> Iterator[Any]:
-    """memio-server (this checkout) on a free port over `workdir`'s config and data."""
+def server(
+    workdir: Path, *, first_search: bool = False, name: str = "memio", config: Path | None = None
+) -> Iterator[Any]:
+    """memio-server (this checkout) on a free port over `workdir`'s config and data (or the
+    config file `config`)."""
     port = servers.free_port()
     probe = (SEARCH, {"query": "start-up probe", "limit": 5}) if first_search else None
-    argv = servers.memio_command(config_path(workdir), port)
+    argv = servers.memio_command(config or config_path(workdir), port)
     with servers.run(name, argv, port, workdir, first_search=probe) as proc:
         yield proc
 
@@ -112,13 +115,15 @@ class Precomputed:
 
 
 @contextmanager
-def in_process(workdir: Path, *, precomputed: bool = False) -> Iterator[Any]:
+def in_process(
+    workdir: Path, *, precomputed: bool = False, config: Path | None = None
+) -> Iterator[Any]:
     """The server's own stack (same config, embedder and providers) without HTTP; with
-    `precomputed`, the embedder is wrapped in `Precomputed`."""
+    `precomputed`, the embedder is wrapped in `Precomputed`. `config`: another config file."""
     from memio.server.app import build_embedder, build_memio
     from memio.server.config import load_config
 
-    config = load_config(config_path(workdir))
+    config = load_config(config or config_path(workdir))
     embedder = build_embedder(config.embedder)
     if precomputed:
         embedder = Precomputed(embedder)

@@ -567,7 +567,7 @@ def _section_soak(
     return lines
 
 
-QUALITY_HEADING = "## 8. Retrieval quality (LoCoMo conversations)"
+QUALITY_HEADING = "## 9. Retrieval quality (LoCoMo conversations)"
 
 
 def section_quality(run: dict[str, Any]) -> list[str]:
@@ -619,28 +619,234 @@ def section_quality(run: dict[str, Any]) -> list[str]:
     return lines
 
 
-def splice(md: Path, section: list[str]) -> Path:
-    """Put `section` into `md` in place of the section with the same heading (up to the next
-    `## ` heading), or before "## Notes on this run" when it is not there yet, so one benchmark
-    can be rerun without rendering the others."""
+PGVECTOR_HEADING = "## 8. PostgreSQL with pgvector beside chroma, and replicas"
+
+
+def _triple(loads: list[float] | None) -> str:
+    return " / ".join(f"{x:.2f}" for x in loads or [])
+
+
+def _plot_pgvector(rec: dict[str, Any], out: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = rec["sizes"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax = axes[0]
+    for backend, color in (("chroma", "tab:orange"), ("pgvector", "tab:blue")):
+        points = [rec[backend]["points"][str(size)]["documents"] for size in sizes]
+        ax.plot(
+            sizes,
+            [p["http"]["p50"] for p in points],
+            "o-",
+            color=color,
+            label=f"{backend}, HTTP p50",
+        )
+        ax.plot(
+            sizes,
+            [p["http"]["p95"] for p in points],
+            "o:",
+            color=color,
+            label=f"{backend}, HTTP p95",
+        )
+        ax.plot(
+            sizes,
+            [p["no_embedding"]["p50"] for p in points],
+            "s--",
+            color=color,
+            label=f"{backend}, in-process p50",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("documents stored")
+    ax.set_ylabel("ms")
+    ax.set_title("documents search, 1 connection")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    reps = rec["replicas"]
+    workloads = [k for k in reps["1"] if isinstance(reps["1"][k], dict) and "rps" in reps["1"][k]]
+    x = range(len(workloads))
+    for offset, count, color in ((-0.2, "1", "tab:gray"), (0.2, "3", "tab:blue")):
+        ax.bar(
+            [i + offset for i in x],
+            [reps[count][w]["rps"] for w in workloads],
+            0.4,
+            color=color,
+            label=f"{count} replica{'s' if count != '1' else ''}",
+        )
+    ax.set_xticks(list(x), workloads, fontsize=8)
+    ax.set_ylabel("requests/s")
+    ax.set_title(f"{reps['connections']} connections over PostgreSQL")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "pgvector.png", dpi=110)
+    plt.close(fig)
+    return "pgvector.png"
+
+
+def _section_pgvector(rec: dict[str, Any], image: str | None) -> list[str]:
+    sizes = rec["sizes"]
+    reps = rec["replicas"]
+    start, end = rec.get("uptime_start"), rec.get("uptime_end")
+    lines = [
+        PGVECTOR_HEADING,
+        "",
+        f"`python -m bench pgvector` (bench/pgvector.py), started {rec.get('started_at', '?')} "
+        f"on {rec['postgres']} (the tests' throw-away cluster: fsync off, 128 MB shared "
+        "buffers, on the same 2 cores). Load average (1 min) during the run, min / mean / max: "
+        f"{_load(rec)}; `uptime` load averages (1, 5, 15 min) at the start "
+        f"{_triple(start)} and at the end {_triple(end)}. " + _others(rec),
+        "",
+        "Facts and documents on embedded chroma, then on `postgres` (pgvector, HNSW cosine) in a "
+        f"fresh schema, each grown to {' then '.join(f'{s:,}' for s in sizes)} documents (facts "
+        f"stop at {sizes[0]:,}). The first {rec['embedded']:,} texts of each kind carry real "
+        "MiniLM vectors (embedded once and cached), the rest mixtures of them, as in section 4. "
+        "Search: 1 connection, limit 10, every query distinct; in-process is `store.search` "
+        "with the query vector precomputed (the store alone), then with the query embedded by "
+        "the server's embedder; HTTP is `POST /v1/<kind>/search` to a real server on the same "
+        "data (query embedding included, about 6 ms of it).",
+        "",
+        "| stored | store | backend | in-process p50 / p95 ms | in-process with embedding "
+        "p50 / p95 ms | HTTP p50 / p95 ms |",
+        "|--:|---|---|--:|--:|--:|",
+    ]
+    for size in sizes:
+        for kind in ("documents", "facts"):
+            for backend in ("chroma", "pgvector"):
+                point = rec[backend]["points"][str(size)].get(kind)
+                if not point:
+                    continue
+                ip, http = point["no_embedding"], point["http"]
+                we = point.get("with_embedding") or {"p50": float("nan"), "p95": float("nan")}
+                lines.append(
+                    f"| {point['stored']:,} | {kind} | {backend} | {_ms(ip['p50'])} / "
+                    f"{_ms(ip['p95'])} | {_ms(we['p50'])} / {_ms(we['p95'])} | "
+                    f"{_ms(http['p50'])} / {_ms(http['p95'])} |"
+                )
+    lines += [
+        "",
+        "Batch ingest: `add_many` in-process, 1,000 items per call, vectors precomputed, so "
+        "this is the store's own cost; through the batch route the embedder (about 100 "
+        "documents/s here, section 3) dominates whichever store is behind it.",
+        "",
+        "| step | store | chroma items/s | pgvector items/s |",
+        "|---|---|--:|--:|",
+    ]
+    previous = 0
+    for size in sizes:
+        for kind in ("documents", "facts"):
+            got = [rec[b]["points"][str(size)]["ingest"].get(kind) for b in ("chroma", "pgvector")]
+            if not all(got):
+                continue
+            lines.append(
+                f"| {previous:,} to {size:,} | {kind} | {got[0]['items_per_s']:,.0f} | "
+                f"{got[1]['items_per_s']:,.0f} |"
+            )
+        previous = size
+    rss = [rec[b]["points"][str(sizes[-1])]["rss_mib"] for b in ("chroma", "pgvector")]
+    lines += [
+        "",
+        f"Server RSS with {sizes[-1]:,} documents stored: chroma {rss[0]:.0f} MiB (the HNSW "
+        f"index lives in the process), postgres {rss[1]:.0f} MiB (it lives in PostgreSQL).",
+        "",
+    ]
+    relations = rec["pgvector"]["points"][str(sizes[-1])].get("relations", {})
+    docs = relations.get("documents")
+    if docs:
+        parts = ", ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in sorted(docs.items()))
+        total = sum(docs.values())
+        lines += [
+            f"PostgreSQL on disk for the {sizes[-1]:,} documents: {parts}; "
+            f"{total / sizes[-1] / 1024:.1f} KiB per document in all.",
+            "",
+        ]
+    lines += [
+        f"**Replicas.** All four stores on the pgvector schema above ({sizes[-1]:,} documents); "
+        f"1, then 3 memio-server processes; {reps['connections']} client connections in both "
+        "cases, spread round-robin over the replicas as a load balancer would. Document search "
+        "embeds its query (CPU-bound); a history append writes one message (database-bound, "
+        "no embedding); a fact add embeds, looks for the same content in the scope and writes "
+        "the fact with its history event in one transaction.",
+        "",
+        "| workload | 1 replica req/s | p50 / p95 ms | 3 replicas req/s | p50 / p95 ms |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    for name, one in reps["1"].items():
+        if not isinstance(one, dict) or "rps" not in one:
+            continue
+        three = reps["3"][name]
+        lines.append(
+            f"| {name} | {one['rps']:.0f} | {_ms(one['p50'])} / {_ms(one['p95'])} | "
+            f"{three['rps']:.0f} | {_ms(three['p50'])} / {_ms(three['p95'])} |"
+        )
+    lines += [
+        "",
+        "Load average (1, 5, 15 min) before and after each replica run: 1 replica "
+        f"{_triple(reps['1']['load_before'])} to {_triple(reps['1']['load_after'])}, 3 replicas "
+        f"{_triple(reps['3']['load_before'])} to {_triple(reps['3']['load_after'])}. On these "
+        "2 cores "
+        "a second and third process add no CPU: what the replica figures show is the cost or "
+        "gain of running several processes over one database, not the scaling a machine per "
+        "replica gives. See [scaling.md](scaling.md).",
+        "",
+    ]
+    if image:
+        lines += [f"![pgvector beside chroma, and replicas](benchmarks/{image})", ""]
+    return lines
+
+
+def write_pgvector(mode: Mode) -> Path:
+    """Render section 8 from the pgvector result into the benchmarks page in place (the rest of
+    the page stays as it is: its results may not be on this machine)."""
+    rec = load(mode, "pgvector")
+    if rec is None:
+        raise SystemExit(f"no {mode.results / 'pgvector.json'}: run python -m bench pgvector")
+    if mode.name == "full":
+        md, img = ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks"
+    else:
+        md, img = mode.results / "benchmarks.md", mode.results / "benchmarks"
+    section = _section_pgvector(rec, _plot_pgvector(rec, img))
+    lines = md.read_text().splitlines() if md.exists() else ["# Benchmarks", ""]
+    lines = _spliced(lines, section)
+    notes = NOTES.read_text().strip().splitlines() if NOTES.exists() else []
+    if notes and notes[0] in lines:  # the notes end the page: refresh them from bench/notes.md
+        lines = [*lines[: lines.index(notes[0])], *notes, ""]
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text("\n".join(lines))
+    return md
+
+
+def _spliced(lines: list[str], section: list[str]) -> list[str]:
+    """`lines` with the section whose heading is section[0] replaced by `section`, or (absent)
+    inserted before the notes (or at the end)."""
     heading = section[0]
-    lines = md.read_text().splitlines() if md.exists() else []
     if heading in lines:
         start = lines.index(heading)
         end = next(
             (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
         )
-    else:
-        notes = "## Notes on this run"
-        start = end = lines.index(notes) if notes in lines else len(lines)
-    lines[start:end] = section
-    md.write_text("\n".join(lines) + "\n")
+        return lines[:start] + section + lines[end:]
+    notes = next((i for i, line in enumerate(lines) if line == "## Notes on this run"), None)
+    if notes is None:
+        return [*lines, "", *section]
+    return lines[:notes] + section + lines[notes:]
+
+
+def splice(md: Path, section: list[str]) -> Path:
+    """Put `section` into the page `md` in place of the section with the same heading, or before
+    "## Notes on this run" when it is not there yet, so one benchmark can be rerun without
+    rendering the others."""
+    lines = md.read_text().splitlines() if md.exists() else []
+    md.write_text("\n".join(_spliced(lines, section)) + "\n")
     return md
 
 
 def extra_sections() -> list[str]:
-    """Sections 6, 7 and 8 (crash, soak, quality): run on their own, from bench/results/ when
-    present."""
+    """Sections 6 to 9 (crash, soak, pgvector, quality): run on their own, from bench/results/
+    when present."""
     from bench.common import RESULTS
 
     def read(name: str) -> dict[str, Any] | None:
@@ -654,6 +860,11 @@ def extra_sections() -> list[str]:
     soak = read("soak")
     if soak:
         lines += _section_soak(soak, read("soak-before"), read("soak-after"))
+    pgvector = read("pgvector")
+    if pgvector:
+        lines += _section_pgvector(
+            pgvector, _plot_pgvector(pgvector, RESULTS.parent.parent / "docs" / "benchmarks")
+        )
     quality = read("quality")
     if quality:
         lines += section_quality(quality)

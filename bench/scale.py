@@ -84,12 +84,18 @@ def _synthetic(workdir, embedded: int, texts: list[str], seed: int, kind: str) -
     )
     got = client.get_collection(f"memio_{kind}").get(limit=embedded, include=["embeddings"])
     real = np.asarray(got["embeddings"], dtype=np.float32)
+    return dict(zip(texts, mixed_vectors(real, len(texts), seed), strict=True))
+
+
+def mixed_vectors(real: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` synthetic vectors: each the normalised sum of two of the `real` ones plus a
+    little noise (the real distribution, without embedding)."""
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(real), size=(len(texts), 2))
+    picks = rng.integers(0, len(real), size=(count, 2))
     vectors = real[picks[:, 0]] + real[picks[:, 1]]
     vectors += rng.normal(0, 0.02, vectors.shape).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return dict(zip(texts, vectors, strict=True))
+    return vectors
 
 
 def _grow(mode: Mode, workdir, docs: list[str], facts: list[str], have: int, size: int) -> float:

