@@ -69,6 +69,8 @@ def replica_config(data_dir: Path, stores: dict[str, Any], redis_url: str) -> di
     return {
         "data_dir": str(data_dir),
         "server": {
+            # what every replica must share (docs/scaling.md): the key that signs cursors
+            "cursor_secret": "replicas-share-this-cursor-secret",
             # shared in Redis, high enough never to refuse these tests
             "rate_limit": {
                 "enabled": True,
