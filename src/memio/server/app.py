@@ -156,6 +156,12 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
+    # Every route with its full path, for the Allow header of a 405 (`routing.allowed_methods`):
+    # the routers' own lists, which do not depend on how FastAPI nests included routers.
+    app.state.served_routes = [
+        *app.router.routes,
+        *(r for router in routers for r in router.routes),
+    ]
     install_openapi(app, auth=config.auth_enabled, rate_limited=limiter is not None)
     return app
 

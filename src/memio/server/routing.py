@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from memio.models import escaped, has_lone_surrogate
 
-__all__ = ["make_router"]
+__all__ = ["allowed_methods", "make_router"]
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -86,3 +88,18 @@ class _TextCheckedRoute(APIRoute):
 def make_router(**kwargs: Any) -> APIRouter:
     """An APIRouter whose routes reject JSON bodies holding lone surrogates (422)."""
     return APIRouter(route_class=_TextCheckedRoute, **kwargs)
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route serves at the request's path, for a 405's ``Allow`` header.
+
+    Starlette answers 405 from the first route whose path matches, so its ``Allow`` names that
+    route's methods only; FastAPI makes one route per method, so a path served by GET and POST
+    would advertise one of them."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)

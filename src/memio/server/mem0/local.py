@@ -11,7 +11,7 @@ id of a memory.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Query, Request
 
@@ -19,25 +19,30 @@ from memio.pagination import MAX_LIMIT
 from memio.server.deps import FactsDep, parse_json_filters
 from memio.server.mem0 import platform
 from memio.server.routing import make_router
+from memio.server.rules import EntityFilterText, Text, one_of_query
 
 __all__ = ["router"]
 
 router = make_router(tags=["mem0 local-first aliases"])
 
 
-@router.get("/v1/memories/search", summary="Search memories (GET)")
+@router.get(
+    "/v1/memories/search",
+    summary="Search memories (GET)",
+    openapi_extra=one_of_query("user_id", "agent_id", "app_id", "run_id"),
+)
 @router.get("/v1/memories/search/", include_in_schema=False)
 async def search(
     request: Request,
     facts: FactsDep,
-    query: str = Query(description="What to look for."),
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
+    query: Annotated[Text, Query(description="What to look for.")],
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
+    run_id: Text | None = None,
     limit: int = Query(platform.DEFAULT_TOP_K, ge=1, le=MAX_LIMIT),
     threshold: float | None = Query(None, ge=0, le=1),
-    filters: str | None = Query(None, description="mem0 filters as JSON text."),
+    filters: EntityFilterText | None = Query(None, description="mem0 filters as JSON text."),
 ) -> dict[str, Any]:
     """The most relevant memories of an entity (name at least one id), best first."""
     body = platform.SearchBody(
@@ -56,7 +61,7 @@ async def search(
 @router.get("/v1/memories/user/{user_id}", summary="Memories of a user (GET)")
 async def user_memories(
     request: Request,
-    user_id: str,
+    user_id: Text,
     facts: FactsDep,
     page: int | None = Query(None, ge=1),
     page_size: int | None = Query(None, ge=1, le=MAX_LIMIT),

@@ -34,10 +34,10 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from memio.errors import InvalidRequestError, NotFoundError
 from memio.models import Fact, FactInput, validate_metadata
@@ -46,7 +46,7 @@ from memio.protocols import FactStore
 from memio.server.auth import principal_of, require_admin_unless_bound
 from memio.server.deps import FactsDep
 from memio.server.mem0.extraction import ExtractionLLM
-from memio.server.mem0.filters import Translation, merge_ids, translate
+from memio.server.mem0.filters import WILDCARD, Translation, merge_ids, translate
 from memio.server.mem0.shapes import (
     ENTITY_FIELDS,
     ENTITY_TYPES,
@@ -58,6 +58,23 @@ from memio.server.mem0.shapes import (
     summarize_entities,
 )
 from memio.server.routing import make_router
+from memio.server.rules import (
+    ENTITY_FILTER,
+    METADATA,
+    NOT_SUPPORTED,
+    TEXT,
+    Doc,
+    EntityFilterText,
+    EntityType,
+    Mem0Filters,
+    Mem0Messages,
+    Mem0MetadataFilter,
+    MetadataIn,
+    Text,
+    any_of_required,
+    names_entity,
+    one_of_query,
+)
 
 __all__ = [
     "INFER_HEADER",
@@ -90,67 +107,146 @@ _ENTITY_HINT = 'e.g. {"user_id": "alice"}'
 class EntityIds(BaseModel):
     model_config = _REQUEST
 
-    user_id: str | None = None
-    agent_id: str | None = None
-    app_id: str | None = None
-    run_id: str | None = None
+    user_id: Text | None = None
+    agent_id: Text | None = None
+    app_id: Text | None = None
+    run_id: Text | None = None
 
     def ids(self) -> dict[str, str | None]:
         return {name: getattr(self, name) for name in ENTITY_FIELDS}
 
 
+# An add names its entity once: by top-level ids or by ids in `filters` (not both, which could
+# contradict each other), and filters hold nothing but ids.
+_ADD_FILTERS = {
+    **ENTITY_FILTER,
+    "properties": {name: {**TEXT, "not": {"const": WILDCARD}} for name in ENTITY_FIELDS},
+}
+_ADD_RULES = {
+    "allOf": [
+        names_entity().keywords,
+        {
+            "anyOf": [
+                {"properties": {"filters": {"type": "null"}}},
+                {"properties": {name: {"type": "null"} for name in ENTITY_FIELDS}},
+            ]
+        },
+    ]
+}
+_NOT_SUPPORTED = WithJsonSchema(NOT_SUPPORTED)
+
+
 class AddBody(EntityIds):
-    messages: list[dict[str, Any]] | dict[str, Any] | str = Field(
+    model_config = _REQUEST | ConfigDict(json_schema_extra=_ADD_RULES)
+
+    messages: Mem0Messages = Field(
         description="Messages ({role, content}); a string is one user message."
     )
-    metadata: dict[str, Any] | None = None
+    metadata: MetadataIn | None = None
     infer: bool = Field(default=True, description="Extract facts with the configured LLM.")
-    filters: dict[str, Any] | None = Field(default=None, description="Entity ids, as filters.")
+    filters: Annotated[dict[str, Any], Doc(_ADD_FILTERS)] | None = Field(
+        default=None, description="Entity ids, as filters."
+    )
     async_mode: bool | None = Field(default=None, description="Accepted; memio answers when done.")
     output_format: str | None = None
     prompt: str | None = Field(default=None, description="Extraction instructions (infer only).")
-    expiration_date: str | None = None
-    timestamp: int | float | str | None = None
+    expiration_date: Annotated[str | None, _NOT_SUPPORTED] = None
+    timestamp: Annotated[int | float | str | None, _NOT_SUPPORTED] = None
 
 
 class ListBody(EntityIds):
-    filters: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    categories: list[str] | None = None
-    page: int | None = None
-    page_size: int | None = None
+    model_config = _REQUEST | ConfigDict(json_schema_extra=names_entity().keywords)
+
+    filters: Mem0Filters | None = None
+    metadata: Mem0MetadataFilter | None = None
+    categories: list[Text] | None = None
+    page: Annotated[int, Doc(minimum=1)] | None = None
+    page_size: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = None
 
 
 class SearchBody(ListBody):
-    query: str
-    top_k: int | None = Field(default=None, description="At most this many results (default 10).")
-    limit: int | None = Field(default=None, description="Same as top_k.")
-    threshold: float | None = Field(default=None, description="Minimum score (0..1).")
+    query: Text
+    top_k: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = Field(
+        default=None, description="At most this many results (default 10)."
+    )
+    limit: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = Field(
+        default=None, description="Same as top_k."
+    )
+    threshold: Annotated[float, Doc(minimum=0, maximum=1)] | None = Field(
+        default=None, description="Minimum score (0..1)."
+    )
     rerank: bool | None = Field(default=None, description="Accepted; memio does not rerank.")
     fields: list[str] | None = Field(default=None, description="Only these fields per result.")
     output_format: str | None = None
 
 
 class UpdateBody(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(
+        json_schema_extra=any_of_required(("text", "metadata")).keywords
+    )
 
-    text: str | None = None
-    metadata: dict[str, Any] | None = None
-    timestamp: int | float | str | None = None
-    expiration_date: str | None = None
+    text: Text | None = None
+    metadata: MetadataIn | None = None
+    timestamp: Annotated[int | float | str | None, _NOT_SUPPORTED] = None
+    expiration_date: Annotated[str | None, _NOT_SUPPORTED] = None
+
+
+_MEMORY_IDS = Annotated[list[Text], Doc(minItems=1, maxItems=MAX_LIMIT)]
+_UPDATE_ITEM = {
+    "type": "object",
+    "properties": {
+        "memory_id": TEXT,
+        "text": TEXT,
+        "metadata": METADATA,
+    },
+    "required": ["memory_id"],
+    "anyOf": [{"required": ["text"]}, {"required": ["metadata"]}],
+}
 
 
 class BatchBody(BaseModel):
-    model_config = _REQUEST
+    """Memories to delete: ``memories`` (each with ``memory_id``) or ``memory_ids``."""
 
-    memories: list[dict[str, Any]] | None = None
-    memory_ids: list[str] | None = None
+    model_config = _REQUEST | ConfigDict(
+        json_schema_extra=any_of_required(("memories", "memory_ids")).keywords
+    )
+
+    memories: (
+        Annotated[
+            list[dict[str, Any]],
+            Doc(
+                minItems=1,
+                maxItems=MAX_LIMIT,
+                items={
+                    "type": "object",
+                    "properties": {"memory_id": TEXT},
+                    "required": ["memory_id"],
+                },
+            ),
+        ]
+        | None
+    ) = None
+    memory_ids: _MEMORY_IDS | None = None
+
+
+class BatchUpdateBody(BatchBody):
+    """Memories to update: each with ``memory_id`` and ``text`` and/or ``metadata``."""
+
+    model_config = _REQUEST | ConfigDict(json_schema_extra=any_of_required(("memories",)).keywords)
+
+    memories: (
+        Annotated[list[dict[str, Any]], Doc(minItems=1, maxItems=MAX_LIMIT, items=_UPDATE_ITEM)]
+        | None
+    ) = None
+    memory_ids: Annotated[list[str] | None, WithJsonSchema({"type": "null"})] = Field(
+        default=None, description="Not for updates: give memories with their changes."
+    )
 
 
 class FeedbackBody(BaseModel):
     model_config = _REQUEST
 
-    memory_id: str
+    memory_id: Text
     feedback: Literal["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"] | None = None
     feedback_reason: str | None = None
 
@@ -289,7 +385,7 @@ async def search_facts(
 
 
 @contextmanager
-def memory_not_found(memory_id: str) -> Iterator[None]:
+def memory_not_found(memory_id: Text) -> Iterator[None]:
     """A missing fact is reported in mem0's words: ``memory '<id>' not found``."""
     try:
         yield
@@ -297,12 +393,12 @@ def memory_not_found(memory_id: str) -> Iterator[None]:
         raise NotFoundError("memory", memory_id) from None
 
 
-async def get_memory(facts: FactStore, memory_id: str) -> Fact:
+async def get_memory(facts: FactStore, memory_id: Text) -> Fact:
     with memory_not_found(memory_id):
         return await facts.get(fact_id=memory_id)
 
 
-def entity_field(entity_type: str) -> str:
+def entity_field(entity_type: EntityType) -> str:
     field = ENTITY_TYPES.get(entity_type)
     if field is None:
         raise InvalidRequestError(
@@ -373,7 +469,8 @@ def _query_filters(raw: str | None) -> dict[str, Any] | None:
     except ValueError:
         try:
             value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+        # Deep nesting makes Python's parser give up with MemoryError or RecursionError.
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             raise InvalidRequestError("is not a JSON object", field="filters") from None
     if not isinstance(value, dict):
         raise InvalidRequestError("must be a JSON object", field="filters")
@@ -461,14 +558,18 @@ async def get_all_v2(request: Request, body: ListBody, facts: FactsDep) -> Any:
     return _paginated(request, items, page, size) if paged else items
 
 
-@router.get("/v1/memories/", summary="Get all memories (entity ids as query parameters)")
+@router.get(
+    "/v1/memories/",
+    summary="Get all memories (entity ids as query parameters)",
+    openapi_extra=one_of_query(*ENTITY_FIELDS),
+)
 async def get_all_v1(
     request: Request,
     facts: FactsDep,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
+    run_id: Text | None = None,
     page: int | None = Query(None, ge=1),
     page_size: int | None = Query(None, ge=1, le=MAX_LIMIT),
 ) -> Any:
@@ -520,11 +621,11 @@ async def search_v1(request: Request, body: SearchBody, facts: FactsDep) -> Any:
 async def delete_all(
     request: Request,
     facts: FactsDep,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
-    filters: str | None = Query(None, description="mem0 filters as JSON text."),
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
+    run_id: Text | None = None,
+    filters: EntityFilterText | None = Query(None, description="mem0 filters as JSON text."),
 ) -> dict[str, Any]:
     """Delete the memories of the given entity ids (or matching ``filters``). Naming no entity
     deletes every memory and needs an admin key."""
@@ -542,12 +643,12 @@ async def delete_all(
 
 
 @router.get("/v1/memories/{memory_id}/", summary="Get a memory")
-async def get_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     return platform_memory(await get_memory(facts, memory_id))
 
 
 @router.put("/v1/memories/{memory_id}/", summary="Update a memory")
-async def update_one(memory_id: str, body: UpdateBody, facts: FactsDep) -> dict[str, Any]:
+async def update_one(memory_id: Text, body: UpdateBody, facts: FactsDep) -> dict[str, Any]:
     """Replace the text and/or merge metadata keys; answers the updated memory."""
     reject_unsupported(expiration_date=body.expiration_date, timestamp=body.timestamp)
     if body.text is None and body.metadata is None:
@@ -559,7 +660,7 @@ async def update_one(memory_id: str, body: UpdateBody, facts: FactsDep) -> dict[
 
 @router.delete("/v1/memories/{memory_id}/", summary="Delete a memory")
 async def delete_one(
-    memory_id: str,
+    memory_id: Text,
     facts: FactsDep,
     delete_linked: bool = Query(False, description="Accepted; memio has no linked memories."),
 ) -> dict[str, Any]:
@@ -569,7 +670,7 @@ async def delete_one(
 
 
 @router.get("/v1/memories/{memory_id}/history/", summary="History of a memory")
-async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
+async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
     """Every ADD, UPDATE and DELETE of the memory, oldest first (kept after deletion)."""
     with memory_not_found(memory_id):
         events = await facts.history(fact_id=memory_id)
@@ -593,7 +694,7 @@ async def entities(request: Request, facts: FactsDep) -> dict[str, Any]:
 
 @router.get("/v1/entities/{entity_type}/{entity_id}/", summary="One entity")
 async def entity(
-    request: Request, entity_type: str, entity_id: str, facts: FactsDep
+    request: Request, entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
     field = entity_field(entity_type)
     found = summarize_entities(await collect(facts, Translation(scope={field: entity_id})))
@@ -603,19 +704,25 @@ async def entity(
     raise NotFoundError(entity_type, entity_id)
 
 
-async def _delete_entity(entity_type: str, entity_id: str, facts: FactStore) -> dict[str, Any]:
+async def _delete_entity(
+    entity_type: EntityType, entity_id: Text, facts: FactStore
+) -> dict[str, Any]:
     await facts.delete_all(**{entity_field(entity_type): entity_id})
     return {"message": "Entity deleted successfully."}
 
 
 @router.delete("/v2/entities/{entity_type}/{entity_id}/", summary="Delete an entity's memories")
-async def delete_entity_v2(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
+async def delete_entity_v2(
+    entity_type: EntityType, entity_id: Text, facts: FactsDep
+) -> dict[str, Any]:
     """Deletes every memory of the user (agent, app, run); memio keeps no other entity data."""
     return await _delete_entity(entity_type, entity_id, facts)
 
 
 @router.delete("/v1/entities/{entity_type}/{entity_id}/", summary="Delete an entity (v1)")
-async def delete_entity_v1(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
+async def delete_entity_v1(
+    entity_type: EntityType, entity_id: Text, facts: FactsDep
+) -> dict[str, Any]:
     return await _delete_entity(entity_type, entity_id, facts)
 
 
@@ -639,7 +746,7 @@ def _batch_items(body: BatchBody) -> list[dict[str, Any]]:
 
 
 @router.put("/v1/batch/", summary="Update up to 1000 memories")
-async def batch_update(body: BatchBody, facts: FactsDep) -> dict[str, Any]:
+async def batch_update(body: BatchUpdateBody, facts: FactsDep) -> dict[str, Any]:
     """Each item: ``memory_id`` and ``text`` and/or ``metadata``. Every id is checked before
     anything is written: one unknown id answers 404 and changes nothing."""
     items = _batch_items(body)

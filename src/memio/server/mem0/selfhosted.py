@@ -7,21 +7,22 @@ Flat paths without a trailing slash: ``POST|GET|DELETE /memories``, ``GET|PUT|DE
 ``{"results": [...]}`` for adds, listings and searches, ``{"message": ...}`` for updates and
 deletes, a bare list for history and entities.
 
-What memio does not do is answered 501 with the reason: ``POST /configure`` (memio is configured
-by its YAML file) and mem0's user accounts (``/auth/*``, ``/requests``, ``/configure/providers``,
-``/generate-instructions``). ``/api-keys`` manages memio's runtime keys (those of ``/v1/keys``);
-the keys it creates are operator keys (never admin). Admin keys only: ``/api-keys``, ``POST
-/reset`` and listing or deleting memories without naming an entity.
+What memio does not do is refused with the reason: ``POST /configure`` answers 405 (memio is
+configured by its YAML file; ``Allow: GET``), mem0's user accounts 501 (``/auth/*``,
+``/requests``, ``/configure/providers``, ``/generate-instructions``). ``/api-keys`` manages
+memio's runtime keys (those of ``/v1/keys``); the keys it creates are operator keys (never
+admin). Admin keys only: ``/api-keys``, ``POST /reset`` and listing or deleting memories
+without naming an entity.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.pagination import MAX_LIMIT
@@ -51,6 +52,17 @@ from memio.server.mem0.shapes import (
     summarize_entities,
 )
 from memio.server.routing import make_router
+from memio.server.rules import (
+    MEM0_MESSAGES,
+    NOT_SUPPORTED,
+    Doc,
+    EntityType,
+    Mem0Filters,
+    MetadataIn,
+    Text,
+    any_of_required,
+    names_entity,
+)
 
 __all__ = ["UNSUPPORTED", "redacted_config", "router"]
 
@@ -86,39 +98,47 @@ REDACTED = "***"
 
 
 class MemoryCreate(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(json_schema_extra=names_entity(filters=None).keywords)
 
-    messages: list[dict[str, Any]] = Field(description="Messages ({role, content}) to store.")
-    user_id: str | None = None
-    agent_id: str | None = None
-    app_id: str | None = None
-    run_id: str | None = None
-    metadata: dict[str, Any] | None = None
+    messages: Annotated[list[dict[str, Any]], Doc(MEM0_MESSAGES["anyOf"][0])] = Field(
+        description="Messages ({role, content}) to store."
+    )
+    user_id: Text | None = None
+    agent_id: Text | None = None
+    app_id: Text | None = None
+    run_id: Text | None = None
+    metadata: MetadataIn | None = None
     infer: bool | None = Field(default=None, description="Extract facts (default true).")
     prompt: str | None = Field(default=None, description="Extraction instructions.")
-    memory_type: str | None = None
-    expiration_date: str | None = None
+    memory_type: Annotated[str, Doc(enum=["", "core"])] | None = None
+    expiration_date: Annotated[str | None, WithJsonSchema(NOT_SUPPORTED)] = None
 
 
 class MemoryUpdate(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(
+        json_schema_extra=any_of_required(("text", "metadata")).keywords
+    )
 
-    text: str | None = Field(default=None, description="New content of the memory.")
-    metadata: dict[str, Any] | None = Field(default=None, description="Keys to merge in.")
-    expiration_date: str | None = None
+    text: Text | None = Field(default=None, description="New content of the memory.")
+    metadata: MetadataIn | None = Field(default=None, description="Keys to merge in.")
+    expiration_date: Annotated[str | None, WithJsonSchema(NOT_SUPPORTED)] = None
 
 
 class SearchRequest(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(json_schema_extra=names_entity().keywords)
 
-    query: str
-    user_id: str | None = None
-    agent_id: str | None = None
-    app_id: str | None = None
-    run_id: str | None = None
-    filters: dict[str, Any] | None = None
-    top_k: int | None = Field(default=None, description="At most this many results (20).")
-    threshold: float | None = Field(default=None, description="Minimum score (0..1).")
+    query: Text
+    user_id: Text | None = None
+    agent_id: Text | None = None
+    app_id: Text | None = None
+    run_id: Text | None = None
+    filters: Mem0Filters | None = None
+    top_k: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = Field(
+        default=None, description="At most this many results (20)."
+    )
+    threshold: Annotated[float, Doc(minimum=0, maximum=1)] | None = Field(
+        default=None, description="Minimum score (0..1)."
+    )
     explain: bool | None = None
     show_expired: bool | None = None
 
@@ -164,10 +184,10 @@ async def add_memories(
 async def list_memories(
     request: Request,
     facts: FactsDep,
-    user_id: str | None = None,
-    run_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
+    user_id: Text | None = None,
+    run_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
     top_k: int | None = Query(None, ge=0, le=MAX_LIMIT, description="At most this many (100)."),
     show_expired: bool = Query(False, description="Accepted; memio does not expire memories."),
 ) -> dict[str, Any]:
@@ -186,10 +206,10 @@ async def list_memories(
 async def delete_memories(
     request: Request,
     facts: FactsDep,
-    user_id: str | None = None,
-    run_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
+    user_id: Text | None = None,
+    run_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
 ) -> dict[str, Any]:
     """Delete the memories of the given ids; without any id, every memory (admin key)."""
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
@@ -201,12 +221,12 @@ async def delete_memories(
 
 
 @router.get("/memories/{memory_id}", summary="Get a memory")
-async def get_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     return selfhosted_memory(await get_memory(facts, memory_id))
 
 
 @router.put("/memories/{memory_id}", summary="Update a memory")
-async def update_one(memory_id: str, body: MemoryUpdate, facts: FactsDep) -> dict[str, Any]:
+async def update_one(memory_id: Text, body: MemoryUpdate, facts: FactsDep) -> dict[str, Any]:
     """Replace the text and/or merge metadata keys."""
     reject_unsupported(expiration_date=body.expiration_date)
     text = body.text
@@ -221,14 +241,14 @@ async def update_one(memory_id: str, body: MemoryUpdate, facts: FactsDep) -> dic
 
 
 @router.delete("/memories/{memory_id}", summary="Delete a memory")
-async def delete_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+async def delete_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     with memory_not_found(memory_id):
         await facts.delete(fact_id=memory_id)
     return {"message": "Memory deleted successfully"}
 
 
 @router.get("/memories/{memory_id}/history", summary="Get memory history")
-async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
+async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
     """Every ADD, UPDATE and DELETE of the memory, oldest first."""
     with memory_not_found(memory_id):
         events = await facts.history(fact_id=memory_id)
@@ -271,11 +291,15 @@ async def get_configuration(request: Request) -> dict[str, Any]:
     return redacted_config(request.app.state.config)
 
 
-@router.post("/configure", summary="Change the configuration (not supported)")
-async def set_configuration(request: Request) -> dict[str, Any]:
-    raise NotSupportedError(
-        "memio is configured by its YAML file, not over HTTP",
-        hint="edit memio-server.yaml (or $MEMIO_CONFIG) and restart the server",
+@router.post("/configure", include_in_schema=False)
+async def set_configuration() -> None:
+    """405 (``Allow: GET``): the configuration is read here, never written; not in the OpenAPI
+    document, which lists what memio accepts."""
+    raise HTTPException(
+        405,
+        detail="memio is configured by its YAML file, not over HTTP (edit memio-server.yaml "
+        "(or $MEMIO_CONFIG) and restart the server)",
+        headers={"Allow": "GET"},
     )
 
 
@@ -286,7 +310,9 @@ async def entities(facts: FactsDep) -> list[dict[str, Any]]:
 
 
 @router.delete("/entities/{entity_type}/{entity_id}", summary="Delete an entity's memories")
-async def delete_entity(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
+async def delete_entity(
+    entity_type: EntityType, entity_id: Text, facts: FactsDep
+) -> dict[str, Any]:
     await facts.delete_all(**{entity_field(entity_type): entity_id})
     return {"message": "Entity deleted successfully."}
 
