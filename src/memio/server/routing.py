@@ -57,7 +57,7 @@ def check_text(body: bytes) -> None:
         return
     try:
         where = lone_surrogate_path(json.loads(body))
-    except ValueError:
+    except (ValueError, RecursionError):  # FastAPI's own parsing then answers 400
         return
     if where is not None:
         raise RequestValidationError(

@@ -44,7 +44,7 @@ from memio.models import Fact, FactInput, validate_metadata
 from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.server.auth import principal_of, require_admin_unless_bound
-from memio.server.deps import FactsDep
+from memio.server.deps import TOO_DEEP, FactsDep
 from memio.server.mem0.extraction import ExtractionLLM
 from memio.server.mem0.filters import WILDCARD, Translation, merge_ids, translate
 from memio.server.mem0.shapes import (
@@ -466,11 +466,15 @@ def _query_filters(raw: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
+    except RecursionError:
+        raise InvalidRequestError(TOO_DEEP, field="filters") from None
     except ValueError:
         try:
             value = ast.literal_eval(raw)
         # Deep nesting makes Python's parser give up with MemoryError or RecursionError.
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        except (MemoryError, RecursionError):
+            raise InvalidRequestError(TOO_DEEP, field="filters") from None
+        except (ValueError, SyntaxError):
             raise InvalidRequestError("is not a JSON object", field="filters") from None
     if not isinstance(value, dict):
         raise InvalidRequestError("must be a JSON object", field="filters")
