@@ -127,6 +127,11 @@ def test_wrong_method_is_405_with_allow(serve):
         ("DELETE", "/v1/keys", "GET, POST"),
         ("PUT", "/api-keys", "GET, POST"),
         ("PATCH", "/v1/memories/search", "GET"),
+        # the path the router dispatches to, not also a template it matches ({fact_id})
+        ("OPTIONS", "/v1/facts/search", "POST"),
+        ("OPTIONS", "/v1/documents/batch", "DELETE, POST, PUT"),
+        # documented routes only: POST /configure exists only to refuse, with its own 405
+        ("OPTIONS", "/configure", "GET"),
     ],
 )
 def test_405_allow_lists_every_method_of_the_path(serve, method, path, allowed):

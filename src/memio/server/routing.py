@@ -91,15 +91,23 @@ def make_router(**kwargs: Any) -> APIRouter:
 
 
 def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
-    """Every method some route serves at the request's path, for a 405's ``Allow`` header.
+    """The methods of the path a request names, for a 405's ``Allow`` header.
 
     Starlette answers 405 from the first route whose path matches, so its ``Allow`` names that
-    route's methods only; FastAPI makes one route per method, so a path served by GET and POST
-    would advertise one of them."""
-    methods: set[str] = set()
-    for route in routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches(scope)
-            if match is not Match.NONE:
-                methods |= route.methods
-    return sorted(methods)
+    route's methods only, and FastAPI makes one route per method: a path served by GET and POST
+    advertised one of them. Here: every method of the routes sharing the path template the router
+    dispatches to first (``/v1/facts/search``, not also ``/v1/facts/{fact_id}``), documented
+    routes first (a hidden alias or refusal, such as ``POST /configure``, is not advertised)."""
+    matching = [
+        route
+        for route in routes
+        if isinstance(route, Route) and route.methods and route.matches(scope)[0] is not Match.NONE
+    ]
+    documented = [route for route in matching if getattr(route, "include_in_schema", True)]
+    candidates = documented or matching
+    if not candidates:
+        return []
+    template = candidates[0].path_format
+    return sorted(
+        {m for route in candidates if route.path_format == template for m in route.methods}
+    )

@@ -767,6 +767,8 @@ async def batch_update(body: BatchUpdateBody, facts: FactsDep) -> dict[str, Any]
     for memory_id, _, _ in changes:
         await get_memory(facts, memory_id)
     for memory_id, text, metadata in changes:
+        if text is None and not metadata:  # `metadata: {}` alone changes nothing: no write
+            continue
         with memory_not_found(memory_id):
             await facts.update(fact_id=memory_id, content=text, metadata=metadata)
     return {"message": f"Successfully updated {len(changes)} memories"}
