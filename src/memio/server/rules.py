@@ -199,7 +199,7 @@ MEM0_MESSAGES: dict[str, Any] = {
     "description": "Messages ({role, content}); one message; or a string (one user message).",
 }
 """`mem0.platform.parse_messages`: text messages only."""
-Mem0Messages = Annotated[Any, Doc(MEM0_MESSAGES)]
+Mem0Messages = Annotated[list[dict[str, Any]] | dict[str, Any] | str, Doc(MEM0_MESSAGES)]
 
 METADATA_FILTER: dict[str, Any] = {
     "type": "object",
