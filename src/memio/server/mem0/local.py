@@ -18,6 +18,7 @@ from fastapi import Query, Request
 from memio.pagination import MAX_LIMIT
 from memio.server.deps import FactsDep, parse_json_filters
 from memio.server.mem0 import platform
+from memio.server.mem0.responses import Page, Searched, answers
 from memio.server.routing import make_router
 from memio.server.rules import EntityFilterText, Text, one_of_query
 
@@ -30,6 +31,7 @@ router = make_router(tags=["mem0 local-first aliases"])
     "/v1/memories/search",
     summary="Search memories (GET)",
     openapi_extra=one_of_query("user_id", "agent_id", "app_id", "run_id"),
+    responses=answers(Searched),
 )
 @router.get("/v1/memories/search/", include_in_schema=False)
 async def search(
@@ -58,7 +60,9 @@ async def search(
     return await platform.search_v3(request, body, facts)
 
 
-@router.get("/v1/memories/user/{user_id}", summary="Memories of a user (GET)")
+@router.get(
+    "/v1/memories/user/{user_id}", summary="Memories of a user (GET)", responses=answers(Page)
+)
 async def user_memories(
     request: Request,
     user_id: Text,

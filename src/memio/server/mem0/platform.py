@@ -45,8 +45,10 @@ from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.server.auth import principal_of, require_admin_unless_bound
 from memio.server.deps import TOO_DEEP, FactsDep
+from memio.server.mem0 import responses as answer
 from memio.server.mem0.extraction import ExtractionLLM
 from memio.server.mem0.filters import WILDCARD, Translation, merge_ids, translate
+from memio.server.mem0.responses import answers
 from memio.server.mem0.shapes import (
     ENTITY_FIELDS,
     ENTITY_TYPES,
@@ -484,7 +486,7 @@ def _query_filters(raw: str | None) -> dict[str, Any] | None:
 # -- routes -------------------------------------------------------------------------------
 
 
-@router.get("/v1/ping/", summary="Ping (mem0 SDK start-up check)")
+@router.get("/v1/ping/", summary="Ping (mem0 SDK start-up check)", responses=answers(answer.Ping))
 async def ping(request: Request) -> dict[str, Any]:
     """What the SDKs read when they start: ``status``, ``org_id`` and ``project_id``."""
     return {
@@ -526,21 +528,23 @@ async def _add(request: Request, response: Response, body: AddBody, facts: FactS
     return _add_answer(response, added, status)
 
 
-@router.post("/v3/memories/add/", summary="Add memories")
+@router.post("/v3/memories/add/", summary="Add memories", responses=answers(answer.PlatformAdded))
 async def add_v3(request: Request, response: Response, body: AddBody, facts: FactsDep) -> Any:
     """Store messages as memories (``infer: false``: one memory per non-system message; ``infer:
     true``: the facts the extraction LLM finds, or the messages when none is configured)."""
     return await _add(request, response, body, facts)
 
 
-@router.post("/v1/memories/", summary="Add memories (mem0ai 1.x)")
+@router.post(
+    "/v1/memories/", summary="Add memories (mem0ai 1.x)", responses=answers(answer.PlatformAddedV1)
+)
 async def add_v1(request: Request, response: Response, body: AddBody, facts: FactsDep) -> Any:
     """As ``/v3/memories/add/``; ``output_format: "v1.0"`` answers a bare list."""
     answer = await _add(request, response, body, facts)
     return answer["results"] if body.output_format == "v1.0" else answer
 
 
-@router.post("/v3/memories/", summary="Get all memories")
+@router.post("/v3/memories/", summary="Get all memories", responses=answers(answer.Page))
 async def get_all_v3(request: Request, body: ListBody, facts: FactsDep) -> dict[str, Any]:
     """Memories matching ``filters`` (which must name an entity id), oldest first, a page at a
     time: ``{count, next, previous, results}``."""
@@ -551,7 +555,9 @@ async def get_all_v3(request: Request, body: ListBody, facts: FactsDep) -> dict[
     return _paginated(request, items, page, size)
 
 
-@router.post("/v2/memories/", summary="Get all memories (mem0ai 1.x)")
+@router.post(
+    "/v2/memories/", summary="Get all memories (mem0ai 1.x)", responses=answers(answer.MemoryList)
+)
 async def get_all_v2(request: Request, body: ListBody, facts: FactsDep) -> Any:
     """A bare list, or ``{count, next, previous, results}`` when ``page``/``page_size`` are
     given."""
@@ -566,6 +572,7 @@ async def get_all_v2(request: Request, body: ListBody, facts: FactsDep) -> Any:
     "/v1/memories/",
     summary="Get all memories (entity ids as query parameters)",
     openapi_extra=one_of_query(*ENTITY_FIELDS),
+    responses=answers(answer.MemoryList),
 )
 async def get_all_v1(
     request: Request,
@@ -601,27 +608,35 @@ async def _search(request: Request, body: SearchBody, facts: FactStore) -> list[
     return [project_fields(platform_memory(fact), body.fields) for fact in found]
 
 
-@router.post("/v3/memories/search/", summary="Search memories")
+@router.post("/v3/memories/search/", summary="Search memories", responses=answers(answer.Searched))
 async def search_v3(request: Request, body: SearchBody, facts: FactsDep) -> dict[str, Any]:
     """The ``top_k`` most relevant memories matching ``filters`` (which must name an entity id),
     best first, each with ``score`` in [0, 1]."""
     return {"results": await _search(request, body, facts)}
 
 
-@router.post("/v2/memories/search/", summary="Search memories (mem0ai 1.x)")
+@router.post(
+    "/v2/memories/search/",
+    summary="Search memories (mem0ai 1.x)",
+    responses=answers(answer.SearchedList),
+)
 async def search_v2(request: Request, body: SearchBody, facts: FactsDep) -> list[dict[str, Any]]:
     """As ``/v3/memories/search/``, answering a bare list."""
     return await _search(request, body, facts)
 
 
-@router.post("/v1/memories/search/", summary="Search memories (v1)")
+@router.post(
+    "/v1/memories/search/", summary="Search memories (v1)", responses=answers(answer.SearchedV1)
+)
 async def search_v1(request: Request, body: SearchBody, facts: FactsDep) -> Any:
     """Top-level entity ids and ``metadata``; a bare list unless ``output_format`` is v1.1."""
     results = await _search(request, body, facts)
     return {"results": results} if body.output_format == "v1.1" else results
 
 
-@router.delete("/v1/memories/", summary="Delete memories of an entity")
+@router.delete(
+    "/v1/memories/", summary="Delete memories of an entity", responses=answers(answer.Message)
+)
 async def delete_all(
     request: Request,
     facts: FactsDep,
@@ -646,12 +661,16 @@ async def delete_all(
     return {"message": "Memories deleted successfully!"}
 
 
-@router.get("/v1/memories/{memory_id}/", summary="Get a memory")
+@router.get(
+    "/v1/memories/{memory_id}/", summary="Get a memory", responses=answers(answer.PlatformMemory)
+)
 async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     return platform_memory(await get_memory(facts, memory_id))
 
 
-@router.put("/v1/memories/{memory_id}/", summary="Update a memory")
+@router.put(
+    "/v1/memories/{memory_id}/", summary="Update a memory", responses=answers(answer.UpdatedMemory)
+)
 async def update_one(memory_id: Text, body: UpdateBody, facts: FactsDep) -> dict[str, Any]:
     """Replace the text and/or merge metadata keys; answers the updated memory."""
     reject_unsupported(expiration_date=body.expiration_date, timestamp=body.timestamp)
@@ -662,7 +681,9 @@ async def update_one(memory_id: Text, body: UpdateBody, facts: FactsDep) -> dict
     return {**platform_memory(fact), "text": fact.content}
 
 
-@router.delete("/v1/memories/{memory_id}/", summary="Delete a memory")
+@router.delete(
+    "/v1/memories/{memory_id}/", summary="Delete a memory", responses=answers(answer.Message)
+)
 async def delete_one(
     memory_id: Text,
     facts: FactsDep,
@@ -673,7 +694,11 @@ async def delete_one(
     return {"message": "Memory deleted successfully!"}
 
 
-@router.get("/v1/memories/{memory_id}/history/", summary="History of a memory")
+@router.get(
+    "/v1/memories/{memory_id}/history/",
+    summary="History of a memory",
+    responses=answers(answer.PlatformHistory),
+)
 async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
     """Every ADD, UPDATE and DELETE of the memory, oldest first (kept after deletion)."""
     with memory_not_found(memory_id):
@@ -685,7 +710,11 @@ async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
     return [platform_history_entry(event, fact) for event in events]
 
 
-@router.get("/v1/entities/", summary="Users, agents, apps and runs with memories")
+@router.get(
+    "/v1/entities/",
+    summary="Users, agents, apps and runs with memories",
+    responses=answers(answer.EntityPage),
+)
 async def entities(request: Request, facts: FactsDep) -> dict[str, Any]:
     """``{count, next, previous, results}``; each result names the entity (``type``, ``name``)
     and counts its memories."""
@@ -696,7 +725,11 @@ async def entities(request: Request, facts: FactsDep) -> dict[str, Any]:
     return _paginated(request, items, page, size)
 
 
-@router.get("/v1/entities/{entity_type}/{entity_id}/", summary="One entity")
+@router.get(
+    "/v1/entities/{entity_type}/{entity_id}/",
+    summary="One entity",
+    responses=answers(answer.PlatformEntity),
+)
 async def entity(
     request: Request, entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
@@ -715,7 +748,11 @@ async def _delete_entity(
     return {"message": "Entity deleted successfully."}
 
 
-@router.delete("/v2/entities/{entity_type}/{entity_id}/", summary="Delete an entity's memories")
+@router.delete(
+    "/v2/entities/{entity_type}/{entity_id}/",
+    summary="Delete an entity's memories",
+    responses=answers(answer.Message),
+)
 async def delete_entity_v2(
     entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
@@ -723,7 +760,11 @@ async def delete_entity_v2(
     return await _delete_entity(entity_type, entity_id, facts)
 
 
-@router.delete("/v1/entities/{entity_type}/{entity_id}/", summary="Delete an entity (v1)")
+@router.delete(
+    "/v1/entities/{entity_type}/{entity_id}/",
+    summary="Delete an entity (v1)",
+    responses=answers(answer.Message),
+)
 async def delete_entity_v1(
     entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
@@ -749,7 +790,7 @@ def _batch_items(body: BatchBody) -> list[dict[str, Any]]:
     return items
 
 
-@router.put("/v1/batch/", summary="Update up to 1000 memories")
+@router.put("/v1/batch/", summary="Update up to 1000 memories", responses=answers(answer.Message))
 async def batch_update(body: BatchUpdateBody, facts: FactsDep) -> dict[str, Any]:
     """Each item: ``memory_id`` and ``text`` and/or ``metadata``. Every id is checked before
     anything is written: one unknown id answers 404 and changes nothing."""
@@ -774,7 +815,9 @@ async def batch_update(body: BatchUpdateBody, facts: FactsDep) -> dict[str, Any]
     return {"message": f"Successfully updated {len(changes)} memories"}
 
 
-@router.delete("/v1/batch/", summary="Delete up to 1000 memories")
+@router.delete(
+    "/v1/batch/", summary="Delete up to 1000 memories", responses=answers(answer.Message)
+)
 async def batch_delete(body: BatchBody, facts: FactsDep) -> dict[str, Any]:
     """Ids that do not exist are skipped; the message counts the memories deleted."""
     items = _batch_items(body)
@@ -782,7 +825,11 @@ async def batch_delete(body: BatchBody, facts: FactsDep) -> dict[str, Any]:
     return {"message": f"Successfully deleted {deleted} memories"}
 
 
-@router.post("/v1/feedback/", summary="Feedback on a memory (checked, not stored)")
+@router.post(
+    "/v1/feedback/",
+    summary="Feedback on a memory (checked, not stored)",
+    responses=answers(answer.Feedback),
+)
 async def feedback(body: FeedbackBody, facts: FactsDep) -> dict[str, Any]:
     """memio does not learn from feedback: the memory is checked to exist and the feedback is
     acknowledged, not stored, and the answer says so."""

@@ -31,6 +31,7 @@ from memio.server.auth import principal_of, require_admin, require_admin_unless_
 from memio.server.config import KEY_NAME_PATTERN
 from memio.server.deps import FactsDep
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
+from memio.server.mem0 import responses as answer
 from memio.server.mem0.filters import Translation, merge_ids, translate
 from memio.server.mem0.platform import (
     INFER_HEADER,
@@ -44,6 +45,7 @@ from memio.server.mem0.platform import (
     search_facts,
     store_messages,
 )
+from memio.server.mem0.responses import answers
 from memio.server.mem0.shapes import (
     selfhosted_add_result,
     selfhosted_entity,
@@ -147,7 +149,7 @@ def _ids(body: Any) -> dict[str, str | None]:
     return {name: getattr(body, name, None) for name in ("user_id", "agent_id", "app_id", "run_id")}
 
 
-@router.post("/memories", summary="Create memories")
+@router.post("/memories", summary="Create memories", responses=answers(answer.SelfhostedAdded))
 async def add_memories(
     request: Request, response: Response, body: MemoryCreate, facts: FactsDep
 ) -> dict[str, Any]:
@@ -180,7 +182,7 @@ async def add_memories(
     return {"results": [selfhosted_add_result(a.fact, a.event, a.role) for a in added]}
 
 
-@router.get("/memories", summary="Get memories")
+@router.get("/memories", summary="Get memories", responses=answers(answer.SelfhostedMemories))
 async def list_memories(
     request: Request,
     facts: FactsDep,
@@ -202,7 +204,7 @@ async def list_memories(
     return {"results": [selfhosted_memory(fact) for fact in found[:limit]]}
 
 
-@router.delete("/memories", summary="Delete all memories")
+@router.delete("/memories", summary="Delete all memories", responses=answers(answer.Message))
 async def delete_memories(
     request: Request,
     facts: FactsDep,
@@ -220,12 +222,14 @@ async def delete_memories(
     return {"message": "All relevant memories deleted"}
 
 
-@router.get("/memories/{memory_id}", summary="Get a memory")
+@router.get(
+    "/memories/{memory_id}", summary="Get a memory", responses=answers(answer.SelfhostedMemory)
+)
 async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     return selfhosted_memory(await get_memory(facts, memory_id))
 
 
-@router.put("/memories/{memory_id}", summary="Update a memory")
+@router.put("/memories/{memory_id}", summary="Update a memory", responses=answers(answer.Message))
 async def update_one(memory_id: Text, body: MemoryUpdate, facts: FactsDep) -> dict[str, Any]:
     """Replace the text and/or merge metadata keys."""
     reject_unsupported(expiration_date=body.expiration_date)
@@ -240,14 +244,20 @@ async def update_one(memory_id: Text, body: MemoryUpdate, facts: FactsDep) -> di
     return {"message": "Memory updated successfully!"}
 
 
-@router.delete("/memories/{memory_id}", summary="Delete a memory")
+@router.delete(
+    "/memories/{memory_id}", summary="Delete a memory", responses=answers(answer.Message)
+)
 async def delete_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     with memory_not_found(memory_id):
         await facts.delete(fact_id=memory_id)
     return {"message": "Memory deleted successfully"}
 
 
-@router.get("/memories/{memory_id}/history", summary="Get memory history")
+@router.get(
+    "/memories/{memory_id}/history",
+    summary="Get memory history",
+    responses=answers(answer.SelfhostedHistory),
+)
 async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
     """Every ADD, UPDATE and DELETE of the memory, oldest first."""
     with memory_not_found(memory_id):
@@ -255,7 +265,7 @@ async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
     return [selfhosted_history_entry(event) for event in events]
 
 
-@router.post("/search", summary="Search memories")
+@router.post("/search", summary="Search memories", responses=answers(answer.SelfhostedMemories))
 async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict[str, Any]:
     """The ``top_k`` memories most relevant to ``query`` (best first, ``score`` in [0, 1]),
     among those of the given ids; ``filters`` is mem0's filter language."""
@@ -271,7 +281,7 @@ async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict
     return {"results": [selfhosted_memory(fact) for fact in found]}
 
 
-@router.post("/reset", summary="Reset all memories (admin key)")
+@router.post("/reset", summary="Reset all memories (admin key)", responses=answers(answer.Message))
 async def reset(request: Request, facts: FactsDep) -> dict[str, Any]:
     """Delete every memory (the facts store only; memio's other stores are untouched)."""
     await require_admin(request)
@@ -303,13 +313,21 @@ async def set_configuration() -> None:
     )
 
 
-@router.get("/entities", summary="Users, agents and runs with memories")
+@router.get(
+    "/entities",
+    summary="Users, agents and runs with memories",
+    responses=answers(answer.SelfhostedEntities),
+)
 async def entities(facts: FactsDep) -> list[dict[str, Any]]:
     found = summarize_entities(await collect(facts, Translation()))
     return [selfhosted_entity(summary) for summary in found]
 
 
-@router.delete("/entities/{entity_type}/{entity_id}", summary="Delete an entity's memories")
+@router.delete(
+    "/entities/{entity_type}/{entity_id}",
+    summary="Delete an entity's memories",
+    responses=answers(answer.Message),
+)
 async def delete_entity(
     entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
