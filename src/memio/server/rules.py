@@ -14,13 +14,13 @@ an expiry in the future) is described, and the schema stays a subset of what the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from memio.filters import MAX_FILTER_DEPTH
 from memio.models import (
     MAX_METADATA_BYTES,
     MAX_METADATA_KEY_LENGTH,
@@ -29,23 +29,33 @@ from memio.models import (
     MAX_METADATA_LIST_LENGTH,
     MAX_METADATA_STRING_LENGTH,
 )
+from memio.server.mem0.shapes import ENTITY_FIELDS, ENTITY_TYPES
 
 __all__ = [
     "ENTITY_FILTER",
     "JSON_QUERY",
+    "MEM0_MESSAGES",
+    "METADATA",
+    "NOT_SUPPORTED",
     "NO_NUL",
     "ONE_OF_QUERY",
+    "PORTABLE_FILTERS",
     "TEXT",
     "TEXT_PATTERN",
     "Doc",
     "EntityFilterText",
+    "EntityType",
     "FreeText",
+    "Mem0Filters",
+    "Mem0Messages",
+    "Mem0MetadataFilter",
     "MetadataIn",
     "PortableFilters",
     "PortableFiltersText",
     "Text",
     "any_of_required",
     "json_text",
+    "names_entity",
     "one_of_query",
 ]
 
@@ -62,18 +72,17 @@ TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": TEXT_PATTER
 _FREE_TEXT: dict[str, Any] = {"type": "string", "pattern": NO_NUL}
 
 
-@dataclass(frozen=True)
 class Doc:
     """Annotated metadata that adds JSON Schema keywords to a field's schema and checks nothing
     (`Annotated[str, Doc(minLength=1)]`). On an ``X | None`` field it applies to the X branch."""
 
-    keywords: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("keywords",)
 
     def __init__(self, keywords: dict[str, Any] | None = None, **more: Any) -> None:
-        object.__setattr__(self, "keywords", {**(keywords or {}), **more})
+        self.keywords = {**(keywords or {}), **more}
 
-    def __hash__(self) -> int:
-        return hash(repr(sorted(self.keywords.items())))
+    def __repr__(self) -> str:
+        return f"Doc({self.keywords!r})"
 
     def __get_pydantic_json_schema__(
         self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
@@ -119,14 +128,15 @@ MetadataIn = Annotated[dict[str, Any], Doc(METADATA)]
 
 # memio's portable filters (`memio.filters`), documented as their simplest form: metadata keys
 # compared for equality. The full language (operators, $and/$or/$not, top-level fields) is in
-# docs/api.md; the schema is the part every client can rely on without reading it.
+# docs/filters.md; the schema is the part every client can rely on without reading it.
 _NOT_RESERVED_KEY = (
     "^(?![$])(?!([aA][nN][dD]|[oO][rR]|[nN][oO][tT]|metadata|created_at|updated_at)$)"
     "(?!metadata[.])[^\\u0000]+$"
 )
 PORTABLE_FILTERS: dict[str, Any] = {
     "type": "object",
-    "description": "memio's portable filters (docs/api.md#filters), e.g. "
+    "description": "memio's portable filters (docs/filters.md; at most "
+    f"{MAX_FILTER_DEPTH} levels deep), e.g. "
     '{"topic": "games"} or {"score": {"gte": 3}}.',
     "propertyNames": {"pattern": _NOT_RESERVED_KEY},
     "additionalProperties": {
@@ -135,11 +145,10 @@ PORTABLE_FILTERS: dict[str, Any] = {
 }
 PortableFilters = Annotated[dict[str, Any], Doc(PORTABLE_FILTERS)]
 
-ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
 # mem0's filter language (`server.mem0.filters`), documented as its simplest form: entity ids.
 ENTITY_FILTER: dict[str, Any] = {
     "type": "object",
-    "description": "mem0's filter language (docs/mem0.md), e.g. "
+    "description": "mem0's filter language (docs/mem0-compat.md), e.g. "
     '{"user_id": "alice"} or {"AND": [{"user_id": "alice"}, {"metadata": {"topic": "games"}}]}.',
     "properties": {name: TEXT for name in ENTITY_FIELDS},
     "additionalProperties": False,
@@ -178,7 +187,7 @@ def one_of_query(*names: str, group: str = "entity") -> dict[str, Any]:
 
 # -- the mem0 dialects --------------------------------------------------------------------------
 
-ENTITY_TYPE = Doc(enum=["user", "agent", "app", "run"])
+ENTITY_TYPE = Doc(enum=list(ENTITY_TYPES))
 """`mem0.platform.entity_field`: a path's entity type (else 400)."""
 EntityType = Annotated[str, ENTITY_TYPE]
 
