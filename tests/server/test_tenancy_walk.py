@@ -237,7 +237,7 @@ class Builder:
 
     def query(self, parameters: list[dict[str, Any]]) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        for parameter in parameters:
+        for parameter in self.flattened(parameters):
             if parameter.get("in") != "query":
                 continue
             name = parameter["name"]
@@ -250,6 +250,22 @@ class Builder:
             elif parameter.get("required"):
                 params[name] = self.value(name, parameter.get("schema", {}))
         return params
+
+    @staticmethod
+    def flattened(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """An exploded form object (``entity``: at least one of the entity ids) is its
+        properties, each its own optional query parameter on the wire."""
+        flat = []
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if parameter.get("explode") and schema.get("type") == "object":
+                flat += [
+                    {"name": name, "in": parameter["in"], "schema": sub}
+                    for name, sub in schema["properties"].items()
+                ]
+            else:
+                flat.append(parameter)
+        return flat
 
     def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in schema:
@@ -390,6 +406,7 @@ HIDDEN_ROUTES = {
     *UNSUPPORTED,  # mem0 server routes memio answers 501 without touching a store
     ("GET", "/"),  # redirects to /docs
     ("GET", "/v1/memories/search/"),  # the same handler as GET /v1/memories/search
+    ("POST", "/configure"),  # answers 405 (memio is configured by its YAML file)
 }
 
 
