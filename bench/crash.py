@@ -16,10 +16,9 @@ Trials chain on the same data, so later trials also update facts and documents w
 earlier crashes, and each check covers everything acknowledged since the run began.
 
 Profiles (`PROFILES`): `embedded` is the embedded defaults (chroma facts and documents, sqlite
-history, networkx graph); `postgres` puts history and graph on PostgreSQL (`--dsn`, a throw-away
-schema dropped afterwards). The pgvector facts/documents providers of branch `pg` plug in by
-changing the profile's facts/documents entries to "postgres"; they then use `--vector-dsn` (a
-PostgreSQL with pgvector; default `--dsn`).
+history, networkx graph); `postgres` puts all four stores on PostgreSQL (`--dsn`, a throw-away
+schema dropped afterwards); facts and documents use `--vector-dsn` when given (a PostgreSQL with
+pgvector; default `--dsn`).
 """
 
 from __future__ import annotations
@@ -47,8 +46,8 @@ PROFILES: dict[str, dict[str, str]] = {
         "graph": "networkx",
     },
     "postgres": {
-        "facts": "chroma",
-        "documents": "chroma",
+        "facts": "postgres",
+        "documents": "postgres",
         "history": "postgres",
         "graph": "postgres",
     },

@@ -307,6 +307,16 @@ class Verdict:
         }
 
 
+async def _read(http: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Response:
+    """A GET, sent again once if the server closed the keep-alive connection under it (the
+    server's idle timeout can fire just as a pooled connection is reused; a read is safe to
+    repeat)."""
+    try:
+        return await http.get(path, **kwargs)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        return await http.get(path, **kwargs)
+
+
 async def _listing(
     http: httpx.AsyncClient, path: str, params: dict[str, Any], *, missing_ok: bool = False
 ) -> list[dict]:
@@ -316,7 +326,7 @@ async def _listing(
     cursor = None
     while True:
         page_params = {**params, "limit": 1000, **({"cursor": cursor} if cursor else {})}
-        response = await http.get(path, params=page_params)
+        response = await _read(http, path, params=page_params)
         if response.status_code == 404 and missing_ok:
             return out
         if response.status_code != 200:
@@ -354,7 +364,7 @@ async def _facts(http: httpx.AsyncClient, ledger: Ledger, verdict: Verdict) -> N
                 verdict.phantom.append(f"facts: {fact_id} ({user}) holds {state!r}")
 
     async def history(fact_id: str) -> None:
-        response = await http.get(f"/v1/facts/{fact_id}/history")
+        response = await _read(http, f"/v1/facts/{fact_id}/history")
         if response.status_code not in (200, 404):  # 404: the fact has no event at all
             raise RuntimeError(f"history of {fact_id}: HTTP {response.status_code}")
         events = [

@@ -493,7 +493,11 @@ _OP_LABELS = {
 }
 
 
-def _section_soak(soak: dict[str, Any], before: dict[str, Any] | None) -> list[str]:
+def _section_soak(
+    soak: dict[str, Any], before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> list[str]:
+    """`before` and `after`: a shorter A/B pair of the same load on the code without and with
+    the group commit (`--name soak-before` / `soak-after`); `after` defaults to `soak`."""
     minutes = soak["minutes"]
     marks = " / ".join(f"{mib:.0f}" for _, mib in soak["rss_per_minute_mib"])
     errors = sum(soak["errors"].values())
@@ -541,16 +545,20 @@ def _section_soak(soak: dict[str, Any], before: dict[str, Any] | None) -> list[s
         )
     lines.append("")
     if before:
+        after = after or soak
         lines += [
             "**Fact writes, before and after the group commit** (bench/notes.md explains the "
-            "cause): the same command and seed, before on the code without it (started "
-            f"{before.get('started_at', '?')}, load average {_load(before)}). " + _others(before),
+            f"cause): `--minutes {before['minutes']:g} --warm-up {before['warm_up_s']:g}`, the "
+            "same seed, one run on the code without it (started "
+            f"{before.get('started_at', '?')}, load average {_load(before)}) and one with it "
+            f"(started {after.get('started_at', '?')}, load average {_load(after)}). "
+            + _others(before),
             "",
             "| operation | before p50 / p95 ms | after p50 / p95 ms | before per s | after per s |",
             "|---|--:|--:|--:|--:|",
         ]
         for op in (*WRITES, "fact_search", "document_search"):
-            a, b = before["ops"][op], soak["ops"][op]
+            a, b = before["ops"][op], after["ops"][op]
             lines.append(
                 f"| {_OP_LABELS[op]} | {_ms(a['p50'])} / {_ms(a['p95'])} | "
                 f"{_ms(b['p50'])} / {_ms(b['p95'])} | {a['per_s']:.1f} | {b['per_s']:.1f} |"
@@ -573,7 +581,7 @@ def extra_sections() -> list[str]:
         lines += _section_crash(crash)
     soak = read("soak")
     if soak:
-        lines += _section_soak(soak, read("soak-before"))
+        lines += _section_soak(soak, read("soak-before"), read("soak-after"))
     return lines
 
 

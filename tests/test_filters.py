@@ -145,6 +145,14 @@ def test_timestamp_operands(value, expected):
     assert node.value.tzinfo is not None
 
 
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00"])
+def test_a_timestamp_outside_the_calendar_in_utc_names_its_field(value):
+    with pytest.raises(InvalidRequestError) as exc:
+        parse({"$and": [{"created_at": {"gte": "2024-01-01"}}, {"updated_at": {"lt": value}}]})
+    assert exc.value.field == "filters.$and[1].updated_at.lt"
+    assert "outside the range" in exc.value.reason
+
+
 def test_timestamp_lists_and_equality():
     node = parse({"updated_at": {"in": ["2024-01-01", "2024-01-02T00:00:00Z"]}})
     assert node.value == (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC))

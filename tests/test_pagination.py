@@ -1,14 +1,23 @@
-"""Opaque cursors bound to their listing, and page-size checks."""
+"""Opaque, signed cursors bound to their listing, and page-size checks."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 
 import pytest
 
 from memio.errors import InvalidRequestError
-from memio.pagination import MAX_LIMIT, check_limit, decode_cursor, encode_cursor, int_position
+from memio.pagination import (
+    MAX_LIMIT,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    int_position,
+    use_cursor_secret,
+)
 
 SCOPE = {"user_id": "alice", "filters": {"kind": "note", "n": {"gte": 1}}}
 
@@ -120,3 +129,45 @@ def test_int_position_rejects_what_memio_never_issued(position):
     with pytest.raises(InvalidRequestError) as info:
         int_position(position)
     assert info.value.field == "cursor"
+
+
+def _payload(cursor: str) -> dict:
+    body = cursor.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+def test_an_unsigned_cursor_is_refused_even_with_the_right_fingerprint():
+    issued = encode_cursor({"after": 1}, scope=SCOPE)
+    unsigned = _b64(json.dumps(_payload(issued)).encode())
+    with pytest.raises(InvalidRequestError) as exc:
+        decode_cursor(unsigned, scope=SCOPE)
+    assert (exc.value.field, exc.value.reason) == ("cursor", "not a cursor this server issued")
+
+
+def test_a_changed_position_breaks_the_signature():
+    issued = encode_cursor({"after": 1}, scope=SCOPE)
+    payload = _payload(issued)
+    payload["p"]["after"] = 10**30
+    forged = _b64(json.dumps(payload, separators=(",", ":")).encode()) + "." + issued.split(".")[1]
+    with pytest.raises(InvalidRequestError, match="not a cursor this server issued"):
+        decode_cursor(forged, scope=SCOPE)
+
+
+def test_a_cursor_signed_with_another_secret_is_refused():
+    raw = json.dumps(_payload(encode_cursor({"after": 1}, scope=SCOPE))).encode()
+    tag = hmac.new(b"some other key", raw, hashlib.sha256).digest()[:16]
+    with pytest.raises(InvalidRequestError, match="not a cursor this server issued"):
+        decode_cursor(f"{_b64(raw)}.{_b64(tag)}", scope=SCOPE)
+
+
+def test_the_same_secret_gives_cursors_every_holder_accepts():
+    """Two replicas with one secret: a cursor one signs, the other accepts (the key is derived
+    from the secret alone); earlier keys of this process stay accepted."""
+    use_cursor_secret("replica secret " * 2)
+    issued = encode_cursor({"after": 7}, scope=SCOPE)
+    use_cursor_secret("a later app's secret")
+    assert decode_cursor(issued, scope=SCOPE) == {"after": 7}
+    raw, tag = issued.split(".")
+    key = hashlib.sha256(b"memio cursor key\0" + ("replica secret " * 2).encode()).digest()
+    body = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    assert _b64(hmac.new(key, body, hashlib.sha256).digest()[:16]) == tag

@@ -7,8 +7,11 @@ exception type or status code, never by matching message text.
 
 from __future__ import annotations
 
+from memio.redaction import redacted
+
 __all__ = [
     "ConflictError",
+    "EmbedderMismatchError",
     "ForbiddenError",
     "InvalidRequestError",
     "MemioError",
@@ -84,7 +87,9 @@ class NotSupportedError(MemioError):
 
 
 class ProviderError(MemioError):
-    """The backend failed. Names the provider and the operation so operators know where to look."""
+    """The backend failed. Names the provider and the operation so operators know where to look.
+    The message is redacted (`memio.redaction`): backends quote their URLs and DSNs, passwords
+    included, and this message reaches error bodies, /ready, /status and logs."""
 
     code = "provider_error"
 
@@ -96,9 +101,31 @@ class ProviderError(MemioError):
         operation: str,
         cause: BaseException | None = None,
     ) -> None:
-        super().__init__(f"{provider}.{operation} failed: {message}")
+        super().__init__(redacted(f"{provider}.{operation} failed: {message}"))
         self.provider = provider
         self.operation = operation
         self.cause = cause
         if cause is not None:
             self.__cause__ = cause
+
+
+class EmbedderMismatchError(ProviderError):
+    """A store's vectors were computed by another embedding model, or have another dimension,
+    than the configured embedder's: searching them with this embedder would rank nonsense, so
+    the store refuses to open (and the server to start) until the two agree again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        stored_model: str,
+        stored_dimensions: int,
+        model: str,
+        dimensions: int,
+    ) -> None:
+        super().__init__(message, provider=provider, operation="open")
+        self.stored_model = stored_model
+        self.stored_dimensions = stored_dimensions
+        self.model = model
+        self.dimensions = dimensions

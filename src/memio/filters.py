@@ -29,10 +29,11 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from memio.errors import InvalidRequestError
+from memio.models import utc_timestamp
 
 __all__ = [
     "COMPARISON_OPS",
@@ -211,7 +212,7 @@ def _parse_datetime(value: Any, where: str) -> datetime:
             ) from None
     else:
         raise InvalidRequestError("expected an ISO 8601 date or timestamp", field=where)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return utc_timestamp(parsed, field=where)
 
 
 def matches(node: FilterNode | None, record: Mapping[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from memio.errors import InvalidRequestError
 
@@ -42,6 +43,7 @@ __all__ = [
     "check_text",
     "check_unicode",
     "cosine_score",
+    "utc_timestamp",
     "utcnow",
     "validate_metadata",
 ]
@@ -68,6 +70,23 @@ _MODEL_CONFIG = ConfigDict(extra="forbid", populate_by_name=True)
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC: stores stamp every write with it."""
     return datetime.now(timezone.utc)
+
+
+def utc_timestamp(value: datetime, *, field: str) -> datetime:
+    """`value` as timezone-aware UTC (a naive one is taken to be UTC already): how every store
+    keeps a timestamp given to it and compares one in a filter. An offset that carries it past
+    the calendar (``9999-12-31T23:59:59-23:59``, ``0001-01-01T00:00:00+01:00``) is an
+    InvalidRequestError naming `field`, never an OverflowError inside a store."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidRequestError(
+            f"{value.isoformat()} is outside the range memio stores "
+            "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z once in UTC)",
+            field=field,
+        ) from None
 
 
 def cosine_score(similarity: float) -> float:
@@ -336,6 +355,15 @@ class Message(_Record):
     name: str | None = None
     id: str | None = None
     score: float | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc_timestamp(cls, value: datetime | None) -> datetime | None:
+        # a validation error (not InvalidRequestError), so that batches name the message
+        try:
+            return None if value is None else utc_timestamp(value, field="timestamp")
+        except InvalidRequestError as exc:
+            raise PydanticCustomError("timestamp_range", exc.reason) from None
 
 
 class Document(_Record):

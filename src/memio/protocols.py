@@ -146,7 +146,9 @@ class FactStore(Store, Protocol):
         content: str | None = None,
         metadata: Metadata | None = None,
     ) -> Fact:
-        """Replace the content and/or merge metadata keys; records an UPDATE event."""
+        """Replace the content and/or merge metadata keys; records an UPDATE event. Content
+        another fact of the same scope holds is refused (one fact per content per scope, as for
+        repeat adds): ConflictError naming `content`."""
         ...
 
     async def delete(self, *, fact_id: str) -> None: ...
@@ -314,7 +316,7 @@ class GraphStore(Store, Protocol):
     ) -> GraphResult:
         """Triples within `depth` hops of the entity, and the entities they reach (with
         `include_shared`, walking the user's and the shared triples together).
-        Unknown entity is NotFoundError."""
+        An entity with no triples in view is an empty result (as in memio 0.3.1), not an error."""
         ...
 
     async def get_all(

@@ -629,7 +629,8 @@ class ScopedGraph(_SharedReadable):
         async def shared_entity() -> Any:
             if entity is None:  # a triple id: no cheap look-up tells shared from unknown
                 raise NotFoundError("triple", triple_id or "")
-            return await self.get(entity=entity)
+            if not (await self.get(entity=entity)).triples:
+                raise NotFoundError("entity", entity)
 
         return await self._write(
             "delete",

@@ -197,6 +197,24 @@ async def test_update_replaces_content_and_merges_metadata(fact_store):
     assert await fact_store.get(fact_id=fact.id) == again
 
 
+async def test_update_onto_another_facts_content_is_a_conflict(fact_store):
+    """One fact per content per scope holds for updates as it does for repeat adds: every
+    provider refuses the update (a database constraint enforces it in postgres)."""
+    tea = await fact_store.add(content="likes tea", user_id="alice")
+    coffee = await fact_store.add(content="likes coffee", user_id="alice")
+    elsewhere = await fact_store.add(content="likes juice", user_id="bob")
+    with pytest.raises(ConflictError) as exc:
+        await fact_store.update(fact_id=coffee.id, content="  likes   tea ")
+    assert exc.value.field == "content" and tea.id in exc.value.message
+    assert await fact_store.get(fact_id=coffee.id) == coffee
+    assert [e.event for e in await fact_store.history(fact_id=coffee.id)] == [FactEventType.ADD]
+    # Another scope may hold the same content; a fact may keep its own (respaced) content.
+    moved = await fact_store.update(fact_id=elsewhere.id, content="likes tea")
+    assert moved.content == "likes tea" and moved.user_id == "bob"
+    same = await fact_store.update(fact_id=tea.id, content="likes  tea")
+    assert same.content == "likes  tea"
+
+
 async def test_update_re_embeds_content(fact_store):
     fact = await fact_store.add(content="likes tea")
     await fact_store.add(content=STOCKS)

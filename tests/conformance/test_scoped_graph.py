@@ -39,8 +39,8 @@ async def test_reads_walk_own_and_shared_triples(alice, seeded):
     assert _edges(await alice.get(entity="Acme")) == {mine, shared}
     assert _edges(await alice.get_all()) == {mine, shared}
     assert _edges(await alice.search(query="works at Acme", limit=10)) <= {mine, shared}
-    with pytest.raises(NotFoundError):
-        await alice.get(entity="bob")
+    hidden = await alice.get(entity="bob")  # only in bob's triples: nothing in alice's view
+    assert (hidden.triples, hidden.nodes) == ([], [])
 
 
 async def test_writes_are_the_users_own(alice, seeded):

@@ -98,7 +98,7 @@ def walk(
 
 
 def walk_links(client: httpx.Client, path: str, params: dict[str, Any]) -> list[Any]:
-    """Every item of a listing by following the absolute `Link: rel="next"` URLs only."""
+    """Every item of a listing by following the `Link: rel="next"` URLs only."""
     items: list[Any] = []
     response = client.get(path, params=params)
     while True:

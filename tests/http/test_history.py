@@ -54,6 +54,39 @@ def test_given_timestamp_and_empty_content_are_kept(api, uid):
     assert message["timestamp"].replace("+00:00", "Z").startswith("2024-05-01T12:00:00")
 
 
+def test_timestamps_at_the_edge_of_the_calendar(api, uid):
+    """Kept in UTC when UTC can hold them; a 400 naming the field when their offset carries
+    them past 9999 or before year 1, and nothing of the batch is stored."""
+    for stamp in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00"):
+        batch = [
+            {"role": "user", "content": "fine"},
+            {"role": "user", "content": "x", "timestamp": stamp},
+        ]
+        assert_error(post_messages(api, uid, batch), 400, "messages[1].timestamp", "outside")
+    assert_error(api.get(f"/v1/history/sessions/{uid}/messages"), 404)
+    edges = {
+        "0001-01-01T00:00:00-01:00": "0001-01-01T01:00:00",
+        "0001-01-01T00:00:00Z": "0001-01-01T00:00:00",
+        "9999-12-31T23:59:59+01:00": "9999-12-31T22:59:59",
+        "9999-12-31T23:59:59.999999Z": "9999-12-31T23:59:59.999999",
+    }
+    batch = [{"role": "user", "content": c, "timestamp": c} for c in edges]
+    assert post_messages(api, uid, batch).status_code == 204
+    kept = api.get(f"/v1/history/sessions/{uid}/messages").json()
+    assert {m["content"]: m["timestamp"].replace("Z", "+00:00") for m in kept} == {
+        given: f"{utc}+00:00" for given, utc in edges.items()
+    }
+
+
+def test_a_non_latin1_session_pages_through_its_links(api, uid):
+    session = f"{uid}-日本"
+    post_messages(api, session, say(3))
+    path = f"/v1/history/sessions/{session}/messages"
+    assert [m["content"] for m in walk_links(api, path, {"limit": 1})] == [
+        f"message {i}" for i in range(3)
+    ]
+
+
 def test_appends_keep_order(api, uid):
     post_messages(api, uid, say(2, "first"))
     post_messages(api, uid, say(2, "second"))

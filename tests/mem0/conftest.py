@@ -30,6 +30,12 @@ LIMITED_KEY = "mem0-suite-limited-key"
 BOUND_KEY = "mem0-suite-bound-key"  # what an app hands the code acting for one of its users
 BOUND_USER = "mem0-suite-bound-user"
 LIMITED_RATE = "4/minute"
+# The keys the local-first "Mem0 Memory System" document publishes, so its curl lines run verbatim
+# (memio itself ships no key): development (an operator key limited as the document says) and admin.
+DOC_DEV_KEY = "mem0_dev_key_123456789"
+DOC_ADMIN_KEY = "mem0_admin_key_111222333"
+DOC_RATE = "100/minute"
+LOCAL_LIMITED_KEY = "mem0-suite-local-limited-key"  # only test_local_first's 429 uses it
 MAX_BODY_BYTES = 64 * 1024
 
 FACT_PROVIDERS = {
@@ -55,6 +61,9 @@ def auth_section() -> dict[str, Any]:
             {"name": "admin", "key": ADMIN_KEY, "admin": True},
             {"name": "limited", "key": LIMITED_KEY, "rate_limit": LIMITED_RATE},
             {"name": "bound", "key": BOUND_KEY, "user_id": BOUND_USER},
+            {"name": "doc-dev", "key": DOC_DEV_KEY, "rate_limit": DOC_RATE},
+            {"name": "doc-admin", "key": DOC_ADMIN_KEY, "admin": True},
+            {"name": "local-limited", "key": LOCAL_LIMITED_KEY, "rate_limit": LIMITED_RATE},
         ]
     }
 

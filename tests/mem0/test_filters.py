@@ -178,6 +178,9 @@ def test_merge_ids_adds_top_level_ids() -> None:
         ({"created_at": {"gte": "July 1st"}}, "filters.created_at.gte", "ISO 8601"),
         ({"created_at": {"gte": "2024-02-30"}}, "filters.created_at.gte", "valid date"),
         ({"created_at": {"gte": 20240701}}, "filters.created_at.gte", "ISO 8601"),
+        ({"created_at": {"gte": "9999-12-31T23:59:59-23:59"}}, "filters.created_at.gte",
+         "outside the range"),
+        ({"updated_at": "0001-01-01T00:00:00+01:00"}, "filters.updated_at.eq", "outside the range"),
         ({"created_at": {"contains": "2024"}}, "filters.created_at.contains", "'contains'"),
         ({"metadata": "food"}, "filters.metadata", "object of metadata keys"),
         ({"metadata": {"topic": {"regex": "f"}}}, "filters.metadata.topic.regex", "'regex'"),
@@ -209,3 +212,57 @@ def test_translated_filters_parse_as_memio_filters() -> None:
     for raw, _ in MEANING:
         filters = translate(raw).filters
         parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+
+
+ALL_USERS = ["a1", "a2", "a3", "b1"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"created_at": "9999-12-31"}, []),
+        ({"created_at": {"lte": "9999-12-31"}}, ALL_USERS),
+        ({"created_at": {"gt": "9999-12-31"}}, []),
+        ({"created_at": {"gte": "9999-12-31"}}, []),
+        ({"created_at": {"lt": "0001-01-01"}}, []),
+        ({"created_at": {"gte": "0001-01-01"}}, ALL_USERS),
+        ({"created_at": {"lte": "9999-12-31T23:59:59.999999Z"}}, ALL_USERS),
+    ],
+)
+def test_the_last_and_first_days_of_the_calendar(raw: dict[str, Any], expected: list[str]) -> None:
+    """A whole-day filter on 9999-12-31 ends at the calendar's last instant (there is no next
+    midnight to stop before)."""
+    translation = translate({"AND": [{"user_id": "*"}, raw]})
+    parse_filters(translation.filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+    assert select(translation) == expected
+
+
+# mem0's self-hosted server: flat keys are metadata keys (`translate(..., flat_metadata=True)`)
+FLAT: list[tuple[dict[str, Any], list[str]]] = [
+    ({"user_id": "*", "topic": "food"}, ["a1", "b1"]),
+    ({"user_id": "alice", "topic": "food"}, ["a1"]),
+    ({"user_id": "*", "topic": "food", "n": 3.5}, ["b1"]),
+    ({"user_id": "*", "n": {"gte": 2}}, ["a2", "b1"]),
+    ({"user_id": "*", "flag": "*"}, ["a3"]),
+    ({"OR": [{"user_id": "bob"}, {"AND": [{"user_id": "alice"}, {"topic": "games"}]}]},
+     ["a2", "b1"]),
+    # known fields keep their meaning
+    ({"user_id": "alice", "categories": "hobbies"}, ["a2"]),
+    ({"user_id": "*", "metadata": {"topic": "games"}}, ["a2"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "expected"), FLAT, ids=[str(i) for i in range(len(FLAT))])
+def test_flat_keys_are_metadata_in_the_self_hosted_dialect(
+    raw: dict[str, Any], expected: list[str]
+) -> None:
+    assert select(translate(raw, flat_metadata=True)) == expected
+
+
+def test_flat_metadata_keys_still_name_what_is_wrong() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        translate({"topic": None}, flat_metadata=True)
+    assert caught.value.field == "filters.topic"
+    with pytest.raises(InvalidRequestError) as caught:
+        translate({"AND": [{"topic": {"regex": "f"}}]}, flat_metadata=True)
+    assert caught.value.field == "filters.AND[0].topic.regex"

@@ -1,5 +1,5 @@
-"""The platform dialect's older paths (mem0ai 1.x clients) and the local-first GET aliases, with
-raw HTTP against a real memio-server (`mem0_server`: chroma and mem0 OSS facts)."""
+"""The platform dialect's older paths (mem0ai 1.x clients) and its GET search, with raw HTTP
+against a real memio-server (`mem0_server`: chroma and mem0 OSS facts)."""
 
 from __future__ import annotations
 
@@ -101,21 +101,19 @@ def test_entity_routes(http: httpx.Client, uid: str) -> None:
     assert http.get("/v1/memories/", params={"user_id": uid}).json() == []
 
 
-def test_local_first_get_aliases(http: httpx.Client, uid: str) -> None:
+def test_get_search_with_a_trailing_slash(http: httpx.Client, uid: str) -> None:
+    """The platform's search with the query in the URL (without the slash it is the local-first
+    API's: tests/mem0/test_local_first.py)."""
     ids = _add_v1(http, uid, "loves hiking in the alps", "owns a red bike")
-    found = http.get("/v1/memories/search", params={"query": "mountains", "user_id": uid})
+    found = http.get("/v1/memories/search/", params={"query": "mountains", "user_id": uid})
     assert found.status_code == 200
-    assert found.json()["results"][0]["id"] == ids[0]
+    assert found.json()["results"][0]["id"] == ids[0] and "score" in found.json()["results"][0]
     slash = http.get(
         "/v1/memories/search/", params={"query": "bicycle", "user_id": uid, "limit": 1}
     )
     assert [m["id"] for m in slash.json()["results"]] == [ids[1]]
-    assert http.get("/v1/memories/search", params={"query": "x"}).status_code == 400
-    mine = http.get(f"/v1/memories/user/{uid}")
-    assert mine.json()["count"] == 2 and [m["id"] for m in mine.json()["results"]] == ids
-    page = http.get(f"/v1/memories/user/{uid}", params={"page": 2, "page_size": 1})
-    assert [m["id"] for m in page.json()["results"]] == [ids[1]]
-    # the memory routes still see ids, not the aliases
+    assert http.get("/v1/memories/search/", params={"query": "x"}).status_code == 400
+    # the memory routes still see ids, not the search
     assert http.get(f"/v1/memories/{ids[0]}/").json()["id"] == ids[0]
 
 

@@ -390,6 +390,31 @@ def test_unscoped_delete_all_needs_an_admin_key(
         admin.client.close()
 
 
+def test_delete_all_deletes_only_what_it_understood(client: Any, uid: str) -> None:
+    """``metadata=`` is a filter; a filter that does not pin one entity is an admin's call; a
+    misspelt parameter deletes nothing."""
+    from mem0.exceptions import AuthenticationError, ValidationError
+
+    other = f"{uid}-other"
+    _add(client, uid, "likes chess", metadata={"topic": "games"})
+    _add(client, uid, "likes tea")
+    _add(client, other, "likes go", metadata={"topic": "games"})
+
+    assert client.delete_all(user_id=uid, metadata={"topic": "games"})["message"]
+    kept = client.get_all(filters={"user_id": uid})["results"]
+    assert [memory["memory"] for memory in kept] == ["likes tea"]
+    assert client.get_all(filters={"user_id": other})["count"] == 1
+
+    for unpinned in ({"metadata": {"topic": "games"}}, {"filters": {"user_id": "*"}}):
+        with pytest.raises(AuthenticationError, match="admin"):
+            client.delete_all(**unpinned)
+    with pytest.raises(ValidationError, match="userId") as typo:
+        client.delete_all(userId=uid)
+    assert typo.value.debug_info["status_code"] == 400
+    assert client.get_all(filters={"user_id": uid})["count"] == 1
+    assert client.get_all(filters={"user_id": other})["count"] == 1
+
+
 def test_not_found(client: Any) -> None:
     from mem0.exceptions import MemoryNotFoundError
 

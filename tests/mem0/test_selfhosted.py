@@ -181,6 +181,22 @@ def test_create_needs_an_identifier_and_text_messages(api: httpx.Client) -> None
     assert response.status_code == 422  # the body does not match the schema (no messages)
 
 
+def test_a_422_detail_is_the_list_mem0s_server_answers(api: httpx.Client) -> None:
+    """mem0's server (FastAPI) answers 422 with ``detail: [{loc, msg, type}]``; memio's fields
+    stay beside it."""
+    missing = {"loc": ["body", "messages"], "msg": "Field required", "type": "missing"}
+    response = api.post("/memories", json={"user_id": "u"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"] == [missing]
+    assert body["error"] == "validation_error" and body["request_id"]
+    assert body["errors"] == [missing]
+    typed = api.post("/search", json={"query": "x", "user_id": "u", "top_k": "many"}).json()
+    assert [issue["loc"] for issue in typed["detail"]] == [["body", "top_k"]]
+    # the other dialects keep memio's string detail
+    assert isinstance(api.post("/v3/memories/add/", json={}).json()["detail"], str)
+
+
 def test_infer_default_without_llm(api: httpx.Client, uid: str) -> None:
     response = api.post(
         "/memories",
@@ -216,8 +232,23 @@ def test_search(api: httpx.Client, uid: str) -> None:
     assert strict.json() == {"results": []}
     nobody = api.post("/search", json={"query": "music"})
     assert nobody.status_code == 400 and "at least one of" in nobody.json()["detail"]
-    bad = api.post("/search", json={"query": "x", "user_id": uid, "filters": {"foo": 1}})
-    assert bad.status_code == 400 and "'foo'" in bad.json()["detail"]
+    bad = api.post("/search", json={"query": "x", "user_id": uid, "filters": {"foo": {"re": 1}}})
+    assert bad.status_code == 400 and "filters.foo.re" in bad.json()["detail"]
+
+
+def test_search_with_flat_filters_matches_metadata(api: httpx.Client, uid: str) -> None:
+    """mem0's server reference shows ``"filters": {"key": "value"}``: metadata equality."""
+    food = _create(api, uid, "likes ramen", metadata={"topic": "food"})[0]["id"]
+    _create(api, uid, "plays chess", metadata={"topic": "games"})
+    flat = api.post(
+        "/search", json={"query": "hobby", "user_id": uid, "filters": {"topic": "food"}}
+    )
+    assert flat.status_code == 200, flat.text
+    assert [m["id"] for m in flat.json()["results"]] == [food]
+    both = {"filters": {"user_id": uid, "topic": {"in": ["food", "games"]}}}
+    assert len(api.post("/search", json={"query": "x", **both}).json()["results"]) == 2
+    none = api.post("/search", json={"query": "x", "user_id": uid, "filters": {"topic": "art"}})
+    assert none.json() == {"results": []}
 
 
 def test_delete_memories_of_an_entity(api: httpx.Client, uid: str) -> None:
@@ -274,7 +305,9 @@ def test_configure(api: httpx.Client, admin: httpx.Client, mem0_server: Mem0Serv
     assert shown.status_code == 200
     body = shown.json()
     assert body["stores"]["facts"]["provider"] == mem0_server.provider
-    assert {k["name"] for k in body["auth"]["api_keys"]} == {"app", "admin", "limited", "bound"}
+    assert {k["name"] for k in body["auth"]["api_keys"]} == {
+        "app", "admin", "limited", "bound", "doc-dev", "doc-admin", "local-limited"
+    }  # fmt: skip
     text = shown.text
     for key in (APP_KEY, ADMIN_KEY, LIMITED_KEY):
         assert key not in text and hashlib.sha256(key.encode()).hexdigest() not in text

@@ -756,3 +756,97 @@ async def test_one_bad_add_in_a_group_fails_alone(make):
         f"fact {i}" for i in range(8) if i != 3
     ]
     assert await store.count() == 8
+
+
+class _Crash(Exception):
+    """Stands for the process dying between a write's event and its row."""
+
+
+@pytest.mark.parametrize("step", ["add", "update", "delete"])
+async def test_a_write_cut_short_leaves_a_consistent_history(make, monkeypatch, step: str):
+    """The fact row is the commit record: a write that stops after appending its event but
+    before its row (a SIGKILL there, as the crash test does) leaves the fact and its history as
+    they were, and the next write continues one linear history."""
+    store = make("facts", {})
+    fact = await store.add(content="likes tea", user_id="u", fact_id="f-1")
+    await store.update(fact_id="f-1", content="likes green tea")
+    before = [e.model_dump() for e in await store.history(fact_id="f-1")]
+    row_write = {"add": "_add_rows", "update": "_update_rows", "delete": "_delete_rows"}[step]
+    writes: list[str] = []
+
+    def second_write_crashes(name: str) -> Callable[..., Any]:
+        real = getattr(store, name)
+
+        async def write(*args: Any, **kwargs: Any) -> Any:
+            writes.append(name)
+            if len(writes) == 2:
+                raise _Crash
+            return await real(*args, **kwargs)
+
+        return write
+
+    with monkeypatch.context() as patch:
+        for name in (row_write, "_record_events"):
+            patch.setattr(store, name, second_write_crashes(name))
+        with pytest.raises(_Crash):
+            if step == "add":
+                await store.add(content="likes coffee", user_id="u", fact_id="f-2")
+            elif step == "update":
+                await store.update(fact_id="f-1", content="likes black tea")
+            else:
+                await store.delete(fact_id="f-1")
+
+    assert [e.model_dump() for e in await store.history(fact_id="f-1")] == before
+    assert (await store.get(fact_id="f-1")).content == "likes green tea"
+    with pytest.raises(NotFoundError):
+        await store.history(fact_id="f-2")  # an add that never finished has no history
+
+    await store.update(fact_id="f-1", content="likes oolong")
+    await store.add(content="likes coffee", user_id="u", fact_id="f-2")
+    await store.delete(fact_id="f-1")
+    events = await store.history(fact_id="f-1")
+    assert [(e.event.value, e.old_content, e.new_content) for e in events] == [
+        ("ADD", None, fact.content),
+        ("UPDATE", "likes tea", "likes green tea"),
+        ("UPDATE", "likes green tea", "likes oolong"),
+        ("DELETE", "likes oolong", None),
+    ]
+    assert [e.event.value for e in await store.history(fact_id="f-2")] == ["ADD"]
+
+
+async def test_an_id_used_again_after_delete_keeps_both_lives(make):
+    store = make("facts", {})
+    await store.add(content="first life", fact_id="f-1")
+    await store.delete(fact_id="f-1")
+    await store.add(content="second life", fact_id="f-1")
+    events = await store.history(fact_id="f-1")
+    assert [(e.event.value, e.new_content or e.old_content) for e in events] == [
+        ("ADD", "first life"),
+        ("DELETE", "first life"),
+        ("ADD", "second life"),
+    ]
+
+
+async def test_concurrent_document_writes_are_written_together_each_as_if_alone(make):
+    store = make("documents", {})
+    await store.add(content="stored", doc_id="d-0", user_id="u")
+    adds = [store.add(content=f"document {i}", doc_id=f"d-{i}") for i in range(1, 21)]
+    adds += [store.add(content="anonymous id"), store.add(content="taken", doc_id="d-0")]
+    added = await asyncio.gather(*adds, return_exceptions=True)
+    assert store._adds.batches < len(adds)  # group commit: fewer writes than calls
+    assert [d.id for d in added[:20]] == [f"d-{i}" for i in range(1, 21)]
+    assert isinstance(added[21], ConflictError) and added[21].field == "doc_id"
+    assert (await store.get(doc_id="d-0")).content == "stored"
+
+    upserts = [
+        store.upsert_many(documents=[{"content": f"new {i}", "doc_id": f"d-{i}"}])
+        for i in range(1, 6)
+    ]
+    upserts += [store.upsert_many(documents=[{"content": "later", "doc_id": "d-1"}])]  # same id
+    upserts += [store.upsert_many(documents=[{"content": "owner change", "doc_id": "d-0"}])]
+    done = await asyncio.gather(*upserts, return_exceptions=True)
+    assert [d[0].content for d in done[:6]] == [*(f"new {i}" for i in range(1, 6)), "later"]
+    assert isinstance(done[6], ConflictError) and done[6].field == "documents[0].user_id"
+    assert (await store.get(doc_id="d-1")).content == "later"  # in arrival order
+    assert (await store.get(doc_id="d-0")).content == "stored"
+    assert await store.count() == 22

@@ -173,7 +173,8 @@ def test_empty_sections_mean_defaults(tmp_path):
 def test_unknown_key_lists_the_known_ones():
     assert problems({"server": {"prot": 1}}) == [
         "server.prot: unknown key (expected one of: host, port, cors, limits, rate_limit, "
-        "ready_timeout_seconds)"
+        "ready_timeout_seconds, public_url, cursor_secret, header_timeout_seconds, "
+        "keep_alive_seconds, max_connections)"
     ]
     assert problems({"stores": {"facts": {"provider": "memory", "confg": {}}}}) == [
         "stores.facts.confg: unknown key (expected one of: provider, config)"
@@ -199,7 +200,7 @@ def test_wrong_types_name_the_path():
 def test_unknown_provider_lists_the_known_ones():
     raw = {"stores": {**MEMORY_STORES, "documents": {"provider": "chromaa"}}}
     assert store_problems(raw) == [
-        "stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory)"
+        "stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory, postgres)"
     ]
 
 
@@ -221,7 +222,7 @@ def test_provider_that_cannot_serve_the_store():
 def test_every_store_problem_is_reported():
     raw = {"stores": {"facts": {"provider": "nope"}, "graph": {"provider": "nada"}}}
     assert store_problems(raw) == [
-        "stores.facts.provider: unknown provider 'nope' (known: chroma, mem0, memory)",
+        "stores.facts.provider: unknown provider 'nope' (known: chroma, mem0, memory, postgres)",
         "stores.graph.provider: unknown provider 'nada' (known: memory, networkx, postgres)",
     ]
 

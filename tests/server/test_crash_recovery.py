@@ -44,8 +44,13 @@ def test_embedded_defaults_lose_no_acknowledged_write(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_providers_lose_no_acknowledged_write(tmp_path: Path, postgres_dsn: str) -> None:
-    postgres = Postgres(postgres_dsn, new_schema())  # dropped when the session ends
+@pytest.mark.pgvector
+def test_postgres_providers_lose_no_acknowledged_write(
+    tmp_path: Path, postgres_dsn: str, pgvector_dsn: str
+) -> None:
+    # History and graph on the machine's PostgreSQL, facts and documents on pgvector's cluster;
+    # the schema is dropped (or thrown away with the cluster) when the session ends.
+    postgres = Postgres(postgres_dsn, new_schema(), vector_dsn=pgvector_dsn)
     check(
         run(
             tmp_path,

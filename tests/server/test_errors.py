@@ -28,8 +28,8 @@ class Item(BaseModel):
     size: int
 
 
-def failing_router() -> APIRouter:
-    router = APIRouter()
+def failing_router(router: APIRouter | None = None) -> APIRouter:
+    router = router or APIRouter()
     errors = {
         "invalid": InvalidRequestError("must be a JSON object", field="filters.$and[1]"),
         "missing": NotFoundError("fact", "f-1"),
@@ -104,6 +104,31 @@ def test_unexpected_errors_are_a_generic_500(serve, caplog, kind):
     assert record.exc_info is not None  # the traceback goes to the log, not the client
 
 
+@pytest.mark.parametrize(
+    ("kind", "status", "code", "details"),
+    [
+        ("invalid", 400, "INVALID_REQUEST", {"field": "filters.$and[1]"}),
+        ("missing", 404, "MEMORY_NOT_FOUND", {}),
+        ("provider", 502, "PROVIDER_ERROR", {"provider": "chroma", "operation": "search"}),
+        ("bug", 500, "INTERNAL_ERROR", {}),
+    ],
+)
+def test_a_local_first_route_answers_errors_in_its_envelope(serve, kind, status, code, details):
+    """Routes of the local-first dialect: the document's error envelope and codes, whatever failed
+    (its curl and HTTP tests are in tests/mem0/test_local_first.py)."""
+    from memio.server.mem0.local import LocalFirstErrors
+    from memio.server.routing import make_router
+
+    router = failing_router(make_router(error_style=LocalFirstErrors()))
+    response = serve({}, router=router).get(f"/test/raise/{kind}", headers={"X-Request-ID": "r-1"})
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False and body["timestamp"].endswith("Z")
+    assert body["error"]["code"] == code
+    assert body["error"]["details"] == {"request_id": "r-1", **details}
+    assert "secret-token" not in response.text
+
+
 def test_unknown_route_is_404(serve):
     body = error_body(serve({}).get("/v1/nothing-here"), 404, "not_found")
     assert body["detail"] == "no route matches GET /v1/nothing-here"
@@ -126,7 +151,7 @@ def test_wrong_method_is_405_with_allow(serve):
         ("PATCH", "/v1/graph/entities/alice", "DELETE, GET"),
         ("DELETE", "/v1/keys", "GET, POST"),
         ("PUT", "/api-keys", "GET, POST"),
-        ("PATCH", "/v1/memories/search", "GET"),
+        ("PATCH", "/v1/memories/search/", "GET, POST"),
         # the path the router dispatches to, not also a template it matches ({fact_id})
         ("OPTIONS", "/v1/facts/search", "POST"),
         ("OPTIONS", "/v1/documents/batch", "DELETE, POST, PUT"),
@@ -140,6 +165,21 @@ def test_405_allow_lists_every_method_of_the_path(serve, method, path, allowed):
     body = error_body(response, 405, "method_not_allowed")
     assert response.headers["allow"] == allowed
     assert body["detail"] == f"{method} {path} is not allowed (allowed: {allowed})"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/v1/memories/m1", "DELETE, GET, PUT"),
+        ("GET", "/v1/memories", "POST"),
+        ("PATCH", "/v1/memories/search", "GET"),
+    ],
+)
+def test_local_first_405_allow_lists_every_method_in_its_envelope(serve, method, path, allowed):
+    response = serve({}).request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
 
 
 def test_post_configure_is_405_saying_why(serve):
@@ -166,7 +206,7 @@ def _nested(key: str, depth: int) -> dict:
         ("DELETE", "/v1/memories/", {"params": {"filters": "-" * 3000 + "1"}}, "filters"),
         (
             "GET",
-            "/v1/memories/search",
+            "/v1/memories/search/",
             {"params": {"query": "x", "user_id": "a", "filters": "[" * 1500 + "]" * 1500}},
             "filters",
         ),
@@ -207,6 +247,16 @@ def test_too_deeply_nested_body_with_a_lone_surrogate_is_a_400(serve):
         "/v1/facts", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize("path", ["/v1/facts", "/v3/memories/add/", "/v1/memories"])
+def test_too_deeply_nested_body_is_a_400(serve, path):
+    """The duplicate-key check decodes every JSON body itself: a few thousand levels exhausted
+    Python's decoder (RecursionError) and answered 500."""
+    body = '{"metadata": ' + "[" * 5000 + "]" * 5000 + ', "content": "x"}'
+    response = serve({}).post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.text
 
 
 def test_validation_error_keeps_the_field_list(serve):
@@ -271,27 +321,46 @@ def test_an_odd_incoming_request_id_is_replaced(serve, incoming):
 # --- OpenAPI -----------------------------------------------------------------------------------
 
 
+def _dialect_paths(router) -> set[tuple[str, str]]:
+    return {(route.path, method.lower()) for route in router.routes for method in route.methods}
+
+
 def test_every_operation_documents_the_error_body(serve):
+    """memio's ErrorBody everywhere, except where a dialect's clients read another shape: mem0's
+    self-hosted server answers 422 with a list `detail`; the local-first API has its own error
+    envelope and answers a schema mismatch 400, never 422."""
+    from memio.server.mem0 import local, selfhosted
+
     document = serve({"auth": AUTH}).get("/openapi.json", headers=bearer(ADMIN_KEY)).json()
     schemas = document["components"]["schemas"]
     assert set(schemas["ErrorBody"]["properties"]) == ERROR_KEYS | {"errors"}
+    assert schemas["ValidationErrorBody"]["properties"]["detail"]["type"] == "array"
+    assert set(schemas["LocalFirstError"]["properties"]) == {"success", "error", "timestamp"}
     assert "HTTPValidationError" not in schemas
-    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    self_hosted, local_first = _dialect_paths(selfhosted.router), _dialect_paths(local.router)
     operations = [
         (path, method, operation)
         for path, item in document["paths"].items()
         for method, operation in item.items()
     ]
     assert len(operations) > 20  # the /v1 routes are there too
+    assert {(p, m) for p, m, _ in operations} >= local_first  # every local-first route is there
     for path, method, operation in operations:
         expected = {"400", "404", "409", "413", "422", "500", "501", "502", "504"}
-        if path != "/health":
+        if path not in ("/health", "/v1/health"):
             expected |= {"401", "403", "429"}
+        shapes = dict.fromkeys(expected, "ErrorBody")
+        if (path, method) in self_hosted:
+            shapes["422"] = "ValidationErrorBody"
+        if (path, method) in local_first:
+            del shapes["422"]
+            shapes = dict.fromkeys(shapes, "LocalFirstError")
+            assert "422" not in operation["responses"], (path, method)
         responses = operation["responses"]
-        assert expected <= set(responses), (path, method)
-        for status in expected:
+        assert set(shapes) <= set(responses), (path, method)
+        for status, name in shapes.items():
             schema = responses[status]["content"]["application/json"]["schema"]
-            assert schema == error_ref, (path, method, status)
+            assert schema == {"$ref": f"#/components/schemas/{name}"}, (path, method, status)
 
 
 # JSON can spell a lone UTF-16 surrogate; Python decodes it into text no store can keep.
@@ -326,8 +395,26 @@ def test_lone_surrogate_is_422_naming_the_field(serve, method, path, body, field
     response = client.request(
         method, path, content=body.replace("@", LONE), headers={"content-type": "application/json"}
     )
-    detail = error_body(response, 422, "validation_error")["detail"]
-    assert detail.startswith(f"{field}: text must be valid Unicode")
+    body = error_body(response, 422, "validation_error")
+    [issue] = body["errors"]
+    assert ".".join(map(str, issue["loc"])) == field
+    assert issue["msg"].startswith("text must be valid Unicode")
+    if path == "/memories":  # mem0's self-hosted server: `detail` is the list of issues
+        assert body["detail"] == body["errors"]
+    else:
+        assert body["detail"].startswith(f"{field}: text must be valid Unicode")
+
+
+def test_lone_surrogate_in_the_local_first_dialect_is_its_invalid_request(serve):
+    response = serve({}).post(
+        "/v1/memories",
+        content='{"messages": [{"role": "user", "content": @}], "user_id": "u"}'.replace("@", LONE),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_REQUEST"
+    assert error["details"]["field"] == "body.messages.0.content"
 
 
 def test_surrogate_pairs_and_escaped_backslashes_are_ordinary_text(serve, tmp_path):

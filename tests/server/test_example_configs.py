@@ -9,12 +9,13 @@ For each file, unchanged:
 
 The files are used verbatim; only the environment they reference is set, and only to local test
 services: `MEMIO_DATA_DIR` -> this test's directory, `MEMIO_POSTGRES_DSN` -> a fresh database on
-the machine's PostgreSQL (the example names its schema, `memio`, in the file, so a fresh database
-is what isolates it), `MEM0_API_KEY`/`MEM0_HOST` -> a memio-server speaking the mem0 platform
-dialect over memory facts, a Chroma URL -> the tests' Chroma server. A file that references a
-variable this test does not know (without a default) fails with its name, and before anything
-is started every endpoint the resolved config names must be on loopback and every absolute path
-inside this test's directory, so no example reaches the network or writes outside the test.
+the tests' PostgreSQL + pgvector cluster (tests/support/fixtures_pgvector.py; the example names
+its schema, `memio`, in the file, so a fresh database is what isolates it),
+`MEM0_API_KEY`/`MEM0_HOST` -> a memio-server speaking the mem0 platform dialect over memory
+facts, a Chroma URL -> the tests' Chroma server. A file that references a variable this test
+does not know (without a default) fails with its name, and before anything is started every
+endpoint the resolved config names must be on loopback and every absolute path inside this
+test's directory, so no example reaches the network or writes outside the test.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class Services:
 
     def postgres(self) -> str:
         if self._postgres is None:
-            dsn = self.request.getfixturevalue("postgres_dsn")
+            # pgvector's cluster: an example may put facts and documents on PostgreSQL too.
+            dsn = self.request.getfixturevalue("pgvector_dsn")
             self._postgres = self.stack.enter_context(fresh_database(dsn))
         return self._postgres
 
@@ -234,3 +236,17 @@ def test_example_config_checks_and_serves(
                 assert not (cwd / "memio-data").exists()
                 if any(embedded(store) for store in config.stores.values()):
                     assert any(data_dir.iterdir()), f"nothing written under {data_dir}"
+
+
+def test_postgres_example_puts_every_store_on_one_database() -> None:
+    """examples/configs/postgres.yaml: all four stores on PostgreSQL, from MEMIO_POSTGRES_DSN."""
+    from memio.providers import STORE_KINDS
+
+    dsn = "postgresql://memio@127.0.0.1:5432/memio"
+    path = REPO / "examples" / "configs" / "postgres.yaml"
+    config = load_config(path, env=server_env({"MEMIO_POSTGRES_DSN": dsn}))
+    assert {kind: store.provider for kind, store in config.stores.items()} == dict.fromkeys(
+        STORE_KINDS, "postgres"
+    )
+    assert {store.config["dsn"] for store in config.stores.values()} == {dsn}
+    assert len({store.config["schema"] for store in config.stores.values()}) == 1

@@ -1,4 +1,5 @@
-"""A fresh clone works: `pip install .` into a new virtualenv, then `memio-server` serves.
+"""A fresh clone works: `pip install .` into a new virtualenv, then `memio-server` serves (REST
+and /mcp) and the `memio` command runs.
 
 This catches what the development venv hides: a dependency missing from pyproject, package data
 not shipped, an import of something only installed by hand. It installs everything (minutes), so
@@ -54,4 +55,11 @@ def test_memio_server_from_a_fresh_virtualenv(tmp_path):
         assert docs.status_code == 200 and "/static-offline-docs/swagger-ui-bundle.js" in docs.text
         ready = httpx.get(f"{server.base_url}/ready", timeout=300)
         assert ready.status_code == 200, ready.text
+        tools = httpx.post(
+            f"{server.base_url}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
+        assert "add_memories" in tools.text, tools.text
+    assert subprocess.run([str(venv / "bin" / "memio"), "mcp", "--help"]).returncode == 0
     assert str(venv) in (venv / "bin" / "memio-server").read_text().splitlines()[0]

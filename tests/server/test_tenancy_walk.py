@@ -28,9 +28,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+from starlette.routing import Mount, Route
 
+from memio.server.app import DOCS_PATHS, STATIC_DOCS, create_app
+from memio.server.mcp.http import MCP_PATH
 from memio.server.mem0.selfhosted import UNSUPPORTED
 from memio.server.routers import all_routers, ops
+from tests.support.fixtures_pgvector import postgres_stores
 from tests.support.server_process import run_server
 
 OPERATOR = "walk-operator-key"
@@ -135,9 +139,19 @@ def snapshot(world: World) -> dict[str, Any]:
     return state
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    config = {
+@pytest.fixture(
+    scope="module",
+    params=[
+        "embedded",
+        pytest.param("postgres", marks=pytest.mark.pgvector),
+    ],
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The walked server: the embedded defaults, and every store on PostgreSQL (whose scoping
+    is SQL of its own, so it is walked too)."""
+    config: dict[str, Any] = {
         "data_dir": str(tmp_path_factory.mktemp("walk-data")),
         "auth": {
             "api_keys": [
@@ -149,6 +163,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # The walk sends hundreds of requests with one bound key: lift its default limit.
         "server": {"rate_limit": {"limits": ["100000/minute"]}},
     }
+    if request.param == "postgres":  # all four stores in one schema of pgvector's cluster
+        config["stores"] = postgres_stores(request.getfixturevalue("pgvector_dsn"))
     with (
         run_server(config) as server,
         httpx.Client(
@@ -405,7 +421,6 @@ def test_no_route_leaks_or_changes_another_tenants_data(world: World) -> None:
 HIDDEN_ROUTES = {
     *UNSUPPORTED,  # mem0 server routes memio answers 501 without touching a store
     ("GET", "/"),  # redirects to /docs
-    ("GET", "/v1/memories/search/"),  # the same handler as GET /v1/memories/search
     ("POST", "/configure"),  # answers 405 (memio is configured by its YAML file)
 }
 
@@ -419,3 +434,22 @@ def test_no_route_hides_from_the_walk() -> None:
         for method in route.methods
     }
     assert hidden <= HIDDEN_ROUTES, sorted(hidden - HIDDEN_ROUTES)
+
+
+# Endpoints outside the routers (no OpenAPI operation, so the walk cannot reach them) that touch
+# the stores, each with the tests that prove it keeps tenants apart.
+WALKED_ELSEWHERE = {
+    MCP_PATH: "tests/mcp/test_http.py: test_bound_keys_never_see_each_others_memories, "
+    "test_an_operator_must_name_the_user",
+}
+
+
+def test_every_endpoint_outside_the_routers_is_accounted_for() -> None:
+    app = create_app()
+    others = {  # the routers' own routes are guarded above
+        route.path
+        for route in app.router.routes
+        if isinstance(route, (Route, Mount)) and not isinstance(route, APIRoute)
+        if route.path not in DOCS_PATHS
+    }
+    assert others - {STATIC_DOCS} == set(WALKED_ELSEWHERE)

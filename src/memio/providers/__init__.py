@@ -33,7 +33,9 @@ PROVIDERS: dict[str, dict[str, str]] = {
     "sqlite": {"history": "memio.providers.sqlite:SQLiteHistoryStore"},
     "networkx": {"graph": "memio.providers.networkx:NetworkXGraphStore"},
     "postgres": {
+        "facts": "memio.providers.postgres:PostgresFactStore",
         "history": "memio.providers.postgres:PostgresHistoryStore",
+        "documents": "memio.providers.postgres:PostgresDocumentStore",
         "graph": "memio.providers.postgres:PostgresGraphStore",
     },
     "mem0": {"facts": "memio.providers.mem0:Mem0FactStore"},

@@ -24,6 +24,7 @@ from memio.models import (
     DocumentInput,
     Fact,
     FactInput,
+    GraphResult,
     Message,
     MetadataValue,
     Triple,
@@ -62,6 +63,7 @@ __all__ = [
     "fact_scope",
     "fact_search_args",
     "graph_match_score",
+    "graph_neighbourhood",
     "graph_nodes",
     "id_list",
     "in_read_scope",
@@ -448,6 +450,14 @@ def fact_key(content: str, scope: Mapping[str, str | None]) -> FactKey:
     return content_key(content), tuple(scope[name] for name in FACT_SCOPE)
 
 
+def content_taken(other_id: str) -> ConflictError:
+    """An update onto content another fact of the same scope holds would make a second copy of
+    that fact (one fact per content per scope, as a repeat add keeps it)."""
+    return ConflictError(
+        f"fact {other_id!r} of the same scope already holds this content", field="content"
+    )
+
+
 @dataclass
 class FactStep:
     """What one item of a fact add did: `fact` is the fact as the item left it, with `event`
@@ -695,3 +705,12 @@ def graph_nodes(triples: Sequence[Triple], *, first: str | None = None) -> list[
         seen.setdefault(t.subject)
         seen.setdefault(t.object)
     return list(seen)
+
+
+def graph_neighbourhood(triples: Sequence[Triple], entity: str) -> GraphResult:
+    """The answer of `GraphStore.get`: the triples around `entity` and the entities they reach,
+    the entity first. An entity with no triples in the caller's view is an empty result, as
+    memio 0.3.1 answered it (its clients read ``.triples``), not an error."""
+    if not triples:
+        return GraphResult(triples=[], nodes=[])
+    return GraphResult(triples=list(triples), nodes=graph_nodes(triples, first=entity))

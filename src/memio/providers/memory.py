@@ -57,11 +57,13 @@ from memio.providers._shared import (
     ProviderContext,
     check_owner_kept,
     coerce_items,
+    content_taken,
     document_batch,
     fact_key,
     fact_scope,
     fact_search_args,
     graph_match_score,
+    graph_neighbourhood,
     graph_nodes,
     id_list,
     in_read_scope,
@@ -399,6 +401,11 @@ class MemoryFactStore(_MemoryStore):
             old: Fact = entry.item
             merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
             if content is not None:
+                scope = {name: getattr(old, name) for name in FACT_SCOPE}
+                same = self._stored([FactInput(content=content)], [scope])
+                other = same.get(fact_key(content, scope))
+                if other is not None and other.id != fact_id:
+                    raise content_taken(other.id)
                 entry.vector = await self._embed_one(content)
             now = utcnow()
             new = _copy(
@@ -844,10 +851,8 @@ class MemoryGraphStore(_MemoryStore):
             frontier = {e for entry in hop for e in (entry.item.subject, entry.item.object)}
             frontier -= reached
             reached |= frontier
-        if not picked:
-            raise NotFoundError("entity", entity)
         triples = [_copy(entry.item) for entry in entries if entry.item.id in picked]
-        return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
+        return graph_neighbourhood(triples, entity)
 
     async def get_all(
         self,

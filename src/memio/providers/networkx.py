@@ -56,6 +56,7 @@ from memio.providers._shared import (
     PathLock,
     ProviderContext,
     graph_match_score,
+    graph_neighbourhood,
     graph_nodes,
     in_read_scope,
     include_shared_scope,
@@ -608,9 +609,7 @@ class NetworkXGraphStore:
             return [_copy(e.triple) for e in entries]
 
         triples = await self._run("get", read)
-        if not triples:
-            raise NotFoundError("entity", entity)
-        return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
+        return graph_neighbourhood(triples, entity)
 
     async def get_all(
         self,

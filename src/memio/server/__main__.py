@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from memio.client import Memio
+from memio.errors import EmbedderMismatchError
 from memio.protocols import Embedder
 from memio.providers._shared import DataLockedError
+from memio.redaction import RedactingFormatter, redacted
 from memio.server.config import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
@@ -29,37 +31,49 @@ from memio.server.config import (
     resolve_config_path,
 )
 
-__all__ = ["main"]
+__all__ = ["load_stores", "main"]
 
 logger = logging.getLogger("memio.server")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from memio.server.app import build_embedder, build_memio
-
-    source = "built-in defaults"
-    try:
-        path = resolve_config_path(args.config)
-        source = str(path) if path else source
-        config = load_config(path, host=args.host, port=args.port)
-        embedder = build_embedder(config.embedder)
-        stores = build_memio(config, embedder)
-    except ConfigError as exc:
-        print(f"memio-server: invalid configuration ({exc.source or source}):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    loaded = load_stores("memio-server", args.config, host=args.host, port=args.port)
+    if loaded is None:
         return 2
+    config, source, stores, embedder = loaded
     # Building the stores was the check; the app builds (and closes) its own in its lifespan.
     try:
         asyncio.run(_close(stores, embedder, claim=not args.check))
-    except DataLockedError as exc:
-        print(f"memio-server: cannot serve this data: {exc.message}", file=sys.stderr)
+    except (DataLockedError, EmbedderMismatchError) as exc:
+        print(f"memio-server: cannot serve this data: {redacted(exc.message)}", file=sys.stderr)
         return 1
     if args.check:
         _print_check(source, config, stores)
         return 0
     return _serve(config, source)
+
+
+def load_stores(
+    prog: str, config_arg: str | None, **overrides: Any
+) -> tuple[ServerConfig, str, Memio, Embedder] | None:
+    """The config (`--config`, else $MEMIO_CONFIG or ./memio-server.yaml, else the defaults),
+    where it came from, and its stores and embedder built but not opened; None after printing
+    one line per problem (the caller exits with status 2)."""
+    from memio.server.app import build_embedder, build_memio
+
+    source = "built-in defaults"
+    try:
+        path = resolve_config_path(config_arg)
+        source = str(path) if path else source
+        config = load_config(path, **overrides)
+        embedder = build_embedder(config.embedder)
+        return config, source, build_memio(config, embedder), embedder
+    except ConfigError as exc:
+        print(f"{prog}: invalid configuration ({exc.source or source}):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {redacted(problem)}", file=sys.stderr)
+        return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,9 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _close(stores: Memio, embedder: Embedder, *, claim: bool) -> None:
-    """Close the checked stores; with `claim`, first try their embedded data's process locks, so
-    a second server on the same data directory ends here with one line naming the holder (the
-    app takes the locks for good when it starts)."""
+    """Close the checked stores; with `claim`, first try their embedded data's process locks and
+    their embedders (`app.claim_data`), so a second server on the same data directory, or a
+    database embedded by another model, ends here with one line saying why (the app takes the
+    locks for good when it starts)."""
     from memio.server.app import claim_data
 
     try:
@@ -110,42 +125,43 @@ def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:
         where = auth.key_store or f"{Path(config.data_dir).resolve() / 'keys.sqlite3'}"
         print(
             f"  auth: on ({len(auth.api_keys)} configured keys, {bound} bound to a scope; "
-            f"tokens: {'on' if auth.jwt else 'off'}; created keys in {_redacted(where)})"
+            f"tokens: {'on' if auth.jwt else 'off'}; created keys in {redacted(str(where))})"
         )
     else:
         print("  auth: off")
     print(f"  rate limit: {'on' if config.rate_limit_enabled else 'off'}")
 
 
-def _redacted(location: str) -> str:
-    """A DSN without its password, for printing."""
-    from memio.server.mem0.selfhosted import redacted_text
-
-    return redacted_text(location)
-
-
 def _serve(config: ServerConfig, source: str) -> int:
     import uvicorn
 
     from memio.server.app import create_app
+    from memio.server.connections import http_protocol
 
     log_config = _log_config()
     logging.config.dictConfig(log_config)
     logger.info("configuration: %s", source)
+    settings = config.server
     uvicorn.run(
         create_app(config),
-        host=config.server.host,
-        port=config.server.port,
+        host=settings.host,
+        port=settings.port,
         log_config=log_config,
         server_header=False,
         ws="none",  # no websocket routes: do not load a websocket stack
+        # slow clients (see memio.server.connections)
+        http=http_protocol(settings.header_timeout_seconds),
+        timeout_keep_alive=settings.keep_alive_seconds,  # type: ignore[arg-type]
+        limit_concurrency=settings.max_connections,
     )
     return 0
 
 
 def _log_config() -> dict[str, Any]:
     """uvicorn's logging setup, memio's own logger on the same handler, and the audit log as
-    bare JSON lines on stderr (one per write or delete; see memio.server.audit)."""
+    bare JSON lines on stderr (one per write or delete; see memio.server.audit). Every other
+    library's warnings go to the same handler, and every formatter redacts passwords
+    (`memio.redaction`), whoever logs the line."""
     from uvicorn.config import LOGGING_CONFIG
 
     from memio.server.audit import AUDIT_LOGGER
@@ -162,6 +178,11 @@ def _log_config() -> dict[str, Any]:
         "handlers": ["audit"],
         "level": "INFO",
         "propagate": False,
+    }
+    log_config["root"] = {"handlers": ["default"], "level": "WARNING"}
+    log_config["formatters"] = {
+        name: {"()": RedactingFormatter.from_config, "spec": spec}
+        for name, spec in log_config["formatters"].items()
     }
     return log_config
 

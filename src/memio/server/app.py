@@ -5,7 +5,7 @@ answering, and closed at shutdown. Cross-cutting concerns are small ASGI middlew
 first: request id, metrics, CORS, last-resort 500, timeout, auth, rate limit, body limit; so every
 answer, even a refusal, carries a request id, is counted and is readable by a browser. Swagger UI
 and ReDoc are served from memio's own assets (fastapi-offline), never from a CDN, so /docs works
-offline.
+offline. /mcp serves the same stores as MCP tools (server/mcp), behind the same middleware.
 """
 
 from __future__ import annotations
@@ -22,16 +22,20 @@ from starlette.middleware.cors import CORSMiddleware
 
 from memio import __version__
 from memio.client import Memio
-from memio.errors import InvalidRequestError, NotSupportedError
+from memio.errors import EmbedderMismatchError, InvalidRequestError, NotSupportedError
+from memio.pagination import use_cursor_secret
 from memio.protocols import Embedder
 from memio.providers import build_store
 from memio.providers._shared import DataLockedError, ProviderContext
-from memio.server.asgi import ALWAYS_PUBLIC
+from memio.redaction import redacted
+from memio.server.asgi import ALWAYS_PUBLIC, RouteFinder
 from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
 from memio.server.body_limit import BodyLimitMiddleware
 from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
+from memio.server.cursor_secret import cursor_secret
 from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
 from memio.server.keystore import KeyStore, build_key_store
+from memio.server.mcp.http import McpEndpoint
 from memio.server.metrics import Metrics, MetricsMiddleware
 from memio.server.openapi import install_openapi
 from memio.server.ratelimit import Counters, RateLimiter, RateLimitMiddleware, describe
@@ -54,6 +58,7 @@ EXPOSED_HEADERS = [
     "Retry-After",
     "Link",
     "X-Next-Cursor",
+    "X-Memio-Ignored",
 ]
 
 
@@ -104,17 +109,28 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     key_store = _key_store(config)
     authenticator = _authenticator(config, key_store)
     routers = [*all_routers(), ops.router]
+    mcp = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with serve_stores(app), mcp.running():  # MCP calls end before the stores close
+            yield
+
+    @asynccontextmanager
+    async def serve_stores(app: FastAPI) -> AsyncIterator[None]:
         if counters is not None:
             counters.open()
         try:
             if memio is not None:
+                # stores the caller built: the configured secret, else this process's key
+                # (no file is written to a data directory these stores may not use)
+                if config.server.cursor_secret is not None:
+                    use_cursor_secret(config.server.cursor_secret.get_secret_value())
                 app.state.memio = memio
                 _log_summary(config, memio, limiter)
                 yield
                 return
+            use_cursor_secret(await asyncio.to_thread(cursor_secret, config))
             embedder = build_embedder(config.embedder)
             app.state.memio = stores = build_memio(config, embedder)
             try:
@@ -153,30 +169,30 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     app.state.metrics = metrics
     app.state.key_store = key_store
     app.state.authenticator = authenticator
+    app.state.route_finder = RouteFinder(routers)  # whose error style a refusal takes
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    # Every route with its full path, for the Allow header of a 405 (`routing.allowed_methods`):
-    # the routers' own lists, which do not depend on how FastAPI nests included routers.
-    app.state.served_routes = [
-        *app.router.routes,
-        *(r for router in routers for r in router.routes),
-    ]
-    install_openapi(app, auth=config.auth_enabled, rate_limited=limiter is not None)
+    app.router.routes.append(mcp.route())
+    install_openapi(app, routers, auth=config.auth_enabled, rate_limited=limiter is not None)
     return app
 
 
 async def claim_data(stores: Memio) -> None:
     """Take the process lock of every embedded store (`path_lock`, see `_shared.PathLock`)
     before serving: a second server on the same data directory then fails to start, saying which
-    process holds it, instead of corrupting it or failing request after request."""
+    process holds it, instead of corrupting it or failing request after request. Stores whose
+    data records its embedder (`check_embedder`: PostgreSQL's pgvector stores) are opened too,
+    so vectors of another model refuse the start the same way."""
     for kind, store in stores.stores.items():
         lock = getattr(store, "path_lock", None)
-        if lock is None:
-            continue
+        check = getattr(store, "check_embedder", None)
         try:
-            await asyncio.to_thread(lock.acquire)
-        except DataLockedError as exc:
+            if lock is not None:
+                await asyncio.to_thread(lock.acquire)
+            if check is not None:
+                await check()
+        except (DataLockedError, EmbedderMismatchError) as exc:
             logger.error("cannot serve the %s store: %s", kind, exc.message)
             raise
 
@@ -194,7 +210,7 @@ async def _warm_up(stores: Memio, embedder: Embedder, key_store: KeyStore | None
     results = await asyncio.gather(*steps.values(), return_exceptions=True)
     for name, result in zip(steps, results, strict=True):
         if isinstance(result, Exception):
-            logger.warning("warm-up: %s not ready yet: %s", name, result)
+            logger.warning("warm-up: %s not ready yet: %s", name, redacted(str(result)))
 
 
 def _rate_limiter(config: ServerConfig, counters: Counters | None) -> RateLimiter | None:

@@ -258,9 +258,10 @@ class AuthMiddleware:
             principal = await self._authenticate(scope, credential)
         except AuthFailure as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
-            await error_response(scope, exc.status, exc.detail, headers=headers)(
-                scope, receive, send
+            refused = error_response(
+                scope, exc.status, exc.detail, bad_credential=exc.status == 403, headers=headers
             )
+            await refused(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

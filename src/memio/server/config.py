@@ -1,10 +1,10 @@
 """memio-server's configuration: one YAML file, checked completely before anything starts.
 
 A bad config stops startup with one line per problem, each naming the key path and what was
-expected (``stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory)``), never
-a traceback. Every string value may reference the environment (``${VAR}``, ``${VAR:-default}``;
-``$${`` is a literal ``${``), so secrets stay out of the file. API keys are hashed while the config
-is validated and only the SHA-256 digests are kept.
+expected (``stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory,
+postgres)``), never a traceback. Every string value may reference the environment (``${VAR}``,
+``${VAR:-default}``; ``$${`` is a literal ``${``), so secrets stay out of the file. API keys are
+hashed while the config is validated and only the SHA-256 digests are kept.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union
+from urllib.parse import urlsplit
 
 import yaml
 from limits import parse_many
@@ -323,6 +324,33 @@ class ServerSection(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     ready_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Where clients reach the server (https://memio.example.com[/prefix]): makes the paging
+    # links absolute. Unset: they are relative (path and query); the Host header is never used.
+    public_url: str | None = None
+    # Key of the HMAC that signs paging cursors. Unset: <data_dir>/cursor-secret, made once.
+    cursor_secret: SecretStr | None = Field(default=None, min_length=16)
+    # Slow clients: the request head must arrive within header_timeout_seconds (of connecting,
+    # or of its first byte on a kept-alive connection); an idle kept-alive connection closes
+    # after keep_alive_seconds; beyond max_connections, requests are answered 503.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    keep_alive_seconds: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an absolute http:// or https:// URL, e.g. https://memio.example.com"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(
+                "must be scheme://host[:port][/path] without query, fragment or credentials"
+            )
+        return value.rstrip("/")
 
 
 class EmbedderConfig(BaseModel):

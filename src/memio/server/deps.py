@@ -21,6 +21,7 @@ from memio.protocols import DocumentStore, FactStore, GraphStore, HistoryStore
 from memio.scoping import confine
 from memio.server.audit import audit_observer
 from memio.server.auth import principal_of, require_admin_unless_bound
+from memio.server.links import link_to
 
 __all__ = [
     "PAGED",
@@ -110,7 +111,11 @@ PAGED: dict[int | str, dict[str, Any]] = {
         "description": "One page, oldest first. When more items remain, the headers say how to "
         "get the next page; on the last page they are absent.",
         "headers": {
-            "Link": {"description": '`<url of the next page>; rel="next"`', **_HEADER},
+            "Link": {
+                "description": '`<url of the next page>; rel="next"`: a path and '
+                "query, absolute only when the server has a configured public URL",
+                **_HEADER,
+            },
             "X-Next-Cursor": {
                 "description": "Pass as `cursor` (with the same other parameters) for the next "
                 "page",
@@ -124,9 +129,8 @@ PAGED: dict[int | str, dict[str, Any]] = {
 def set_next_cursor(request: Request, response: Response, next_cursor: str | None) -> None:
     """Advertise the next page: `Link: <url>; rel="next"` and `X-Next-Cursor` (absent on the last
     page). The link is this request's URL with `cursor` replaced, so every other query parameter
-    (scope, limit, filters) carries over."""
+    (scope, limit, filters) carries over; relative unless `server.public_url` is set (`links`)."""
     if not next_cursor:
         return
-    url = request.url.include_query_params(cursor=next_cursor)
-    response.headers["Link"] = f'<{url}>; rel="next"'
+    response.headers["Link"] = f'<{link_to(request, cursor=next_cursor)}>; rel="next"'
     response.headers["X-Next-Cursor"] = next_cursor

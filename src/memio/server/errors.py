@@ -1,17 +1,23 @@
-"""One error body for every failure the server reports.
+"""One error body for every failure the server reports, in the shape its dialect's clients read.
 
 Clients (memio's, mem0's SDKs, plain fetch) branch on the status and read `detail`; operators grep
 `request_id` in the logs. Whatever failed (validation, auth, routing, limits, a provider, a bug),
 the JSON is ``{"error", "detail", "provider", "operation", "request_id"}`` (422 adds `errors`).
 Unexpected exceptions are logged with the request id and answered with a generic 500: no
 traceback and no exception text reaches the client.
+
+A dialect whose clients read another error shape gives its routes an `ErrorStyle` (see
+`memio.server.routing.make_router`); every error of a request that matches one of those routes,
+even one refused before routing (401, 413, 429), is rendered by that style from the same
+`ErrorInfo`.
 """
 
 from __future__ import annotations
 
 import http
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,16 +35,22 @@ from memio.errors import (
     NotSupportedError,
     ProviderError,
 )
-from memio.server.routing import allowed_methods
+from memio.server.asgi import allowed_methods
 
 __all__ = [
     "ERROR_STATUSES",
+    "MEMIO_ERRORS",
     "ErrorBody",
+    "ErrorInfo",
+    "ErrorStyle",
     "UnhandledErrorMiddleware",
+    "ValidationErrorBody",
     "ValidationIssue",
     "error_response",
+    "error_style_of",
     "install_error_handlers",
     "request_id_of",
+    "status_of",
 ]
 
 logger = logging.getLogger("memio.server")
@@ -92,8 +104,73 @@ class ErrorBody(BaseModel):
     errors: list[ValidationIssue] | None = None
 
 
+class ValidationErrorBody(ErrorBody):
+    """A 422 whose `detail` is the list of issues, as FastAPI servers (mem0's own) answer it."""
+
+    detail: list[ValidationIssue]  # type: ignore[assignment]
+
+
 def request_id_of(scope: Scope) -> str | None:
     return scope.get("state", {}).get("request_id")
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """One failure, before a dialect shapes it: the status, what went wrong (`detail`, the field
+    it names when known), and where (provider and operation of a backend failure)."""
+
+    status: int
+    detail: str
+    provider: str | None = None
+    operation: str | None = None
+    errors: list[dict[str, Any]] | None = None  # validation issues: {loc, msg, type}
+    field: str | None = None
+    request_id: str | None = None
+    # a 403 for the credential itself (unknown or expired key), not for what it asked
+    bad_credential: bool = False
+
+    @property
+    def code(self) -> str:
+        return ERROR_STATUSES.get(self.status, ("http_error", ""))[0]
+
+
+class ErrorStyle:
+    """How the errors of a dialect's routes look. This base is memio's own `ErrorBody`; a dialect
+    whose clients read another shape overrides `render` and says what it documents."""
+
+    # OpenAPI: the models of the style's bodies (component schemas named after them)
+    models: ClassVar[tuple[type[BaseModel], ...]] = (ErrorBody,)
+
+    def render(self, error: ErrorInfo) -> tuple[int, dict[str, Any]]:
+        """(status, JSON body) of the answer."""
+        body: dict[str, Any] = {
+            "error": error.code,
+            "detail": error.detail,
+            "provider": error.provider,
+            "operation": error.operation,
+            "request_id": error.request_id,
+        }
+        if error.errors is not None:
+            body["errors"] = error.errors
+        return error.status, body
+
+    def documented(self, status: int) -> tuple[int, str]:
+        """OpenAPI: the status an error of `status` is answered with, and its schema's name."""
+        return status, "ErrorBody"
+
+
+MEMIO_ERRORS = ErrorStyle()
+
+
+def error_style_of(scope: Scope) -> ErrorStyle:
+    """The style of the route the request is for (the app's `route_finder`, a
+    `memio.server.asgi.RouteFinder`: also before routing), else memio's own."""
+    route = scope.get("route")
+    finder = getattr(getattr(scope.get("app"), "state", None), "route_finder", None)
+    if route is None and finder is not None:
+        route = finder(scope)
+    style = getattr(route, "error_style", None)
+    return style if isinstance(style, ErrorStyle) else MEMIO_ERRORS
 
 
 def error_response(
@@ -104,24 +181,32 @@ def error_response(
     provider: str | None = None,
     operation: str | None = None,
     errors: list[dict[str, Any]] | None = None,
+    field: str | None = None,
+    bad_credential: bool = False,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    code = ERROR_STATUSES.get(status, ("http_error", ""))[0]
-    body: dict[str, Any] = {
-        "error": code,
-        "detail": detail,
-        "provider": provider,
-        "operation": operation,
-        "request_id": request_id_of(scope),
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers=headers)
+    error = ErrorInfo(
+        status=status,
+        detail=detail,
+        provider=provider,
+        operation=operation,
+        errors=errors,
+        field=field,
+        request_id=request_id_of(scope),
+        bad_credential=bad_credential,
+    )
+    answered, body = error_style_of(scope).render(error)
+    return JSONResponse(body, status_code=answered, headers=headers)
+
+
+def status_of(exc: MemioError) -> int:
+    """The HTTP status of a memio error (500: a subclass with no status of its own, a bug)."""
+    return next((code for cls, code in _MEMIO_STATUS if isinstance(exc, cls)), 500)
 
 
 async def _memio_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemioError)
-    status = next((code for cls, code in _MEMIO_STATUS if isinstance(exc, cls)), 500)
+    status = status_of(exc)
     if isinstance(exc, ProviderError):
         logger.warning(
             "provider error (request_id=%s): %s", request_id_of(request.scope), exc.message
@@ -132,7 +217,7 @@ async def _memio_error(request: Request, exc: Exception) -> JSONResponse:
         )
     if status == 500:  # a MemioError subclass with no status of its own: a bug
         return _internal_error(request.scope, exc)
-    return error_response(request.scope, status, exc.message)
+    return error_response(request.scope, status, exc.message, field=getattr(exc, "field", None))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -141,10 +226,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in exc.errors()
     ]
     first = issues[0] if issues else {"loc": [], "msg": "invalid request"}
-    detail = ".".join(map(str, first["loc"])) + f": {first['msg']}"
+    where = ".".join(map(str, first["loc"]))
+    detail = f"{where}: {first['msg']}"
     if len(issues) > 1:
         detail += f" (and {len(issues) - 1} more)"
-    return error_response(request.scope, 422, detail, errors=issues)
+    return error_response(request.scope, 422, detail, errors=issues, field=where or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -157,7 +243,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         if status == 404:
             detail = f"no route matches {target}"
         elif status == 405:  # the router's: its Allow names one route's methods, not the path's
-            routes = getattr(request.app.state, "served_routes", request.app.router.routes)
+            finder = getattr(request.app.state, "route_finder", None)
+            routes = finder.routes(request.scope) if finder else request.app.router.routes
             allowed = ", ".join(allowed_methods(routes, request.scope))
             headers = {**(headers or {}), "Allow": allowed}
             detail = f"{target} is not allowed (allowed: {allowed})"

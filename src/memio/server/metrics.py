@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from itertools import chain
+from typing import Any
 
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from memio.server.asgi import RouteFinder
 
 __all__ = ["Metrics", "MetricsMiddleware", "RouteTemplates"]
 
@@ -49,35 +50,46 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def summary(self) -> dict[str, list[dict[str, Any]]]:
+        """The same numbers as JSON (for clients that read JSON, not Prometheus text): requests
+        by method, route and status; answer times (count and total seconds) by method and route;
+        provider errors by provider and operation."""
+        latency: dict[tuple[str, ...], dict[str, Any]] = {}
+        for sample in _samples(self.latency):
+            key = (sample.labels["method"], sample.labels["route"])
+            entry = latency.setdefault(key, {**sample.labels, "count": 0, "seconds": 0.0})
+            if sample.name.endswith("_count"):
+                entry["count"] = int(sample.value)
+            elif sample.name.endswith("_sum"):
+                entry["seconds"] = sample.value
+        return {
+            "requests": _counts(self.requests),
+            "latency": list(latency.values()),
+            "provider_errors": _counts(self.provider_errors),
+        }
+
+
+def _samples(metric: Counter | Histogram) -> list[Any]:
+    return [sample for family in metric.collect() for sample in family.samples]
+
+
+def _counts(counter: Counter) -> list[dict[str, Any]]:
+    return [
+        {**sample.labels, "count": int(sample.value)}
+        for sample in _samples(counter)
+        if sample.name.endswith("_total")
+    ]
+
 
 class RouteTemplates:
-    """Finds the route template of a request, even one refused before routing (401, 413, 429).
-
-    Routed requests carry their route in the scope. For the others the app's own routes (docs,
-    static assets) and the routes of its routers are matched like the router would.
-    """
+    """Finds the route template of a request, even one refused before routing (401, 413, 429):
+    see `memio.server.asgi.RouteFinder`."""
 
     def __init__(self, routers: Sequence[APIRouter]) -> None:
-        self.routers = routers
+        self.find = RouteFinder(routers)
 
     def __call__(self, scope: Scope) -> str:
-        route = scope.get("route")
-        if route is None:
-            candidates = chain(
-                scope["app"].router.routes, *(router.routes for router in self.routers)
-            )
-            partial = None
-            for candidate in candidates:
-                if not hasattr(candidate, "path"):
-                    continue
-                match = candidate.matches(scope)[0]
-                if match is Match.FULL:
-                    route = candidate
-                    break
-                if match is Match.PARTIAL and partial is None:
-                    partial = candidate
-            route = route or partial
-        return getattr(route, "path", None) or "unmatched"
+        return getattr(self.find(scope), "path", None) or "unmatched"
 
 
 class MetricsMiddleware:

@@ -1,4 +1,7 @@
-"""`make_router()`: every memio router is built here, so every JSON body is checked for valid text.
+"""`make_router()`: every memio router is built here, so every request's input is checked the same
+way: its query parameters and body fields against what the route declares (`memio.server.strict`:
+unknown input refused on memio's own and on destructive routes, reported in ``X-Memio-Ignored``
+elsewhere; duplicated JSON keys refused everywhere), and every JSON body for valid text.
 
 JSON may spell a lone UTF-16 surrogate (``"\\ud800"``), which Python decodes into a str that no
 store, tokenizer or JSON encoder accepts. The stores refuse such text in what they validate
@@ -12,18 +15,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, Match, Route
-from starlette.types import Scope
 
 from memio.models import escaped, has_lone_surrogate
+from memio.server.errors import MEMIO_ERRORS, ErrorStyle
+from memio.server.strict import IGNORED_HEADER, InputRules, ignored_header, is_destructive
 
-__all__ = ["allowed_methods", "make_router"]
+__all__ = ["CheckedRoute", "make_router"]
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -72,42 +75,49 @@ def check_text(body: bytes) -> None:
         )
 
 
-class _TextCheckedRoute(APIRoute):
+class CheckedRoute(APIRoute):
+    """The route class of every memio router: input checked before the route runs, errors in
+    the shape of the route's dialect (`memio.server.errors.error_style_of`)."""
+
+    refuse_unknown: ClassVar[bool] = True
+    error_style: ClassVar[ErrorStyle] = MEMIO_ERRORS
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        rules = InputRules.of(self, refuse=self.refuse_unknown or is_destructive(self))
 
         async def checked(request: Request) -> Response:
             # Checked here, not inside request.json(): FastAPI turns any error raised there into
             # a bare 400 that names no field. The body stays cached for the handler.
-            check_text(await request.body())
-            return await handler(request)
+            body = await request.body()
+            check_text(body)
+            ignored = rules.check(request, body)
+            response = await handler(request)
+            if ignored:
+                response.headers[IGNORED_HEADER] = ignored_header(ignored)
+            return response
 
         return checked
 
 
-def make_router(**kwargs: Any) -> APIRouter:
-    """An APIRouter whose routes reject JSON bodies holding lone surrogates (422)."""
-    return APIRouter(route_class=_TextCheckedRoute, **kwargs)
+class _ReportingRoute(CheckedRoute):
+    refuse_unknown = False
 
 
-def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
-    """The methods of the path a request names, for a 405's ``Allow`` header.
+def make_router(
+    *,
+    unknown_input: Literal["refuse", "report"] = "refuse",
+    error_style: ErrorStyle = MEMIO_ERRORS,
+    **kwargs: Any,
+) -> APIRouter:
+    """An APIRouter whose routes check their input (`memio.server.strict`) and reject JSON bodies
+    holding lone surrogates (422). `unknown_input="report"` (the mem0 dialects): unknown query
+    parameters and body fields are accepted and named in ``X-Memio-Ignored``, except on
+    destructive routes, which always refuse them. `error_style`: how the routes' errors look
+    (memio's `ErrorBody` unless the dialect's clients read another shape)."""
+    route_class = CheckedRoute if unknown_input == "refuse" else _ReportingRoute
+    if error_style is not MEMIO_ERRORS:
+        name = f"{route_class.__name__}{type(error_style).__name__}"
+        route_class = type(name, (route_class,), {"error_style": error_style})
+    return APIRouter(route_class=route_class, **kwargs)
 
-    Starlette answers 405 from the first route whose path matches, so its ``Allow`` names that
-    route's methods only, and FastAPI makes one route per method: a path served by GET and POST
-    advertised one of them. Here: every method of the routes sharing the path template the router
-    dispatches to first (``/v1/facts/search``, not also ``/v1/facts/{fact_id}``), documented
-    routes first (a hidden alias or refusal, such as ``POST /configure``, is not advertised)."""
-    matching = [
-        route
-        for route in routes
-        if isinstance(route, Route) and route.methods and route.matches(scope)[0] is not Match.NONE
-    ]
-    documented = [route for route in matching if getattr(route, "include_in_schema", True)]
-    candidates = documented or matching
-    if not candidates:
-        return []
-    template = candidates[0].path_format
-    return sorted(
-        {m for route in candidates if route.path_format == template for m in route.methods}
-    )

@@ -49,6 +49,7 @@ __all__ = [
     "Mem0Filters",
     "Mem0Messages",
     "Mem0MetadataFilter",
+    "Mem0MetadataFilterText",
     "MetadataIn",
     "PortableFilters",
     "PortableFiltersText",
@@ -217,6 +218,7 @@ METADATA_FILTER: dict[str, Any] = {
     "additionalProperties": PORTABLE_FILTERS["additionalProperties"],
 }
 Mem0MetadataFilter = Annotated[dict[str, Any], Doc(METADATA_FILTER)]
+Mem0MetadataFilterText = Annotated[str, json_text(METADATA_FILTER)]
 Mem0Filters = Annotated[dict[str, Any], Doc(ENTITY_FILTER)]
 
 NOT_SUPPORTED: dict[str, Any] = {

@@ -40,8 +40,9 @@ __all__ = [
 
 MAX_BATCH = 1000  # items per /batch request
 
-# Unknown fields are ignored, as in 0.3.1, so clients that send extra keys keep working.
-_REQUEST = ConfigDict(extra="ignore")
+# Unknown fields are refused (422 naming them): a typo such as "userid" must not store an
+# unscoped item. Every field a memio 0.3.1 client sends is declared here.
+_REQUEST = ConfigDict(extra="forbid")
 # An update changes something: content, metadata or both (else 400).
 _UPDATE = ConfigDict(json_schema_extra=any_of_required(("content", "metadata")).keywords)
 

@@ -43,6 +43,7 @@ KEY_LAST_EVENT = RESERVED + "last_event"  # facts: the rank of the fact's latest
 EVENT_FACT_ID = "fact_id"
 EVENT_SEQ = "seq"
 EVENT_PAYLOAD = "payload"
+EVENT_PREV = "prev"  # the rank of the event before it in its fact's history (0: none)
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

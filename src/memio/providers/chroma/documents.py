@@ -7,14 +7,23 @@ knowledge, which a user's reads include with `include_shared`. Chroma cannot fil
 key, so shared documents carry the flag `KEY_SHARED` (record format 2; opening a format-1
 collection flags its shared documents once). `upsert_many` replaces a stored document in place:
 it keeps its created_at and its place in listings, and never changes its owner.
+
+Group commit, as for facts: every Chroma write is a commit of its own (several fsyncs when
+embedded), so concurrent `add` calls are written as one batch, and so are concurrent `add_many`
+and `upsert_many` calls (`_coalesce.WriteCoalescer`); each call gets the outcome it would have had
+alone, and when one of them is a client mistake (an id that exists, an id two calls share, an
+owner change) each is decided on its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from memio.errors import ConflictError, NotFoundError
+import numpy as np
+
+from memio.errors import ConflictError, InvalidRequestError, MemioError, NotFoundError
 from memio.filters import parse_filters
 from memio.models import (
     Document,
@@ -25,6 +34,7 @@ from memio.models import (
     validate_metadata,
 )
 from memio.pagination import check_limit
+from memio.providers._coalesce import WriteCoalescer
 from memio.providers._shared import (
     DOCUMENT_FIELDS,
     TIMESTAMP_FIELDS,
@@ -41,7 +51,7 @@ from memio.providers._shared import (
     require_text,
     update_args,
 )
-from memio.providers.chroma._base import LOCK_CHUNK, build_backend, chunks
+from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
 from memio.providers.chroma._codec import (
     KEY_CREATED,
     KEY_SEQ,
@@ -108,6 +118,18 @@ def _doc_locks(ids: Any) -> list[str]:
     return [f"doc:{doc_id}" for doc_id in ids if doc_id is not None]
 
 
+_GROUP_ITEMS = 1000  # calls are written together up to this many documents in all
+
+
+@dataclass
+class _Write:
+    """One write call waiting for its batch: its operation, checked items and their embeddings."""
+
+    operation: str
+    items: list[DocumentInput]
+    vectors: np.ndarray
+
+
 class ChromaDocumentStore(ChromaStore[Document]):
     """DocumentStore over Chroma (embedded PersistentClient or a Chroma server)."""
 
@@ -115,6 +137,15 @@ class ChromaDocumentStore(ChromaStore[Document]):
         text={"user_id": KEY_USER},
         timestamps={"created_at": KEY_CREATED, "updated_at": KEY_UPDATED},
     )
+
+    def __init__(self, *, backend: ChromaBackend) -> None:
+        super().__init__(backend=backend)
+        self._adds: WriteCoalescer[_Write, list[Document] | MemioError] = WriteCoalescer(
+            lambda calls: self._write_batch(calls, replace=False)
+        )
+        self._upserts: WriteCoalescer[_Write, list[Document] | MemioError] = WriteCoalescer(
+            lambda calls: self._write_batch(calls, replace=True)
+        )
 
     @classmethod
     def from_config(
@@ -213,28 +244,10 @@ class ChromaDocumentStore(ChromaStore[Document]):
         optional_text(user_id, field="user_id")
         clean = validate_metadata(metadata)
         check_reserved(clean)
-        vectors = await self._backend.embed([content])  # outside the lock: see _write_many
-        async with self._lock, self._backend.locks.hold("add", _doc_locks([doc_id])):
-            if doc_id is not None and await self._existing_ids("add", [doc_id]):
-                raise ConflictError(f"document {doc_id!r} already exists", field="doc_id")
-            lists = (await self._backend.features("add")).native_lists
-            now = utcnow()
-            document = Document(
-                id=doc_id or new_id(),
-                content=content,
-                metadata=clean,
-                user_id=user_id,
-                created_at=now,
-                updated_at=now,
-            )
-            await self._add_rows(
-                "add",
-                [document.id],
-                vectors,
-                [content],
-                [_metadata(document, sequence.take(), lists=lists)],
-            )
-            return document.model_copy(deep=True)
+        item = DocumentInput(content=content, doc_id=doc_id, metadata=clean, user_id=user_id)
+        vectors = await self._backend.embed([content])  # outside the lock: see _write_planned
+        [document] = await self._adds.submit(_Write("add", [item], vectors))
+        return document
 
     @staticmethod
     def _batch(documents: Any) -> list[DocumentInput]:
@@ -246,20 +259,76 @@ class ChromaDocumentStore(ChromaStore[Document]):
     async def add_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
     ) -> list[Document]:
-        return await self._write_many("add_many", documents, replace=False)
+        return await self._write_many("add_many", documents, self._adds)
 
     async def upsert_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
     ) -> list[Document]:
-        return await self._write_many("upsert_many", documents, replace=True)
+        return await self._write_many("upsert_many", documents, self._upserts)
 
-    async def _write_many(self, operation: str, documents: Any, *, replace: bool) -> list[Document]:
+    async def _write_many(
+        self, operation: str, documents: Any, queue: WriteCoalescer[_Write, Any]
+    ) -> list[Document]:
         items = self._batch(documents)
-        explicit = [item.doc_id for item in items if item.doc_id is not None]
         # Embedded before the lock is taken: a model run needs no lock, and one under it made
         # every concurrent writer of the store wait for the others' embeddings (bench soak).
         vectors = await self._backend.embed([item.content for item in items])
-        async with self._lock, self._backend.locks.hold(operation, _doc_locks(explicit)):
+        return await queue.submit(_Write(operation, items, vectors))
+
+    async def _write_batch(
+        self, calls: list[_Write], *, replace: bool
+    ) -> list[list[Document] | MemioError]:
+        """Concurrent write calls as one planned write when they can be (see the module
+        docstring), else one by one, each with its own outcome, in arrival order."""
+        async with self._lock:
+            explicit = [item.doc_id for call in calls for item in call.items if item.doc_id]
+            together = sum(len(call.items) for call in calls) <= _GROUP_ITEMS
+            if len(calls) > 1 and together and len(explicit) == len(set(explicit)):
+                try:
+                    written = await self._write_planned(
+                        calls[0].operation,
+                        [item for call in calls for item in call.items],
+                        np.vstack([call.vectors for call in calls]),
+                        replace=replace,
+                    )
+                except (ConflictError, InvalidRequestError):
+                    pass
+                else:
+                    out: list[list[Document] | MemioError] = []
+                    for call in calls:
+                        out.append(written[: len(call.items)])
+                        written = written[len(call.items) :]
+                    return out
+            results: list[list[Document] | MemioError] = []
+            for call in calls:
+                try:
+                    results.append(
+                        await self._write_planned(
+                            call.operation,
+                            call.items,
+                            call.vectors,
+                            replace=replace,
+                            single=call.operation == "add",
+                        )
+                    )
+                except MemioError as exc:
+                    results.append(exc)
+            return results
+
+    async def _write_planned(
+        self,
+        operation: str,
+        items: list[DocumentInput],
+        vectors: np.ndarray,
+        *,
+        replace: bool,
+        single: bool = False,
+    ) -> list[Document]:
+        """Write checked items (`vectors`: their embeddings, computed before the caller took
+        the store lock, which it holds): new documents are added, stored ones replaced when
+        `replace`, else a ConflictError naming the first (`doc_id` for a `single` add)."""
+        explicit = [item.doc_id for item in items if item.doc_id is not None]
+        async with self._backend.locks.hold(operation, _doc_locks(explicit)):
             stored = {row.id: row for row in await self._get_rows(operation, ids=explicit)}
             for i, item in enumerate(items):
                 row = stored.get(item.doc_id) if item.doc_id is not None else None
@@ -267,7 +336,8 @@ class ChromaDocumentStore(ChromaStore[Document]):
                     continue
                 if not replace:
                     raise ConflictError(
-                        f"document {item.doc_id!r} already exists", field=f"documents[{i}].doc_id"
+                        f"document {item.doc_id!r} already exists",
+                        field="doc_id" if single else f"documents[{i}].doc_id",
                     )
                 check_owner_kept(row.raw.get(KEY_USER), item, index=i)
             lists = (await self._backend.features(operation)).native_lists

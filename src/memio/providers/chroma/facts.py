@@ -5,10 +5,15 @@
 - Every ADD / UPDATE / DELETE is a record of `<collection>_events` (constant 1-dimensional
   embedding, lookup keys `fact_id` and `seq`, the event itself as a JSON payload). The history is
   therefore as durable as the facts and shared by every gateway replica using the same Chroma
-  server. The fact is written before its event.
+  server.
 - Each event records the fact's scope ids (so a deleted fact's history says whose it was) and is
   ranked (`seq`) after every earlier event of its fact: the fact row keeps the rank of its latest
   event (`KEY_LAST_EVENT`), so clocks that differ between replicas cannot reorder a history.
+- Chroma has no transactions, so the fact row is the commit record: a write appends its events
+  first, each naming the event before it (`EVENT_PREV`), then writes or deletes the rows. A
+  history is the chain that ends at the row's `KEY_LAST_EVENT` (for a deleted fact: at its last
+  DELETE), so a write cut short by a crash leaves only unreachable events, never a fact without
+  its ADD or a change without its UPDATE (the crash test's "torn" writes).
 - Repeat adds (`_shared.plan_fact_batch`): a fact whose `content_key` equals a stored fact's with
   exactly the same scope (all four ids equal, None included) merges the call's metadata into the
   stored fact (UPDATE) or, when that changes nothing, writes nothing (NONE).
@@ -55,6 +60,7 @@ from memio.providers._shared import (
     ProviderContext,
     coerce_items,
     content_key,
+    content_taken,
     fact_key,
     fact_scope,
     fact_search_args,
@@ -70,6 +76,7 @@ from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backen
 from memio.providers.chroma._codec import (
     EVENT_FACT_ID,
     EVENT_PAYLOAD,
+    EVENT_PREV,
     EVENT_SEQ,
     KEY_CONTENT,
     KEY_CREATED,
@@ -120,6 +127,49 @@ def _fact_locks(ids: Any) -> list[str]:
 
 def _same_locks(keys: Any) -> list[str]:
     return [f"same:{key[0]}\x1f" + "\x1f".join(v or "" for v in key[1]) for key in keys]
+
+
+def _committed(
+    records: list[tuple[str, dict[str, Any]]], last_event: Any, *, exists: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """The events of one fact that belong to its history, oldest first: the chain through
+    `EVENT_PREV` that ends at the row's `last_event` or, for a fact that no longer exists, at its
+    latest DELETE; an ADD that opens the chain continues with the life before it (an id can be
+    used again once deleted). Events no chain reaches are from writes that never finished.
+    Events written before `EVENT_PREV` existed follow their predecessor by rank."""
+    ordered = sorted(records, key=lambda record: (int(record[1][EVENT_SEQ]), record[0]))
+    ranks = [int(raw[EVENT_SEQ]) for _, raw in ordered]
+    by_rank = {rank: record for rank, record in zip(ranks, ordered, strict=True)}
+
+    def latest_delete(before: int) -> int | None:
+        deletes = [
+            rank
+            for rank, (_, raw) in zip(ranks, ordered, strict=True)
+            if rank < before and loads_payload(raw[EVENT_PAYLOAD])["event"] == "DELETE"
+        ]
+        return max(deletes, default=None)
+
+    if exists:
+        # No event at the row's rank: a write of the old order (row first) cut short.
+        limit = int(last_event) if last_event is not None else 2**63
+        start = max((rank for rank in ranks if rank <= limit), default=None)
+    else:
+        start = latest_delete(2**63)
+    chain: list[tuple[str, dict[str, Any]]] = []
+    rank = start
+    while rank is not None and rank in by_rank:
+        record = by_rank[rank]
+        chain.append(record)
+        raw = record[1]
+        if EVENT_PREV not in raw:
+            earlier = [r for r in ranks if r < rank]
+            rank = max(earlier, default=None)
+        elif int(raw[EVENT_PREV]):
+            rank = int(raw[EVENT_PREV])
+        else:  # an ADD: the life before it, if the id was used and deleted before
+            rank = latest_delete(rank)
+    chain.reverse()
+    return chain
 
 
 def _metadata(fact: Fact, seq: int, *, lists: bool, last_event: int) -> dict[str, Any]:
@@ -234,13 +284,16 @@ class ChromaFactStore(ChromaStore[Fact]):
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         require_text(fact_id, field="fact_id")
+        # The row first: events a write appends after this read are not reachable from it.
+        row = await self._one("history", fact_id)
         result = await self._backend.run(
             "history",
             lambda h: h.events.get(where={EVENT_FACT_ID: fact_id}, include=["metadatas"]),
         )
-        records = sorted(
-            zip(result["ids"], result["metadatas"], strict=True),
-            key=lambda pair: (int(pair[1][EVENT_SEQ]), pair[0]),
+        records = _committed(
+            list(zip(result["ids"], result["metadatas"], strict=True)),
+            None if row is None else row.raw.get(KEY_LAST_EVENT),
+            exists=row is not None,
         )
         if not records:
             raise NotFoundError("fact", fact_id)
@@ -279,6 +332,19 @@ class ChromaFactStore(ChromaStore[Fact]):
             found.setdefault(fact_key(fact.content, _scope_of(fact)), row)
         return {key: row for key, row in found.items() if key in wanted}
 
+    async def _check_content_free(self, operation: str, fact: Fact, content: str) -> None:
+        """Refuse to change `fact` onto content another fact of its scope holds; across
+        replicas the content's dedup key is locked as a repeat add locks it (not when the key
+        stays the fact's own: an add repeating this fact may hold it while it waits for the
+        fact's lock)."""
+        if content_key(content) == content_key(fact.content):
+            return
+        key = fact_key(content, _scope_of(fact))
+        async with self._backend.locks.hold(operation, _same_locks([key])):
+            other = (await self._duplicates(operation, [key])).get(key)
+        if other is not None and other.id != fact.id:
+            raise content_taken(other.id)
+
     @staticmethod
     def _event(fact: Fact, kind: FactEventType, at: datetime, **change: Any) -> dict[str, Any]:
         payload: dict[str, Any] = {"event": kind.value, "created_at": to_micros(at)}
@@ -300,15 +366,20 @@ class ChromaFactStore(ChromaStore[Fact]):
         return out
 
     async def _record_events(
-        self, operation: str, events: Sequence[tuple[str, dict[str, Any], int]]
+        self, operation: str, events: Sequence[tuple[str, dict[str, Any], int, int]]
     ) -> None:
-        """Append events: (fact_id, payload, rank) triples."""
+        """Append events: (fact_id, payload, rank, rank of the event before it) quadruples."""
         if not events:
             return
         ids = [new_id() for _ in events]
         metadatas = [
-            {EVENT_FACT_ID: fact_id, EVENT_SEQ: rank, EVENT_PAYLOAD: dumps_payload(payload)}
-            for fact_id, payload, rank in events
+            {
+                EVENT_FACT_ID: fact_id,
+                EVENT_SEQ: rank,
+                EVENT_PREV: prev,
+                EVENT_PAYLOAD: dumps_payload(payload),
+            }
+            for fact_id, payload, rank, prev in events
         ]
         handles = await self._backend.handles(operation)
         size = handles.write_chunk
@@ -359,6 +430,12 @@ class ChromaFactStore(ChromaStore[Fact]):
             return [step.fact for step in steps]
         latest = {fact_id: int(row.raw.get(KEY_LAST_EVENT, 0)) for fact_id, row in rows.items()}
         ranks = self._ranks([fact.id for fact, _ in events], latest)
+        chained = []
+        for (fact, payload), rank in zip(events, ranks, strict=True):
+            prev = 0 if fact.event == "ADD" and fact.id not in latest else latest.get(fact.id, 0)
+            chained.append((fact.id, payload, rank, prev))
+            latest[fact.id] = rank
+        await self._record_events(operation, chained)  # before the rows: see the docstring
         last_event = {fact.id: rank for (fact, _), rank in zip(events, ranks, strict=True)}
         lists = (await self._backend.features(operation)).native_lists
         added = [fact_id for fact_id, step in first.items() if step.fact.event == "ADD"]
@@ -394,22 +471,15 @@ class ChromaFactStore(ChromaStore[Fact]):
                     for fact_id in merged
                 ],
             )
-        await self._record_events(
-            operation,
-            [(fact.id, payload, rank) for (fact, payload), rank in zip(events, ranks, strict=True)],
-        )
         return [step.fact for step in steps]
 
     async def _remove(self, operation: str, rows: Sequence[Row]) -> int:
         if not rows:
             return 0
         now = utcnow()
-        await self._delete_rows(operation, [row.id for row in rows])
         facts = [self._decode(row) for row in rows]
-        ranks = self._ranks(
-            [fact.id for fact in facts],
-            {row.id: int(row.raw.get(KEY_LAST_EVENT, 0)) for row in rows},
-        )
+        latest = {row.id: int(row.raw.get(KEY_LAST_EVENT, 0)) for row in rows}
+        ranks = self._ranks([fact.id for fact in facts], latest)
         await self._record_events(
             operation,
             [
@@ -423,10 +493,12 @@ class ChromaFactStore(ChromaStore[Fact]):
                         old_metadata=dict(fact.metadata),
                     ),
                     rank,
+                    latest[fact.id],
                 )
                 for fact, rank in zip(facts, ranks, strict=True)
             ],
         )
+        await self._delete_rows(operation, [row.id for row in rows])
         return len(rows)
 
     async def _add_planned(
@@ -554,6 +626,8 @@ class ChromaFactStore(ChromaStore[Fact]):
             if row is None:
                 raise NotFoundError("fact", fact_id)
             old = self._decode(row)
+            if content is not None:
+                await self._check_content_free("update", old, content)
             merged = merged_metadata(old.metadata, clean) or old.metadata
             lists = (await self._backend.features("update")).native_lists
             now = utcnow()
@@ -565,14 +639,8 @@ class ChromaFactStore(ChromaStore[Fact]):
                 },
                 deep=True,
             )
-            [rank] = self._ranks([fact_id], {fact_id: int(row.raw.get(KEY_LAST_EVENT, 0))})
-            await self._update_rows(
-                "update",
-                [fact_id],
-                vectors,
-                [new.content],
-                [with_removals(_metadata(new, row.seq, lists=lists, last_event=rank), row.raw)],
-            )
+            prev = int(row.raw.get(KEY_LAST_EVENT, 0))
+            [rank] = self._ranks([fact_id], {fact_id: prev})
             await self._record_events(
                 "update",
                 [
@@ -588,8 +656,16 @@ class ChromaFactStore(ChromaStore[Fact]):
                             new_metadata=dict(new.metadata),
                         ),
                         rank,
+                        prev,
                     )
                 ],
+            )
+            await self._update_rows(
+                "update",
+                [fact_id],
+                vectors,
+                [new.content],
+                [with_removals(_metadata(new, row.seq, lists=lists, last_event=rank), row.raw)],
             )
             return new
 

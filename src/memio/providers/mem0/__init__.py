@@ -56,6 +56,7 @@ from memio.providers._shared import (
     ProviderContext,
     coerce_items,
     content_key,
+    content_taken,
     fact_key,
     fact_scope,
     fact_search_args,
@@ -527,6 +528,11 @@ class Mem0FactStore:
         with self._errors("update"):
             async with self._lock:
                 old = await self._require(fact_id)
+                if content is not None:
+                    scope = {name: getattr(old, name) for name in FACT_SCOPE}
+                    other = _duplicate(await self._select(scope), content, scope)
+                    if other is not None and other.id != fact_id:
+                        raise content_taken(other.id)
                 text = old.content if content is None else content
                 merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
                 vector = (await self._embed([text]))[0]  # mem0 re-embeds on every update

@@ -198,6 +198,7 @@ class PostgresStore:
             # Test each connection as it leaves the pool: after the server restarts, dead
             # connections are replaced instead of failing the next call.
             check=AsyncConnectionPool.check_connection,
+            configure=self._configure_connection,
             kwargs=self._connect_kwargs(),
             name=f"memio-{self.kind}-{self.schema}",
         )
@@ -235,6 +236,7 @@ class PostgresStore:
             )
             row = await cur.fetchone()
             current = row["version"] if row else 0
+            await self._before_migrate(conn, current)
             if current > latest:
                 raise ProviderError(
                     f"schema {self.schema!r} holds {self.kind} tables at version {current}, "
@@ -245,7 +247,7 @@ class PostgresStore:
             if current < latest:
                 for version, statements in self.migrations:
                     if version > current:
-                        await conn.execute(statements.replace("{s}", self.s))
+                        await conn.execute(self._migration_sql(statements))
                 await conn.execute(
                     f"INSERT INTO {self.s}.memio_schema_version (kind, version) VALUES (%s, %s)"
                     " ON CONFLICT (kind) DO UPDATE"
@@ -254,8 +256,19 @@ class PostgresStore:
                 )
             await self._after_migrate(conn)
 
+    async def _before_migrate(self, conn: psycopg.AsyncConnection[Any], current: int) -> None:
+        """What the migrations need first (an extension); runs in the locked transaction with
+        the version the tables are at (0: none yet)."""
+
+    def _migration_sql(self, statements: str) -> str:
+        """A migration's SQL with its placeholders filled: "{s}" is the quoted schema."""
+        return statements.replace("{s}", self.s)
+
     async def _after_migrate(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Per-open checks and optional objects; runs in the migration's locked transaction."""
+
+    async def _configure_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Set up each new pooled connection (type adapters); runs before its first use."""
 
     async def schema_version(self) -> int:
         """The version of this store's tables recorded in `<schema>.memio_schema_version`."""

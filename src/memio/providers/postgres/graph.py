@@ -19,6 +19,7 @@ from memio.protocols import Embedder
 from memio.providers._shared import (
     ProviderContext,
     graph_match_score,
+    graph_neighbourhood,
     graph_nodes,
     include_shared_scope,
     listing_scope,
@@ -350,10 +351,7 @@ class PostgresGraphStore(PostgresStore):
                     (entity, *scope_params, *scope_params, depth, *scope_params),
                 )
             rows = await cur.fetchall()
-        if not rows:
-            raise NotFoundError("entity", entity)
-        triples = [_triple(row) for row in rows]
-        return GraphResult(triples=triples, nodes=graph_nodes(triples, first=entity))
+        return graph_neighbourhood([_triple(row) for row in rows], entity)
 
     async def get_all(
         self,

@@ -7,8 +7,11 @@ plain HTTP clients of mem0's self-hosted server work against memio with only the
   entities, batch), plus the older paths of mem0ai 1.x clients;
 - `selfhosted`: mem0's own REST server (``/memories``, ``/search``, ``/reset``, ``/configure``,
   ``/entities``);
-- `local`: GET aliases in the style of local-first mem0 servers (``/v1/memories/search?query=``,
-  ``/v1/memories/user/{user_id}``).
+- `local`: the local-first "Mem0 Memory System" REST API (``POST /v1/memories``, ``GET
+  /v1/memories/search?query=``, ``GET|PUT|DELETE /v1/memories/{id}``, ``GET
+  /v1/memories/user/{user_id}``, ``/v1/health|status|metrics``), in its own envelope and error
+  shape. Its paths have no trailing slash; the platform's, under the same ``/v1/memories`` prefix,
+  always have one, so each path belongs to exactly one dialect and none is redirected.
 
 Every route reads and writes ``app.state.memio.facts``, whichever provider serves it. `shapes`
 turns memio records into mem0's JSON, `filters` translates mem0's v2 filter language into memio's
@@ -23,8 +26,7 @@ __all__ = ["routers"]
 
 
 def routers() -> list[APIRouter]:
-    """The mem0 dialect routers, in the order they must be included (the local aliases first, so
-    ``GET /v1/memories/search/`` is not taken for a memory id)."""
+    """The mem0 dialect routers."""
     from memio.server.mem0 import local, platform, selfhosted
 
     return [local.router, platform.router, selfhosted.router]

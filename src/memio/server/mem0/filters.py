@@ -21,12 +21,16 @@ Fields:
 - ``memory_ids``: a list of ids (or ``{"in": [...]}``).
 
 Anything else is an InvalidRequestError naming the offending key (the server answers 400 with the
-path in ``detail``, e.g. ``filters.AND[1].keywords``).
+path in ``detail``, e.g. ``filters.AND[1].keywords``), except with ``flat_metadata=True`` (mem0's
+self-hosted server, whose ``filters`` are ``{"key": "value"}`` over the memory's metadata): there
+any other key is a metadata key, ``{"topic": "food"}`` meaning ``{"metadata": {"topic": "food"}}``,
+operators included.
 
 Entity ids pinned by equality at the top level (the root, or a root ``AND``) are lifted out as the
 store's scope arguments, so providers can scope natively; everything else stays in the portable
 filter. `Translation.names_entity` says whether the filter names an entity, as the platform
-requires for search and get_all.
+requires for search and get_all; `Translation.pins_entity`, whether it keeps to one entity, as an
+operator's delete must (else it needs an admin key).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any
 
 from memio.errors import InvalidRequestError
 from memio.filters import MAX_FILTER_DEPTH
+from memio.models import utc_timestamp
 from memio.server.mem0.shapes import CATEGORIES_KEY, ENTITY_FIELDS
 
 __all__ = ["Translation", "merge_ids", "translate"]
@@ -54,6 +59,7 @@ _TIME_FIELDS = ("created_at", "updated_at")
 _SUPPORTED = (*ENTITY_FIELDS, *_TIME_FIELDS, "metadata", "categories", "memory_ids")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LOWEST = -1.7976931348623157e308
+_LAST_INSTANT = datetime.max.replace(tzinfo=timezone.utc).isoformat()
 WILDCARD = "*"
 
 
@@ -70,20 +76,28 @@ class Translation:
     def names_entity(self) -> bool:
         return bool(self.scope) or bool(self.entities)
 
+    @property
+    def pins_entity(self) -> bool:
+        """Whether the filter keeps to one entity: an id pinned by equality at the top level.
+        ``"*"``, ``in``, ``ne`` or an ``OR`` of ids name entities without pinning one, so a
+        delete with such a filter may reach every user."""
+        return bool(self.scope)
+
     def store_args(self) -> dict[str, Any]:
         """Keyword arguments for `FactStore.get_all` / `search`."""
         return {**self.scope, "filters": self.filters}
 
 
-def translate(raw: Any, *, where: str = "filters") -> Translation:
-    """Translate a mem0 filter (None or ``{}``: no filter)."""
+def translate(raw: Any, *, where: str = "filters", flat_metadata: bool = False) -> Translation:
+    """Translate a mem0 filter (None or ``{}``: no filter). With `flat_metadata`, a key that is
+    not a filter field or a logical operator names a metadata key."""
     if raw is None:
         return Translation()
     if not isinstance(raw, Mapping):
         raise InvalidRequestError("must be a JSON object", field=where)
     if not raw:
         return Translation()
-    translator = _Translator()
+    translator = _Translator(flat_metadata=flat_metadata)
     scope: dict[str, str] = {}
     rest: list[dict[str, Any]] = []
     for key, value, here in _root_conjuncts(raw, where):
@@ -160,9 +174,10 @@ def _entity_value(value: Any, where: str) -> str:
 
 
 class _Translator:
-    def __init__(self) -> None:
+    def __init__(self, *, flat_metadata: bool = False) -> None:
         self.entities: set[str] = set()
         self.depth = 0
+        self.flat_metadata = flat_metadata
 
     def node(self, raw: Any, where: str, *, negated: bool) -> dict[str, Any]:
         if not isinstance(raw, Mapping) or not raw:
@@ -202,6 +217,10 @@ class _Translator:
             return self.categories(value, where)
         if key == "memory_ids":
             return self.memory_ids(value, where)
+        if self.flat_metadata and isinstance(key, str) and key:
+            result = _all_of(self.metadata_condition(key, value, where))
+            assert result is not None
+            return result
         raise InvalidRequestError(
             f"unsupported filter field {key!r} (supported: {', '.join(_SUPPORTED)}; "
             'metadata keys go inside {"metadata": {...}})',
@@ -265,13 +284,18 @@ class _Translator:
             if not is_day:
                 parts.append({name: {op: start.isoformat()}})
                 continue
-            next_day = (start + timedelta(days=1)).isoformat()
+            # the day ends at the next midnight, or at the calendar's last instant
+            if start.date() == date.max:
+                until, after = {"lte": _LAST_INSTANT}, {"gt": _LAST_INSTANT}
+            else:
+                next_day = (start + timedelta(days=1)).isoformat()
+                until, after = {"lt": next_day}, {"gte": next_day}
             if op == "eq":
-                parts.append({name: {"gte": start.isoformat(), "lt": next_day}})
+                parts.append({name: {"gte": start.isoformat(), **until}})
             elif op == "lte":
-                parts.append({name: {"lt": next_day}})
+                parts.append({name: until})
             elif op == "gt":
-                parts.append({name: {"gte": next_day}})
+                parts.append({name: after})
             else:  # gte, lt: from / until midnight at the start of the day
                 parts.append({name: {op: start.isoformat()}})
         result = _all_of(parts)
@@ -286,32 +310,34 @@ class _Translator:
             )
         parts = []
         for key, wanted in value.items():
-            here = f"{where}.{key}"
             if not isinstance(key, str) or not key:
                 raise InvalidRequestError("metadata keys must be non-empty strings", field=where)
-            path = f"metadata.{key}"
-            if wanted == WILDCARD:
-                parts.append(_metadata_exists(path))
-            elif isinstance(wanted, Mapping):
-                ops = self.ops(wanted, _VALUE_OPS, "metadata", here)
-                simple = {op: operand for op, operand, _ in ops if operand != WILDCARD}
-                for op, operand, op_where in ops:
-                    if operand == WILDCARD:
-                        if op not in ("eq", "ne"):
-                            raise InvalidRequestError(
-                                '"*" only works with eq and ne', field=op_where
-                            )
-                        exists = _metadata_exists(path)
-                        parts.append(exists if op == "eq" else {"$not": exists})
-                if simple:
-                    parts.append({path: simple})
-            elif wanted is None:
-                raise InvalidRequestError("null is not a filter value", field=here)
-            else:
-                parts.append({path: wanted})
+            parts.extend(self.metadata_condition(key, wanted, f"{where}.{key}"))
         result = _all_of(parts)
         assert result is not None
         return result
+
+    def metadata_condition(self, key: str, wanted: Any, here: str) -> list[dict[str, Any]]:
+        """The conditions on metadata `key`: a value (equality), ``"*"`` or an operator object."""
+        path = f"metadata.{key}"
+        if wanted == WILDCARD:
+            return [_metadata_exists(path)]
+        if wanted is None:
+            raise InvalidRequestError("null is not a filter value", field=here)
+        if not isinstance(wanted, Mapping):
+            return [{path: wanted}]
+        parts: list[dict[str, Any]] = []
+        ops = self.ops(wanted, _VALUE_OPS, "metadata", here)
+        for op, operand, op_where in ops:
+            if operand == WILDCARD:
+                if op not in ("eq", "ne"):
+                    raise InvalidRequestError('"*" only works with eq and ne', field=op_where)
+                exists = _metadata_exists(path)
+                parts.append(exists if op == "eq" else {"$not": exists})
+        simple = {op: operand for op, operand, _ in ops if operand != WILDCARD}
+        if simple:
+            parts.append({path: simple})
+        return parts
 
     def categories(self, value: Any, where: str) -> dict[str, Any]:
         path = f"metadata.{CATEGORIES_KEY}"
@@ -386,4 +412,4 @@ def _instant(value: Any, where: str) -> tuple[datetime, bool]:
         raise InvalidRequestError(
             f"{value!r} is not an ISO 8601 date or timestamp", field=where
         ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)), False
+    return utc_timestamp(parsed, field=where), False

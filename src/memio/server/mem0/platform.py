@@ -45,6 +45,7 @@ from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.server.auth import principal_of, require_admin_unless_bound
 from memio.server.deps import TOO_DEEP, FactsDep
+from memio.server.links import link_to
 from memio.server.mem0 import responses as answer
 from memio.server.mem0.extraction import ExtractionLLM
 from memio.server.mem0.filters import WILDCARD, Translation, merge_ids, translate
@@ -71,12 +72,14 @@ from memio.server.rules import (
     Mem0Filters,
     Mem0Messages,
     Mem0MetadataFilter,
+    Mem0MetadataFilterText,
     MetadataIn,
     Text,
     any_of_required,
     names_entity,
     one_of_query,
 )
+from memio.server.strict import IGNORED
 
 __all__ = [
     "INFER_HEADER",
@@ -93,7 +96,7 @@ __all__ = [
     "store_messages",
 ]
 
-router = make_router(tags=["mem0 platform"])
+router = make_router(unknown_input="report", tags=["mem0 platform"])
 
 ORG_ID = "memio"
 INFER_HEADER = "X-Memio-Infer"
@@ -149,7 +152,9 @@ class AddBody(EntityIds):
     filters: Annotated[dict[str, Any], Doc(_ADD_FILTERS)] | None = Field(
         default=None, description="Entity ids, as filters."
     )
-    async_mode: bool | None = Field(default=None, description="Accepted; memio answers when done.")
+    async_mode: bool | None = Field(
+        default=None, description="Ignored: memio answers when done.", json_schema_extra=IGNORED
+    )
     output_format: str | None = None
     prompt: str | None = Field(default=None, description="Extraction instructions (infer only).")
     expiration_date: Annotated[str | None, _NOT_SUPPORTED] = None
@@ -168,6 +173,12 @@ class ListBody(EntityIds):
 
 class SearchBody(ListBody):
     query: Text
+    page: int | None = Field(
+        default=None, description="Ignored by search.", json_schema_extra=IGNORED
+    )
+    page_size: int | None = Field(
+        default=None, description="Ignored by search.", json_schema_extra=IGNORED
+    )
     top_k: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = Field(
         default=None, description="At most this many results (default 10)."
     )
@@ -177,7 +188,9 @@ class SearchBody(ListBody):
     threshold: Annotated[float, Doc(minimum=0, maximum=1)] | None = Field(
         default=None, description="Minimum score (0..1)."
     )
-    rerank: bool | None = Field(default=None, description="Accepted; memio does not rerank.")
+    rerank: bool | None = Field(
+        default=None, description="Ignored: memio does not rerank.", json_schema_extra=IGNORED
+    )
     fields: list[str] | None = Field(default=None, description="Only these fields per result.")
     output_format: str | None = None
 
@@ -444,12 +457,8 @@ def _paginated(request: Request, items: Sequence[Any], page: int, size: int) -> 
     more = start + size < len(items)
     return {
         "count": len(items),
-        "next": str(request.url.include_query_params(page=page + 1, page_size=size))
-        if more
-        else None,
-        "previous": str(request.url.include_query_params(page=page - 1, page_size=size))
-        if page > 1
-        else None,
+        "next": link_to(request, page=page + 1, page_size=size) if more else None,
+        "previous": link_to(request, page=page - 1, page_size=size) if page > 1 else None,
         "results": list(items[start : start + size]),
     }
 
@@ -462,24 +471,25 @@ def _add_answer(response: Response, added: list[Added], status: str) -> dict[str
     }
 
 
-def _query_filters(raw: str | None) -> dict[str, Any] | None:
-    """``filters`` in a query string: JSON, or the Python dict repr the Python SDK sends."""
+def _query_filters(raw: str | None, field: str = "filters") -> dict[str, Any] | None:
+    """``filters`` (or ``metadata``) in a query string: JSON, or the Python dict repr the Python
+    SDK sends."""
     if raw is None or not raw.strip():
         return None
     try:
         value = json.loads(raw)
     except RecursionError:
-        raise InvalidRequestError(TOO_DEEP, field="filters") from None
+        raise InvalidRequestError(TOO_DEEP, field=field) from None
     except ValueError:
         try:
             value = ast.literal_eval(raw)
         # Deep nesting makes Python's parser give up with MemoryError or RecursionError.
         except (MemoryError, RecursionError):
-            raise InvalidRequestError(TOO_DEEP, field="filters") from None
+            raise InvalidRequestError(TOO_DEEP, field=field) from None
         except (ValueError, SyntaxError):
-            raise InvalidRequestError("is not a JSON object", field="filters") from None
+            raise InvalidRequestError("is not a JSON object", field=field) from None
     if not isinstance(value, dict):
-        raise InvalidRequestError("must be a JSON object", field="filters")
+        raise InvalidRequestError("must be a JSON object", field=field)
     return value
 
 
@@ -544,8 +554,20 @@ async def add_v1(request: Request, response: Response, body: AddBody, facts: Fac
     return answer["results"] if body.output_format == "v1.0" else answer
 
 
+# Read by _page_numbers (query first, then body); declared so the input check knows them, kept
+# out of the schema as before (their rules live in _page_numbers: 400 naming the field).
+_PAGE = Query(None, include_in_schema=False)
+_PAGE_SIZE = Query(None, include_in_schema=False)
+
+
 @router.post("/v3/memories/", summary="Get all memories", responses=answers(answer.Page))
-async def get_all_v3(request: Request, body: ListBody, facts: FactsDep) -> dict[str, Any]:
+async def get_all_v3(
+    request: Request,
+    body: ListBody,
+    facts: FactsDep,
+    page: str | None = _PAGE,
+    page_size: str | None = _PAGE_SIZE,
+) -> dict[str, Any]:
     """Memories matching ``filters`` (which must name an entity id), oldest first, a page at a
     time: ``{count, next, previous, results}``."""
     translation = list_filter(body)
@@ -558,7 +580,13 @@ async def get_all_v3(request: Request, body: ListBody, facts: FactsDep) -> dict[
 @router.post(
     "/v2/memories/", summary="Get all memories (mem0ai 1.x)", responses=answers(answer.MemoryList)
 )
-async def get_all_v2(request: Request, body: ListBody, facts: FactsDep) -> Any:
+async def get_all_v2(
+    request: Request,
+    body: ListBody,
+    facts: FactsDep,
+    page: str | None = _PAGE,
+    page_size: str | None = _PAGE_SIZE,
+) -> Any:
     """A bare list, or ``{count, next, previous, results}`` when ``page``/``page_size`` are
     given."""
     translation = list_filter(body)
@@ -634,6 +662,47 @@ async def search_v1(request: Request, body: SearchBody, facts: FactsDep) -> Any:
     return {"results": results} if body.output_format == "v1.1" else results
 
 
+@router.get(
+    "/v1/memories/search/",
+    summary="Search memories (query parameters)",
+    openapi_extra=one_of_query(*ENTITY_FIELDS),
+    responses=answers(answer.Searched),
+)
+async def search_get(
+    request: Request,
+    facts: FactsDep,
+    query: Annotated[Text, Query(description="What to look for.")],
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
+    run_id: Text | None = None,
+    limit: int = Query(DEFAULT_TOP_K, ge=1, le=MAX_LIMIT),
+    threshold: float | None = Query(None, ge=0, le=1),
+    filters: EntityFilterText | None = Query(None, description="mem0 filters as JSON text."),
+) -> dict[str, Any]:
+    """As ``/v3/memories/search/``, with the entity ids and ``limit`` in the query string
+    (``GET /v1/memories/search``, without the slash, is the local-first API's search)."""
+    body = SearchBody(
+        query=query,
+        user_id=user_id,
+        agent_id=agent_id,
+        app_id=app_id,
+        run_id=run_id,
+        filters=_query_filters(filters),
+        top_k=limit,
+        threshold=threshold,
+    )
+    return {"results": await _search(request, body, facts)}
+
+
+def _ignored_query(why: str) -> Any:
+    return Query(None, description=f"Ignored: {why}.", json_schema_extra=IGNORED)
+
+
+_ORG = "memio has one organisation"
+_PROJECT = "a key is its project"
+
+
 @router.delete(
     "/v1/memories/", summary="Delete memories of an entity", responses=answers(answer.Message)
 )
@@ -645,12 +714,23 @@ async def delete_all(
     app_id: Text | None = None,
     run_id: Text | None = None,
     filters: EntityFilterText | None = Query(None, description="mem0 filters as JSON text."),
+    metadata: Mem0MetadataFilterText | None = Query(
+        None, description='Only memories with these metadata values, as JSON: {"topic": "games"}.'
+    ),
+    org_id: str | None = _ignored_query(_ORG),
+    org_name: str | None = _ignored_query(_ORG),
+    project_id: str | None = _ignored_query(_PROJECT),
+    project_name: str | None = _ignored_query(_PROJECT),
 ) -> dict[str, Any]:
-    """Delete the memories of the given entity ids (or matching ``filters``). Naming no entity
-    deletes every memory and needs an admin key."""
+    """Delete the memories of the given entity ids that match ``filters`` and ``metadata``. A
+    request that does not pin one entity (an id by equality: ``"*"``, ``in`` or ``OR`` do not)
+    may delete across users and needs an admin key. Unknown parameters answer 400."""
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
-    translation = merge_ids(translate(_query_filters(filters)), ids)
-    if not translation.names_entity:
+    given, wanted = _query_filters(filters), _query_filters(metadata, "metadata")
+    parts = [part for part in (given, {"metadata": wanted} if wanted else None) if part]
+    raw = parts[0] if len(parts) == 1 else {"AND": parts} if parts else None
+    translation = merge_ids(translate(raw), ids)
+    if not translation.pins_entity:
         await require_admin_unless_bound(request)
     if translation.filters is None:
         await facts.delete_all(**translation.scope)
@@ -687,7 +767,9 @@ async def update_one(memory_id: Text, body: UpdateBody, facts: FactsDep) -> dict
 async def delete_one(
     memory_id: Text,
     facts: FactsDep,
-    delete_linked: bool = Query(False, description="Accepted; memio has no linked memories."),
+    delete_linked: bool = Query(
+        False, description="Ignored: memio has no linked memories.", json_schema_extra=IGNORED
+    ),
 ) -> dict[str, Any]:
     with memory_not_found(memory_id):
         await facts.delete(fact_id=memory_id)
@@ -715,7 +797,12 @@ async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
     summary="Users, agents, apps and runs with memories",
     responses=answers(answer.EntityPage),
 )
-async def entities(request: Request, facts: FactsDep) -> dict[str, Any]:
+async def entities(
+    request: Request,
+    facts: FactsDep,
+    page: str | None = _PAGE,
+    page_size: str | None = _PAGE_SIZE,
+) -> dict[str, Any]:
     """``{count, next, previous, results}``; each result names the entity (``type``, ``name``)
     and counts its memories."""
     page, size, _ = _page_numbers(request)

@@ -7,9 +7,11 @@ every answer against them, so a shape that changes without its description fails
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, RootModel
+
+from memio.server.routers.ops import HealthResponse, StatusResponse
 
 __all__ = ["answers"]
 
@@ -214,6 +216,79 @@ class SelfhostedEntity(BaseModel):
 
 class SelfhostedEntities(RootModel[list[SelfhostedEntity]]):
     pass
+
+
+# -- the local-first API: every answer in the envelope {success, data, message, timestamp} --------
+
+Data = TypeVar("Data")
+
+
+class Envelope(BaseModel, Generic[Data]):
+    success: Literal[True]
+    data: Data
+    message: str
+    timestamp: str
+
+
+class LocalMemory(_Scope):
+    """``content`` is the text; ``score`` only in search results."""
+
+    id: str
+    content: str
+    metadata: dict[str, Any]
+    created_at: str | None
+    updated_at: str | None
+    score: float | None = None
+
+
+class LocalAddedMemory(LocalMemory):
+    event: Event
+
+
+class LocalAdded(BaseModel):
+    memories: list[LocalAddedMemory]
+    memio_infer: Literal["off", "extracted", "unavailable"]
+
+
+class LocalSearched(BaseModel):
+    query: str
+    memories: list[LocalMemory]
+    count: int
+
+
+class LocalUserPage(BaseModel):
+    user_id: str
+    memories: list[LocalMemory]
+    total: int
+    page: int
+    page_size: int
+
+
+class LocalDeleted(BaseModel):
+    id: str
+    deleted: Literal[True]
+
+
+class _Counted(BaseModel, extra="allow"):
+    """One metric's labels (method, route, status or provider, operation) and its figures."""
+
+    count: int
+
+
+class LocalMetrics(BaseModel):
+    requests: list[_Counted]
+    latency: list[_Counted]
+    provider_errors: list[_Counted]
+
+
+LocalAddAnswer = Envelope[LocalAdded]
+LocalSearchAnswer = Envelope[LocalSearched]
+LocalUserAnswer = Envelope[LocalUserPage]
+LocalMemoryAnswer = Envelope[LocalMemory]
+LocalDeleteAnswer = Envelope[LocalDeleted]
+LocalHealthAnswer = Envelope[HealthResponse]
+LocalStatusAnswer = Envelope[StatusResponse]
+LocalMetricsAnswer = Envelope[LocalMetrics]
 
 
 def answers(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, Any]]:

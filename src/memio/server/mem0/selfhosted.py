@@ -7,6 +7,9 @@ Flat paths without a trailing slash: ``POST|GET|DELETE /memories``, ``GET|PUT|DE
 ``{"results": [...]}`` for adds, listings and searches, ``{"message": ...}`` for updates and
 deletes, a bare list for history and entities.
 
+Errors carry memio's fields (``error``, ``detail``, ``request_id``, ...); a 422's ``detail`` is the
+list of issues (``[{loc, msg, type}]``), as mem0's server (FastAPI) answers it.
+
 What memio does not do is refused with the reason: ``POST /configure`` answers 405 (memio is
 configured by its YAML file; ``Allow: GET``), mem0's user accounts 501 (``/auth/*``,
 ``/requests``, ``/configure/providers``, ``/generate-instructions``). ``/api-keys`` manages
@@ -26,10 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.pagination import MAX_LIMIT
+from memio.redaction import REDACTED, redacted
 from memio.scoping import SCOPE_FIELDS, Scope
 from memio.server.auth import principal_of, require_admin, require_admin_unless_bound
 from memio.server.config import KEY_NAME_PATTERN
 from memio.server.deps import FactsDep
+from memio.server.errors import ErrorBody, ErrorInfo, ErrorStyle, ValidationErrorBody
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
 from memio.server.mem0 import responses as answer
 from memio.server.mem0.filters import Translation, merge_ids, translate
@@ -65,10 +70,31 @@ from memio.server.rules import (
     any_of_required,
     names_entity,
 )
+from memio.server.strict import IGNORED, destructive
 
 __all__ = ["UNSUPPORTED", "redacted_config", "router"]
 
-router = make_router(tags=["mem0 self-hosted"])
+
+class SelfHostedErrors(ErrorStyle):
+    """memio's error body, with a 422's ``detail`` the list of issues mem0's server answers."""
+
+    models = (ErrorBody, ValidationErrorBody)
+
+    def render(self, error: ErrorInfo) -> tuple[int, dict[str, Any]]:
+        status, body = super().render(error)
+        if error.status == 422 and error.errors is not None:
+            body["detail"] = error.errors
+        return status, body
+
+    def documented(self, status: int) -> tuple[int, str]:
+        if status == 422:
+            return status, ValidationErrorBody.__name__
+        return super().documented(status)
+
+
+router = make_router(
+    unknown_input="report", error_style=SelfHostedErrors(), tags=["mem0 self-hosted"]
+)
 
 DEFAULT_LIST_TOP_K = 100
 DEFAULT_SEARCH_TOP_K = 20  # mem0's Memory.search default
@@ -94,9 +120,6 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     ("POST", "/generate-instructions"): "memio does not generate extraction instructions",
 }
 _SECRET_KEY = re.compile(r"key|secret|passw|token|credential|auth|sha256", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@", re.I)
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
-REDACTED = "***"
 
 
 class MemoryCreate(BaseModel):
@@ -118,10 +141,12 @@ class MemoryCreate(BaseModel):
 
 class MemoryUpdate(BaseModel):
     model_config = _REQUEST | ConfigDict(
-        json_schema_extra=any_of_required(("text", "metadata")).keywords
+        json_schema_extra=any_of_required(("text", "data", "memory", "metadata")).keywords
     )
 
     text: Text | None = Field(default=None, description="New content of the memory.")
+    data: Text | None = Field(default=None, description="Older mem0 servers' name for text.")
+    memory: Text | None = Field(default=None, description="Older mem0 servers' name for text.")
     metadata: MetadataIn | None = Field(default=None, description="Keys to merge in.")
     expiration_date: Annotated[str | None, WithJsonSchema(NOT_SUPPORTED)] = None
 
@@ -141,8 +166,8 @@ class SearchRequest(BaseModel):
     threshold: Annotated[float, Doc(minimum=0, maximum=1)] | None = Field(
         default=None, description="Minimum score (0..1)."
     )
-    explain: bool | None = None
-    show_expired: bool | None = None
+    explain: bool | None = Field(default=None, json_schema_extra=IGNORED)
+    show_expired: bool | None = Field(default=None, json_schema_extra=IGNORED)
 
 
 def _ids(body: Any) -> dict[str, str | None]:
@@ -191,7 +216,9 @@ async def list_memories(
     agent_id: Text | None = None,
     app_id: Text | None = None,
     top_k: int | None = Query(None, ge=0, le=MAX_LIMIT, description="At most this many (100)."),
-    show_expired: bool = Query(False, description="Accepted; memio does not expire memories."),
+    show_expired: bool = Query(
+        False, description="Ignored: memio does not expire memories.", json_schema_extra=IGNORED
+    ),
 ) -> dict[str, Any]:
     """Memories of the given ids, oldest first. Without any id this lists every memory and
     needs an admin key."""
@@ -216,7 +243,7 @@ async def delete_memories(
     """Delete the memories of the given ids; without any id, every memory (admin key)."""
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
     translation = merge_ids(Translation(), ids)
-    if not translation.names_entity:
+    if not translation.pins_entity:
         await require_admin_unless_bound(request)
     await facts.delete_all(**translation.scope)
     return {"message": "All relevant memories deleted"}
@@ -233,10 +260,7 @@ async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
 async def update_one(memory_id: Text, body: MemoryUpdate, facts: FactsDep) -> dict[str, Any]:
     """Replace the text and/or merge metadata keys."""
     reject_unsupported(expiration_date=body.expiration_date)
-    text = body.text
-    if text is None:  # older mem0 servers took the new text as "data" or "memory"
-        extra = body.model_extra or {}
-        text = next((extra[k] for k in ("data", "memory") if isinstance(extra.get(k), str)), None)
+    text = next((t for t in (body.text, body.data, body.memory) if t is not None), None)
     if text is None and body.metadata is None:
         raise InvalidRequestError("give text and/or metadata", field="text")
     with memory_not_found(memory_id):
@@ -268,8 +292,9 @@ async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
 @router.post("/search", summary="Search memories", responses=answers(answer.SelfhostedMemories))
 async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict[str, Any]:
     """The ``top_k`` memories most relevant to ``query`` (best first, ``score`` in [0, 1]),
-    among those of the given ids; ``filters`` is mem0's filter language."""
-    translation = merge_ids(translate(body.filters), _ids(body))
+    among those of the given ids. ``filters`` is mem0's filter language, where, as on mem0's
+    server, a key that is not a filter field is a metadata key: ``{"topic": "food"}``."""
+    translation = merge_ids(translate(body.filters, flat_metadata=True), _ids(body))
     require_entity(request, translation, "search")
     found = await search_facts(
         facts,
@@ -282,6 +307,7 @@ async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict
 
 
 @router.post("/reset", summary="Reset all memories (admin key)", responses=answers(answer.Message))
+@destructive
 async def reset(request: Request, facts: FactsDep) -> dict[str, Any]:
     """Delete every memory (the facts store only; memio's other stores are untouched)."""
     await require_admin(request)
@@ -431,11 +457,5 @@ def _redact(value: Any, key: str = "") -> Any:
     if key and _SECRET_KEY.search(key) and value not in (None, "", False):
         return value if isinstance(value, bool | int | float) else REDACTED
     if isinstance(value, str):
-        return redacted_text(value)
+        return redacted(value)
     return value
-
-
-def redacted_text(text: str) -> str:
-    """`text` with passwords in URLs and ``password=...`` connection strings replaced."""
-    text = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", text)
-    return _KV_PASSWORD.sub(rf"\g<1>{REDACTED}", text)

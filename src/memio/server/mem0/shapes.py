@@ -22,6 +22,7 @@ __all__ = [
     "EntitySummary",
     "categories_of",
     "iso",
+    "local_memory",
     "memory_hash",
     "platform_add_result",
     "platform_entity",
@@ -100,6 +101,22 @@ def selfhosted_memory(fact: Fact) -> dict[str, Any]:
         value = getattr(fact, name)
         if value is not None:
             body[name] = value
+    if fact.score is not None:
+        body["score"] = fact.score
+    return body
+
+
+def local_memory(fact: Fact) -> dict[str, Any]:
+    """The memory object of the local-first API: ``content`` is the text. memio returns no
+    ``embedding`` (vectors stay in the store) and keeps no per-memory ``relationships``."""
+    body: dict[str, Any] = {
+        "id": fact.id,
+        "content": fact.content,
+        **{name: getattr(fact, name) for name in ENTITY_FIELDS},
+        "metadata": dict(fact.metadata),
+        "created_at": iso(fact.created_at),
+        "updated_at": iso(fact.updated_at),
+    }
     if fact.score is not None:
         body["score"] = fact.score
     return body

@@ -57,7 +57,7 @@ async def get_entity(
 ) -> GraphResult:
     """Triples with the entity as subject or object (expanded `depth` hops) and the entities they
     reach; with `include_shared` the walk crosses the user's and the shared triples alike. An
-    unknown entity answers 404."""
+    entity with no triples in scope answers empty `triples` and `nodes` (as memio 0.3.1 did)."""
     return await graph.get(
         entity=entity, user_id=user_id, depth=depth, include_shared=include_shared
     )

@@ -30,7 +30,7 @@ from memio.server.routing import make_router
 __all__ = ["router"]
 
 logger = logging.getLogger("memio.server")
-router = make_router(tags=["ops"])
+router = make_router(unknown_input="report", tags=["ops"])
 
 
 class HealthResponse(BaseModel):
