@@ -126,6 +126,35 @@ def _parameter(document: dict[str, Any], method: str, path: str, name: str) -> d
     return parameter
 
 
+def test_routes_refusing_unknown_body_fields_say_so(document) -> None:
+    """memio.server.strict refuses unknown top-level fields on memio's own routes and on every
+    destructive route: their body schemas must say additionalProperties false, or generated
+    requests with extra fields are refused (schemathesis found DELETE /v1/batch/)."""
+    from fastapi.routing import APIRoute
+
+    from memio.server.app import create_app
+    from memio.server.strict import is_destructive
+    from tests.server.conftest import make_config
+
+    app = create_app(make_config({"auth": AUTH, "data_dir": "unused"}))
+    finder = app.state.route_finder
+    routes = [
+        r
+        for r in finder.routes({"app": app, "type": "http"})
+        if isinstance(r, APIRoute) and r.include_in_schema and r.body_field is not None
+    ]
+    open_bodies = []
+    for route in routes:
+        if not (route.refuse_unknown or is_destructive(route)):
+            continue
+        for method in route.methods:
+            schema = _body_schema(document, method, route.path_format)
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if document["components"]["schemas"][name].get("additionalProperties") is not False:
+                open_bodies.append(f"{method} {route.path_format}")
+    assert routes and not open_bodies
+
+
 @pytest.mark.parametrize(("method", "path", "body"), BODY_CASES)
 def test_a_body_the_server_refuses_is_refused_by_the_document(
     serve, document, method, path, body

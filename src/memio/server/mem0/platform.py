@@ -222,8 +222,13 @@ _UPDATE_ITEM = {
 class BatchBody(BaseModel):
     """Memories to delete: ``memories`` (each with ``memory_id``) or ``memory_ids``."""
 
+    # A delete refuses a top-level field it does not know (memio.server.strict), so the document
+    # says so: additionalProperties false.
     model_config = _REQUEST | ConfigDict(
-        json_schema_extra=any_of_required(("memories", "memory_ids")).keywords
+        json_schema_extra={
+            **any_of_required(("memories", "memory_ids")).keywords,
+            "additionalProperties": False,
+        }
     )
 
     memories: (
