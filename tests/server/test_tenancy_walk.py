@@ -286,6 +286,8 @@ class Builder:
     def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in schema:
             schema = self.schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        if "properties" in schema:  # a model; its anyOf/allOf are rules over its fields
+            return schema
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 options = [s for s in schema[key] if self.resolve(s).get("type") != "null"]
@@ -411,7 +413,7 @@ def test_no_route_leaks_or_changes_another_tenants_data(world: World) -> None:
     assert not leaks, "\n".join(leaks)
     assert len(operations) >= 70  # every dialect's routes are in the document
     # The positive control: the generated requests reach real code, not just validation errors.
-    assert len(succeeded) >= 0.6 * len(operations), sorted(
+    assert len(succeeded) >= 0.8 * len(operations), sorted(
         f"{m.upper()} {p}" for p, m, _ in operations if f"{m.upper()} {p}" not in succeeded
     )
 
