@@ -37,6 +37,7 @@ from memio.models import utc_timestamp
 
 __all__ = [
     "COMPARISON_OPS",
+    "MAX_FILTER_DEPTH",
     "And",
     "Condition",
     "FilterNode",
@@ -45,6 +46,11 @@ __all__ = [
     "matches",
     "parse_filters",
 ]
+
+# Filters nest ($and, $or, $not) at most this deep: parsing and every provider's evaluation
+# recurse once per level, and a deeper filter would exhaust Python's stack (a 500, not a 400).
+MAX_FILTER_DEPTH = 32
+TOO_DEEP = f"filters may nest at most {MAX_FILTER_DEPTH} levels deep"
 
 COMPARISON_OPS = frozenset(
     {"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "icontains"}
@@ -105,11 +111,18 @@ class _Parser:
     def __init__(self, fields: frozenset[str], datetime_fields: frozenset[str]) -> None:
         self.fields = fields
         self.datetime_fields = datetime_fields
+        self.depth = 0
 
     def node(self, raw: Any, where: str) -> FilterNode:
         if not isinstance(raw, Mapping) or not raw:
             raise InvalidRequestError("a filter must be a non-empty JSON object", field=where)
-        parts = [self.entry(key, value, where) for key, value in raw.items()]
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise InvalidRequestError(TOO_DEEP, field=where)
+        try:
+            parts = [self.entry(key, value, where) for key, value in raw.items()]
+        finally:
+            self.depth -= 1
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 
     def entry(self, key: Any, value: Any, where: str) -> FilterNode:

@@ -29,7 +29,6 @@ OPERATIONS: list[tuple[str, str, str]] = [
     ("POST", "/search", SERVED),
     ("POST", "/reset", SERVED),
     ("GET", "/configure", ADMIN_ONLY),
-    ("POST", "/configure", NOT_SUPPORTED),
     ("GET", "/entities", SERVED),
     ("DELETE", "/entities/{entity_type}/{entity_id}", SERVED),
     ("GET", "/auth/setup-status", NOT_SUPPORTED),
@@ -313,7 +312,8 @@ def test_configure(api: httpx.Client, admin: httpx.Client, mem0_server: Mem0Serv
     for key in (APP_KEY, ADMIN_KEY, LIMITED_KEY):
         assert key not in text and hashlib.sha256(key.encode()).hexdigest() not in text
     refused = api.post("/configure", json={"llm": {"provider": "openai"}})
-    assert refused.status_code == 501 and "YAML" in refused.json()["detail"]
+    assert refused.status_code == 405 and "YAML" in refused.json()["detail"]
+    assert refused.headers["Allow"] == "GET"
 
 
 def test_redacted_config_hides_every_secret() -> None:

@@ -141,6 +141,124 @@ def test_wrong_method_is_405_with_allow(serve):
     assert body["detail"] == "DELETE /health is not allowed (allowed: GET)"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/v1/facts", "DELETE, GET, POST"),
+        ("PATCH", "/v1/facts/f1", "DELETE, GET, PUT"),
+        ("PUT", "/v1/memories/", "DELETE, GET, POST"),
+        ("OPTIONS", "/v1/history/sessions", "DELETE, GET"),
+        ("PATCH", "/v1/graph/entities/alice", "DELETE, GET"),
+        ("DELETE", "/v1/keys", "GET, POST"),
+        ("PUT", "/api-keys", "GET, POST"),
+        ("PATCH", "/v1/memories/search/", "GET, POST"),
+        # the path the router dispatches to, not also a template it matches ({fact_id})
+        ("OPTIONS", "/v1/facts/search", "POST"),
+        ("OPTIONS", "/v1/documents/batch", "DELETE, POST, PUT"),
+        # documented routes only: POST /configure exists only to refuse, with its own 405
+        ("OPTIONS", "/configure", "GET"),
+    ],
+)
+def test_405_allow_lists_every_method_of_the_path(serve, method, path, allowed):
+    """Starlette answered from the first route of the path: `Allow: POST` for /v1/memories/."""
+    response = serve({}).request(method, path)
+    body = error_body(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allowed
+    assert body["detail"] == f"{method} {path} is not allowed (allowed: {allowed})"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/v1/memories/m1", "DELETE, GET, PUT"),
+        ("GET", "/v1/memories", "POST"),
+        ("PATCH", "/v1/memories/search", "GET"),
+    ],
+)
+def test_local_first_405_allow_lists_every_method_in_its_envelope(serve, method, path, allowed):
+    response = serve({}).request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_post_configure_is_405_saying_why(serve):
+    """It answered 501 (a server error to any client); the configuration is only read here."""
+    response = serve({"auth": AUTH}).post("/configure", json={}, headers=bearer(ADMIN_KEY))
+    body = error_body(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET"
+    assert "YAML" in body["detail"]
+
+
+def _nested(key: str, depth: int) -> dict:
+    value: dict = {"topic": "x"}
+    for _ in range(depth):
+        value = {key: [value]}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "field"),
+    [
+        ("GET", "/v1/facts", {"params": {"filters": "[" * 1500 + "]" * 1500}}, "filters"),
+        ("GET", "/v1/documents", {"params": {"filters": "[" * 1500 + "]" * 1500}}, "filters"),
+        ("DELETE", "/v1/memories/", {"params": {"filters": "[" * 1500 + "]" * 1500}}, "filters"),
+        ("DELETE", "/v1/memories/", {"params": {"filters": "-" * 3000 + "1"}}, "filters"),
+        (
+            "GET",
+            "/v1/memories/search/",
+            {"params": {"query": "x", "user_id": "a", "filters": "[" * 1500 + "]" * 1500}},
+            "filters",
+        ),
+        (
+            "POST",
+            "/v1/facts/search",
+            {"json": {"query": "x", "filters": _nested("$and", 300)}},
+            "filters",
+        ),
+        (
+            "POST",
+            "/v1/documents/search",
+            {"json": {"query": "x", "filters": _nested("or", 300)}},
+            "filters",
+        ),
+        (
+            "POST",
+            "/v3/memories/search/",
+            {"json": {"query": "x", "filters": {"AND": [{"user_id": "a"}, _nested("OR", 300)]}}},
+            "filters",
+        ),
+    ],
+)
+def test_deeply_nested_filters_are_a_400(serve, method, path, kwargs, field):
+    """Python's JSON decoder, its parser (mem0's Python-repr filters) and the filter parsers
+    recurse per level: a few hundred levels exhausted the stack and answered 500."""
+    response = serve({"auth": AUTH}).request(method, path, headers=bearer(ADMIN_KEY), **kwargs)
+    body = error_body(response, 400, "invalid_request")
+    assert body["detail"].startswith(field)
+    assert "deep" in body["detail"]
+
+
+def test_too_deeply_nested_body_with_a_lone_surrogate_is_a_400(serve):
+    """The lone-surrogate check decodes the body itself: Python's decoder gave up with a
+    RecursionError, answered 500; now FastAPI's parsing answers 400 as for any body."""
+    body = '{"metadata": ' + "[" * 5000 + "]" * 5000 + ', "content": "\\ud800"}'
+    response = serve({}).post(
+        "/v1/facts", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize("path", ["/v1/facts", "/v3/memories/add/", "/v1/memories"])
+def test_too_deeply_nested_body_is_a_400(serve, path):
+    """The duplicate-key check decodes every JSON body itself: a few thousand levels exhausted
+    Python's decoder (RecursionError) and answered 500."""
+    body = '{"metadata": ' + "[" * 5000 + "]" * 5000 + ', "content": "x"}'
+    response = serve({}).post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.text
+
+
 def test_validation_error_keeps_the_field_list(serve):
     client = serve({}, router=failing_router())
     response = client.post("/test/items", json={"size": "big"})

@@ -253,7 +253,7 @@ class Builder:
 
     def query(self, parameters: list[dict[str, Any]]) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        for parameter in parameters:
+        for parameter in self.flattened(parameters):
             if parameter.get("in") != "query":
                 continue
             name = parameter["name"]
@@ -267,9 +267,27 @@ class Builder:
                 params[name] = self.value(name, parameter.get("schema", {}))
         return params
 
+    @staticmethod
+    def flattened(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """An exploded form object (``entity``: at least one of the entity ids) is its
+        properties, each its own optional query parameter on the wire."""
+        flat = []
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if parameter.get("explode") and schema.get("type") == "object":
+                flat += [
+                    {"name": name, "in": parameter["in"], "schema": sub}
+                    for name, sub in schema["properties"].items()
+                ]
+            else:
+                flat.append(parameter)
+        return flat
+
     def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in schema:
             schema = self.schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        if "properties" in schema:  # a model; its anyOf/allOf are rules over its fields
+            return schema
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 options = [s for s in schema[key] if self.resolve(s).get("type") != "null"]
@@ -395,7 +413,7 @@ def test_no_route_leaks_or_changes_another_tenants_data(world: World) -> None:
     assert not leaks, "\n".join(leaks)
     assert len(operations) >= 70  # every dialect's routes are in the document
     # The positive control: the generated requests reach real code, not just validation errors.
-    assert len(succeeded) >= 0.6 * len(operations), sorted(
+    assert len(succeeded) >= 0.8 * len(operations), sorted(
         f"{m.upper()} {p}" for p, m, _ in operations if f"{m.upper()} {p}" not in succeeded
     )
 
@@ -405,6 +423,7 @@ def test_no_route_leaks_or_changes_another_tenants_data(world: World) -> None:
 HIDDEN_ROUTES = {
     *UNSUPPORTED,  # mem0 server routes memio answers 501 without touching a store
     ("GET", "/"),  # redirects to /docs
+    ("POST", "/configure"),  # answers 405 (memio is configured by its YAML file)
 }
 
 

@@ -83,6 +83,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# A part of what `check_rate_limits` accepts, for the OpenAPI document ("100/minute").
+RATE_LIMIT_PATTERN = r"^[1-9][0-9]{0,5}/([1-9][0-9]{0,2} )?(second|minute|hour|day)s?$"
+
+
 def check_rate_limits(value: list[str] | Literal[False] | None) -> Any:
     """A validator of rate limit lists ('100/minute', '20 per 10 seconds'; false: none)."""
     if value == []:

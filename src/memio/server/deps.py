@@ -83,6 +83,9 @@ def admin_unless_scoped(*params: str) -> Callable[[Request], Awaitable[None]]:
     return check
 
 
+TOO_DEEP = "is nested too deeply to be a filter"
+
+
 def parse_json_filters(raw: str | None, *, field: str = "filters") -> dict[str, Any] | None:
     """`filters` passed in a query string as JSON text; bad JSON is a 400 naming the field."""
     if raw is None or raw.strip() == "":
@@ -93,6 +96,8 @@ def parse_json_filters(raw: str | None, *, field: str = "filters") -> dict[str, 
         raise InvalidRequestError(
             f"is not valid JSON ({getattr(exc, 'msg', exc)}); send a JSON object", field=field
         ) from None
+    except RecursionError:  # Python's JSON decoder recurses per nesting level
+        raise InvalidRequestError(TOO_DEEP, field=field) from None
     if not isinstance(value, dict):
         raise InvalidRequestError("must be a JSON object", field=field)
     return value

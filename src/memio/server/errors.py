@@ -35,6 +35,7 @@ from memio.errors import (
     NotSupportedError,
     ProviderError,
 )
+from memio.server.asgi import allowed_methods
 
 __all__ = [
     "ERROR_STATUSES",
@@ -236,14 +237,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    headers = exc.headers
     if detail == http.HTTPStatus(status).phrase:  # Starlette's default: say what was asked
         target = f"{request.method} {request.url.path}"
         if status == 404:
             detail = f"no route matches {target}"
-        elif status == 405:
-            allowed = (exc.headers or {}).get("Allow", "")
-            detail = f"{target} is not allowed" + (f" (allowed: {allowed})" if allowed else "")
-    return error_response(request.scope, status, detail, headers=exc.headers)
+        elif status == 405:  # the router's: its Allow names one route's methods, not the path's
+            finder = getattr(request.app.state, "route_finder", None)
+            routes = finder.routes(request.scope) if finder else request.app.router.routes
+            allowed = ", ".join(allowed_methods(routes, request.scope))
+            headers = {**(headers or {}), "Allow": allowed}
+            detail = f"{target} is not allowed (allowed: {allowed})"
+    return error_response(request.scope, status, detail, headers=headers)
 
 
 def _internal_error(scope: Scope, exc: BaseException) -> JSONResponse:

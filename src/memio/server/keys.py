@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -18,8 +18,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
 from memio.scoping import Scope
 from memio.server.audit import audit_event
-from memio.server.config import KEY_NAME_PATTERN, check_rate_limits, hash_key
+from memio.server.config import (
+    KEY_NAME_PATTERN,
+    RATE_LIMIT_PATTERN,
+    check_rate_limits,
+    hash_key,
+)
 from memio.server.keystore import KeyStore, StoredKey
+from memio.server.rules import Doc
 
 __all__ = [
     "KEY_PREFIX",
@@ -36,6 +42,11 @@ KEY_PREFIX = "mk_"
 _SHOWN_PREFIX = 10  # characters of a key that listings show, to recognise it
 
 
+_RateLimits = Annotated[
+    list[str], Doc(minItems=1, items={"type": "string", "pattern": RATE_LIMIT_PATTERN})
+]
+
+
 class KeyCreate(BaseModel):
     """A key to create: a name, optionally bound to a scope (a key without one is an operator
     key, never an admin), optionally limited and expiring."""
@@ -46,7 +57,7 @@ class KeyCreate(BaseModel):
     user_id: str | None = Field(default=None, min_length=1)
     agent_id: str | None = Field(default=None, min_length=1)
     app_id: str | None = Field(default=None, min_length=1)
-    rate_limit: list[str] | Literal[False] | None = Field(
+    rate_limit: _RateLimits | Literal[False] | None = Field(
         default=None,
         description="e.g. ['100/minute', '20/10 seconds']; false: unlimited; absent: the default "
         "for its kind (bound or operator).",

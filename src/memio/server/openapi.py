@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from memio.server.asgi import ALWAYS_PUBLIC
 from memio.server.errors import ERROR_STATUSES, MEMIO_ERRORS, ErrorStyle
+from memio.server.rules import JSON_QUERY, ONE_OF_QUERY
 
 __all__ = ["install_openapi"]
 
@@ -77,6 +78,9 @@ def _complete(
             for model in style.models:
                 _add_schema(schemas, model)
             _add_errors(operation, _ALWAYS if public else protected, style)
+            for parameter in operation.get("parameters", []):
+                _json_parameter(parameter)
+            _group_parameters(operation)
             if auth and public:
                 operation["security"] = []
     if auth:
@@ -85,6 +89,51 @@ def _complete(
     for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body, now unused
         if f'"#/components/schemas/{unused}"' not in json.dumps(schema):
             schemas.pop(unused, None)
+
+
+def _json_parameter(parameter: dict[str, Any]) -> None:
+    """A parameter marked `rules.JSON_QUERY` carries JSON text: declare it as
+    ``content: application/json`` with the schema of that JSON (OpenAPI 3's way to say so)."""
+    schema = parameter.get("schema", {})
+    for branch in (schema, *schema.get("anyOf", ())):
+        if JSON_QUERY in branch:
+            del parameter["schema"]
+            parameter["content"] = {"application/json": {"schema": branch[JSON_QUERY]}}
+            return
+
+
+def _group_parameters(operation: dict[str, Any]) -> None:
+    """Query parameters marked `rules.ONE_OF_QUERY` (at least one of them is required) become one
+    ``style: form, explode: true`` object parameter: the same query string on the wire, and a
+    schema that can say ``minProperties: 1``."""
+    group = operation.pop(ONE_OF_QUERY, None)
+    if group is None:
+        return
+    names = set(group["parameters"])
+    grouped = [p for p in operation["parameters"] if p["in"] == "query" and p["name"] in names]
+    properties = {}
+    for parameter in grouped:
+        schema = parameter["schema"]
+        branches = [b for b in schema.get("anyOf", [schema]) if b.get("type") != "null"]
+        properties[parameter["name"]] = branches[0] if len(branches) == 1 else {"anyOf": branches}
+    operation["parameters"] = [
+        {
+            "name": group["name"],
+            "in": "query",
+            "required": True,
+            "style": "form",
+            "explode": True,
+            "description": f"At least one of {', '.join(sorted(names))}, each its own query "
+            "parameter.",
+            "schema": {
+                "type": "object",
+                "properties": properties,
+                "minProperties": 1,
+                "additionalProperties": False,
+            },
+        },
+        *(p for p in operation["parameters"] if p not in grouped),
+    ]
 
 
 def _add_schema(schemas: dict[str, Any], model: type[BaseModel]) -> None:

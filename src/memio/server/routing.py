@@ -60,7 +60,7 @@ def check_text(body: bytes) -> None:
         return
     try:
         where = lone_surrogate_path(json.loads(body))
-    except ValueError:
+    except (ValueError, RecursionError):  # FastAPI's own parsing then answers 400
         return
     if where is not None:
         raise RequestValidationError(
@@ -120,3 +120,4 @@ def make_router(
         name = f"{route_class.__name__}{type(error_style).__name__}"
         route_class = type(name, (route_class,), {"error_style": error_style})
     return APIRouter(route_class=route_class, **kwargs)
+

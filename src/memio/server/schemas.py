@@ -10,12 +10,13 @@ GraphResult, FactEvent): what the store holds is exactly what goes on the wire.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from memio.pagination import MAX_LIMIT
 from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
+from memio.server.rules import Doc, FreeText, MetadataIn, PortableFilters, Text, any_of_required
 
 __all__ = [
     "MAX_BATCH",
@@ -43,9 +44,12 @@ MAX_BATCH = 1000  # items per /batch request
 # Unknown fields are refused (422 naming them): a typo such as "userid" must not store an
 # unscoped item. Every field a memio 0.3.1 client sends is declared here.
 _REQUEST = ConfigDict(extra="forbid")
+# An update changes something: content, metadata or both (else 400).
+_UPDATE = ConfigDict(json_schema_extra=any_of_required(("content", "metadata")).keywords)
 
-Metadata = dict[str, Any] | None
-Filters = dict[str, Any] | None
+Metadata = MetadataIn | None
+Filters = PortableFilters | None
+Id = Text | None
 
 
 def _limit(default: int) -> Any:
@@ -58,34 +62,34 @@ def _limit(default: int) -> Any:
 class FactCreate(BaseModel):
     model_config = _REQUEST
 
-    content: str
-    user_id: str | None = None
-    agent_id: str | None = None
+    content: Text
+    user_id: Id = None
+    agent_id: Id = None
     metadata: Metadata = None
-    app_id: str | None = None
-    run_id: str | None = None
-    fact_id: str | None = Field(
+    app_id: Id = None
+    run_id: Id = None
+    fact_id: Id = Field(
         default=None, description="Explicit id; an id that already exists answers 409."
     )
 
 
 class FactUpdate(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | _UPDATE
 
-    content: str | None = Field(default=None, description="New content (replaces the old).")
+    content: Text | None = Field(default=None, description="New content (replaces the old).")
     metadata: Metadata = Field(default=None, description="Keys merged into the stored metadata.")
 
 
 class FactSearch(BaseModel):
     model_config = _REQUEST
 
-    query: str
-    user_id: str | None = None
-    agent_id: str | None = None
+    query: Text
+    user_id: Id = None
+    agent_id: Id = None
     limit: int = _limit(10)
     filters: Filters = None
-    app_id: str | None = None
-    run_id: str | None = None
+    app_id: Id = None
+    run_id: Id = None
     threshold: float | None = Field(
         default=None, ge=0, le=1, description="Drop results scoring below this (scores are 0..1)."
     )
@@ -100,7 +104,7 @@ class FactBatch(BaseModel):
 class IdList(BaseModel):
     model_config = _REQUEST
 
-    ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+    ids: list[Text] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class DeletedCount(BaseModel):
@@ -113,27 +117,27 @@ class DeletedCount(BaseModel):
 class MessageBody(BaseModel):
     model_config = _REQUEST
 
-    role: str
-    content: str
+    role: Text
+    content: FreeText
     metadata: Metadata = None
     timestamp: datetime | None = None
-    name: str | None = None
-    id: str | None = Field(default=None, description="Set by the store when absent.")
+    name: FreeText | None = None
+    id: Id = Field(default=None, description="Set by the store when absent.")
 
 
 class HistoryAdd(BaseModel):
     model_config = _REQUEST
 
-    messages: list[MessageBody]
-    user_id: str | None = None
+    messages: Annotated[list[MessageBody], Doc(minItems=1)]
+    user_id: Id = None
 
 
 class HistorySearch(BaseModel):
     model_config = _REQUEST
 
-    query: str
+    query: Text
     limit: int = _limit(10)
-    user_id: str | None = None
+    user_id: Id = None
 
 
 class SessionListResponse(BaseModel):
@@ -146,18 +150,18 @@ class SessionListResponse(BaseModel):
 class DocumentCreate(BaseModel):
     model_config = _REQUEST
 
-    content: str
-    doc_id: str | None = Field(
+    content: Text
+    doc_id: Id = Field(
         default=None, description="Explicit id; an id that already exists answers 409."
     )
     metadata: Metadata = None
-    user_id: str | None = Field(default=None, description="Owner; scopes later reads and writes.")
+    user_id: Id = Field(default=None, description="Owner; scopes later reads and writes.")
 
 
 class DocumentUpdate(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | _UPDATE
 
-    content: str | None = Field(default=None, description="New content (replaces the old).")
+    content: Text | None = Field(default=None, description="New content (replaces the old).")
     metadata: Metadata = Field(default=None, description="Keys merged into the stored metadata.")
 
 
@@ -170,10 +174,10 @@ _SHARED = Field(
 class DocumentSearch(BaseModel):
     model_config = _REQUEST
 
-    query: str
+    query: Text
     limit: int = _limit(10)
     filters: Filters = None
-    user_id: str | None = None
+    user_id: Id = None
     include_shared: bool = _SHARED
     search_mode: SearchMode = Field(
         default=DEFAULT_SEARCH_MODE,
@@ -194,23 +198,23 @@ class DocumentBatch(BaseModel):
 class TripleBody(BaseModel):
     model_config = _REQUEST
 
-    subject: str
-    predicate: str
-    object: str
+    subject: Text
+    predicate: Text
+    object: Text
     metadata: Metadata = None
 
 
 class GraphAdd(BaseModel):
     model_config = _REQUEST
 
-    triples: list[TripleBody]
-    user_id: str | None = None
+    triples: Annotated[list[TripleBody], Doc(minItems=1)]
+    user_id: Id = None
 
 
 class GraphSearch(BaseModel):
     model_config = _REQUEST
 
-    query: str
-    user_id: str | None = None
+    query: Text
+    user_id: Id = None
     limit: int = _limit(10)
     include_shared: bool = _SHARED

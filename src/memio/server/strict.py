@@ -104,6 +104,8 @@ def parse_json_body(request: Request, body: bytes) -> Any:
         ) from None
     except ValueError:
         return None
+    except RecursionError:  # Python's decoder recurses per level: thousands exhaust the stack
+        raise InvalidRequestError("is nested too deeply to be parsed", field="body") from None
     request._json = value  # what Request.json() returns from now on
     return value
 

@@ -42,12 +42,15 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from memio.errors import InvalidRequestError
+from memio.filters import MAX_FILTER_DEPTH
 from memio.models import utc_timestamp
 from memio.server.mem0.shapes import CATEGORIES_KEY, ENTITY_FIELDS
 
 __all__ = ["Translation", "merge_ids", "translate"]
 
 _LOGICAL = {"and", "or", "not"}
+# Translated, a filter gains a level or two (the root's $and, $not over a list): within memio's.
+MAX_DEPTH = MAX_FILTER_DEPTH - 4
 _ENTITY_OPS = frozenset({"eq", "ne", "in", "nin"})
 _TIME_OPS = frozenset({"eq", "gt", "gte", "lt", "lte"})
 _VALUE_OPS = frozenset({"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "icontains"})
@@ -173,14 +176,22 @@ def _entity_value(value: Any, where: str) -> str:
 class _Translator:
     def __init__(self, *, flat_metadata: bool = False) -> None:
         self.entities: set[str] = set()
+        self.depth = 0
         self.flat_metadata = flat_metadata
 
     def node(self, raw: Any, where: str, *, negated: bool) -> dict[str, Any]:
         if not isinstance(raw, Mapping) or not raw:
             raise InvalidRequestError("must be a non-empty JSON object", field=where)
-        parts = [
-            self.entry(key, value, f"{where}.{key}", negated=negated) for key, value in raw.items()
-        ]
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise InvalidRequestError(f"may nest at most {MAX_DEPTH} levels deep", field=where)
+        try:
+            parts = [
+                self.entry(key, value, f"{where}.{key}", negated=negated)
+                for key, value in raw.items()
+            ]
+        finally:
+            self.depth -= 1
         result = _all_of(parts)
         assert result is not None
         return result

@@ -23,7 +23,7 @@ credentials get the ``X-RateLimit-*`` headers (memio's defaults for a bound key 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,10 +35,21 @@ from memio.server.auth import principal_of, require_admin, require_operator
 from memio.server.deps import FactsDep, parse_json_filters
 from memio.server.errors import ErrorInfo, ErrorStyle
 from memio.server.mem0 import platform
+from memio.server.mem0 import responses as answer
 from memio.server.mem0.filters import Translation, merge_ids
+from memio.server.mem0.responses import answers
 from memio.server.mem0.shapes import ENTITY_FIELDS, local_memory
 from memio.server.routers import ops
 from memio.server.routing import make_router
+from memio.server.rules import (
+    EntityFilterText,
+    Mem0Messages,
+    MetadataIn,
+    Text,
+    any_of_required,
+    names_entity,
+    one_of_query,
+)
 
 __all__ = ["LocalFirstError", "LocalFirstErrors", "router"]
 
@@ -123,26 +134,41 @@ router = make_router(
 
 
 class AddRequest(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(json_schema_extra=names_entity(filters=None).keywords)
 
-    messages: list[dict[str, Any]] | dict[str, Any] | str = Field(
+    messages: Mem0Messages = Field(
         description="Messages ({role, content}); a string is one user message."
     )
-    user_id: str | None = None
-    agent_id: str | None = None
-    app_id: str | None = None
-    run_id: str | None = None
-    metadata: dict[str, Any] | None = None
+    user_id: Text | None = None
+    agent_id: Text | None = None
+    app_id: Text | None = None
+    run_id: Text | None = None
+    metadata: MetadataIn | None = None
     infer: bool = Field(default=True, description="Extract facts with the configured LLM.")
     prompt: str | None = Field(default=None, description="Extraction instructions (infer only).")
 
 
-class UpdateRequest(BaseModel):
-    model_config = _REQUEST
+# An update changes something (content, text or metadata) and names the text once.
+_GIVEN = {"not": {"type": "null"}}
+_UPDATE_RULES = {
+    "allOf": [
+        any_of_required(("content", "text", "metadata")).keywords,
+        {
+            "not": {
+                "required": ["content", "text"],
+                "properties": {"content": _GIVEN, "text": _GIVEN},
+            }
+        },
+    ]
+}
 
-    content: str | None = Field(default=None, description="New text of the memory.")
-    text: str | None = Field(default=None, description="mem0's name for content.")
-    metadata: dict[str, Any] | None = Field(default=None, description="Keys to merge in.")
+
+class UpdateRequest(BaseModel):
+    model_config = _REQUEST | ConfigDict(json_schema_extra=_UPDATE_RULES)
+
+    content: Text | None = Field(default=None, description="New text of the memory.")
+    text: Text | None = Field(default=None, description="mem0's name for content.")
+    metadata: MetadataIn | None = Field(default=None, description="Keys to merge in.")
 
 
 # -- routes -------------------------------------------------------------------------------------
@@ -152,7 +178,9 @@ def _plural(count: int) -> str:
     return f"{count} memor{'y' if count == 1 else 'ies'}"
 
 
-@router.post("/v1/memories", summary="Add memories")
+@router.post(
+    "/v1/memories", summary="Add memories", responses=answers(answer.LocalAddAnswer)
+)
 async def add(
     request: Request, response: Response, body: AddRequest, facts: FactsDep
 ) -> dict[str, Any]:
@@ -181,18 +209,23 @@ async def add(
     return envelope({"memories": memories, "memio_infer": status}, f"{_plural(len(added))} stored")
 
 
-@router.get("/v1/memories/search", summary="Search memories")
+@router.get(
+    "/v1/memories/search",
+    summary="Search memories",
+    openapi_extra=one_of_query(*ENTITY_FIELDS),
+    responses=answers(answer.LocalSearchAnswer),
+)
 async def search(
     request: Request,
     facts: FactsDep,
-    query: str = Query(description="What to look for."),
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
+    query: Annotated[Text, Query(description="What to look for.")],
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
+    run_id: Text | None = None,
     limit: int = Query(DEFAULT_SEARCH_LIMIT, ge=1, le=MAX_LIMIT),
     threshold: float | None = Query(None, ge=0, le=1, description="Minimum score (0..1)."),
-    filters: str | None = Query(None, description="mem0 filters as JSON text."),
+    filters: EntityFilterText | None = Query(None, description="mem0 filters as JSON text."),
 ) -> dict[str, Any]:
     """The ``limit`` memories most relevant to ``query`` (best first, ``score`` in [0, 1]) of the
     entity named (a bound key names its own)."""
@@ -211,10 +244,14 @@ async def search(
     return envelope(data, f"{_plural(len(memories))} found")
 
 
-@router.get("/v1/memories/user/{user_id}", summary="Memories of a user")
+@router.get(
+    "/v1/memories/user/{user_id}",
+    summary="Memories of a user",
+    responses=answers(answer.LocalUserAnswer),
+)
 async def user_memories(
     request: Request,
-    user_id: str,
+    user_id: Text,
     facts: FactsDep,
     page: int = Query(1, ge=1),
     page_size: int = Query(platform.DEFAULT_PAGE_SIZE, ge=1, le=MAX_LIMIT),
@@ -233,14 +270,20 @@ async def user_memories(
     return envelope(data, f"{_plural(len(memories))} of {len(everything)} for {user_id!r}")
 
 
-@router.get("/v1/memories/{memory_id}", summary="Get a memory")
-async def get_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+@router.get(
+    "/v1/memories/{memory_id}", summary="Get a memory", responses=answers(answer.LocalMemoryAnswer)
+)
+async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     fact = await platform.get_memory(facts, memory_id)
     return envelope(local_memory(fact), "Memory retrieved")
 
 
-@router.put("/v1/memories/{memory_id}", summary="Update a memory")
-async def update_one(memory_id: str, body: UpdateRequest, facts: FactsDep) -> dict[str, Any]:
+@router.put(
+    "/v1/memories/{memory_id}",
+    summary="Update a memory",
+    responses=answers(answer.LocalMemoryAnswer),
+)
+async def update_one(memory_id: Text, body: UpdateRequest, facts: FactsDep) -> dict[str, Any]:
     """Replace the text (``content``, or mem0's ``text``) and/or merge metadata keys; answers the
     memory as stored."""
     if body.content is not None and body.text is not None:
@@ -253,14 +296,22 @@ async def update_one(memory_id: str, body: UpdateRequest, facts: FactsDep) -> di
     return envelope(local_memory(fact), "Memory updated")
 
 
-@router.delete("/v1/memories/{memory_id}", summary="Delete a memory")
-async def delete_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+@router.delete(
+    "/v1/memories/{memory_id}",
+    summary="Delete a memory",
+    responses=answers(answer.LocalDeleteAnswer),
+)
+async def delete_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     with platform.memory_not_found(memory_id):
         await facts.delete(fact_id=memory_id)
     return envelope({"id": memory_id, "deleted": True}, "Memory deleted")
 
 
-@router.get("/v1/health", summary="Liveness (no credential), in the envelope")
+@router.get(
+    "/v1/health",
+    summary="Liveness (no credential), in the envelope",
+    responses=answers(answer.LocalHealthAnswer),
+)
 async def health(request: Request) -> dict[str, Any]:
     """What ``GET /health`` says: the process answers; which stores are configured."""
     return envelope((await ops.health(request)).model_dump(), "memio is running")
@@ -270,6 +321,7 @@ async def health(request: Request) -> dict[str, Any]:
     "/v1/status",
     summary="Providers, versions and counts (operator credential), in the envelope",
     dependencies=[Depends(require_operator)],
+    responses=answers(answer.LocalStatusAnswer),
 )
 async def status(request: Request) -> dict[str, Any]:
     """What ``GET /status`` says: versions, auth, each store's provider and item count."""
@@ -280,6 +332,7 @@ async def status(request: Request) -> dict[str, Any]:
     "/v1/metrics",
     summary="Request and provider metrics (admin key), as JSON in the envelope",
     dependencies=[Depends(require_admin)],
+    responses=answers(answer.LocalMetricsAnswer),
 )
 async def metrics(request: Request) -> dict[str, Any]:
     """The counters of ``GET /metrics`` (Prometheus text there): requests by route and status,

@@ -34,20 +34,22 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from memio.errors import InvalidRequestError, NotFoundError
 from memio.models import Fact, FactInput, validate_metadata
 from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.server.auth import principal_of, require_admin_unless_bound
-from memio.server.deps import FactsDep
+from memio.server.deps import TOO_DEEP, FactsDep
 from memio.server.links import link_to
+from memio.server.mem0 import responses as answer
 from memio.server.mem0.extraction import ExtractionLLM
-from memio.server.mem0.filters import Translation, merge_ids, translate
+from memio.server.mem0.filters import WILDCARD, Translation, merge_ids, translate
+from memio.server.mem0.responses import answers
 from memio.server.mem0.shapes import (
     ENTITY_FIELDS,
     ENTITY_TYPES,
@@ -59,6 +61,24 @@ from memio.server.mem0.shapes import (
     summarize_entities,
 )
 from memio.server.routing import make_router
+from memio.server.rules import (
+    ENTITY_FILTER,
+    METADATA,
+    NOT_SUPPORTED,
+    TEXT,
+    Doc,
+    EntityFilterText,
+    EntityType,
+    Mem0Filters,
+    Mem0Messages,
+    Mem0MetadataFilter,
+    Mem0MetadataFilterText,
+    MetadataIn,
+    Text,
+    any_of_required,
+    names_entity,
+    one_of_query,
+)
 from memio.server.strict import IGNORED
 
 __all__ = [
@@ -92,50 +112,82 @@ _ENTITY_HINT = 'e.g. {"user_id": "alice"}'
 class EntityIds(BaseModel):
     model_config = _REQUEST
 
-    user_id: str | None = None
-    agent_id: str | None = None
-    app_id: str | None = None
-    run_id: str | None = None
+    user_id: Text | None = None
+    agent_id: Text | None = None
+    app_id: Text | None = None
+    run_id: Text | None = None
 
     def ids(self) -> dict[str, str | None]:
         return {name: getattr(self, name) for name in ENTITY_FIELDS}
 
 
+# An add names its entity once: by top-level ids or by ids in `filters` (not both, which could
+# contradict each other), and filters hold nothing but ids.
+_ADD_FILTERS = {
+    **ENTITY_FILTER,
+    "properties": {name: {**TEXT, "not": {"const": WILDCARD}} for name in ENTITY_FIELDS},
+}
+_ADD_RULES = {
+    "allOf": [
+        names_entity().keywords,
+        {
+            "anyOf": [
+                {"properties": {"filters": {"type": "null"}}},
+                {"properties": {name: {"type": "null"} for name in ENTITY_FIELDS}},
+            ]
+        },
+    ]
+}
+_NOT_SUPPORTED = WithJsonSchema(NOT_SUPPORTED)
+
+
 class AddBody(EntityIds):
-    messages: list[dict[str, Any]] | dict[str, Any] | str = Field(
+    model_config = _REQUEST | ConfigDict(json_schema_extra=_ADD_RULES)
+
+    messages: Mem0Messages = Field(
         description="Messages ({role, content}); a string is one user message."
     )
-    metadata: dict[str, Any] | None = None
+    metadata: MetadataIn | None = None
     infer: bool = Field(default=True, description="Extract facts with the configured LLM.")
-    filters: dict[str, Any] | None = Field(default=None, description="Entity ids, as filters.")
+    filters: Annotated[dict[str, Any], Doc(_ADD_FILTERS)] | None = Field(
+        default=None, description="Entity ids, as filters."
+    )
     async_mode: bool | None = Field(
         default=None, description="Ignored: memio answers when done.", json_schema_extra=IGNORED
     )
     output_format: str | None = None
     prompt: str | None = Field(default=None, description="Extraction instructions (infer only).")
-    expiration_date: str | None = None
-    timestamp: int | float | str | None = None
+    expiration_date: Annotated[str | None, _NOT_SUPPORTED] = None
+    timestamp: Annotated[int | float | str | None, _NOT_SUPPORTED] = None
 
 
 class ListBody(EntityIds):
-    filters: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    categories: list[str] | None = None
-    page: int | None = None
-    page_size: int | None = None
+    model_config = _REQUEST | ConfigDict(json_schema_extra=names_entity().keywords)
+
+    filters: Mem0Filters | None = None
+    metadata: Mem0MetadataFilter | None = None
+    categories: list[Text] | None = None
+    page: Annotated[int, Doc(minimum=1)] | None = None
+    page_size: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = None
 
 
 class SearchBody(ListBody):
-    query: str
+    query: Text
     page: int | None = Field(
         default=None, description="Ignored by search.", json_schema_extra=IGNORED
     )
     page_size: int | None = Field(
         default=None, description="Ignored by search.", json_schema_extra=IGNORED
     )
-    top_k: int | None = Field(default=None, description="At most this many results (default 10).")
-    limit: int | None = Field(default=None, description="Same as top_k.")
-    threshold: float | None = Field(default=None, description="Minimum score (0..1).")
+    top_k: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = Field(
+        default=None, description="At most this many results (default 10)."
+    )
+    limit: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = Field(
+        default=None, description="Same as top_k."
+    )
+    threshold: Annotated[float, Doc(minimum=0, maximum=1)] | None = Field(
+        default=None, description="Minimum score (0..1)."
+    )
     rerank: bool | None = Field(
         default=None, description="Ignored: memio does not rerank.", json_schema_extra=IGNORED
     )
@@ -144,25 +196,77 @@ class SearchBody(ListBody):
 
 
 class UpdateBody(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(
+        json_schema_extra=any_of_required(("text", "metadata")).keywords
+    )
 
-    text: str | None = None
-    metadata: dict[str, Any] | None = None
-    timestamp: int | float | str | None = None
-    expiration_date: str | None = None
+    text: Text | None = None
+    metadata: MetadataIn | None = None
+    timestamp: Annotated[int | float | str | None, _NOT_SUPPORTED] = None
+    expiration_date: Annotated[str | None, _NOT_SUPPORTED] = None
+
+
+_MEMORY_IDS = Annotated[list[Text], Doc(minItems=1, maxItems=MAX_LIMIT)]
+_UPDATE_ITEM = {
+    "type": "object",
+    "properties": {
+        "memory_id": TEXT,
+        "text": TEXT,
+        "metadata": METADATA,
+    },
+    "required": ["memory_id"],
+    "anyOf": [{"required": ["text"]}, {"required": ["metadata"]}],
+}
 
 
 class BatchBody(BaseModel):
-    model_config = _REQUEST
+    """Memories to delete: ``memories`` (each with ``memory_id``) or ``memory_ids``."""
 
-    memories: list[dict[str, Any]] | None = None
-    memory_ids: list[str] | None = None
+    # A delete refuses a top-level field it does not know (memio.server.strict), so the document
+    # says so: additionalProperties false.
+    model_config = _REQUEST | ConfigDict(
+        json_schema_extra={
+            **any_of_required(("memories", "memory_ids")).keywords,
+            "additionalProperties": False,
+        }
+    )
+
+    memories: (
+        Annotated[
+            list[dict[str, Any]],
+            Doc(
+                minItems=1,
+                maxItems=MAX_LIMIT,
+                items={
+                    "type": "object",
+                    "properties": {"memory_id": TEXT},
+                    "required": ["memory_id"],
+                },
+            ),
+        ]
+        | None
+    ) = None
+    memory_ids: _MEMORY_IDS | None = None
+
+
+class BatchUpdateBody(BatchBody):
+    """Memories to update: each with ``memory_id`` and ``text`` and/or ``metadata``."""
+
+    model_config = _REQUEST | ConfigDict(json_schema_extra=any_of_required(("memories",)).keywords)
+
+    memories: (
+        Annotated[list[dict[str, Any]], Doc(minItems=1, maxItems=MAX_LIMIT, items=_UPDATE_ITEM)]
+        | None
+    ) = None
+    memory_ids: Annotated[list[str] | None, WithJsonSchema({"type": "null"})] = Field(
+        default=None, description="Not for updates: give memories with their changes."
+    )
 
 
 class FeedbackBody(BaseModel):
     model_config = _REQUEST
 
-    memory_id: str
+    memory_id: Text
     feedback: Literal["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"] | None = None
     feedback_reason: str | None = None
 
@@ -301,7 +405,7 @@ async def search_facts(
 
 
 @contextmanager
-def memory_not_found(memory_id: str) -> Iterator[None]:
+def memory_not_found(memory_id: Text) -> Iterator[None]:
     """A missing fact is reported in mem0's words: ``memory '<id>' not found``."""
     try:
         yield
@@ -309,12 +413,12 @@ def memory_not_found(memory_id: str) -> Iterator[None]:
         raise NotFoundError("memory", memory_id) from None
 
 
-async def get_memory(facts: FactStore, memory_id: str) -> Fact:
+async def get_memory(facts: FactStore, memory_id: Text) -> Fact:
     with memory_not_found(memory_id):
         return await facts.get(fact_id=memory_id)
 
 
-def entity_field(entity_type: str) -> str:
+def entity_field(entity_type: EntityType) -> str:
     field = ENTITY_TYPES.get(entity_type)
     if field is None:
         raise InvalidRequestError(
@@ -379,9 +483,14 @@ def _query_filters(raw: str | None, field: str = "filters") -> dict[str, Any] | 
         return None
     try:
         value = json.loads(raw)
+    except RecursionError:
+        raise InvalidRequestError(TOO_DEEP, field=field) from None
     except ValueError:
         try:
             value = ast.literal_eval(raw)
+        # Deep nesting makes Python's parser give up with MemoryError or RecursionError.
+        except (MemoryError, RecursionError):
+            raise InvalidRequestError(TOO_DEEP, field=field) from None
         except (ValueError, SyntaxError):
             raise InvalidRequestError("is not a JSON object", field=field) from None
     if not isinstance(value, dict):
@@ -392,7 +501,7 @@ def _query_filters(raw: str | None, field: str = "filters") -> dict[str, Any] | 
 # -- routes -------------------------------------------------------------------------------
 
 
-@router.get("/v1/ping/", summary="Ping (mem0 SDK start-up check)")
+@router.get("/v1/ping/", summary="Ping (mem0 SDK start-up check)", responses=answers(answer.Ping))
 async def ping(request: Request) -> dict[str, Any]:
     """What the SDKs read when they start: ``status``, ``org_id`` and ``project_id``."""
     return {
@@ -434,14 +543,16 @@ async def _add(request: Request, response: Response, body: AddBody, facts: FactS
     return _add_answer(response, added, status)
 
 
-@router.post("/v3/memories/add/", summary="Add memories")
+@router.post("/v3/memories/add/", summary="Add memories", responses=answers(answer.PlatformAdded))
 async def add_v3(request: Request, response: Response, body: AddBody, facts: FactsDep) -> Any:
     """Store messages as memories (``infer: false``: one memory per non-system message; ``infer:
     true``: the facts the extraction LLM finds, or the messages when none is configured)."""
     return await _add(request, response, body, facts)
 
 
-@router.post("/v1/memories/", summary="Add memories (mem0ai 1.x)")
+@router.post(
+    "/v1/memories/", summary="Add memories (mem0ai 1.x)", responses=answers(answer.PlatformAddedV1)
+)
 async def add_v1(request: Request, response: Response, body: AddBody, facts: FactsDep) -> Any:
     """As ``/v3/memories/add/``; ``output_format: "v1.0"`` answers a bare list."""
     answer = await _add(request, response, body, facts)
@@ -454,7 +565,7 @@ _PAGE = Query(None, include_in_schema=False)
 _PAGE_SIZE = Query(None, include_in_schema=False)
 
 
-@router.post("/v3/memories/", summary="Get all memories")
+@router.post("/v3/memories/", summary="Get all memories", responses=answers(answer.Page))
 async def get_all_v3(
     request: Request,
     body: ListBody,
@@ -471,7 +582,9 @@ async def get_all_v3(
     return _paginated(request, items, page, size)
 
 
-@router.post("/v2/memories/", summary="Get all memories (mem0ai 1.x)")
+@router.post(
+    "/v2/memories/", summary="Get all memories (mem0ai 1.x)", responses=answers(answer.MemoryList)
+)
 async def get_all_v2(
     request: Request,
     body: ListBody,
@@ -488,14 +601,19 @@ async def get_all_v2(
     return _paginated(request, items, page, size) if paged else items
 
 
-@router.get("/v1/memories/", summary="Get all memories (entity ids as query parameters)")
+@router.get(
+    "/v1/memories/",
+    summary="Get all memories (entity ids as query parameters)",
+    openapi_extra=one_of_query(*ENTITY_FIELDS),
+    responses=answers(answer.MemoryList),
+)
 async def get_all_v1(
     request: Request,
     facts: FactsDep,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
+    run_id: Text | None = None,
     page: int | None = Query(None, ge=1),
     page_size: int | None = Query(None, ge=1, le=MAX_LIMIT),
 ) -> Any:
@@ -523,38 +641,49 @@ async def _search(request: Request, body: SearchBody, facts: FactStore) -> list[
     return [project_fields(platform_memory(fact), body.fields) for fact in found]
 
 
-@router.post("/v3/memories/search/", summary="Search memories")
+@router.post("/v3/memories/search/", summary="Search memories", responses=answers(answer.Searched))
 async def search_v3(request: Request, body: SearchBody, facts: FactsDep) -> dict[str, Any]:
     """The ``top_k`` most relevant memories matching ``filters`` (which must name an entity id),
     best first, each with ``score`` in [0, 1]."""
     return {"results": await _search(request, body, facts)}
 
 
-@router.post("/v2/memories/search/", summary="Search memories (mem0ai 1.x)")
+@router.post(
+    "/v2/memories/search/",
+    summary="Search memories (mem0ai 1.x)",
+    responses=answers(answer.SearchedList),
+)
 async def search_v2(request: Request, body: SearchBody, facts: FactsDep) -> list[dict[str, Any]]:
     """As ``/v3/memories/search/``, answering a bare list."""
     return await _search(request, body, facts)
 
 
-@router.post("/v1/memories/search/", summary="Search memories (v1)")
+@router.post(
+    "/v1/memories/search/", summary="Search memories (v1)", responses=answers(answer.SearchedV1)
+)
 async def search_v1(request: Request, body: SearchBody, facts: FactsDep) -> Any:
     """Top-level entity ids and ``metadata``; a bare list unless ``output_format`` is v1.1."""
     results = await _search(request, body, facts)
     return {"results": results} if body.output_format == "v1.1" else results
 
 
-@router.get("/v1/memories/search/", summary="Search memories (query parameters)")
+@router.get(
+    "/v1/memories/search/",
+    summary="Search memories (query parameters)",
+    openapi_extra=one_of_query(*ENTITY_FIELDS),
+    responses=answers(answer.Searched),
+)
 async def search_get(
     request: Request,
     facts: FactsDep,
-    query: str = Query(description="What to look for."),
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
+    query: Annotated[Text, Query(description="What to look for.")],
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
+    run_id: Text | None = None,
     limit: int = Query(DEFAULT_TOP_K, ge=1, le=MAX_LIMIT),
     threshold: float | None = Query(None, ge=0, le=1),
-    filters: str | None = Query(None, description="mem0 filters as JSON text."),
+    filters: EntityFilterText | None = Query(None, description="mem0 filters as JSON text."),
 ) -> dict[str, Any]:
     """As ``/v3/memories/search/``, with the entity ids and ``limit`` in the query string
     (``GET /v1/memories/search``, without the slash, is the local-first API's search)."""
@@ -579,16 +708,18 @@ _ORG = "memio has one organisation"
 _PROJECT = "a key is its project"
 
 
-@router.delete("/v1/memories/", summary="Delete memories of an entity")
+@router.delete(
+    "/v1/memories/", summary="Delete memories of an entity", responses=answers(answer.Message)
+)
 async def delete_all(
     request: Request,
     facts: FactsDep,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
-    filters: str | None = Query(None, description="mem0 filters as JSON text."),
-    metadata: str | None = Query(
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
+    run_id: Text | None = None,
+    filters: EntityFilterText | None = Query(None, description="mem0 filters as JSON text."),
+    metadata: Mem0MetadataFilterText | None = Query(
         None, description='Only memories with these metadata values, as JSON: {"topic": "games"}.'
     ),
     org_id: str | None = _ignored_query(_ORG),
@@ -615,13 +746,17 @@ async def delete_all(
     return {"message": "Memories deleted successfully!"}
 
 
-@router.get("/v1/memories/{memory_id}/", summary="Get a memory")
-async def get_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+@router.get(
+    "/v1/memories/{memory_id}/", summary="Get a memory", responses=answers(answer.PlatformMemory)
+)
+async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     return platform_memory(await get_memory(facts, memory_id))
 
 
-@router.put("/v1/memories/{memory_id}/", summary="Update a memory")
-async def update_one(memory_id: str, body: UpdateBody, facts: FactsDep) -> dict[str, Any]:
+@router.put(
+    "/v1/memories/{memory_id}/", summary="Update a memory", responses=answers(answer.UpdatedMemory)
+)
+async def update_one(memory_id: Text, body: UpdateBody, facts: FactsDep) -> dict[str, Any]:
     """Replace the text and/or merge metadata keys; answers the updated memory."""
     reject_unsupported(expiration_date=body.expiration_date, timestamp=body.timestamp)
     if body.text is None and body.metadata is None:
@@ -631,9 +766,11 @@ async def update_one(memory_id: str, body: UpdateBody, facts: FactsDep) -> dict[
     return {**platform_memory(fact), "text": fact.content}
 
 
-@router.delete("/v1/memories/{memory_id}/", summary="Delete a memory")
+@router.delete(
+    "/v1/memories/{memory_id}/", summary="Delete a memory", responses=answers(answer.Message)
+)
 async def delete_one(
-    memory_id: str,
+    memory_id: Text,
     facts: FactsDep,
     delete_linked: bool = Query(
         False, description="Ignored: memio has no linked memories.", json_schema_extra=IGNORED
@@ -644,8 +781,12 @@ async def delete_one(
     return {"message": "Memory deleted successfully!"}
 
 
-@router.get("/v1/memories/{memory_id}/history/", summary="History of a memory")
-async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
+@router.get(
+    "/v1/memories/{memory_id}/history/",
+    summary="History of a memory",
+    responses=answers(answer.PlatformHistory),
+)
+async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
     """Every ADD, UPDATE and DELETE of the memory, oldest first (kept after deletion)."""
     with memory_not_found(memory_id):
         events = await facts.history(fact_id=memory_id)
@@ -656,7 +797,11 @@ async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
     return [platform_history_entry(event, fact) for event in events]
 
 
-@router.get("/v1/entities/", summary="Users, agents, apps and runs with memories")
+@router.get(
+    "/v1/entities/",
+    summary="Users, agents, apps and runs with memories",
+    responses=answers(answer.EntityPage),
+)
 async def entities(
     request: Request,
     facts: FactsDep,
@@ -672,9 +817,13 @@ async def entities(
     return _paginated(request, items, page, size)
 
 
-@router.get("/v1/entities/{entity_type}/{entity_id}/", summary="One entity")
+@router.get(
+    "/v1/entities/{entity_type}/{entity_id}/",
+    summary="One entity",
+    responses=answers(answer.PlatformEntity),
+)
 async def entity(
-    request: Request, entity_type: str, entity_id: str, facts: FactsDep
+    request: Request, entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
     field = entity_field(entity_type)
     found = summarize_entities(await collect(facts, Translation(scope={field: entity_id})))
@@ -684,19 +833,33 @@ async def entity(
     raise NotFoundError(entity_type, entity_id)
 
 
-async def _delete_entity(entity_type: str, entity_id: str, facts: FactStore) -> dict[str, Any]:
+async def _delete_entity(
+    entity_type: EntityType, entity_id: Text, facts: FactStore
+) -> dict[str, Any]:
     await facts.delete_all(**{entity_field(entity_type): entity_id})
     return {"message": "Entity deleted successfully."}
 
 
-@router.delete("/v2/entities/{entity_type}/{entity_id}/", summary="Delete an entity's memories")
-async def delete_entity_v2(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
+@router.delete(
+    "/v2/entities/{entity_type}/{entity_id}/",
+    summary="Delete an entity's memories",
+    responses=answers(answer.Message),
+)
+async def delete_entity_v2(
+    entity_type: EntityType, entity_id: Text, facts: FactsDep
+) -> dict[str, Any]:
     """Deletes every memory of the user (agent, app, run); memio keeps no other entity data."""
     return await _delete_entity(entity_type, entity_id, facts)
 
 
-@router.delete("/v1/entities/{entity_type}/{entity_id}/", summary="Delete an entity (v1)")
-async def delete_entity_v1(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
+@router.delete(
+    "/v1/entities/{entity_type}/{entity_id}/",
+    summary="Delete an entity (v1)",
+    responses=answers(answer.Message),
+)
+async def delete_entity_v1(
+    entity_type: EntityType, entity_id: Text, facts: FactsDep
+) -> dict[str, Any]:
     return await _delete_entity(entity_type, entity_id, facts)
 
 
@@ -719,8 +882,8 @@ def _batch_items(body: BatchBody) -> list[dict[str, Any]]:
     return items
 
 
-@router.put("/v1/batch/", summary="Update up to 1000 memories")
-async def batch_update(body: BatchBody, facts: FactsDep) -> dict[str, Any]:
+@router.put("/v1/batch/", summary="Update up to 1000 memories", responses=answers(answer.Message))
+async def batch_update(body: BatchUpdateBody, facts: FactsDep) -> dict[str, Any]:
     """Each item: ``memory_id`` and ``text`` and/or ``metadata``. Every id is checked before
     anything is written: one unknown id answers 404 and changes nothing."""
     items = _batch_items(body)
@@ -737,12 +900,16 @@ async def batch_update(body: BatchBody, facts: FactsDep) -> dict[str, Any]:
     for memory_id, _, _ in changes:
         await get_memory(facts, memory_id)
     for memory_id, text, metadata in changes:
+        if text is None and not metadata:  # `metadata: {}` alone changes nothing: no write
+            continue
         with memory_not_found(memory_id):
             await facts.update(fact_id=memory_id, content=text, metadata=metadata)
     return {"message": f"Successfully updated {len(changes)} memories"}
 
 
-@router.delete("/v1/batch/", summary="Delete up to 1000 memories")
+@router.delete(
+    "/v1/batch/", summary="Delete up to 1000 memories", responses=answers(answer.Message)
+)
 async def batch_delete(body: BatchBody, facts: FactsDep) -> dict[str, Any]:
     """Ids that do not exist are skipped; the message counts the memories deleted."""
     items = _batch_items(body)
@@ -750,7 +917,11 @@ async def batch_delete(body: BatchBody, facts: FactsDep) -> dict[str, Any]:
     return {"message": f"Successfully deleted {deleted} memories"}
 
 
-@router.post("/v1/feedback/", summary="Feedback on a memory (checked, not stored)")
+@router.post(
+    "/v1/feedback/",
+    summary="Feedback on a memory (checked, not stored)",
+    responses=answers(answer.Feedback),
+)
 async def feedback(body: FeedbackBody, facts: FactsDep) -> dict[str, Any]:
     """memio does not learn from feedback: the memory is checked to exist and the feedback is
     acknowledged, not stored, and the answer says so."""

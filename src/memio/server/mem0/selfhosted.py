@@ -10,21 +10,22 @@ deletes, a bare list for history and entities.
 Errors carry memio's fields (``error``, ``detail``, ``request_id``, ...); a 422's ``detail`` is the
 list of issues (``[{loc, msg, type}]``), as mem0's server (FastAPI) answers it.
 
-What memio does not do is answered 501 with the reason: ``POST /configure`` (memio is configured
-by its YAML file) and mem0's user accounts (``/auth/*``, ``/requests``, ``/configure/providers``,
-``/generate-instructions``). ``/api-keys`` manages memio's runtime keys (those of ``/v1/keys``);
-the keys it creates are operator keys (never admin). Admin keys only: ``/api-keys``, ``POST
-/reset`` and listing or deleting memories without naming an entity.
+What memio does not do is refused with the reason: ``POST /configure`` answers 405 (memio is
+configured by its YAML file; ``Allow: GET``), mem0's user accounts 501 (``/auth/*``,
+``/requests``, ``/configure/providers``, ``/generate-instructions``). ``/api-keys`` manages
+memio's runtime keys (those of ``/v1/keys``); the keys it creates are operator keys (never
+admin). Admin keys only: ``/api-keys``, ``POST /reset`` and listing or deleting memories
+without naming an entity.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.pagination import MAX_LIMIT
@@ -35,6 +36,7 @@ from memio.server.config import KEY_NAME_PATTERN
 from memio.server.deps import FactsDep
 from memio.server.errors import ErrorBody, ErrorInfo, ErrorStyle, ValidationErrorBody
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
+from memio.server.mem0 import responses as answer
 from memio.server.mem0.filters import Translation, merge_ids, translate
 from memio.server.mem0.platform import (
     INFER_HEADER,
@@ -48,6 +50,7 @@ from memio.server.mem0.platform import (
     search_facts,
     store_messages,
 )
+from memio.server.mem0.responses import answers
 from memio.server.mem0.shapes import (
     selfhosted_add_result,
     selfhosted_entity,
@@ -56,6 +59,17 @@ from memio.server.mem0.shapes import (
     summarize_entities,
 )
 from memio.server.routing import make_router
+from memio.server.rules import (
+    MEM0_MESSAGES,
+    NOT_SUPPORTED,
+    Doc,
+    EntityType,
+    Mem0Filters,
+    MetadataIn,
+    Text,
+    any_of_required,
+    names_entity,
+)
 from memio.server.strict import IGNORED, destructive
 
 __all__ = ["UNSUPPORTED", "redacted_config", "router"]
@@ -109,41 +123,49 @@ _SECRET_KEY = re.compile(r"key|secret|passw|token|credential|auth|sha256", re.IG
 
 
 class MemoryCreate(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(json_schema_extra=names_entity(filters=None).keywords)
 
-    messages: list[dict[str, Any]] = Field(description="Messages ({role, content}) to store.")
-    user_id: str | None = None
-    agent_id: str | None = None
-    app_id: str | None = None
-    run_id: str | None = None
-    metadata: dict[str, Any] | None = None
+    messages: Annotated[list[dict[str, Any]], Doc(MEM0_MESSAGES["anyOf"][0])] = Field(
+        description="Messages ({role, content}) to store."
+    )
+    user_id: Text | None = None
+    agent_id: Text | None = None
+    app_id: Text | None = None
+    run_id: Text | None = None
+    metadata: MetadataIn | None = None
     infer: bool | None = Field(default=None, description="Extract facts (default true).")
     prompt: str | None = Field(default=None, description="Extraction instructions.")
-    memory_type: str | None = None
-    expiration_date: str | None = None
+    memory_type: Annotated[str, Doc(enum=["", "core"])] | None = None
+    expiration_date: Annotated[str | None, WithJsonSchema(NOT_SUPPORTED)] = None
 
 
 class MemoryUpdate(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(
+        json_schema_extra=any_of_required(("text", "data", "memory", "metadata")).keywords
+    )
 
-    text: str | None = Field(default=None, description="New content of the memory.")
-    data: str | None = Field(default=None, description="Older mem0 servers' name for text.")
-    memory: str | None = Field(default=None, description="Older mem0 servers' name for text.")
-    metadata: dict[str, Any] | None = Field(default=None, description="Keys to merge in.")
-    expiration_date: str | None = None
+    text: Text | None = Field(default=None, description="New content of the memory.")
+    data: Text | None = Field(default=None, description="Older mem0 servers' name for text.")
+    memory: Text | None = Field(default=None, description="Older mem0 servers' name for text.")
+    metadata: MetadataIn | None = Field(default=None, description="Keys to merge in.")
+    expiration_date: Annotated[str | None, WithJsonSchema(NOT_SUPPORTED)] = None
 
 
 class SearchRequest(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(json_schema_extra=names_entity().keywords)
 
-    query: str
-    user_id: str | None = None
-    agent_id: str | None = None
-    app_id: str | None = None
-    run_id: str | None = None
-    filters: dict[str, Any] | None = None
-    top_k: int | None = Field(default=None, description="At most this many results (20).")
-    threshold: float | None = Field(default=None, description="Minimum score (0..1).")
+    query: Text
+    user_id: Text | None = None
+    agent_id: Text | None = None
+    app_id: Text | None = None
+    run_id: Text | None = None
+    filters: Mem0Filters | None = None
+    top_k: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = Field(
+        default=None, description="At most this many results (20)."
+    )
+    threshold: Annotated[float, Doc(minimum=0, maximum=1)] | None = Field(
+        default=None, description="Minimum score (0..1)."
+    )
     explain: bool | None = Field(default=None, json_schema_extra=IGNORED)
     show_expired: bool | None = Field(default=None, json_schema_extra=IGNORED)
 
@@ -152,7 +174,7 @@ def _ids(body: Any) -> dict[str, str | None]:
     return {name: getattr(body, name, None) for name in ("user_id", "agent_id", "app_id", "run_id")}
 
 
-@router.post("/memories", summary="Create memories")
+@router.post("/memories", summary="Create memories", responses=answers(answer.SelfhostedAdded))
 async def add_memories(
     request: Request, response: Response, body: MemoryCreate, facts: FactsDep
 ) -> dict[str, Any]:
@@ -185,14 +207,14 @@ async def add_memories(
     return {"results": [selfhosted_add_result(a.fact, a.event, a.role) for a in added]}
 
 
-@router.get("/memories", summary="Get memories")
+@router.get("/memories", summary="Get memories", responses=answers(answer.SelfhostedMemories))
 async def list_memories(
     request: Request,
     facts: FactsDep,
-    user_id: str | None = None,
-    run_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
+    user_id: Text | None = None,
+    run_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
     top_k: int | None = Query(None, ge=0, le=MAX_LIMIT, description="At most this many (100)."),
     show_expired: bool = Query(
         False, description="Ignored: memio does not expire memories.", json_schema_extra=IGNORED
@@ -209,14 +231,14 @@ async def list_memories(
     return {"results": [selfhosted_memory(fact) for fact in found[:limit]]}
 
 
-@router.delete("/memories", summary="Delete all memories")
+@router.delete("/memories", summary="Delete all memories", responses=answers(answer.Message))
 async def delete_memories(
     request: Request,
     facts: FactsDep,
-    user_id: str | None = None,
-    run_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
+    user_id: Text | None = None,
+    run_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
 ) -> dict[str, Any]:
     """Delete the memories of the given ids; without any id, every memory (admin key)."""
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
@@ -227,13 +249,15 @@ async def delete_memories(
     return {"message": "All relevant memories deleted"}
 
 
-@router.get("/memories/{memory_id}", summary="Get a memory")
-async def get_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+@router.get(
+    "/memories/{memory_id}", summary="Get a memory", responses=answers(answer.SelfhostedMemory)
+)
+async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     return selfhosted_memory(await get_memory(facts, memory_id))
 
 
-@router.put("/memories/{memory_id}", summary="Update a memory")
-async def update_one(memory_id: str, body: MemoryUpdate, facts: FactsDep) -> dict[str, Any]:
+@router.put("/memories/{memory_id}", summary="Update a memory", responses=answers(answer.Message))
+async def update_one(memory_id: Text, body: MemoryUpdate, facts: FactsDep) -> dict[str, Any]:
     """Replace the text and/or merge metadata keys."""
     reject_unsupported(expiration_date=body.expiration_date)
     text = next((t for t in (body.text, body.data, body.memory) if t is not None), None)
@@ -244,22 +268,28 @@ async def update_one(memory_id: str, body: MemoryUpdate, facts: FactsDep) -> dic
     return {"message": "Memory updated successfully!"}
 
 
-@router.delete("/memories/{memory_id}", summary="Delete a memory")
-async def delete_one(memory_id: str, facts: FactsDep) -> dict[str, Any]:
+@router.delete(
+    "/memories/{memory_id}", summary="Delete a memory", responses=answers(answer.Message)
+)
+async def delete_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     with memory_not_found(memory_id):
         await facts.delete(fact_id=memory_id)
     return {"message": "Memory deleted successfully"}
 
 
-@router.get("/memories/{memory_id}/history", summary="Get memory history")
-async def history(memory_id: str, facts: FactsDep) -> list[dict[str, Any]]:
+@router.get(
+    "/memories/{memory_id}/history",
+    summary="Get memory history",
+    responses=answers(answer.SelfhostedHistory),
+)
+async def history(memory_id: Text, facts: FactsDep) -> list[dict[str, Any]]:
     """Every ADD, UPDATE and DELETE of the memory, oldest first."""
     with memory_not_found(memory_id):
         events = await facts.history(fact_id=memory_id)
     return [selfhosted_history_entry(event) for event in events]
 
 
-@router.post("/search", summary="Search memories")
+@router.post("/search", summary="Search memories", responses=answers(answer.SelfhostedMemories))
 async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict[str, Any]:
     """The ``top_k`` memories most relevant to ``query`` (best first, ``score`` in [0, 1]),
     among those of the given ids. ``filters`` is mem0's filter language, where, as on mem0's
@@ -276,7 +306,7 @@ async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict
     return {"results": [selfhosted_memory(fact) for fact in found]}
 
 
-@router.post("/reset", summary="Reset all memories (admin key)")
+@router.post("/reset", summary="Reset all memories (admin key)", responses=answers(answer.Message))
 @destructive
 async def reset(request: Request, facts: FactsDep) -> dict[str, Any]:
     """Delete every memory (the facts store only; memio's other stores are untouched)."""
@@ -297,22 +327,36 @@ async def get_configuration(request: Request) -> dict[str, Any]:
     return redacted_config(request.app.state.config)
 
 
-@router.post("/configure", summary="Change the configuration (not supported)")
-async def set_configuration(request: Request) -> dict[str, Any]:
-    raise NotSupportedError(
-        "memio is configured by its YAML file, not over HTTP",
-        hint="edit memio-server.yaml (or $MEMIO_CONFIG) and restart the server",
+@router.post("/configure", include_in_schema=False)
+async def set_configuration() -> None:
+    """405 (``Allow: GET``): the configuration is read here, never written; not in the OpenAPI
+    document, which lists what memio accepts."""
+    raise HTTPException(
+        405,
+        detail="memio is configured by its YAML file, not over HTTP (edit memio-server.yaml "
+        "(or $MEMIO_CONFIG) and restart the server)",
+        headers={"Allow": "GET"},
     )
 
 
-@router.get("/entities", summary="Users, agents and runs with memories")
+@router.get(
+    "/entities",
+    summary="Users, agents and runs with memories",
+    responses=answers(answer.SelfhostedEntities),
+)
 async def entities(facts: FactsDep) -> list[dict[str, Any]]:
     found = summarize_entities(await collect(facts, Translation()))
     return [selfhosted_entity(summary) for summary in found]
 
 
-@router.delete("/entities/{entity_type}/{entity_id}", summary="Delete an entity's memories")
-async def delete_entity(entity_type: str, entity_id: str, facts: FactsDep) -> dict[str, Any]:
+@router.delete(
+    "/entities/{entity_type}/{entity_id}",
+    summary="Delete an entity's memories",
+    responses=answers(answer.Message),
+)
+async def delete_entity(
+    entity_type: EntityType, entity_id: Text, facts: FactsDep
+) -> dict[str, Any]:
     await facts.delete_all(**{entity_field(entity_type): entity_id})
     return {"message": "Entity deleted successfully."}
 

@@ -14,6 +14,7 @@ from memio.server.deps import (
     set_next_cursor,
 )
 from memio.server.routing import make_router
+from memio.server.rules import PortableFiltersText, Text
 from memio.server.schemas import (
     DeletedCount,
     DocumentBatch,
@@ -57,8 +58,8 @@ async def get_all_documents(
     response: Response,
     documents: DocumentsDep,
     limit: int = Query(100, ge=1, le=1000),
-    filters: str | None = Query(None, description="JSON-encoded metadata filters"),
-    user_id: str | None = _USER,
+    filters: PortableFiltersText | None = Query(None, description="JSON-encoded metadata filters"),
+    user_id: Text | None = _USER,
     cursor: str | None = Query(None, description="`X-Next-Cursor` of the previous page."),
     include_shared: bool = _SHARED,
 ) -> list[Document]:
@@ -110,7 +111,7 @@ async def upsert_documents_batch(body: DocumentBatch, documents: DocumentsDep) -
 
 @router.delete("/batch", response_model=DeletedCount, summary="Delete Documents (batch)")
 async def delete_documents_batch(
-    body: IdList, documents: DocumentsDep, user_id: str | None = _USER
+    body: IdList, documents: DocumentsDep, user_id: Text | None = _USER
 ) -> DeletedCount:
     """Delete up to 1000 documents by id; ids that do not exist (in the scope) are skipped."""
     return DeletedCount(deleted=await documents.delete_many(doc_ids=body.ids, user_id=user_id))
@@ -122,7 +123,7 @@ async def delete_documents_batch(
     summary="Delete All Documents",
     dependencies=[Depends(admin_unless_scoped("user_id"))],
 )
-async def delete_all_documents(documents: DocumentsDep, user_id: str | None = _USER) -> None:
+async def delete_all_documents(documents: DocumentsDep, user_id: Text | None = _USER) -> None:
     """Delete every document of `user_id`. Without `user_id` this wipes the store and needs the
     admin key."""
     await documents.delete_all(user_id=user_id)
@@ -130,9 +131,9 @@ async def delete_all_documents(documents: DocumentsDep, user_id: str | None = _U
 
 @router.get("/{doc_id}", response_model=Document, summary="Get Document")
 async def get_document(
-    doc_id: str,
+    doc_id: Text,
     documents: DocumentsDep,
-    user_id: str | None = _USER,
+    user_id: Text | None = _USER,
     include_shared: bool = _SHARED,
 ) -> Document:
     return await documents.get(doc_id=doc_id, user_id=user_id, include_shared=include_shared)
@@ -140,7 +141,7 @@ async def get_document(
 
 @router.put("/{doc_id}", response_model=Document, summary="Update Document")
 async def update_document(
-    doc_id: str, body: DocumentUpdate, documents: DocumentsDep, user_id: str | None = _USER
+    doc_id: Text, body: DocumentUpdate, documents: DocumentsDep, user_id: Text | None = _USER
 ) -> Document:
     """Replace the content and/or merge metadata keys; returns the stored document. A missing id
     answers 404."""
@@ -151,6 +152,6 @@ async def update_document(
 
 @router.delete("/{doc_id}", **_NO_CONTENT, summary="Delete Document")
 async def delete_document(
-    doc_id: str, documents: DocumentsDep, user_id: str | None = _USER
+    doc_id: Text, documents: DocumentsDep, user_id: Text | None = _USER
 ) -> None:
     await documents.delete(doc_id=doc_id, user_id=user_id)

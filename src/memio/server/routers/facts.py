@@ -14,6 +14,7 @@ from memio.server.deps import (
     set_next_cursor,
 )
 from memio.server.routing import make_router
+from memio.server.rules import PortableFiltersText, Text
 from memio.server.schemas import (
     DeletedCount,
     FactBatch,
@@ -68,12 +69,12 @@ async def get_all_facts(
     request: Request,
     response: Response,
     facts: FactsDep,
-    user_id: str | None = None,
-    agent_id: str | None = None,
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    app_id: str | None = None,
-    run_id: str | None = None,
-    filters: str | None = Query(None, description="Portable filters as JSON text."),
+    app_id: Text | None = None,
+    run_id: Text | None = None,
+    filters: PortableFiltersText | None = Query(None, description="Portable filters as JSON text."),
     cursor: str | None = Query(None, description="`X-Next-Cursor` of the previous page."),
 ) -> list[Fact]:
     """Facts in creation order. When more remain, `X-Next-Cursor` and `Link: rel="next"` say how
@@ -139,10 +140,10 @@ async def delete_facts_batch(body: IdList, facts: FactsDep) -> DeletedCount:
 )
 async def delete_all_facts(
     facts: FactsDep,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
+    user_id: Text | None = None,
+    agent_id: Text | None = None,
+    app_id: Text | None = None,
+    run_id: Text | None = None,
 ) -> None:
     """Delete every fact in the scope. Without any scope parameter this wipes the store and needs
     the admin key."""
@@ -150,23 +151,23 @@ async def delete_all_facts(
 
 
 @router.get("/{fact_id}", response_model=Fact, summary="Get Fact")
-async def get_fact(fact_id: str, facts: FactsDep) -> Fact:
+async def get_fact(fact_id: Text, facts: FactsDep) -> Fact:
     return await facts.get(fact_id=fact_id)
 
 
 @router.get("/{fact_id}/history", response_model=list[FactEvent], summary="Get Fact History")
-async def get_fact_history(fact_id: str, facts: FactsDep) -> list[FactEvent]:
+async def get_fact_history(fact_id: Text, facts: FactsDep) -> list[FactEvent]:
     """Every ADD/UPDATE/DELETE of the fact, oldest first; kept after the fact is deleted."""
     return await facts.history(fact_id=fact_id)
 
 
 @router.put("/{fact_id}", response_model=Fact, summary="Update Fact")
-async def update_fact(fact_id: str, body: FactUpdate, facts: FactsDep) -> Fact:
+async def update_fact(fact_id: Text, body: FactUpdate, facts: FactsDep) -> Fact:
     """Replace the content and/or merge metadata keys; returns the stored fact. A missing id
     answers 404."""
     return await facts.update(fact_id=fact_id, content=body.content, metadata=body.metadata)
 
 
 @router.delete("/{fact_id}", **_NO_CONTENT, summary="Delete Fact")
-async def delete_fact(fact_id: str, facts: FactsDep) -> None:
+async def delete_fact(fact_id: Text, facts: FactsDep) -> None:
     await facts.delete(fact_id=fact_id)

@@ -7,6 +7,7 @@ from fastapi import Depends, Query, Request, Response, status
 from memio.models import GraphResult
 from memio.server.deps import PAGED, GraphDep, admin_unless_scoped, set_next_cursor
 from memio.server.routing import make_router
+from memio.server.rules import Text
 from memio.server.schemas import GraphAdd, GraphSearch
 
 router = make_router(prefix="/v1/graph", tags=["graph"])
@@ -32,7 +33,7 @@ async def get_all_triples(
     request: Request,
     response: Response,
     graph: GraphDep,
-    user_id: str | None = None,
+    user_id: Text | None = None,
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, description="`next_cursor` of the previous page."),
     include_shared: bool = _SHARED,
@@ -48,9 +49,9 @@ async def get_all_triples(
 
 @router.get("/entities/{entity}", response_model=GraphResult, summary="Get Entity")
 async def get_entity(
-    entity: str,
+    entity: Text,
     graph: GraphDep,
-    user_id: str | None = None,
+    user_id: Text | None = None,
     depth: int = Query(1, ge=1, le=3, description="Hops to expand from the entity."),
     include_shared: bool = _SHARED,
 ) -> GraphResult:
@@ -74,13 +75,13 @@ async def search_graph(body: GraphSearch, graph: GraphDep) -> GraphResult:
 
 
 @router.delete("/entities/{entity}", **_NO_CONTENT, summary="Delete Entity")
-async def delete_entity(entity: str, graph: GraphDep, user_id: str | None = None) -> None:
+async def delete_entity(entity: Text, graph: GraphDep, user_id: Text | None = None) -> None:
     """Delete every triple touching the entity, within `user_id`'s scope when given."""
     await graph.delete(entity=entity, user_id=user_id)
 
 
 @router.delete("/triples/{triple_id}", **_NO_CONTENT, summary="Delete Triple")
-async def delete_triple(triple_id: str, graph: GraphDep) -> None:
+async def delete_triple(triple_id: Text, graph: GraphDep) -> None:
     await graph.delete(triple_id=triple_id)
 
 
@@ -90,7 +91,7 @@ async def delete_triple(triple_id: str, graph: GraphDep) -> None:
     summary="Delete All Graph",
     dependencies=[Depends(admin_unless_scoped("user_id"))],
 )
-async def delete_all_graph(graph: GraphDep, user_id: str | None = None) -> None:
+async def delete_all_graph(graph: GraphDep, user_id: Text | None = None) -> None:
     """Delete every triple of `user_id`. Without `user_id` this wipes the store and needs the
     admin key."""
     await graph.delete_all(user_id=user_id)

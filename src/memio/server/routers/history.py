@@ -7,6 +7,7 @@ from fastapi import Depends, Query, Request, Response, status
 from memio.models import Message
 from memio.server.deps import PAGED, HistoryDep, admin_unless_scoped, set_next_cursor
 from memio.server.routing import make_router
+from memio.server.rules import Text
 from memio.server.schemas import HistoryAdd, HistorySearch, SessionListResponse
 
 router = make_router(prefix="/v1/history", tags=["history"])
@@ -16,7 +17,7 @@ _CURSOR = Query(None, description="`X-Next-Cursor` of the previous page.")
 
 
 @router.post("/sessions/{session_id}/messages", **_NO_CONTENT, summary="Add Messages")
-async def add_messages(session_id: str, body: HistoryAdd, history: HistoryDep) -> None:
+async def add_messages(session_id: Text, body: HistoryAdd, history: HistoryDep) -> None:
     """Append messages in order. The first add creates the session, owned by its `user_id`; a
     later add with another `user_id` answers 409."""
     await history.add(
@@ -33,13 +34,13 @@ async def add_messages(session_id: str, body: HistoryAdd, history: HistoryDep) -
     responses=PAGED,
 )
 async def get_messages(
-    session_id: str,
+    session_id: Text,
     request: Request,
     response: Response,
     history: HistoryDep,
     limit: int = Query(50, ge=1, le=1000),
     cursor: str | None = _CURSOR,
-    user_id: str | None = None,
+    user_id: Text | None = None,
 ) -> list[Message]:
     """Messages oldest first. When more remain, `X-Next-Cursor` and `Link: rel="next"` say how to
     get the next page. An unknown session (or another user's) answers 404."""
@@ -55,7 +56,7 @@ async def get_all_sessions(
     request: Request,
     response: Response,
     history: HistoryDep,
-    user_id: str | None = None,
+    user_id: Text | None = None,
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = _CURSOR,
 ) -> SessionListResponse:
@@ -71,7 +72,7 @@ async def get_all_sessions(
     summary="Delete All Sessions",
     dependencies=[Depends(admin_unless_scoped("user_id"))],
 )
-async def delete_all_sessions(history: HistoryDep, user_id: str | None = None) -> None:
+async def delete_all_sessions(history: HistoryDep, user_id: Text | None = None) -> None:
     """Delete every session of `user_id`. Without `user_id` this wipes the store and needs the
     admin key."""
     await history.delete_all(user_id=user_id)
@@ -81,7 +82,7 @@ async def delete_all_sessions(history: HistoryDep, user_id: str | None = None) -
     "/sessions/{session_id}/search", response_model=list[Message], summary="Search Session"
 )
 async def search_session(
-    session_id: str, body: HistorySearch, history: HistoryDep
+    session_id: Text, body: HistorySearch, history: HistoryDep
 ) -> list[Message]:
     """Messages of the session matching the query, best first, with `score` in [0, 1]."""
     return await history.search(
@@ -90,5 +91,7 @@ async def search_session(
 
 
 @router.delete("/sessions/{session_id}", **_NO_CONTENT, summary="Delete Session")
-async def delete_session(session_id: str, history: HistoryDep, user_id: str | None = None) -> None:
+async def delete_session(
+    session_id: Text, history: HistoryDep, user_id: Text | None = None
+) -> None:
     await history.delete(session_id=session_id, user_id=user_id)
