@@ -911,9 +911,9 @@ async def test_word_index_out_of_date_is_rebuilt_from_chroma(tmp_path: Path, mak
     assert await _keyword_ids(third) == ["a"]
 
 
-async def test_a_failed_chroma_write_leaves_the_word_index_unused(
-    tmp_path: Path, make, monkeypatch
-):
+async def test_a_failed_chroma_write_rebuilds_the_word_index(tmp_path: Path, make, monkeypatch):
+    """A write that fails between Chroma and the word index leaves the index unknown: the
+    writer rebuilds it from Chroma at once; if even that fails, searches read Chroma instead."""
     from memio.providers.chroma._store import ChromaStore
 
     store = make("documents", {"path": str(tmp_path / "c")})
@@ -926,8 +926,16 @@ async def test_a_failed_chroma_write_leaves_the_word_index_unused(
     with pytest.raises(ProviderError):
         await store.add(content="more tea", doc_id="b")
     monkeypatch.undo()
-    scans = []
     real = store._in_scope
+    store._in_scope = _no_scan
+    assert await _keyword_ids(store) == ["a"]  # rebuilt from Chroma by the failed writer
+
+    monkeypatch.setattr(ChromaStore, "_add_rows", fail)
+    monkeypatch.setattr(store._backend, "count", fail)  # the rebuild fails too
+    with pytest.raises(ProviderError):
+        await store.add(content="more tea", doc_id="b")
+    monkeypatch.undo()
+    scans = []
 
     async def counted(*args: Any, **kwargs: Any) -> Any:
         scans.append(1)
@@ -935,3 +943,28 @@ async def test_a_failed_chroma_write_leaves_the_word_index_unused(
 
     store._in_scope = counted
     assert await _keyword_ids(store) == ["a"] and scans == [1]  # read from Chroma, still right
+
+
+async def test_searches_during_a_write_use_the_word_index(tmp_path: Path, make, monkeypatch):
+    """While a write is in flight the index holds the state before it (the write is not yet
+    acknowledged), so concurrent searches keep using it instead of reading the whole scope."""
+    from memio.providers.chroma._store import ChromaStore
+
+    store = make("documents", {"path": str(tmp_path / "c")})
+    await store.add(content="green tea", doc_id="a")
+    started, release = asyncio.Event(), asyncio.Event()
+    real_add = ChromaStore._add_rows
+
+    async def slow(*args: Any, **kwargs: Any) -> None:
+        started.set()
+        await release.wait()
+        await real_add(*args, **kwargs)
+
+    monkeypatch.setattr(ChromaStore, "_add_rows", slow)
+    writing = asyncio.create_task(store.add(content="more tea", doc_id="b"))
+    await started.wait()
+    store._in_scope = _no_scan
+    assert await _keyword_ids(store) == ["a"]
+    release.set()
+    await writing
+    assert sorted(await _keyword_ids(store)) == ["a", "b"]

@@ -5,9 +5,13 @@ Chroma has no word index memio can rank with, so the documents store keeps one n
 content's words in an FTS5 index. It only finds keyword candidates; memio.ranking scores them.
 
 It follows Chroma, never leads: a write marks it dirty (committed) before Chroma is written and
-clean in the transaction that applies the change after Chroma succeeded. A dirty index (a write
-failed or the process died in between) is not used; the next open rebuilds it from Chroma, as
-it does when the counts differ (a store written before this index existed).
+clean in the transaction that applies the change after Chroma succeeded. While a write is in
+flight the index holds the state before it, which is what a concurrent search may see of a write
+not yet acknowledged, so it stays in use (bypassing it then sent nearly every search under a
+write-heavy load to a full scope read: bench soak). Only a write that failed between the two
+steps makes it unusable (`stale`): the writer rebuilds it from Chroma at once, and failing that
+the next open does, as it does for a dirty index left by a crash or for other counts (a store
+written before this index existed).
 """
 
 from __future__ import annotations
@@ -51,17 +55,13 @@ class KeywordIndex:
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        self.stale = False  # a write failed between Chroma and this index: not used until rebuilt
         with self._lock:
             self._db.executescript(_SCHEMA)
 
     def _dirty(self) -> bool:
         row = self._db.execute("SELECT value FROM state WHERE key = 'dirty'").fetchone()
         return bool(row and row[0])
-
-    @property
-    def usable(self) -> bool:
-        with self._lock:
-            return not self._dirty()
 
     def sync(self, count: int, entries: Callable[[], Iterable[Entry]]) -> None:
         """Rebuild from `entries` (Chroma's documents) when dirty or holding another count."""
@@ -80,6 +80,7 @@ class KeywordIndex:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self.stale = False
 
     def mark_dirty(self) -> None:
         with self._lock:
@@ -106,11 +107,11 @@ class KeywordIndex:
         self, words: Sequence[str], user_id: str | None, shared: bool
     ) -> tuple[list[tuple[str, str]], int] | None:
         """(id, content) of the scope's documents holding one of `words` (letters and digits
-        only, so each is a valid FTS5 string), and the scope's size; None when dirty."""
+        only, so each is a valid FTS5 string), and the scope's size; None when stale."""
         scope = (user_id, user_id, shared)
         match = " OR ".join(f'"{word}"' for word in words)
         with self._lock:
-            if self._dirty():
+            if self.stale:
                 return None
             found = self._db.execute(
                 "SELECT d.id, d.content FROM docs_fts JOIN docs AS d ON d.rowid = docs_fts.rowid"

@@ -18,6 +18,7 @@ owner change) each is decided on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -220,14 +221,24 @@ class ChromaDocumentStore(ChromaStore[Document]):
         upserts: Sequence[Entry] = (),
         deletes: Sequence[str] = (),
     ) -> None:
-        """Run a Chroma write with the word index marked dirty until it holds the change."""
+        """Run a Chroma write with the word index marked dirty until it holds the change; if
+        either step fails, rebuild the index from Chroma (the caller holds the store's write
+        lock), or leave it stale for the next open."""
         index = await self._keyword_index(operation)
         if index is None:
             await write()
             return
         await asyncio.to_thread(index.mark_dirty)
-        await write()
-        await asyncio.to_thread(index.apply, upserts=upserts, deletes=deletes)
+        try:
+            await write()
+            await asyncio.to_thread(index.apply, upserts=upserts, deletes=deletes)
+        except BaseException:
+            index.stale = True
+            with contextlib.suppress(Exception):
+                handles = await self._backend.handles(operation)
+                count = await self._backend.count()
+                await asyncio.to_thread(index.sync, count, lambda: _entries(handles.main))
+            raise
 
     async def _add_rows(
         self,
