@@ -248,6 +248,13 @@ class PostgresVectorStore(PostgresStore):
         """The cosine distance operator, schema-qualified."""
         return f"OPERATOR({self._vector_schema}.<=>)"
 
+    async def count(self) -> int:
+        """The stored facts or documents (not their history)."""
+        async with self.connection("count") as conn:
+            cur = await conn.execute(f"SELECT count(*) AS n FROM {self.t}")
+            row = await cur.fetchone()
+        return int(row["n"]) if row else 0
+
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         vectors = np.asarray(await self.embedder.embed(list(texts)), dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dimensions:

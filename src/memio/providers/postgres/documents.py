@@ -200,12 +200,6 @@ class PostgresDocumentStore(PostgresVectorStore):
             keyword=keyword,
         )
 
-    async def count(self) -> int:
-        async with self.connection("count") as conn:
-            cur = await conn.execute(f"SELECT count(*) AS n FROM {self.t}")
-            row = await cur.fetchone()
-        return int(row["n"]) if row else 0
-
     # --- writes --------------------------------------------------------------------------------
 
     async def add(

@@ -297,12 +297,6 @@ class PostgresFactStore(PostgresVectorStore):
             for row in rows
         ]
 
-    async def count(self) -> int:
-        async with self.connection("count") as conn:
-            cur = await conn.execute(f"SELECT count(*) AS n FROM {self.t}")
-            row = await cur.fetchone()
-        return int(row["n"]) if row else 0
-
     # --- writes --------------------------------------------------------------------------------
 
     async def add(
