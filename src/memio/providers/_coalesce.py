@@ -19,7 +19,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["WriteCoalescer"]
+from memio.errors import ConflictError, InvalidRequestError, MemioError
+
+__all__ = ["WriteCoalescer", "together_or_alone"]
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -97,3 +99,28 @@ class WriteCoalescer(Generic[R, T]):
                 if not future.done():
                     future.cancel()
             queue.pending.clear()
+
+
+async def together_or_alone(
+    requests: list[R],
+    together: Callable[[list[R]], Awaitable[list[T]]],
+    alone: Callable[[R], Awaitable[T]],
+    *,
+    joinable: bool = True,
+) -> list[T | MemioError]:
+    """A batch's outcomes, in arrival order: `together` (one write for all) when there are
+    several and they are `joinable`; when one of them is a client mistake (an id that exists, a
+    merge over the caps) the joint write would fail as a whole, so each is then decided `alone`,
+    with the outcome it would have had by itself."""
+    if len(requests) > 1 and joinable:
+        try:
+            return list(await together(requests))
+        except (ConflictError, InvalidRequestError):
+            pass
+    out: list[T | MemioError] = []
+    for request in requests:
+        try:
+            out.append(await alone(request))
+        except MemioError as exc:
+            out.append(exc)
+    return out

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from memio import ranking
-from memio.errors import ConflictError, InvalidRequestError, MemioError, NotFoundError
+from memio.errors import ConflictError, MemioError, NotFoundError
 from memio.filters import parse_filters
 from memio.models import (
     Document,
@@ -37,7 +37,7 @@ from memio.models import (
     validate_metadata,
 )
 from memio.pagination import check_limit
-from memio.providers._coalesce import WriteCoalescer
+from memio.providers._coalesce import WriteCoalescer, together_or_alone
 from memio.providers._shared import (
     DOCUMENT_FIELDS,
     TIMESTAMP_FIELDS,
@@ -430,40 +430,36 @@ class ChromaDocumentStore(ChromaStore[Document]):
     ) -> list[list[Document] | MemioError]:
         """Concurrent write calls as one planned write when they can be (see the module
         docstring), else one by one, each with its own outcome, in arrival order."""
+
+        async def together(batch: list[_Write]) -> list[list[Document]]:
+            written = await self._write_planned(
+                batch[0].operation,
+                [item for call in batch for item in call.items],
+                np.vstack([call.vectors for call in batch]),
+                replace=replace,
+            )
+            out = []
+            for call in batch:
+                out.append(written[: len(call.items)])
+                written = written[len(call.items) :]
+            return out
+
+        async def alone(call: _Write) -> list[Document]:
+            return await self._write_planned(
+                call.operation,
+                call.items,
+                call.vectors,
+                replace=replace,
+                single=call.operation == "add",
+            )
+
+        explicit = [item.doc_id for call in calls for item in call.items if item.doc_id]
+        joinable = (
+            sum(len(call.items) for call in calls) <= _GROUP_ITEMS
+            and len(explicit) == len(set(explicit))
+        )
         async with self._lock:
-            explicit = [item.doc_id for call in calls for item in call.items if item.doc_id]
-            together = sum(len(call.items) for call in calls) <= _GROUP_ITEMS
-            if len(calls) > 1 and together and len(explicit) == len(set(explicit)):
-                try:
-                    written = await self._write_planned(
-                        calls[0].operation,
-                        [item for call in calls for item in call.items],
-                        np.vstack([call.vectors for call in calls]),
-                        replace=replace,
-                    )
-                except (ConflictError, InvalidRequestError):
-                    pass
-                else:
-                    out: list[list[Document] | MemioError] = []
-                    for call in calls:
-                        out.append(written[: len(call.items)])
-                        written = written[len(call.items) :]
-                    return out
-            results: list[list[Document] | MemioError] = []
-            for call in calls:
-                try:
-                    results.append(
-                        await self._write_planned(
-                            call.operation,
-                            call.items,
-                            call.vectors,
-                            replace=replace,
-                            single=call.operation == "add",
-                        )
-                    )
-                except MemioError as exc:
-                    results.append(exc)
-            return results
+            return await together_or_alone(calls, together, alone, joinable=joinable)
 
     async def _write_planned(
         self,

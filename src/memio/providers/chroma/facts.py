@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from memio.errors import ConflictError, InvalidRequestError, MemioError, NotFoundError
+from memio.errors import ConflictError, MemioError, NotFoundError
 from memio.filters import parse_filters
 from memio.models import (
     Fact,
@@ -50,7 +50,7 @@ from memio.models import (
     validate_metadata,
 )
 from memio.pagination import check_limit
-from memio.providers._coalesce import WriteCoalescer
+from memio.providers._coalesce import WriteCoalescer, together_or_alone
 from memio.providers._shared import (
     FACT_FIELDS,
     FACT_SCOPE,
@@ -567,33 +567,25 @@ class ChromaFactStore(ChromaStore[Fact]):
 
     async def _add_batch(self, requests: list[_Add]) -> list[Fact | MemioError]:
         """Concurrent single adds written together (group commit, see the module docstring),
-        each with the outcome it would have had alone, in arrival order. When one of them is a
-        client mistake (an id that exists, a merge over the metadata caps) the batch would fail
-        as a whole, so each is then decided on its own instead."""
+        each with the outcome it would have had alone, in arrival order."""
+
+        async def together(batch: list[_Add]) -> list[Fact]:
+            return await self._add_planned(
+                "add",
+                [request.item for request in batch],
+                [request.scope for request in batch],
+                np.vstack([request.vectors for request in batch]),
+                single=False,
+            )
+
+        async def alone(request: _Add) -> Fact:
+            [fact] = await self._add_planned(
+                "add", [request.item], [request.scope], request.vectors, single=True
+            )
+            return fact
+
         async with self._lock:
-            if len(requests) > 1:
-                try:
-                    return list(
-                        await self._add_planned(
-                            "add",
-                            [request.item for request in requests],
-                            [request.scope for request in requests],
-                            np.vstack([request.vectors for request in requests]),
-                            single=False,
-                        )
-                    )
-                except (ConflictError, InvalidRequestError):
-                    pass
-            out: list[Fact | MemioError] = []
-            for request in requests:
-                try:
-                    [fact] = await self._add_planned(
-                        "add", [request.item], [request.scope], request.vectors, single=True
-                    )
-                    out.append(fact)
-                except MemioError as exc:
-                    out.append(exc)
-            return out
+            return await together_or_alone(requests, together, alone)
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
         items = coerce_items(FactInput, facts, field="facts")
