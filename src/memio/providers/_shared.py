@@ -64,6 +64,7 @@ __all__ = [
     "content_key",
     "document_batch",
     "expiry_arg",
+    "fact_add_args",
     "fact_filter",
     "fact_key",
     "fact_scope",
@@ -313,6 +314,29 @@ def fact_scope(
         name: optional_text(value, field=f"{where}{name}")
         for name, value in zip(FACT_SCOPE, values, strict=True)
     }
+
+
+def fact_add_args(
+    *,
+    content: Any,
+    user_id: Any,
+    agent_id: Any,
+    app_id: Any,
+    run_id: Any,
+    metadata: Any,
+    fact_id: Any,
+    expires_at: Any,
+) -> tuple[FactInput, dict[str, str | None]]:
+    """Validate `FactStore.add` arguments once for every provider: (the item, its scope)."""
+    require_text(content, field="content")
+    scope = fact_scope(user_id, agent_id, app_id, run_id)
+    item = FactInput(
+        content=content,
+        metadata=validate_metadata(metadata),
+        fact_id=optional_text(fact_id, field="fact_id"),
+        expires_at=expiry_arg(expires_at),
+    )
+    return item, scope
 
 
 def fact_search_args(

@@ -61,6 +61,7 @@ from memio.providers._shared import (
     content_taken,
     document_batch,
     expiry_arg,
+    fact_add_args,
     fact_filter,
     fact_key,
     fact_scope,
@@ -362,12 +363,15 @@ class MemoryFactStore(_MemoryStore):
         fact_id: str | None = None,
         expires_at: datetime | None = None,
     ) -> Fact:
-        require_text(content, field="content")
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        clean = validate_metadata(metadata)
-        optional_text(fact_id, field="fact_id")
-        item = FactInput(
-            content=content, metadata=clean, fact_id=fact_id, expires_at=expiry_arg(expires_at)
+        item, scope = fact_add_args(
+            content=content,
+            user_id=user_id,
+            agent_id=agent_id,
+            app_id=app_id,
+            run_id=run_id,
+            metadata=metadata,
+            fact_id=fact_id,
+            expires_at=expires_at,
         )
         async with self._lock:
             if fact_id is not None and fact_id in self._facts:
