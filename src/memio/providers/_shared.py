@@ -173,15 +173,27 @@ class OpenOnce:
 
 
 def parse_config(model: type[_M], config: Mapping[str, Any]) -> _M:
-    """Validate a provider's config; the error names the first bad key (``config.<key>``)."""
+    """Validate a provider's config; the error names the first bad key (``config.<key>``) and
+    lists the others."""
     try:
         return model.model_validate(dict(config))
     except ValidationError as exc:
-        errors = exc.errors()
+        # a typo'd key first: the likely cause of the rest (a value under the intended key
+        # reads as missing)
+        errors = sorted(exc.errors(), key=lambda err: err["type"] != "extra_forbidden")
         paths = ["config." + ".".join(str(part) for part in err["loc"]) for err in errors]
-        rest = zip(paths[1:], errors[1:], strict=True)
-        more = "".join(f"; {path}: {err['msg']}" for path, err in rest)
-        raise InvalidRequestError(errors[0]["msg"] + more, field=paths[0]) from None
+        messages = [_config_problem(model, err) for err in errors]
+        rest = zip(paths[1:], messages[1:], strict=True)
+        more = "".join(f"; {path}: {message}" for path, message in rest)
+        raise InvalidRequestError(messages[0] + more, field=paths[0]) from None
+
+
+def _config_problem(model: type[BaseModel], error: Any) -> str:
+    """A typo'd key names the keys the provider accepts (top-level keys: what a user types)."""
+    if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:
+        keys = [field.alias or name for name, field in model.model_fields.items()]
+        return f"unknown key (expected one of: {', '.join(keys)})"
+    return error["msg"]
 
 
 def coerce_items(
