@@ -174,6 +174,15 @@ class FactStore(Store, Protocol):
         after the fact was deleted."""
         ...
 
+    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
+        """Write `fact` as another store held it, for `memio import` and `memio migrate`: its id,
+        scope, metadata and timestamps as given, and `history` (its events, oldest first) as its
+        history, event ids and times kept (`_shared.restorable` checks both). The content is
+        embedded by this store. An id this store already holds is left untouched: returns False
+        (True when written). Content another fact of the same scope holds is a ConflictError
+        naming that fact, as for `update`. No dedup merge and no new event is made."""
+        ...
+
 
 @runtime_checkable
 class HistoryStore(Store, Protocol):

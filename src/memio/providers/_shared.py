@@ -23,6 +23,8 @@ from memio.filters import FilterNode, parse_filters
 from memio.models import (
     DocumentInput,
     Fact,
+    FactEvent,
+    FactEventType,
     FactInput,
     GraphResult,
     Message,
@@ -31,6 +33,8 @@ from memio.models import (
     check_metadata_size,
     check_text,
     cosine_score,
+    utc_timestamp,
+    utcnow,
     validate_metadata,
 )
 
@@ -468,6 +472,46 @@ def content_taken(other_id: str) -> ConflictError:
     return ConflictError(
         f"fact {other_id!r} of the same scope already holds this content", field="content"
     )
+
+
+def restorable(fact: Fact, history: Sequence[FactEvent]) -> tuple[Fact, list[FactEvent]]:
+    """The checked arguments of `FactStore.restore`: the fact with both timestamps (a missing
+    one is the other) and its events oldest first, each naming the fact; an empty history
+    becomes the ADD that made the fact (a source that keeps none, e.g. the mem0 platform)."""
+    fact = Fact.model_validate(fact.model_dump() if isinstance(fact, Fact) else fact)
+    require_text(fact.id, field="fact.id")
+    require_text(fact.content, field="fact.content")
+    validate_metadata(fact.metadata, field="fact.metadata")
+    created = fact.created_at or fact.updated_at or utcnow()
+    fact = fact.model_copy(
+        update={
+            "score": None,
+            "event": None,
+            "created_at": utc_timestamp(created, field="fact.created_at"),
+            "updated_at": utc_timestamp(fact.updated_at or created, field="fact.updated_at"),
+        }
+    )
+    events = [FactEvent.model_validate(event) for event in history]
+    for i, event in enumerate(events):
+        if event.fact_id != fact.id:
+            raise InvalidRequestError(
+                f"is an event of fact {event.fact_id!r}, not {fact.id!r}",
+                field=f"history[{i}].fact_id",
+            )
+    if not events:
+        events = [
+            FactEvent(
+                id=new_id(),
+                fact_id=fact.id,
+                event=FactEventType.ADD,
+                new_content=fact.content,
+                new_metadata=dict(fact.metadata),
+                created_at=fact.created_at,
+                **{name: getattr(fact, name) for name in FACT_SCOPE},
+            )
+        ]
+    events.sort(key=lambda event: utc_timestamp(event.created_at, field="history.created_at"))
+    return fact, events
 
 
 @dataclass

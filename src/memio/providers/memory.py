@@ -79,6 +79,7 @@ from memio.providers._shared import (
     plan_fact_batch,
     plan_triples,
     require_text,
+    restorable,
     triple_text,
     update_args,
     word_match_score,
@@ -389,6 +390,22 @@ class MemoryFactStore(_MemoryStore):
             steps = plan_fact_batch(items, scopes, self._stored(items, scopes), utcnow())
             vectors = await self._embed([item.content for item in items])
             return self._apply(steps, dict(enumerate(vectors)))
+
+    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
+        fact, events = restorable(fact, history)
+        scope = {name: getattr(fact, name) for name in FACT_SCOPE}
+        vector = await self._embed_one(fact.content)
+        async with self._lock:
+            if fact.id in self._facts:
+                return False
+            other = self._stored([FactInput(content=fact.content)], [scope]).get(
+                fact_key(fact.content, scope)
+            )
+            if other is not None:
+                raise content_taken(other.id)
+            self._facts[fact.id] = _Entry(_copy(fact), vector, next(self._seq))
+            self._events[fact.id] = [_copy(event) for event in events]
+            return True
 
     async def update(
         self,

@@ -25,6 +25,6 @@ BACKENDS = [
         config=_platform,
         persistent=True,
         requires=("mem0_platform_server",),
-        cannot=frozenset({"event_scope"}),
+        cannot=frozenset({"event_scope", "restore"}),
     )
 ]

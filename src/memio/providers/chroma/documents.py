@@ -454,9 +454,8 @@ class ChromaDocumentStore(ChromaStore[Document]):
             )
 
         explicit = [item.doc_id for call in calls for item in call.items if item.doc_id]
-        joinable = (
-            sum(len(call.items) for call in calls) <= _GROUP_ITEMS
-            and len(explicit) == len(set(explicit))
+        joinable = sum(len(call.items) for call in calls) <= _GROUP_ITEMS and len(explicit) == len(
+            set(explicit)
         )
         async with self._lock:
             return await together_or_alone(calls, together, alone, joinable=joinable)
