@@ -216,6 +216,11 @@ class HistoryStore(Store, Protocol):
         """Session ids, oldest session first."""
         ...
 
+    async def owner(self, *, session_id: str) -> str | None:
+        """The user_id the session belongs to (None: nobody's): what an export must keep, as a
+        listing without user_id does not say it. Unknown session is NotFoundError."""
+        ...
+
     async def search(
         self,
         *,

@@ -502,6 +502,9 @@ class MemoryHistoryStore(_MemoryStore):
             raise NotFoundError("session", session_id)
         return session
 
+    async def owner(self, *, session_id: str) -> str | None:
+        return self._session(session_id, None).owner
+
     async def add(
         self,
         *,
