@@ -311,6 +311,12 @@ class DocumentStore(Store, Protocol):
 
     async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int: ...
 
+    async def restore(self, *, document: Document) -> bool:
+        """Write `document` as another store held it (`memio import` / `migrate`): id, owner,
+        metadata and both timestamps as given; the content embedded by this store. An id this
+        store already holds is left untouched: returns False (True when written)."""
+        ...
+
     async def delete_all(self, *, user_id: str | None = None) -> int: ...
 
 
@@ -372,3 +378,9 @@ class GraphStore(Store, Protocol):
         ...
 
     async def delete_all(self, *, user_id: str | None = None) -> int: ...
+
+    async def restore(self, *, triple: Triple) -> bool:
+        """Write `triple` as another store held it (`memio import` / `migrate`): its id (which
+        must be the one this store would give it), owner, metadata and created_at as given. An
+        id this store already holds is left untouched: returns False (True when written)."""
+        ...

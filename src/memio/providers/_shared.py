@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from memio.errors import ConflictError, InvalidRequestError, MemioError, ProviderError
 from memio.filters import FilterNode, parse_filters
 from memio.models import (
+    Document,
     DocumentInput,
     Fact,
     FactEvent,
@@ -482,14 +483,9 @@ def restorable(fact: Fact, history: Sequence[FactEvent]) -> tuple[Fact, list[Fac
     require_text(fact.id, field="fact.id")
     require_text(fact.content, field="fact.content")
     validate_metadata(fact.metadata, field="fact.metadata")
-    created = fact.created_at or fact.updated_at or utcnow()
+    created, updated = _restored_times(fact.created_at, fact.updated_at, "fact")
     fact = fact.model_copy(
-        update={
-            "score": None,
-            "event": None,
-            "created_at": utc_timestamp(created, field="fact.created_at"),
-            "updated_at": utc_timestamp(fact.updated_at or created, field="fact.updated_at"),
-        }
+        update={"score": None, "event": None, "created_at": created, "updated_at": updated}
     )
     events = [FactEvent.model_validate(event) for event in history]
     for i, event in enumerate(events):
@@ -512,6 +508,43 @@ def restorable(fact: Fact, history: Sequence[FactEvent]) -> tuple[Fact, list[Fac
         ]
     events.sort(key=lambda event: utc_timestamp(event.created_at, field="history.created_at"))
     return fact, events
+
+
+def restorable_document(document: Document) -> Document:
+    """The checked argument of `DocumentStore.restore`: both timestamps set (a missing one is
+    the other, or now), no score."""
+    document = Document.model_validate(
+        document.model_dump() if isinstance(document, Document) else document
+    )
+    require_text(document.id, field="document.id")
+    require_text(document.content, field="document.content")
+    optional_text(document.user_id, field="document.user_id")
+    validate_metadata(document.metadata, field="document.metadata")
+    created, updated = _restored_times(document.created_at, document.updated_at, "document")
+    return document.model_copy(update={"score": None, "created_at": created, "updated_at": updated})
+
+
+def restorable_triple(triple: Triple) -> Triple:
+    """The checked argument of `GraphStore.restore`: a triple as `plan_triples` would store it
+    (same id rule: an id that is not the triple's own is refused), its created_at kept."""
+    triple = Triple.model_validate(triple.model_dump() if isinstance(triple, Triple) else triple)
+    [planned] = plan_triples([triple.model_copy(update={"id": None})], triple.user_id)
+    if triple.id is not None and triple.id != planned.id:
+        raise InvalidRequestError(
+            f"is not the id of this triple in this scope ({planned.id!r})", field="triple.id"
+        )
+    created, _ = _restored_times(triple.created_at, None, "triple")
+    return planned.model_copy(update={"created_at": created})
+
+
+def _restored_times(
+    created: datetime | None, updated: datetime | None, field: str
+) -> tuple[datetime, datetime]:
+    created = created or updated or utcnow()
+    return (
+        utc_timestamp(created, field=f"{field}.created_at"),
+        utc_timestamp(updated or created, field=f"{field}.updated_at"),
+    )
 
 
 @dataclass

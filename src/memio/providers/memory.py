@@ -80,6 +80,8 @@ from memio.providers._shared import (
     plan_triples,
     require_text,
     restorable,
+    restorable_document,
+    restorable_triple,
     triple_text,
     update_args,
     word_match_score,
@@ -730,6 +732,15 @@ class MemoryDocumentStore(_MemoryStore):
             )
             return _copy(self._put(document, vector))
 
+    async def restore(self, *, document: Document) -> bool:
+        document = restorable_document(document)
+        vector = await self._embed_one(document.content)
+        async with self._lock:
+            if document.id in self._docs:
+                return False
+            self._put(document, vector)
+            return True
+
     async def add_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
     ) -> list[Document]:
@@ -861,6 +872,15 @@ class MemoryGraphStore(_MemoryStore):
                 entry = self._triples[tid]
                 entry.item = _copy(entry.item, metadata=final[tid])
             return [_copy(self._triples[t.id].item) for t in planned]
+
+    async def restore(self, *, triple: Triple) -> bool:
+        triple = restorable_triple(triple)
+        [vector] = await self._embed([triple_text(triple.subject, triple.predicate, triple.object)])
+        async with self._lock:
+            if triple.id in self._triples:
+                return False
+            self._triples[triple.id] = _Entry(triple, vector, next(self._seq))
+            return True
 
     async def get(
         self,
