@@ -3,10 +3,16 @@
     memio serve [--config memio-server.yaml] [--host H] [--port P]   (as memio-server)
     memio check [--config FILE] [--connect]
     memio mcp --config memio-server.yaml [--user-id alice]
+    memio export --config FILE [--stores facts,history] [--user-id U ...] -o DUMP.jsonl
+    memio import --config FILE DUMP.jsonl
+    memio migrate --from A.yaml --to B.yaml
+    memio stats --config FILE
+
+The commands that move or count items live in `memio.data_commands`.
 
 A subcommand is a parser (`_SUBCOMMANDS`) and a function taking the parsed arguments and returning
 the exit status: 0 done, 1 the data is held or refused (one line saying why), 2 a bad
-configuration (one line per problem).
+configuration (one line per problem), 130 stopped by Ctrl-C (after a partial summary).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from memio import __version__
 from memio.client import Memio
+from memio.data_commands import DATA_COMMANDS
 from memio.errors import EmbedderMismatchError
 from memio.protocols import Embedder
 from memio.providers._shared import DataLockedError
@@ -147,6 +154,7 @@ _SUBCOMMANDS: dict[
     "serve": (_serve_arguments, _serve),
     "check": (_check_arguments, _check),
     "mcp": (_mcp_arguments, _mcp),
+    **DATA_COMMANDS,
 }
 
 if __name__ == "__main__":

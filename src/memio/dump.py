@@ -48,6 +48,14 @@ MODELS: dict[str, type[BaseModel]] = {
     "triple": Triple,
 }
 VECTOR_KINDS = frozenset({"fact", "document", "triple"})
+# what progress lines and summaries call the items of each kind
+PLURALS = {
+    "fact": "facts",
+    "session": "sessions",
+    "message": "messages",
+    "document": "documents",
+    "triple": "triples",
+}
 
 
 @dataclass

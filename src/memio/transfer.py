@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memio.client import Memio
-from memio.dump import VECTOR_KINDS, DumpItem, vector_text
+from memio.dump import PLURALS, VECTOR_KINDS, DumpItem, vector_text
 from memio.errors import ConflictError, MemioError, NotFoundError, NotSupportedError
 from memio.models import Document, Fact, Message, Triple
 from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore
@@ -40,12 +40,18 @@ async def read_items(
     stores: Sequence[str] = STORE_KINDS,
     user_ids: Sequence[str] | None = None,
     embedder: Embedder | None = None,
+    histories: bool = True,
 ) -> AsyncIterator[DumpItem]:
     """Every item of `stores` (of `user_ids` only, when given), store by store, in each store's
-    listing order; a fact with its history, a session before its messages. With `embedder`,
-    facts, documents and triples carry the vector it computes for them."""
-    readers = {
-        "facts": _facts,
+    listing order; a fact with its history (unless not `histories`), a session before its
+    messages. With `embedder`, facts, documents and triples carry the vector it computes."""
+
+    async def facts(store: FactStore, user_id: str | None) -> AsyncIterator[list[DumpItem]]:
+        async for page in _facts(store, user_id, histories=histories):
+            yield page
+
+    readers: dict[str, Any] = {
+        "facts": facts,
         "history": _sessions,
         "documents": _documents,
         "graph": _triples,
@@ -63,12 +69,18 @@ async def read_items(
                     yield item
 
 
-async def _facts(store: FactStore, user_id: str | None) -> AsyncIterator[list[DumpItem]]:
+async def _facts(
+    store: FactStore, user_id: str | None, *, histories: bool
+) -> AsyncIterator[list[DumpItem]]:
     cursor = None
     while True:
         page = await store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
         yield [
-            DumpItem("fact", model=fact, history=await store.history(fact_id=fact.id))
+            DumpItem(
+                "fact",
+                model=fact,
+                history=await store.history(fact_id=fact.id) if histories else [],
+            )
             for fact in page
         ]
         cursor = page.next_cursor
@@ -151,9 +163,9 @@ class Tally:
 
     def lines(self, *, shown: int = 20) -> list[str]:
         """The summary a user reads at the end (or at Ctrl-C)."""
-        kinds = sorted(set(self.written) | set(self.renewed) | set(self.skipped))
+        kinds = [k for k in PLURALS if self.written[k] or self.renewed[k] or self.skipped[k]]
         out = [
-            f"{kind}: {self.written[kind]} written, {self.skipped[kind]} already there"
+            f"{PLURALS[kind]}: {self.written[kind]} written, {self.skipped[kind]} already there"
             + (f", {self.renewed[kind]} written with new timestamps" if self.renewed[kind] else "")
             for kind in kinds
         ]
@@ -299,8 +311,8 @@ class Importer:
         assert isinstance(message, Message)
         if self._session is None or item.session_id != self._session[0]:
             raise ConflictError("comes before the line of its session", field="session_id")
-        if self._session_refused:
-            self.tally.skipped["message (session in conflict)"] += 1
+        if self._session_refused:  # reported once, as the session's conflict
+            self.tally.skipped["message"] += 1
             return
         if message.id in self._known_messages:
             self.tally.skipped["message"] += 1
