@@ -239,18 +239,28 @@ class Importer:
             await self._already_there(item.kind, model, await self._stored(model))
 
     async def _add_fact(self, fact: Fact, refusal: NotSupportedError) -> None:
-        """A store that cannot restore: the fact as a new one with its id, said so."""
-        self.tally.notes.add(f"facts: {self.memio.facts.provider}: {refusal.message}")
+        """A store that cannot restore: the fact as a new one with its id (or, where the store
+        picks ids, a new id: the store's dedup then finds it again on a second run), said so."""
+        facts = self.memio.facts
+        self.tally.notes.add(f"facts: {facts.provider}: {refusal.message}")
+        fields = {
+            "content": fact.content,
+            "user_id": fact.user_id,
+            "agent_id": fact.agent_id,
+            "app_id": fact.app_id,
+            "run_id": fact.run_id,
+            "metadata": fact.metadata,
+        }
         try:
-            await self.memio.facts.add(
-                content=fact.content,
-                user_id=fact.user_id,
-                agent_id=fact.agent_id,
-                app_id=fact.app_id,
-                run_id=fact.run_id,
-                metadata=fact.metadata,
-                fact_id=fact.id,
-            )
+            await facts.add(**fields, fact_id=fact.id)
+        except NotSupportedError as exc:  # the store assigns ids itself
+            self.tally.notes.add(f"facts: {facts.provider}: {exc.message}: new ids given")
+            added = await facts.add(**fields)
+            if added.event == "ADD":
+                self.tally.renewed["fact"] += 1
+            else:
+                self.tally.skipped["fact"] += 1
+            return
         except ConflictError:
             try:
                 stored = await self.memio.facts.get(fact_id=fact.id)
