@@ -1,8 +1,10 @@
 """Progress of a long command: a rich bar per kind of item on a terminal, otherwise a plain line
-every few seconds (logs, CI, pipes), both on stderr so stdout stays the command's output."""
+every few seconds (logs, CI, pipes; $MEMIO_PROGRESS_SECONDS sets how many, 0 for a line per
+item), both on stderr so stdout stays the command's output."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -22,12 +24,12 @@ class Progress:
         *,
         totals: Mapping[str, int] | None = None,
         stream: IO[str] | None = None,
-        every: float = 5.0,
+        every: float | None = None,
     ) -> None:
         self.title = title
         self.totals = dict(totals or {})
         self.stream = stream or sys.stderr
-        self.every = every
+        self.every = every if every is not None else _seconds_between_lines()
         self.counts: Counter[str] = Counter()
         self._started = time.monotonic()
         self._last_line = self._started
@@ -98,3 +100,10 @@ class Progress:
             self._bar.stop()
         elif self.counts:
             self._print_line()
+
+
+def _seconds_between_lines() -> float:
+    try:
+        return max(0.0, float(os.environ.get("MEMIO_PROGRESS_SECONDS", "5")))
+    except ValueError:
+        return 5.0

@@ -170,9 +170,9 @@ class Tally:
             for kind in kinds
         ]
         out += sorted(self.notes)
-        for label, rows in (("conflict", self.conflicts), ("failed", self.failures)):
+        for label, rows in (("conflict", self.conflicts), ("failure", self.failures)):
             if rows:
-                out.append(f"{len(rows)} {label}{'s' if label == 'conflict' else ''}:")
+                out.append(f"{len(rows)} {label}{'s' if len(rows) > 1 else ''}:")
                 out += [f"  {kind} {item_id}: {why}" for kind, item_id, why in rows[:shown]]
                 if len(rows) > shown:
                     out.append(f"  ... and {len(rows) - shown} more")
@@ -284,9 +284,7 @@ class Importer:
             name for name in _SAME_FIELDS[kind] if getattr(wanted, name) != getattr(stored, name)
         ]
         if differing:
-            raise ConflictError(
-                f"the target holds this id with another {', '.join(differing)}", field="id"
-            )
+            raise ConflictError(f"the target holds this id with another {', '.join(differing)}")
         self.tally.skipped[kind] += 1
 
     async def _open_session(self, item: DumpItem) -> None:
