@@ -76,6 +76,9 @@ class ConfigError(Exception):
         # in it: the stores' own checks can still run on it and report their problems too
         self.config = config
 
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
     def extend(self, problems: list[str]) -> None:
         """Add `problems`, less those about a key already reported (a missing variable)."""
         reported = {problem.partition(": ")[0] for problem in self.problems}
