@@ -102,7 +102,7 @@ async def _contact(stores: Memio, embedder: Embedder) -> int:
                 reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
                 if isinstance(exc, TimeoutError):
                     reason = f"no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
-                print(f"  {name}: failed: {redacted(reason)}")
+                print(f"  {name}: failed: {redacted(' '.join(reason.split()))}")
             else:
                 print(f"  {name}: OK")
     finally:

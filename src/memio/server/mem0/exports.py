@@ -35,7 +35,7 @@ from memio.server.mem0.filters import merge_ids, translate
 from memio.server.mem0.platform import collect, require_entity
 from memio.server.mem0.shapes import ENTITY_FIELDS
 from memio.server.routing import make_router
-from memio.server.rules import Text
+from memio.server.rules import Text, any_of_required
 
 __all__ = ["MAX_EXPORTS", "router"]
 
@@ -65,6 +65,10 @@ class ExportFilters(BaseModel):
 
 
 class CreateExport(ExportFilters):
+    model_config = _REQUEST | ConfigDict(
+        json_schema_extra=any_of_required((*ENTITY_FIELDS, "session_id")).keywords
+    )
+
     schema_: dict[str, Any] | str = Field(
         alias="schema", description="The structure the export should follow (kept, not applied)."
     )
