@@ -9,7 +9,7 @@ interrupted import or migration is simply run again. Outcomes are counted in a `
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +69,23 @@ async def read_items(
                     yield item
 
 
+async def _pages(fetch: Callable[[str | None], Awaitable[Any]]) -> AsyncIterator[Any]:
+    """Every page of a listing: `fetch(cursor)` answers a Page or GraphResult."""
+    cursor = None
+    while True:
+        page = await fetch(cursor)
+        yield page
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
 async def _facts(
     store: FactStore, user_id: str | None, *, histories: bool
 ) -> AsyncIterator[list[DumpItem]]:
-    cursor = None
-    while True:
-        page = await store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
+    async for page in _pages(
+        lambda cursor: store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
+    ):
         yield [
             DumpItem(
                 "fact",
@@ -83,50 +94,35 @@ async def _facts(
             )
             for fact in page
         ]
-        cursor = page.next_cursor
-        if cursor is None:
-            return
 
 
 async def _sessions(store: HistoryStore, user_id: str | None) -> AsyncIterator[list[DumpItem]]:
-    cursor = None
-    while True:
-        page = await store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
+    async for page in _pages(
+        lambda cursor: store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
+    ):
         for session_id in page:
             owner = user_id if user_id is not None else await store.owner(session_id=session_id)
             yield [DumpItem("session", session_id=session_id, owner=owner)]
-            messages = None
-            while messages is None or messages.next_cursor is not None:
-                messages = await store.get(
-                    session_id=session_id,
-                    limit=PAGE_SIZE,
-                    cursor=None if messages is None else messages.next_cursor,
-                    user_id=user_id,
+            async for messages in _pages(
+                lambda cursor, session_id=session_id: store.get(
+                    session_id=session_id, limit=PAGE_SIZE, cursor=cursor, user_id=user_id
                 )
+            ):
                 yield [DumpItem("message", model=m, session_id=session_id) for m in messages]
-        cursor = page.next_cursor
-        if cursor is None:
-            return
 
 
 async def _documents(store: DocumentStore, user_id: str | None) -> AsyncIterator[list[DumpItem]]:
-    cursor = None
-    while True:
-        page = await store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
+    async for page in _pages(
+        lambda cursor: store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
+    ):
         yield [DumpItem("document", model=document) for document in page]
-        cursor = page.next_cursor
-        if cursor is None:
-            return
 
 
 async def _triples(store: GraphStore, user_id: str | None) -> AsyncIterator[list[DumpItem]]:
-    cursor = None
-    while True:
-        result = await store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
+    async for result in _pages(
+        lambda cursor: store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
+    ):
         yield [DumpItem("triple", model=triple) for triple in result.triples]
-        cursor = result.next_cursor
-        if cursor is None:
-            return
 
 
 async def _add_vectors(page: list[DumpItem], embedder: Embedder) -> None:
@@ -305,13 +301,10 @@ class Importer:
                 field="user_id",
             )
         self.tally.skipped["session"] += 1
-        page = None
-        while page is None or page.next_cursor is not None:
-            page = await history.get(
-                session_id=item.session_id,
-                limit=PAGE_SIZE,
-                cursor=None if page is None else page.next_cursor,
-            )
+        session_id = item.session_id
+        async for page in _pages(
+            lambda cursor: history.get(session_id=session_id, limit=PAGE_SIZE, cursor=cursor)
+        ):
             self._known_messages.update(m.id for m in page if m.id is not None)
 
     async def _message(self, item: DumpItem) -> None:

@@ -4,33 +4,19 @@ and the configuration errors every command shares with memio-server."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
-import yaml
 
 from memio import __version__
 from tests.server.conftest import MEMORY_STORES
-from tests.support.server_process import free_port, run_server, server_env
-
-BIN = Path(sys.executable).parent
+from tests.support.commands import BIN, run_command
+from tests.support.commands import write_config as write
+from tests.support.server_process import free_port, run_server
 
 
 def memio(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "memio"), *args],
-        cwd=cwd,
-        env=server_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def write(path: Path, config: dict | str) -> Path:
-    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
-    return path
+    return run_command([str(BIN / "memio")], *args, cwd=cwd, env=env)
 
 
 def test_version_of_both_commands(tmp_path):

@@ -7,36 +7,19 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from memio.client import Memio
+from tests.support.commands import BIN, run_command
+from tests.support.commands import write_config as config
 from tests.support.server_process import server_env
 
-BIN = Path(sys.executable).parent
 
-
-def memio(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "memio"), *args],
-        cwd=cwd,
-        env=server_env(env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def config(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(data))
-    return path
+def memio(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return run_command([str(BIN / "memio")], *args, cwd=cwd, stdin=stdin)
 
 
 async def _populate(data_dir: Path, embedder: Any) -> None:

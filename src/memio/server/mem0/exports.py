@@ -2,7 +2,8 @@
 and `get_memory_export`, served from memio's facts store.
 
 - ``POST /v1/exports/`` (``schema`` plus entity filters: ``user_id``, ``agent_id``, ``app_id``,
-  ``run_id``, ``session_id`` as ``run_id``) exports the memories in scope at once and answers
+  ``run_id``; others, such as ``session_id``, are named in ``X-Memio-Ignored``) exports the
+  memories in scope at once and answers
   ``201 {"message", "id"}``; at least one entity id is needed unless the credential is bound to
   a user (400 otherwise, as on the platform).
 - ``POST /v1/exports/get/`` (``memory_export_id`` or entity filters) and ``GET /v1/exports/``
@@ -27,12 +28,12 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from memio.dump import FORMAT, VERSION, DumpItem, encode_item
-from memio.errors import InvalidRequestError, NotFoundError
+from memio.errors import NotFoundError
 from memio.models import utcnow
 from memio.server.auth import principal_of
 from memio.server.deps import FactsDep
 from memio.server.mem0.filters import merge_ids, translate
-from memio.server.mem0.platform import collect, require_entity
+from memio.server.mem0.platform import EntityIds, collect, require_entity
 from memio.server.mem0.shapes import ENTITY_FIELDS
 from memio.server.routing import make_router
 from memio.server.rules import Text, any_of_required
@@ -46,35 +47,16 @@ CREATED = "Memory export request received. The export will be ready in a few sec
 _REQUEST = ConfigDict(extra="allow")
 
 
-class ExportFilters(BaseModel):
-    model_config = _REQUEST
-
-    user_id: Text | None = None
-    agent_id: Text | None = None
-    app_id: Text | None = None
-    run_id: Text | None = None
-    session_id: Text | None = Field(default=None, description="Taken as run_id.")
-
-    def ids(self) -> dict[str, str | None]:
-        ids = {name: getattr(self, name) for name in ENTITY_FIELDS}
-        if self.session_id is not None:
-            if ids["run_id"] not in (None, self.session_id):
-                raise InvalidRequestError("differs from run_id", field="session_id")
-            ids["run_id"] = self.session_id
-        return ids
-
-
-class CreateExport(ExportFilters):
-    model_config = _REQUEST | ConfigDict(
-        json_schema_extra=any_of_required((*ENTITY_FIELDS, "session_id")).keywords
-    )
+class CreateExport(EntityIds):
+    model_config = _REQUEST | ConfigDict(json_schema_extra=any_of_required(ENTITY_FIELDS).keywords)
 
     schema_: dict[str, Any] | str = Field(
-        alias="schema", description="The structure the export should follow (kept, not applied)."
+        alias="schema",
+        description="The structure the export should follow (kept as given, not applied).",
     )
 
 
-class GetExport(ExportFilters):
+class GetExport(EntityIds):
     memory_export_id: Text | None = None
 
 
@@ -112,14 +94,6 @@ def _registry(request: Request) -> OrderedDict[str, dict[str, Any]]:
 )
 async def create_export(request: Request, body: CreateExport, facts: FactsDep) -> dict[str, Any]:
     """Export every memory the filters select, with its history, now."""
-    schema = body.schema_
-    if isinstance(schema, str):
-        try:
-            schema = json.loads(schema)
-        except ValueError:
-            raise InvalidRequestError("must be a JSON object", field="schema") from None
-    if not isinstance(schema, dict):
-        raise InvalidRequestError("must be a JSON object", field="schema")
     ids = body.ids()
     translation = merge_ids(translate(None), ids)
     require_entity(request, translation, "an export")
@@ -132,7 +106,7 @@ async def create_export(request: Request, body: CreateExport, facts: FactsDep) -
         "status": "completed",
         "created_at": utcnow().isoformat(),
         "filters": {name: value for name, value in ids.items() if value is not None},
-        "schema": schema,
+        "schema": body.schema_,
         "format": FORMAT,
         "version": VERSION,
         "count": len(memories),
@@ -146,7 +120,7 @@ async def create_export(request: Request, body: CreateExport, facts: FactsDep) -
     return {"message": CREATED, "id": export["id"]}
 
 
-def _find(request: Request, export_id: str | None, filters: ExportFilters) -> dict[str, Any]:
+def _find(request: Request, export_id: str | None, filters: EntityIds) -> dict[str, Any]:
     owner = principal_of(request).name
     mine = [e for e in _registry(request).values() if e["_owner"] == owner]
     if export_id is not None:
@@ -180,10 +154,7 @@ async def latest_export(
     agent_id: Text | None = None,
     app_id: Text | None = None,
     run_id: Text | None = None,
-    session_id: Text | None = None,
 ) -> dict[str, Any]:
     """The caller's latest export with exactly these filters."""
-    filters = ExportFilters(
-        user_id=user_id, agent_id=agent_id, app_id=app_id, run_id=run_id, session_id=session_id
-    )
+    filters = EntityIds(user_id=user_id, agent_id=agent_id, app_id=app_id, run_id=run_id)
     return _find(request, None, filters)
