@@ -245,8 +245,11 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 async def _write_all(memio: Memio, items: Any, kinds: list[str], tally: Tally) -> None:
-    """Write `items` (an iterator or async iterator of DumpItems) of the `kinds` stores."""
-    wanted = {kind for kind, store in _KIND_STORE.items() if store in kinds}
+    """Write `items` (an iterator or async iterator of DumpItems) of the `kinds` stores that
+    `memio` has (the others were named by `_warn_missing_stores`)."""
+    wanted = {
+        kind for kind, store in _KIND_STORE.items() if store in kinds and store in memio.stores
+    }
     importer = Importer(memio, tally)
     with Progress("import") as progress:
         async for item in _each(items):

@@ -265,3 +265,13 @@ def test_migrate_from_the_mem0_platform_into_postgres(tmp_path, mem0_platform_se
         assert (fact["content"], fact["user_id"]) == (memory["memory"], memory["user_id"])
         assert fact["created_at"][:19] == memory["created_at"][:19]
         assert [event["event"] for event in fact["history"]] == ["ADD"]
+
+
+def test_stores_the_target_lacks_are_left_out_and_said_so(tmp_path, source):
+    dump = tmp_path / "dump.jsonl"
+    assert memio("export", "--config", str(source), "-o", str(dump), cwd=tmp_path).returncode == 0
+    target = config(tmp_path / "b.yaml", {"stores": {"facts": {"provider": "memory"}}})
+    result = memio("import", "--config", str(target), str(dump), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["facts: 2 written, 0 already there"]
+    assert "the dump holds graph but this config has no graph store" in result.stderr
