@@ -265,7 +265,8 @@ class PostgresDocumentStore(PostgresVectorStore):
     ) -> list[Any]:
         """Insert new documents in order; ids already taken are skipped (not returned). `at`:
         the (created_at, updated_at) of a restored document, else both now."""
-        created, updated = at or (utcnow(), utcnow())
+        now = utcnow()
+        created, updated = at or (now, now)
         async with conn.cursor() as cur:
             await cur.executemany(
                 f"INSERT INTO {self.t} (id, content, user_id, metadata, embedding, created_at,"
