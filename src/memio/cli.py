@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from memio import __version__
 from memio.client import Memio
-from memio.data_commands import DATA_COMMANDS
+from memio.data_commands import DATA_COMMANDS, one_line
 from memio.errors import EmbedderMismatchError
 from memio.protocols import Embedder
 from memio.providers._shared import DataLockedError
@@ -102,7 +102,7 @@ async def _contact(stores: Memio, embedder: Embedder) -> int:
                 reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
                 if isinstance(exc, TimeoutError):
                     reason = f"no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
-                print(f"  {name}: failed: {redacted(' '.join(reason.split()))}")
+                print(f"  {name}: failed: {one_line(reason)}")
             else:
                 print(f"  {name}: OK")
     finally:

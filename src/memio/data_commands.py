@@ -30,7 +30,7 @@ from memio.server.__main__ import add_config_argument, load_stores
 from memio.server.config import ServerConfig
 from memio.transfer import Importer, Tally, read_items
 
-__all__ = ["DATA_COMMANDS"]
+__all__ = ["DATA_COMMANDS", "one_line"]
 
 INTERRUPTED = 130
 _COUNTED = {"facts": "facts", "history": "messages", "documents": "documents", "graph": "triples"}
@@ -151,7 +151,11 @@ def _export(args: argparse.Namespace) -> int:
         if status == 0:
             finish()
     if status != 0 and args.output != "-":
-        print(f"{prog}: the incomplete dump is {args.output}.partial", file=sys.stderr)
+        partial = Path(f"{args.output}.partial")
+        if written:
+            print(f"{prog}: the incomplete dump is {partial}", file=sys.stderr)
+        else:  # nothing of the stores in it: no file to mistake for a dump
+            partial.unlink(missing_ok=True)
     return status
 
 
@@ -321,16 +325,21 @@ def _run(
             print(f"  {line}", file=sys.stderr)
         return INTERRUPTED
     except (DataLockedError, EmbedderMismatchError) as exc:
-        print(f"{prog}: cannot use this data: {redacted(exc.message)}", file=sys.stderr)
+        print(f"{prog}: cannot use this data: {one_line(exc.message)}", file=sys.stderr)
         return 1
     except MemioError as exc:
-        print(f"{prog}: {redacted(exc.message)}", file=sys.stderr)
+        print(f"{prog}: {one_line(exc.message)}", file=sys.stderr)
         for line in summary():
             print(f"  {line}", file=sys.stderr)
         return 1
     for line in summary():
         print(line, file=stream or sys.stdout)
     return 1 if failed() else 0
+
+
+def one_line(message: str) -> str:
+    """An error message (a driver's may span lines) as one redacted line."""
+    return redacted(" ".join(message.split()))
 
 
 @contextlib.contextmanager

@@ -275,3 +275,22 @@ def test_stores_the_target_lacks_are_left_out_and_said_so(tmp_path, source):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["facts: 2 written, 0 already there"]
     assert "the dump holds graph but this config has no graph store" in result.stderr
+
+
+def test_an_export_that_cannot_read_leaves_no_file(tmp_path):
+    closed = config(
+        tmp_path / "c.yaml",
+        {
+            "stores": {
+                "facts": {
+                    "provider": "postgres",
+                    "config": {"dsn": "postgresql://127.0.0.1:9/x", "connect_timeout": 2},
+                }
+            }
+        },
+    )
+    result = memio("export", "--config", str(closed), "-o", str(tmp_path / "d.jsonl"), cwd=tmp_path)
+    assert result.returncode == 1
+    [first] = [line for line in result.stderr.splitlines() if line.startswith("memio export: ")]
+    assert first.startswith("memio export: postgres.count failed:")
+    assert list(tmp_path.glob("d.jsonl*")) == []
