@@ -186,12 +186,12 @@ class FactStore(Store, Protocol):
         after the fact was deleted."""
         ...
 
-<<<<<<< HEAD
     async def purge_expired(self, *, before: datetime) -> int:
         """Delete every fact whose expiry is at or before `before`, each recording a DELETE
         with reason "expired"; safe to run from several processes at once. Returns how many
         went."""
-=======
+        ...
+
     async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
         """Write `fact` as another store held it, for `memio import` and `memio migrate`: its id,
         scope, metadata and timestamps as given, and `history` (its events, oldest first) as its
@@ -199,7 +199,6 @@ class FactStore(Store, Protocol):
         embedded by this store. An id this store already holds is left untouched: returns False
         (True when written). Content another fact of the same scope holds is a ConflictError
         naming that fact, as for `update`. No dedup merge and no new event is made."""
->>>>>>> main
         ...
 
 

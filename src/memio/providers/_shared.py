@@ -21,11 +21,8 @@ from pydantic import BaseModel, ValidationError
 from memio.errors import ConflictError, InvalidRequestError, MemioError, ProviderError
 from memio.filters import And, Condition, FilterNode, Not, parse_filters
 from memio.models import (
-<<<<<<< HEAD
     KEEP,
-=======
     Document,
->>>>>>> main
     DocumentInput,
     Fact,
     FactEvent,

@@ -35,12 +35,9 @@ class Backend:
     marks: tuple[Any, ...] = ()  # pytest marks, e.g. pytest.mark.postgres
     # What the provider truly cannot do, declared here by the provider (the suites then check
     # what it answers instead, never skip): "event_scope" = FactEvent scope ids stay None;
-<<<<<<< HEAD
     # "event_reason" = FactEvent.reason stays None (mem0 keeps the history, not memio).
-=======
     # "restore" = FactStore.restore is NotSupportedError (the backend stamps its own times);
     # "fact_ids" = a caller-chosen fact_id is NotSupportedError (the backend picks ids).
->>>>>>> main
     cannot: frozenset[str] = frozenset()
     # Embedded data one process at a time: a second process opening it is refused, naming the
     # holder (tests/providers/test_data_locks.py).

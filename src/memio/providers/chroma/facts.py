@@ -71,12 +71,8 @@ from memio.providers._shared import (
     optional_text,
     plan_fact_batch,
     require_text,
-<<<<<<< HEAD
-    updated_fact,
-=======
     restorable,
-    update_args,
->>>>>>> main
+    updated_fact,
 )
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
 from memio.providers.chroma._codec import (

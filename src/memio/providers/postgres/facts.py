@@ -57,12 +57,8 @@ from memio.providers._shared import (
     optional_text,
     plan_fact_batch,
     require_text,
-<<<<<<< HEAD
-    updated_fact,
-=======
     restorable,
-    update_args,
->>>>>>> main
+    updated_fact,
 )
 from memio.providers.postgres._base import PROVIDER, as_utc
 from memio.providers.postgres._filters import Columns, where_sql
@@ -531,14 +527,9 @@ class PostgresFactStore(PostgresVectorStore):
         async with conn.cursor() as cur:
             await cur.executemany(
                 f"INSERT INTO {self.s}.fact_events (id, fact_id, event, user_id, agent_id, app_id,"
-<<<<<<< HEAD
                 " run_id, old_content, new_content, old_metadata, new_metadata, created_at,"
-                " reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-=======
-                " run_id, old_content, new_content, old_metadata, new_metadata, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 + (" ON CONFLICT (id) DO NOTHING" if skip_known else ""),
->>>>>>> main
                 events,
             )
 
@@ -560,8 +551,8 @@ class PostgresFactStore(PostgresVectorStore):
                 raise content_taken(found["id"])
             await conn.execute(
                 f"INSERT INTO {self.t} (id, content, content_key, user_id, agent_id, app_id,"
-                " run_id, metadata, embedding, created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " run_id, metadata, embedding, created_at, updated_at, expires_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     fact.id,
                     fact.content,
@@ -571,6 +562,7 @@ class PostgresFactStore(PostgresVectorStore):
                     vector,
                     fact.created_at,
                     fact.updated_at,
+                    fact.expires_at,
                 ),
             )
             # an event id already here is this fact's earlier life, imported before
@@ -587,6 +579,7 @@ class PostgresFactStore(PostgresVectorStore):
                         None if event.old_metadata is None else metadata_jsonb(event.old_metadata),
                         None if event.new_metadata is None else metadata_jsonb(event.new_metadata),
                         event.created_at,
+                        event.reason,
                     )
                     for event in events
                 ],
