@@ -461,7 +461,11 @@ class Mem0FactStore:
                 await self._backend.change(
                     memory,
                     content=None,
-                    metadata=_with_expiry(planned.metadata, planned.expires_at),
+                    metadata=_with_expiry(
+                        planned.metadata,
+                        planned.expires_at,
+                        had=step.before is not None and step.before.expires_at is not None,
+                    ),
                     vector=vector,
                 )
                 changed = await self._backend.fetch(memory.mem0_id)
@@ -579,7 +583,9 @@ class Mem0FactStore:
                 await self._backend.change(
                     old,
                     content=content,
-                    metadata=_with_expiry(new.metadata, new.expires_at),
+                    metadata=_with_expiry(
+                        new.metadata, new.expires_at, had=before.expires_at is not None
+                    ),
                     vector=vector,
                 )
                 new = await self._backend.fetch(old.mem0_id)
@@ -672,13 +678,16 @@ def _fact(memory: Memory, fact_id: str) -> Fact:
 
 
 def _with_expiry(
-    metadata: Mapping[str, MetadataValue], expires_at: datetime | None
+    metadata: Mapping[str, MetadataValue], expires_at: datetime | None, *, had: bool = False
 ) -> dict[str, MetadataValue]:
     """What memio hands mem0 as metadata: the caller's, plus the exact expiry (mem0's own
-    `expiration_date` is a day, and the platform's is not returned by every route)."""
+    `expiration_date` is a day, and the platform's is not returned by every route). An expiry
+    cleared (`had` one) is written as "": mem0 merges metadata on update, so a key never goes."""
     out = dict(metadata)
-    # "" for none rather than no key: mem0 merges metadata on update, so a key never goes away
-    out[EXPIRY_KEY] = "" if expires_at is None else expires_at.isoformat()
+    if expires_at is not None:
+        out[EXPIRY_KEY] = expires_at.isoformat()
+    elif had:
+        out[EXPIRY_KEY] = ""
     return out
 
 
