@@ -683,9 +683,7 @@ class PostgresFactStore(PostgresVectorStore):
     async def purge_expired(self, *, before: datetime) -> int:
         cutoff = expiry_arg(before, field="before")
         # One DELETE: a replica sweeping at the same time waits on the rows and deletes none.
-        return await self._remove(
-            "purge_expired", "t.expires_at <= %s", [cutoff], reason="expired"
-        )
+        return await self._remove("purge_expired", "t.expires_at <= %s", [cutoff], reason="expired")
 
     async def _remove(
         self,
