@@ -136,8 +136,10 @@ class FactStore(Store, Protocol):
         limit: int = 10,
         filters: Filters | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = "hybrid",
     ) -> list[Fact]:
-        """Most relevant first; `threshold` drops results scoring below it."""
+        """Most relevant first; `threshold` drops results scoring below it. `search_mode` as
+        for documents (memio.ranking): "hybrid", "semantic" or "keyword"."""
         ...
 
     async def update(

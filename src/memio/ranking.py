@@ -154,16 +154,17 @@ async def search(
     semantic: Callable[[int], Awaitable[list[_R]]],
     keyword: Callable[[list[str]], Awaitable[tuple[list[Any], int]]],
     hydrate: Callable[[list[Any]], Awaitable[dict[str, _R]]] | None = None,
+    threshold: float | None = None,
 ) -> list[_R]:
     """One search in `mode`, given a provider's vector search (`semantic(n)`: the n best, scored)
     and keyword candidates (`keyword(terms)`: the in-scope records sharing a term, or a superset,
     and how many records the scope holds); scope and filters are the provider's, applied before
     any ranking. `hydrate` turns the ranked candidates (Candidate included) into full records
     by id; one it cannot load (deleted meanwhile) is left out. Returns records rescored for the
-    mode."""
+    mode; `threshold` drops those scoring below it (in the mode's scores: see docs/api.md)."""
     mode = check_mode(mode)
     if mode == "semantic":
-        return await semantic(limit)
+        return [r for r in await semantic(limit) if _passes(r.score, threshold)]
     words = query_terms(query)
 
     async def by_keyword() -> list[tuple[_R, float]]:
@@ -185,7 +186,15 @@ async def search(
     if hydrate is not None:
         loaded = await hydrate([record for record, _ in ranked])
         ranked = [(loaded[record.id], score) for record, score in ranked if record.id in loaded]
-    return [record.model_copy(update={"score": score}) for record, score in ranked]
+    return [
+        record.model_copy(update={"score": score})
+        for record, score in ranked
+        if _passes(score, threshold)
+    ]
+
+
+def _passes(score: float | None, threshold: float | None) -> bool:
+    return threshold is None or (score or 0.0) >= threshold
 
 
 def _id(record: Ranked) -> str:

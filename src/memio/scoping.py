@@ -250,10 +250,17 @@ class ScopedFacts(_Confined):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
         return await self._inner.search(
-            query=query, run_id=run_id, limit=limit, filters=filters, threshold=threshold, **scope
+            query=query,
+            run_id=run_id,
+            limit=limit,
+            filters=filters,
+            threshold=threshold,
+            search_mode=search_mode,
+            **scope,
         )
 
     async def update(

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 from memio.pagination import check_limit
 from memio.protocols import Embedder
+from memio.ranking import check_mode
 
 __all__ = [
     "DOCUMENT_FIELDS",
@@ -293,10 +294,12 @@ def fact_search_args(
     limit: Any,
     filters: Any,
     threshold: Any,
+    search_mode: Any,
 ) -> tuple[dict[str, str | None], FilterNode | None, float | None]:
     """Validate `FactStore.search` arguments once for every provider: (scope, filter, threshold)."""
     require_text(query, field="query")
     check_limit(limit)
+    check_mode(search_mode)
     checked_threshold = check_threshold(threshold)
     scope = fact_scope(user_id, agent_id, app_id, run_id)
     tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)

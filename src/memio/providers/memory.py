@@ -139,7 +139,7 @@ def _page(
 
 
 def _rank(
-    query: np.ndarray, entries: Sequence[_Entry], *, limit: int, threshold: float | None = None
+    query: np.ndarray, entries: Sequence[_Entry], *, limit: int
 ) -> list[tuple[_Entry, float]]:
     """`entries` by cosine score, best first (ties keep creation order), cut at `limit`."""
     if not entries:
@@ -148,8 +148,6 @@ def _rank(
     scored = [
         (entry, cosine_score(float(sim))) for entry, sim in zip(entries, similarities, strict=True)
     ]
-    if threshold is not None:
-        scored = [pair for pair in scored if pair[1] >= threshold]
     scored.sort(key=lambda pair: -pair[1])  # stable: equal scores stay in creation order
     return scored[:limit]
 
@@ -179,6 +177,29 @@ class _MemoryStore:
 
     async def _embed_one(self, text: str) -> np.ndarray:
         return (await self._embed([text]))[0]
+
+    async def _search_entries(
+        self,
+        mode: SearchMode,
+        query: str,
+        entries: Sequence[_Entry],
+        *,
+        limit: int,
+        threshold: float | None = None,
+    ) -> list[Any]:
+        """A search over in-scope, filtered `entries` (a scan is this provider's word index)."""
+
+        async def semantic(n: int) -> list[Any]:
+            vector = await self._embed_one(query)
+            ranked = _rank(vector, entries, limit=n)
+            return [_copy(entry.item, score=score) for entry, score in ranked]
+
+        async def keyword(words: list[str]) -> tuple[list[Any], int]:
+            return [entry.item for entry in entries], len(entries)
+
+        return await ranking.search(
+            mode, query=query, limit=limit, semantic=semantic, keyword=keyword, threshold=threshold
+        )
 
     async def ping(self) -> None:
         return None
@@ -266,6 +287,7 @@ class MemoryFactStore(_MemoryStore):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope, tree, threshold = fact_search_args(
             query=query,
@@ -276,10 +298,11 @@ class MemoryFactStore(_MemoryStore):
             limit=limit,
             filters=filters,
             threshold=threshold,
+            search_mode=search_mode,
         )
-        vector = await self._embed_one(query)
-        ranked = _rank(vector, self._select(scope, tree), limit=limit, threshold=threshold)
-        return [_copy(entry.item, score=score) for entry, score in ranked]
+        return await self._search_entries(
+            search_mode, query, self._select(scope, tree), limit=limit, threshold=threshold
+        )
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         events = self._events.get(require_text(fact_id, field="fact_id"))
@@ -653,23 +676,7 @@ class MemoryDocumentStore(_MemoryStore):
         shared = include_shared_scope(user_id, include_shared)
         tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
         visible = self._visible(user_id, tree, shared=shared)
-
-        async def semantic(n: int) -> list[Document]:
-            vector = await self._embed_one(query)
-            return [
-                _copy(entry.item, score=score) for entry, score in _rank(vector, visible, limit=n)
-            ]
-
-        async def keyword(words: list[str]) -> tuple[list[Document], int]:
-            return [entry.item for entry in visible], len(visible)
-
-        return await ranking.search(
-            search_mode,
-            query=query,
-            limit=limit,
-            semantic=semantic,
-            keyword=keyword,
-        )
+        return await self._search_entries(search_mode, query, visible, limit=limit)
 
     async def count(self) -> int:
         return len(self._docs)

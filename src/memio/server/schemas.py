@@ -80,6 +80,13 @@ class FactUpdate(BaseModel):
     metadata: Metadata = Field(default=None, description="Keys merged into the stored metadata.")
 
 
+_SEARCH_MODE = Field(
+    default=DEFAULT_SEARCH_MODE,
+    description="hybrid: keyword (BM25) and meaning fused; semantic: meaning only; "
+    "keyword: BM25 only. Scores are in [0, 1] in every mode (see docs/api.md).",
+)
+
+
 class FactSearch(BaseModel):
     model_config = _REQUEST
 
@@ -93,6 +100,7 @@ class FactSearch(BaseModel):
     threshold: float | None = Field(
         default=None, ge=0, le=1, description="Drop results scoring below this (scores are 0..1)."
     )
+    search_mode: SearchMode = _SEARCH_MODE
 
 
 class FactBatch(BaseModel):
@@ -179,11 +187,7 @@ class DocumentSearch(BaseModel):
     filters: Filters = None
     user_id: Id = None
     include_shared: bool = _SHARED
-    search_mode: SearchMode = Field(
-        default=DEFAULT_SEARCH_MODE,
-        description="hybrid: keyword (BM25) and meaning fused; semantic: meaning only; "
-        "keyword: BM25 only. Scores are in [0, 1] in every mode (see docs/api.md).",
-    )
+    search_mode: SearchMode = _SEARCH_MODE
 
 
 class DocumentBatch(BaseModel):
