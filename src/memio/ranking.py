@@ -24,6 +24,7 @@ from memio.errors import InvalidRequestError
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 DEFAULT_SEARCH_MODE: SearchMode = "hybrid"
+HISTORY_SEARCH_MODE: SearchMode = "keyword"  # history search matched words before modes existed
 
 K1, B = 1.2, 0.75  # BM25's usual constants
 FUSION_DEPTH = 50  # each ranking contributes its best max(limit, this) candidates to the fusion

@@ -66,6 +66,7 @@ __all__ = [
     "graph_match_score",
     "graph_neighbourhood",
     "graph_nodes",
+    "history_search_args",
     "id_list",
     "in_read_scope",
     "include_shared_scope",
@@ -304,6 +305,14 @@ def fact_search_args(
     scope = fact_scope(user_id, agent_id, app_id, run_id)
     tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
     return scope, tree, checked_threshold
+
+
+def history_search_args(*, query: Any, session_id: Any, limit: Any, mode: Any) -> None:
+    """Validate `HistoryStore.search` arguments once for every provider."""
+    require_text(query, field="query")
+    optional_text(session_id, field="session_id")
+    check_limit(limit)
+    check_mode(mode)
 
 
 def _require_list(value: Any, *, field: str) -> Sequence[Any]:

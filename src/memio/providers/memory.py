@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from memio import ranking
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError
+from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
 from memio.filters import FilterNode, matches, parse_filters
 from memio.models import (
     Document,
@@ -37,6 +37,7 @@ from memio.models import (
     FactEvent,
     FactEventType,
     FactInput,
+    FoundMessage,
     GraphResult,
     Message,
     MetadataValue,
@@ -66,6 +67,7 @@ from memio.providers._shared import (
     graph_match_score,
     graph_neighbourhood,
     graph_nodes,
+    history_search_args,
     id_list,
     in_read_scope,
     include_shared_scope,
@@ -81,10 +83,9 @@ from memio.providers._shared import (
     require_text,
     triple_text,
     update_args,
-    word_match_score,
     word_terms,
 )
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode, check_mode
+from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode, check_mode
 
 __all__ = ["MemoryDocumentStore", "MemoryFactStore", "MemoryGraphStore", "MemoryHistoryStore"]
 
@@ -491,6 +492,7 @@ class _Session:
     owner: str | None
     messages: list[Message]
     seq: int
+    vectors: list[np.ndarray | None] = field(default_factory=list)  # per message; None: no embedder
 
 
 class MemoryHistoryStore(_MemoryStore):
@@ -528,6 +530,7 @@ class MemoryHistoryStore(_MemoryStore):
                     score=None,
                 )
             )
+        vectors = await self._message_vectors(stored)
         # No await from here on: the ownership check and the append are atomic.
         session = self._sessions.get(session_id)
         if session is None:
@@ -535,7 +538,14 @@ class MemoryHistoryStore(_MemoryStore):
         elif user_id is not None and user_id != session.owner:
             raise ConflictError(f"session {session_id!r} belongs to another user", field="user_id")
         session.messages.extend(stored)
+        session.vectors.extend(vectors)
         return [_copy(message) for message in stored]
+
+    async def _message_vectors(self, messages: Sequence[Message]) -> list[np.ndarray | None]:
+        """The messages' embeddings, in the add's one batch (none without an embedder)."""
+        if self._embedder is None or not messages:
+            return [None] * len(messages)
+        return list(await self._embed([message.content for message in messages]))
 
     async def get(
         self,
@@ -571,21 +581,35 @@ class MemoryHistoryStore(_MemoryStore):
     async def search(
         self,
         *,
-        session_id: str,
         query: str,
+        session_id: str | None = None,
         limit: int = 10,
         user_id: str | None = None,
-    ) -> list[Message]:
-        require_text(query, field="query")
-        check_limit(limit)
-        session = self._session(session_id, user_id)
-        terms = word_terms(query)
-        scored = [
-            (message, word_match_score(terms, message.content)) for message in session.messages
+        search_mode: SearchMode = HISTORY_SEARCH_MODE,
+    ) -> list[FoundMessage]:
+        history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
+        if session_id is not None:
+            sessions = {session_id: self._session(session_id, user_id)}
+        else:
+            optional_text(user_id, field="user_id")
+            sessions = {
+                sid: session
+                for sid, session in self._sessions.items()
+                if user_id is None or session.owner == user_id
+            }
+        entries = [
+            _Entry(FoundMessage(**message.model_dump(), session_id=sid), vector, seq)
+            for sid, session in sessions.items()
+            for seq, (message, vector) in enumerate(
+                zip(session.messages, session.vectors, strict=True)
+            )
         ]
-        scored = [pair for pair in scored if pair[1] > 0]
-        scored.sort(key=lambda pair: -pair[1])  # stable: ties stay oldest first
-        return [_copy(message, score=score) for message, score in scored[:limit]]
+        if search_mode != "keyword" and any(entry.vector is None for entry in entries):
+            raise NotSupportedError(
+                f"history search_mode {search_mode!r} needs an embedder",
+                hint="configure the history store with the server's embedder",
+            )
+        return await self._search_entries(search_mode, query, entries, limit=limit)
 
     async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
         self._session(session_id, user_id)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from memio.pagination import MAX_LIMIT
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
+from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
 from memio.server.rules import Doc, FreeText, MetadataIn, PortableFilters, Text, any_of_required
 
 __all__ = [
@@ -146,6 +146,19 @@ class HistorySearch(BaseModel):
     query: Text
     limit: int = _limit(10)
     user_id: Id = None
+    search_mode: SearchMode = Field(
+        default=HISTORY_SEARCH_MODE,
+        description="keyword (the default): BM25 over shared words; semantic: meaning only; "
+        "hybrid: both fused. Scores are in [0, 1] in every mode (see docs/api.md).",
+    )
+
+
+class HistorySearchAll(HistorySearch):
+    session_id: Id = Field(
+        default=None,
+        description="One session; none: every session of user_id (of every session when "
+        "user_id is none too).",
+    )
 
 
 class SessionListResponse(BaseModel):
