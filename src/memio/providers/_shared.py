@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from memio.errors import ConflictError, InvalidRequestError, MemioError, ProviderError
@@ -74,6 +75,7 @@ __all__ = [
     "merge_triple_metadata",
     "merged_metadata",
     "message_batch",
+    "nearest",
     "new_id",
     "optional_text",
     "parse_config",
@@ -82,6 +84,7 @@ __all__ = [
     "provider_errors",
     "require_text",
     "same_metadata",
+    "stored_vectors",
     "triple_id",
     "triple_text",
     "update_args",
@@ -313,6 +316,34 @@ def history_search_args(*, query: Any, session_id: Any, limit: Any, mode: Any) -
     optional_text(session_id, field="session_id")
     check_limit(limit)
     check_mode(mode)
+
+
+def nearest(query: np.ndarray, vectors: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """The `n` rows of `vectors` (unit embeddings) most similar to `query`, best first (ties in
+    row order), with their score: the cosine similarity clipped into [0, 1]."""
+    scores = np.clip(vectors @ query, 0.0, 1.0)
+    best = np.argsort(-scores, kind="stable")[:n]
+    return [(int(i), float(scores[i])) for i in best]
+
+
+async def stored_vectors(
+    blobs: Sequence[bytes | None],
+    texts: Sequence[str],
+    *,
+    embed: Callable[[list[str]], Awaitable[np.ndarray]],
+    keep: Callable[[dict[int, bytes]], Awaitable[None]],
+) -> np.ndarray:
+    """The float32 embeddings stored as `blobs` (history messages); those missing (stored before
+    embeddings were kept) are embedded from `texts` now and given to `keep` (row -> bytes)."""
+    missing = [i for i, blob in enumerate(blobs) if blob is None]
+    fresh: dict[int, bytes] = {}
+    if missing:
+        computed = await embed([texts[i] for i in missing])
+        fresh = {i: vector.tobytes() for i, vector in zip(missing, computed, strict=True)}
+        await keep(fresh)
+    return np.stack(
+        [np.frombuffer(fresh.get(i) or blob or b"", np.float32) for i, blob in enumerate(blobs)]
+    )
 
 
 def _require_list(value: Any, *, field: str) -> Sequence[Any]:

@@ -59,11 +59,13 @@ from memio.providers._shared import (
     ProviderContext,
     history_search_args,
     message_batch,
+    nearest,
     new_id,
     optional_text,
     parse_config,
     provider_errors,
     require_text,
+    stored_vectors,
 )
 from memio.ranking import HISTORY_SEARCH_MODE, SearchMode
 
@@ -591,11 +593,25 @@ class SQLiteHistoryStore:
             rows = await self._run("search", in_scope)
             if not rows:
                 return []
-            vectors = await self._vectors("search", rows)
+
+            async def keep(fresh: dict[int, bytes]) -> None:
+                def store(conn: sqlite3.Connection) -> None:
+                    with _Transaction(conn, immediate=True):
+                        conn.executemany(
+                            "UPDATE messages SET embedding = ? WHERE mid = ?",
+                            [(blob, rows[i][7]) for i, blob in fresh.items()],
+                        )
+
+                await self._run("search", store)
+
+            vectors = await stored_vectors(
+                [row[8] for row in rows], [row[2] for row in rows], embed=self._embed, keep=keep
+            )
             [wanted] = await self._embed([query])
-            scores = np.clip(vectors @ wanted, 0.0, 1.0)
-            best = np.argsort(-scores, kind="stable")[:n]  # ties: oldest first
-            return [_found(rows[i]).model_copy(update={"score": float(scores[i])}) for i in best]
+            return [
+                _found(rows[i]).model_copy(update={"score": score})
+                for i, score in nearest(wanted, vectors, n)
+            ]
 
         if search_mode == "keyword":
             # a wordless query finds nothing, but a missing session is still NotFoundError
@@ -613,28 +629,6 @@ class SQLiteHistoryStore:
         if self._embedder is None or not messages:
             return [None] * len(messages)
         return [vector.tobytes() for vector in await self._embed([m.content for m in messages])]
-
-    async def _vectors(self, operation: str, rows: Sequence[Any]) -> np.ndarray:
-        """The embeddings of searched rows (..., mid, embedding); rows stored without one (before
-        this column existed) are embedded now and the result kept."""
-        missing = [row for row in rows if row[8] is None]
-        fresh: dict[int, bytes] = {}
-        if missing:
-            computed = await self._embed([row[2] for row in missing])
-            pairs = zip(missing, computed, strict=True)
-            fresh = {row[7]: vector.tobytes() for row, vector in pairs}
-
-            def store(conn: sqlite3.Connection) -> None:
-                with _Transaction(conn, immediate=True):
-                    conn.executemany(
-                        "UPDATE messages SET embedding = ? WHERE mid = ?",
-                        [(blob, mid) for mid, blob in fresh.items()],
-                    )
-
-            await self._run(operation, store)
-        return np.stack(
-            [np.frombuffer(fresh.get(row[7], row[8]), dtype=np.float32) for row in rows]
-        )
 
     # --- housekeeping -----------------------------------------------------------------------
 

@@ -1,29 +1,35 @@
-"""Conversation history in PostgreSQL: sessions, ordered messages, full-text search."""
+"""Conversation history in PostgreSQL: sessions, ordered messages, search (memio.ranking): keyword
+candidates from a tsvector (GIN index), embeddings beside the messages for semantic search."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from psycopg.types.json import Jsonb
 
-from memio.errors import ConflictError, NotFoundError
-from memio.models import Message, Page, utcnow
+from memio import ranking
+from memio.errors import ConflictError, NotFoundError, NotSupportedError
+from memio.models import FoundMessage, Message, Page, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
+from memio.protocols import Embedder
 from memio.providers._shared import (
     ProviderContext,
+    history_search_args,
     message_batch,
+    nearest,
     new_id,
     optional_text,
     require_text,
+    stored_vectors,
 )
 from memio.providers.postgres._base import (
-    TS_CONFIG,
     PostgresStore,
     any_word_tsquery,
     as_utc,
-    query_words,
 )
+from memio.ranking import HISTORY_SEARCH_MODE, SearchMode
 
 __all__ = ["PostgresHistoryStore"]
 
@@ -56,20 +62,34 @@ HISTORY_MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX history_messages_search ON {s}.history_messages USING gin (search);
         """,
     ),
+    (
+        2,
+        # Each message's embedding (float32 bytes) for semantic and hybrid search, searched by
+        # brute force over the scope (a session or a user's sessions), so no pgvector is needed;
+        # NULL for messages stored before (embedded by the first search that reads them).
+        "ALTER TABLE {s}.history_messages ADD COLUMN IF NOT EXISTS embedding bytea;",
+    ),
 )
 
 _COLUMNS = "position, id, role, content, name, metadata, created_at"
 
 
 def _message(row: Mapping[str, Any], score: float | None = None) -> Message:
-    return Message(
+    return Message(**_message_fields(row), score=score)
+
+
+def _found(row: Mapping[str, Any]) -> FoundMessage:
+    return FoundMessage(**_message_fields(row), session_id=row["session_id"])
+
+
+def _message_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(
         id=row["id"],
         role=row["role"],
         content=row["content"],
         name=row["name"],
         metadata=row["metadata"] or {},
         timestamp=as_utc(row["created_at"]),
-        score=score,
     )
 
 
@@ -88,7 +108,11 @@ class PostgresHistoryStore(PostgresStore):
     def from_config(
         cls, config: Mapping[str, Any], context: ProviderContext
     ) -> PostgresHistoryStore:
-        return cls(**cls.config_kwargs(config))
+        store = cls(**cls.config_kwargs(config))
+        store.embedder = context.embedder
+        return store
+
+    embedder: Embedder | None = None
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -113,6 +137,7 @@ class PostgresHistoryStore(PostgresStore):
             )
             for m in batch
         ]
+        blobs = await self._blobs([m.content for m in stored])
         async with self.connection("add") as conn, conn.transaction():
             cur = await conn.execute(
                 f"INSERT INTO {self.s}.history_sessions AS s"
@@ -134,8 +159,8 @@ class PostgresHistoryStore(PostgresStore):
             async with conn.cursor() as cur:
                 await cur.executemany(
                     f"INSERT INTO {self.s}.history_messages"
-                    " (session_id, position, id, role, content, name, metadata, created_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    " (session_id, position, id, role, content, name, metadata, created_at,"
+                    " embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     [
                         (
                             session_id,
@@ -146,8 +171,9 @@ class PostgresHistoryStore(PostgresStore):
                             m.name,
                             Jsonb(m.metadata),
                             m.timestamp,
+                            blob,
                         )
-                        for i, m in enumerate(stored)
+                        for i, (m, blob) in enumerate(zip(stored, blobs, strict=True))
                     ],
                 )
         return stored
@@ -233,40 +259,93 @@ class PostgresHistoryStore(PostgresStore):
     async def search(
         self,
         *,
-        session_id: str,
         query: str,
+        session_id: str | None = None,
         limit: int = 10,
         user_id: str | None = None,
-    ) -> list[Message]:
-        require_text(session_id, field="session_id")
-        require_text(query, field="query")
+        search_mode: SearchMode = HISTORY_SEARCH_MODE,
+    ) -> list[FoundMessage]:
+        history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
         optional_text(user_id, field="user_id")
-        check_limit(limit)
-        words = query_words(query)
-        async with self.connection("search") as conn:
-            await self._check_session(conn, session_id, user_id)
-            if not words:
-                return []
-            # Each word through plainto_tsquery (which accepts any input), ORed: a message
-            # matches when it holds any of the words; the GIN index finds those.
-            # Ranking: first how many distinct query words the message holds, then
-            # ts_rank_cd(..., 32), which is rank / (rank + 1), in [0, 1).
-            any_word = any_word_tsquery(len(words))
-            cur = await conn.execute(
-                f"SELECT {_COLUMNS}, ts_rank_cd(m.search, q.any_word, 32) AS rank,"
-                " (SELECT count(*) FROM unnest(q.each_word) AS w(query)"
-                "  WHERE m.search @@ w.query) AS matched"
-                f" FROM {self.s}.history_messages AS m, (SELECT {any_word} AS any_word,"
-                f" ARRAY(SELECT plainto_tsquery('{TS_CONFIG}'::regconfig, t)"
-                "  FROM unnest(%s::text[]) AS t) AS each_word) AS q"
-                " WHERE m.session_id = %s AND m.search @@ q.any_word"
-                " ORDER BY matched DESC, rank DESC, m.position LIMIT %s",
-                (*words, words, session_id, limit),
+        if search_mode != "keyword" and self.embedder is None:
+            raise NotSupportedError(
+                f"history search_mode {search_mode!r} needs an embedder",
+                hint="open the postgres history store with the server's embedder",
             )
-            rows = await cur.fetchall()
-        return [
-            _message(row, score=_score(row["matched"], row["rank"], len(words))) for row in rows
-        ]
+        if session_id is not None:
+            where, params = "m.session_id = %s", (session_id,)
+            async with self.connection("search") as conn:
+                await self._check_session(conn, session_id, user_id)
+        elif user_id is not None:
+            where = f"m.session_id IN (SELECT session_id FROM {self.s}.history_sessions"
+            where += " WHERE user_id = %s)"
+            params = (user_id,)
+        else:
+            where, params = "TRUE", ()
+
+        async def keyword(words: list[str]) -> tuple[list[FoundMessage], int]:
+            """The scope's messages whose tsvector holds a query word (GIN index), and how many
+            messages the scope holds."""
+            async with self.connection("search") as conn:
+                cur = await conn.execute(
+                    f"SELECT {_COLUMNS}, m.session_id, (SELECT count(*)"
+                    f" FROM {self.s}.history_messages AS m WHERE {where}) AS in_scope"
+                    f" FROM {self.s}.history_messages AS m WHERE {where}"
+                    f" AND m.search @@ ({any_word_tsquery(len(words))})"
+                    " ORDER BY m.session_id, m.position",
+                    (*params, *params, *words),
+                )
+                rows = await cur.fetchall()
+            return [_found(row) for row in rows], int(rows[0]["in_scope"]) if rows else 0
+
+        async def semantic(n: int) -> list[FoundMessage]:
+            async with self.connection("search") as conn:
+                cur = await conn.execute(
+                    f"SELECT {_COLUMNS}, m.session_id, m.embedding"
+                    f" FROM {self.s}.history_messages AS m WHERE {where}"
+                    " ORDER BY m.session_id, m.position",
+                    params,
+                )
+                rows = await cur.fetchall()
+            if not rows:
+                return []
+
+            async def keep(fresh: dict[int, bytes]) -> None:
+                async with self.connection("search") as conn, conn.cursor() as cur:
+                    await cur.executemany(
+                        f"UPDATE {self.s}.history_messages SET embedding = %s"
+                        " WHERE session_id = %s AND position = %s",
+                        [
+                            (blob, rows[i]["session_id"], rows[i]["position"])
+                            for i, blob in fresh.items()
+                        ],
+                    )
+
+            vectors = await stored_vectors(
+                [None if row["embedding"] is None else bytes(row["embedding"]) for row in rows],
+                [row["content"] for row in rows],
+                embed=self._embed,
+                keep=keep,
+            )
+            [wanted] = await self._embed([query])
+            return [
+                _found(rows[i]).model_copy(update={"score": score})
+                for i, score in nearest(wanted, vectors, n)
+            ]
+
+        return await ranking.search(
+            search_mode, query=query, limit=limit, semantic=semantic, keyword=keyword
+        )
+
+    async def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        assert self.embedder is not None
+        return np.asarray(await self.embedder.embed(list(texts)), dtype=np.float32)
+
+    async def _blobs(self, texts: Sequence[str]) -> list[bytes | None]:
+        """The messages' embeddings as stored, computed in the add's one batch."""
+        if self.embedder is None or not texts:
+            return [None] * len(texts)
+        return [vector.tobytes() for vector in await self._embed(texts)]
 
     async def count(self) -> int:
         async with self.connection("count") as conn:
@@ -283,10 +362,3 @@ class PostgresHistoryStore(PostgresStore):
         row = await cur.fetchone()
         if row is None or (user_id is not None and row["user_id"] != user_id):
             raise NotFoundError("session", session_id)
-
-
-def _score(matched: int, rank: float, words: int) -> float:
-    """(words matched + ts_rank_cd in [0, 1)) / (query words + 1): in [0, 1), ordered like the
-    ranking (more distinct query words first, then the cover-density rank)."""
-    value = (int(matched) + min(max(float(rank), 0.0), 1.0)) / (words + 1)
-    return min(1.0, max(0.0, value))
