@@ -12,6 +12,7 @@ from memio.protocols import DocumentStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
 from tests.conformance.helpers import (
     HIKE,
+    MODE_CORPUS,
     NUL,
     STOCKS,
     assert_utc,
@@ -20,6 +21,9 @@ from tests.conformance.helpers import (
     refusal_failures,
     stored,
     walk,
+)
+from tests.conformance.helpers import (
+    MODE_QUERY as QUERY,
 )
 
 KIND = "documents"
@@ -415,15 +419,6 @@ async def test_semantic_search_ranks_by_meaning(document_store):
 
 
 # --- search modes: the same ranking on every provider -----------------------------------------
-
-MODE_CORPUS = {
-    "k1": "Caroline went to the LGBTQ support group on Tuesday",
-    "k2": "Melanie painted a sunrise over the lake",
-    "k3": "Caroline painted her room, and Caroline loves painting",
-    "k4": "the stock market fell",
-    "k5": "A support group for painters meets at the library",
-}
-QUERY = "Caroline painted support group"
 
 
 async def _mode_corpus(store, **fields):

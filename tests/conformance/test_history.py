@@ -10,7 +10,15 @@ import pytest
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
 from memio.models import Message
 from memio.protocols import HistoryStore
-from tests.conformance.helpers import NUL, assert_utc, over_the_caps, refusal_failures, walk
+from tests.conformance.helpers import (
+    MODE_CORPUS,
+    NUL,
+    assert_utc,
+    over_the_caps,
+    refusal_failures,
+    walk,
+)
+from tests.conformance.helpers import MODE_QUERY as QUERY
 
 KIND = "history"
 
@@ -283,14 +291,7 @@ async def test_search_best_first(history_store):
     assert await history_store.search(session_id="s", query="submarine") == []
 
 
-MODE_TURNS = [
-    "Caroline went to the LGBTQ support group on Tuesday",
-    "Melanie painted a sunrise over the lake",
-    "Caroline painted her room, and Caroline loves painting",
-    "the stock market fell",
-    "A support group for painters meets at the library",
-]
-QUERY = "Caroline painted support group"
+MODE_TURNS = list(MODE_CORPUS.values())
 
 
 def _labels(results):

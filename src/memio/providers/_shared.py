@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from memio.errors import ConflictError, InvalidRequestError, MemioError, ProviderError
+from memio.errors import (
+    ConflictError,
+    InvalidRequestError,
+    MemioError,
+    NotSupportedError,
+    ProviderError,
+)
 from memio.filters import FilterNode, parse_filters
 from memio.models import (
     DocumentInput,
@@ -53,6 +59,7 @@ __all__ = [
     "DataLockedError",
     "FactKey",
     "FactStep",
+    "MessageVectors",
     "OpenOnce",
     "PathLock",
     "ProviderContext",
@@ -75,7 +82,6 @@ __all__ = [
     "merge_triple_metadata",
     "merged_metadata",
     "message_batch",
-    "nearest",
     "new_id",
     "optional_text",
     "parse_config",
@@ -84,7 +90,6 @@ __all__ = [
     "provider_errors",
     "require_text",
     "same_metadata",
-    "stored_vectors",
     "triple_id",
     "triple_text",
     "update_args",
@@ -318,32 +323,57 @@ def history_search_args(*, query: Any, session_id: Any, limit: Any, mode: Any) -
     check_mode(mode)
 
 
-def nearest(query: np.ndarray, vectors: np.ndarray, n: int) -> list[tuple[int, float]]:
-    """The `n` rows of `vectors` (unit embeddings) most similar to `query`, best first (ties in
-    row order), with their score: the cosine similarity clipped into [0, 1]."""
-    scores = np.clip(vectors @ query, 0.0, 1.0)
-    best = np.argsort(-scores, kind="stable")[:n]
-    return [(int(i), float(scores[i])) for i in best]
+class MessageVectors:
+    """The embeddings of a history store's messages (sqlite, postgres): stored beside each
+    message as float32 bytes, computed in an add's one batch; none without an embedder, and
+    then only keyword search."""
 
+    def __init__(self, embedder: Embedder | None, *, provider: str) -> None:
+        self.embedder = embedder
+        self._provider = provider
 
-async def stored_vectors(
-    blobs: Sequence[bytes | None],
-    texts: Sequence[str],
-    *,
-    embed: Callable[[list[str]], Awaitable[np.ndarray]],
-    keep: Callable[[dict[int, bytes]], Awaitable[None]],
-) -> np.ndarray:
-    """The float32 embeddings stored as `blobs` (history messages); those missing (stored before
-    embeddings were kept) are embedded from `texts` now and given to `keep` (row -> bytes)."""
-    missing = [i for i, blob in enumerate(blobs) if blob is None]
-    fresh: dict[int, bytes] = {}
-    if missing:
-        computed = await embed([texts[i] for i in missing])
-        fresh = {i: vector.tobytes() for i, vector in zip(missing, computed, strict=True)}
-        await keep(fresh)
-    return np.stack(
-        [np.frombuffer(fresh.get(i) or blob or b"", np.float32) for i, blob in enumerate(blobs)]
-    )
+    def check(self, mode: str) -> None:
+        if mode != "keyword" and self.embedder is None:
+            raise NotSupportedError(
+                f"history search_mode {mode!r} needs an embedder",
+                hint=f"open the {self._provider} history store with the server's embedder",
+            )
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        assert self.embedder is not None
+        return np.asarray(await self.embedder.embed(list(texts)), dtype=np.float32)
+
+    async def blobs(self, texts: Sequence[str]) -> list[bytes | None]:
+        if self.embedder is None or not texts:
+            return [None] * len(texts)
+        return [vector.tobytes() for vector in await self.embed(texts)]
+
+    async def nearest(
+        self,
+        query: str,
+        blobs: Sequence[bytes | None],
+        texts: Sequence[str],
+        *,
+        n: int,
+        keep: Callable[[dict[int, bytes]], Awaitable[None]],
+    ) -> list[tuple[int, float]]:
+        """The `n` searched messages (stored embeddings `blobs`, contents `texts`) most similar
+        to `query`, best first (ties in order), with their score: the cosine similarity clipped
+        into [0, 1]. Messages stored without an embedding (before embeddings were kept) are
+        embedded now and given to `keep` (index -> bytes) to be stored."""
+        missing = [i for i, blob in enumerate(blobs) if blob is None]
+        fresh: dict[int, bytes] = {}
+        if missing:
+            computed = await self.embed([texts[i] for i in missing])
+            fresh = {i: vector.tobytes() for i, vector in zip(missing, computed, strict=True)}
+            await keep(fresh)
+        vectors = np.stack(
+            [np.frombuffer(fresh.get(i) or blob or b"", np.float32) for i, blob in enumerate(blobs)]
+        )
+        [wanted] = await self.embed([query])
+        scores = np.clip(vectors @ wanted, 0.0, 1.0)
+        best = np.argsort(-scores, kind="stable")[:n]
+        return [(int(i), float(scores[i])) for i in best]
 
 
 def _require_list(value: Any, *, field: str) -> Sequence[Any]:

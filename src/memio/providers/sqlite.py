@@ -43,29 +43,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from memio import ranking
-from memio.errors import ConflictError, NotFoundError, NotSupportedError, ProviderError
+from memio.errors import ConflictError, NotFoundError, ProviderError
 from memio.models import FoundMessage, Message, Page, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
     WORD_PATTERN,  # the one definition of a word (see word_terms)
+    MessageVectors,
     OpenOnce,
     PathLock,
     ProviderContext,
     history_search_args,
     message_batch,
-    nearest,
     new_id,
     optional_text,
     parse_config,
     provider_errors,
     require_text,
-    stored_vectors,
 )
 from memio.ranking import HISTORY_SEARCH_MODE, SearchMode
 
@@ -301,7 +299,7 @@ class SQLiteHistoryStore:
         embedder: Embedder | None = None,
     ) -> None:
         self.path = Path(path)
-        self._embedder = embedder
+        self._vectors = MessageVectors(embedder, provider=PROVIDER)
         self.path_lock = (
             PathLock(
                 self.path,
@@ -412,7 +410,9 @@ class SQLiteHistoryStore:
                 _terms_text(m.content),
                 vector,
             )
-            for m, vector in zip(stored, await self._blobs(stored), strict=True)
+            for m, vector in zip(
+                stored, await self._vectors.blobs([m.content for m in stored]), strict=True
+            )
         ]
 
         def write(conn: sqlite3.Connection) -> None:
@@ -542,11 +542,7 @@ class SQLiteHistoryStore:
     ) -> list[FoundMessage]:
         history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
         optional_text(user_id, field="user_id")
-        if search_mode != "keyword" and self._embedder is None:
-            raise NotSupportedError(
-                f"history search_mode {search_mode!r} needs an embedder",
-                hint="open the sqlite history store with the server's embedder",
-            )
+        self._vectors.check(search_mode)
 
         def scope(conn: sqlite3.Connection) -> tuple[str, tuple[Any, ...]]:
             """The searched messages (alias m) as an SQL condition; NotFoundError for a session
@@ -604,14 +600,10 @@ class SQLiteHistoryStore:
 
                 await self._run("search", store)
 
-            vectors = await stored_vectors(
-                [row[8] for row in rows], [row[2] for row in rows], embed=self._embed, keep=keep
+            best = await self._vectors.nearest(
+                query, [row[8] for row in rows], [row[2] for row in rows], n=n, keep=keep
             )
-            [wanted] = await self._embed([query])
-            return [
-                _found(rows[i]).model_copy(update={"score": score})
-                for i, score in nearest(wanted, vectors, n)
-            ]
+            return [_found(rows[i]).model_copy(update={"score": score}) for i, score in best]
 
         if search_mode == "keyword":
             # a wordless query finds nothing, but a missing session is still NotFoundError
@@ -619,16 +611,6 @@ class SQLiteHistoryStore:
         return await ranking.search(
             search_mode, query=query, limit=limit, semantic=semantic, keyword=keyword
         )
-
-    async def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        assert self._embedder is not None
-        return np.asarray(await self._embedder.embed(list(texts)), dtype=np.float32)
-
-    async def _blobs(self, messages: Sequence[Message]) -> list[bytes | None]:
-        """The messages' embeddings as stored, computed in the add's one batch."""
-        if self._embedder is None or not messages:
-            return [None] * len(messages)
-        return [vector.tobytes() for vector in await self._embed([m.content for m in messages])]
 
     # --- housekeeping -----------------------------------------------------------------------
 

@@ -6,25 +6,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from psycopg.types.json import Jsonb
 
 from memio import ranking
-from memio.errors import ConflictError, NotFoundError, NotSupportedError
+from memio.errors import ConflictError, NotFoundError
 from memio.models import FoundMessage, Message, Page, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
-from memio.protocols import Embedder
 from memio.providers._shared import (
+    MessageVectors,
     ProviderContext,
     history_search_args,
     message_batch,
-    nearest,
     new_id,
     optional_text,
     require_text,
-    stored_vectors,
 )
 from memio.providers.postgres._base import (
+    PROVIDER,
     PostgresStore,
     any_word_tsquery,
     as_utc,
@@ -109,10 +107,10 @@ class PostgresHistoryStore(PostgresStore):
         cls, config: Mapping[str, Any], context: ProviderContext
     ) -> PostgresHistoryStore:
         store = cls(**cls.config_kwargs(config))
-        store.embedder = context.embedder
+        store.vectors = MessageVectors(context.embedder, provider=PROVIDER)
         return store
 
-    embedder: Embedder | None = None
+    vectors = MessageVectors(None, provider=PROVIDER)  # keyword search only, unless from_config
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -137,7 +135,7 @@ class PostgresHistoryStore(PostgresStore):
             )
             for m in batch
         ]
-        blobs = await self._blobs([m.content for m in stored])
+        blobs = await self.vectors.blobs([m.content for m in stored])
         async with self.connection("add") as conn, conn.transaction():
             cur = await conn.execute(
                 f"INSERT INTO {self.s}.history_sessions AS s"
@@ -267,11 +265,7 @@ class PostgresHistoryStore(PostgresStore):
     ) -> list[FoundMessage]:
         history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
         optional_text(user_id, field="user_id")
-        if search_mode != "keyword" and self.embedder is None:
-            raise NotSupportedError(
-                f"history search_mode {search_mode!r} needs an embedder",
-                hint="open the postgres history store with the server's embedder",
-            )
+        self.vectors.check(search_mode)
         if session_id is not None:
             where, params = "m.session_id = %s", (session_id,)
             async with self.connection("search") as conn:
@@ -321,31 +315,18 @@ class PostgresHistoryStore(PostgresStore):
                         ],
                     )
 
-            vectors = await stored_vectors(
+            best = await self.vectors.nearest(
+                query,
                 [None if row["embedding"] is None else bytes(row["embedding"]) for row in rows],
                 [row["content"] for row in rows],
-                embed=self._embed,
+                n=n,
                 keep=keep,
             )
-            [wanted] = await self._embed([query])
-            return [
-                _found(rows[i]).model_copy(update={"score": score})
-                for i, score in nearest(wanted, vectors, n)
-            ]
+            return [_found(rows[i]).model_copy(update={"score": score}) for i, score in best]
 
         return await ranking.search(
             search_mode, query=query, limit=limit, semantic=semantic, keyword=keyword
         )
-
-    async def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        assert self.embedder is not None
-        return np.asarray(await self.embedder.embed(list(texts)), dtype=np.float32)
-
-    async def _blobs(self, texts: Sequence[str]) -> list[bytes | None]:
-        """The messages' embeddings as stored, computed in the add's one batch."""
-        if self.embedder is None or not texts:
-            return [None] * len(texts)
-        return [vector.tobytes() for vector in await self._embed(texts)]
 
     async def count(self) -> int:
         async with self.connection("count") as conn:
