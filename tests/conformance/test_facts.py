@@ -579,13 +579,13 @@ async def test_keyword_mode_ranks_by_bm25(fact_store):
     documents' on every provider; a fact without a shared word is not a keyword result."""
     ranked = await _mode_corpus(fact_store)
     found = await fact_store.search(query=QUERY, user_id="u", search_mode="keyword")
-    assert ranked(found) == [("k1", 0.713), ("k3", 0.665), ("k5", 0.641), ("k2", 0.492)]
+    assert ranked(found) == [("k1", 0.713), ("k5", 0.700), ("k3", 0.652), ("k2", 0.374)]
     assert [stored(f) for f in found] == [await fact_store.get(fact_id=f.id) for f in found]
     assert await fact_store.search(query="hiking", user_id="u", search_mode="keyword") == []
     limited = await fact_store.search(
         query="when did Caroline paint?", user_id="u", search_mode="keyword", limit=1
     )
-    assert ranked(limited) == [("k3", 0.546)]
+    assert ranked(limited) == [("k3", 0.652)]
 
 
 async def test_hybrid_is_the_default_and_fuses_both_rankings(fact_store):
@@ -594,7 +594,7 @@ async def test_hybrid_is_the_default_and_fuses_both_rankings(fact_store):
     assert [label for label, _ in ranked(semantic)] == ["k3", "k1", "k5", "k2", "k4"]
     hybrid = await fact_store.search(query=QUERY, user_id="u")
     assert hybrid == await fact_store.search(query=QUERY, user_id="u", search_mode="hybrid")
-    assert ranked(hybrid) == [("k1", 0.977), ("k3", 0.891), ("k5", 0.730), ("k2", 0.193), ("k4", 0)]
+    assert ranked(hybrid) == [("k1", 0.977), ("k3", 0.910), ("k5", 0.874), ("k2", 0.193), ("k4", 0)]
     top = await fact_store.search(query=QUERY, user_id="u", limit=2, threshold=0.8)
     assert [label for label, _ in ranked(top)] == ["k1", "k3"]
 

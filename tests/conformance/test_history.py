@@ -306,11 +306,11 @@ async def test_search_modes_rank_as_facts_and_documents_do(history_store):
     await history_store.add(session_id="t", messages=[msg("Caroline painted support group")])
     keyword = await history_store.search(session_id="s", query=QUERY)
     assert keyword == await history_store.search(session_id="s", query=QUERY, search_mode="keyword")
-    assert _labels(keyword) == [(0, 0.713), (2, 0.665), (4, 0.641), (1, 0.492)]
+    assert _labels(keyword) == [(0, 0.713), (4, 0.700), (2, 0.652), (1, 0.374)]
     semantic = await history_store.search(session_id="s", query=QUERY, search_mode="semantic")
     assert [i for i, _ in _labels(semantic)] == [2, 0, 4, 1, 3]
     hybrid = await history_store.search(session_id="s", query=QUERY, search_mode="hybrid")
-    assert _labels(hybrid) == [(0, 0.977), (2, 0.891), (4, 0.730), (1, 0.193), (3, 0)]
+    assert _labels(hybrid) == [(0, 0.977), (2, 0.910), (4, 0.874), (1, 0.193), (3, 0)]
     assert {m.session_id for m in hybrid} == {"s"}
     with pytest.raises(InvalidRequestError) as exc:
         await history_store.search(session_id="s", query=QUERY, search_mode="fuzzy")

@@ -559,7 +559,8 @@ class SQLiteHistoryStore:
                 where, params = scope(conn)
                 if not words:
                     return [], 0
-                match = "terms : (" + " OR ".join(_phrase(w.casefold()) for w in words) + ")"
+                # every word starting with a term (a stem, see memio.ranking)
+                match = "terms : (" + " OR ".join(_phrase(w.casefold()) + "*" for w in words) + ")"
                 rows = conn.execute(
                     f"SELECT {_MESSAGE_COLUMNS}, s.id FROM messages_fts"
                     " JOIN messages m ON m.mid = messages_fts.rowid"

@@ -139,10 +139,11 @@ class KeywordIndex:
     def candidates(
         self, words: Sequence[str], scope: Scope
     ) -> tuple[list[tuple[str, str]], int] | None:
-        """(id, content) of the scope's documents holding one of `words` (letters and digits
-        only, so each is a valid FTS5 string), and the scope's size; None when stale."""
+        """(id, content) of the scope's documents holding a word that starts with one of `words`
+        (stems of letters and digits only, so each is a valid FTS5 string), and the scope's
+        size; None when stale."""
         condition, params = scope
-        match = " OR ".join(f'"{word}"' for word in words)
+        match = " OR ".join(f'"{word}"*' for word in words)
         with self._lock:
             if self.stale:
                 return None

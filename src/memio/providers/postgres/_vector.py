@@ -314,14 +314,15 @@ class PostgresVectorStore(PostgresStore):
             ]
 
         async def keyword(words: list[str]) -> tuple[list[R], int]:
-            """The scope's rows whose tsvector holds a query term, and how many rows the scope
-            holds. Terms are letters and digits only: valid tsquery words."""
+            """The scope's rows whose tsvector holds a word starting with a query term (a stem),
+            and how many rows the scope holds. Terms are letters and digits only: valid tsquery
+            words."""
             async with self.connection("search") as conn:
                 cur = await conn.execute(
                     f"SELECT {columns}, (SELECT count(*) FROM {self.t} AS t WHERE {where})"
                     f" AS in_scope FROM {self.t} AS t WHERE {where}"
                     " AND t.search @@ to_tsquery('simple'::regconfig, %s)",
-                    (*params, *params, " | ".join(words)),
+                    (*params, *params, " | ".join(f"{word}:*" for word in words)),
                 )
                 rows = await cur.fetchall()
             return [decode(row) for row in rows], int(rows[0]["in_scope"]) if rows else 0

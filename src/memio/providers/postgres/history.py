@@ -24,7 +24,6 @@ from memio.providers._shared import (
 from memio.providers.postgres._base import (
     PROVIDER,
     PostgresStore,
-    any_word_tsquery,
     as_utc,
 )
 from memio.ranking import HISTORY_SEARCH_MODE, SearchMode
@@ -278,16 +277,17 @@ class PostgresHistoryStore(PostgresStore):
             where, params = "TRUE", ()
 
         async def keyword(words: list[str]) -> tuple[list[FoundMessage], int]:
-            """The scope's messages whose tsvector holds a query word (GIN index), and how many
-            messages the scope holds."""
+            """The scope's messages whose tsvector holds a word starting with a query term (a
+            stem; GIN index), and how many messages the scope holds. Terms are letters and
+            digits only: valid tsquery words."""
             async with self.connection("search") as conn:
                 cur = await conn.execute(
                     f"SELECT {_COLUMNS}, m.session_id, (SELECT count(*)"
                     f" FROM {self.s}.history_messages AS m WHERE {where}) AS in_scope"
                     f" FROM {self.s}.history_messages AS m WHERE {where}"
-                    f" AND m.search @@ ({any_word_tsquery(len(words))})"
+                    " AND m.search @@ to_tsquery('simple'::regconfig, %s)"
                     " ORDER BY m.session_id, m.position",
-                    (*params, *params, *words),
+                    (*params, *params, " | ".join(f"{word}:*" for word in words)),
                 )
                 rows = await cur.fetchall()
             return [_found(row) for row in rows], int(rows[0]["in_scope"]) if rows else 0
