@@ -177,6 +177,15 @@ class FactStore(Store, Protocol):
         after the fact was deleted."""
         ...
 
+    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
+        """Write `fact` as another store held it, for `memio import` and `memio migrate`: its id,
+        scope, metadata and timestamps as given, and `history` (its events, oldest first) as its
+        history, event ids and times kept (`_shared.restorable` checks both). The content is
+        embedded by this store. An id this store already holds is left untouched: returns False
+        (True when written). Content another fact of the same scope holds is a ConflictError
+        naming that fact, as for `update`. No dedup merge and no new event is made."""
+        ...
+
 
 @runtime_checkable
 class HistoryStore(Store, Protocol):
@@ -208,6 +217,11 @@ class HistoryStore(Store, Protocol):
         self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
     ) -> Page[str]:
         """Session ids, oldest session first."""
+        ...
+
+    async def owner(self, *, session_id: str) -> str | None:
+        """The user_id the session belongs to (None: nobody's): what an export must keep, as a
+        listing without user_id does not say it. Unknown session is NotFoundError."""
         ...
 
     async def search(
@@ -303,6 +317,12 @@ class DocumentStore(Store, Protocol):
 
     async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int: ...
 
+    async def restore(self, *, document: Document) -> bool:
+        """Write `document` as another store held it (`memio import` / `migrate`): id, owner,
+        metadata and both timestamps as given; the content embedded by this store. An id this
+        store already holds is left untouched: returns False (True when written)."""
+        ...
+
     async def delete_all(self, *, user_id: str | None = None) -> int: ...
 
 
@@ -364,3 +384,9 @@ class GraphStore(Store, Protocol):
         ...
 
     async def delete_all(self, *, user_id: str | None = None) -> int: ...
+
+    async def restore(self, *, triple: Triple) -> bool:
+        """Write `triple` as another store held it (`memio import` / `migrate`): its id (which
+        must be the one this store would give it), owner, metadata and created_at as given. An
+        id this store already holds is left untouched: returns False (True when written)."""
+        ...

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
-from memio.models import MAX_METADATA_KEYS, DocumentInput
+from memio.models import MAX_METADATA_KEYS, Document, DocumentInput
 from memio.protocols import DocumentStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
 from tests.conformance.helpers import (
@@ -600,3 +601,30 @@ async def test_close_and_reopen_keeps_everything(document_store, open_store):
     with pytest.raises(ConflictError):
         await store.add(content="again", doc_id="d2")
     assert await store.count() == 2
+
+
+async def test_restore_keeps_id_owner_and_timestamps(document_store):
+    created = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    updated = datetime(2024, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    document = Document(
+        id="restored-doc",
+        content="The Rhine flows through Basel.",
+        user_id="alice",
+        metadata={"lang": "en", "pages": [1, 2]},
+        created_at=created,
+        updated_at=updated,
+    )
+    assert await document_store.restore(document=document) is True
+    assert await document_store.get(doc_id=document.id) == document
+    assert list(await document_store.get_all(user_id="alice")) == [document]
+    found = await document_store.search(query="river in Basel", user_id="alice")
+    assert found[0].id == document.id
+    # a second run leaves the stored document as it is
+    other = document.model_copy(update={"content": "changed"})
+    assert await document_store.restore(document=other) is False
+    assert await document_store.get(doc_id=document.id) == document
+    shared = Document(id="shared-doc", content="shared", created_at=created)
+    assert await document_store.restore(document=shared) is True
+    stored = await document_store.get(doc_id="shared-doc")
+    assert (stored.user_id, stored.created_at, stored.updated_at) == (None, created, created)
+    assert await document_store.count() == 2

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError
-from memio.models import MAX_METADATA_KEYS, FactEventType, FactInput
+from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
+from memio.models import MAX_METADATA_KEYS, Fact, FactEvent, FactEventType, FactInput
 from memio.protocols import FactStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
 from tests.conformance.helpers import (
@@ -735,3 +736,73 @@ async def test_close_and_reopen_keeps_everything(fact_store, open_store):
     assert (await store.search(query="hiking", user_id="alice"))[0].id == kept.id
     assert await store.add(content=HIKE, user_id="alice") == kept
     assert await store.count() == 2
+
+
+# --- restore (memio import / migrate) ------------------------------------------------------------
+
+
+async def test_restore_keeps_id_timestamps_and_history(fact_store, backend):
+    created = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    updated = datetime(2024, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    fact = Fact(
+        id="restored-1",
+        content="likes green tea",
+        user_id="alice",
+        agent_id="bot",
+        metadata={"source": "dump", "tags": ["a", "b"]},
+        created_at=created,
+        updated_at=updated,
+    )
+    scope = {"user_id": "alice", "agent_id": "bot"}
+    history = [
+        FactEvent(
+            id="ev-2",
+            fact_id=fact.id,
+            event=FactEventType.UPDATE,
+            old_content="likes tea",
+            new_content=fact.content,
+            old_metadata={"source": "dump"},
+            new_metadata=fact.metadata,
+            created_at=updated,
+            **scope,
+        ),
+        FactEvent(  # out of order on purpose: the store keeps them oldest first
+            id="ev-1",
+            fact_id=fact.id,
+            event=FactEventType.ADD,
+            new_content="likes tea",
+            new_metadata={"source": "dump"},
+            created_at=created,
+            **scope,
+        ),
+    ]
+    if "restore" in backend.cannot:
+        with pytest.raises(NotSupportedError):
+            await fact_store.restore(fact=fact, history=history)
+        return
+    assert await fact_store.restore(fact=fact, history=history) is True
+    assert await fact_store.get(fact_id=fact.id) == fact
+    assert list(await fact_store.get_all(user_id="alice")) == [fact]
+    assert await fact_store.history(fact_id=fact.id) == [history[1], history[0]]
+    assert (await fact_store.search(query="green tea", user_id="alice"))[0].id == fact.id
+    # a second run leaves the stored fact as it is
+    changed = fact.model_copy(update={"content": "something else"})
+    assert await fact_store.restore(fact=changed, history=[]) is False
+    assert await fact_store.get(fact_id=fact.id) == fact
+    # the same content in the same scope under another id is a conflict naming the holder
+    with pytest.raises(ConflictError, match="restored-1"):
+        await fact_store.restore(fact=fact.model_copy(update={"id": "restored-2"}), history=[])
+    # no history given (a source that keeps none): the ADD that made the fact
+    bare = Fact(id="restored-3", content="owns a bike", created_at=created, updated_at=created)
+    assert await fact_store.restore(fact=bare, history=[]) is True
+    [added] = await fact_store.history(fact_id=bare.id)
+    assert (added.event, added.new_content, added.created_at) == (
+        FactEventType.ADD,
+        "owns a bike",
+        created,
+    )
+    with pytest.raises(InvalidRequestError, match=r"history\[0\]\.fact_id"):
+        await fact_store.restore(
+            fact=bare.model_copy(update={"id": "restored-4", "content": "x"}), history=history
+        )
+    assert await fact_store.count() == 2

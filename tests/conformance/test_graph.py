@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 
@@ -438,3 +439,27 @@ async def test_close_and_reopen_keeps_everything(graph_store, open_store):
     )
     assert again == added[0]
     assert await store.count() == 2
+
+
+async def test_restore_keeps_id_owner_and_created_at(graph_store):
+    created = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    triple = Triple(
+        id=triple_id("alice", "lives_in", "Basel", "alice"),
+        subject="alice",
+        predicate="lives_in",
+        object="Basel",
+        user_id="alice",
+        metadata={"source": "dump"},
+        created_at=created,
+    )
+    assert await graph_store.restore(triple=triple) is True
+    listed = await graph_store.get_all(user_id="alice")
+    assert listed.triples == [triple]
+    assert (await graph_store.search(query="where does alice live", user_id="alice")).triples[
+        0
+    ] == triple
+    assert await graph_store.restore(triple=triple.model_copy(update={"metadata": {}})) is False
+    assert (await graph_store.get_all(user_id="alice")).triples == [triple]
+    with pytest.raises(InvalidRequestError, match=r"triple\.id"):
+        await graph_store.restore(triple=triple.model_copy(update={"id": "made-up"}))
+    assert await graph_store.count() == 1

@@ -415,3 +415,14 @@ async def test_close_and_reopen_keeps_everything(history_store, open_store):
     more = await store.add(session_id="s1", user_id="alice", messages=[msg("still here")])
     assert list(await store.get(session_id="s1")) == s1 + more
     assert await store.count() == 4
+
+
+async def test_owner_says_whose_a_session_is(history_store):
+    await history_store.add(
+        session_id="mine", messages=[{"role": "user", "content": "hi"}], user_id="alice"
+    )
+    await history_store.add(session_id="nobodys", messages=[{"role": "user", "content": "hi"}])
+    assert await history_store.owner(session_id="mine") == "alice"
+    assert await history_store.owner(session_id="nobodys") is None
+    with pytest.raises(NotFoundError):
+        await history_store.owner(session_id="absent")

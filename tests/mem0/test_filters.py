@@ -178,8 +178,11 @@ def test_merge_ids_adds_top_level_ids() -> None:
         ({"created_at": {"gte": "July 1st"}}, "filters.created_at.gte", "ISO 8601"),
         ({"created_at": {"gte": "2024-02-30"}}, "filters.created_at.gte", "valid date"),
         ({"created_at": {"gte": 20240701}}, "filters.created_at.gte", "ISO 8601"),
-        ({"created_at": {"gte": "9999-12-31T23:59:59-23:59"}}, "filters.created_at.gte",
-         "outside the range"),
+        (
+            {"created_at": {"gte": "9999-12-31T23:59:59-23:59"}},
+            "filters.created_at.gte",
+            "outside the range",
+        ),
         ({"updated_at": "0001-01-01T00:00:00+01:00"}, "filters.updated_at.eq", "outside the range"),
         ({"created_at": {"contains": "2024"}}, "filters.created_at.contains", "'contains'"),
         ({"metadata": "food"}, "filters.metadata", "object of metadata keys"),

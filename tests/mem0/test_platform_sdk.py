@@ -344,9 +344,7 @@ def test_auth_errors(client: Any, uid: str) -> None:
     assert missing.value.debug_info["status_code"] == 401
 
 
-def test_a_bound_key_acts_for_its_user_only(
-    client: Any, mem0_server: Mem0Server, uid: str
-) -> None:
+def test_a_bound_key_acts_for_its_user_only(client: Any, mem0_server: Mem0Server, uid: str) -> None:
     from mem0 import MemoryClient
     from mem0.exceptions import AuthenticationError, MemoryNotFoundError
 

@@ -9,28 +9,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from tests.server.conftest import MEMORY_STORES
-from tests.support.server_process import run_server, server_env
+from tests.support.commands import run_command
+from tests.support.commands import write_config as write
+from tests.support.server_process import run_server
 
 REPO_CONFIG = Path(__file__).parents[2] / "memio-server.yaml"
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "memio.server", *args],
-        cwd=cwd,
-        env=server_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def write(path: Path, config: dict | str) -> Path:
-    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
-    return path
+    return run_command([sys.executable, "-m", "memio.server"], *args, cwd=cwd, env=env)
 
 
 def assert_refused(result: subprocess.CompletedProcess, *lines: str) -> None:

@@ -28,8 +28,11 @@ from memio.errors import (
 )
 from memio.filters import FilterNode, parse_filters
 from memio.models import (
+    Document,
     DocumentInput,
     Fact,
+    FactEvent,
+    FactEventType,
     FactInput,
     GraphResult,
     Message,
@@ -38,6 +41,8 @@ from memio.models import (
     check_metadata_size,
     check_text,
     cosine_score,
+    utc_timestamp,
+    utcnow,
     validate_metadata,
 )
 
@@ -183,15 +188,27 @@ class OpenOnce:
 
 
 def parse_config(model: type[_M], config: Mapping[str, Any]) -> _M:
-    """Validate a provider's config; the error names the first bad key (``config.<key>``)."""
+    """Validate a provider's config; the error names the first bad key (``config.<key>``) and
+    lists the others."""
     try:
         return model.model_validate(dict(config))
     except ValidationError as exc:
-        errors = exc.errors()
+        # a typo'd key first: the likely cause of the rest (a value under the intended key
+        # reads as missing)
+        errors = sorted(exc.errors(), key=lambda err: err["type"] != "extra_forbidden")
         paths = ["config." + ".".join(str(part) for part in err["loc"]) for err in errors]
-        rest = zip(paths[1:], errors[1:], strict=True)
-        more = "".join(f"; {path}: {err['msg']}" for path, err in rest)
-        raise InvalidRequestError(errors[0]["msg"] + more, field=paths[0]) from None
+        messages = [_config_problem(model, err) for err in errors]
+        rest = zip(paths[1:], messages[1:], strict=True)
+        more = "".join(f"; {path}: {message}" for path, message in rest)
+        raise InvalidRequestError(messages[0] + more, field=paths[0]) from None
+
+
+def _config_problem(model: type[BaseModel], error: Any) -> str:
+    """A typo'd key names the keys the provider accepts (top-level keys: what a user types)."""
+    if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:
+        keys = [field.alias or name for name, field in model.model_fields.items()]
+        return f"unknown key (expected one of: {', '.join(keys)})"
+    return error["msg"]
 
 
 def coerce_items(
@@ -528,6 +545,78 @@ def content_taken(other_id: str) -> ConflictError:
     that fact (one fact per content per scope, as a repeat add keeps it)."""
     return ConflictError(
         f"fact {other_id!r} of the same scope already holds this content", field="content"
+    )
+
+
+def restorable(fact: Fact, history: Sequence[FactEvent]) -> tuple[Fact, list[FactEvent]]:
+    """The checked arguments of `FactStore.restore`: the fact with both timestamps (a missing
+    one is the other) and its events oldest first, each naming the fact; an empty history
+    becomes the ADD that made the fact (a source that keeps none, e.g. the mem0 platform)."""
+    fact = Fact.model_validate(fact.model_dump() if isinstance(fact, Fact) else fact)
+    require_text(fact.id, field="fact.id")
+    require_text(fact.content, field="fact.content")
+    validate_metadata(fact.metadata, field="fact.metadata")
+    created, updated = _restored_times(fact.created_at, fact.updated_at, "fact")
+    fact = fact.model_copy(
+        update={"score": None, "event": None, "created_at": created, "updated_at": updated}
+    )
+    events = [FactEvent.model_validate(event) for event in history]
+    for i, event in enumerate(events):
+        if event.fact_id != fact.id:
+            raise InvalidRequestError(
+                f"is an event of fact {event.fact_id!r}, not {fact.id!r}",
+                field=f"history[{i}].fact_id",
+            )
+    if not events:
+        events = [
+            FactEvent(
+                id=new_id(),
+                fact_id=fact.id,
+                event=FactEventType.ADD,
+                new_content=fact.content,
+                new_metadata=dict(fact.metadata),
+                created_at=fact.created_at,
+                **{name: getattr(fact, name) for name in FACT_SCOPE},
+            )
+        ]
+    events.sort(key=lambda event: utc_timestamp(event.created_at, field="history.created_at"))
+    return fact, events
+
+
+def restorable_document(document: Document) -> Document:
+    """The checked argument of `DocumentStore.restore`: both timestamps set (a missing one is
+    the other, or now), no score."""
+    document = Document.model_validate(
+        document.model_dump() if isinstance(document, Document) else document
+    )
+    require_text(document.id, field="document.id")
+    require_text(document.content, field="document.content")
+    optional_text(document.user_id, field="document.user_id")
+    validate_metadata(document.metadata, field="document.metadata")
+    created, updated = _restored_times(document.created_at, document.updated_at, "document")
+    return document.model_copy(update={"score": None, "created_at": created, "updated_at": updated})
+
+
+def restorable_triple(triple: Triple) -> Triple:
+    """The checked argument of `GraphStore.restore`: a triple as `plan_triples` would store it
+    (same id rule: an id that is not the triple's own is refused), its created_at kept."""
+    triple = Triple.model_validate(triple.model_dump() if isinstance(triple, Triple) else triple)
+    [planned] = plan_triples([triple.model_copy(update={"id": None})], triple.user_id)
+    if triple.id is not None and triple.id != planned.id:
+        raise InvalidRequestError(
+            f"is not the id of this triple in this scope ({planned.id!r})", field="triple.id"
+        )
+    created, _ = _restored_times(triple.created_at, None, "triple")
+    return planned.model_copy(update={"created_at": created})
+
+
+def _restored_times(
+    created: datetime | None, updated: datetime | None, field: str
+) -> tuple[datetime, datetime]:
+    created = created or updated or utcnow()
+    return (
+        utc_timestamp(created, field=f"{field}.created_at"),
+        utc_timestamp(updated or created, field=f"{field}.updated_at"),
     )
 
 

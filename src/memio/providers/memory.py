@@ -81,6 +81,9 @@ from memio.providers._shared import (
     plan_fact_batch,
     plan_triples,
     require_text,
+    restorable,
+    restorable_document,
+    restorable_triple,
     triple_text,
     update_args,
     word_terms,
@@ -414,6 +417,22 @@ class MemoryFactStore(_MemoryStore):
             vectors = await self._embed([item.content for item in items])
             return self._apply(steps, dict(enumerate(vectors)))
 
+    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
+        fact, events = restorable(fact, history)
+        scope = {name: getattr(fact, name) for name in FACT_SCOPE}
+        vector = await self._embed_one(fact.content)
+        async with self._lock:
+            if fact.id in self._facts:
+                return False
+            other = self._stored([FactInput(content=fact.content)], [scope]).get(
+                fact_key(fact.content, scope)
+            )
+            if other is not None:
+                raise content_taken(other.id)
+            self._facts[fact.id] = _Entry(_copy(fact), vector, next(self._seq))
+            self._events[fact.id] = [_copy(event) for event in events]
+            return True
+
     async def update(
         self,
         *,
@@ -509,6 +528,9 @@ class MemoryHistoryStore(_MemoryStore):
         if session is None or (user_id is not None and session.owner != user_id):
             raise NotFoundError("session", session_id)
         return session
+
+    async def owner(self, *, session_id: str) -> str | None:
+        return self._session(session_id, None).owner
 
     async def add(
         self,
@@ -741,6 +763,15 @@ class MemoryDocumentStore(_MemoryStore):
             )
             return _copy(self._put(document, vector))
 
+    async def restore(self, *, document: Document) -> bool:
+        document = restorable_document(document)
+        vector = await self._embed_one(document.content)
+        async with self._lock:
+            if document.id in self._docs:
+                return False
+            self._put(document, vector)
+            return True
+
     async def add_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
     ) -> list[Document]:
@@ -872,6 +903,15 @@ class MemoryGraphStore(_MemoryStore):
                 entry = self._triples[tid]
                 entry.item = _copy(entry.item, metadata=final[tid])
             return [_copy(self._triples[t.id].item) for t in planned]
+
+    async def restore(self, *, triple: Triple) -> bool:
+        triple = restorable_triple(triple)
+        [vector] = await self._embed([triple_text(triple.subject, triple.predicate, triple.object)])
+        async with self._lock:
+            if triple.id in self._triples:
+                return False
+            self._triples[triple.id] = _Entry(triple, vector, next(self._seq))
+            return True
 
     async def get(
         self,

@@ -67,6 +67,7 @@ from memio.providers._shared import (
     plan_triples,
     provider_errors,
     require_text,
+    restorable_triple,
     triple_text,
     word_terms,
 )
@@ -486,7 +487,7 @@ class NetworkXGraphStore:
                     (json.dumps(metadata, ensure_ascii=False), tid),
                 )
             for tid, t in new.items():
-                t.created_at = now
+                t.created_at = t.created_at or now  # set already: a restored triple
                 seq = conn.execute(
                     "INSERT INTO triples (id, subject, predicate, object, user_id, metadata,"
                     " created_at, embedding, embedding_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -497,7 +498,7 @@ class NetworkXGraphStore:
                         t.object,
                         t.user_id,
                         json.dumps(t.metadata, ensure_ascii=False),
-                        now.isoformat(),
+                        t.created_at.isoformat(),
                         _blob(vectors[tid]),
                         self._embedder.model,
                     ),
@@ -511,6 +512,21 @@ class NetworkXGraphStore:
             assert t.id is not None
             self._insert_memory(t, seq, vectors[t.id])
         return [_copy(self._triples[t.id].triple) for t in planned if t.id]
+
+    async def restore(self, *, triple: Triple) -> bool:
+        triple = restorable_triple(triple)
+        await self._ensure_open("restore")
+        if triple.id in self._triples:
+            return False
+        [vector] = await self._embed([_text(triple)])
+
+        def write(conn: sqlite3.Connection) -> bool:
+            if triple.id in self._triples:  # restored meanwhile
+                return False
+            self._add_sync(conn, [triple], {str(triple.id): vector})
+            return True
+
+        return await self._run("restore", write)
 
     async def delete(
         self,

@@ -374,6 +374,19 @@ class SQLiteHistoryStore:
             raise NotFoundError("session", session_id)
         return row[0]
 
+    async def owner(self, *, session_id: str) -> str | None:
+        require_text(session_id, field="session_id")
+
+        def read(conn: sqlite3.Connection) -> Any:
+            return conn.execute(
+                "SELECT user_id FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+
+        row = await self._run("owner", read)
+        if row is None:
+            raise NotFoundError("session", session_id)
+        return row[0]
+
     # --- writes -----------------------------------------------------------------------------
 
     async def add(

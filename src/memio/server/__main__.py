@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from memio import __version__
 from memio.client import Memio
 from memio.errors import EmbedderMismatchError
 from memio.protocols import Embedder
@@ -31,14 +32,20 @@ from memio.server.config import (
     resolve_config_path,
 )
 
-__all__ = ["load_stores", "main"]
+__all__ = ["add_server_arguments", "load_stores", "main", "run"]
 
 logger = logging.getLogger("memio.server")
+BUILT_IN = "built-in defaults"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    loaded = load_stores("memio-server", args.config, host=args.host, port=args.port)
+    return run(_parser().parse_args(argv), prog="memio-server")
+
+
+def run(args: argparse.Namespace, *, prog: str) -> int:
+    """Check the config and serve it (or, with `--check`, describe it): `memio-server` and
+    `memio serve` alike."""
+    loaded = load_stores(prog, args.config, host=args.host, port=args.port)
     if loaded is None:
         return 2
     config, source, stores, embedder = loaded
@@ -46,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         asyncio.run(_close(stores, embedder, claim=not args.check))
     except (DataLockedError, EmbedderMismatchError) as exc:
-        print(f"memio-server: cannot serve this data: {redacted(exc.message)}", file=sys.stderr)
+        print(f"{prog}: cannot serve this data: {redacted(exc.message)}", file=sys.stderr)
         return 1
     if args.check:
         _print_check(source, config, stores)
@@ -62,11 +69,19 @@ def load_stores(
     one line per problem (the caller exits with status 2)."""
     from memio.server.app import build_embedder, build_memio
 
-    source = "built-in defaults"
+    source = BUILT_IN
     try:
         path = resolve_config_path(config_arg)
         source = str(path) if path else source
-        config = load_config(path, **overrides)
+        try:
+            config = load_config(path, **overrides)
+        except ConfigError as exc:
+            if exc.config is not None:  # the stores' own problems too, in the same run
+                try:
+                    build_memio(exc.config, build_embedder(exc.config.embedder))
+                except ConfigError as more:
+                    exc.extend(more.problems)
+            raise
         embedder = build_embedder(config.embedder)
         return config, source, build_memio(config, embedder), embedder
     except ConfigError as exc:
@@ -81,11 +96,22 @@ def _parser() -> argparse.ArgumentParser:
         prog="memio-server",
         description="Serve memio's stores over HTTP (see docs/server.md).",
     )
+    parser.add_argument("--version", action="version", version=f"memio {__version__}")
+    add_server_arguments(parser)
+    return parser
+
+
+def add_config_argument(parser: argparse.ArgumentParser, flag: str = "--config") -> None:
     parser.add_argument(
-        "--config",
+        flag,
         metavar="FILE",
         help=f"YAML config (default: $MEMIO_CONFIG, else ./{DEFAULT_CONFIG_FILE} if present)",
     )
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `memio-server` and `memio serve`."""
+    add_config_argument(parser)
     parser.add_argument("--host", help="address to bind (default: $MEMIO_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default: $MEMIO_PORT or 8080)")
     parser.add_argument(
@@ -93,7 +119,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="validate the config, show which provider serves each store, and exit",
     )
-    return parser
 
 
 async def _close(stores: Memio, embedder: Embedder, *, claim: bool) -> None:
@@ -140,8 +165,20 @@ def _serve(config: ServerConfig, source: str) -> int:
 
     log_config = _log_config()
     logging.config.dictConfig(log_config)
-    logger.info("configuration: %s", source)
     settings = config.server
+    data_dir = Path(config.data_dir).resolve()
+    if source == BUILT_IN:
+        logger.info(
+            "no %s here and no --config or $MEMIO_CONFIG: using the built-in defaults "
+            "(embedded stores) with data directory %s",
+            DEFAULT_CONFIG_FILE,
+            data_dir,
+        )
+    else:
+        logger.info("configuration: %s; data directory %s", source, data_dir)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    base = settings.public_url or f"http://{host}:{settings.port}"
+    logger.info("API reference at %s/docs", base)
     uvicorn.run(
         create_app(config),
         host=settings.host,

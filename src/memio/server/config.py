@@ -62,10 +62,27 @@ _REFERENCE = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}
 class ConfigError(Exception):
     """The configuration cannot be used; `problems` holds one "key.path: what is wrong" each."""
 
-    def __init__(self, problems: list[str], *, source: str | None = None) -> None:
+    def __init__(
+        self,
+        problems: list[str],
+        *,
+        source: str | None = None,
+        config: ServerConfig | None = None,
+    ) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
         self.source = source
+        # the config as validated with every missing ${VAR} empty, when nothing else was wrong
+        # in it: the stores' own checks can still run on it and report their problems too
+        self.config = config
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+    def extend(self, problems: list[str]) -> None:
+        """Add `problems`, less those about a key already reported (a missing variable)."""
+        reported = {problem.partition(": ")[0] for problem in self.problems}
+        self.problems += [p for p in problems if p.partition(": ")[0] not in reported]
 
 
 def hash_key(key: str) -> str:
@@ -500,12 +517,17 @@ def config_from_dict(
     problems: list[str] = []
     data = _without_empty_sections(_interpolate(raw, env, "", problems))
     origins = _apply_overrides(data, env, host, port, problems)
-    if problems:
-        raise ConfigError(problems, source=source)
+    # every problem of the file in one run: a key whose variable is missing holds "" now
+    error = ConfigError(problems, source=source)
     try:
-        return ServerConfig.model_validate(data)
+        config = ServerConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_validation_problems(exc, origins), source=source) from None
+        error.extend(_validation_problems(exc, origins))
+        raise error from None
+    if problems:
+        error.config = config
+        raise error
+    return config
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -120,4 +120,3 @@ def make_router(
         name = f"{route_class.__name__}{type(error_style).__name__}"
         route_class = type(name, (route_class,), {"error_style": error_style})
     return APIRouter(route_class=route_class, **kwargs)
-

@@ -34,7 +34,9 @@ class Backend:
     requires: tuple[str, ...] = ()  # names of pytest fixtures to resolve into env.fixtures
     marks: tuple[Any, ...] = ()  # pytest marks, e.g. pytest.mark.postgres
     # What the provider truly cannot do, declared here by the provider (the suites then check
-    # what it answers instead, never skip): "event_scope" = FactEvent scope ids stay None.
+    # what it answers instead, never skip): "event_scope" = FactEvent scope ids stay None;
+    # "restore" = FactStore.restore is NotSupportedError (the backend stamps its own times);
+    # "fact_ids" = a caller-chosen fact_id is NotSupportedError (the backend picks ids).
     cannot: frozenset[str] = frozenset()
     # Embedded data one process at a time: a second process opening it is refused, naming the
     # holder (tests/providers/test_data_locks.py).

@@ -8,4 +8,13 @@ def _mem0(env):
     return {"provider": "mem0", "config": {"mode": "oss", "path": str(env.data_dir / "mem0")}}
 
 
-BACKENDS = [Backend(id="mem0", kind="facts", config=_mem0, persistent=True, exclusive=True)]
+BACKENDS = [
+    Backend(
+        id="mem0",
+        kind="facts",
+        config=_mem0,
+        persistent=True,
+        exclusive=True,
+        cannot=frozenset({"restore"}),
+    )
+]

@@ -50,6 +50,7 @@ from memio.providers._shared import (
     new_id,
     optional_text,
     require_text,
+    restorable_document,
     update_args,
 )
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
@@ -277,6 +278,23 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         [document] = await self._adds.submit(_Write("add", [item], vectors))
         return document
 
+    async def restore(self, *, document: Document) -> bool:
+        document = restorable_document(document)
+        check_reserved(document.metadata, field="document.metadata")
+        vectors = await self._backend.embed([document.content])
+        async with self._lock, self._backend.locks.hold("restore", _doc_locks([document.id])):
+            if await self._existing_ids("restore", [document.id]):
+                return False
+            lists = (await self._backend.features("restore")).native_lists
+            await self._add_rows(
+                "restore",
+                [document.id],
+                vectors,
+                [document.content],
+                [_metadata(document, sequence.take(1), lists=lists)],
+            )
+            return True
+
     @staticmethod
     def _batch(documents: Any) -> list[DocumentInput]:
         items = document_batch(documents)
@@ -332,9 +350,8 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
             )
 
         explicit = [item.doc_id for call in calls for item in call.items if item.doc_id]
-        joinable = (
-            sum(len(call.items) for call in calls) <= _GROUP_ITEMS
-            and len(explicit) == len(set(explicit))
+        joinable = sum(len(call.items) for call in calls) <= _GROUP_ITEMS and len(explicit) == len(
+            set(explicit)
         )
         async with self._lock:
             return await together_or_alone(calls, together, alone, joinable=joinable)

@@ -71,6 +71,7 @@ from memio.providers._shared import (
     optional_text,
     plan_fact_batch,
     require_text,
+    restorable,
     update_args,
 )
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
@@ -122,6 +123,9 @@ def _scope_where(scope: Mapping[str, str | None]) -> dict[str, Any] | None:
 
 def _scope_of(fact: Fact) -> dict[str, str | None]:
     return {name: getattr(fact, name) for name in FACT_SCOPE}
+
+
+_CHANGE_FIELDS = ("old_content", "new_content", "old_metadata", "new_metadata")
 
 
 def _fact_locks(ids: Any) -> list[str]:
@@ -386,12 +390,16 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         return out
 
     async def _record_events(
-        self, operation: str, events: Sequence[tuple[str, dict[str, Any], int, int]]
+        self,
+        operation: str,
+        events: Sequence[tuple[str, dict[str, Any], int, int]],
+        ids: Sequence[str] | None = None,
     ) -> None:
-        """Append events: (fact_id, payload, rank, rank of the event before it) quadruples."""
+        """Append events: (fact_id, payload, rank, rank of the event before it) quadruples,
+        with fresh ids unless `ids` (restored events) are given."""
         if not events:
             return
-        ids = [new_id() for _ in events]
+        ids = list(ids) if ids is not None else [new_id() for _ in events]
         metadatas = [
             {
                 EVENT_FACT_ID: fact_id,
@@ -622,6 +630,41 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         vectors = await self._backend.embed([item.content for item in items])
         async with self._lock:
             return await self._add_planned("add_many", items, scopes, vectors, single=False)
+
+    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
+        fact, events = restorable(fact, history)
+        check_reserved(fact.metadata, field="fact.metadata")
+        key = fact_key(fact.content, _scope_of(fact))
+        vectors = await self._backend.embed([fact.content])
+        locks = self._backend.locks
+        async with self._lock, locks.hold("restore", _same_locks([key]) + _fact_locks([fact.id])):
+            if await self._existing_ids("restore", [fact.id]):
+                return False
+            other = (await self._duplicates("restore", [key])).get(key)
+            if other is not None:
+                raise content_taken(other.id)
+            ranks = self._ranks([fact.id] * len(events), {})
+            chained = []
+            for i, (event, rank) in enumerate(zip(events, ranks, strict=True)):
+                payload: dict[str, Any] = {
+                    "event": event.event.value,
+                    "created_at": to_micros(event.created_at),
+                }
+                for name, value in event.model_dump(
+                    include={*FACT_SCOPE, *_CHANGE_FIELDS}, exclude_none=True
+                ).items():
+                    payload[name] = value
+                chained.append((fact.id, payload, rank, ranks[i - 1] if i else 0))
+            await self._record_events("restore", chained, [event.id for event in events])
+            lists = (await self._backend.features("restore")).native_lists
+            await self._add_rows(
+                "restore",
+                [fact.id],
+                vectors,
+                [fact.content],
+                [_metadata(fact, sequence.take(1), lists=lists, last_event=ranks[-1])],
+            )
+            return True
 
     async def update(
         self,

@@ -370,6 +370,16 @@ class Mem0FactStore:
             for row in rows
         ]
 
+    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
+        """mem0 stamps every memory and history row itself (and the platform offers no way to
+        write either): a fact cannot be written with the times and events another store kept.
+        `memio import` then adds the fact as new, says so, and counts it apart."""
+        raise NotSupportedError(
+            "mem0 sets the timestamps and history of every memory itself; memio cannot write "
+            "a fact's stored times and events into it",
+            hint="add the fact (keeping its id) and accept new timestamps and a new history",
+        )
+
     async def count(self) -> int:
         await self._open("count")
         with self._errors("count"):

@@ -215,8 +215,8 @@ class PostgresVectorStore(PostgresStore):
                 f"({self.dimensions} dimensions), whose vectors cannot be compared with them. "
                 f"Configure the embedder they were made with, or re-embed: point "
                 f"stores.{self.kind}.config.schema at a new schema, copy the {self.kind} over "
-                "through memio (each add embeds with the configured embedder), then drop the old "
-                "schema",
+                "with `memio migrate --from OLD.yaml --to NEW.yaml` (the target embeds every "
+                "item with its own embedder), then drop the old schema",
                 provider=PROVIDER,
                 stored_model=row["model"],
                 stored_dimensions=int(row["dimensions"]),

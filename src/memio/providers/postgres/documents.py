@@ -11,6 +11,7 @@ owner never changes, even when another process inserts the same id meanwhile.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from memio.errors import ConflictError, NotFoundError
@@ -29,6 +30,7 @@ from memio.providers._shared import (
     new_id,
     optional_text,
     require_text,
+    restorable_document,
     update_args,
 )
 from memio.providers.postgres._base import as_utc
@@ -208,11 +210,33 @@ class PostgresDocumentStore(PostgresVectorStore):
                 )
         return [_document(row) for row in rows]
 
+    async def restore(self, *, document: Document) -> bool:
+        document = restorable_document(document)
+        item = DocumentInput(
+            content=document.content,
+            doc_id=document.id,
+            metadata=document.metadata,
+            user_id=document.user_id,
+        )
+        [vector] = await self.embed([document.content])
+        async with self.connection("restore") as conn:
+            rows = await self._insert(
+                conn, [item], [vector], at=(document.created_at, document.updated_at)
+            )
+        return bool(rows)
+
     async def _insert(
-        self, conn: Any, items: Sequence[DocumentInput], vectors: Sequence[Any]
+        self,
+        conn: Any,
+        items: Sequence[DocumentInput],
+        vectors: Sequence[Any],
+        *,
+        at: tuple[datetime | None, datetime | None] | None = None,
     ) -> list[Any]:
-        """Insert new documents in order; ids already taken are skipped (not returned)."""
+        """Insert new documents in order; ids already taken are skipped (not returned). `at`:
+        the (created_at, updated_at) of a restored document, else both now."""
         now = utcnow()
+        created, updated = at or (now, now)
         async with conn.cursor() as cur:
             await cur.executemany(
                 f"INSERT INTO {self.t} (id, content, user_id, metadata, embedding, created_at,"
@@ -225,8 +249,8 @@ class PostgresDocumentStore(PostgresVectorStore):
                         item.user_id,
                         metadata_jsonb(item.metadata),
                         vector,
-                        now,
-                        now,
+                        created,
+                        updated,
                     )
                     for item, vector in zip(items, vectors, strict=True)
                 ],

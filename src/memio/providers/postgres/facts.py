@@ -55,6 +55,7 @@ from memio.providers._shared import (
     optional_text,
     plan_fact_batch,
     require_text,
+    restorable,
     update_args,
 )
 from memio.providers.postgres._base import PROVIDER, as_utc
@@ -484,16 +485,71 @@ class PostgresFactStore(PostgresVectorStore):
             at,
         )
 
-    async def _record(self, conn: Any, events: Sequence[tuple[Any, ...]]) -> None:
+    async def _record(
+        self, conn: Any, events: Sequence[tuple[Any, ...]], *, skip_known: bool = False
+    ) -> None:
         if not events:
             return
         async with conn.cursor() as cur:
             await cur.executemany(
                 f"INSERT INTO {self.s}.fact_events (id, fact_id, event, user_id, agent_id, app_id,"
                 " run_id, old_content, new_content, old_metadata, new_metadata, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                + (" ON CONFLICT (id) DO NOTHING" if skip_known else ""),
                 events,
             )
+
+    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
+        fact, events = restorable(fact, history)
+        key = fact_key(fact.content, _scope_of(fact))
+        [vector] = await self.embed([fact.content])
+        async with self.connection("restore") as conn, conn.transaction():
+            await self._lock_keys(conn, [key])
+            cur = await conn.execute(
+                f"SELECT id FROM {self.t} WHERE id = %s OR ({_SAME}) = (%s, %s, %s, %s, %s)"
+                " ORDER BY id = %s DESC LIMIT 1",
+                (fact.id, key[0], *(value or "" for value in key[1]), fact.id),
+            )
+            found = await cur.fetchone()
+            if found is not None:
+                if found["id"] == fact.id:
+                    return False
+                raise content_taken(found["id"])
+            await conn.execute(
+                f"INSERT INTO {self.t} (id, content, content_key, user_id, agent_id, app_id,"
+                " run_id, metadata, embedding, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    fact.id,
+                    fact.content,
+                    key[0],
+                    *key[1],
+                    metadata_jsonb(fact.metadata),
+                    vector,
+                    fact.created_at,
+                    fact.updated_at,
+                ),
+            )
+            # an event id already here is this fact's earlier life, imported before
+            await self._record(
+                conn,
+                [
+                    (
+                        event.id,
+                        event.fact_id,
+                        event.event.value,
+                        *(getattr(event, name) for name in FACT_SCOPE),
+                        event.old_content,
+                        event.new_content,
+                        None if event.old_metadata is None else metadata_jsonb(event.old_metadata),
+                        None if event.new_metadata is None else metadata_jsonb(event.new_metadata),
+                        event.created_at,
+                    )
+                    for event in events
+                ],
+                skip_known=True,
+            )
+        return True
 
     async def update(
         self,

@@ -27,6 +27,7 @@ from memio.providers._shared import (
     optional_text,
     plan_triples,
     require_text,
+    restorable_triple,
     triple_text,
     word_terms,
 )
@@ -259,6 +260,29 @@ class PostgresGraphStore(PostgresStore):
                 if not cur.nextset():
                     break
         return stored
+
+    async def restore(self, *, triple: Triple) -> bool:
+        triple = restorable_triple(triple)
+        [vector] = await self._embed([triple_text(triple.subject, triple.predicate, triple.object)])
+        async with self.connection("restore") as conn:
+            cur = await conn.execute(
+                f"INSERT INTO {self.s}.graph_triples"
+                " (id, subject, predicate, object, user_id, metadata, created_at,"
+                " embedding, embedding_model) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (id) DO NOTHING RETURNING id",
+                (
+                    triple.id,
+                    triple.subject,
+                    triple.predicate,
+                    triple.object,
+                    triple.user_id,
+                    Jsonb(triple.metadata),
+                    triple.created_at,
+                    _vector_bytes(vector),
+                    self._embedding_model(),
+                ),
+            )
+            return await cur.fetchone() is not None
 
     async def delete(
         self,

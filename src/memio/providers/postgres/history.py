@@ -227,6 +227,18 @@ class PostgresHistoryStore(PostgresStore):
         next_cursor = encode_cursor({"after": rows[-1]["position"]}, scope=scope) if more else None
         return Page([_message(row) for row in rows], next_cursor=next_cursor)
 
+    async def owner(self, *, session_id: str) -> str | None:
+        require_text(session_id, field="session_id")
+        async with self.connection("owner") as conn:
+            cur = await conn.execute(
+                f"SELECT user_id FROM {self.s}.history_sessions WHERE session_id = %s",
+                (session_id,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError("session", session_id)
+        return row["user_id"]
+
     async def get_all(
         self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
     ) -> Page[str]:

@@ -4,7 +4,8 @@ The real `mem0ai` SDKs (Python `MemoryClient` / `AsyncMemoryClient`, the npm `me
 plain HTTP clients of mem0's self-hosted server work against memio with only the host changed:
 
 - `platform`: the mem0 platform API (``/v1/ping/``, ``/v3/memories/...``, ``/v1/memories/{id}/``,
-  entities, batch), plus the older paths of mem0ai 1.x clients;
+  entities, batch), plus the older paths of mem0ai 1.x clients; `exports` serves its memory
+  exports (``/v1/exports/``);
 - `selfhosted`: mem0's own REST server (``/memories``, ``/search``, ``/reset``, ``/configure``,
   ``/entities``);
 - `local`: the local-first "Mem0 Memory System" REST API (``POST /v1/memories``, ``GET
@@ -27,6 +28,6 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     """The mem0 dialect routers."""
-    from memio.server.mem0 import local, platform, selfhosted
+    from memio.server.mem0 import exports, local, platform, selfhosted
 
-    return [local.router, platform.router, selfhosted.router]
+    return [local.router, platform.router, exports.router, selfhosted.router]

@@ -178,9 +178,7 @@ def _plural(count: int) -> str:
     return f"{count} memor{'y' if count == 1 else 'ies'}"
 
 
-@router.post(
-    "/v1/memories", summary="Add memories", responses=answers(answer.LocalAddAnswer)
-)
+@router.post("/v1/memories", summary="Add memories", responses=answers(answer.LocalAddAnswer))
 async def add(
     request: Request, response: Response, body: AddRequest, facts: FactsDep
 ) -> dict[str, Any]:
