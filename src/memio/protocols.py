@@ -37,6 +37,7 @@ from memio.models import (
     Fact,
     FactEvent,
     FactInput,
+    FoundMessage,
     GraphResult,
     Message,
     MetadataValue,
@@ -146,8 +147,10 @@ class FactStore(Store, Protocol):
         filters: Filters | None = None,
         threshold: float | None = None,
         include_expired: bool = False,
+        search_mode: SearchMode = "hybrid",
     ) -> list[Fact]:
-        """Most relevant first; `threshold` drops results scoring below it."""
+        """Most relevant first; `threshold` drops results scoring below it. `search_mode` as
+        for documents (memio.ranking): "hybrid", "semantic" or "keyword"."""
         ...
 
     async def update(
@@ -242,12 +245,15 @@ class HistoryStore(Store, Protocol):
     async def search(
         self,
         *,
-        session_id: str,
         query: str,
+        session_id: str | None = None,
         limit: int = 10,
         user_id: str | None = None,
-    ) -> list[Message]:
-        """Messages of one session matching the query, best first, with `score`."""
+        search_mode: SearchMode = "keyword",
+    ) -> list[FoundMessage]:
+        """Messages most relevant first: of one session, or without `session_id` of every
+        session of `user_id` (of every session when both are None). `search_mode` as for
+        documents (memio.ranking); "keyword" by default, as history search always was."""
         ...
 
     async def delete(self, *, session_id: str, user_id: str | None = None) -> None: ...

@@ -110,6 +110,7 @@ async def search_facts(body: FactSearch, facts: FactsDep) -> list[Fact]:
         filters=body.filters,
         threshold=body.threshold,
         include_expired=body.include_expired,
+        search_mode=body.search_mode,
     )
 
 
