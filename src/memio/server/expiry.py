@@ -12,14 +12,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 from memio.client import Memio
 from memio.errors import InvalidRequestError, MemioError
-from memio.models import utc_timestamp, utcnow
+from memio.models import KEEP, utc_timestamp, utcnow
 from memio.server.config import ExpiryConfig
 
-__all__ = ["MAX_TTL_SECONDS", "requested_expiry", "sweeping"]
+__all__ = [
+    "EXPIRATION_DATE",
+    "EXPIRATION_SCHEMA",
+    "MAX_TTL_SECONDS",
+    "expiration_date",
+    "mem0_expiry",
+    "requested_expiry",
+    "sweeping",
+    "update_expiry",
+]
 
 logger = logging.getLogger("memio.server.expiry")
 
@@ -40,6 +50,47 @@ def requested_expiry(
     if expires_at is None:
         return None
     return utc_timestamp(expires_at, field=f"{where}expires_at")
+
+
+def mem0_expiry(value: str | None, *, field: str = "expiration_date") -> datetime | None:
+    """mem0's `expiration_date` as memio's expiry: a day ("2026-12-31": the memory lives through
+    that day, UTC, and is expired from the next midnight, as mem0 decides) or an ISO 8601
+    timestamp (that moment)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day, time(), timezone.utc) + timedelta(days=1)
+        return utc_timestamp(datetime.fromisoformat(text.replace("Z", "+00:00")), field=field)
+    except (ValueError, OverflowError):
+        raise InvalidRequestError(
+            "must be a date (YYYY-MM-DD) or an ISO 8601 timestamp", field=field
+        ) from None
+
+
+EXPIRATION_DATE = (
+    "When the memory expires: a day (YYYY-MM-DD, it lives through that day, UTC) or an ISO 8601 "
+    "timestamp. Reads leave expired memories out unless show_expired."
+)
+EXPIRATION_SCHEMA = {"type": ["string", "null"]}
+
+
+def update_expiry(value: str | None, given: bool) -> Any:
+    """The expiry a mem0 update asks for: KEEP when `expiration_date` was not `given`, None
+    (clear) for an explicit null."""
+    return mem0_expiry(value) if given else KEEP
+
+
+def expiration_date(expires_at: datetime | None) -> str | None:
+    """memio's expiry in mem0's words: the day for an expiry at midnight UTC (what
+    `mem0_expiry` made of a day), else the ISO 8601 timestamp."""
+    if expires_at is None:
+        return None
+    if expires_at.timetz() == time(tzinfo=timezone.utc):
+        return (expires_at - timedelta(days=1)).date().isoformat()
+    return expires_at.isoformat()
 
 
 @contextlib.asynccontextmanager
