@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
 from memio.client import Memio
 from memio.errors import InvalidRequestError, MemioError
 from memio.models import KEEP, utc_timestamp, utcnow
@@ -24,6 +26,7 @@ __all__ = [
     "EXPIRATION_DATE",
     "EXPIRATION_SCHEMA",
     "MAX_TTL_SECONDS",
+    "ONE_EXPIRY",
     "expiration_date",
     "mem0_expiry",
     "requested_expiry",
@@ -36,45 +39,55 @@ logger = logging.getLogger("memio.server.expiry")
 MAX_TTL_SECONDS = 100 * 366 * 86400  # a century: enough for any memory, far from overflow
 
 
-def requested_expiry(
-    expires_at: datetime | None, ttl_seconds: int | None, *, where: str = ""
-) -> datetime | None:
-    """The expiry a write asks for: `expires_at` (naive = UTC), or `ttl_seconds` from now, or
-    None; both at once is a 400 naming `ttl_seconds`."""
+def requested_expiry(body: BaseModel, *, where: str = "") -> datetime | None:
+    """The expiry a /v1 write asks for: `expires_at` (naive = UTC), or `ttl_seconds` from now,
+    or None. Both fields in one body, even as null, is a 400 naming `ttl_seconds` (the OpenAPI
+    document says the same: `not: {required: [expires_at, ttl_seconds]}`)."""
+    if {"expires_at", "ttl_seconds"} <= body.model_fields_set:
+        raise InvalidRequestError(
+            "give expires_at or ttl_seconds, not both", field=f"{where}ttl_seconds"
+        )
+    ttl_seconds = getattr(body, "ttl_seconds", None)
     if ttl_seconds is not None:
-        if expires_at is not None:
-            raise InvalidRequestError(
-                "give expires_at or ttl_seconds, not both", field=f"{where}ttl_seconds"
-            )
         return utcnow() + timedelta(seconds=ttl_seconds)
-    if expires_at is None:
-        return None
-    return utc_timestamp(expires_at, field=f"{where}expires_at")
+    expires_at = getattr(body, "expires_at", None)
+    return None if expires_at is None else utc_timestamp(expires_at, field=f"{where}expires_at")
 
 
 def mem0_expiry(value: str | None, *, field: str = "expiration_date") -> datetime | None:
     """mem0's `expiration_date` as memio's expiry: a day ("2026-12-31": the memory lives through
     that day, UTC, and is expired from the next midnight, as mem0 decides) or an ISO 8601
-    timestamp (that moment)."""
+    timestamp (that moment). Parsed by pydantic, as the document's `format`s say."""
     if value is None:
         return None
-    text = value.strip()
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
+        if len(value) == len("YYYY-MM-DD"):
+            day = _DAY.validate_python(value)
             return datetime.combine(day, time(), timezone.utc) + timedelta(days=1)
-        return utc_timestamp(datetime.fromisoformat(text.replace("Z", "+00:00")), field=field)
-    except (ValueError, OverflowError):
+        return utc_timestamp(_MOMENT.validate_python(value), field=field)
+    except (ValidationError, OverflowError):
         raise InvalidRequestError(
             "must be a date (YYYY-MM-DD) or an ISO 8601 timestamp", field=field
         ) from None
+
+
+_DAY = TypeAdapter(date)
+_MOMENT = TypeAdapter(datetime)
 
 
 EXPIRATION_DATE = (
     "When the memory expires: a day (YYYY-MM-DD, it lives through that day, UTC) or an ISO 8601 "
     "timestamp. Reads leave expired memories out unless show_expired."
 )
-EXPIRATION_SCHEMA = {"type": ["string", "null"]}
+EXPIRATION_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+        {"type": "null"},
+    ]
+}
+# A /v1 write gives its expiry one way.
+ONE_EXPIRY = {"not": {"required": ["expires_at", "ttl_seconds"]}}
 
 
 def update_expiry(value: str | None, given: bool) -> Any:

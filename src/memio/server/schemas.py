@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memio.pagination import MAX_LIMIT
 from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
-from memio.server.expiry import MAX_TTL_SECONDS
+from memio.server.expiry import MAX_TTL_SECONDS, ONE_EXPIRY
 from memio.server.rules import Doc, FreeText, MetadataIn, PortableFilters, Text, any_of_required
 
 __all__ = [
@@ -48,7 +48,10 @@ _REQUEST = ConfigDict(extra="forbid")
 # An update changes something: content, metadata or both (else 400).
 _UPDATE = ConfigDict(json_schema_extra=any_of_required(("content", "metadata")).keywords)
 _FACT_UPDATE = ConfigDict(
-    json_schema_extra=any_of_required(("content", "metadata", "expires_at", "ttl_seconds")).keywords
+    json_schema_extra={
+        **any_of_required(("content", "metadata", "expires_at", "ttl_seconds")).keywords,
+        **ONE_EXPIRY,
+    }
 )
 
 Metadata = MetadataIn | None
@@ -64,7 +67,7 @@ def _limit(default: int) -> Any:
 
 
 class FactCreate(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(json_schema_extra=ONE_EXPIRY)
 
     content: Text
     user_id: Id = None

@@ -61,7 +61,7 @@ async def add_fact(body: FactCreate, facts: FactsDep, response: Response) -> Fac
         run_id=body.run_id,
         metadata=body.metadata,
         fact_id=body.fact_id,
-        expires_at=requested_expiry(body.expires_at, body.ttl_seconds),
+        expires_at=requested_expiry(body),
     )
     _created_status(response, [fact])
     return fact
@@ -130,9 +130,7 @@ async def add_facts_batch(body: FactBatch, facts: FactsDep, response: Response) 
         [
             {
                 **item.model_dump(exclude_none=True, exclude={"ttl_seconds"}),
-                "expires_at": requested_expiry(
-                    item.expires_at, item.ttl_seconds, where=f"facts[{i}]."
-                ),
+                "expires_at": requested_expiry(item, where=f"facts[{i}]."),
             }
             for i, item in enumerate(body.facts)
         ],
@@ -188,11 +186,7 @@ async def update_fact(fact_id: Text, body: FactUpdate, facts: FactsDep) -> Fact:
     """Replace the content, merge metadata keys and/or set the expiry (`expires_at`, an explicit
     null clears it, or `ttl_seconds`); returns the stored fact. A missing id answers 404."""
     given = body.model_fields_set
-    expires_at = (
-        requested_expiry(body.expires_at, body.ttl_seconds)
-        if given & {"expires_at", "ttl_seconds"}
-        else KEEP
-    )
+    expires_at = requested_expiry(body) if given & {"expires_at", "ttl_seconds"} else KEEP
     return await facts.update(
         fact_id=fact_id, content=body.content, metadata=body.metadata, expires_at=expires_at
     )
