@@ -15,7 +15,13 @@ from typing import Any
 
 from memio.client import Memio
 from memio.dump import PLURALS, VECTOR_KINDS, DumpItem, vector_text
-from memio.errors import ConflictError, MemioError, NotFoundError, NotSupportedError
+from memio.errors import (
+    ConflictError,
+    InvalidRequestError,
+    MemioError,
+    NotFoundError,
+    NotSupportedError,
+)
 from memio.models import Document, Fact, Message
 from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore
 from memio.providers import STORE_KINDS
@@ -25,6 +31,9 @@ __all__ = ["BATCH_SIZE", "PAGE_SIZE", "Importer", "Tally", "read_items"]
 PAGE_SIZE = 200
 BATCH_SIZE = 100  # items per restore call, messages per add
 _RESTORED = frozenset({"fact", "document", "triple"})
+# What one item may be refused for: counted, and the import goes on. Anything else (a backend
+# down: ProviderError) stops it, with the summary of what was done.
+ITEM_ERRORS = (ConflictError, InvalidRequestError, NotFoundError)
 # the fields that say whether a stored item is the one a dump line holds (not its timestamps:
 # a store without `restore` stamps its own)
 _SAME_FIELDS = {
@@ -180,7 +189,7 @@ class Importer:
     """Writes dump items into `memio`'s stores, facts, documents and triples `BATCH_SIZE` per
     `restore` call and messages a batch per `add`; call `flush()` at the end. A batch refused as
     a whole (a conflict, a bad item) is written again one item at a time, so the summary names
-    each item that was refused and everything else is written."""
+    each item that was refused and everything else is written; a backend failure stops it."""
 
     def __init__(self, memio: Memio, tally: Tally | None = None) -> None:
         self.memio = memio
@@ -207,7 +216,7 @@ class Importer:
                 await self._open_session(item)
             else:
                 await self._message(item)
-        except MemioError as exc:
+        except ITEM_ERRORS as exc:
             self._refused(item, exc)
 
     async def flush(self) -> None:
@@ -225,7 +234,7 @@ class Importer:
         batch, self._pending = self._pending, []
         try:
             await self.memio.history.add(session_id=session_id, messages=batch, user_id=owner)
-        except MemioError as exc:
+        except ITEM_ERRORS as exc:
             for message in batch:
                 self.tally.failures.append(("message", str(message.id), exc.message))
             return
@@ -249,10 +258,10 @@ class Importer:
                 assert isinstance(item.model, Fact)
                 try:
                     await self._add_fact(item.model, exc)
-                except MemioError as error:
+                except ITEM_ERRORS as error:
                     self._refused(item, error)
             return
-        except MemioError as exc:
+        except ITEM_ERRORS as exc:
             if len(batch) == 1:
                 self._refused(batch[0], exc)
                 return
@@ -266,7 +275,7 @@ class Importer:
                 continue
             try:
                 await self._already_there(item.kind, item.model, await self._stored(item.model))
-            except MemioError as exc:
+            except ITEM_ERRORS as exc:
                 self._refused(item, exc)
 
     async def _restore(self, batch: list[DumpItem]) -> list[bool]:

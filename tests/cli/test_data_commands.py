@@ -280,18 +280,23 @@ def test_stores_the_target_lacks_are_left_out_and_said_so(tmp_path, source):
     assert "the dump holds graph but this config has no graph store" in result.stderr
 
 
+def _unreachable_postgres(path: Path) -> Path:
+    facts = {"dsn": "postgresql://127.0.0.1:9/x", "connect_timeout": 2}
+    return config(path, {"stores": {"facts": {"provider": "postgres", "config": facts}}})
+
+
+def test_a_backend_failure_stops_an_import(tmp_path, source):
+    dump = tmp_path / "dump.jsonl"
+    assert memio("export", "--config", str(source), "-o", str(dump), cwd=tmp_path).returncode == 0
+    closed = _unreachable_postgres(tmp_path / "c.yaml")
+    result = memio("import", "--config", str(closed), str(dump), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "memio import: postgres." in result.stderr
+    assert "failure" not in result.stdout + result.stderr  # stopped, not counted item by item
+
+
 def test_an_export_that_cannot_read_leaves_no_file(tmp_path):
-    closed = config(
-        tmp_path / "c.yaml",
-        {
-            "stores": {
-                "facts": {
-                    "provider": "postgres",
-                    "config": {"dsn": "postgresql://127.0.0.1:9/x", "connect_timeout": 2},
-                }
-            }
-        },
-    )
+    closed = _unreachable_postgres(tmp_path / "c.yaml")
     result = memio("export", "--config", str(closed), "-o", str(tmp_path / "d.jsonl"), cwd=tmp_path)
     assert result.returncode == 1
     [first] = [line for line in result.stderr.splitlines() if line.startswith("memio export: ")]
