@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import Depends, Query, Request, Response, status
 
-from memio.models import Message
+from memio.models import FoundMessage, Message
 from memio.server.deps import PAGED, HistoryDep, admin_unless_scoped, set_next_cursor
 from memio.server.routing import make_router
 from memio.server.rules import Text
-from memio.server.schemas import HistoryAdd, HistorySearch, SessionListResponse
+from memio.server.schemas import HistoryAdd, HistorySearch, HistorySearchAll, SessionListResponse
 
 router = make_router(prefix="/v1/history", tags=["history"])
 
@@ -86,7 +86,24 @@ async def search_session(
 ) -> list[Message]:
     """Messages of the session matching the query, best first, with `score` in [0, 1]."""
     return await history.search(
-        session_id=session_id, query=body.query, limit=body.limit, user_id=body.user_id
+        session_id=session_id,
+        query=body.query,
+        limit=body.limit,
+        user_id=body.user_id,
+        search_mode=body.search_mode,
+    )
+
+
+@router.post("/search", response_model=list[FoundMessage], summary="Search Sessions")
+async def search_sessions(body: HistorySearchAll, history: HistoryDep) -> list[FoundMessage]:
+    """Messages of every session of `user_id` (or of one `session_id`), best first, each with
+    its `session_id` and `score` in [0, 1]."""
+    return await history.search(
+        query=body.query,
+        session_id=body.session_id,
+        limit=body.limit,
+        user_id=body.user_id,
+        search_mode=body.search_mode,
     )
 
 
