@@ -111,6 +111,7 @@ TRIPLE_FIELDS = frozenset({"id", "subject", "predicate", "object", "user_id", "c
 
 _SPACE = re.compile(r"\s+")
 _M = TypeVar("_M", bound=BaseModel)
+_R = TypeVar("_R", Fact, Document)
 
 
 @dataclass(frozen=True)
@@ -559,15 +560,8 @@ def restorable_facts(
     one is the other) and its events oldest first, each naming the fact; an empty history
     becomes the ADD that made the fact (a source that keeps none, e.g. the mem0 platform)."""
     out = []
-    for i, fact in enumerate(_restore_batch(Fact, facts, field="facts")):
-        where = f"facts[{i}]"
-        require_text(fact.id, field=f"{where}.id")
-        require_text(fact.content, field=f"{where}.content")
-        validate_metadata(fact.metadata, field=f"{where}.metadata")
-        created, updated = _restored_times(fact.created_at, fact.updated_at, where)
-        fact = fact.model_copy(
-            update={"score": None, "event": None, "created_at": created, "updated_at": updated}
-        )
+    for i, given in enumerate(_restore_batch(Fact, facts, field="facts")):
+        fact = _restored(given, f"facts[{i}]", FACT_SCOPE)
         history = (histories or {}).get(fact.id) or []
         events = [FactEvent.model_validate(event) for event in history]
         for event in events:
@@ -621,20 +615,22 @@ def plan_restore(
 def restorable_documents(documents: Any) -> list[Document]:
     """The checked argument of `DocumentStore.restore`: both timestamps set (a missing one is
     the other, or now), no score."""
-    out = []
-    for i, document in enumerate(_restore_batch(Document, documents, field="documents")):
-        where = f"documents[{i}]"
-        require_text(document.id, field=f"{where}.id")
-        require_text(document.content, field=f"{where}.content")
-        optional_text(document.user_id, field=f"{where}.user_id")
-        validate_metadata(document.metadata, field=f"{where}.metadata")
-        created, updated = _restored_times(document.created_at, document.updated_at, where)
-        out.append(
-            document.model_copy(
-                update={"score": None, "created_at": created, "updated_at": updated}
-            )
-        )
-    return out
+    batch = _restore_batch(Document, documents, field="documents")
+    return [
+        _restored(document, f"documents[{i}]", ("user_id",)) for i, document in enumerate(batch)
+    ]
+
+
+def _restored(item: _R, where: str, scope: Sequence[str]) -> _R:
+    """A fact or document to restore, checked (errors name `where`), with both timestamps and
+    no score."""
+    require_text(item.id, field=f"{where}.id")
+    require_text(item.content, field=f"{where}.content")
+    for name in scope:
+        optional_text(getattr(item, name), field=f"{where}.{name}")
+    validate_metadata(item.metadata, field=f"{where}.metadata")
+    created, updated = _restored_times(item.created_at, item.updated_at, where)
+    return item.model_copy(update={"score": None, "created_at": created, "updated_at": updated})
 
 
 def restorable_triples(triples: Any) -> list[Triple]:
