@@ -195,13 +195,19 @@ class FactStore(Store, Protocol):
         went."""
         ...
 
-    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
-        """Write `fact` as another store held it, for `memio import` and `memio migrate`: its id,
-        scope, metadata and timestamps as given, and `history` (its events, oldest first) as its
-        history, event ids and times kept (`_shared.restorable` checks both). The content is
-        embedded by this store. An id this store already holds is left untouched: returns False
-        (True when written). Content another fact of the same scope holds is a ConflictError
-        naming that fact, as for `update`. No dedup merge and no new event is made."""
+    async def restore(
+        self,
+        *,
+        facts: Sequence[Fact | Mapping[str, Any]],
+        histories: Mapping[str, Sequence[FactEvent]] | None = None,
+    ) -> list[bool]:
+        """Write facts as another store held them, for `memio import` and `memio migrate`: ids,
+        scopes, metadata and timestamps as given, and `histories[fact.id]` (events oldest first)
+        as each one's history, event ids and times kept (`_shared.restorable_facts`). The content
+        is embedded by this store. Per fact: True when written, False when this store already
+        held its id (left untouched). All or nothing: a fact whose content another fact of the
+        same scope holds is a ConflictError naming ``facts[i].content`` and that fact, before
+        anything is written. No dedup merge and no new event is made. At most 1000 facts."""
         ...
 
 
@@ -335,13 +341,12 @@ class DocumentStore(Store, Protocol):
 
     async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int: ...
 
-    async def restore(self, *, document: Document) -> bool:
-        """Write `document` as another store held it (`memio import` / `migrate`): id, owner,
-        metadata and both timestamps as given; the content embedded by this store. An id this
-        store already holds is left untouched: returns False (True when written)."""
+    async def restore(self, *, documents: Sequence[Document | Mapping[str, Any]]) -> list[bool]:
+        """Write documents as another store held them (`memio import` / `migrate`): ids, owners,
+        metadata and both timestamps as given; the contents embedded by this store. Per
+        document: True when written, False when this store already held its id (left
+        untouched). At most 1000."""
         ...
-
-    async def delete_all(self, *, user_id: str | None = None) -> int: ...
 
 
 @runtime_checkable
@@ -403,8 +408,9 @@ class GraphStore(Store, Protocol):
 
     async def delete_all(self, *, user_id: str | None = None) -> int: ...
 
-    async def restore(self, *, triple: Triple) -> bool:
-        """Write `triple` as another store held it (`memio import` / `migrate`): its id (which
-        must be the one this store would give it), owner, metadata and created_at as given. An
-        id this store already holds is left untouched: returns False (True when written)."""
+    async def restore(self, *, triples: Sequence[Triple | Mapping[str, Any]]) -> list[bool]:
+        """Write triples as another store held them (`memio import` / `migrate`): ids (each the
+        one this store would give it), owners, metadata and created_at as given. Per triple:
+        True when written, False when this store already held its id (left untouched). At most
+        1000."""
         ...

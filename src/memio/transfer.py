@@ -15,15 +15,25 @@ from typing import Any
 
 from memio.client import Memio
 from memio.dump import PLURALS, VECTOR_KINDS, DumpItem, vector_text
-from memio.errors import ConflictError, MemioError, NotFoundError, NotSupportedError
-from memio.models import Document, Fact, Message, Triple
+from memio.errors import (
+    ConflictError,
+    InvalidRequestError,
+    MemioError,
+    NotFoundError,
+    NotSupportedError,
+)
+from memio.models import Document, Fact, Message
 from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore
 from memio.providers import STORE_KINDS
 
-__all__ = ["PAGE_SIZE", "Importer", "Tally", "read_items"]
+__all__ = ["BATCH_SIZE", "PAGE_SIZE", "Importer", "Tally", "read_items"]
 
 PAGE_SIZE = 200
-_MESSAGE_BATCH = 100
+BATCH_SIZE = 100  # items per restore call, messages per add
+_RESTORED = frozenset({"fact", "document", "triple"})
+# What one item may be refused for: counted, and the import goes on. Anything else (a backend
+# down: ProviderError) stops it, with the summary of what was done.
+ITEM_ERRORS = (ConflictError, InvalidRequestError, NotFoundError)
 # the fields that say whether a stored item is the one a dump line holds (not its timestamps:
 # a store without `restore` stamps its own)
 _SAME_FIELDS = {
@@ -176,8 +186,10 @@ class Tally:
 
 
 class Importer:
-    """Writes dump items into `memio`'s stores; call `flush()` at the end (messages are written
-    a batch per call). Stores `memio` lacks are counted as failures naming the store."""
+    """Writes dump items into `memio`'s stores, facts, documents and triples `BATCH_SIZE` per
+    `restore` call and messages a batch per `add`; call `flush()` at the end. A batch refused as
+    a whole (a conflict, a bad item) is written again one item at a time, so the summary names
+    each item that was refused and everything else is written; a backend failure stops it."""
 
     def __init__(self, memio: Memio, tally: Tally | None = None) -> None:
         self.memio = memio
@@ -186,53 +198,95 @@ class Importer:
         self._session_refused = False
         self._known_messages: set[str] = set()
         self._pending: list[Message] = []
+        self._new_session = False
+        self._batch: list[DumpItem] = []
 
     async def write(self, item: DumpItem) -> None:
+        if self._batch and self._batch[0].kind != item.kind:
+            await self._restore_batch()
+        if item.kind in _RESTORED:
+            self._batch.append(item)
+            if len(self._batch) >= BATCH_SIZE:
+                await self._restore_batch()
+            return
         if item.kind != "message":
-            await self.flush()
+            await self._add_messages()
         try:
             if item.kind == "session":
                 await self._open_session(item)
-            elif item.kind == "message":
-                await self._message(item)
             else:
-                await self._restore(item)
-        except ConflictError as exc:
-            self.tally.conflicts.append((item.kind, str(item.id), exc.message))
-        except MemioError as exc:
-            self.tally.failures.append((item.kind, str(item.id), exc.message))
+                await self._message(item)
+        except ITEM_ERRORS as exc:
+            self._refused(item, exc)
 
     async def flush(self) -> None:
+        await self._restore_batch()
+        await self._add_messages()
+
+    def _refused(self, item: DumpItem, exc: MemioError) -> None:
+        rows = self.tally.conflicts if isinstance(exc, ConflictError) else self.tally.failures
+        rows.append((item.kind, str(item.id), exc.message))
+
+    async def _add_messages(self) -> None:
         if not self._pending or self._session is None:
             return
         session_id, owner = self._session
         batch, self._pending = self._pending, []
         try:
             await self.memio.history.add(session_id=session_id, messages=batch, user_id=owner)
-        except MemioError as exc:
+        except ITEM_ERRORS as exc:
             for message in batch:
                 self.tally.failures.append(("message", str(message.id), exc.message))
             return
         self.tally.written["message"] += len(batch)
+        if self._new_session:
+            self.tally.written["session"] += 1
+            self._new_session = False
 
-    async def _restore(self, item: DumpItem) -> None:
-        model = item.model
-        if isinstance(model, Fact):
-            try:
-                done = await self.memio.facts.restore(fact=model, history=item.history)
-            except NotSupportedError as exc:
-                await self._add_fact(model, exc)
+    async def _restore_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        try:
+            plan = await self._restore(batch)
+        except NotSupportedError as exc:
+            if batch[0].kind != "fact":
+                for item in batch:
+                    self._refused(item, exc)
                 return
-        elif isinstance(model, Document):
-            done = await self.memio.documents.restore(document=model)
-        elif isinstance(model, Triple):
-            done = await self.memio.graph.restore(triple=model)
-        else:  # pragma: no cover - decode_item makes only these kinds
-            raise AssertionError(item.kind)
-        if done:
-            self.tally.written[item.kind] += 1
-        else:
-            await self._already_there(item.kind, model, await self._stored(model))
+            for item in batch:  # a store that cannot restore facts: each added anew
+                assert isinstance(item.model, Fact)
+                try:
+                    await self._add_fact(item.model, exc)
+                except ITEM_ERRORS as error:
+                    self._refused(item, error)
+            return
+        except ITEM_ERRORS as exc:
+            if len(batch) == 1:
+                self._refused(batch[0], exc)
+                return
+            for item in batch:  # which one: each alone
+                self._batch = [item]
+                await self._restore_batch()
+            return
+        for item, written in zip(batch, plan, strict=True):
+            if written:
+                self.tally.written[item.kind] += 1
+                continue
+            try:
+                await self._already_there(item.kind, item.model, await self._stored(item.model))
+            except ITEM_ERRORS as exc:
+                self._refused(item, exc)
+
+    async def _restore(self, batch: list[DumpItem]) -> list[bool]:
+        models: list[Any] = [item.model for item in batch]
+        kind = batch[0].kind
+        if kind == "fact":
+            histories = {item.id: item.history for item in batch if item.id is not None}
+            return await self.memio.facts.restore(facts=models, histories=histories)
+        if kind == "document":
+            return await self.memio.documents.restore(documents=models)
+        return await self.memio.graph.restore(triples=models)
 
     async def _add_fact(self, fact: Fact, refusal: NotSupportedError) -> None:
         """A store that cannot restore: the fact as a new one with its id (or, where the store
@@ -287,12 +341,13 @@ class Importer:
         assert item.session_id is not None
         self._session = (item.session_id, item.owner)
         self._session_refused = False
+        self._new_session = False
         self._known_messages = set()
         history = self.memio.history
         try:
             owner = await history.owner(session_id=item.session_id)
         except NotFoundError:
-            self.tally.written["session"] += 1
+            self._new_session = True  # written with its first messages
             return
         if owner != item.owner:
             self._session_refused = True
@@ -319,5 +374,5 @@ class Importer:
             self.tally.skipped["message"] += 1
             return
         self._pending.append(message)
-        if len(self._pending) >= _MESSAGE_BATCH:
-            await self.flush()
+        if len(self._pending) >= BATCH_SIZE:
+            await self._add_messages()

@@ -185,10 +185,11 @@ def test_ctrl_c_stops_cleanly_and_a_second_run_finishes(tmp_path, source):
         text=True,
     )
     assert process.stdin is not None and process.stderr is not None
-    process.stdin.write(header + items[0] + items[1])  # the two facts; the rest never comes
+    # the two facts and the session (which ends the facts' batch); the rest never comes
+    process.stdin.write(header + items[0] + items[1] + items[2])
     process.stdin.flush()
-    while "facts 2" not in (line := process.stderr.readline()):
-        assert line, "memio import ended before importing the two facts"
+    while "sessions 1" not in (line := process.stderr.readline()):
+        assert line, "memio import ended before importing the facts and the session"
     process.send_signal(signal.SIGINT)
     process.stdin.close()  # a reader blocked on the pipe sees its end
     process.wait(timeout=60)
@@ -196,13 +197,15 @@ def test_ctrl_c_stops_cleanly_and_a_second_run_finishes(tmp_path, source):
     assert process.returncode == 130, stderr
     assert "memio import: interrupted; done so far:" in stderr
     assert "  facts: 2 written, 0 already there" in stderr
+    assert "sessions:" not in stderr  # opened, but none of its messages was written
     assert "Traceback" not in stderr
 
     rest = memio("import", "--config", str(target), str(dump), cwd=tmp_path)
     assert rest.returncode == 0, rest.stderr
-    assert rest.stdout.splitlines()[:2] == [
+    assert rest.stdout.splitlines()[:3] == [
         "facts: 0 written, 2 already there",
-        "sessions: 1 written, 0 already there",
+        "sessions: 1 written, 0 already there",  # its messages never came: not written then
+        "messages: 2 written, 0 already there",
     ]
 
 
@@ -277,18 +280,23 @@ def test_stores_the_target_lacks_are_left_out_and_said_so(tmp_path, source):
     assert "the dump holds graph but this config has no graph store" in result.stderr
 
 
+def _unreachable_postgres(path: Path) -> Path:
+    facts = {"dsn": "postgresql://127.0.0.1:9/x", "connect_timeout": 2}
+    return config(path, {"stores": {"facts": {"provider": "postgres", "config": facts}}})
+
+
+def test_a_backend_failure_stops_an_import(tmp_path, source):
+    dump = tmp_path / "dump.jsonl"
+    assert memio("export", "--config", str(source), "-o", str(dump), cwd=tmp_path).returncode == 0
+    closed = _unreachable_postgres(tmp_path / "c.yaml")
+    result = memio("import", "--config", str(closed), str(dump), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "memio import: postgres." in result.stderr
+    assert "failure" not in result.stdout + result.stderr  # stopped, not counted item by item
+
+
 def test_an_export_that_cannot_read_leaves_no_file(tmp_path):
-    closed = config(
-        tmp_path / "c.yaml",
-        {
-            "stores": {
-                "facts": {
-                    "provider": "postgres",
-                    "config": {"dsn": "postgresql://127.0.0.1:9/x", "connect_timeout": 2},
-                }
-            }
-        },
-    )
+    closed = _unreachable_postgres(tmp_path / "c.yaml")
     result = memio("export", "--config", str(closed), "-o", str(tmp_path / "d.jsonl"), cwd=tmp_path)
     assert result.returncode == 1
     [first] = [line for line in result.stderr.splitlines() if line.startswith("memio export: ")]

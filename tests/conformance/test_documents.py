@@ -614,17 +614,20 @@ async def test_restore_keeps_id_owner_and_timestamps(document_store):
         created_at=created,
         updated_at=updated,
     )
-    assert await document_store.restore(document=document) is True
+    shared = Document(id="shared-doc", content="shared", created_at=created)
+    assert await document_store.restore(documents=[document, shared]) == [True, True]
     assert await document_store.get(doc_id=document.id) == document
     assert list(await document_store.get_all(user_id="alice")) == [document]
+    assert [d.id for d in await document_store.get_all()] == [document.id, shared.id]
     found = await document_store.search(query="river in Basel", user_id="alice")
     assert found[0].id == document.id
-    # a second run leaves the stored document as it is
-    other = document.model_copy(update={"content": "changed"})
-    assert await document_store.restore(document=other) is False
-    assert await document_store.get(doc_id=document.id) == document
-    shared = Document(id="shared-doc", content="shared", created_at=created)
-    assert await document_store.restore(document=shared) is True
     stored = await document_store.get(doc_id="shared-doc")
     assert (stored.user_id, stored.created_at, stored.updated_at) == (None, created, created)
-    assert await document_store.count() == 2
+    # a second run leaves the stored documents as they are; a repeated id is written once
+    other = document.model_copy(update={"content": "changed"})
+    new = Document(id="new-doc", content="new")
+    assert await document_store.restore(documents=[other, new, new]) == [False, True, False]
+    assert await document_store.get(doc_id=document.id) == document
+    with pytest.raises(InvalidRequestError, match=r"documents\[0\]\.content"):
+        await document_store.restore(documents=[{"id": "x", "content": ""}])
+    assert await document_store.count() == 3

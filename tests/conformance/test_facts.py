@@ -777,33 +777,44 @@ async def test_restore_keeps_id_timestamps_and_history(fact_store, backend):
             **scope,
         ),
     ]
-    if "restore" in backend.cannot:
-        with pytest.raises(NotSupportedError):
-            await fact_store.restore(fact=fact, history=history)
-        return
-    assert await fact_store.restore(fact=fact, history=history) is True
-    assert await fact_store.get(fact_id=fact.id) == fact
-    assert list(await fact_store.get_all(user_id="alice")) == [fact]
-    assert await fact_store.history(fact_id=fact.id) == [history[1], history[0]]
-    assert (await fact_store.search(query="green tea", user_id="alice"))[0].id == fact.id
-    # a second run leaves the stored fact as it is
-    changed = fact.model_copy(update={"content": "something else"})
-    assert await fact_store.restore(fact=changed, history=[]) is False
-    assert await fact_store.get(fact_id=fact.id) == fact
-    # the same content in the same scope under another id is a conflict naming the holder
-    with pytest.raises(ConflictError, match="restored-1"):
-        await fact_store.restore(fact=fact.model_copy(update={"id": "restored-2"}), history=[])
     # no history given (a source that keeps none): the ADD that made the fact
     bare = Fact(id="restored-3", content="owns a bike", created_at=created, updated_at=created)
-    assert await fact_store.restore(fact=bare, history=[]) is True
+    if "restore" in backend.cannot:
+        with pytest.raises(NotSupportedError):
+            await fact_store.restore(facts=[fact], histories={fact.id: history})
+        return
+    written = await fact_store.restore(facts=[fact, bare], histories={fact.id: history})
+    assert written == [True, True]
+    assert await fact_store.get(fact_id=fact.id) == fact
+    assert list(await fact_store.get_all(user_id="alice")) == [fact]
+    assert [f.id for f in await fact_store.get_all()] == [fact.id, bare.id]
+    assert await fact_store.history(fact_id=fact.id) == [history[1], history[0]]
+    assert (await fact_store.search(query="green tea", user_id="alice"))[0].id == fact.id
     [added] = await fact_store.history(fact_id=bare.id)
     assert (added.event, added.new_content, added.created_at) == (
         FactEventType.ADD,
         "owns a bike",
         created,
     )
-    with pytest.raises(InvalidRequestError, match=r"history\[0\]\.fact_id"):
+    # a second run leaves the stored facts as they are, and writes the new one
+    changed = fact.model_copy(update={"content": "something else"})
+    new = Fact(id="restored-5", content="reads poems", user_id="alice")
+    assert await fact_store.restore(facts=[changed, new]) == [False, True]
+    assert await fact_store.get(fact_id=fact.id) == fact
+    # the same content in the same scope under another id (stored, or earlier in the batch) is
+    # a conflict naming the holder, and nothing of the batch is written
+    taken = fact.model_copy(update={"id": "restored-2"})
+    with pytest.raises(ConflictError, match="restored-1") as raised:
+        await fact_store.restore(facts=[Fact(id="restored-6", content="x"), taken])
+    assert raised.value.field == "facts[1].content"
+    twice = [Fact(id="a-1", content="same"), Fact(id="a-2", content="same")]
+    with pytest.raises(ConflictError, match="a-1"):
+        await fact_store.restore(facts=twice)
+    with pytest.raises(InvalidRequestError, match=r"histories\.restored-4"):
         await fact_store.restore(
-            fact=bare.model_copy(update={"id": "restored-4", "content": "x"}), history=history
+            facts=[bare.model_copy(update={"id": "restored-4", "content": "x"})],
+            histories={"restored-4": history},
         )
-    assert await fact_store.count() == 2
+    with pytest.raises(InvalidRequestError, match="facts"):
+        await fact_store.restore(facts=[])
+    assert await fact_store.count() == 3

@@ -452,14 +452,20 @@ async def test_restore_keeps_id_owner_and_created_at(graph_store):
         metadata={"source": "dump"},
         created_at=created,
     )
-    assert await graph_store.restore(triple=triple) is True
+    shared = Triple(subject="Basel", predicate="on", object="Rhine", created_at=created)
+    assert await graph_store.restore(triples=[triple, shared]) == [True, True]
     listed = await graph_store.get_all(user_id="alice")
     assert listed.triples == [triple]
-    assert (await graph_store.search(query="where does alice live", user_id="alice")).triples[
-        0
-    ] == triple
-    assert await graph_store.restore(triple=triple.model_copy(update={"metadata": {}})) is False
+    everything = await graph_store.get_all()
+    assert [t.id for t in everything.triples] == [
+        triple.id,
+        triple_id("Basel", "on", "Rhine", None),
+    ]
+    found = await graph_store.search(query="where does alice live", user_id="alice")
+    assert found.triples[0] == triple
+    again = triple.model_copy(update={"metadata": {}})
+    assert await graph_store.restore(triples=[again]) == [False]
     assert (await graph_store.get_all(user_id="alice")).triples == [triple]
-    with pytest.raises(InvalidRequestError, match=r"triple\.id"):
-        await graph_store.restore(triple=triple.model_copy(update={"id": "made-up"}))
-    assert await graph_store.count() == 1
+    with pytest.raises(InvalidRequestError, match=r"triples\[0\]\.id"):
+        await graph_store.restore(triples=[triple.model_copy(update={"id": "made-up"})])
+    assert await graph_store.count() == 2

@@ -120,6 +120,7 @@ TRIPLE_FIELDS = frozenset({"id", "subject", "predicate", "object", "user_id", "c
 
 _SPACE = re.compile(r"\s+")
 _M = TypeVar("_M", bound=BaseModel)
+_R = TypeVar("_R", Fact, Document)
 
 
 @dataclass(frozen=True)
@@ -634,66 +635,123 @@ def content_taken(other_id: str) -> ConflictError:
     )
 
 
-def restorable(fact: Fact, history: Sequence[FactEvent]) -> tuple[Fact, list[FactEvent]]:
-    """The checked arguments of `FactStore.restore`: the fact with both timestamps (a missing
+# At most this many items per `restore` call (as for batch adds).
+MAX_RESTORE_BATCH = 1000
+
+
+def restorable_facts(
+    facts: Any, histories: Mapping[str, Sequence[FactEvent]] | None
+) -> list[tuple[Fact, list[FactEvent]]]:
+    """The checked arguments of `FactStore.restore`: each fact with both timestamps (a missing
     one is the other) and its events oldest first, each naming the fact; an empty history
     becomes the ADD that made the fact (a source that keeps none, e.g. the mem0 platform)."""
-    fact = Fact.model_validate(fact.model_dump() if isinstance(fact, Fact) else fact)
-    require_text(fact.id, field="fact.id")
-    require_text(fact.content, field="fact.content")
-    validate_metadata(fact.metadata, field="fact.metadata")
-    created, updated = _restored_times(fact.created_at, fact.updated_at, "fact")
-    fact = fact.model_copy(
-        update={"score": None, "event": None, "created_at": created, "updated_at": updated}
-    )
-    events = [FactEvent.model_validate(event) for event in history]
-    for i, event in enumerate(events):
-        if event.fact_id != fact.id:
-            raise InvalidRequestError(
-                f"is an event of fact {event.fact_id!r}, not {fact.id!r}",
-                field=f"history[{i}].fact_id",
-            )
-    if not events:
-        events = [
-            FactEvent(
-                id=new_id(),
-                fact_id=fact.id,
-                event=FactEventType.ADD,
-                new_content=fact.content,
-                new_metadata=dict(fact.metadata),
-                created_at=fact.created_at,
-                **{name: getattr(fact, name) for name in FACT_SCOPE},
-            )
-        ]
-    events.sort(key=lambda event: utc_timestamp(event.created_at, field="history.created_at"))
-    return fact, events
+    out = []
+    for i, given in enumerate(_restore_batch(Fact, facts, field="facts")):
+        fact = _restored(given, f"facts[{i}]", FACT_SCOPE)
+        history = (histories or {}).get(fact.id) or []
+        events = [FactEvent.model_validate(event) for event in history]
+        for event in events:
+            if event.fact_id != fact.id:
+                raise InvalidRequestError(
+                    f"holds an event of fact {event.fact_id!r}", field=f"histories.{fact.id}"
+                )
+        if not events:
+            events = [
+                FactEvent(
+                    id=new_id(),
+                    fact_id=fact.id,
+                    event=FactEventType.ADD,
+                    new_content=fact.content,
+                    new_metadata=dict(fact.metadata),
+                    created_at=fact.created_at,
+                    **{name: getattr(fact, name) for name in FACT_SCOPE},
+                )
+            ]
+        events.sort(key=lambda event: utc_timestamp(event.created_at, field="created_at"))
+        out.append((fact, events))
+    return out
 
 
-def restorable_document(document: Document) -> Document:
+def plan_restore(
+    facts: Sequence[Fact], stored_ids: set[str], holders: Mapping[FactKey, str]
+) -> list[bool]:
+    """Which facts of a restore to write: those whose id is neither stored nor earlier in the
+    batch. One of them whose content and scope a stored fact (`holders`: dedup key -> id) or an
+    earlier one of the batch holds is a ConflictError naming ``facts[i].content`` and the holder,
+    raised before anything is written."""
+    taken = dict(holders)
+    seen = set(stored_ids)
+    plan = []
+    for i, fact in enumerate(facts):
+        if fact.id in seen:
+            plan.append(False)
+            continue
+        seen.add(fact.id)
+        key = fact_key(fact.content, {name: getattr(fact, name) for name in FACT_SCOPE})
+        holder = taken.setdefault(key, fact.id)
+        if holder != fact.id:
+            raise ConflictError(
+                f"fact {holder!r} of the same scope already holds this content",
+                field=f"facts[{i}].content",
+            )
+        plan.append(True)
+    return plan
+
+
+def restorable_documents(documents: Any) -> list[Document]:
     """The checked argument of `DocumentStore.restore`: both timestamps set (a missing one is
     the other, or now), no score."""
-    document = Document.model_validate(
-        document.model_dump() if isinstance(document, Document) else document
-    )
-    require_text(document.id, field="document.id")
-    require_text(document.content, field="document.content")
-    optional_text(document.user_id, field="document.user_id")
-    validate_metadata(document.metadata, field="document.metadata")
-    created, updated = _restored_times(document.created_at, document.updated_at, "document")
-    return document.model_copy(update={"score": None, "created_at": created, "updated_at": updated})
+    batch = _restore_batch(Document, documents, field="documents")
+    return [
+        _restored(document, f"documents[{i}]", ("user_id",)) for i, document in enumerate(batch)
+    ]
 
 
-def restorable_triple(triple: Triple) -> Triple:
-    """The checked argument of `GraphStore.restore`: a triple as `plan_triples` would store it
-    (same id rule: an id that is not the triple's own is refused), its created_at kept."""
-    triple = Triple.model_validate(triple.model_dump() if isinstance(triple, Triple) else triple)
-    [planned] = plan_triples([triple.model_copy(update={"id": None})], triple.user_id)
-    if triple.id is not None and triple.id != planned.id:
+def _restored(item: _R, where: str, scope: Sequence[str]) -> _R:
+    """A fact or document to restore, checked (errors name `where`), with both timestamps and
+    no score."""
+    require_text(item.id, field=f"{where}.id")
+    require_text(item.content, field=f"{where}.content")
+    for name in scope:
+        optional_text(getattr(item, name), field=f"{where}.{name}")
+    validate_metadata(item.metadata, field=f"{where}.metadata")
+    created, updated = _restored_times(item.created_at, item.updated_at, where)
+    return item.model_copy(update={"score": None, "created_at": created, "updated_at": updated})
+
+
+def restorable_triples(triples: Any) -> list[Triple]:
+    """The checked argument of `GraphStore.restore`: triples as `plan_triples` would store them
+    (same id rule: an id that is not the triple's own is refused), their created_at kept."""
+    out = []
+    for i, triple in enumerate(_restore_batch(Triple, triples, field="triples")):
+        [planned] = plan_triples([triple.model_copy(update={"id": None})], triple.user_id)
+        if triple.id is not None and triple.id != planned.id:
+            raise InvalidRequestError(
+                f"is not the id of this triple in this scope ({planned.id!r})",
+                field=f"triples[{i}].id",
+            )
+        created, _ = _restored_times(triple.created_at, None, f"triples[{i}]")
+        out.append(planned.model_copy(update={"created_at": created}))
+    return out
+
+
+def new_in_batch(ids: Sequence[str], stored_ids: set[str]) -> list[bool]:
+    """Which items of a restore to write: ids neither stored nor earlier in the batch."""
+    seen = set(stored_ids)
+    plan = []
+    for item_id in ids:
+        plan.append(item_id not in seen)
+        seen.add(item_id)
+    return plan
+
+
+def _restore_batch(model: type[_M], items: Any, *, field: str) -> list[_M]:
+    batch = coerce_items(model, items, field=field)
+    if len(batch) > MAX_RESTORE_BATCH:
         raise InvalidRequestError(
-            f"is not the id of this triple in this scope ({planned.id!r})", field="triple.id"
+            f"holds {len(batch)} items; at most {MAX_RESTORE_BATCH} per call", field=field
         )
-    created, _ = _restored_times(triple.created_at, None, "triple")
-    return planned.model_copy(update={"created_at": created})
+    return [model.model_validate(item.model_dump()) for item in batch]
 
 
 def _restored_times(

@@ -80,14 +80,16 @@ from memio.providers._shared import (
     merged_metadata,
     message_batch,
     new_id,
+    new_in_batch,
     optional_text,
     parse_config,
     plan_fact_batch,
+    plan_restore,
     plan_triples,
     require_text,
-    restorable,
-    restorable_document,
-    restorable_triple,
+    restorable_documents,
+    restorable_facts,
+    restorable_triples,
     triple_text,
     update_args,
     updated_fact,
@@ -435,21 +437,24 @@ class MemoryFactStore(_MemoryStore):
             vectors = await self._embed([item.content for item in items])
             return self._apply(steps, dict(enumerate(vectors)))
 
-    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
-        fact, events = restorable(fact, history)
-        scope = {name: getattr(fact, name) for name in FACT_SCOPE}
-        vector = await self._embed_one(fact.content)
+    async def restore(
+        self,
+        *,
+        facts: Sequence[Fact | Mapping[str, Any]],
+        histories: Mapping[str, Sequence[FactEvent]] | None = None,
+    ) -> list[bool]:
+        planned = restorable_facts(facts, histories)
+        vectors = await self._embed([fact.content for fact, _ in planned])
         async with self._lock:
-            if fact.id in self._facts:
-                return False
-            other = self._stored([FactInput(content=fact.content)], [scope]).get(
-                fact_key(fact.content, scope)
-            )
-            if other is not None:
-                raise content_taken(other.id)
-            self._facts[fact.id] = _Entry(_copy(fact), vector, next(self._seq))
-            self._events[fact.id] = [_copy(event) for event in events]
-            return True
+            items = [FactInput(content=fact.content) for fact, _ in planned]
+            scopes = [{name: getattr(fact, name) for name in FACT_SCOPE} for fact, _ in planned]
+            holders = {key: fact.id for key, fact in self._stored(items, scopes).items()}
+            plan = plan_restore([fact for fact, _ in planned], set(self._facts), holders)
+            for (fact, events), vector, write in zip(planned, vectors, plan, strict=True):
+                if write:
+                    self._facts[fact.id] = _Entry(_copy(fact), vector, next(self._seq))
+                    self._events[fact.id] = [_copy(event) for event in events]
+            return plan
 
     async def update(
         self,
@@ -786,14 +791,15 @@ class MemoryDocumentStore(_MemoryStore):
             )
             return _copy(self._put(document, vector))
 
-    async def restore(self, *, document: Document) -> bool:
-        document = restorable_document(document)
-        vector = await self._embed_one(document.content)
+    async def restore(self, *, documents: Sequence[Document | Mapping[str, Any]]) -> list[bool]:
+        batch = restorable_documents(documents)
+        vectors = await self._embed([document.content for document in batch])
         async with self._lock:
-            if document.id in self._docs:
-                return False
-            self._put(document, vector)
-            return True
+            plan = new_in_batch([document.id for document in batch], set(self._docs))
+            for document, vector, write in zip(batch, vectors, plan, strict=True):
+                if write:
+                    self._put(document, vector)
+            return plan
 
     async def add_many(
         self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
@@ -927,14 +933,15 @@ class MemoryGraphStore(_MemoryStore):
                 entry.item = _copy(entry.item, metadata=final[tid])
             return [_copy(self._triples[t.id].item) for t in planned]
 
-    async def restore(self, *, triple: Triple) -> bool:
-        triple = restorable_triple(triple)
-        [vector] = await self._embed([triple_text(triple.subject, triple.predicate, triple.object)])
+    async def restore(self, *, triples: Sequence[Triple | Mapping[str, Any]]) -> list[bool]:
+        batch = restorable_triples(triples)
+        vectors = await self._embed([triple_text(t.subject, t.predicate, t.object) for t in batch])
         async with self._lock:
-            if triple.id in self._triples:
-                return False
-            self._triples[triple.id] = _Entry(triple, vector, next(self._seq))
-            return True
+            plan = new_in_batch([str(t.id) for t in batch], set(self._triples))
+            for triple, vector, write in zip(batch, vectors, plan, strict=True):
+                if write:
+                    self._triples[str(triple.id)] = _Entry(triple, vector, next(self._seq))
+            return plan
 
     async def get(
         self,

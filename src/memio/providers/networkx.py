@@ -62,12 +62,13 @@ from memio.providers._shared import (
     include_shared_scope,
     listing_scope,
     merge_triple_metadata,
+    new_in_batch,
     optional_text,
     parse_config,
     plan_triples,
     provider_errors,
     require_text,
-    restorable_triple,
+    restorable_triples,
     triple_text,
     word_terms,
 )
@@ -513,18 +514,18 @@ class NetworkXGraphStore:
             self._insert_memory(t, seq, vectors[t.id])
         return [_copy(self._triples[t.id].triple) for t in planned if t.id]
 
-    async def restore(self, *, triple: Triple) -> bool:
-        triple = restorable_triple(triple)
+    async def restore(self, *, triples: Sequence[Triple | Mapping[str, Any]]) -> list[bool]:
+        batch = restorable_triples(triples)
         await self._ensure_open("restore")
-        if triple.id in self._triples:
-            return False
-        [vector] = await self._embed([_text(triple)])
+        embedded = await self._embed([_text(t) for t in batch])
+        vectors = dict(zip([str(t.id) for t in batch], embedded, strict=True))
 
-        def write(conn: sqlite3.Connection) -> bool:
-            if triple.id in self._triples:  # restored meanwhile
-                return False
-            self._add_sync(conn, [triple], {str(triple.id): vector})
-            return True
+        def write(conn: sqlite3.Connection) -> list[bool]:
+            plan = new_in_batch([str(t.id) for t in batch], set(self._triples))
+            chosen = [t for t, new in zip(batch, plan, strict=True) if new]
+            if chosen:
+                self._add_sync(conn, chosen, vectors)
+            return plan
 
         return await self._run("restore", write)
 

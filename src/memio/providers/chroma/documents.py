@@ -48,9 +48,10 @@ from memio.providers._shared import (
     listing_scope,
     merged_metadata,
     new_id,
+    new_in_batch,
     optional_text,
     require_text,
-    restorable_document,
+    restorable_documents,
     update_args,
 )
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
@@ -278,22 +279,26 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         [document] = await self._adds.submit(_Write("add", [item], vectors))
         return document
 
-    async def restore(self, *, document: Document) -> bool:
-        document = restorable_document(document)
-        check_reserved(document.metadata, field="document.metadata")
-        vectors = await self._backend.embed([document.content])
-        async with self._lock, self._backend.locks.hold("restore", _doc_locks([document.id])):
-            if await self._existing_ids("restore", [document.id]):
-                return False
-            lists = (await self._backend.features("restore")).native_lists
-            await self._add_rows(
-                "restore",
-                [document.id],
-                vectors,
-                [document.content],
-                [_metadata(document, sequence.take(1), lists=lists)],
-            )
-            return True
+    async def restore(self, *, documents: Sequence[Document | Mapping[str, Any]]) -> list[bool]:
+        batch = restorable_documents(documents)
+        for i, document in enumerate(batch):
+            check_reserved(document.metadata, field=f"documents[{i}].metadata")
+        ids = [document.id for document in batch]
+        vectors = await self._backend.embed([document.content for document in batch])
+        async with self._lock, self._backend.locks.hold("restore", _doc_locks(ids)):
+            plan = new_in_batch(ids, await self._existing_ids("restore", ids))
+            chosen = [i for i, write in enumerate(plan) if write]
+            if chosen:
+                lists = (await self._backend.features("restore")).native_lists
+                first = sequence.take(len(chosen))
+                await self._add_rows(
+                    "restore",
+                    [batch[i].id for i in chosen],
+                    vectors[chosen],
+                    [batch[i].content for i in chosen],
+                    [_metadata(batch[i], first + n, lists=lists) for n, i in enumerate(chosen)],
+                )
+            return plan
 
     @staticmethod
     def _batch(documents: Any) -> list[DocumentInput]:

@@ -71,8 +71,9 @@ from memio.providers._shared import (
     new_id,
     optional_text,
     plan_fact_batch,
+    plan_restore,
     require_text,
-    restorable,
+    restorable_facts,
     updated_fact,
 )
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
@@ -653,40 +654,63 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         async with self._lock:
             return await self._add_planned("add_many", items, scopes, vectors, single=False)
 
-    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
-        fact, events = restorable(fact, history)
-        check_reserved(fact.metadata, field="fact.metadata")
-        key = fact_key(fact.content, _scope_of(fact))
-        vectors = await self._backend.embed([fact.content])
+    async def restore(
+        self,
+        *,
+        facts: Sequence[Fact | Mapping[str, Any]],
+        histories: Mapping[str, Sequence[FactEvent]] | None = None,
+    ) -> list[bool]:
+        planned = restorable_facts(facts, histories)
+        for i, (fact, _) in enumerate(planned):
+            check_reserved(fact.metadata, field=f"facts[{i}].metadata")
+        keys = [fact_key(fact.content, _scope_of(fact)) for fact, _ in planned]
+        ids = [fact.id for fact, _ in planned]
+        vectors = await self._backend.embed([fact.content for fact, _ in planned])
         locks = self._backend.locks
-        async with self._lock, locks.hold("restore", _same_locks([key]) + _fact_locks([fact.id])):
-            if await self._existing_ids("restore", [fact.id]):
-                return False
-            other = (await self._duplicates("restore", [key])).get(key)
-            if other is not None:
-                raise content_taken(other.id)
-            ranks = self._ranks([fact.id] * len(events), {})
-            chained = []
-            for i, (event, rank) in enumerate(zip(events, ranks, strict=True)):
+        async with self._lock, locks.hold("restore", _same_locks(keys) + _fact_locks(ids)):
+            stored = await self._existing_ids("restore", ids)
+            known = await self._duplicates("restore", keys)
+            plan = plan_restore(
+                [fact for fact, _ in planned], stored, {k: row.id for k, row in known.items()}
+            )
+            chosen = [i for i, write in enumerate(plan) if write]
+            if chosen:
+                await self._write_restored([planned[i] for i in chosen], vectors[chosen])
+            return plan
+
+    async def _write_restored(
+        self, planned: Sequence[tuple[Fact, Sequence[FactEvent]]], vectors: np.ndarray
+    ) -> None:
+        """Each fact's events (chained in order, their ids kept), then the rows."""
+        ranks = iter(self._ranks([fact.id for fact, events in planned for _ in events], {}))
+        chained: list[tuple[str, dict[str, Any], int, int]] = []
+        last: dict[str, int] = {}
+        for fact, events in planned:
+            prev = 0
+            for event in events:
                 payload: dict[str, Any] = {
                     "event": event.event.value,
                     "created_at": to_micros(event.created_at),
+                    **event.model_dump(include={*FACT_SCOPE, *_CHANGE_FIELDS}, exclude_none=True),
                 }
-                for name, value in event.model_dump(
-                    include={*FACT_SCOPE, *_CHANGE_FIELDS}, exclude_none=True
-                ).items():
-                    payload[name] = value
-                chained.append((fact.id, payload, rank, ranks[i - 1] if i else 0))
-            await self._record_events("restore", chained, [event.id for event in events])
-            lists = (await self._backend.features("restore")).native_lists
-            await self._add_rows(
-                "restore",
-                [fact.id],
-                vectors,
-                [fact.content],
-                [_metadata(fact, sequence.take(1), lists=lists, last_event=ranks[-1])],
-            )
-            return True
+                rank = next(ranks)
+                chained.append((fact.id, payload, rank, prev))
+                prev = rank
+            last[fact.id] = prev
+        event_ids = [event.id for _, events in planned for event in events]
+        await self._record_events("restore", chained, event_ids)
+        lists = (await self._backend.features("restore")).native_lists
+        first = sequence.take(len(planned))
+        await self._add_rows(
+            "restore",
+            [fact.id for fact, _ in planned],
+            vectors,
+            [fact.content for fact, _ in planned],
+            [
+                _metadata(fact, first + n, lists=lists, last_event=last[fact.id])
+                for n, (fact, _) in enumerate(planned)
+            ],
+        )
 
     async def update(
         self,

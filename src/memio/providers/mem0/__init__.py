@@ -378,7 +378,12 @@ class Mem0FactStore:
             for row in rows
         ]
 
-    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
+    async def restore(
+        self,
+        *,
+        facts: Sequence[Fact | Mapping[str, Any]],
+        histories: Mapping[str, Sequence[FactEvent]] | None = None,
+    ) -> list[bool]:
         """mem0 stamps every memory and history row itself (and the platform offers no way to
         write either): a fact cannot be written with the times and events another store kept.
         `memio import` then adds the fact as new, says so, and counts it apart."""

@@ -28,9 +28,10 @@ from memio.providers._shared import (
     listing_scope,
     merged_metadata,
     new_id,
+    new_in_batch,
     optional_text,
     require_text,
-    restorable_document,
+    restorable_documents,
     update_args,
 )
 from memio.providers.postgres._base import as_utc
@@ -210,20 +211,31 @@ class PostgresDocumentStore(PostgresVectorStore):
                 )
         return [_document(row) for row in rows]
 
-    async def restore(self, *, document: Document) -> bool:
-        document = restorable_document(document)
-        item = DocumentInput(
-            content=document.content,
-            doc_id=document.id,
-            metadata=document.metadata,
-            user_id=document.user_id,
-        )
-        [vector] = await self.embed([document.content])
-        async with self.connection("restore") as conn:
-            rows = await self._insert(
-                conn, [item], [vector], at=(document.created_at, document.updated_at)
+    async def restore(self, *, documents: Sequence[Document | Mapping[str, Any]]) -> list[bool]:
+        batch = restorable_documents(documents)
+        items = [
+            DocumentInput(
+                content=document.content,
+                doc_id=document.id,
+                metadata=document.metadata,
+                user_id=document.user_id,
             )
-        return bool(rows)
+            for document in batch
+        ]
+        vectors = await self.embed([document.content for document in batch])
+        async with self.connection("restore") as conn, conn.transaction():
+            ids = [document.id for document in batch]
+            cur = await conn.execute(f"SELECT id FROM {self.t} WHERE id = ANY(%s)", (ids,))
+            plan = new_in_batch(ids, {row["id"] for row in await cur.fetchall()})
+            chosen = [i for i, write in enumerate(plan) if write]
+            if chosen:
+                await self._insert(
+                    conn,
+                    [items[i] for i in chosen],
+                    [vectors[i] for i in chosen],
+                    at=[(batch[i].created_at, batch[i].updated_at) for i in chosen],
+                )
+        return plan
 
     async def _insert(
         self,
@@ -231,12 +243,12 @@ class PostgresDocumentStore(PostgresVectorStore):
         items: Sequence[DocumentInput],
         vectors: Sequence[Any],
         *,
-        at: tuple[datetime | None, datetime | None] | None = None,
+        at: Sequence[tuple[datetime | None, datetime | None]] | None = None,
     ) -> list[Any]:
         """Insert new documents in order; ids already taken are skipped (not returned). `at`:
-        the (created_at, updated_at) of a restored document, else both now."""
+        each restored document's (created_at, updated_at), else both now."""
         now = utcnow()
-        created, updated = at or (now, now)
+        times = at if at is not None else [(now, now)] * len(items)
         async with conn.cursor() as cur:
             await cur.executemany(
                 f"INSERT INTO {self.t} (id, content, user_id, metadata, embedding, created_at,"
@@ -252,7 +264,7 @@ class PostgresDocumentStore(PostgresVectorStore):
                         created,
                         updated,
                     )
-                    for item, vector in zip(items, vectors, strict=True)
+                    for item, vector, (created, updated) in zip(items, vectors, times, strict=True)
                 ],
                 returning=True,
             )

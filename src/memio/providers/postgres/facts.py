@@ -56,8 +56,9 @@ from memio.providers._shared import (
     new_id,
     optional_text,
     plan_fact_batch,
+    plan_restore,
     require_text,
-    restorable,
+    restorable_facts,
     updated_fact,
 )
 from memio.providers.postgres._base import PROVIDER, as_utc
@@ -406,8 +407,17 @@ class PostgresFactStore(PostgresVectorStore):
                 field = "fact_id" if single else f"facts[{i}].fact_id"
                 raise ConflictError(f"fact {item.fact_id!r} already exists", field=field)
             seen.add(item.fact_id)
-        # The stored facts the items repeat (by the unique index), locked: an update of one of
-        # them waits for this add, and this add for it.
+        # The stored facts the items repeat, locked: an update of one of them waits for this
+        # add, and this add for it.
+        stored = await self._repeated(conn, keys, lock=True)
+        steps = plan_fact_batch(items, scopes, stored, utcnow(), single=single)
+        await self._write_steps(conn, steps, vectors)
+        return [step.fact for step in steps]
+
+    async def _repeated(
+        self, conn: Any, keys: Sequence[FactKey], *, lock: bool
+    ) -> dict[FactKey, Fact]:
+        """The stored facts of these dedup keys (by the unique index), oldest first per key."""
         unique = list(dict.fromkeys(keys))
         columns = [[key for key, _ in unique]] + [
             [scope[n] or "" for _, scope in unique] for n in range(len(FACT_SCOPE))
@@ -415,16 +425,14 @@ class PostgresFactStore(PostgresVectorStore):
         cur = await conn.execute(
             f"SELECT {_COLUMNS} FROM {self.t} WHERE ({_SAME}) IN (SELECT * FROM"
             " unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]))"
-            " ORDER BY seq FOR UPDATE",
+            " ORDER BY seq" + (" FOR UPDATE" if lock else ""),
             columns,
         )
         stored: dict[FactKey, Fact] = {}
         for row in await cur.fetchall():
             fact = _fact(row)
             stored.setdefault(fact_key(fact.content, _scope_of(fact)), fact)
-        steps = plan_fact_batch(items, scopes, stored, utcnow(), single=single)
-        await self._write_steps(conn, steps, vectors)
-        return [step.fact for step in steps]
+        return stored
 
     async def _write_steps(self, conn: Any, steps: Sequence[FactStep], vectors: np.ndarray) -> None:
         """New facts in their final state (creation order), merged facts, then every event."""
@@ -529,38 +537,48 @@ class PostgresFactStore(PostgresVectorStore):
                 events,
             )
 
-    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
-        fact, events = restorable(fact, history)
-        key = fact_key(fact.content, _scope_of(fact))
-        [vector] = await self.embed([fact.content])
+    async def restore(
+        self,
+        *,
+        facts: Sequence[Fact | Mapping[str, Any]],
+        histories: Mapping[str, Sequence[FactEvent]] | None = None,
+    ) -> list[bool]:
+        planned = restorable_facts(facts, histories)
+        keys = [fact_key(fact.content, _scope_of(fact)) for fact, _ in planned]
+        ids = [fact.id for fact, _ in planned]
+        vectors = await self.embed([fact.content for fact, _ in planned])
         async with self.connection("restore") as conn, conn.transaction():
-            await self._lock_keys(conn, [key])
-            cur = await conn.execute(
-                f"SELECT id FROM {self.t} WHERE id = %s OR ({_SAME}) = (%s, %s, %s, %s, %s)"
-                " ORDER BY id = %s DESC LIMIT 1",
-                (fact.id, key[0], *(value or "" for value in key[1]), fact.id),
-            )
-            found = await cur.fetchone()
-            if found is not None:
-                if found["id"] == fact.id:
-                    return False
-                raise content_taken(found["id"])
-            await conn.execute(
-                f"INSERT INTO {self.t} (id, content, content_key, user_id, agent_id, app_id,"
-                " run_id, metadata, embedding, created_at, updated_at, expires_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    fact.id,
-                    fact.content,
-                    key[0],
-                    *key[1],
-                    metadata_jsonb(fact.metadata),
-                    vector,
-                    fact.created_at,
-                    fact.updated_at,
-                    fact.expires_at,
-                ),
-            )
+            await self._lock_keys(conn, keys)
+            cur = await conn.execute(f"SELECT id FROM {self.t} WHERE id = ANY(%s)", (ids,))
+            stored = {row["id"] for row in await cur.fetchall()}
+            holders = {
+                k: fact.id for k, fact in (await self._repeated(conn, keys, lock=False)).items()
+            }
+            plan = plan_restore([fact for fact, _ in planned], stored, holders)
+            chosen = [i for i, write in enumerate(plan) if write]
+            if not chosen:
+                return plan
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    f"INSERT INTO {self.t} (id, content, content_key, user_id, agent_id, app_id,"
+                    " run_id, metadata, embedding, created_at, updated_at, expires_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            fact.id,
+                            fact.content,
+                            keys[i][0],
+                            *keys[i][1],
+                            metadata_jsonb(fact.metadata),
+                            vectors[i],
+                            fact.created_at,
+                            fact.updated_at,
+                            fact.expires_at,
+                        )
+                        for i in chosen
+                        for fact in [planned[i][0]]
+                    ],
+                )
             # an event id already here is this fact's earlier life, imported before
             await self._record(
                 conn,
@@ -577,11 +595,12 @@ class PostgresFactStore(PostgresVectorStore):
                         event.created_at,
                         event.reason,
                     )
-                    for event in events
+                    for i in chosen
+                    for event in planned[i][1]
                 ],
                 skip_known=True,
             )
-        return True
+        return plan
 
     async def update(
         self,

@@ -24,10 +24,11 @@ from memio.providers._shared import (
     include_shared_scope,
     listing_scope,
     merge_triple_metadata,
+    new_in_batch,
     optional_text,
     plan_triples,
     require_text,
-    restorable_triple,
+    restorable_triples,
     triple_text,
     word_terms,
 )
@@ -261,28 +262,41 @@ class PostgresGraphStore(PostgresStore):
                     break
         return stored
 
-    async def restore(self, *, triple: Triple) -> bool:
-        triple = restorable_triple(triple)
-        [vector] = await self._embed([triple_text(triple.subject, triple.predicate, triple.object)])
-        async with self.connection("restore") as conn:
+    async def restore(self, *, triples: Sequence[Triple | Mapping[str, Any]]) -> list[bool]:
+        batch = restorable_triples(triples)
+        vectors = await self._embed([triple_text(t.subject, t.predicate, t.object) for t in batch])
+        model = self._embedding_model()
+        ids = [str(t.id) for t in batch]
+        async with self.connection("restore") as conn, conn.transaction():
             cur = await conn.execute(
-                f"INSERT INTO {self.s}.graph_triples"
-                " (id, subject, predicate, object, user_id, metadata, created_at,"
-                " embedding, embedding_model) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (id) DO NOTHING RETURNING id",
-                (
-                    triple.id,
-                    triple.subject,
-                    triple.predicate,
-                    triple.object,
-                    triple.user_id,
-                    Jsonb(triple.metadata),
-                    triple.created_at,
-                    _vector_bytes(vector),
-                    self._embedding_model(),
-                ),
+                f"SELECT id FROM {self.s}.graph_triples WHERE id = ANY(%s)", (ids,)
             )
-            return await cur.fetchone() is not None
+            plan = new_in_batch(ids, {row["id"] for row in await cur.fetchall()})
+            rows = [
+                (
+                    t.id,
+                    t.subject,
+                    t.predicate,
+                    t.object,
+                    t.user_id,
+                    Jsonb(t.metadata),
+                    t.created_at,
+                    _vector_bytes(vector),
+                    model,
+                )
+                for t, vector, write in zip(batch, vectors, plan, strict=True)
+                if write
+            ]
+            if rows:
+                async with conn.cursor() as insert:
+                    await insert.executemany(
+                        f"INSERT INTO {self.s}.graph_triples"
+                        " (id, subject, predicate, object, user_id, metadata, created_at,"
+                        " embedding, embedding_model)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        rows,
+                    )
+        return plan
 
     async def delete(
         self,
