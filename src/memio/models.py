@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from memio.errors import InvalidRequestError
 
 __all__ = [
+    "KEEP",
     "MAX_METADATA_BYTES",
     "MAX_METADATA_KEYS",
     "MAX_METADATA_KEY_LENGTH",
@@ -65,6 +66,16 @@ MAX_METADATA_LIST_ITEMS = 2000  # items in all the lists of one metadata object
 MAX_METADATA_BYTES = 65536  # the object as compact UTF-8 JSON
 
 _MODEL_CONFIG = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _Keep:
+    """The default of `FactStore.update(expires_at=...)`: keep the expiry (None clears it)."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
 
 
 def utcnow() -> datetime:
@@ -294,7 +305,13 @@ class Fact(_Record):
     score: float | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    expires_at: datetime | None = None
     event: WriteEvent | None = Field(default=None, exclude=True)
+
+    def expired(self, now: datetime) -> bool:
+        """True once the fact's expiry has passed: reads leave it out until the sweep deletes
+        it (`FactStore.purge_expired`)."""
+        return self.expires_at is not None and self.expires_at <= now
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Fact):
@@ -318,6 +335,15 @@ class FactInput(_Record):
     app_id: str | None = None
     run_id: str | None = None
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    expires_at: datetime | None = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _utc_expiry(cls, value: datetime | None) -> datetime | None:
+        try:
+            return None if value is None else utc_timestamp(value, field="expires_at")
+        except InvalidRequestError as exc:
+            raise PydanticCustomError("timestamp_range", exc.reason) from None
 
 
 class FactEventType(str, Enum):
@@ -329,7 +355,8 @@ class FactEventType(str, Enum):
 class FactEvent(_Record):
     """One change to a fact, as kept by `FactStore.history`. The scope ids are the fact's, so the
     history of a deleted fact still says whose it was (None where the fact had none, or where the
-    provider cannot know: the mem0 platform)."""
+    provider cannot know: the mem0 platform). `reason` says why a change memio made on its own
+    happened ("expired": the expiry sweep deleted the fact); None for a caller's change."""
 
     id: str
     fact_id: str
@@ -343,6 +370,7 @@ class FactEvent(_Record):
     old_metadata: dict[str, MetadataValue] | None = None
     new_metadata: dict[str, MetadataValue] | None = None
     created_at: datetime
+    reason: str | None = None
 
 
 class Message(_Record):

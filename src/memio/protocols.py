@@ -25,11 +25,13 @@ Shared rules:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from memio.models import (
+    KEEP,
     Document,
     DocumentInput,
     Fact,
@@ -103,14 +105,20 @@ class FactStore(Store, Protocol):
         run_id: str | None = None,
         metadata: Metadata | None = None,
         fact_id: str | None = None,
-    ) -> Fact: ...
+        expires_at: datetime | None = None,
+    ) -> Fact:
+        """`expires_at`: from then on reads leave the fact out (unless `include_expired`) and
+        `purge_expired` deletes it; adding the content of an expired fact again revives it."""
+        ...
 
     async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
         """Add a batch in one go, each item as `add` would, in order; ids that exist make the
         whole batch fail with ConflictError before anything is written."""
         ...
 
-    async def get(self, *, fact_id: str) -> Fact: ...
+    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
+        """An expired fact is NotFoundError unless `include_expired`."""
+        ...
 
     async def get_all(
         self,
@@ -122,6 +130,7 @@ class FactStore(Store, Protocol):
         filters: Filters | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        include_expired: bool = False,
     ) -> Page[Fact]:
         """Facts in creation order (oldest first)."""
         ...
@@ -137,6 +146,7 @@ class FactStore(Store, Protocol):
         limit: int = 10,
         filters: Filters | None = None,
         threshold: float | None = None,
+        include_expired: bool = False,
         search_mode: SearchMode = "hybrid",
     ) -> list[Fact]:
         """Most relevant first; `threshold` drops results scoring below it. `search_mode` as
@@ -149,8 +159,10 @@ class FactStore(Store, Protocol):
         fact_id: str,
         content: str | None = None,
         metadata: Metadata | None = None,
+        expires_at: Any = KEEP,
     ) -> Fact:
-        """Replace the content and/or merge metadata keys; records an UPDATE event. Content
+        """Replace the content, merge metadata keys and/or set the expiry (a timestamp, or None
+        to clear it; by default it is kept); records an UPDATE event. Content
         another fact of the same scope holds is refused (one fact per content per scope, as for
         repeat adds): ConflictError naming `content`."""
         ...
@@ -175,6 +187,12 @@ class FactStore(Store, Protocol):
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         """Every ADD/UPDATE/DELETE of the fact, oldest first, each naming the fact's scope; also
         after the fact was deleted."""
+        ...
+
+    async def purge_expired(self, *, before: datetime) -> int:
+        """Delete every fact whose expiry is at or before `before`, each recording a DELETE
+        with reason "expired"; safe to run from several processes at once. Returns how many
+        went."""
         ...
 
     async def restore(

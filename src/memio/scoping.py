@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from memio.errors import ConflictError, ForbiddenError, MemioError, NotFoundError
 from memio.models import (
+    KEEP,
     Document,
     DocumentInput,
     Fact,
@@ -177,8 +179,9 @@ class ScopedFacts(_Confined):
         bound = self._scope.fields().items()
         return all(getattr(fact, name, None) == value for name, value in bound)
 
-    async def _get_visible(self, fact_id: str) -> Fact:
-        fact: Fact = await self._inner.get(fact_id=fact_id)
+    async def _get_visible(self, fact_id: str, *, include_expired: bool = True) -> Fact:
+        """The fact, if in the scope (expired ones too: they can still be updated or deleted)."""
+        fact: Fact = await self._inner.get(fact_id=fact_id, include_expired=include_expired)
         if not self._visible(fact):
             raise NotFoundError("fact", fact_id)
         return fact
@@ -193,11 +196,17 @@ class ScopedFacts(_Confined):
         run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         fact_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> Fact:
         async def add() -> Fact:
             scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
             return await self._inner.add(
-                content=content, run_id=run_id, metadata=metadata, fact_id=fact_id, **scope
+                content=content,
+                run_id=run_id,
+                metadata=metadata,
+                fact_id=fact_id,
+                expires_at=expires_at,
+                **scope,
             )
 
         return await self._write(
@@ -221,8 +230,8 @@ class ScopedFacts(_Confined):
             "add_many", add_many, ids_of=lambda stored: [fact.id for fact in stored]
         )
 
-    async def get(self, *, fact_id: str) -> Fact:
-        return await self._get_visible(fact_id)
+    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
+        return await self._get_visible(fact_id, include_expired=include_expired)
 
     async def get_all(
         self,
@@ -234,10 +243,16 @@ class ScopedFacts(_Confined):
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        include_expired: bool = False,
     ) -> Page[Fact]:
         scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
         return await self._inner.get_all(
-            run_id=run_id, filters=filters, limit=limit, cursor=cursor, **scope
+            run_id=run_id,
+            filters=filters,
+            limit=limit,
+            cursor=cursor,
+            include_expired=include_expired,
+            **scope,
         )
 
     async def search(
@@ -251,6 +266,7 @@ class ScopedFacts(_Confined):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        include_expired: bool = False,
         search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
@@ -260,6 +276,7 @@ class ScopedFacts(_Confined):
             limit=limit,
             filters=filters,
             threshold=threshold,
+            include_expired=include_expired,
             search_mode=search_mode,
             **scope,
         )
@@ -270,11 +287,14 @@ class ScopedFacts(_Confined):
         fact_id: str,
         content: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        expires_at: Any = KEEP,
     ) -> Fact:
         async def update() -> Fact:
             if self._scope.bound:
                 await self._get_visible(fact_id)
-            return await self._inner.update(fact_id=fact_id, content=content, metadata=metadata)
+            return await self._inner.update(
+                fact_id=fact_id, content=content, metadata=metadata, expires_at=expires_at
+            )
 
         return await self._write("update", update, ids=[fact_id])
 
@@ -339,6 +359,15 @@ class ScopedFacts(_Confined):
                 raise NotFoundError("fact", fact_id) from None
             return events
         return await self._inner.history(fact_id=fact_id)
+
+    async def purge_expired(self, *, before: datetime) -> int:
+        """The sweep of the whole store: operators only."""
+        self._operators_only("sweeping expired facts")
+
+        async def purge_expired() -> int:
+            return int(await self._inner.purge_expired(before=before))
+
+        return await self._write("purge_expired", purge_expired, count_of=lambda gone: gone)
 
 
 class ScopedHistory(_Confined):

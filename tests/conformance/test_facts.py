@@ -752,6 +752,7 @@ async def test_restore_keeps_id_timestamps_and_history(fact_store, backend):
         metadata={"source": "dump", "tags": ["a", "b"]},
         created_at=created,
         updated_at=updated,
+        expires_at=datetime(2999, 1, 1, tzinfo=timezone.utc),
     )
     scope = {"user_id": "alice", "agent_id": "bot"}
     history = [

@@ -438,7 +438,7 @@ def test_not_found(client: Any) -> None:
         (lambda c, u: c.search("x", filters={"user_id": u}, threshold=2), "threshold"),
         (lambda c, u: c.add("x", infer=False), "user_id"),
         (lambda c, u: c.add("x", user_id=u, metadata={"nested": {"a": 1}}), "metadata.nested"),
-        (lambda c, u: c.add("x", user_id=u, expiration_date="2030-01-01"), "expire"),
+        (lambda c, u: c.add("x", user_id=u, expiration_date="next week"), "expiration_date"),
         (lambda c, u: c.batch_delete([{"memory_id": f"m{i}"} for i in range(1001)]), "1000"),
     ],
 )

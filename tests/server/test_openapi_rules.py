@@ -54,11 +54,6 @@ BODY_CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/v3/memories/add/", {"messages": "hi"}),  # names no entity
     ("POST", "/v3/memories/add/", {"messages": [], "user_id": "a"}),
     ("POST", "/v3/memories/add/", {"messages": "hi", "user_id": "a", "timestamp": 1}),
-    (
-        "POST",
-        "/v3/memories/add/",
-        {"messages": "hi", "user_id": "a", "expiration_date": "2030-01-01"},
-    ),
     ("POST", "/v3/memories/add/", {"messages": "hi", "filters": {"user_id": "*"}}),
     ("POST", "/v3/memories/add/", {"messages": "hi", "user_id": "a", "filters": {"user_id": "b"}}),
     ("POST", "/v3/memories/", {}),  # names no entity

@@ -26,8 +26,9 @@ from memio.errors import (
     NotSupportedError,
     ProviderError,
 )
-from memio.filters import FilterNode, parse_filters
+from memio.filters import And, Condition, FilterNode, Not, parse_filters
 from memio.models import (
+    KEEP,
     Document,
     DocumentInput,
     Fact,
@@ -58,6 +59,7 @@ __all__ = [
     "DOCUMENT_FIELDS",
     "FACT_FIELDS",
     "FACT_SCOPE",
+    "FACT_TIMESTAMPS",
     "TIMESTAMP_FIELDS",
     "TRIPLE_FIELDS",
     "WORD_PATTERN",
@@ -73,9 +75,13 @@ __all__ = [
     "coerce_items",
     "content_key",
     "document_batch",
+    "expiry_arg",
+    "fact_add_args",
+    "fact_filter",
     "fact_key",
     "fact_scope",
     "fact_search_args",
+    "fact_update_args",
     "graph_match_score",
     "graph_neighbourhood",
     "graph_nodes",
@@ -98,6 +104,7 @@ __all__ = [
     "triple_id",
     "triple_text",
     "update_args",
+    "updated_fact",
     "word_match_score",
     "word_terms",
 ]
@@ -105,7 +112,9 @@ __all__ = [
 # Top-level fields that portable filters address directly (everything else is metadata).
 FACT_SCOPE = ("user_id", "agent_id", "app_id", "run_id")
 TIMESTAMP_FIELDS = frozenset({"created_at", "updated_at"})
-FACT_FIELDS = frozenset({"id", "content", *FACT_SCOPE, *TIMESTAMP_FIELDS})
+# A fact's expiry is a timestamp filters can address too; None (no expiry) is a missing field.
+FACT_TIMESTAMPS = frozenset({*TIMESTAMP_FIELDS, "expires_at"})
+FACT_FIELDS = frozenset({"id", "content", *FACT_SCOPE, *FACT_TIMESTAMPS})
 DOCUMENT_FIELDS = frozenset({"id", "content", "user_id", *TIMESTAMP_FIELDS})
 TRIPLE_FIELDS = frozenset({"id", "subject", "predicate", "object", "user_id", "created_at"})
 
@@ -248,6 +257,28 @@ def optional_text(value: Any, *, field: str) -> str | None:
     return None if value is None else require_text(value, field=field)
 
 
+def expiry_arg(value: Any, *, field: str = "expires_at") -> datetime | None:
+    """A fact's expiry: None (never) or a timestamp, kept as timezone-aware UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidRequestError("must be a timestamp (datetime) or None", field=field)
+    return utc_timestamp(value, field=field)
+
+
+def fact_filter(filters: Any, *, include_expired: Any = False) -> FilterNode | None:
+    """The filter tree of a facts read: the caller's filters and, unless `include_expired`,
+    "not expired yet" (``NOT expires_at <= now``: a fact without expiry lacks the field, so the
+    negation keeps it, on every provider's translation of the tree)."""
+    if not isinstance(include_expired, bool):
+        raise InvalidRequestError("must be true or false", field="include_expired")
+    tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=FACT_TIMESTAMPS)
+    if include_expired:
+        return tree
+    live = Not(Condition(("expires_at",), "lte", utcnow()))
+    return live if tree is None else And((tree, live))
+
+
 def check_threshold(threshold: Any, *, field: str = "threshold") -> float | None:
     """A search threshold: None, or a number from 0 to 1 (scores live in [0, 1])."""
     if threshold is None:
@@ -311,6 +342,29 @@ def fact_scope(
     }
 
 
+def fact_add_args(
+    *,
+    content: Any,
+    user_id: Any,
+    agent_id: Any,
+    app_id: Any,
+    run_id: Any,
+    metadata: Any,
+    fact_id: Any,
+    expires_at: Any,
+) -> tuple[FactInput, dict[str, str | None]]:
+    """Validate `FactStore.add` arguments once for every provider: (the item, its scope)."""
+    require_text(content, field="content")
+    scope = fact_scope(user_id, agent_id, app_id, run_id)
+    item = FactInput(
+        content=content,
+        metadata=validate_metadata(metadata),
+        fact_id=optional_text(fact_id, field="fact_id"),
+        expires_at=expiry_arg(expires_at),
+    )
+    return item, scope
+
+
 def fact_search_args(
     *,
     query: Any,
@@ -322,6 +376,7 @@ def fact_search_args(
     filters: Any,
     threshold: Any,
     search_mode: Any,
+    include_expired: Any = False,
 ) -> tuple[dict[str, str | None], FilterNode | None, float | None]:
     """Validate `FactStore.search` arguments once for every provider: (scope, filter, threshold)."""
     require_text(query, field="query")
@@ -329,7 +384,7 @@ def fact_search_args(
     check_mode(search_mode)
     checked_threshold = check_threshold(threshold)
     scope = fact_scope(user_id, agent_id, app_id, run_id)
-    tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+    tree = fact_filter(filters, include_expired=include_expired)
     return scope, tree, checked_threshold
 
 
@@ -481,6 +536,37 @@ def update_args(
     if content is not None:
         require_text(content, field="content")
     return validate_metadata(metadata)
+
+
+def fact_update_args(
+    fact_id: Any, content: Any, metadata: Any, expires_at: Any
+) -> tuple[dict[str, MetadataValue], Any]:
+    """Validate a fact update: (clean metadata to merge, the new expiry or KEEP)."""
+    require_text(fact_id, field="fact_id")
+    if content is None and metadata is None and expires_at is KEEP:
+        raise InvalidRequestError("give content, metadata, expires_at or a combination")
+    if content is not None:
+        require_text(content, field="content")
+    expiry = expires_at if expires_at is KEEP else expiry_arg(expires_at)
+    return validate_metadata(metadata), expiry
+
+
+def updated_fact(
+    old: Fact,
+    *,
+    content: str | None,
+    metadata: Mapping[str, MetadataValue],
+    expires_at: Any,
+    now: datetime,
+) -> Fact:
+    """The state an update leaves: content replaced when given, `metadata` (already merged), the
+    expiry replaced unless KEEP, `updated_at` now."""
+    change: dict[str, Any] = {"metadata": dict(metadata), "updated_at": now}
+    if content is not None:
+        change["content"] = content
+    if expires_at is not KEEP:
+        change["expires_at"] = expires_at
+    return old.model_copy(update=change, deep=True)
 
 
 def message_batch(messages: Any) -> list[Message]:
@@ -717,6 +803,7 @@ def plan_fact_batch(
                 metadata=dict(item.metadata),
                 created_at=now,
                 updated_at=now,
+                expires_at=item.expires_at,
                 event="ADD",
                 **scope,
             )
@@ -725,13 +812,25 @@ def plan_fact_batch(
             continue
         field = "metadata" if single else f"facts[{i}].metadata"
         merged = merged_metadata(found.metadata, item.metadata, field=field)
-        if merged is None:
+        # An expired fact said again is alive again, with the expiry the add gives (or none);
+        # a live one takes the add's expiry when it gives one.
+        if found.expired(now):
+            expiry = item.expires_at
+        else:
+            expiry = found.expires_at if item.expires_at is None else item.expires_at
+        if merged is None and expiry == found.expires_at:
             steps.append(FactStep(i, found.model_copy(update={"event": "NONE"}, deep=True)))
             continue
         # updated_at moves, also within one clock tick of the fact's last write
         moved = now if found.updated_at is None else max(now, found.updated_at + _TICK)
         fact = found.model_copy(
-            update={"metadata": merged, "updated_at": moved, "event": "UPDATE"}, deep=True
+            update={
+                "metadata": found.metadata if merged is None else merged,
+                "updated_at": moved,
+                "expires_at": expiry,
+                "event": "UPDATE",
+            },
+            deep=True,
         )
         current[key] = fact
         steps.append(FactStep(i, fact, before=found))

@@ -31,6 +31,7 @@ from memio import ranking
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
 from memio.filters import FilterNode, matches, parse_filters
 from memio.models import (
+    KEEP,
     Document,
     DocumentInput,
     Fact,
@@ -51,7 +52,6 @@ from memio.pagination import check_limit, decode_cursor, encode_cursor, int_posi
 from memio.protocols import Embedder
 from memio.providers._shared import (
     DOCUMENT_FIELDS,
-    FACT_FIELDS,
     FACT_SCOPE,
     TIMESTAMP_FIELDS,
     FactKey,
@@ -61,9 +61,13 @@ from memio.providers._shared import (
     coerce_items,
     content_taken,
     document_batch,
+    expiry_arg,
+    fact_add_args,
+    fact_filter,
     fact_key,
     fact_scope,
     fact_search_args,
+    fact_update_args,
     graph_match_score,
     graph_neighbourhood,
     graph_nodes,
@@ -88,6 +92,7 @@ from memio.providers._shared import (
     restorable_triples,
     triple_text,
     update_args,
+    updated_fact,
     word_terms,
 )
 from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode, check_mode
@@ -259,8 +264,11 @@ class MemoryFactStore(_MemoryStore):
                 found.setdefault(key, fact)
         return found
 
-    async def get(self, *, fact_id: str) -> Fact:
-        return _copy(self._entry(require_text(fact_id, field="fact_id")).item)
+    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
+        fact = self._entry(require_text(fact_id, field="fact_id")).item
+        if not include_expired and fact.expired(utcnow()):
+            raise NotFoundError("fact", fact_id)
+        return _copy(fact)
 
     async def get_all(
         self,
@@ -272,10 +280,11 @@ class MemoryFactStore(_MemoryStore):
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        include_expired: bool = False,
     ) -> Page[Fact]:
         check_limit(limit)
         scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        tree = fact_filter(filters, include_expired=include_expired)
         listing = {"list": "facts", **scope, "filters": filters or None}
         entries, next_cursor = _page(
             self._select(scope, tree), limit=limit, cursor=cursor, scope=listing
@@ -293,6 +302,7 @@ class MemoryFactStore(_MemoryStore):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        include_expired: bool = False,
         search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope, tree, threshold = fact_search_args(
@@ -304,6 +314,7 @@ class MemoryFactStore(_MemoryStore):
             limit=limit,
             filters=filters,
             threshold=threshold,
+            include_expired=include_expired,
             search_mode=search_mode,
         )
         return await self._search_entries(
@@ -358,7 +369,7 @@ class MemoryFactStore(_MemoryStore):
             out.append(_copy(fact))
         return out
 
-    def _remove(self, fact_id: str, now: datetime) -> None:
+    def _remove(self, fact_id: str, now: datetime, reason: str | None = None) -> None:
         fact = self._facts.pop(fact_id).item
         self._record_event(
             fact,
@@ -366,6 +377,7 @@ class MemoryFactStore(_MemoryStore):
             now,
             old_content=fact.content,
             old_metadata=dict(fact.metadata),
+            reason=reason,
         )
 
     async def add(
@@ -378,12 +390,18 @@ class MemoryFactStore(_MemoryStore):
         run_id: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
         fact_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> Fact:
-        require_text(content, field="content")
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        clean = validate_metadata(metadata)
-        optional_text(fact_id, field="fact_id")
-        item = FactInput(content=content, metadata=clean, fact_id=fact_id)
+        item, scope = fact_add_args(
+            content=content,
+            user_id=user_id,
+            agent_id=agent_id,
+            app_id=app_id,
+            run_id=run_id,
+            metadata=metadata,
+            fact_id=fact_id,
+            expires_at=expires_at,
+        )
         async with self._lock:
             if fact_id is not None and fact_id in self._facts:
                 raise ConflictError(f"fact {fact_id!r} already exists", field="fact_id")
@@ -444,8 +462,9 @@ class MemoryFactStore(_MemoryStore):
         fact_id: str,
         content: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
+        expires_at: Any = KEEP,
     ) -> Fact:
-        clean = update_args(fact_id, content, metadata, id_field="fact_id")
+        clean, expiry = fact_update_args(fact_id, content, metadata, expires_at)
         async with self._lock:
             entry = self._entry(fact_id)
             old: Fact = entry.item
@@ -458,12 +477,7 @@ class MemoryFactStore(_MemoryStore):
                     raise content_taken(other.id)
                 entry.vector = await self._embed_one(content)
             now = utcnow()
-            new = _copy(
-                old,
-                content=old.content if content is None else content,
-                metadata=merged,
-                updated_at=now,
-            )
+            new = updated_fact(old, content=content, metadata=merged, expires_at=expiry, now=now)
             entry.item = new
             self._record_event(
                 new,
@@ -505,6 +519,15 @@ class MemoryFactStore(_MemoryStore):
             gone = [entry.item.id for entry in self._select(scope)]
             for fact_id in gone:
                 self._remove(fact_id, now)
+            return len(gone)
+
+    async def purge_expired(self, *, before: datetime) -> int:
+        cutoff = expiry_arg(before, field="before")
+        async with self._lock:
+            now = utcnow()
+            gone = [fact_id for fact_id, entry in self._facts.items() if entry.item.expired(cutoff)]
+            for fact_id in gone:
+                self._remove(fact_id, now, reason="expired")
             return len(gone)
 
 

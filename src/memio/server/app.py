@@ -34,6 +34,7 @@ from memio.server.body_limit import BodyLimitMiddleware
 from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
 from memio.server.cursor_secret import cursor_secret
 from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
+from memio.server.expiry import sweeping
 from memio.server.keystore import KeyStore, build_key_store
 from memio.server.mcp.http import McpEndpoint
 from memio.server.metrics import Metrics, MetricsMiddleware
@@ -113,7 +114,11 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with serve_stores(app), mcp.running():  # MCP calls end before the stores close
+        async with (
+            serve_stores(app),
+            sweeping(app.state.memio, config.server.expiry),
+            mcp.running(),  # MCP calls end before the stores close
+        ):
             yield
 
     @asynccontextmanager

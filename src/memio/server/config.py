@@ -40,6 +40,7 @@ __all__ = [
     "KEY_NAME_PATTERN",
     "ApiKey",
     "ConfigError",
+    "ExpiryConfig",
     "JwtConfig",
     "ServerConfig",
     "check_rate_limits",
@@ -332,6 +333,17 @@ class RateLimitConfig(BaseModel):
         return value
 
 
+class ExpiryConfig(BaseModel):
+    """The sweep that deletes expired facts (reads leave them out from the moment they expire)."""
+
+    model_config = _STRICT
+
+    sweep: bool = True
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    # How long an expired fact is kept (still readable with include_expired) before the sweep.
+    grace_seconds: float = Field(default=0.0, ge=0)
+
+
 class ServerSection(BaseModel):
     model_config = _STRICT
 
@@ -352,6 +364,7 @@ class ServerSection(BaseModel):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     keep_alive_seconds: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
+    expiry: ExpiryConfig = Field(default_factory=ExpiryConfig)
 
     @field_validator("public_url")
     @classmethod

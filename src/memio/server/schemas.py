@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memio.pagination import MAX_LIMIT
 from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
+from memio.server.expiry import MAX_TTL_SECONDS, ONE_EXPIRY
 from memio.server.rules import Doc, FreeText, MetadataIn, PortableFilters, Text, any_of_required
 
 __all__ = [
@@ -46,6 +47,12 @@ MAX_BATCH = 1000  # items per /batch request
 _REQUEST = ConfigDict(extra="forbid")
 # An update changes something: content, metadata or both (else 400).
 _UPDATE = ConfigDict(json_schema_extra=any_of_required(("content", "metadata")).keywords)
+_FACT_UPDATE = ConfigDict(
+    json_schema_extra={
+        **any_of_required(("content", "metadata", "expires_at", "ttl_seconds")).keywords,
+        **ONE_EXPIRY,
+    }
+)
 
 Metadata = MetadataIn | None
 Filters = PortableFilters | None
@@ -60,7 +67,7 @@ def _limit(default: int) -> Any:
 
 
 class FactCreate(BaseModel):
-    model_config = _REQUEST
+    model_config = _REQUEST | ConfigDict(json_schema_extra=ONE_EXPIRY)
 
     content: Text
     user_id: Id = None
@@ -71,13 +78,27 @@ class FactCreate(BaseModel):
     fact_id: Id = Field(
         default=None, description="Explicit id; an id that already exists answers 409."
     )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the fact expires (ISO 8601; naive = UTC): reads leave it out from then "
+        "on and the expiry sweep deletes it.",
+    )
+    ttl_seconds: int | None = Field(
+        default=None, gt=0, le=MAX_TTL_SECONDS, description="Expire this many seconds from now."
+    )
 
 
 class FactUpdate(BaseModel):
-    model_config = _REQUEST | _UPDATE
+    model_config = _REQUEST | _FACT_UPDATE
 
     content: Text | None = Field(default=None, description="New content (replaces the old).")
     metadata: Metadata = Field(default=None, description="Keys merged into the stored metadata.")
+    expires_at: datetime | None = Field(
+        default=None, description="New expiry; an explicit null clears it. Omitted: kept."
+    )
+    ttl_seconds: int | None = Field(
+        default=None, gt=0, le=MAX_TTL_SECONDS, description="Expire this many seconds from now."
+    )
 
 
 _SEARCH_MODE = Field(
@@ -100,6 +121,7 @@ class FactSearch(BaseModel):
     threshold: float | None = Field(
         default=None, ge=0, le=1, description="Drop results scoring below this (scores are 0..1)."
     )
+    include_expired: bool = Field(default=False, description="Also find expired facts.")
     search_mode: SearchMode = _SEARCH_MODE
 
 

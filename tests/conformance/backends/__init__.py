@@ -35,6 +35,7 @@ class Backend:
     marks: tuple[Any, ...] = ()  # pytest marks, e.g. pytest.mark.postgres
     # What the provider truly cannot do, declared here by the provider (the suites then check
     # what it answers instead, never skip): "event_scope" = FactEvent scope ids stay None;
+    # "event_reason" = FactEvent.reason stays None (mem0 keeps the history, not memio).
     # "restore" = FactStore.restore is NotSupportedError (the backend stamps its own times);
     # "fact_ids" = a caller-chosen fact_id is NotSupportedError (the backend picks ids).
     cannot: frozenset[str] = frozenset()

@@ -15,6 +15,6 @@ BACKENDS = [
         config=_mem0,
         persistent=True,
         exclusive=True,
-        cannot=frozenset({"restore"}),
+        cannot=frozenset({"event_reason", "restore"}),
     )
 ]

@@ -26,6 +26,6 @@ BACKENDS = [
         config=_platform,
         persistent=True,
         requires=("mem0_platform_server",),
-        cannot=frozenset({"event_scope", "restore", "fact_ids"}),
+        cannot=frozenset({"event_scope", "event_reason", "restore", "fact_ids"}),
     )
 ]

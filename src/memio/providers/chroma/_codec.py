@@ -38,6 +38,8 @@ KEY_SEQ = RESERVED + "seq"
 KEY_CONTENT = RESERVED + "content_key"
 KEY_SHARED = RESERVED + "shared"  # documents: True when stored without a user_id
 KEY_LAST_EVENT = RESERVED + "last_event"  # facts: the rank of the fact's latest event
+KEY_EXPIRES = RESERVED + "expires_at"  # facts: the expiry, only where one is set
+KEY_MORTAL = RESERVED + "mortal"  # facts: True beside KEY_EXPIRES (see _where)
 
 # Event records (the `<collection>_events` collection): lookup keys plus one JSON payload.
 EVENT_FACT_ID = "fact_id"

@@ -151,6 +151,8 @@ class ChromaStore(Generic[M]):
         record: dict[str, Any] = {name: raw.get(key) for name, key in self.fields.text.items()}
         for name, key in self.fields.timestamps.items():
             record[name] = from_micros(raw[key]) if key in raw else None
+        for name, (key, _) in self.fields.optional_timestamps.items():
+            record[name] = None if raw.get(key) is None else from_micros(raw[key])
         record["id"] = row.id
         record["content"] = row.content
         record["metadata"] = decode_metadata(raw)

@@ -12,6 +12,9 @@ What Chroma answers identically (checked against chromadb 1.5.9, and 1.0.15 wher
   memio's ne/nin do. Only pushed down when `negations` says the Chroma in use behaves so
   (checked on 1.0.15 and 1.5.9, the ends of the supported range); otherwise left to Python.
 - everything on memio's own integer fields (timestamps as microseconds), which are always present.
+- optional timestamps (a fact's expiry), kept only where set, beside a flag that is True there:
+  comparisons match only records that have one (as memio's do); negated ones, which must also
+  match records without one, use `$ne`/`$nin` and `flag $ne True` under the `negations` rule.
 
 What is relaxed (exact=False):
 - numbers: Chroma does not return every stored float exactly, so eq/in/gt/gte/lt/lte on a number
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +57,8 @@ class Fields:
 
     text: Mapping[str, str]  # field -> key of an optional string (user_id, ...)
     timestamps: Mapping[str, str]  # field -> key of an always-present int (microseconds)
+    # field -> (key of an int (microseconds) present only where set, key of its True flag)
+    optional_timestamps: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,9 @@ def _leaf(t: _Translator, cond: Condition, *, negate: bool) -> tuple[Where | Non
         kind = "metadata"
     elif cond.path[0] in fields.timestamps:
         key, kind = fields.timestamps[cond.path[0]], "timestamp"
+    elif cond.path[0] in fields.optional_timestamps:
+        key, flag = fields.optional_timestamps[cond.path[0]]
+        return _optional_timestamp(t, key, flag, cond, negate=negate)
     elif cond.path[0] in fields.text:
         key, kind = fields.text[cond.path[0]], "text"
     else:  # id, content
@@ -215,6 +223,23 @@ def _widen(number: int | float, op: str) -> float | None:
     slack = abs(float(number)) * _RELATIVE_SLACK + 1e-300
     bound = float(number) - slack if op in ("gt", "gte") else float(number) + slack
     return bound if math.isfinite(bound) else None
+
+
+def _optional_timestamp(
+    t: _Translator, key: str, flag: str, cond: Condition, *, negate: bool
+) -> tuple[Where | None, bool]:
+    op = cond.op
+    if negate:
+        op = _NEGATE.get(op) or _NEGATE_ORDER.get(op)
+    if op is None or op in ("contains", "icontains"):
+        return None, False
+    clause = _timestamp(key, op, cond.value)
+    if op in ("ne", "nin") or (negate and op in _NEGATE_ORDER):  # must match records without it
+        if not t.negations:
+            return None, False
+        if op in _NEGATE_ORDER:
+            clause = any_of({flag: {"$ne": True}}, clause)
+    return clause, True
 
 
 def _timestamp(key: str, op: str, value: Any) -> Where:

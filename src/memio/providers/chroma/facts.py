@@ -39,8 +39,8 @@ import numpy as np
 
 from memio import ranking
 from memio.errors import ConflictError, MemioError, NotFoundError
-from memio.filters import parse_filters
 from memio.models import (
+    KEEP,
     Fact,
     FactEvent,
     FactEventType,
@@ -48,23 +48,24 @@ from memio.models import (
     MetadataValue,
     Page,
     utcnow,
-    validate_metadata,
 )
 from memio.pagination import check_limit
 from memio.providers._coalesce import WriteCoalescer, together_or_alone
 from memio.providers._shared import (
-    FACT_FIELDS,
     FACT_SCOPE,
-    TIMESTAMP_FIELDS,
     FactKey,
     FactStep,
     ProviderContext,
     coerce_items,
     content_key,
     content_taken,
+    expiry_arg,
+    fact_add_args,
+    fact_filter,
     fact_key,
     fact_scope,
     fact_search_args,
+    fact_update_args,
     id_list,
     merged_metadata,
     new_id,
@@ -73,7 +74,7 @@ from memio.providers._shared import (
     plan_restore,
     require_text,
     restorable_facts,
-    update_args,
+    updated_fact,
 )
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
 from memio.providers.chroma._codec import (
@@ -83,7 +84,9 @@ from memio.providers.chroma._codec import (
     EVENT_SEQ,
     KEY_CONTENT,
     KEY_CREATED,
+    KEY_EXPIRES,
     KEY_LAST_EVENT,
+    KEY_MORTAL,
     KEY_SEQ,
     KEY_UPDATED,
     check_reserved,
@@ -190,6 +193,9 @@ def _metadata(fact: Fact, seq: int, *, lists: bool, last_event: int) -> dict[str
     assert fact.created_at is not None and fact.updated_at is not None
     out[KEY_CREATED] = to_micros(fact.created_at)
     out[KEY_UPDATED] = to_micros(fact.updated_at)
+    if fact.expires_at is not None:
+        out[KEY_EXPIRES] = to_micros(fact.expires_at)
+        out[KEY_MORTAL] = True
     out[KEY_SEQ] = seq
     out[KEY_CONTENT] = content_key(fact.content)
     return out
@@ -201,6 +207,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
     fields = Fields(
         text={name: scope_key(name) for name in FACT_SCOPE},
         timestamps={"created_at": KEY_CREATED, "updated_at": KEY_UPDATED},
+        optional_timestamps={"expires_at": (KEY_EXPIRES, KEY_MORTAL)},
     )
     index_columns = FACT_SCOPE
 
@@ -224,17 +231,19 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             metadata=decode_metadata(raw),
             created_at=from_micros(raw[KEY_CREATED]),
             updated_at=from_micros(raw[KEY_UPDATED]),
+            expires_at=None if raw.get(KEY_EXPIRES) is None else from_micros(raw[KEY_EXPIRES]),
             **{name: raw.get(scope_key(name)) for name in FACT_SCOPE},
         )
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def get(self, *, fact_id: str) -> Fact:
+    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
         require_text(fact_id, field="fact_id")
         row = await self._one("get", fact_id)
-        if row is None:
+        fact = None if row is None else self._decode(row)
+        if fact is None or (not include_expired and fact.expired(utcnow())):
             raise NotFoundError("fact", fact_id)
-        return self._decode(row)
+        return fact
 
     async def get_all(
         self,
@@ -246,10 +255,11 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        include_expired: bool = False,
     ) -> Page[Fact]:
         check_limit(limit)
         scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        tree = fact_filter(filters, include_expired=include_expired)
         listing = {"list": "facts", **scope, "filters": filters or None}
         return await self._list(
             "get_all",
@@ -271,6 +281,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        include_expired: bool = False,
         search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope, tree, threshold = fact_search_args(
@@ -282,6 +293,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             limit=limit,
             filters=filters,
             threshold=threshold,
+            include_expired=include_expired,
             search_mode=search_mode,
         )
         where = _scope_where(scope)
@@ -336,6 +348,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
                     old_metadata=payload.get("old_metadata"),
                     new_metadata=payload.get("new_metadata"),
                     created_at=from_micros(payload["created_at"]),
+                    reason=payload.get("reason"),
                 )
             )
         return events
@@ -502,7 +515,9 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             )
         return [step.fact for step in steps]
 
-    async def _remove(self, operation: str, rows: Sequence[Row]) -> int:
+    async def _remove(
+        self, operation: str, rows: Sequence[Row], *, reason: str | None = None
+    ) -> int:
         if not rows:
             return 0
         now = utcnow()
@@ -520,6 +535,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
                         now,
                         old_content=fact.content,
                         old_metadata=dict(fact.metadata),
+                        reason=reason,
                     ),
                     rank,
                     latest[fact.id],
@@ -584,13 +600,19 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         run_id: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
         fact_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> Fact:
-        require_text(content, field="content")
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        clean = validate_metadata(metadata)
-        check_reserved(clean)
-        optional_text(fact_id, field="fact_id")
-        item = FactInput(content=content, metadata=clean, fact_id=fact_id)
+        item, scope = fact_add_args(
+            content=content,
+            user_id=user_id,
+            agent_id=agent_id,
+            app_id=app_id,
+            run_id=run_id,
+            metadata=metadata,
+            fact_id=fact_id,
+            expires_at=expires_at,
+        )
+        check_reserved(item.metadata)
         vectors = await self._backend.embed([content])
         return await self._adds.submit(_Add(item, scope, vectors))
 
@@ -696,8 +718,9 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         fact_id: str,
         content: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
+        expires_at: Any = KEEP,
     ) -> Fact:
-        clean = update_args(fact_id, content, metadata, id_field="fact_id")
+        clean, expiry = fact_update_args(fact_id, content, metadata, expires_at)
         check_reserved(clean)
         vectors = await self._backend.embed([content]) if content is not None else None
         async with self._lock, self._backend.locks.hold("update", _fact_locks([fact_id])):
@@ -710,14 +733,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             merged = merged_metadata(old.metadata, clean) or old.metadata
             lists = (await self._backend.features("update")).native_lists
             now = utcnow()
-            new = old.model_copy(
-                update={
-                    "content": old.content if content is None else content,
-                    "metadata": merged,
-                    "updated_at": now,
-                },
-                deep=True,
-            )
+            new = updated_fact(old, content=content, metadata=merged, expires_at=expiry, now=now)
             prev = int(row.raw.get(KEY_LAST_EVENT, 0))
             [rank] = self._ranks([fact_id], {fact_id: prev})
             await self._record_events(
@@ -775,11 +791,28 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             rows.sort(key=lambda row: (row.seq, row.id))
             return await self._remove_ids("delete_all", [row.id for row in rows])
 
-    async def _remove_ids(self, operation: str, ids: Sequence[str]) -> int:
-        """Delete the facts of `ids` that exist, in order, a locked chunk at a time."""
+    async def purge_expired(self, *, before: datetime) -> int:
+        cutoff = expiry_arg(before, field="before")
+        where = {KEY_EXPIRES: {"$lte": to_micros(cutoff)}}
+        async with self._lock:
+            rows = await self._get_rows("purge_expired", where=where, include=[])
+            rows.sort(key=lambda row: (row.seq, row.id))
+            return await self._remove_ids(
+                "purge_expired", [row.id for row in rows], expired_by=cutoff
+            )
+
+    async def _remove_ids(
+        self, operation: str, ids: Sequence[str], *, expired_by: datetime | None = None
+    ) -> int:
+        """Delete the facts of `ids` that exist, in order, a locked chunk at a time; with
+        `expired_by`, only those (read again under the lock) whose expiry is at or before it."""
         gone = 0
         for part in chunks(list(ids), LOCK_CHUNK):
             async with self._backend.locks.hold(operation, _fact_locks(part)):
                 found = {row.id: row for row in await self._get_rows(operation, ids=part)}
-                gone += await self._remove(operation, [found[i] for i in part if i in found])
+                rows = [found[i] for i in part if i in found]
+                if expired_by is not None:
+                    rows = [row for row in rows if self._decode(row).expired(expired_by)]
+                reason = None if expired_by is None else "expired"
+                gone += await self._remove(operation, rows, reason=reason)
         return gone

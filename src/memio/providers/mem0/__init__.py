@@ -34,8 +34,9 @@ from memio.errors import (
     NotSupportedError,
     ProviderError,
 )
-from memio.filters import FilterNode, matches, parse_filters
+from memio.filters import FilterNode, matches
 from memio.models import (
+    KEEP,
     Fact,
     FactEvent,
     FactInput,
@@ -43,14 +44,11 @@ from memio.models import (
     Page,
     cosine_score,
     utcnow,
-    validate_metadata,
 )
 from memio.pagination import check_limit, decode_cursor, encode_cursor
 from memio.protocols import Embedder
 from memio.providers._shared import (
-    FACT_FIELDS,
     FACT_SCOPE,
-    TIMESTAMP_FIELDS,
     FactKey,
     FactStep,
     OpenOnce,
@@ -58,9 +56,13 @@ from memio.providers._shared import (
     coerce_items,
     content_key,
     content_taken,
+    expiry_arg,
+    fact_add_args,
+    fact_filter,
     fact_key,
     fact_scope,
     fact_search_args,
+    fact_update_args,
     id_list,
     merged_metadata,
     optional_text,
@@ -68,7 +70,7 @@ from memio.providers._shared import (
     plan_fact_batch,
     provider_errors,
     require_text,
-    update_args,
+    updated_fact,
 )
 from memio.providers.mem0._backend import EPOCH, Backend, Memory, parse_time
 from memio.providers.mem0._oss import LLMSettings, OSSBackend
@@ -79,6 +81,7 @@ __all__ = ["LLMConfig", "Mem0Config", "Mem0FactStore"]
 
 PROVIDER = "mem0"
 DEFAULT_COLLECTION = "memio_facts"
+EXPIRY_KEY = "memio_expires_at"  # the metadata key under which mem0 keeps a fact's expiry
 # Errors that can happen while opening, before the backend knows mem0's exception types.
 _OPEN_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -243,12 +246,14 @@ class Mem0FactStore:
 
     # --- reads ---------------------------------------------------------------------------
 
-    async def get(self, *, fact_id: str) -> Fact:
+    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
         require_text(fact_id, field="fact_id")
         await self._open("get")
         with self._errors("get"):
-            memory = await self._require(fact_id)
-            return _fact(memory, fact_id)
+            fact = _fact(await self._require(fact_id), fact_id)
+        if not include_expired and fact.expired(utcnow()):
+            raise NotFoundError("fact", fact_id)
+        return fact
 
     async def get_all(
         self,
@@ -260,10 +265,11 @@ class Mem0FactStore:
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        include_expired: bool = False,
     ) -> Page[Fact]:
         check_limit(limit)
         scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        tree = fact_filter(filters, include_expired=include_expired)
         listing = {"list": "facts", **scope, "filters": filters or None}
         after = _after(decode_cursor(cursor, scope=listing))
         await self._open("get_all")
@@ -288,6 +294,7 @@ class Mem0FactStore:
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        include_expired: bool = False,
         search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope, tree, threshold = fact_search_args(
@@ -299,6 +306,7 @@ class Mem0FactStore:
             limit=limit,
             filters=filters,
             threshold=threshold,
+            include_expired=include_expired,
             search_mode=search_mode,
         )
         await self._open("search")
@@ -363,8 +371,8 @@ class Mem0FactStore:
                 **{name: row.scope.get(name) for name in FACT_SCOPE},
                 old_content=row.old_content,
                 new_content=row.new_content,
-                old_metadata=row.old_metadata,
-                new_metadata=row.new_metadata,
+                old_metadata=_without_expiry(row.old_metadata),
+                new_metadata=_without_expiry(row.new_metadata),
                 created_at=row.created_at,
             )
             for row in rows
@@ -429,8 +437,10 @@ class Mem0FactStore:
         metadata: Mapping[str, MetadataValue],
         fact_id: str | None,
         vector: np.ndarray | None,
+        expires_at: datetime | None,
     ) -> Fact:
         """Write one fact through mem0 (after the id and dedup checks) and bind its id."""
+        metadata = _with_expiry(metadata, expires_at)
         created: list[Memory] = []
         if self.infer:
             created = await self._backend.create(
@@ -471,6 +481,7 @@ class Mem0FactStore:
                     planned.metadata,
                     item.fact_id,
                     vectors[step.index],
+                    planned.expires_at,
                 )
                 real[planned.id] = fact
             elif planned.event == "UPDATE":
@@ -478,7 +489,14 @@ class Mem0FactStore:
                 memory = await self._require(target.id)
                 vector = (await self._embed([memory.content]))[0]  # mem0 re-embeds on update
                 await self._backend.change(
-                    memory, content=None, metadata=planned.metadata, vector=vector
+                    memory,
+                    content=None,
+                    metadata=_with_expiry(
+                        planned.metadata,
+                        planned.expires_at,
+                        had=step.before is not None and step.before.expires_at is not None,
+                    ),
+                    vector=vector,
                 )
                 changed = await self._backend.fetch(memory.mem0_id)
                 if changed is None:
@@ -499,13 +517,20 @@ class Mem0FactStore:
         run_id: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
         fact_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> Fact:
-        require_text(content, field="content")
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        clean = validate_metadata(metadata)
-        optional_text(fact_id, field="fact_id")
+        item, scope = fact_add_args(
+            content=content,
+            user_id=user_id,
+            agent_id=agent_id,
+            app_id=app_id,
+            run_id=run_id,
+            metadata=metadata,
+            fact_id=fact_id,
+            expires_at=expires_at,
+        )
+        _check_own_keys(item.metadata, "metadata")
         self._check_writable([fact_id], [scope])
-        item = FactInput(content=content, metadata=clean, fact_id=fact_id)
         await self._open("add")
         with self._errors("add"):
             async with self._lock:
@@ -523,6 +548,7 @@ class Mem0FactStore:
         for i, item in enumerate(items):
             require_text(item.content, field=f"facts[{i}].content")
             optional_text(item.fact_id, field=f"facts[{i}].fact_id")
+            _check_own_keys(item.metadata, f"facts[{i}].metadata")
             scopes.append(
                 fact_scope(
                     item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
@@ -562,8 +588,10 @@ class Mem0FactStore:
         fact_id: str,
         content: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
+        expires_at: Any = KEEP,
     ) -> Fact:
-        clean = update_args(fact_id, content, metadata, id_field="fact_id")
+        clean, expiry = fact_update_args(fact_id, content, metadata, expires_at)
+        _check_own_keys(clean, "metadata")
         await self._open("update")
         with self._errors("update"):
             async with self._lock:
@@ -573,10 +601,23 @@ class Mem0FactStore:
                     other = _duplicate(await self._select(scope), content, scope)
                     if other is not None and other.id != fact_id:
                         raise content_taken(other.id)
-                text = old.content if content is None else content
-                merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
-                vector = (await self._embed([text]))[0]  # mem0 re-embeds on every update
-                await self._backend.change(old, content=content, metadata=merged, vector=vector)
+                before = _fact(old, fact_id)
+                new = updated_fact(
+                    before,
+                    content=content,
+                    metadata=merged_metadata(before.metadata, clean) or before.metadata,
+                    expires_at=expiry,
+                    now=utcnow(),
+                )
+                vector = (await self._embed([new.content]))[0]  # mem0 re-embeds on every update
+                await self._backend.change(
+                    old,
+                    content=content,
+                    metadata=_with_expiry(
+                        new.metadata, new.expires_at, had=before.expires_at is not None
+                    ),
+                    vector=vector,
+                )
                 new = await self._backend.fetch(old.mem0_id)
                 if new is None:
                     raise NotFoundError("fact", fact_id)
@@ -621,6 +662,18 @@ class Mem0FactStore:
                     await self._backend.remove(memory)
                 return len(memories)
 
+    async def purge_expired(self, *, before: datetime) -> int:
+        cutoff = expiry_arg(before, field="before")
+        await self._open("purge_expired")
+        with self._errors("purge_expired"):
+            async with self._lock:
+                memories = await self._backend.scan({})
+                ids = await self._backend.fact_ids([m.mem0_id for m in memories])
+                gone = [m for m in memories if _fact(m, ids[m.mem0_id]).expired(cutoff)]
+                for memory in gone:
+                    await self._backend.remove(memory)
+                return len(gone)
+
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -638,6 +691,8 @@ def _visible(memory: Memory, scope: Mapping[str, str | None]) -> bool:
 
 
 def _fact(memory: Memory, fact_id: str) -> Fact:
+    metadata = dict(memory.metadata)
+    expiry = metadata.pop(EXPIRY_KEY, None)
     return Fact(
         id=fact_id,
         content=memory.content,
@@ -645,10 +700,41 @@ def _fact(memory: Memory, fact_id: str) -> Fact:
         agent_id=memory.agent_id,
         app_id=memory.app_id,
         run_id=memory.run_id,
-        metadata=memory.metadata,
+        metadata=metadata,
         created_at=memory.created_at,
         updated_at=memory.updated_at,
+        expires_at=parse_time(expiry) if isinstance(expiry, str) and expiry else None,
     )
+
+
+def _with_expiry(
+    metadata: Mapping[str, MetadataValue], expires_at: datetime | None, *, had: bool = False
+) -> dict[str, MetadataValue]:
+    """What memio hands mem0 as metadata: the caller's, plus the exact expiry (mem0's own
+    `expiration_date` is a day, and the platform's is not returned by every route). An expiry
+    cleared (`had` one) is written as "": mem0 merges metadata on update, so a key never goes."""
+    out = dict(metadata)
+    if expires_at is not None:
+        out[EXPIRY_KEY] = expires_at.isoformat()
+    elif had:
+        out[EXPIRY_KEY] = ""
+    return out
+
+
+def _without_expiry(
+    metadata: Mapping[str, MetadataValue] | None,
+) -> dict[str, MetadataValue] | None:
+    if metadata is None:
+        return None
+    return {key: value for key, value in metadata.items() if key != EXPIRY_KEY}
+
+
+def _check_own_keys(metadata: Mapping[str, MetadataValue], field: str) -> None:
+    if EXPIRY_KEY in metadata:
+        raise InvalidRequestError(
+            "is where memio keeps the expiry in mem0; use expires_at",
+            field=f"{field}.{EXPIRY_KEY}",
+        )
 
 
 def _record(fact: Fact) -> dict[str, Any]:

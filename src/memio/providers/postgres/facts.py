@@ -25,8 +25,8 @@ import numpy as np
 import psycopg.errors
 
 from memio.errors import ConflictError, NotFoundError, ProviderError
-from memio.filters import parse_filters
 from memio.models import (
+    KEEP,
     Fact,
     FactEvent,
     FactEventType,
@@ -34,21 +34,23 @@ from memio.models import (
     MetadataValue,
     Page,
     utcnow,
-    validate_metadata,
 )
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.providers._shared import (
-    FACT_FIELDS,
     FACT_SCOPE,
-    TIMESTAMP_FIELDS,
+    FACT_TIMESTAMPS,
     FactKey,
     FactStep,
     coerce_items,
     content_key,
     content_taken,
+    expiry_arg,
+    fact_add_args,
+    fact_filter,
     fact_key,
     fact_scope,
     fact_search_args,
+    fact_update_args,
     id_list,
     merged_metadata,
     new_id,
@@ -57,7 +59,7 @@ from memio.providers._shared import (
     plan_restore,
     require_text,
     restorable_facts,
-    update_args,
+    updated_fact,
 )
 from memio.providers.postgres._base import PROVIDER, as_utc
 from memio.providers.postgres._filters import Columns, where_sql
@@ -126,12 +128,23 @@ FACT_MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX fact_events_fact ON {{s}}.fact_events (fact_id, seq);
         """,
     ),
+    (
+        2,
+        """
+        ALTER TABLE {s}.facts ADD COLUMN expires_at timestamptz;
+        CREATE INDEX facts_expires ON {s}.facts (expires_at) WHERE expires_at IS NOT NULL;
+        ALTER TABLE {s}.fact_events ADD COLUMN reason text;
+        """,
+    ),
 )
 
-_COLUMNS = "id, seq, content, user_id, agent_id, app_id, run_id, metadata, created_at, updated_at"
+_COLUMNS = (
+    "id, seq, content, user_id, agent_id, app_id, run_id, metadata, created_at, updated_at,"
+    " expires_at"
+)
 _FILTER_COLUMNS = Columns(
     text={name: f"t.{name}" for name in ("id", "content", *FACT_SCOPE)},
-    timestamps={name: f"t.{name}" for name in TIMESTAMP_FIELDS},
+    timestamps={name: f"t.{name}" for name in FACT_TIMESTAMPS},
     metadata="t.metadata",
 )
 
@@ -147,6 +160,7 @@ def _fact(row: Mapping[str, Any], score: float | None = None) -> Fact:
         metadata=row["metadata"] or {},
         created_at=as_utc(row["created_at"]),
         updated_at=as_utc(row["updated_at"]),
+        expires_at=None if row["expires_at"] is None else as_utc(row["expires_at"]),
         score=score,
         **{name: row[name] for name in FACT_SCOPE},
     )
@@ -194,14 +208,15 @@ class PostgresFactStore(PostgresVectorStore):
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def get(self, *, fact_id: str) -> Fact:
+    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
         require_text(fact_id, field="fact_id")
         async with self.connection("get") as conn:
             cur = await conn.execute(f"SELECT {_COLUMNS} FROM {self.t} WHERE id = %s", (fact_id,))
             row = await cur.fetchone()
-        if row is None:
+        fact = None if row is None else _fact(row)
+        if fact is None or (not include_expired and fact.expired(utcnow())):
             raise NotFoundError("fact", fact_id)
-        return _fact(row)
+        return fact
 
     async def get_all(
         self,
@@ -213,10 +228,11 @@ class PostgresFactStore(PostgresVectorStore):
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        include_expired: bool = False,
     ) -> Page[Fact]:
         check_limit(limit)
         scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+        tree = fact_filter(filters, include_expired=include_expired)
         listing = {"list": "facts", **scope, "filters": filters or None}
         after = int_position(decode_cursor(cursor, scope=listing))
         scope_sql, scope_params = _scope_sql(scope)
@@ -244,6 +260,7 @@ class PostgresFactStore(PostgresVectorStore):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        include_expired: bool = False,
         search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope, tree, threshold = fact_search_args(
@@ -255,6 +272,7 @@ class PostgresFactStore(PostgresVectorStore):
             limit=limit,
             filters=filters,
             threshold=threshold,
+            include_expired=include_expired,
             search_mode=search_mode,
         )
         scope_sql, scope_params = _scope_sql(scope)
@@ -290,6 +308,7 @@ class PostgresFactStore(PostgresVectorStore):
                 old_metadata=row["old_metadata"],
                 new_metadata=row["new_metadata"],
                 created_at=as_utc(row["created_at"]),
+                reason=row["reason"],
                 **{name: row[name] for name in FACT_SCOPE},
             )
             for row in rows
@@ -307,12 +326,18 @@ class PostgresFactStore(PostgresVectorStore):
         run_id: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
         fact_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> Fact:
-        require_text(content, field="content")
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        clean = validate_metadata(metadata)
-        optional_text(fact_id, field="fact_id")
-        item = FactInput(content=content, metadata=clean, fact_id=fact_id)
+        item, scope = fact_add_args(
+            content=content,
+            user_id=user_id,
+            agent_id=agent_id,
+            app_id=app_id,
+            run_id=run_id,
+            metadata=metadata,
+            fact_id=fact_id,
+            expires_at=expires_at,
+        )
         vectors = await self.embed([content])
         [fact] = await self._add_planned("add", [item], [scope], vectors, single=True)
         return fact
@@ -435,8 +460,8 @@ class PostgresFactStore(PostgresVectorStore):
             async with conn.cursor() as cur:
                 await cur.executemany(
                     f"INSERT INTO {self.t} (id, content, content_key, user_id, agent_id, app_id,"
-                    " run_id, metadata, embedding, created_at, updated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " run_id, metadata, embedding, created_at, updated_at, expires_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT DO NOTHING RETURNING id",
                     [
                         (
@@ -448,6 +473,7 @@ class PostgresFactStore(PostgresVectorStore):
                             vectors[first[fact_id].index],
                             fact.created_at,
                             fact.updated_at,
+                            fact.expires_at,
                         )
                         for fact_id in added
                         for fact in [final[fact_id]]
@@ -460,11 +486,13 @@ class PostgresFactStore(PostgresVectorStore):
         if merged:
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    f"UPDATE {self.t} SET metadata = %s, updated_at = %s WHERE id = %s",
+                    f"UPDATE {self.t} SET metadata = %s, updated_at = %s, expires_at = %s"
+                    " WHERE id = %s",
                     [
                         (
                             metadata_jsonb(final[fact_id].metadata),
                             final[fact_id].updated_at,
+                            final[fact_id].expires_at,
                             fact_id,
                         )
                         for fact_id in merged
@@ -480,6 +508,7 @@ class PostgresFactStore(PostgresVectorStore):
         *,
         old: Fact | None = None,
         new: Fact | None = None,
+        reason: str | None = None,
     ) -> tuple[Any, ...]:
         return (
             new_id(),
@@ -491,6 +520,7 @@ class PostgresFactStore(PostgresVectorStore):
             None if old is None else metadata_jsonb(old.metadata),
             None if new is None else metadata_jsonb(new.metadata),
             at,
+            reason,
         )
 
     async def _record(
@@ -501,8 +531,8 @@ class PostgresFactStore(PostgresVectorStore):
         async with conn.cursor() as cur:
             await cur.executemany(
                 f"INSERT INTO {self.s}.fact_events (id, fact_id, event, user_id, agent_id, app_id,"
-                " run_id, old_content, new_content, old_metadata, new_metadata, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " run_id, old_content, new_content, old_metadata, new_metadata, created_at,"
+                " reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 + (" ON CONFLICT (id) DO NOTHING" if skip_known else ""),
                 events,
             )
@@ -531,8 +561,8 @@ class PostgresFactStore(PostgresVectorStore):
             async with conn.cursor() as cur:
                 await cur.executemany(
                     f"INSERT INTO {self.t} (id, content, content_key, user_id, agent_id, app_id,"
-                    " run_id, metadata, embedding, created_at, updated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    " run_id, metadata, embedding, created_at, updated_at, expires_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     [
                         (
                             fact.id,
@@ -543,6 +573,7 @@ class PostgresFactStore(PostgresVectorStore):
                             vectors[i],
                             fact.created_at,
                             fact.updated_at,
+                            fact.expires_at,
                         )
                         for i in chosen
                         for fact in [planned[i][0]]
@@ -562,6 +593,7 @@ class PostgresFactStore(PostgresVectorStore):
                         None if event.old_metadata is None else metadata_jsonb(event.old_metadata),
                         None if event.new_metadata is None else metadata_jsonb(event.new_metadata),
                         event.created_at,
+                        event.reason,
                     )
                     for i in chosen
                     for event in planned[i][1]
@@ -576,8 +608,9 @@ class PostgresFactStore(PostgresVectorStore):
         fact_id: str,
         content: str | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
+        expires_at: Any = KEEP,
     ) -> Fact:
-        clean = update_args(fact_id, content, metadata, id_field="fact_id")
+        clean, expiry = fact_update_args(fact_id, content, metadata, expires_at)
         vector = (await self.embed([content]))[0] if content is not None else None
         async with self.connection("update") as conn, conn.transaction():
             if content is not None:
@@ -597,24 +630,25 @@ class PostgresFactStore(PostgresVectorStore):
             if row is None:
                 raise NotFoundError("fact", fact_id)
             old = _fact(row)
-            new = old.model_copy(
-                update={
-                    "content": old.content if content is None else content,
-                    "metadata": merged_metadata(old.metadata, clean) or dict(old.metadata),
-                    "updated_at": _after(old.updated_at, utcnow()),
-                },
-                deep=True,
+            new = updated_fact(
+                old,
+                content=content,
+                metadata=merged_metadata(old.metadata, clean) or old.metadata,
+                expires_at=expiry,
+                now=_after(old.updated_at, utcnow()),
             )
             if content is not None:
                 await self._check_content_free(conn, new)
             await conn.execute(
                 f"UPDATE {self.t} SET content = %s, content_key = %s, metadata = %s,"
-                " updated_at = %s, embedding = COALESCE(%s, embedding) WHERE id = %s",
+                " updated_at = %s, expires_at = %s, embedding = COALESCE(%s, embedding)"
+                " WHERE id = %s",
                 (
                     new.content,
                     content_key(new.content),
                     metadata_jsonb(new.metadata),
                     new.updated_at,
+                    new.expires_at,
                     vector,
                     fact_id,
                 ),
@@ -661,8 +695,19 @@ class PostgresFactStore(PostgresVectorStore):
         scope_sql, params = _scope_sql(scope)
         return await self._remove("delete_all", scope_sql, params)
 
+    async def purge_expired(self, *, before: datetime) -> int:
+        cutoff = expiry_arg(before, field="before")
+        # One DELETE: a replica sweeping at the same time waits on the rows and deletes none.
+        return await self._remove("purge_expired", "t.expires_at <= %s", [cutoff], reason="expired")
+
     async def _remove(
-        self, operation: str, where: str, params: Sequence[Any], *, order: Sequence[str] = ()
+        self,
+        operation: str,
+        where: str,
+        params: Sequence[Any],
+        *,
+        order: Sequence[str] = (),
+        reason: str | None = None,
     ) -> int:
         """Delete the matching facts and record their DELETE events, in one transaction; events
         follow `order` (ids as the caller gave them), else creation order."""
@@ -680,7 +725,13 @@ class PostgresFactStore(PostgresVectorStore):
             await self._record(
                 conn,
                 [
-                    self._event(fact, FactEventType.DELETE, _after(fact.updated_at, now), old=fact)
+                    self._event(
+                        fact,
+                        FactEventType.DELETE,
+                        _after(fact.updated_at, now),
+                        old=fact,
+                        reason=reason,
+                    )
                     for fact in facts
                 ],
             )

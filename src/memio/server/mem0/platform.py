@@ -34,18 +34,25 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from memio.errors import InvalidRequestError, NotFoundError
-from memio.models import Fact, FactInput, validate_metadata
+from memio.models import KEEP, Fact, FactInput, validate_metadata
 from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.ranking import SearchMode
 from memio.server.auth import principal_of, require_admin_unless_bound
 from memio.server.deps import TOO_DEEP, FactsDep
+from memio.server.expiry import (
+    EXPIRATION_DATE,
+    EXPIRATION_SCHEMA,
+    mem0_expiry,
+    update_expiry,
+)
 from memio.server.links import link_to
 from memio.server.mem0 import responses as answer
 from memio.server.mem0.extraction import ExtractionLLM
@@ -158,7 +165,9 @@ class AddBody(EntityIds):
     )
     output_format: str | None = None
     prompt: str | None = Field(default=None, description="Extraction instructions (infer only).")
-    expiration_date: Annotated[str | None, _NOT_SUPPORTED] = None
+    expiration_date: str | None = Field(
+        default=None, description=EXPIRATION_DATE, json_schema_extra=EXPIRATION_SCHEMA
+    )
     timestamp: Annotated[int | float | str | None, _NOT_SUPPORTED] = None
 
 
@@ -170,6 +179,7 @@ class ListBody(EntityIds):
     categories: list[Text] | None = None
     page: Annotated[int, Doc(minimum=1)] | None = None
     page_size: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = None
+    show_expired: bool | None = Field(default=None, description="Also expired memories.")
 
 
 class SearchBody(ListBody):
@@ -202,13 +212,17 @@ class SearchBody(ListBody):
 
 class UpdateBody(BaseModel):
     model_config = _REQUEST | ConfigDict(
-        json_schema_extra=any_of_required(("text", "metadata")).keywords
+        json_schema_extra=any_of_required(("text", "metadata", "expiration_date")).keywords
     )
 
     text: Text | None = None
     metadata: MetadataIn | None = None
     timestamp: Annotated[int | float | str | None, _NOT_SUPPORTED] = None
-    expiration_date: Annotated[str | None, _NOT_SUPPORTED] = None
+    expiration_date: str | None = Field(
+        default=None,
+        description=EXPIRATION_DATE + " An explicit null clears it.",
+        json_schema_extra=EXPIRATION_SCHEMA,
+    )
 
 
 _MEMORY_IDS = Annotated[list[Text], Doc(minItems=1, maxItems=MAX_LIMIT)]
@@ -314,10 +328,7 @@ def parse_messages(raw: Any, *, where: str = "messages") -> list[dict[str, str]]
 
 def reject_unsupported(**values: Any) -> None:
     """Options memio cannot honour: refusing them beats silently ignoring what was asked."""
-    reasons = {
-        "expiration_date": "memio does not expire memories",
-        "timestamp": "memio sets created_at and updated_at itself",
-    }
+    reasons = {"timestamp": "memio sets created_at and updated_at itself"}
     for name, value in values.items():
         if value is not None:
             raise InvalidRequestError(f"not supported: {reasons[name]}", field=name)
@@ -339,6 +350,7 @@ async def store_messages(
     metadata: Mapping[str, Any] | None,
     infer: bool,
     prompt: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[list[Added], str]:
     """Store what an add asks for; returns the added memories and the infer status."""
     clean = validate_metadata(metadata, field="metadata")
@@ -354,7 +366,10 @@ async def store_messages(
     if not items:
         return [], status
     stored = await facts.add_many(
-        facts=[FactInput(content=text, metadata=clean, **scope) for text, _ in items]
+        facts=[
+            FactInput(content=text, metadata=clean, expires_at=expires_at, **scope)
+            for text, _ in items
+        ]
     )
     added = [
         Added(fact, fact.event or "ADD", role)
@@ -386,12 +401,19 @@ def list_filter(body: ListBody) -> Translation:
     return merge_ids(translate(raw), body.ids())
 
 
-async def collect(facts: FactStore, translation: Translation) -> list[Fact]:
+async def collect(
+    facts: FactStore, translation: Translation, *, include_expired: bool = False
+) -> list[Fact]:
     """Every fact the translation selects, oldest first (all pages)."""
     items: list[Fact] = []
     cursor = None
     while True:
-        page = await facts.get_all(**translation.store_args(), limit=MAX_LIMIT, cursor=cursor)
+        page = await facts.get_all(
+            **translation.store_args(),
+            limit=MAX_LIMIT,
+            cursor=cursor,
+            include_expired=include_expired,
+        )
         items.extend(page)
         cursor = page.next_cursor
         if not cursor:
@@ -412,6 +434,7 @@ async def search_facts(
     limit: int,
     threshold: float | None,
     mode: SearchMode = "semantic",
+    include_expired: bool = False,
 ) -> list[Fact]:
     return await facts.search(
         query=query,
@@ -419,6 +442,7 @@ async def search_facts(
         limit=check_limit(limit, field="top_k"),
         threshold=threshold,
         search_mode=mode,
+        include_expired=include_expired,
     )
 
 
@@ -432,8 +456,9 @@ def memory_not_found(memory_id: Text) -> Iterator[None]:
 
 
 async def get_memory(facts: FactStore, memory_id: Text) -> Fact:
+    """A memory by id, expired or not (as mem0's get finds it)."""
     with memory_not_found(memory_id):
-        return await facts.get(fact_id=memory_id)
+        return await facts.get(fact_id=memory_id, include_expired=True)
 
 
 def entity_field(entity_type: EntityType) -> str:
@@ -532,7 +557,8 @@ async def ping(request: Request) -> dict[str, Any]:
 
 
 async def _add(request: Request, response: Response, body: AddBody, facts: FactStore) -> Any:
-    reject_unsupported(expiration_date=body.expiration_date, timestamp=body.timestamp)
+    reject_unsupported(timestamp=body.timestamp)
+    expires_at = mem0_expiry(body.expiration_date)
     messages = parse_messages(body.messages)
     given = translate(body.filters)
     if given.filters is not None:
@@ -557,6 +583,7 @@ async def _add(request: Request, response: Response, body: AddBody, facts: FactS
         metadata=body.metadata,
         infer=body.infer,
         prompt=body.prompt,
+        expires_at=expires_at,
     )
     return _add_answer(response, added, status)
 
@@ -596,8 +623,8 @@ async def get_all_v3(
     translation = list_filter(body)
     require_entity(request, translation, "get_all")
     page, size, _ = _page_numbers(request, body)
-    items = [platform_memory(fact) for fact in await collect(facts, translation)]
-    return _paginated(request, items, page, size)
+    found = await collect(facts, translation, include_expired=bool(body.show_expired))
+    return _paginated(request, [platform_memory(fact) for fact in found], page, size)
 
 
 @router.post(
@@ -615,7 +642,8 @@ async def get_all_v2(
     translation = list_filter(body)
     require_entity(request, translation, "get_all")
     page, size, paged = _page_numbers(request, body)
-    items = [platform_memory(fact) for fact in await collect(facts, translation)]
+    found = await collect(facts, translation, include_expired=bool(body.show_expired))
+    items = [platform_memory(fact) for fact in found]
     return _paginated(request, items, page, size) if paged else items
 
 
@@ -656,6 +684,7 @@ async def _search(request: Request, body: SearchBody, facts: FactStore) -> list[
         limit=DEFAULT_TOP_K if limit is None else limit,
         threshold=body.threshold,
         mode=search_mode(body.keyword_search, body.rerank),
+        include_expired=bool(body.show_expired),
     )
     return [project_fields(platform_memory(fact), body.fields) for fact in found]
 
@@ -776,12 +805,16 @@ async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
     "/v1/memories/{memory_id}/", summary="Update a memory", responses=answers(answer.UpdatedMemory)
 )
 async def update_one(memory_id: Text, body: UpdateBody, facts: FactsDep) -> dict[str, Any]:
-    """Replace the text and/or merge metadata keys; answers the updated memory."""
-    reject_unsupported(expiration_date=body.expiration_date, timestamp=body.timestamp)
-    if body.text is None and body.metadata is None:
-        raise InvalidRequestError("give text and/or metadata", field="text")
+    """Replace the text, merge metadata keys and/or set the expiry (``expiration_date``; an
+    explicit null clears it); answers the updated memory."""
+    reject_unsupported(timestamp=body.timestamp)
+    expiry = update_expiry(body.expiration_date, "expiration_date" in body.model_fields_set)
+    if body.text is None and body.metadata is None and expiry is KEEP:
+        raise InvalidRequestError("give text, metadata and/or expiration_date", field="text")
     with memory_not_found(memory_id):
-        fact = await facts.update(fact_id=memory_id, content=body.text, metadata=body.metadata)
+        fact = await facts.update(
+            fact_id=memory_id, content=body.text, metadata=body.metadata, expires_at=expiry
+        )
     return {**platform_memory(fact), "text": fact.content}
 
 

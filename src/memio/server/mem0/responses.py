@@ -46,7 +46,7 @@ class PlatformMemory(_Scope):
     categories: list[str]
     created_at: str | None
     updated_at: str | None
-    expiration_date: None
+    expiration_date: str | None
     score: float | None = None
 
 

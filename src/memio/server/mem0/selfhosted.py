@@ -25,9 +25,10 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 
 from memio.errors import InvalidRequestError, NotSupportedError
+from memio.models import KEEP
 from memio.pagination import MAX_LIMIT
 from memio.redaction import REDACTED, redacted
 from memio.scoping import SCOPE_FIELDS, Scope
@@ -35,6 +36,7 @@ from memio.server.auth import principal_of, require_admin, require_admin_unless_
 from memio.server.config import KEY_NAME_PATTERN
 from memio.server.deps import FactsDep
 from memio.server.errors import ErrorBody, ErrorInfo, ErrorStyle, ValidationErrorBody
+from memio.server.expiry import EXPIRATION_DATE, EXPIRATION_SCHEMA, mem0_expiry, update_expiry
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
 from memio.server.mem0 import responses as answer
 from memio.server.mem0.filters import Translation, merge_ids, translate
@@ -45,7 +47,6 @@ from memio.server.mem0.platform import (
     get_memory,
     memory_not_found,
     parse_messages,
-    reject_unsupported,
     require_entity,
     search_facts,
     store_messages,
@@ -61,7 +62,6 @@ from memio.server.mem0.shapes import (
 from memio.server.routing import make_router
 from memio.server.rules import (
     MEM0_MESSAGES,
-    NOT_SUPPORTED,
     Doc,
     EntityType,
     Mem0Filters,
@@ -136,19 +136,27 @@ class MemoryCreate(BaseModel):
     infer: bool | None = Field(default=None, description="Extract facts (default true).")
     prompt: str | None = Field(default=None, description="Extraction instructions.")
     memory_type: Annotated[str, Doc(enum=["", "core"])] | None = None
-    expiration_date: Annotated[str | None, WithJsonSchema(NOT_SUPPORTED)] = None
+    expiration_date: str | None = Field(
+        default=None, description=EXPIRATION_DATE, json_schema_extra=EXPIRATION_SCHEMA
+    )
 
 
 class MemoryUpdate(BaseModel):
     model_config = _REQUEST | ConfigDict(
-        json_schema_extra=any_of_required(("text", "data", "memory", "metadata")).keywords
+        json_schema_extra=any_of_required(
+            ("text", "data", "memory", "metadata", "expiration_date")
+        ).keywords
     )
 
     text: Text | None = Field(default=None, description="New content of the memory.")
     data: Text | None = Field(default=None, description="Older mem0 servers' name for text.")
     memory: Text | None = Field(default=None, description="Older mem0 servers' name for text.")
     metadata: MetadataIn | None = Field(default=None, description="Keys to merge in.")
-    expiration_date: Annotated[str | None, WithJsonSchema(NOT_SUPPORTED)] = None
+    expiration_date: str | None = Field(
+        default=None,
+        description=EXPIRATION_DATE + " An explicit null clears it.",
+        json_schema_extra=EXPIRATION_SCHEMA,
+    )
 
 
 class SearchRequest(BaseModel):
@@ -167,7 +175,7 @@ class SearchRequest(BaseModel):
         default=None, description="Minimum score (0..1)."
     )
     explain: bool | None = Field(default=None, json_schema_extra=IGNORED)
-    show_expired: bool | None = Field(default=None, json_schema_extra=IGNORED)
+    show_expired: bool | None = Field(default=None, description="Also expired memories.")
 
 
 def _ids(body: Any) -> dict[str, str | None]:
@@ -181,7 +189,7 @@ async def add_memories(
     """Store messages for a user, agent or run (at least one id is required). With ``infer``
     (the default) the configured extraction LLM picks the facts; without one, or with ``infer:
     false``, each non-system message is stored as it is (``X-Memio-Infer`` says which)."""
-    reject_unsupported(expiration_date=body.expiration_date)
+    expires_at = mem0_expiry(body.expiration_date)
     if body.memory_type not in (None, "", "core"):
         raise InvalidRequestError(
             f"memory_type {body.memory_type!r} is not supported (memio stores facts)",
@@ -202,6 +210,7 @@ async def add_memories(
         metadata=body.metadata,
         infer=True if body.infer is None else body.infer,
         prompt=body.prompt,
+        expires_at=expires_at,
     )
     response.headers[INFER_HEADER] = status
     return {"results": [selfhosted_add_result(a.fact, a.event, a.role) for a in added]}
@@ -216,9 +225,7 @@ async def list_memories(
     agent_id: Text | None = None,
     app_id: Text | None = None,
     top_k: int | None = Query(None, ge=0, le=MAX_LIMIT, description="At most this many (100)."),
-    show_expired: bool = Query(
-        False, description="Ignored: memio does not expire memories.", json_schema_extra=IGNORED
-    ),
+    show_expired: bool = Query(False, description="Also expired memories."),
 ) -> dict[str, Any]:
     """Memories of the given ids, oldest first. Without any id this lists every memory and
     needs an admin key."""
@@ -227,7 +234,7 @@ async def list_memories(
     if not translation.names_entity:
         await require_admin_unless_bound(request)
     limit = DEFAULT_LIST_TOP_K if top_k is None else top_k
-    found = await collect(facts, translation) if limit else []
+    found = await collect(facts, translation, include_expired=show_expired) if limit else []
     return {"results": [selfhosted_memory(fact) for fact in found[:limit]]}
 
 
@@ -258,13 +265,16 @@ async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
 
 @router.put("/memories/{memory_id}", summary="Update a memory", responses=answers(answer.Message))
 async def update_one(memory_id: Text, body: MemoryUpdate, facts: FactsDep) -> dict[str, Any]:
-    """Replace the text and/or merge metadata keys."""
-    reject_unsupported(expiration_date=body.expiration_date)
+    """Replace the text, merge metadata keys and/or set the expiry (``expiration_date``; an
+    explicit null clears it)."""
+    expiry = update_expiry(body.expiration_date, "expiration_date" in body.model_fields_set)
     text = next((t for t in (body.text, body.data, body.memory) if t is not None), None)
-    if text is None and body.metadata is None:
-        raise InvalidRequestError("give text and/or metadata", field="text")
+    if text is None and body.metadata is None and expiry is KEEP:
+        raise InvalidRequestError("give text, metadata and/or expiration_date", field="text")
     with memory_not_found(memory_id):
-        await facts.update(fact_id=memory_id, content=text, metadata=body.metadata)
+        await facts.update(
+            fact_id=memory_id, content=text, metadata=body.metadata, expires_at=expiry
+        )
     return {"message": "Memory updated successfully!"}
 
 
@@ -302,6 +312,7 @@ async def search(request: Request, body: SearchRequest, facts: FactsDep) -> dict
         translation,
         limit=DEFAULT_SEARCH_TOP_K if body.top_k is None else body.top_k,
         threshold=body.threshold,
+        include_expired=bool(body.show_expired),
     )
     return {"results": [selfhosted_memory(fact) for fact in found]}
 

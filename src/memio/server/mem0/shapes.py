@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from memio.models import Fact, FactEvent, FactEventType
+from memio.server.expiry import expiration_date
 
 __all__ = [
     "ENTITY_FIELDS",
@@ -79,7 +80,7 @@ def platform_memory(fact: Fact) -> dict[str, Any]:
         "categories": categories_of(fact.metadata),
         "created_at": iso(fact.created_at),
         "updated_at": iso(fact.updated_at),
-        "expiration_date": None,
+        "expiration_date": expiration_date(fact.expires_at),
     }
     if fact.score is not None:
         body["score"] = fact.score
@@ -97,6 +98,8 @@ def selfhosted_memory(fact: Fact) -> dict[str, Any]:
         "created_at": iso(fact.created_at),
         "updated_at": iso(fact.updated_at),
     }
+    if fact.expires_at is not None:
+        body["expiration_date"] = expiration_date(fact.expires_at)
     for name in ENTITY_FIELDS:
         value = getattr(fact, name)
         if value is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, Query, Request, Response, status
 
-from memio.models import Fact, FactEvent, FactInput
+from memio.models import KEEP, Fact, FactEvent, FactInput
 from memio.providers._shared import coerce_items
 from memio.server.deps import (
     PAGED,
@@ -13,6 +13,7 @@ from memio.server.deps import (
     parse_json_filters,
     set_next_cursor,
 )
+from memio.server.expiry import requested_expiry
 from memio.server.routing import make_router
 from memio.server.rules import PortableFiltersText, Text
 from memio.server.schemas import (
@@ -50,7 +51,8 @@ def _created_status(response: Response, stored: list[Fact]) -> None:
 async def add_fact(body: FactCreate, facts: FactsDep, response: Response) -> Fact:
     """Store a fact and return it as stored (201). Content equal to a fact in exactly the same
     scope is that fact (200): new metadata keys are merged into it, otherwise nothing changes. An
-    explicit `fact_id` that exists answers 409."""
+    explicit `fact_id` that exists answers 409. `expires_at` or `ttl_seconds` make it expire;
+    adding the content of an expired fact again revives it (200)."""
     fact = await facts.add(
         content=body.content,
         user_id=body.user_id,
@@ -59,6 +61,7 @@ async def add_fact(body: FactCreate, facts: FactsDep, response: Response) -> Fac
         run_id=body.run_id,
         metadata=body.metadata,
         fact_id=body.fact_id,
+        expires_at=requested_expiry(body),
     )
     _created_status(response, [fact])
     return fact
@@ -76,6 +79,7 @@ async def get_all_facts(
     run_id: Text | None = None,
     filters: PortableFiltersText | None = Query(None, description="Portable filters as JSON text."),
     cursor: str | None = Query(None, description="`X-Next-Cursor` of the previous page."),
+    include_expired: bool = Query(False, description="Also list expired facts."),
 ) -> list[Fact]:
     """Facts in creation order. When more remain, `X-Next-Cursor` and `Link: rel="next"` say how
     to get the next page."""
@@ -87,6 +91,7 @@ async def get_all_facts(
         filters=parse_json_filters(filters),
         limit=limit,
         cursor=cursor,
+        include_expired=include_expired,
     )
     set_next_cursor(request, response, page.next_cursor)
     return list(page)
@@ -104,6 +109,7 @@ async def search_facts(body: FactSearch, facts: FactsDep) -> list[Fact]:
         limit=body.limit,
         filters=body.filters,
         threshold=body.threshold,
+        include_expired=body.include_expired,
         search_mode=body.search_mode,
     )
 
@@ -120,7 +126,15 @@ async def add_facts_batch(body: FactBatch, facts: FactsDep, response: Response) 
     was created, else 200. An explicit id that exists (or repeats) fails the whole batch with 409
     before anything is written."""
     items = coerce_items(
-        FactInput, [item.model_dump(exclude_none=True) for item in body.facts], field="facts"
+        FactInput,
+        [
+            {
+                **item.model_dump(exclude_none=True, exclude={"ttl_seconds"}),
+                "expires_at": requested_expiry(item, where=f"facts[{i}]."),
+            }
+            for i, item in enumerate(body.facts)
+        ],
+        field="facts",
     )
     stored = await facts.add_many(facts=items)
     _created_status(response, stored)
@@ -152,8 +166,13 @@ async def delete_all_facts(
 
 
 @router.get("/{fact_id}", response_model=Fact, summary="Get Fact")
-async def get_fact(fact_id: Text, facts: FactsDep) -> Fact:
-    return await facts.get(fact_id=fact_id)
+async def get_fact(
+    fact_id: Text,
+    facts: FactsDep,
+    include_expired: bool = Query(False, description="Also find the fact once it expired."),
+) -> Fact:
+    """An expired fact answers 404 unless `include_expired`."""
+    return await facts.get(fact_id=fact_id, include_expired=include_expired)
 
 
 @router.get("/{fact_id}/history", response_model=list[FactEvent], summary="Get Fact History")
@@ -164,9 +183,13 @@ async def get_fact_history(fact_id: Text, facts: FactsDep) -> list[FactEvent]:
 
 @router.put("/{fact_id}", response_model=Fact, summary="Update Fact")
 async def update_fact(fact_id: Text, body: FactUpdate, facts: FactsDep) -> Fact:
-    """Replace the content and/or merge metadata keys; returns the stored fact. A missing id
-    answers 404."""
-    return await facts.update(fact_id=fact_id, content=body.content, metadata=body.metadata)
+    """Replace the content, merge metadata keys and/or set the expiry (`expires_at`, an explicit
+    null clears it, or `ttl_seconds`); returns the stored fact. A missing id answers 404."""
+    given = body.model_fields_set
+    expires_at = requested_expiry(body) if given & {"expires_at", "ttl_seconds"} else KEEP
+    return await facts.update(
+        fact_id=fact_id, content=body.content, metadata=body.metadata, expires_at=expires_at
+    )
 
 
 @router.delete("/{fact_id}", **_NO_CONTENT, summary="Delete Fact")
