@@ -9,6 +9,7 @@ stores are local or behind a server.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -24,8 +25,9 @@ from memio.errors import (
     NotSupportedError,
     ProviderError,
 )
+from memio.models import check_text
 
-__all__ = ["PROVIDER", "RemoteConnection"]
+__all__ = ["PROVIDER", "REPRESENTATION", "RemoteConnection", "check_wire"]
 
 PROVIDER = "remote"
 # Asks the server for the body of a route that answers 204 to 0.3.1 clients (RFC 7240): the
@@ -74,6 +76,11 @@ class RemoteConnection:
     ) -> httpx.Response:
         """The server's answer to one request; an error answer raises its memio error (`item`,
         (kind, id), is what a 404 reports as not found)."""
+        for name, value in {
+            **(params or {}),
+            **(body if isinstance(body, Mapping) else {}),
+        }.items():
+            check_wire(value, field=name)
         query = {key: _query_value(value) for key, value in (params or {}).items()}
         query = {key: value for key, value in query.items() if value is not None}
         try:
@@ -90,6 +97,26 @@ class RemoteConnection:
         if response.is_success:
             return response
         raise _error_of(response, operation=operation, item=item)
+
+
+def check_wire(value: Any, *, field: str) -> None:
+    """Refuse here what JSON cannot carry or the server would refuse the same way, naming the
+    argument as a local store does: text with NUL or a lone surrogate (not UTF-8), numbers that
+    are not finite, object keys that are not text."""
+    if isinstance(value, str):
+        check_text(value, field=field)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequestError("must be a finite number", field=field)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidRequestError(f"keys must be text, not {key!r}", field=field)
+            check_wire(key, field=f"{field}.{key}")
+            check_wire(item, field=f"{field}.{key}")
+    elif isinstance(value, list | tuple):
+        # items that are objects are named by index (documents[3]); values by their list
+        for i, item in enumerate(value):
+            check_wire(item, field=f"{field}[{i}]" if isinstance(item, Mapping) else field)
 
 
 def _query_value(value: Any) -> str | None:

@@ -26,8 +26,15 @@ from memio.models import (
     Page,
     Triple,
 )
-from memio.providers._shared import ProviderContext, coerce_items, id_list, parse_config
-from memio.providers.remote._http import PROVIDER, REPRESENTATION, RemoteConnection
+from memio.providers._shared import (
+    ProviderContext,
+    coerce_items,
+    id_list,
+    include_shared_scope,
+    parse_config,
+    require_text,
+)
+from memio.providers.remote._http import PROVIDER, REPRESENTATION, RemoteConnection, check_wire
 from memio.ranking import SearchMode
 
 __all__ = ["RemoteDocumentStore", "RemoteFactStore", "RemoteGraphStore", "RemoteHistoryStore"]
@@ -49,9 +56,12 @@ class RemoteConfig(BaseModel):
     timeout: float = Field(default=30.0, gt=0, description="Seconds per request")
 
 
-def _path(route: str, *ids: str) -> str:
-    """`route` followed by the ids, each percent-encoded whole (an id may hold "/")."""
-    return route + "".join("/" + quote(part, safe="") for part in ids)
+def _path(route: str, **ids: str) -> str:
+    """`route` followed by the ids (non-empty text, errors naming the argument), each
+    percent-encoded whole (an id may hold "/")."""
+    return route + "".join(
+        "/" + quote(require_text(value, field=name), safe="") for name, value in ids.items()
+    )
 
 
 def _body(**fields: Any) -> dict[str, Any]:
@@ -150,7 +160,7 @@ class RemoteFactStore(_RemoteStore):
 
     async def get(self, *, fact_id: str) -> Fact:
         data = await self._json(
-            "GET", _path("/v1/facts", fact_id), operation="get", item=("fact", fact_id)
+            "GET", _path("/v1/facts", fact_id=fact_id), operation="get", item=("fact", fact_id)
         )
         return Fact.model_validate(data)
 
@@ -211,7 +221,7 @@ class RemoteFactStore(_RemoteStore):
     ) -> Fact:
         data = await self._json(
             "PUT",
-            _path("/v1/facts", fact_id),
+            _path("/v1/facts", fact_id=fact_id),
             operation="update",
             item=("fact", fact_id),
             body=_body(content=content, metadata=metadata),
@@ -220,7 +230,10 @@ class RemoteFactStore(_RemoteStore):
 
     async def delete(self, *, fact_id: str) -> None:
         await self._http.call(
-            "DELETE", _path("/v1/facts", fact_id), operation="delete", item=("fact", fact_id)
+            "DELETE",
+            _path("/v1/facts", fact_id=fact_id),
+            operation="delete",
+            item=("fact", fact_id),
         )
 
     async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
@@ -246,7 +259,7 @@ class RemoteFactStore(_RemoteStore):
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         data = await self._json(
             "GET",
-            _path("/v1/facts", fact_id, "history"),
+            _path("/v1/facts", fact_id=fact_id) + "/history",
             operation="history",
             item=("fact", fact_id),
         )
@@ -279,7 +292,9 @@ class RemoteHistoryStore(_RemoteStore):
     kind = "history"
 
     def _session(self, session_id: str, *rest: str) -> str:
-        return _path("/v1/history/sessions", session_id, *rest)
+        return _path("/v1/history/sessions", session_id=session_id) + "".join(
+            f"/{part}" for part in rest
+        )
 
     async def add(
         self,
@@ -406,9 +421,10 @@ class RemoteDocumentStore(_RemoteStore):
     async def get(
         self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
     ) -> Document:
+        include_shared_scope(user_id, include_shared)
         data = await self._json(
             "GET",
-            _path("/v1/documents", doc_id),
+            _path("/v1/documents", doc_id=doc_id),
             operation="get",
             item=("document", doc_id),
             params=_body(user_id=user_id, include_shared=include_shared or None),
@@ -424,6 +440,7 @@ class RemoteDocumentStore(_RemoteStore):
         cursor: str | None = None,
         include_shared: bool = False,
     ) -> Page[Document]:
+        include_shared_scope(user_id, include_shared)
         params = _body(
             limit=limit,
             filters=filters,
@@ -444,6 +461,7 @@ class RemoteDocumentStore(_RemoteStore):
         include_shared: bool = False,
         search_mode: SearchMode = "hybrid",
     ) -> list[Document]:
+        include_shared_scope(user_id, include_shared)
         body = _body(
             query=query,
             limit=limit,
@@ -465,7 +483,7 @@ class RemoteDocumentStore(_RemoteStore):
     ) -> Document:
         data = await self._json(
             "PUT",
-            _path("/v1/documents", doc_id),
+            _path("/v1/documents", doc_id=doc_id),
             operation="update",
             item=("document", doc_id),
             params=_body(user_id=user_id),
@@ -476,7 +494,7 @@ class RemoteDocumentStore(_RemoteStore):
     async def delete(self, *, doc_id: str, user_id: str | None = None) -> None:
         await self._http.call(
             "DELETE",
-            _path("/v1/documents", doc_id),
+            _path("/v1/documents", doc_id=doc_id),
             operation="delete",
             item=("document", doc_id),
             params=_body(user_id=user_id),
@@ -515,6 +533,8 @@ class RemoteGraphStore(_RemoteStore):
         self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
     ) -> list[Triple]:
         items = coerce_items(Triple, triples, field="triples")
+        for i, item in enumerate(items):
+            check_wire(item.model_dump(exclude_none=True), field=f"triples[{i}]")
         parts = {"subject", "predicate", "object", "metadata"}
         body = _body(
             triples=[item.model_dump(mode="json", include=parts) for item in items],
@@ -533,9 +553,10 @@ class RemoteGraphStore(_RemoteStore):
         depth: int = 1,
         include_shared: bool = False,
     ) -> GraphResult:
+        include_shared_scope(user_id, include_shared)
         data = await self._json(
             "GET",
-            _path("/v1/graph/entities", entity),
+            _path("/v1/graph/entities", entity=entity),
             operation="get",
             item=("entity", entity),
             params=_body(user_id=user_id, depth=depth, include_shared=include_shared or None),
@@ -550,6 +571,7 @@ class RemoteGraphStore(_RemoteStore):
         cursor: str | None = None,
         include_shared: bool = False,
     ) -> GraphResult:
+        include_shared_scope(user_id, include_shared)
         params = _body(
             user_id=user_id, limit=limit, cursor=cursor, include_shared=include_shared or None
         )
@@ -564,6 +586,7 @@ class RemoteGraphStore(_RemoteStore):
         limit: int = 10,
         include_shared: bool = False,
     ) -> GraphResult:
+        include_shared_scope(user_id, include_shared)
         body = _body(query=query, user_id=user_id, limit=limit, include_shared=include_shared)
         data = await self._json("POST", "/v1/graph/search", operation="search", body=body)
         return GraphResult.model_validate(data)
@@ -578,9 +601,12 @@ class RemoteGraphStore(_RemoteStore):
         if (entity is None) == (triple_id is None):
             raise InvalidRequestError("give exactly one of entity and triple_id", field="entity")
         if entity is not None:
-            path, item = _path("/v1/graph/entities", entity), ("entity", entity)
+            path, item = _path("/v1/graph/entities", entity=entity), ("entity", entity)
         else:
-            path, item = _path("/v1/graph/triples", str(triple_id)), ("triple", str(triple_id))
+            path, item = (
+                _path("/v1/graph/triples", triple_id=str(triple_id)),
+                ("triple", str(triple_id)),
+            )
         return await self._deleted(
             path, operation="delete", item=item, params=_body(user_id=user_id)
         )

@@ -75,7 +75,7 @@ async def get_entity(
     entity: Text,
     graph: GraphDep,
     user_id: Text | None = None,
-    depth: int = Query(1, ge=1, le=3, description="Hops to expand from the entity."),
+    depth: int = Query(1, ge=1, le=10, description="Hops to expand from the entity."),
     include_shared: bool = _SHARED,
 ) -> GraphResult:
     """Triples with the entity as subject or object (expanded `depth` hops) and the entities they
