@@ -114,7 +114,7 @@ LISTINGS = [
 def openapi() -> dict[str, Any]:
     from memio import Memio
     from memio.server.app import create_app
-    from memio.server.config import config_from_dict
+    from memio.config import config_from_dict
 
     config = config_from_dict({"auth": auth_config()}, env={})
     return create_app(config, memio=Memio.in_memory()).openapi()

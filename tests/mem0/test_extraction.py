@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from memio.errors import ProviderError
-from memio.server.config import config_from_dict
+from memio.config import config_from_dict
 from memio.server.mem0.extraction import OPERATION, PROVIDER, ExtractionLLM, parse_facts
 from tests.mem0.conftest import ADMIN_KEY, APP_KEY, server_config
 from tests.support.openai_fake import FakeOpenAI

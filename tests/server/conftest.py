@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from memio.client import Memio
 from memio.providers import STORE_KINDS
 from memio.server.app import create_app
-from memio.server.config import ServerConfig, config_from_dict
+from memio.config import ServerConfig, config_from_dict
 
 ADMIN_KEY = "server-tests-admin-key"
 USER_KEY = "server-tests-user-key"  # an operator key without admin rights

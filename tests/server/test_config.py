@@ -10,7 +10,7 @@ import pytest
 from memio.embeddings import default_embedder
 from memio.providers import EXTRAS, PROVIDERS
 from memio.server.app import build_memio
-from memio.server.config import (
+from memio.config import (
     ConfigError,
     ServerConfig,
     config_from_dict,

@@ -27,12 +27,12 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from memio.config import KEY_NAME_PATTERN
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.pagination import MAX_LIMIT
 from memio.redaction import REDACTED, redacted
 from memio.scoping import SCOPE_FIELDS, Scope
 from memio.server.auth import principal_of, require_admin, require_admin_unless_bound
-from memio.server.config import KEY_NAME_PATTERN
 from memio.server.deps import FactsDep
 from memio.server.errors import ErrorBody, ErrorInfo, ErrorStyle, ValidationErrorBody
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
