@@ -60,6 +60,8 @@ class _SyncStore:
 
         @functools.wraps(attribute)
         def call(*args: Any, **kwargs: Any) -> Any:
+            if self._loop.loop.is_closed():
+                raise RuntimeError("this SyncMemio is closed")
             return self._loop.run(attribute(*args, **kwargs))
 
         return call
