@@ -113,8 +113,8 @@ LISTINGS = [
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
     from memio import Memio
-    from memio.server.app import create_app
     from memio.config import config_from_dict
+    from memio.server.app import create_app
 
     config = config_from_dict({"auth": auth_config()}, env={})
     return create_app(config, memio=Memio.in_memory()).openapi()

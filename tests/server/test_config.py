@@ -7,9 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from memio.embeddings import default_embedder
-from memio.providers import EXTRAS, PROVIDERS
-from memio.server.app import build_memio
 from memio.config import (
     ConfigError,
     ServerConfig,
@@ -17,6 +14,9 @@ from memio.config import (
     load_config,
     resolve_config_path,
 )
+from memio.embeddings import default_embedder
+from memio.providers import EXTRAS, PROVIDERS
+from memio.server.app import build_memio
 from tests.server.conftest import MEMORY_STORES
 
 
