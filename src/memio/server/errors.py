@@ -102,7 +102,6 @@ class ErrorBody(BaseModel):
     operation: str | None = None
     request_id: str | None = None
     errors: list[ValidationIssue] | None = None
-    field: str | None = None  # the argument a 400/403/409/422 is about, when known
 
 
 class ValidationErrorBody(ErrorBody):
@@ -153,8 +152,6 @@ class ErrorStyle:
         }
         if error.errors is not None:
             body["errors"] = error.errors
-        if error.field is not None:
-            body["field"] = error.field
         return error.status, body
 
     def documented(self, status: int) -> tuple[int, str]:

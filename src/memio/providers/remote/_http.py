@@ -141,7 +141,7 @@ def _error_of(
         body = {}
     detail = str(body.get("detail") or response.reason_phrase or response.status_code)
     status = response.status_code
-    field = body.get("field")
+    field = _field_in(body, detail)
     if status == 404:
         kind, item_id = item or ("item", response.request.url.path)
         error: MemioError = NotFoundError(kind, item_id)
@@ -167,6 +167,16 @@ def _error_of(
     error.message = detail
     error.args = (detail,)
     return error
+
+
+def _field_in(body: Mapping[str, Any], detail: str) -> str | None:
+    """The argument an error names: a validation issue's location, else the ``field: reason``
+    prefix memio's errors put in `detail` (a field has no spaces)."""
+    issues = body.get("errors")
+    if isinstance(issues, list) and issues and isinstance(issues[0], Mapping):
+        return ".".join(str(part) for part in issues[0].get("loc", [])) or None
+    named = re.match(r"(\S+?): ", detail)
+    return named.group(1) if named else None
 
 
 def _reason(detail: str, field: str | None) -> str:
