@@ -120,11 +120,11 @@ def test_connect_sync_blocks_and_closes(server):
 
 
 def test_a_server_in_front_of_another_server(server, tmp_path):
-    """memio-server.yaml with provider "memio": the front server's facts are the back one's."""
+    """memio-server.yaml with provider "remote": the front server's facts are the back one's."""
     config = {
         "data_dir": str(tmp_path / "front"),
         "stores": {
-            "facts": {"provider": "memio", "config": {"url": server.base_url, "api_key": KEY}},
+            "facts": {"provider": "remote", "config": {"url": server.base_url, "api_key": KEY}},
         },
     }
     with run_server(config) as front:

@@ -96,6 +96,11 @@ ADDITIONS = [
     ("POST", "/v1/documents/batch", 201),
     ("PUT", "/v1/documents/batch", 200),
     ("DELETE", "/v1/documents/batch", 200),
+    # for the Python client (memio.connect): session owner, and restore for memio import
+    ("GET", "/v1/history/sessions/{session_id}", 200),
+    ("POST", "/v1/facts/restore", 201),
+    ("POST", "/v1/documents/restore", 201),
+    ("POST", "/v1/graph/restore", 201),
 ]
 
 # The four store routers (other dialects, e.g. mem0's /v1/memories, live beside them).

@@ -18,16 +18,6 @@ __all__ = ["PROVIDERS", "STORE_KINDS", "build_store", "load_store_class", "provi
 
 STORE_KINDS = ("facts", "history", "documents", "graph")
 
-_REMOTE = {
-    kind: f"memio.providers.remote:Remote{name}Store"
-    for kind, name in (
-        ("facts", "Fact"),
-        ("history", "History"),
-        ("documents", "Document"),
-        ("graph", "Graph"),
-    )
-}
-
 # provider -> store kind -> "module:Class"
 PROVIDERS: dict[str, dict[str, str]] = {
     "memory": {
@@ -49,9 +39,15 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "graph": "memio.providers.postgres:PostgresGraphStore",
     },
     "mem0": {"facts": "memio.providers.mem0:Mem0FactStore"},
-    # another memio server's /v1 API ("memio" is the same provider under the name users expect)
-    "remote": _REMOTE,
-    "memio": _REMOTE,
+    "remote": {  # another memio server, over its /v1 API
+        kind: f"memio.providers.remote:Remote{name}Store"
+        for kind, name in (
+            ("facts", "Fact"),
+            ("history", "History"),
+            ("documents", "Document"),
+            ("graph", "Graph"),
+        )
+    },
 }
 
 # Providers whose SDK is an optional extra: the hint a missing import gets.

@@ -1,4 +1,4 @@
-"""Provider "remote" (alias "memio"): the four stores of another memio server, over its /v1 API.
+"""Provider "remote": the four stores of another memio server, over its /v1 API.
 
 What `memio.connect(url)` returns is built from these, one `RemoteConnection` (an httpx client)
 shared by the four; in memio-server.yaml each store gets its own connection:

@@ -47,7 +47,7 @@ _TRIPLES = TypeAdapter(list[Triple])
 
 
 class RemoteConfig(BaseModel):
-    """``stores.<kind>.config`` for provider "remote" (or "memio")."""
+    """``stores.<kind>.config`` for provider "remote"."""
 
     model_config = ConfigDict(extra="forbid")
 
