@@ -200,7 +200,8 @@ def test_wrong_types_name_the_path():
 def test_unknown_provider_lists_the_known_ones():
     raw = {"stores": {**MEMORY_STORES, "documents": {"provider": "chromaa"}}}
     assert store_problems(raw) == [
-        "stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory, postgres, remote)"
+        "stores.documents.provider: unknown provider 'chromaa' "
+        "(known: chroma, memory, postgres, remote)"
     ]
 
 
@@ -222,7 +223,8 @@ def test_provider_that_cannot_serve_the_store():
 def test_every_store_problem_is_reported():
     raw = {"stores": {"facts": {"provider": "nope"}, "graph": {"provider": "nada"}}}
     assert store_problems(raw) == [
-        "stores.facts.provider: unknown provider 'nope' (known: chroma, mem0, memory, postgres, remote)",
+        "stores.facts.provider: unknown provider 'nope' "
+        "(known: chroma, mem0, memory, postgres, remote)",
         "stores.graph.provider: unknown provider 'nada' (known: memory, networkx, postgres, remote)",
     ]
 
