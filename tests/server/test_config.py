@@ -225,7 +225,8 @@ def test_every_store_problem_is_reported():
     assert store_problems(raw) == [
         "stores.facts.provider: unknown provider 'nope' "
         "(known: chroma, mem0, memory, postgres, remote)",
-        "stores.graph.provider: unknown provider 'nada' (known: memory, networkx, postgres, remote)",
+        "stores.graph.provider: unknown provider 'nada' "
+        "(known: memory, networkx, postgres, remote)",
     ]
 
 
