@@ -4,39 +4,31 @@
 the `remote` provider (what `memio.connect` builds) is pointed at it, so the conformance suites
 exercise provider -> httpx -> /v1 routes -> scoping -> memory stores, end to end.
 
-Every test wants empty stores, but a reopened store must find its data: `fresh(data_dir)` empties
-the server's four stores the first time it sees a test's data dir and leaves them alone when the
-same test builds a second store over that dir.
+Every test wants empty stores, but a reopened store must find its data: `fresh(data_dir)` (as
+for the mem0 platform backend) empties the server's four stores the first time it sees a test's
+data dir and leaves them alone when the same test builds a second store over that dir.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
+from tests.support.fixtures_mem0_platform import Mem0PlatformServer
+
 ADMIN_KEY = "remote-backend-admin-key"
+STORES = ("facts", "history", "documents", "graph")
 _WIPE = ("/v1/facts", "/v1/history/sessions", "/v1/documents", "/v1/graph")
 
 
 @dataclass
-class RemoteServer:
-    base_url: str
+class RemoteServer(Mem0PlatformServer):
     api_key: str = ADMIN_KEY
-    _seen: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fresh(self, data_dir: Path | str) -> None:
-        """Empty the server's stores, once per test data dir."""
-        key = str(Path(data_dir))
-        with self._lock:
-            if key in self._seen:
-                return
-            self._seen.add(key)
+    def _reset(self) -> None:
         headers = {"Authorization": f"Bearer {self.api_key}"}
         for path in _WIPE:
             httpx.delete(f"{self.base_url}{path}", headers=headers, timeout=60).raise_for_status()
@@ -50,9 +42,7 @@ def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteSe
         "data_dir": str(tmp_path_factory.mktemp("remote-server")),
         "auth": {"api_keys": [{"name": "conformance", "key": ADMIN_KEY, "admin": True}]},
         "server": {"rate_limit": {"enabled": False}},
-        "stores": {
-            kind: {"provider": "memory"} for kind in ("facts", "history", "documents", "graph")
-        },
+        "stores": {kind: {"provider": "memory"} for kind in STORES},
     }
     with run_server(config) as server:
         yield RemoteServer(base_url=server.base_url)
