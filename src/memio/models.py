@@ -366,6 +366,12 @@ class Message(_Record):
             raise PydanticCustomError("timestamp_range", exc.reason) from None
 
 
+class FoundMessage(Message):
+    """A history search result: a message and the session it belongs to."""
+
+    session_id: str
+
+
 class Document(_Record):
     """A text for semantic search, optionally scoped to a user."""
 

@@ -35,6 +35,7 @@ from memio.models import (
     Fact,
     FactEvent,
     FactInput,
+    FoundMessage,
     GraphResult,
     Message,
     MetadataValue,
@@ -136,8 +137,10 @@ class FactStore(Store, Protocol):
         limit: int = 10,
         filters: Filters | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = "hybrid",
     ) -> list[Fact]:
-        """Most relevant first; `threshold` drops results scoring below it."""
+        """Most relevant first; `threshold` drops results scoring below it. `search_mode` as
+        for documents (memio.ranking): "hybrid", "semantic" or "keyword"."""
         ...
 
     async def update(
@@ -224,12 +227,15 @@ class HistoryStore(Store, Protocol):
     async def search(
         self,
         *,
-        session_id: str,
         query: str,
+        session_id: str | None = None,
         limit: int = 10,
         user_id: str | None = None,
-    ) -> list[Message]:
-        """Messages of one session matching the query, best first, with `score`."""
+        search_mode: SearchMode = "keyword",
+    ) -> list[FoundMessage]:
+        """Messages most relevant first: of one session, or without `session_id` of every
+        session of `user_id` (of every session when both are None). `search_mode` as for
+        documents (memio.ranking); "keyword" by default, as history search always was."""
         ...
 
     async def delete(self, *, session_id: str, user_id: str | None = None) -> None: ...

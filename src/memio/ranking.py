@@ -24,9 +24,17 @@ from memio.errors import InvalidRequestError
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 DEFAULT_SEARCH_MODE: SearchMode = "hybrid"
+HISTORY_SEARCH_MODE: SearchMode = "keyword"  # history search matched words before modes existed
 
 K1, B = 1.2, 0.75  # BM25's usual constants
-FUSION_DEPTH = 50  # each ranking contributes its best max(limit, this) candidates to the fusion
+# Each ranking contributes its best max(limit, this) candidates to the fusion. Not tuned: depth 20
+# raised recall@10 on each LoCoMo dev conversation but lowered recall@20 on two of the three.
+FUSION_DEPTH = 50
+# Light stemming: these endings are cut from a word that keeps at least 3 letters, so "painted",
+# "painting" and "paints" are one term, and a stem is always a prefix of its word: a backend finds
+# the candidates of a stem by prefix ("paint*"). LoCoMo dev: keyword recall@10 +3 points.
+SUFFIXES = ("ingly", "edly", "ings", "ing", "ies", "ied", "ers", "er", "es", "ed", "ly", "s")
+MIN_STEM = 3
 
 # Words too common to tell memories apart; without them a question's filler ("what did ... do")
 # matches every stored turn.
@@ -80,8 +88,17 @@ def check_mode(mode: Any) -> SearchMode:
 
 
 def terms(text: str) -> list[str]:
-    """Lower-cased words of letters and digits, stopwords left out (query and documents alike)."""
-    return [word for word in _WORD.findall(text.lower()) if word not in STOPWORDS]
+    """Lower-cased words of letters and digits, stopwords left out, stemmed (query and documents
+    alike). A provider's word index finds the records holding a word that starts with a term."""
+    return [stem(word) for word in _WORD.findall(text.lower()) if word not in STOPWORDS]
+
+
+@lru_cache(maxsize=65_536)
+def stem(word: str) -> str:
+    for suffix in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_STEM:
+            return word[: -len(suffix)]
+    return word
 
 
 @lru_cache(maxsize=16_384)
@@ -104,10 +121,11 @@ def bm25(
     key: Callable[[_D], Any],
     in_scope: int,
 ) -> list[tuple[_D, float]]:
-    """Okapi BM25 of `candidates` (every in-scope document sharing a term with the query, or a
-    superset) over a scope of `in_scope` documents, best first, ties by `key`; scores mapped into
-    [0, 1) by s / (1 + s). Document lengths are averaged over the candidates, so the scores
-    depend only on what matched, never on how a backend stores the rest."""
+    """Okapi BM25 of `candidates` (every in-scope document holding a word that starts with a
+    query term, or a superset) over a scope of `in_scope` documents, best first, ties by `key`;
+    scores mapped into [0, 1) by s / (1 + s). Document lengths are averaged over the candidates
+    that share a term, so the scores depend only on what matched, never on how a backend stores
+    the rest."""
     wanted = set(query)
     counted = [(doc, _term_counts(text(doc))) for doc in candidates]
     counted = [(doc, tf, sum(tf.values())) for doc, tf in counted if wanted & tf.keys()]
@@ -154,16 +172,18 @@ async def search(
     semantic: Callable[[int], Awaitable[list[_R]]],
     keyword: Callable[[list[str]], Awaitable[tuple[list[Any], int]]],
     hydrate: Callable[[list[Any]], Awaitable[dict[str, _R]]] | None = None,
+    threshold: float | None = None,
 ) -> list[_R]:
     """One search in `mode`, given a provider's vector search (`semantic(n)`: the n best, scored)
-    and keyword candidates (`keyword(terms)`: the in-scope records sharing a term, or a superset,
-    and how many records the scope holds); scope and filters are the provider's, applied before
-    any ranking. `hydrate` turns the ranked candidates (Candidate included) into full records
-    by id; one it cannot load (deleted meanwhile) is left out. Returns records rescored for the
-    mode."""
+    and keyword candidates (`keyword(terms)`: the in-scope records holding a word that starts
+    with a term, or a superset, and how many records the scope holds); scope and filters are the
+    provider's, applied before any ranking. `hydrate` turns the ranked candidates (Candidate
+    included) into full records by id; one it cannot load (deleted meanwhile) is left out.
+    Returns records rescored for the mode; `threshold` drops those scoring below it (in the
+    mode's scores: see docs/api.md)."""
     mode = check_mode(mode)
     if mode == "semantic":
-        return await semantic(limit)
+        return [r for r in await semantic(limit) if _passes(r.score, threshold)]
     words = query_terms(query)
 
     async def by_keyword() -> list[tuple[_R, float]]:
@@ -185,7 +205,15 @@ async def search(
     if hydrate is not None:
         loaded = await hydrate([record for record, _ in ranked])
         ranked = [(loaded[record.id], score) for record, score in ranked if record.id in loaded]
-    return [record.model_copy(update={"score": score}) for record, score in ranked]
+    return [
+        record.model_copy(update={"score": score})
+        for record, score in ranked
+        if _passes(score, threshold)
+    ]
+
+
+def _passes(score: float | None, threshold: float | None) -> bool:
+    return threshold is None or (score or 0.0) >= threshold
 
 
 def _id(record: Ranked) -> str:

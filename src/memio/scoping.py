@@ -32,6 +32,7 @@ from memio.models import (
     Fact,
     FactEvent,
     FactInput,
+    FoundMessage,
     GraphResult,
     Message,
     Page,
@@ -39,7 +40,7 @@ from memio.models import (
 )
 from memio.pagination import MAX_LIMIT
 from memio.providers._shared import coerce_items
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
+from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
 
 __all__ = ["SCOPE_FIELDS", "Scope", "WriteObserver", "WriteRecord", "confine", "scoped_stores"]
 
@@ -256,10 +257,17 @@ class ScopedFacts(_Confined):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
         return await self._inner.search(
-            query=query, run_id=run_id, limit=limit, filters=filters, threshold=threshold, **scope
+            query=query,
+            run_id=run_id,
+            limit=limit,
+            filters=filters,
+            threshold=threshold,
+            search_mode=search_mode,
+            **scope,
         )
 
     async def update(
@@ -383,13 +391,18 @@ class ScopedHistory(_Confined):
     async def search(
         self,
         *,
-        session_id: str,
         query: str,
+        session_id: str | None = None,
         limit: int = 10,
         user_id: str | None = None,
-    ) -> list[Message]:
+        search_mode: SearchMode = HISTORY_SEARCH_MODE,
+    ) -> list[FoundMessage]:
         return await self._inner.search(
-            session_id=session_id, query=query, limit=limit, user_id=self._user(user_id)
+            query=query,
+            session_id=session_id,
+            limit=limit,
+            user_id=self._user(user_id),
+            search_mode=search_mode,
         )
 
     async def owner(self, *, session_id: str) -> str | None:

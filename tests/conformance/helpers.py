@@ -21,6 +21,15 @@ from memio.models import (
 # The semantic-search pair every searchable store must rank for the query "hiking".
 HIKE = "I enjoy walking in the mountains"
 STOCKS = "the stock market fell"
+# Search modes: every store ranks this corpus for this query with the same scores.
+MODE_CORPUS = {
+    "k1": "Caroline went to the LGBTQ support group on Tuesday",
+    "k2": "Melanie painted a sunrise over the lake",
+    "k3": "Caroline painted her room, and Caroline loves painting",
+    "k4": STOCKS,
+    "k5": "A support group for painters meets at the library",
+}
+MODE_QUERY = "Caroline painted support group"
 
 
 def assert_utc(value: datetime | None) -> None:

@@ -13,6 +13,7 @@ from memio.protocols import DocumentStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
 from tests.conformance.helpers import (
     HIKE,
+    MODE_CORPUS,
     NUL,
     STOCKS,
     assert_utc,
@@ -21,6 +22,9 @@ from tests.conformance.helpers import (
     refusal_failures,
     stored,
     walk,
+)
+from tests.conformance.helpers import (
+    MODE_QUERY as QUERY,
 )
 
 KIND = "documents"
@@ -417,15 +421,6 @@ async def test_semantic_search_ranks_by_meaning(document_store):
 
 # --- search modes: the same ranking on every provider -----------------------------------------
 
-MODE_CORPUS = {
-    "k1": "Caroline went to the LGBTQ support group on Tuesday",
-    "k2": "Melanie painted a sunrise over the lake",
-    "k3": "Caroline painted her room, and Caroline loves painting",
-    "k4": "the stock market fell",
-    "k5": "A support group for painters meets at the library",
-}
-QUERY = "Caroline painted support group"
-
 
 async def _mode_corpus(store, **fields):
     await store.add_many(
@@ -443,12 +438,12 @@ async def test_keyword_mode_ranks_by_bm25(document_store):
     is not a keyword result; the scores are the same on every provider."""
     await _mode_corpus(document_store)
     found = await document_store.search(query=QUERY, search_mode="keyword")
-    assert _ranked(found) == [("k1", 0.713), ("k3", 0.665), ("k5", 0.641), ("k2", 0.492)]
+    assert _ranked(found) == [("k1", 0.713), ("k5", 0.700), ("k3", 0.652), ("k2", 0.374)]
     assert [stored(d) for d in found] == [await document_store.get(doc_id=d.id) for d in found]
     assert await document_store.search(query="hiking", search_mode="keyword") == []
     assert await document_store.search(query="what did they do", search_mode="keyword") == []
     limited = await document_store.search(query="when did Caroline paint?", search_mode="keyword")
-    assert _ranked(limited) == [("k3", 0.546), ("k1", 0.467)]
+    assert _ranked(limited) == [("k3", 0.652), ("k1", 0.453), ("k2", 0.374), ("k5", 0.355)]
 
 
 async def test_hybrid_is_the_default_and_fuses_both_rankings(document_store):
@@ -459,8 +454,8 @@ async def test_hybrid_is_the_default_and_fuses_both_rankings(document_store):
     assert hybrid == await document_store.search(query=QUERY, search_mode="hybrid")
     assert _ranked(hybrid) == [
         ("k1", 0.977),
-        ("k3", 0.891),
-        ("k5", 0.730),
+        ("k3", 0.910),
+        ("k5", 0.874),
         ("k2", 0.193),
         ("k4", 0),
     ]

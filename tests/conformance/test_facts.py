@@ -13,6 +13,7 @@ from memio.protocols import FactStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
 from tests.conformance.helpers import (
     HIKE,
+    MODE_CORPUS,
     NUL,
     STOCKS,
     assert_utc,
@@ -21,6 +22,9 @@ from tests.conformance.helpers import (
     refusal_failures,
     stored,
     walk,
+)
+from tests.conformance.helpers import (
+    MODE_QUERY as QUERY,
 )
 
 KIND = "facts"
@@ -98,6 +102,7 @@ INVALID = [
     (lambda s: s.search(query="x", limit=1001), "limit"),
     (lambda s: s.search(query="x", threshold=1.5), "threshold"),
     (lambda s: s.search(query="x", threshold=-0.1), "threshold"),
+    (lambda s: s.search(query="x", search_mode="fuzzy"), "search_mode"),
     (lambda s: s.get_all(limit=0), "limit"),
     (lambda s: s.get_all(limit=1001), "limit"),
     (lambda s: s.get_all(cursor="not-a-cursor"), "cursor"),
@@ -542,12 +547,90 @@ async def test_semantic_search_ranks_by_meaning(fact_store):
 async def test_search_threshold(fact_store):
     await fact_store.add(content=HIKE)
     await fact_store.add(content=STOCKS)
-    high, low = (r.score for r in await fact_store.search(query="hiking"))
-    above = await fact_store.search(query="hiking", threshold=(high + low) / 2)
+    semantic = {"query": "hiking", "search_mode": "semantic"}
+    high, low = (r.score for r in await fact_store.search(**semantic))
+    above = await fact_store.search(**semantic, threshold=(high + low) / 2)
     assert [r.content for r in above] == [HIKE]
-    assert len(await fact_store.search(query="hiking", threshold=0.0)) == 2
+    assert len(await fact_store.search(**semantic, threshold=0.0)) == 2
     assert high < 1.0
-    assert await fact_store.search(query="hiking", threshold=1.0) == []
+    assert await fact_store.search(**semantic, threshold=1.0) == []
+    # in hybrid (the default) the threshold applies to the fused score: the best is 1
+    assert [r.content for r in await fact_store.search(query="hiking", threshold=0.5)] == [HIKE]
+
+
+# --- search modes: the same ranking on every provider -----------------------------------------
+
+
+async def _mode_corpus(store, **scope):
+    """The corpus under `scope` (a user by default: mem0's platform keeps only scoped facts);
+    returns a function naming found facts by their corpus label."""
+    scope = scope or {"user_id": "u"}
+    await store.add_many(facts=[{"content": text, **scope} for text in MODE_CORPUS.values()])
+    label = {text: name for name, text in MODE_CORPUS.items()}
+
+    def ranked(results):
+        """(label, score) pairs; scores equal to 3 decimals (chroma's distances are float32)."""
+        return [(label[f.content], pytest.approx(f.score, abs=1e-3)) for f in results]
+
+    return ranked
+
+
+async def test_keyword_mode_ranks_by_bm25(fact_store):
+    """BM25 over the words shared with the query (stopwords left out), the same scores as
+    documents' on every provider; a fact without a shared word is not a keyword result."""
+    ranked = await _mode_corpus(fact_store)
+    found = await fact_store.search(query=QUERY, user_id="u", search_mode="keyword")
+    assert ranked(found) == [("k1", 0.713), ("k5", 0.700), ("k3", 0.652), ("k2", 0.374)]
+    assert [stored(f) for f in found] == [await fact_store.get(fact_id=f.id) for f in found]
+    assert await fact_store.search(query="hiking", user_id="u", search_mode="keyword") == []
+    limited = await fact_store.search(
+        query="when did Caroline paint?", user_id="u", search_mode="keyword", limit=1
+    )
+    assert ranked(limited) == [("k3", 0.652)]
+
+
+async def test_hybrid_is_the_default_and_fuses_both_rankings(fact_store):
+    ranked = await _mode_corpus(fact_store)
+    semantic = await fact_store.search(query=QUERY, user_id="u", search_mode="semantic")
+    assert [label for label, _ in ranked(semantic)] == ["k3", "k1", "k5", "k2", "k4"]
+    hybrid = await fact_store.search(query=QUERY, user_id="u")
+    assert hybrid == await fact_store.search(query=QUERY, user_id="u", search_mode="hybrid")
+    assert ranked(hybrid) == [("k1", 0.977), ("k3", 0.910), ("k5", 0.874), ("k2", 0.193), ("k4", 0)]
+    top = await fact_store.search(query=QUERY, user_id="u", limit=2, threshold=0.8)
+    assert [label for label, _ in ranked(top)] == ["k1", "k3"]
+
+
+async def test_keyword_results_follow_writes(fact_store):
+    """Whatever keeps a provider's keyword index, updates and deletes show at once."""
+    await _mode_corpus(fact_store)
+    listed = await fact_store.get_all(user_id="u")
+    found = {name: f for f in listed for name, text in MODE_CORPUS.items() if f.content == text}
+    await fact_store.update(fact_id=found["k4"].id, content="Caroline sold her stocks")
+    await fact_store.delete(fact_id=found["k2"].id)
+    after = await fact_store.search(query="Caroline", user_id="u", search_mode="keyword")
+    assert sorted(f.content for f in after) == sorted(
+        [MODE_CORPUS["k1"], MODE_CORPUS["k3"], "Caroline sold her stocks"]
+    )
+    await fact_store.delete_all(user_id="u")
+    assert await fact_store.search(query=QUERY, user_id="u", search_mode="keyword") == []
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+async def test_every_mode_applies_scope_and_filters_first(fact_store, mode):
+    await _mode_corpus(fact_store, user_id="bob")
+    alice = await fact_store.add(content="Caroline painted a mural", user_id="alice")
+    other = await fact_store.add(
+        content="support group listings", user_id="alice", agent_id="a1", metadata={"n": 1}
+    )
+    found = await fact_store.search(query=QUERY, user_id="alice", search_mode=mode)
+    assert {f.id for f in found} == {alice.id, other.id}
+    agent = await fact_store.search(query=QUERY, user_id="alice", agent_id="a1", search_mode=mode)
+    assert [f.id for f in agent] == [other.id]
+    filtered = await fact_store.search(
+        query=QUERY, user_id="alice", filters={"n": 1}, search_mode=mode
+    )
+    assert [f.id for f in filtered] == [other.id]
+    assert all(0.0 <= f.score <= 1.0 for f in found)
 
 
 # --- filters ----------------------------------------------------------------------------------

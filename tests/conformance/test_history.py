@@ -10,7 +10,15 @@ import pytest
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError
 from memio.models import Message
 from memio.protocols import HistoryStore
-from tests.conformance.helpers import NUL, assert_utc, over_the_caps, refusal_failures, walk
+from tests.conformance.helpers import (
+    MODE_CORPUS,
+    NUL,
+    assert_utc,
+    over_the_caps,
+    refusal_failures,
+    walk,
+)
+from tests.conformance.helpers import MODE_QUERY as QUERY
 
 KIND = "history"
 
@@ -272,7 +280,8 @@ async def test_search_best_first(history_store):
     assert all(s is not None and 0.0 <= s <= 1.0 for s in scores)
     assert scores == sorted(scores, reverse=True)
     assert scores[0] > scores[1]
-    assert results[0].model_copy(update={"score": None}) == alps
+    assert results[0].session_id == "s"
+    assert Message(**results[0].model_dump(exclude={"score", "session_id"})) == alps
 
     upper = await history_store.search(session_id="s", query="HIKING", user_id="alice")
     assert {m.id for m in upper} >= {alps.id, boots.id}
@@ -280,6 +289,59 @@ async def test_search_best_first(history_store):
         m.id for m in await history_store.search(session_id="s", query="hiking alps", limit=1)
     ] == [alps.id]
     assert await history_store.search(session_id="s", query="submarine") == []
+
+
+MODE_TURNS = list(MODE_CORPUS.values())
+
+
+def _labels(results):
+    """(turn index, score) pairs, scores equal to 3 decimals, as facts and documents pin them."""
+    return [(MODE_TURNS.index(m.content), pytest.approx(m.score, abs=1e-3)) for m in results]
+
+
+async def test_search_modes_rank_as_facts_and_documents_do(history_store):
+    """keyword (the default) is BM25 over the session, as for facts and documents; semantic and
+    hybrid rank by meaning too, with the same scores on every provider."""
+    await history_store.add(session_id="s", messages=[msg(text) for text in MODE_TURNS])
+    await history_store.add(session_id="t", messages=[msg("Caroline painted support group")])
+    keyword = await history_store.search(session_id="s", query=QUERY)
+    assert keyword == await history_store.search(session_id="s", query=QUERY, search_mode="keyword")
+    assert _labels(keyword) == [(0, 0.713), (4, 0.700), (2, 0.652), (1, 0.374)]
+    semantic = await history_store.search(session_id="s", query=QUERY, search_mode="semantic")
+    assert [i for i, _ in _labels(semantic)] == [2, 0, 4, 1, 3]
+    hybrid = await history_store.search(session_id="s", query=QUERY, search_mode="hybrid")
+    assert _labels(hybrid) == [(0, 0.977), (2, 0.910), (4, 0.874), (1, 0.193), (3, 0)]
+    assert {m.session_id for m in hybrid} == {"s"}
+    with pytest.raises(InvalidRequestError) as exc:
+        await history_store.search(session_id="s", query=QUERY, search_mode="fuzzy")
+    assert exc.value.field == "search_mode"
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+async def test_search_across_a_users_sessions(history_store, mode):
+    await history_store.add(
+        session_id="a1", user_id="alice", messages=[msg("I love hiking in the Alps")]
+    )
+    await history_store.add(
+        session_id="a2", user_id="alice", messages=[msg("hiking boots"), msg("the stock market")]
+    )
+    await history_store.add(session_id="b1", user_id="bob", messages=[msg("hiking in the Alps")])
+    mine = await history_store.search(query="hiking alps", user_id="alice", search_mode=mode)
+    assert [(m.session_id, m.content) for m in mine][:2] == [
+        ("a1", "I love hiking in the Alps"),
+        ("a2", "hiking boots"),
+    ]
+    assert {m.session_id for m in mine} == {"a1", "a2"}
+    assert all(0.0 <= m.score <= 1.0 for m in mine)
+    one = await history_store.search(
+        query="hiking alps", session_id="a2", user_id="alice", search_mode=mode
+    )
+    assert {m.session_id for m in one} == {"a2"}
+    everyone = await history_store.search(query="hiking alps", search_mode=mode)
+    assert {m.session_id for m in everyone} >= {"a1", "a2", "b1"}
+    with pytest.raises(NotFoundError):
+        await history_store.search(query="hiking", session_id="b1", user_id="alice")
+    assert await history_store.search(query="hiking", user_id="carol", search_mode=mode) == []
 
 
 # --- deletes ------------------------------------------------------------------------------------

@@ -55,8 +55,21 @@ async def test_listing_and_delete_all_are_confined(alice, bob):
     assert list(await bob.get_all()) == ["s-b"]
 
 
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+async def test_searching_across_sessions_stays_in_the_users_own(alice, bob, history_store, mode):
+    await alice.add(session_id="s-a", messages=HELLO)
+    await bob.add(session_id="s-b", messages=HELLO)
+    await history_store.add(session_id="s-nobody", messages=HELLO)
+    found = await alice.search(query="hello", search_mode=mode)
+    assert [m.session_id for m in found] == ["s-a"]
+    with pytest.raises(ForbiddenError):
+        await alice.search(query="hello", user_id="bob", search_mode=mode)
+
+
 async def test_a_scope_without_a_user_cannot_use_history(history_store):
     app = confine("history", history_store, Scope(app_id="support"))
     with pytest.raises(ForbiddenError) as exc:
         await app.get_all()
     assert exc.value.field == "user_id"
+    with pytest.raises(ForbiddenError):
+        await app.search(query="hello")

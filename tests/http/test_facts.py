@@ -237,6 +237,27 @@ def test_search_threshold_and_filters(api, uid):
     assert_error(api.post("/v1/facts/search", json={"query": "x", "threshold": 2}), 422)
 
 
+def test_search_modes(api, uid):
+    """hybrid (the default), keyword and semantic on the same facts; another mode is 422."""
+    tea = add(api, content="Green tea is brewed at 80 degrees.", user_id=uid)
+    add(api, content="The kettle whistles when water boils.", user_id=uid)
+    add(api, content="The stock market closed higher.", user_id=uid)
+
+    def search(**extra):
+        body = {"query": "brewed green tea", "user_id": uid, **extra}
+        response = api.post("/v1/facts/search", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert [f["id"] for f in search(search_mode="keyword")] == [tea["id"]]
+    assert len(search(search_mode="semantic")) == 3
+    hybrid = search()
+    assert hybrid[0]["id"] == tea["id"] and search(search_mode="hybrid") == hybrid
+    assert hybrid[0]["score"] == 1 and all(0 <= f["score"] <= 1 for f in hybrid)
+    wrong = api.post("/v1/facts/search", json={"query": "x", "search_mode": "fuzzy"})
+    assert_error(wrong, 422, "search_mode")
+
+
 def test_update_returns_the_stored_state(api, uid):
     fact = add(api, content="likes cats", user_id=uid, metadata={"a": 1})
     response = api.put(

@@ -202,3 +202,38 @@ def test_unscoped_delete_all_needs_the_admin_key(api, admin, uid):
     assert len(api.get(f"/v1/history/sessions/{uid}/messages").json()) == 1
     assert admin.delete("/v1/history/sessions").status_code == 204
     assert_error(api.get(f"/v1/history/sessions/{uid}/messages"), 404)
+
+
+def test_search_modes_and_across_a_users_sessions(api, uid):
+    """keyword (the default), semantic and hybrid in one session, and across the sessions of a
+    user with POST /v1/history/search (each result names its session)."""
+    post_messages(api, f"{uid}-a", [{"role": "user", "content": "I love hiking in the Alps"}], uid)
+    post_messages(api, f"{uid}-b", [{"role": "user", "content": "new hiking boots"}], uid)
+    post_messages(api, f"{uid}-b", [{"role": "user", "content": "the stock market fell"}], uid)
+    post_messages(api, f"{uid}-c", [{"role": "user", "content": "hiking alps"}], f"{uid}-other")
+
+    def search(path, **body):
+        response = api.post(path, json={"user_id": uid, **body})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    session = f"/v1/history/sessions/{uid}-b/search"
+    assert [m["content"] for m in search(session, query="mountain walks")] == []
+    semantic = search(session, query="mountain walks", search_mode="semantic")
+    assert [m["content"] for m in semantic] == ["new hiking boots", "the stock market fell"]
+    assert all("session_id" not in m for m in semantic)  # the 0.3.1 shape on this route
+    found = search("/v1/history/search", query="hiking alps", search_mode="hybrid")
+    assert [(m["session_id"], m["content"]) for m in found][:2] == [
+        (f"{uid}-a", "I love hiking in the Alps"),
+        (f"{uid}-b", "new hiking boots"),
+    ]
+    assert {m["session_id"] for m in found} == {f"{uid}-a", f"{uid}-b"}
+    assert all(0 <= m["score"] <= 1 for m in found)
+    one = search("/v1/history/search", query="hiking", session_id=f"{uid}-a")
+    assert [m["session_id"] for m in one] == [f"{uid}-a"]
+    other = api.post(
+        "/v1/history/search", json={"query": "hiking", "session_id": f"{uid}-c", "user_id": uid}
+    )
+    assert_error(other, 404)
+    wrong = api.post("/v1/history/search", json={"query": "x", "search_mode": "fuzzy"})
+    assert_error(wrong, 422, "search_mode")

@@ -66,6 +66,26 @@ def test_v2_get_all_and_search_answer_bare_lists(http: httpx.Client, uid: str) -
     assert found.json()[0]["id"] == ids[0] and "score" in found.json()[0]
 
 
+def test_search_by_meaning_unless_keyword_search_or_rerank(http: httpx.Client, uid: str) -> None:
+    """mem0's search ranks by meaning (cosine scores); keyword_search or rerank asks for memio's
+    hybrid ranking, whose best result scores 1."""
+    ids = _add_v1(http, uid, "brewed green tea at 80 degrees", "the kettle whistles")
+
+    def search(**extra: object) -> list[dict]:
+        body = {"query": "brewed green tea", "filters": {"user_id": uid}, **extra}
+        response = http.post("/v3/memories/search/", json=body)
+        assert response.status_code == 200, response.text
+        assert "x-memio-ignored" not in response.headers
+        return response.json()["results"]
+
+    semantic = search()
+    assert semantic[0]["id"] == ids[0] and semantic[0]["score"] < 1
+    assert search(rerank=False, keyword_search=False) == semantic
+    for flag in ("rerank", "keyword_search"):
+        hybrid = search(**{flag: True})
+        assert [m["id"] for m in hybrid] == ids and hybrid[0]["score"] == 1
+
+
 def test_v1_search_and_get(http: httpx.Client, uid: str) -> None:
     ids = _add_v1(http, uid, "drinks coffee")
     http.put(f"/v1/memories/{ids[0]}/", json={"metadata": {"topic": "food"}})

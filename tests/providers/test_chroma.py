@@ -968,3 +968,23 @@ async def test_searches_during_a_write_use_the_word_index(tmp_path: Path, make, 
     release.set()
     await writing
     assert sorted(await _keyword_ids(store)) == ["a", "b"]
+
+
+async def test_facts_keep_a_word_index_per_scope(tmp_path: Path, make):
+    """Facts share the documents' word index machinery, with their four scope fields."""
+    store = make("facts", {"path": str(tmp_path / "c")})
+    tea = await store.add(content="green tea", user_id="u", agent_id="a")
+    await store.add(content="black tea", user_id="v")
+    coffee = await store.add(content="coffee", user_id="u")
+    await store.update(fact_id=coffee.id, content="coffee and tea")
+    assert (tmp_path / "c" / "memio-keywords-memio_facts.sqlite3").is_file()
+    store._in_scope = _no_scan
+
+    async def ids(**scope: Any) -> set[str]:
+        return {f.id for f in await store.search(query="tea", search_mode="keyword", **scope)}
+
+    assert await ids(user_id="u") == {tea.id, coffee.id}
+    assert await ids(user_id="u", agent_id="a") == {tea.id}
+    await store.delete(fact_id=tea.id)
+    assert await ids(user_id="u") == {coffee.id}
+    assert len(await ids()) == 2

@@ -479,14 +479,15 @@ async def test_scores_are_the_cosine_of_memios_embeddings(make_store, embedder) 
     for text in texts:
         await store.add(content=text, user_id="alice")
     query = "walking on mountain trails"
-    results = await store.search(query=query, user_id="alice", limit=3)
+    semantic = {"query": query, "search_mode": "semantic"}
+    results = await store.search(**semantic, user_id="alice", limit=3)
     vectors = await embedder.embed([query, *(f.content for f in results)])
     expected = [cosine_score(float(vectors[0] @ v)) for v in vectors[1:]]
     assert [f.score for f in results] == pytest.approx(expected, abs=1e-5)
     assert results[0].content == texts[0]
     assert [f.score for f in results] == sorted((f.score for f in results), reverse=True)
     cut = expected[0] - 1e-6
-    assert [f.content for f in await store.search(query=query, threshold=cut)] == [texts[0]]
+    assert [f.content for f in await store.search(**semantic, threshold=cut)] == [texts[0]]
 
 
 async def test_scope_ids_and_metadata_round_trip_exactly(make_store) -> None:
@@ -714,7 +715,9 @@ async def test_platform_mode_against_a_server_speaking_the_platform_dialect(
     assert {f.id for f in await store.get_all()} >= {tea.id, stocks.id, app.id}
     assert [f.id for f in await store.get_all(filters={"n": 1})] == [tea.id]
 
-    found = await store.search(query="what does alice drink", user_id="alice")
+    found = await store.search(
+        query="what does alice drink", user_id="alice", search_mode="semantic"
+    )
     assert found[0].id == tea.id
     vectors = await embedder.embed(["what does alice drink", tea.content])
     assert found[0].score == pytest.approx(cosine_score(float(vectors[0] @ vectors[1])), abs=1e-5)

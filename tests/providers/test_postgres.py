@@ -146,8 +146,8 @@ async def test_schema_version_is_recorded(postgres_dsn: str, schema: str, stores
     rows = _query(
         postgres_dsn, f'SELECT kind, version FROM "{schema}".memio_schema_version ORDER BY kind'
     )
-    assert rows == [("graph", 1), ("history", 1)]
-    assert await history.schema_version() == 1
+    assert rows == [("graph", 1), ("history", 2)]
+    assert await history.schema_version() == 2
     assert await graph.schema_version() == 1
 
 
@@ -164,7 +164,7 @@ async def test_migration_is_idempotent(postgres_dsn: str, schema: str, stores) -
     rows = _query(
         postgres_dsn, f'SELECT kind, version FROM "{schema}".memio_schema_version ORDER BY kind'
     )
-    assert rows == [("history", 1)]
+    assert rows == [("history", 2)]
 
 
 async def test_concurrent_migrations_of_one_schema(postgres_dsn: str, schema: str, stores) -> None:
@@ -174,7 +174,7 @@ async def test_concurrent_migrations_of_one_schema(postgres_dsn: str, schema: st
     rows = _query(
         postgres_dsn, f'SELECT kind, version FROM "{schema}".memio_schema_version ORDER BY kind'
     )
-    assert rows == [("graph", 1), ("history", 1)]
+    assert rows == [("graph", 1), ("history", 2)]
 
 
 def test_concurrent_migrations_from_two_processes(postgres_dsn: str, schema: str) -> None:
@@ -197,7 +197,7 @@ def test_concurrent_migrations_from_two_processes(postgres_dsn: str, schema: str
     ]
     assert [proc.wait(timeout=120) for proc in procs] == [0, 0, 0]
     rows = _query(postgres_dsn, f'SELECT kind, version FROM "{schema}".memio_schema_version')
-    assert rows == [("history", 1)]
+    assert rows == [("history", 2)]
 
 
 async def test_a_newer_schema_is_refused(postgres_dsn: str, schema: str, stores) -> None:

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from memio.errors import InvalidRequestError, NotFoundError, ProviderError
+from memio.errors import InvalidRequestError, NotFoundError, NotSupportedError, ProviderError
 from memio.providers import build_store
 from memio.providers._shared import ProviderContext
 from memio.providers.memory import MemoryHistoryStore
-from memio.providers.sqlite import SCHEMA_VERSION, SQLiteHistoryStore, _score
+from memio.providers.sqlite import SCHEMA_VERSION, SQLiteHistoryStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -246,16 +246,6 @@ async def test_search_stays_in_session_and_in_sync_after_deletes(stores, tmp_pat
     conn.close()
 
 
-def test_score_mapping_is_monotone_and_bounded() -> None:
-    ranks = [-1e9, -100.0, -3.5, -1.0, -0.25, -1e-6, 0.0]
-    scores = [_score(r) for r in ranks]
-    assert scores == sorted(scores, reverse=True)
-    assert len(set(scores)) == len(scores)
-    assert all(0.0 <= s <= 1.0 for s in scores)
-    assert _score(-1.0) == 0.5
-    assert _score(0.5) == 0.0  # never negative, whatever FTS5 returns
-
-
 async def test_rarer_and_repeated_words_rank_higher(stores) -> None:
     store = stores()
     filler = [msg(f"common words only {i}") for i in range(20)]
@@ -390,3 +380,29 @@ async def test_several_processes_share_one_file(stores, tmp_path: Path) -> None:
         mine = [c for c in contents if c.startswith(f"{who}-")]
         assert mine == [f"{who}-{i}" for i in range(n)]  # each writer's order is kept
     assert await store.count() == 1 + 3 * n
+
+
+# --- semantic search: embeddings beside the messages ---------------------------------------------
+
+
+async def test_messages_stored_without_an_embedding_are_embedded_by_the_first_search(
+    stores, tmp_path: Path, embedder
+) -> None:
+    """A file from before the embedding column: its messages are embedded when a semantic search
+    first reads them, and kept; without an embedder, semantic search is NotSupportedError."""
+    store = stores(embedder=embedder)
+    await store.add(session_id="s", messages=[msg("I love hiking in the Alps"), msg("stocks fell")])
+    await store.aclose()
+    conn = sqlite3.connect(tmp_path / "history.sqlite3")
+    conn.execute("UPDATE messages SET embedding = NULL")
+    conn.commit()
+    again = stores(embedder=embedder)
+    found = await again.search(session_id="s", query="mountain walks", search_mode="semantic")
+    assert [m.content for m in found] == ["I love hiking in the Alps", "stocks fell"]
+    assert conn.execute("SELECT count(*) FROM messages WHERE embedding IS NULL").fetchone() == (0,)
+    conn.close()
+    assert found == await again.search(
+        session_id="s", query="mountain walks", search_mode="semantic"
+    )
+    with pytest.raises(NotSupportedError):
+        await stores().search(session_id="s", query="mountain walks", search_mode="hybrid")

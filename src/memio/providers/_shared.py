@@ -16,9 +16,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from memio.errors import ConflictError, InvalidRequestError, MemioError, ProviderError
+from memio.errors import (
+    ConflictError,
+    InvalidRequestError,
+    MemioError,
+    NotSupportedError,
+    ProviderError,
+)
 from memio.filters import FilterNode, parse_filters
 from memio.models import (
     Document,
@@ -45,6 +52,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 from memio.pagination import check_limit
 from memio.protocols import Embedder
+from memio.ranking import check_mode
 
 __all__ = [
     "DOCUMENT_FIELDS",
@@ -56,6 +64,7 @@ __all__ = [
     "DataLockedError",
     "FactKey",
     "FactStep",
+    "MessageVectors",
     "OpenOnce",
     "PathLock",
     "ProviderContext",
@@ -70,6 +79,7 @@ __all__ = [
     "graph_match_score",
     "graph_neighbourhood",
     "graph_nodes",
+    "history_search_args",
     "id_list",
     "in_read_scope",
     "include_shared_scope",
@@ -310,14 +320,77 @@ def fact_search_args(
     limit: Any,
     filters: Any,
     threshold: Any,
+    search_mode: Any,
 ) -> tuple[dict[str, str | None], FilterNode | None, float | None]:
     """Validate `FactStore.search` arguments once for every provider: (scope, filter, threshold)."""
     require_text(query, field="query")
     check_limit(limit)
+    check_mode(search_mode)
     checked_threshold = check_threshold(threshold)
     scope = fact_scope(user_id, agent_id, app_id, run_id)
     tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
     return scope, tree, checked_threshold
+
+
+def history_search_args(*, query: Any, session_id: Any, limit: Any, mode: Any) -> None:
+    """Validate `HistoryStore.search` arguments once for every provider."""
+    require_text(query, field="query")
+    optional_text(session_id, field="session_id")
+    check_limit(limit)
+    check_mode(mode)
+
+
+class MessageVectors:
+    """The embeddings of a history store's messages (sqlite, postgres): stored beside each
+    message as float32 bytes, computed in an add's one batch; none without an embedder, and
+    then only keyword search."""
+
+    def __init__(self, embedder: Embedder | None, *, provider: str) -> None:
+        self.embedder = embedder
+        self._provider = provider
+
+    def check(self, mode: str) -> None:
+        if mode != "keyword" and self.embedder is None:
+            raise NotSupportedError(
+                f"history search_mode {mode!r} needs an embedder",
+                hint=f"open the {self._provider} history store with the server's embedder",
+            )
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        assert self.embedder is not None
+        return np.asarray(await self.embedder.embed(list(texts)), dtype=np.float32)
+
+    async def blobs(self, texts: Sequence[str]) -> list[bytes | None]:
+        if self.embedder is None or not texts:
+            return [None] * len(texts)
+        return [vector.tobytes() for vector in await self.embed(texts)]
+
+    async def nearest(
+        self,
+        query: str,
+        blobs: Sequence[bytes | None],
+        texts: Sequence[str],
+        *,
+        n: int,
+        keep: Callable[[dict[int, bytes]], Awaitable[None]],
+    ) -> list[tuple[int, float]]:
+        """The `n` searched messages (stored embeddings `blobs`, contents `texts`) most similar
+        to `query`, best first (ties in order), with their score: the cosine similarity clipped
+        into [0, 1]. Messages stored without an embedding (before embeddings were kept) are
+        embedded now and given to `keep` (index -> bytes) to be stored."""
+        missing = [i for i, blob in enumerate(blobs) if blob is None]
+        fresh: dict[int, bytes] = {}
+        if missing:
+            computed = await self.embed([texts[i] for i in missing])
+            fresh = {i: vector.tobytes() for i, vector in zip(missing, computed, strict=True)}
+            await keep(fresh)
+        vectors = np.stack(
+            [np.frombuffer(fresh.get(i) or blob or b"", np.float32) for i, blob in enumerate(blobs)]
+        )
+        [wanted] = await self.embed([query])
+        scores = np.clip(vectors @ wanted, 0.0, 1.0)
+        best = np.argsort(-scores, kind="stable")[:n]
+        return [(int(i), float(scores[i])) for i in best]
 
 
 def _require_list(value: Any, *, field: str) -> Sequence[Any]:

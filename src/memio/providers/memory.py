@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from memio import ranking
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError
+from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
 from memio.filters import FilterNode, matches, parse_filters
 from memio.models import (
     Document,
@@ -37,6 +37,7 @@ from memio.models import (
     FactEvent,
     FactEventType,
     FactInput,
+    FoundMessage,
     GraphResult,
     Message,
     MetadataValue,
@@ -66,6 +67,7 @@ from memio.providers._shared import (
     graph_match_score,
     graph_neighbourhood,
     graph_nodes,
+    history_search_args,
     id_list,
     in_read_scope,
     include_shared_scope,
@@ -84,10 +86,9 @@ from memio.providers._shared import (
     restorable_triple,
     triple_text,
     update_args,
-    word_match_score,
     word_terms,
 )
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode, check_mode
+from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode, check_mode
 
 __all__ = ["MemoryDocumentStore", "MemoryFactStore", "MemoryGraphStore", "MemoryHistoryStore"]
 
@@ -142,7 +143,7 @@ def _page(
 
 
 def _rank(
-    query: np.ndarray, entries: Sequence[_Entry], *, limit: int, threshold: float | None = None
+    query: np.ndarray, entries: Sequence[_Entry], *, limit: int
 ) -> list[tuple[_Entry, float]]:
     """`entries` by cosine score, best first (ties keep creation order), cut at `limit`."""
     if not entries:
@@ -151,8 +152,6 @@ def _rank(
     scored = [
         (entry, cosine_score(float(sim))) for entry, sim in zip(entries, similarities, strict=True)
     ]
-    if threshold is not None:
-        scored = [pair for pair in scored if pair[1] >= threshold]
     scored.sort(key=lambda pair: -pair[1])  # stable: equal scores stay in creation order
     return scored[:limit]
 
@@ -182,6 +181,29 @@ class _MemoryStore:
 
     async def _embed_one(self, text: str) -> np.ndarray:
         return (await self._embed([text]))[0]
+
+    async def _search_entries(
+        self,
+        mode: SearchMode,
+        query: str,
+        entries: Sequence[_Entry],
+        *,
+        limit: int,
+        threshold: float | None = None,
+    ) -> list[Any]:
+        """A search over in-scope, filtered `entries` (a scan is this provider's word index)."""
+
+        async def semantic(n: int) -> list[Any]:
+            vector = await self._embed_one(query)
+            ranked = _rank(vector, entries, limit=n)
+            return [_copy(entry.item, score=score) for entry, score in ranked]
+
+        async def keyword(words: list[str]) -> tuple[list[Any], int]:
+            return [entry.item for entry in entries], len(entries)
+
+        return await ranking.search(
+            mode, query=query, limit=limit, semantic=semantic, keyword=keyword, threshold=threshold
+        )
 
     async def ping(self) -> None:
         return None
@@ -269,6 +291,7 @@ class MemoryFactStore(_MemoryStore):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope, tree, threshold = fact_search_args(
             query=query,
@@ -279,10 +302,11 @@ class MemoryFactStore(_MemoryStore):
             limit=limit,
             filters=filters,
             threshold=threshold,
+            search_mode=search_mode,
         )
-        vector = await self._embed_one(query)
-        ranked = _rank(vector, self._select(scope, tree), limit=limit, threshold=threshold)
-        return [_copy(entry.item, score=score) for entry, score in ranked]
+        return await self._search_entries(
+            search_mode, query, self._select(scope, tree), limit=limit, threshold=threshold
+        )
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         events = self._events.get(require_text(fact_id, field="fact_id"))
@@ -487,6 +511,7 @@ class _Session:
     owner: str | None
     messages: list[Message]
     seq: int
+    vectors: list[np.ndarray | None] = field(default_factory=list)  # per message; None: no embedder
 
 
 class MemoryHistoryStore(_MemoryStore):
@@ -527,6 +552,7 @@ class MemoryHistoryStore(_MemoryStore):
                     score=None,
                 )
             )
+        vectors = await self._message_vectors(stored)
         # No await from here on: the ownership check and the append are atomic.
         session = self._sessions.get(session_id)
         if session is None:
@@ -534,7 +560,14 @@ class MemoryHistoryStore(_MemoryStore):
         elif user_id is not None and user_id != session.owner:
             raise ConflictError(f"session {session_id!r} belongs to another user", field="user_id")
         session.messages.extend(stored)
+        session.vectors.extend(vectors)
         return [_copy(message) for message in stored]
+
+    async def _message_vectors(self, messages: Sequence[Message]) -> list[np.ndarray | None]:
+        """The messages' embeddings, in the add's one batch (none without an embedder)."""
+        if self._embedder is None or not messages:
+            return [None] * len(messages)
+        return list(await self._embed([message.content for message in messages]))
 
     async def get(
         self,
@@ -570,21 +603,35 @@ class MemoryHistoryStore(_MemoryStore):
     async def search(
         self,
         *,
-        session_id: str,
         query: str,
+        session_id: str | None = None,
         limit: int = 10,
         user_id: str | None = None,
-    ) -> list[Message]:
-        require_text(query, field="query")
-        check_limit(limit)
-        session = self._session(session_id, user_id)
-        terms = word_terms(query)
-        scored = [
-            (message, word_match_score(terms, message.content)) for message in session.messages
+        search_mode: SearchMode = HISTORY_SEARCH_MODE,
+    ) -> list[FoundMessage]:
+        history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
+        if session_id is not None:
+            sessions = {session_id: self._session(session_id, user_id)}
+        else:
+            optional_text(user_id, field="user_id")
+            sessions = {
+                sid: session
+                for sid, session in self._sessions.items()
+                if user_id is None or session.owner == user_id
+            }
+        entries = [
+            _Entry(FoundMessage(**message.model_dump(), session_id=sid), vector, seq)
+            for sid, session in sessions.items()
+            for seq, (message, vector) in enumerate(
+                zip(session.messages, session.vectors, strict=True)
+            )
         ]
-        scored = [pair for pair in scored if pair[1] > 0]
-        scored.sort(key=lambda pair: -pair[1])  # stable: ties stay oldest first
-        return [_copy(message, score=score) for message, score in scored[:limit]]
+        if search_mode != "keyword" and any(entry.vector is None for entry in entries):
+            raise NotSupportedError(
+                f"history search_mode {search_mode!r} needs an embedder",
+                hint="configure the history store with the server's embedder",
+            )
+        return await self._search_entries(search_mode, query, entries, limit=limit)
 
     async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
         self._session(session_id, user_id)
@@ -675,23 +722,7 @@ class MemoryDocumentStore(_MemoryStore):
         shared = include_shared_scope(user_id, include_shared)
         tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
         visible = self._visible(user_id, tree, shared=shared)
-
-        async def semantic(n: int) -> list[Document]:
-            vector = await self._embed_one(query)
-            return [
-                _copy(entry.item, score=score) for entry, score in _rank(vector, visible, limit=n)
-            ]
-
-        async def keyword(words: list[str]) -> tuple[list[Document], int]:
-            return [entry.item for entry in visible], len(visible)
-
-        return await ranking.search(
-            search_mode,
-            query=query,
-            limit=limit,
-            semantic=semantic,
-            keyword=keyword,
-        )
+        return await self._search_entries(search_mode, query, visible, limit=limit)
 
     async def count(self) -> int:
         return len(self._docs)

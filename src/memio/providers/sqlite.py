@@ -17,21 +17,16 @@ transaction and the connection waits up to ``busy_timeout`` seconds for another 
 lock (meanwhile this store's other calls queue behind it). Every add is one transaction: the
 ownership check, the next position and the inserts cannot interleave.
 
-Search (within one session): the query's words are `_shared.word_terms(query)`, the same words
-(casefolded runs of letters and digits) the memory provider matches. Each message stores its own
-words, casefolded and space-joined, in a ``terms`` column, and that is what FTS5 indexes, so the
-query can never be parsed as FTS syntax (every word is a quoted phrase; quotes, ``AND``, ``*``,
-``NEAR`` ... in user input are just text) and a message matches exactly when it shares at least
-one word with the query, as in the memory provider. Matches are ranked by FTS5's ``bm25()``
-(lower is better, negative for every match), ties oldest first. The score is::
-
-    r = -bm25          # > 0 for every match
-    score = r / (1 + r)
-
-which lies in (0, 1) and is strictly increasing in ``r``, so sorting by score is sorting by bm25.
-bm25's term weights (idf) come from the whole file, not only the searched session: a word present
-in most messages of the file weighs next to nothing, so absolute scores are small for common words
-and comparable only within one result list; use them to order, not as a fixed threshold.
+Search (memio.ranking, as for facts and documents): within one session, or across the sessions
+of a user (or of the file). Keyword candidates come from FTS5: each message stores its own words,
+casefolded and space-joined, in a ``terms`` column, and that is what FTS5 indexes, so the query can
+never be parsed as FTS syntax (every word is a quoted phrase; quotes, ``AND``, ``*``, ``NEAR`` ...
+in user input are just text); memio.ranking scores them with BM25 over the searched scope (FTS5's
+own bm25() weighs words over the whole file). Semantic and hybrid search need the store's
+embedder: each message's embedding is stored beside it (``embedding``, float32 bytes, computed in
+the add's one batch) and searched by brute force over the scope with numpy (a scope is a session or
+a user's sessions: thousands of vectors, well under a millisecond of dot products). Messages
+stored before that column existed are embedded by the first search that reads them.
 
 Paging: ``get`` pages by message position and ``get_all`` by session rank (keyset cursors from
 `memio.pagination`), so concurrent appends or deletes never repeat or skip items.
@@ -51,22 +46,26 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from memio import ranking
 from memio.errors import ConflictError, NotFoundError, ProviderError
-from memio.models import Message, Page, utcnow
+from memio.models import FoundMessage, Message, Page, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
+from memio.protocols import Embedder
 from memio.providers._shared import (
     WORD_PATTERN,  # the one definition of a word (see word_terms)
+    MessageVectors,
     OpenOnce,
     PathLock,
     ProviderContext,
+    history_search_args,
     message_batch,
     new_id,
     optional_text,
     parse_config,
     provider_errors,
     require_text,
-    word_terms,
 )
+from memio.ranking import HISTORY_SEARCH_MODE, SearchMode
 
 __all__ = ["SQLiteHistoryConfig", "SQLiteHistoryStore"]
 
@@ -83,8 +82,9 @@ BACKEND_ERRORS: tuple[type[BaseException], ...] = (
 _T = TypeVar("_T")
 
 # Schema migrations: _MIGRATIONS[n] takes a file from user_version n to n + 1. Never edit a shipped
-# step; append a new one. Each statement is idempotent so a half-applied step can be re-run.
-_MIGRATIONS: list[list[str]] = [
+# step; append a new one. Each statement is idempotent so a half-applied step can be re-run; a
+# (table, column, type) triple adds a column unless the table has it (ALTER TABLE cannot say so).
+_MIGRATIONS: list[list[str | tuple[str, str, str]]] = [
     [
         """CREATE TABLE IF NOT EXISTS sessions (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -128,6 +128,9 @@ _MIGRATIONS: list[list[str]] = [
             VALUES (new.mid, new.terms, new.session);
         END""",
     ],
+    # Each message's embedding (float32 bytes) for semantic and hybrid search; NULL for messages
+    # stored before (embedded by the first search that needs them) or without an embedder.
+    [("messages", "embedding", "BLOB")],
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -183,22 +186,24 @@ def _phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def _score(rank: float) -> float:
-    """bm25 rank (negative, lower is better) to a score in [0, 1]: r / (1 + r) with r = -rank."""
-    r = max(0.0, -float(rank))
-    return r / (1.0 + r)
-
-
 def _message(row: Sequence[Any], score: float | None = None) -> Message:
+    return Message(**_message_fields(row), score=score)
+
+
+def _found(row: Sequence[Any]) -> FoundMessage:
+    """A search candidate: the message columns, then its session's id."""
+    return FoundMessage(**_message_fields(row), session_id=row[6])
+
+
+def _message_fields(row: Sequence[Any]) -> dict[str, Any]:
     msg_id, role, content, name, metadata, timestamp = row[:6]
-    return Message(
+    return dict(
         id=msg_id,
         role=role,
         content=content,
         name=name,
         metadata=json.loads(metadata),
         timestamp=datetime.fromisoformat(timestamp),
-        score=score,
     )
 
 
@@ -268,7 +273,12 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             )
         for step in _MIGRATIONS[version:]:
             for statement in step:
-                conn.execute(statement)
+                if isinstance(statement, str):
+                    conn.execute(statement)
+                    continue
+                table, column, kind = statement
+                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -286,8 +296,10 @@ class SQLiteHistoryStore:
         busy_timeout: float = 5.0,
         synchronous: Literal["normal", "full"] = "full",
         exclusive: bool = True,
+        embedder: Embedder | None = None,
     ) -> None:
         self.path = Path(path)
+        self._vectors = MessageVectors(embedder, provider=PROVIDER)
         self.path_lock = (
             PathLock(
                 self.path,
@@ -314,6 +326,7 @@ class SQLiteHistoryStore:
             busy_timeout=cfg.busy_timeout,
             synchronous=cfg.synchronous,
             exclusive=cfg.exclusive,
+            embedder=context.embedder,
         )
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -408,8 +421,11 @@ class SQLiteHistoryStore:
                 json.dumps(m.metadata, ensure_ascii=False),
                 m.timestamp.isoformat(),  # type: ignore[union-attr]
                 _terms_text(m.content),
+                vector,
             )
-            for m in stored
+            for m, vector in zip(
+                stored, await self._vectors.blobs([m.content for m in stored]), strict=True
+            )
         ]
 
         def write(conn: sqlite3.Connection) -> None:
@@ -434,7 +450,7 @@ class SQLiteHistoryStore:
                 ).fetchone()
                 conn.executemany(
                     "INSERT INTO messages (session, position, id, role, content, name, metadata,"
-                    " timestamp, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " timestamp, terms, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(seq, start + k, *values) for k, values in enumerate(rows)],
                 )
 
@@ -531,37 +547,84 @@ class SQLiteHistoryStore:
     async def search(
         self,
         *,
-        session_id: str,
         query: str,
+        session_id: str | None = None,
         limit: int = 10,
         user_id: str | None = None,
-    ) -> list[Message]:
-        require_text(query, field="query")
-        check_limit(limit)
-        require_text(session_id, field="session_id")
+        search_mode: SearchMode = HISTORY_SEARCH_MODE,
+    ) -> list[FoundMessage]:
+        history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
         optional_text(user_id, field="user_id")
-        terms = word_terms(query)
+        self._vectors.check(search_mode)
 
-        def read(conn: sqlite3.Connection) -> list[Any]:
+        def scope(conn: sqlite3.Connection) -> tuple[str, tuple[Any, ...]]:
+            """The searched messages (alias m) as an SQL condition; NotFoundError for a session
+            that is missing or someone else's, even before a wordless query is known to find
+            nothing."""
+            if session_id is not None:
+                return "m.session = ?", (self._session(conn, session_id, user_id),)
+            if user_id is not None:
+                return "m.session IN (SELECT seq FROM sessions WHERE user_id = ?)", (user_id,)
+            return "1", ()
+
+        def candidates(conn: sqlite3.Connection, words: list[str]) -> tuple[list[Any], int]:
             with _Transaction(conn, immediate=False):
-                seq = self._session(conn, session_id, user_id)  # NotFound even for a wordless query
-                if not terms:
-                    return []
-                match = (
-                    f"session : {_phrase(str(seq))} AND terms : ("
-                    + " OR ".join(_phrase(term) for term in terms)
-                    + ")"
-                )
+                where, params = scope(conn)
+                if not words:
+                    return [], 0
+                # every word starting with a term (a stem, see memio.ranking)
+                match = "terms : (" + " OR ".join(_phrase(w.casefold()) + "*" for w in words) + ")"
+                rows = conn.execute(
+                    f"SELECT {_MESSAGE_COLUMNS}, s.id FROM messages_fts"
+                    " JOIN messages m ON m.mid = messages_fts.rowid"
+                    " JOIN sessions s ON s.seq = m.session"
+                    f" WHERE messages_fts MATCH ? AND {where} ORDER BY m.session, m.position",
+                    (match, *params),
+                ).fetchall()
+                (total,) = conn.execute(
+                    f"SELECT count(*) FROM messages m WHERE {where}", params
+                ).fetchone()
+            return [_found(row) for row in rows], total
+
+        def in_scope(conn: sqlite3.Connection) -> list[Any]:
+            with _Transaction(conn, immediate=False):
+                where, params = scope(conn)
                 return conn.execute(
-                    f"SELECT {_MESSAGE_COLUMNS}, bm25(messages_fts, 1.0, 0.0) AS rank"
-                    " FROM messages_fts JOIN messages m ON m.mid = messages_fts.rowid"
-                    " WHERE messages_fts MATCH ? AND m.session = ?"
-                    " ORDER BY rank, m.position LIMIT ?",
-                    (match, seq, limit),
+                    f"SELECT {_MESSAGE_COLUMNS}, s.id, m.mid, m.embedding FROM messages m"
+                    f" JOIN sessions s ON s.seq = m.session WHERE {where}"
+                    " ORDER BY m.session, m.position",
+                    params,
                 ).fetchall()
 
-        rows = await self._run("search", read)
-        return [_message(row, score=_score(row[6])) for row in rows]
+        async def keyword(words: list[str]) -> tuple[list[Any], int]:
+            return await self._run("search", lambda conn: candidates(conn, words))
+
+        async def semantic(n: int) -> list[FoundMessage]:
+            rows = await self._run("search", in_scope)
+            if not rows:
+                return []
+
+            async def keep(fresh: dict[int, bytes]) -> None:
+                def store(conn: sqlite3.Connection) -> None:
+                    with _Transaction(conn, immediate=True):
+                        conn.executemany(
+                            "UPDATE messages SET embedding = ? WHERE mid = ?",
+                            [(blob, rows[i][7]) for i, blob in fresh.items()],
+                        )
+
+                await self._run("search", store)
+
+            best = await self._vectors.nearest(
+                query, [row[8] for row in rows], [row[2] for row in rows], n=n, keep=keep
+            )
+            return [_found(rows[i]).model_copy(update={"score": score}) for i, score in best]
+
+        if search_mode == "keyword":
+            # a wordless query finds nothing, but a missing session is still NotFoundError
+            await self._run("search", lambda conn: candidates(conn, []))
+        return await ranking.search(
+            search_mode, query=query, limit=limit, semantic=semantic, keyword=keyword
+        )
 
     # --- housekeeping -----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memio.models import Document, Fact, FactEvent, Triple
 from memio.pagination import MAX_LIMIT
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
+from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
 from memio.server.rules import Doc, FreeText, MetadataIn, PortableFilters, Text, any_of_required
 
 __all__ = [
@@ -81,6 +81,13 @@ class FactUpdate(BaseModel):
     metadata: Metadata = Field(default=None, description="Keys merged into the stored metadata.")
 
 
+_SEARCH_MODE = Field(
+    default=DEFAULT_SEARCH_MODE,
+    description="hybrid: keyword (BM25) and meaning fused; semantic: meaning only; "
+    "keyword: BM25 only. Scores are in [0, 1] in every mode (see docs/api.md).",
+)
+
+
 class FactSearch(BaseModel):
     model_config = _REQUEST
 
@@ -94,6 +101,7 @@ class FactSearch(BaseModel):
     threshold: float | None = Field(
         default=None, ge=0, le=1, description="Drop results scoring below this (scores are 0..1)."
     )
+    search_mode: SearchMode = _SEARCH_MODE
 
 
 class FactBatch(BaseModel):
@@ -139,6 +147,19 @@ class HistorySearch(BaseModel):
     query: Text
     limit: int = _limit(10)
     user_id: Id = None
+    search_mode: SearchMode = Field(
+        default=HISTORY_SEARCH_MODE,
+        description="keyword (the default): BM25 over shared words; semantic: meaning only; "
+        "hybrid: both fused. Scores are in [0, 1] in every mode (see docs/api.md).",
+    )
+
+
+class HistorySearchAll(HistorySearch):
+    session_id: Id = Field(
+        default=None,
+        description="One session; none: every session of user_id (of every session when "
+        "user_id is none too).",
+    )
 
 
 class SessionListResponse(BaseModel):
@@ -185,11 +206,7 @@ class DocumentSearch(BaseModel):
     filters: Filters = None
     user_id: Id = None
     include_shared: bool = _SHARED
-    search_mode: SearchMode = Field(
-        default=DEFAULT_SEARCH_MODE,
-        description="hybrid: keyword (BM25) and meaning fused; semantic: meaning only; "
-        "keyword: BM25 only. Scores are in [0, 1] in every mode (see docs/api.md).",
-    )
+    search_mode: SearchMode = _SEARCH_MODE
 
 
 class DocumentBatch(BaseModel):

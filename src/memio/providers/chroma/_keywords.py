@@ -1,7 +1,8 @@
-"""SQLite FTS5 beside an embedded Chroma collection: which documents hold a word, per owner.
+"""SQLite FTS5 beside an embedded Chroma collection: which records hold a word, per scope.
 
-Chroma has no word index memio can rank with, so the documents store keeps one next to its data
-(`<chroma path>/memio-keywords-<collection>.sqlite3`): id, owner and content in a table, the
+Chroma has no word index memio can rank with, so the documents and facts stores keep one next to
+their data (`<chroma path>/memio-keywords-<collection>.sqlite3`, `KeywordIndexedStore`): id, scope
+fields (documents: the owner; facts: user, agent, app and run) and content in a table, the
 content's words in an FTS5 index. It only finds keyword candidates; memio.ranking scores them.
 
 It follows Chroma, never leads: a write marks it dirty (committed) before Chroma is written and
@@ -16,19 +17,37 @@ written before this index existed).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-_SCHEMA = """
+import numpy as np
+
+from memio.filters import FilterNode
+from memio.providers.chroma._base import ChromaBackend
+from memio.providers.chroma._codec import scope_key
+from memio.providers.chroma._store import ChromaStore, M
+from memio.ranking import Candidate
+
+
+def _schema(columns: Sequence[str]) -> str:
+    """The index's tables: id, the scope `columns` and content, the content's words in FTS5."""
+    owners = "".join(f", {column} TEXT" for column in columns)
+    indexes = "".join(
+        f"CREATE INDEX IF NOT EXISTS docs_{column.removesuffix('_id')} ON docs ({column});\n"
+        for column in columns
+    )
+    return f"""
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS docs (
-    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, user_id TEXT, content TEXT NOT NULL
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE{owners}, content TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS docs_user ON docs (user_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5 (
+{indexes}CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5 (
     content, content = 'docs', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TRIGGER IF NOT EXISTS docs_ai AFTER INSERT ON docs BEGIN
@@ -43,21 +62,34 @@ CREATE TRIGGER IF NOT EXISTS docs_au AFTER UPDATE ON docs BEGIN
 END;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-# A read's scope, as everywhere (`_shared.in_read_scope`); parameters: user_id, user_id, shared.
-_SCOPE = "(? IS NULL OR d.user_id = ? OR (? AND d.user_id IS NULL))"
 
-Entry = tuple[str, str | None, str]  # id, owner, content
+
+Entry = tuple[Any, ...]  # id, the scope columns' values, content
+Scope = tuple[str, tuple[Any, ...]]  # an SQL condition over the `d` alias, and its parameters
+
+
+def owner_scope(user_id: str | None, shared: bool) -> Scope:
+    """A documents read's scope, as everywhere (`_shared.in_read_scope`)."""
+    return "(? IS NULL OR d.user_id = ? OR (? AND d.user_id IS NULL))", (user_id, user_id, shared)
+
+
+def exact_scope(scope: Mapping[str, str | None]) -> Scope:
+    """A facts read's scope: every given field equal."""
+    given = {name: value for name, value in scope.items() if value is not None}
+    condition = " AND ".join(f"d.{name} = ?" for name in given) or "1"
+    return condition, tuple(given.values())
 
 
 class KeywordIndex:
     """One collection's word index; every method is blocking (call it from a thread)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self._columns = tuple(columns)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self.stale = False  # a write failed between Chroma and this index: not used until rebuilt
         with self._lock:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_schema(columns))
 
     def _dirty(self) -> bool:
         row = self._db.execute("SELECT value FROM state WHERE key = 'dirty'").fetchone()
@@ -72,9 +104,7 @@ class KeywordIndex:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute("DELETE FROM docs")
-                self._db.executemany(
-                    "INSERT INTO docs (id, user_id, content) VALUES (?, ?, ?)", entries()
-                )
+                self._db.executemany(self._insert(), entries())
                 self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 0)")
                 self._db.execute("COMMIT")
             except BaseException:
@@ -91,10 +121,9 @@ class KeywordIndex:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                changed = ", ".join(f"{c} = excluded.{c}" for c in (*self._columns, "content"))
                 self._db.executemany(
-                    "INSERT INTO docs (id, user_id, content) VALUES (?, ?, ?) ON CONFLICT (id)"
-                    " DO UPDATE SET user_id = excluded.user_id, content = excluded.content",
-                    upserts,
+                    f"{self._insert()} ON CONFLICT (id) DO UPDATE SET {changed}", upserts
                 )
                 self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in deletes])
                 self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 0)")
@@ -103,26 +132,202 @@ class KeywordIndex:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def _insert(self) -> str:
+        names = ("id", *self._columns, "content")
+        return f"INSERT INTO docs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
     def candidates(
-        self, words: Sequence[str], user_id: str | None, shared: bool
+        self, words: Sequence[str], scope: Scope
     ) -> tuple[list[tuple[str, str]], int] | None:
-        """(id, content) of the scope's documents holding one of `words` (letters and digits
-        only, so each is a valid FTS5 string), and the scope's size; None when stale."""
-        scope = (user_id, user_id, shared)
-        match = " OR ".join(f'"{word}"' for word in words)
+        """(id, content) of the scope's documents holding a word that starts with one of `words`
+        (stems of letters and digits only, so each is a valid FTS5 string), and the scope's
+        size; None when stale."""
+        condition, params = scope
+        match = " OR ".join(f'"{word}"*' for word in words)
         with self._lock:
             if self.stale:
                 return None
             found = self._db.execute(
                 "SELECT d.id, d.content FROM docs_fts JOIN docs AS d ON d.rowid = docs_fts.rowid"
-                f" WHERE docs_fts MATCH ? AND {_SCOPE}",
-                (match, *scope),
+                f" WHERE docs_fts MATCH ? AND {condition}",
+                (match, *params),
             ).fetchall()
             total = self._db.execute(
-                f"SELECT count(*) FROM docs AS d WHERE {_SCOPE}", scope
+                f"SELECT count(*) FROM docs AS d WHERE {condition}", params
             ).fetchone()[0]
         return found, total
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_ENTRY_PAGE = 1000
+
+
+class KeywordIndexedStore(ChromaStore[M]):
+    """A Chroma store with a KeywordIndex beside its embedded data, kept by its row writes; the
+    index holds the scope fields `index_columns` (top-level fields under their `scope_key`)."""
+
+    index_columns: tuple[str, ...]
+
+    def __init__(self, *, backend: ChromaBackend) -> None:
+        super().__init__(backend=backend)
+        self._index: KeywordIndex | None = None
+        self._index_opening = asyncio.Lock()
+
+    def _index_entries(
+        self,
+        ids: Sequence[str],
+        documents: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> list[Entry]:
+        keys = [scope_key(column) for column in self.index_columns]
+        return [
+            (item_id, *(raw.get(key) for key in keys), content)
+            for item_id, content, raw in zip(ids, documents, metadatas, strict=True)
+        ]
+
+    def _entries(self, collection: Any) -> Iterator[Entry]:
+        """Every record of `collection` for the word index (blocking: runs in a thread)."""
+        offset = 0
+        while True:
+            page = collection.get(
+                include=["documents", "metadatas"], limit=_ENTRY_PAGE, offset=offset
+            )
+            yield from self._index_entries(
+                page["ids"], page["documents"] or [], page["metadatas"] or []
+            )
+            if len(page["ids"]) < _ENTRY_PAGE:
+                return
+            offset += _ENTRY_PAGE
+
+    async def _rebuild(self, operation: str, index: KeywordIndex) -> None:
+        handles = await self._backend.handles(operation)  # holds the path lock
+        count = await self._backend.count()
+        await asyncio.to_thread(index.sync, count, lambda: self._entries(handles.main))
+
+    async def _keyword_index(self, operation: str) -> KeywordIndex | None:
+        """The FTS5 index beside embedded data (opened, and rebuilt if needed, on first use);
+        None for a Chroma server, whose keyword candidates are read from Chroma."""
+        path = self._backend.path
+        if path is None:
+            return None
+        async with self._index_opening:
+            if self._index is None:
+                await self._backend.handles(operation)  # holds the path lock
+                file = path / f"memio-keywords-{self._backend.collection}.sqlite3"
+                index = await asyncio.to_thread(KeywordIndex, file, self.index_columns)
+                try:
+                    await self._rebuild(operation, index)
+                except BaseException:
+                    await asyncio.to_thread(index.close)
+                    raise
+                self._index = index
+            return self._index
+
+    async def _keyword_candidates(
+        self,
+        operation: str,
+        words: list[str],
+        *,
+        scope: Scope,
+        scope_where: dict[str, Any] | None,
+        tree: FilterNode | None,
+    ) -> tuple[list[Any], int]:
+        """The keyword candidates of a search (memio.ranking's `keyword`): from the word index,
+        or, with filters (they need the metadata Chroma holds) or a Chroma server, the scope read
+        from Chroma."""
+        index = None if tree is not None else await self._keyword_index(operation)
+        found = None
+        if index is not None:
+            found = await asyncio.to_thread(index.candidates, words, scope)
+        if found is None:
+            records = await self._in_scope(operation, scope_where=scope_where, tree=tree)
+            return records, len(records)
+        rows, in_scope = found
+        return [Candidate(item_id, content) for item_id, content in rows], in_scope
+
+    async def _hydrate(
+        self, operation: str, records: list[Any], scope_where: dict[str, Any] | None
+    ) -> dict[str, M]:
+        """The full records of ranked candidates (memio.ranking's `hydrate`)."""
+        wanted = [r.id for r in records if isinstance(r, Candidate)]
+        rows = await self._get_rows(operation, ids=wanted, where=scope_where) if wanted else []
+        loaded = {row.id: self._decode(row) for row in rows}
+        loaded.update({r.id: r for r in records if not isinstance(r, Candidate)})
+        return loaded
+
+    async def _indexed(
+        self,
+        operation: str,
+        write: Callable[[], Awaitable[None]],
+        *,
+        upserts: Sequence[Entry] = (),
+        deletes: Sequence[str] = (),
+    ) -> None:
+        """Run a Chroma write with the word index marked dirty until it holds the change; if
+        either step fails, rebuild the index from Chroma (the caller holds the store's write
+        lock), or leave it stale for the next open."""
+        index = await self._keyword_index(operation)
+        if index is None:
+            await write()
+            return
+        await asyncio.to_thread(index.mark_dirty)
+        try:
+            await write()
+            await asyncio.to_thread(index.apply, upserts=upserts, deletes=deletes)
+        except BaseException:
+            index.stale = True
+            with contextlib.suppress(Exception):
+                await self._rebuild(operation, index)
+            raise
+
+    async def _add_rows(
+        self,
+        operation: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        await self._indexed(
+            operation,
+            lambda: super(KeywordIndexedStore, self)._add_rows(
+                operation, ids, vectors, documents, metadatas
+            ),
+            upserts=self._index_entries(ids, documents, metadatas),
+        )
+
+    async def _update_rows(
+        self,
+        operation: str,
+        ids: Sequence[str],
+        vectors: np.ndarray | None,
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        """Without new `vectors` the content is unchanged (see ChromaStore), and so is the
+        scope (a record never changes its owner): the index has nothing to learn."""
+        await self._indexed(
+            operation,
+            lambda: super(KeywordIndexedStore, self)._update_rows(
+                operation, ids, vectors, documents, metadatas
+            ),
+            upserts=[] if vectors is None else self._index_entries(ids, documents, metadatas),
+        )
+
+    async def _delete_rows(self, operation: str, ids: Sequence[str]) -> None:
+        await self._indexed(
+            operation,
+            lambda: super(KeywordIndexedStore, self)._delete_rows(operation, ids),
+            deletes=ids,
+        )
+
+    async def aclose(self) -> None:
+        index, self._index = self._index, None
+        try:
+            if index is not None:
+                await asyncio.to_thread(index.close)
+        finally:
+            await super().aclose()

@@ -234,13 +234,11 @@ class ChromaStore(Generic[M]):
         scope_where: dict[str, Any] | None,
         tree: FilterNode | None,
         limit: int,
-        threshold: float | None = None,
     ) -> list[M]:
         """Vector queries over the pushed-down `where`, growing `n_results` until the best
-        `limit` results that pass the exact filter (and threshold) are known for sure: the query
-        came back short (it saw every candidate), or the `limit`-th kept result scores strictly
-        above everything not fetched (so ties at the cut are settled too), or nothing unseen can
-        reach the threshold."""
+        `limit` results that pass the exact filter are known for sure: the query came back short
+        (it saw every candidate), or the `limit`-th kept result scores strictly above everything
+        not fetched (so ties at the cut are settled too)."""
         vector = (await self._backend.embed([query]))[0]
         push = await self._pushdown(operation, tree)
         where = all_of(scope_where, push.where)
@@ -251,17 +249,9 @@ class ChromaStore(Generic[M]):
                 (row, cosine_score(float(sim))) for row, sim in zip(rows, similarities, strict=True)
             ]
             lowest = min((score for _, score in scored), default=0.0)
-            kept = [
-                (row, score)
-                for row, score in scored
-                if (threshold is None or score >= threshold) and self._matches(tree, row)
-            ]
+            kept = [(row, score) for row, score in scored if self._matches(tree, row)]
             kept.sort(key=lambda pair: (-pair[1], pair[0].seq, pair[0].id))
-            if (
-                len(rows) < n
-                or (len(kept) >= limit and kept[limit - 1][1] > lowest)
-                or (threshold is not None and lowest < threshold)
-            ):
+            if len(rows) < n or (len(kept) >= limit and kept[limit - 1][1] > lowest):
                 break
             n *= 4
         return [

@@ -17,9 +17,7 @@ owner change) each is decided on its own.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,10 +68,10 @@ from memio.providers.chroma._codec import (
     to_micros,
     with_removals,
 )
-from memio.providers.chroma._keywords import Entry, KeywordIndex
-from memio.providers.chroma._store import ChromaStore, Row
+from memio.providers.chroma._keywords import KeywordIndexedStore, owner_scope
+from memio.providers.chroma._store import Row
 from memio.providers.chroma._where import Fields
-from memio.ranking import DEFAULT_SEARCH_MODE, Candidate, SearchMode, check_mode
+from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode, check_mode
 
 __all__ = ["ChromaDocumentStore"]
 
@@ -120,28 +118,6 @@ def _flag_shared(collection: Any) -> None:
         offset += _UPGRADE_PAGE
 
 
-def _index_entries(
-    ids: Sequence[str], documents: Sequence[str], metadatas: Sequence[dict[str, Any]]
-) -> list[Entry]:
-    return [
-        (doc_id, raw.get(KEY_USER), content)
-        for doc_id, content, raw in zip(ids, documents, metadatas, strict=True)
-    ]
-
-
-def _entries(collection: Any) -> Iterator[Entry]:
-    """Every document of `collection` for the word index (blocking: runs in a thread)."""
-    offset = 0
-    while True:
-        page = collection.get(
-            include=["documents", "metadatas"], limit=_UPGRADE_PAGE, offset=offset
-        )
-        yield from _index_entries(page["ids"], page["documents"] or [], page["metadatas"] or [])
-        if len(page["ids"]) < _UPGRADE_PAGE:
-            return
-        offset += _UPGRADE_PAGE
-
-
 def _doc_locks(ids: Any) -> list[str]:
     return [f"doc:{doc_id}" for doc_id in ids if doc_id is not None]
 
@@ -158,13 +134,14 @@ class _Write:
     vectors: np.ndarray
 
 
-class ChromaDocumentStore(ChromaStore[Document]):
+class ChromaDocumentStore(KeywordIndexedStore[Document]):
     """DocumentStore over Chroma (embedded PersistentClient or a Chroma server)."""
 
     fields = Fields(
         text={"user_id": KEY_USER},
         timestamps={"created_at": KEY_CREATED, "updated_at": KEY_UPDATED},
     )
+    index_columns = ("user_id",)
 
     def __init__(self, *, backend: ChromaBackend) -> None:
         super().__init__(backend=backend)
@@ -174,8 +151,6 @@ class ChromaDocumentStore(ChromaStore[Document]):
         self._upserts: WriteCoalescer[_Write, list[Document] | MemioError] = WriteCoalescer(
             lambda calls: self._write_batch(calls, replace=True)
         )
-        self._index: KeywordIndex | None = None
-        self._index_opening = asyncio.Lock()
 
     @classmethod
     def from_config(
@@ -191,96 +166,6 @@ class ChromaDocumentStore(ChromaStore[Document]):
                 upgrades={1: _flag_shared},
             )
         )
-
-    # --- the word index (embedded only) ---------------------------------------------------------
-
-    async def _keyword_index(self, operation: str) -> KeywordIndex | None:
-        """The FTS5 index beside embedded data (opened, and rebuilt if needed, on first use);
-        None for a Chroma server, whose keyword candidates are read from Chroma."""
-        path = self._backend.path
-        if path is None:
-            return None
-        async with self._index_opening:
-            if self._index is None:
-                handles = await self._backend.handles(operation)  # holds the path lock
-                file = path / f"memio-keywords-{self._backend.collection}.sqlite3"
-                index = await asyncio.to_thread(KeywordIndex, file)
-                try:
-                    count = await self._backend.count()
-                    await asyncio.to_thread(index.sync, count, lambda: _entries(handles.main))
-                except BaseException:
-                    await asyncio.to_thread(index.close)
-                    raise
-                self._index = index
-            return self._index
-
-    async def _indexed(
-        self,
-        operation: str,
-        write: Callable[[], Awaitable[None]],
-        *,
-        upserts: Sequence[Entry] = (),
-        deletes: Sequence[str] = (),
-    ) -> None:
-        """Run a Chroma write with the word index marked dirty until it holds the change; if
-        either step fails, rebuild the index from Chroma (the caller holds the store's write
-        lock), or leave it stale for the next open."""
-        index = await self._keyword_index(operation)
-        if index is None:
-            await write()
-            return
-        await asyncio.to_thread(index.mark_dirty)
-        try:
-            await write()
-            await asyncio.to_thread(index.apply, upserts=upserts, deletes=deletes)
-        except BaseException:
-            index.stale = True
-            with contextlib.suppress(Exception):
-                handles = await self._backend.handles(operation)
-                count = await self._backend.count()
-                await asyncio.to_thread(index.sync, count, lambda: _entries(handles.main))
-            raise
-
-    async def _add_rows(
-        self,
-        operation: str,
-        ids: Sequence[str],
-        vectors: np.ndarray,
-        documents: Sequence[str],
-        metadatas: Sequence[dict[str, Any]],
-    ) -> None:
-        await self._indexed(
-            operation,
-            lambda: ChromaStore._add_rows(self, operation, ids, vectors, documents, metadatas),
-            upserts=_index_entries(ids, documents, metadatas),
-        )
-
-    async def _update_rows(
-        self,
-        operation: str,
-        ids: Sequence[str],
-        vectors: np.ndarray | None,
-        documents: Sequence[str],
-        metadatas: Sequence[dict[str, Any]],
-    ) -> None:
-        await self._indexed(
-            operation,
-            lambda: ChromaStore._update_rows(self, operation, ids, vectors, documents, metadatas),
-            upserts=[] if vectors is None else _index_entries(ids, documents, metadatas),
-        )
-
-    async def _delete_rows(self, operation: str, ids: Sequence[str]) -> None:
-        await self._indexed(
-            operation, lambda: ChromaStore._delete_rows(self, operation, ids), deletes=ids
-        )
-
-    async def aclose(self) -> None:
-        index, self._index = self._index, None
-        try:
-            if index is not None:
-                await asyncio.to_thread(index.close)
-        finally:
-            await super().aclose()
 
     def _decode(self, row: Row) -> Document:
         raw = row.raw
@@ -353,23 +238,16 @@ class ChromaDocumentStore(ChromaStore[Document]):
             return await self._search("search", query=query, scope_where=scope, tree=tree, limit=n)
 
         async def keyword(words: list[str]) -> tuple[list[Any], int]:
-            # filters need the metadata Chroma holds: then the scope is read from Chroma
-            index = None if tree is not None else await self._keyword_index("search")
-            found = None
-            if index is not None:
-                found = await asyncio.to_thread(index.candidates, words, user_id, shared)
-            if found is None:
-                docs = await self._in_scope("search", scope_where=scope, tree=tree)
-                return docs, len(docs)
-            rows, in_scope = found
-            return [Candidate(doc_id, content) for doc_id, content in rows], in_scope
+            return await self._keyword_candidates(
+                "search",
+                words,
+                scope=owner_scope(user_id, shared),
+                scope_where=scope,
+                tree=tree,
+            )
 
         async def hydrate(records: list[Any]) -> dict[str, Document]:
-            wanted = [r.id for r in records if not isinstance(r, Document)]
-            rows = await self._get_rows("search", ids=wanted, where=scope) if wanted else []
-            loaded = {row.id: self._decode(row) for row in rows}
-            loaded.update({r.id: r for r in records if isinstance(r, Document)})
-            return loaded
+            return await self._hydrate("search", records, scope)
 
         return await ranking.search(
             search_mode,

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from memio import ranking
 from memio.errors import ConflictError, MemioError, NotFoundError
 from memio.filters import parse_filters
 from memio.models import (
@@ -95,8 +96,10 @@ from memio.providers.chroma._codec import (
     to_micros,
     with_removals,
 )
-from memio.providers.chroma._store import ChromaStore, Row
+from memio.providers.chroma._keywords import KeywordIndexedStore, exact_scope
+from memio.providers.chroma._store import Row
 from memio.providers.chroma._where import Fields, all_of
+from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
 
 __all__ = ["ChromaFactStore"]
 
@@ -191,13 +194,14 @@ def _metadata(fact: Fact, seq: int, *, lists: bool, last_event: int) -> dict[str
     return out
 
 
-class ChromaFactStore(ChromaStore[Fact]):
+class ChromaFactStore(KeywordIndexedStore[Fact]):
     """FactStore over Chroma (embedded PersistentClient or a Chroma server)."""
 
     fields = Fields(
         text={name: scope_key(name) for name in FACT_SCOPE},
         timestamps={"created_at": KEY_CREATED, "updated_at": KEY_UPDATED},
     )
+    index_columns = FACT_SCOPE
 
     def __init__(self, *, backend: ChromaBackend) -> None:
         super().__init__(backend=backend)
@@ -266,6 +270,7 @@ class ChromaFactStore(ChromaStore[Fact]):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope, tree, threshold = fact_search_args(
             query=query,
@@ -276,13 +281,28 @@ class ChromaFactStore(ChromaStore[Fact]):
             limit=limit,
             filters=filters,
             threshold=threshold,
+            search_mode=search_mode,
         )
-        return await self._search(
-            "search",
+        where = _scope_where(scope)
+
+        async def semantic(n: int) -> list[Fact]:
+            return await self._search("search", query=query, scope_where=where, tree=tree, limit=n)
+
+        async def keyword(words: list[str]) -> tuple[list[Any], int]:
+            return await self._keyword_candidates(
+                "search", words, scope=exact_scope(scope), scope_where=where, tree=tree
+            )
+
+        async def hydrate(records: list[Any]) -> dict[str, Fact]:
+            return await self._hydrate("search", records, where)
+
+        return await ranking.search(
+            search_mode,
             query=query,
-            scope_where=_scope_where(scope),
-            tree=tree,
             limit=limit,
+            semantic=semantic,
+            keyword=keyword,
+            hydrate=hydrate,
             threshold=threshold,
         )
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from memio import ranking
 from memio.errors import (
     ConflictError,
     InvalidRequestError,
@@ -72,6 +73,7 @@ from memio.providers._shared import (
 from memio.providers.mem0._backend import EPOCH, Backend, Memory, parse_time
 from memio.providers.mem0._oss import LLMSettings, OSSBackend
 from memio.providers.mem0._platform import PlatformBackend
+from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
 
 __all__ = ["LLMConfig", "Mem0Config", "Mem0FactStore"]
 
@@ -286,6 +288,7 @@ class Mem0FactStore:
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope, tree, threshold = fact_search_args(
             query=query,
@@ -296,27 +299,49 @@ class Mem0FactStore:
             limit=limit,
             filters=filters,
             threshold=threshold,
+            search_mode=search_mode,
         )
         await self._open("search")
-        with self._errors("search"):
-            vector = (await self._embed([query]))[0]
-            given = _given(scope)
-            # Over-fetch when memio filters what the backend cannot, so `limit` still holds.
-            k = limit if tree is None else max(limit * 4, 50)
-            while True:
-                hits = await self._backend.similar(query, vector, given, k)
-                in_scope = [(m, cosine_score(sim)) for m, sim in hits if _visible(m, scope)]
-                if threshold is not None:
-                    in_scope = [(m, s) for m, s in in_scope if s >= threshold]
-                facts = await self._facts([m for m, _ in in_scope])
-                kept = [
-                    fact.model_copy(update={"score": score})
-                    for fact, (_, score) in zip(facts, in_scope, strict=True)
-                    if matches(tree, _record(fact))
-                ]
-                if len(kept) >= limit or len(hits) < k:
-                    break
-                k *= 4
+
+        async def semantic(n: int) -> list[Fact]:
+            with self._errors("search"):
+                return await self._similar(query, scope, tree, n)
+
+        async def keyword(words: list[str]) -> tuple[list[Fact], int]:
+            # mem0 has no word index memio could rank with: the scope, read once, is the candidates
+            with self._errors("search"):
+                facts = await self._select(scope, tree)
+            return facts, len(facts)
+
+        return await ranking.search(
+            search_mode,
+            query=query,
+            limit=limit,
+            semantic=semantic,
+            keyword=keyword,
+            threshold=threshold,
+        )
+
+    async def _similar(
+        self, query: str, scope: Mapping[str, str | None], tree: FilterNode | None, limit: int
+    ) -> list[Fact]:
+        """The `limit` facts most similar to `query` in scope and passing the filter."""
+        vector = (await self._embed([query]))[0]
+        given = _given(scope)
+        # Over-fetch when memio filters what the backend cannot, so `limit` still holds.
+        k = limit if tree is None else max(limit * 4, 50)
+        while True:
+            hits = await self._backend.similar(query, vector, given, k)
+            in_scope = [(m, cosine_score(sim)) for m, sim in hits if _visible(m, scope)]
+            facts = await self._facts([m for m, _ in in_scope])
+            kept = [
+                fact.model_copy(update={"score": score})
+                for fact, (_, score) in zip(facts, in_scope, strict=True)
+                if matches(tree, _record(fact))
+            ]
+            if len(kept) >= limit or len(hits) < k:
+                break
+            k *= 4
         kept.sort(key=lambda fact: (-(fact.score or 0.0), *_order(fact)))
         return kept[:limit]
 

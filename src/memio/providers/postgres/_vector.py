@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import psycopg
@@ -30,6 +30,7 @@ from psycopg.pq import Format
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
+from memio import ranking
 from memio.errors import EmbedderMismatchError, MemioError, ProviderError
 from memio.models import MetadataValue
 from memio.protocols import Embedder
@@ -106,6 +107,9 @@ def by_distance(rows: list[Any]) -> list[Any]:
     distance alone (a second sort key would keep PostgreSQL from using the HNSW index), so ties
     are ordered here, within the page."""
     return sorted(rows, key=lambda row: (float(row["distance"]), row["seq"]))
+
+
+R = TypeVar("R")
 
 
 class _VectorDumper(Dumper):
@@ -277,3 +281,52 @@ class PostgresVectorStore(PostgresStore):
             )
         else:
             await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (ef,))
+
+    async def ranked_search(
+        self,
+        mode: Any,
+        *,
+        query: str,
+        limit: int,
+        columns: str,
+        where: str,
+        params: Sequence[Any],
+        decode: Callable[..., R],
+        threshold: float | None = None,
+    ) -> list[R]:
+        """A memio.ranking search over the rows of `self.t AS t` matching `where` (scope and
+        filters, with `params`): the vector ranking by the HNSW index, the keyword candidates
+        by the `search` tsvector (GIN index); `decode(row, score=...)` makes the records."""
+
+        async def semantic(n: int) -> list[R]:
+            [vector] = await self.embed([query])
+            async with self.connection("search") as conn, conn.transaction():
+                await self.search_settings(conn, n)
+                cur = await conn.execute(
+                    f"SELECT {columns}, t.embedding {self.distance} %s AS distance"
+                    f" FROM {self.t} AS t WHERE {where}"
+                    f" ORDER BY t.embedding {self.distance} %s LIMIT %s",
+                    (vector, *params, vector, n),
+                )
+                rows = by_distance(await cur.fetchall())
+            return [
+                decode(row, score=min(1.0, max(0.0, 1.0 - float(row["distance"])))) for row in rows
+            ]
+
+        async def keyword(words: list[str]) -> tuple[list[R], int]:
+            """The scope's rows whose tsvector holds a word starting with a query term (a stem),
+            and how many rows the scope holds. Terms are letters and digits only: valid tsquery
+            words."""
+            async with self.connection("search") as conn:
+                cur = await conn.execute(
+                    f"SELECT {columns}, (SELECT count(*) FROM {self.t} AS t WHERE {where})"
+                    f" AS in_scope FROM {self.t} AS t WHERE {where}"
+                    " AND t.search @@ to_tsquery('simple'::regconfig, %s)",
+                    (*params, *params, " | ".join(f"{word}:*" for word in words)),
+                )
+                rows = await cur.fetchall()
+            return [decode(row) for row in rows], int(rows[0]["in_scope"]) if rows else 0
+
+        return await ranking.search(
+            mode, query=query, limit=limit, semantic=semantic, keyword=keyword, threshold=threshold
+        )

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from memio import ranking
 from memio.errors import ConflictError, NotFoundError
 from memio.filters import parse_filters
 from memio.models import Document, DocumentInput, MetadataValue, Page, utcnow, validate_metadata
@@ -39,7 +38,6 @@ from memio.providers.postgres._filters import Columns, where_sql
 from memio.providers.postgres._vector import (
     EMBEDDERS_TABLE,
     PostgresVectorStore,
-    by_distance,
     metadata_jsonb,
     returned_rows,
 )
@@ -164,42 +162,14 @@ class PostgresDocumentStore(PostgresVectorStore):
         filter_sql, filter_params = where_sql(tree, _FILTER_COLUMNS)
         scope = (user_id, user_id, shared, *filter_params)
 
-        async def semantic(n: int) -> list[Document]:
-            [vector] = await self.embed([query])
-            async with self.connection("search") as conn, conn.transaction():
-                await self.search_settings(conn, n)
-                cur = await conn.execute(
-                    f"SELECT {_COLUMNS}, t.embedding {self.distance} %s AS distance"
-                    f" FROM {self.t} AS t WHERE {_READ_SCOPE} AND {filter_sql}"
-                    f" ORDER BY t.embedding {self.distance} %s LIMIT %s",
-                    (vector, *scope, vector, n),
-                )
-                rows = by_distance(await cur.fetchall())
-            return [
-                _document(row, score=min(1.0, max(0.0, 1.0 - float(row["distance"]))))
-                for row in rows
-            ]
-
-        async def keyword(words: list[str]) -> tuple[list[Document], int]:
-            """The scope's documents whose tsvector holds a query term (GIN index), and how many
-            documents the scope holds. Terms are letters and digits only: valid tsquery words."""
-            async with self.connection("search") as conn:
-                cur = await conn.execute(
-                    f"SELECT {_COLUMNS}, (SELECT count(*) FROM {self.t} AS t"
-                    f" WHERE {_READ_SCOPE} AND {filter_sql}) AS in_scope"
-                    f" FROM {self.t} AS t WHERE {_READ_SCOPE} AND {filter_sql}"
-                    " AND t.search @@ to_tsquery('simple'::regconfig, %s)",
-                    (*scope, *scope, " | ".join(words)),
-                )
-                rows = await cur.fetchall()
-            return [_document(row) for row in rows], int(rows[0]["in_scope"]) if rows else 0
-
-        return await ranking.search(
+        return await self.ranked_search(
             search_mode,
             query=query,
             limit=limit,
-            semantic=semantic,
-            keyword=keyword,
+            columns=_COLUMNS,
+            where=f"{_READ_SCOPE} AND {filter_sql}",
+            params=scope,
+            decode=_document,
         )
 
     # --- writes --------------------------------------------------------------------------------

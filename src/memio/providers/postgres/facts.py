@@ -63,10 +63,10 @@ from memio.providers.postgres._filters import Columns, where_sql
 from memio.providers.postgres._vector import (
     EMBEDDERS_TABLE,
     PostgresVectorStore,
-    by_distance,
     metadata_jsonb,
     returned_rows,
 )
+from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
 
 __all__ = ["PostgresFactStore"]
 
@@ -243,6 +243,7 @@ class PostgresFactStore(PostgresVectorStore):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
         scope, tree, threshold = fact_search_args(
             query=query,
@@ -253,25 +254,20 @@ class PostgresFactStore(PostgresVectorStore):
             limit=limit,
             filters=filters,
             threshold=threshold,
+            search_mode=search_mode,
         )
-        [vector] = await self.embed([query])
         scope_sql, scope_params = _scope_sql(scope)
         filter_sql, filter_params = where_sql(tree, _FILTER_COLUMNS)
-        async with self.connection("search") as conn, conn.transaction():
-            await self.search_settings(conn, limit)
-            cur = await conn.execute(
-                f"SELECT {_COLUMNS}, t.embedding {self.distance} %s AS distance"
-                f" FROM {self.t} AS t WHERE {scope_sql} AND {filter_sql}"
-                f" ORDER BY t.embedding {self.distance} %s LIMIT %s",
-                (vector, *scope_params, *filter_params, vector, limit),
-            )
-            rows = by_distance(await cur.fetchall())
-        out = []
-        for row in rows:
-            score = min(1.0, max(0.0, 1.0 - float(row["distance"])))
-            if threshold is None or score >= threshold:
-                out.append(_fact(row, score=score))
-        return out
+        return await self.ranked_search(
+            search_mode,
+            query=query,
+            limit=limit,
+            columns=_COLUMNS,
+            where=f"{scope_sql} AND {filter_sql}",
+            params=(*scope_params, *filter_params),
+            decode=_fact,
+            threshold=threshold,
+        )
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         require_text(fact_id, field="fact_id")

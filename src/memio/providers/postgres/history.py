@@ -1,4 +1,5 @@
-"""Conversation history in PostgreSQL: sessions, ordered messages, full-text search."""
+"""Conversation history in PostgreSQL: sessions, ordered messages, search (memio.ranking): keyword
+candidates from a tsvector (GIN index), embeddings beside the messages for semantic search."""
 
 from __future__ import annotations
 
@@ -7,23 +8,25 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from memio import ranking
 from memio.errors import ConflictError, NotFoundError
-from memio.models import Message, Page, utcnow
+from memio.models import FoundMessage, Message, Page, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.providers._shared import (
+    MessageVectors,
     ProviderContext,
+    history_search_args,
     message_batch,
     new_id,
     optional_text,
     require_text,
 )
 from memio.providers.postgres._base import (
-    TS_CONFIG,
+    PROVIDER,
     PostgresStore,
-    any_word_tsquery,
     as_utc,
-    query_words,
 )
+from memio.ranking import HISTORY_SEARCH_MODE, SearchMode
 
 __all__ = ["PostgresHistoryStore"]
 
@@ -56,20 +59,34 @@ HISTORY_MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX history_messages_search ON {s}.history_messages USING gin (search);
         """,
     ),
+    (
+        2,
+        # Each message's embedding (float32 bytes) for semantic and hybrid search, searched by
+        # brute force over the scope (a session or a user's sessions), so no pgvector is needed;
+        # NULL for messages stored before (embedded by the first search that reads them).
+        "ALTER TABLE {s}.history_messages ADD COLUMN IF NOT EXISTS embedding bytea;",
+    ),
 )
 
 _COLUMNS = "position, id, role, content, name, metadata, created_at"
 
 
 def _message(row: Mapping[str, Any], score: float | None = None) -> Message:
-    return Message(
+    return Message(**_message_fields(row), score=score)
+
+
+def _found(row: Mapping[str, Any]) -> FoundMessage:
+    return FoundMessage(**_message_fields(row), session_id=row["session_id"])
+
+
+def _message_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(
         id=row["id"],
         role=row["role"],
         content=row["content"],
         name=row["name"],
         metadata=row["metadata"] or {},
         timestamp=as_utc(row["created_at"]),
-        score=score,
     )
 
 
@@ -88,7 +105,11 @@ class PostgresHistoryStore(PostgresStore):
     def from_config(
         cls, config: Mapping[str, Any], context: ProviderContext
     ) -> PostgresHistoryStore:
-        return cls(**cls.config_kwargs(config))
+        store = cls(**cls.config_kwargs(config))
+        store.vectors = MessageVectors(context.embedder, provider=PROVIDER)
+        return store
+
+    vectors = MessageVectors(None, provider=PROVIDER)  # keyword search only, unless from_config
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -113,6 +134,7 @@ class PostgresHistoryStore(PostgresStore):
             )
             for m in batch
         ]
+        blobs = await self.vectors.blobs([m.content for m in stored])
         async with self.connection("add") as conn, conn.transaction():
             cur = await conn.execute(
                 f"INSERT INTO {self.s}.history_sessions AS s"
@@ -134,8 +156,8 @@ class PostgresHistoryStore(PostgresStore):
             async with conn.cursor() as cur:
                 await cur.executemany(
                     f"INSERT INTO {self.s}.history_messages"
-                    " (session_id, position, id, role, content, name, metadata, created_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    " (session_id, position, id, role, content, name, metadata, created_at,"
+                    " embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     [
                         (
                             session_id,
@@ -146,8 +168,9 @@ class PostgresHistoryStore(PostgresStore):
                             m.name,
                             Jsonb(m.metadata),
                             m.timestamp,
+                            blob,
                         )
-                        for i, m in enumerate(stored)
+                        for i, (m, blob) in enumerate(zip(stored, blobs, strict=True))
                     ],
                 )
         return stored
@@ -245,40 +268,77 @@ class PostgresHistoryStore(PostgresStore):
     async def search(
         self,
         *,
-        session_id: str,
         query: str,
+        session_id: str | None = None,
         limit: int = 10,
         user_id: str | None = None,
-    ) -> list[Message]:
-        require_text(session_id, field="session_id")
-        require_text(query, field="query")
+        search_mode: SearchMode = HISTORY_SEARCH_MODE,
+    ) -> list[FoundMessage]:
+        history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
         optional_text(user_id, field="user_id")
-        check_limit(limit)
-        words = query_words(query)
-        async with self.connection("search") as conn:
-            await self._check_session(conn, session_id, user_id)
-            if not words:
+        self.vectors.check(search_mode)
+        if session_id is not None:
+            where, params = "m.session_id = %s", (session_id,)
+            async with self.connection("search") as conn:
+                await self._check_session(conn, session_id, user_id)
+        elif user_id is not None:
+            where = f"m.session_id IN (SELECT session_id FROM {self.s}.history_sessions"
+            where += " WHERE user_id = %s)"
+            params = (user_id,)
+        else:
+            where, params = "TRUE", ()
+
+        async def keyword(words: list[str]) -> tuple[list[FoundMessage], int]:
+            """The scope's messages whose tsvector holds a word starting with a query term (a
+            stem; GIN index), and how many messages the scope holds. Terms are letters and
+            digits only: valid tsquery words."""
+            async with self.connection("search") as conn:
+                cur = await conn.execute(
+                    f"SELECT {_COLUMNS}, m.session_id, (SELECT count(*)"
+                    f" FROM {self.s}.history_messages AS m WHERE {where}) AS in_scope"
+                    f" FROM {self.s}.history_messages AS m WHERE {where}"
+                    " AND m.search @@ to_tsquery('simple'::regconfig, %s)"
+                    " ORDER BY m.session_id, m.position",
+                    (*params, *params, " | ".join(f"{word}:*" for word in words)),
+                )
+                rows = await cur.fetchall()
+            return [_found(row) for row in rows], int(rows[0]["in_scope"]) if rows else 0
+
+        async def semantic(n: int) -> list[FoundMessage]:
+            async with self.connection("search") as conn:
+                cur = await conn.execute(
+                    f"SELECT {_COLUMNS}, m.session_id, m.embedding"
+                    f" FROM {self.s}.history_messages AS m WHERE {where}"
+                    " ORDER BY m.session_id, m.position",
+                    params,
+                )
+                rows = await cur.fetchall()
+            if not rows:
                 return []
-            # Each word through plainto_tsquery (which accepts any input), ORed: a message
-            # matches when it holds any of the words; the GIN index finds those.
-            # Ranking: first how many distinct query words the message holds, then
-            # ts_rank_cd(..., 32), which is rank / (rank + 1), in [0, 1).
-            any_word = any_word_tsquery(len(words))
-            cur = await conn.execute(
-                f"SELECT {_COLUMNS}, ts_rank_cd(m.search, q.any_word, 32) AS rank,"
-                " (SELECT count(*) FROM unnest(q.each_word) AS w(query)"
-                "  WHERE m.search @@ w.query) AS matched"
-                f" FROM {self.s}.history_messages AS m, (SELECT {any_word} AS any_word,"
-                f" ARRAY(SELECT plainto_tsquery('{TS_CONFIG}'::regconfig, t)"
-                "  FROM unnest(%s::text[]) AS t) AS each_word) AS q"
-                " WHERE m.session_id = %s AND m.search @@ q.any_word"
-                " ORDER BY matched DESC, rank DESC, m.position LIMIT %s",
-                (*words, words, session_id, limit),
+
+            async def keep(fresh: dict[int, bytes]) -> None:
+                async with self.connection("search") as conn, conn.cursor() as cur:
+                    await cur.executemany(
+                        f"UPDATE {self.s}.history_messages SET embedding = %s"
+                        " WHERE session_id = %s AND position = %s",
+                        [
+                            (blob, rows[i]["session_id"], rows[i]["position"])
+                            for i, blob in fresh.items()
+                        ],
+                    )
+
+            best = await self.vectors.nearest(
+                query,
+                [None if row["embedding"] is None else bytes(row["embedding"]) for row in rows],
+                [row["content"] for row in rows],
+                n=n,
+                keep=keep,
             )
-            rows = await cur.fetchall()
-        return [
-            _message(row, score=_score(row["matched"], row["rank"], len(words))) for row in rows
-        ]
+            return [_found(rows[i]).model_copy(update={"score": score}) for i, score in best]
+
+        return await ranking.search(
+            search_mode, query=query, limit=limit, semantic=semantic, keyword=keyword
+        )
 
     async def count(self) -> int:
         async with self.connection("count") as conn:
@@ -295,10 +355,3 @@ class PostgresHistoryStore(PostgresStore):
         row = await cur.fetchone()
         if row is None or (user_id is not None and row["user_id"] != user_id):
             raise NotFoundError("session", session_id)
-
-
-def _score(matched: int, rank: float, words: int) -> float:
-    """(words matched + ts_rank_cd in [0, 1)) / (query words + 1): in [0, 1), ordered like the
-    ranking (more distinct query words first, then the cover-density rank)."""
-    value = (int(matched) + min(max(float(rank), 0.0), 1.0)) / (words + 1)
-    return min(1.0, max(0.0, value))

@@ -21,6 +21,7 @@ from memio.models import (
     Fact,
     FactEvent,
     FactInput,
+    FoundMessage,
     GraphResult,
     Message,
     Page,
@@ -42,6 +43,7 @@ __all__ = ["RemoteDocumentStore", "RemoteFactStore", "RemoteGraphStore", "Remote
 _FACTS = TypeAdapter(list[Fact])
 _EVENTS = TypeAdapter(list[FactEvent])
 _MESSAGES = TypeAdapter(list[Message])
+_FOUND = TypeAdapter(list[FoundMessage])
 _DOCUMENTS = TypeAdapter(list[Document])
 _TRIPLES = TypeAdapter(list[Triple])
 
@@ -198,6 +200,7 @@ class RemoteFactStore(_RemoteStore):
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
+        search_mode: SearchMode = "hybrid",
     ) -> list[Fact]:
         body = _body(
             query=query,
@@ -208,6 +211,7 @@ class RemoteFactStore(_RemoteStore):
             limit=limit,
             filters=filters,
             threshold=threshold,
+            search_mode=search_mode,
         )
         data = await self._json("POST", "/v1/facts/search", operation="search", body=body)
         return _FACTS.validate_python(data)
@@ -356,19 +360,24 @@ class RemoteHistoryStore(_RemoteStore):
     async def search(
         self,
         *,
-        session_id: str,
         query: str,
+        session_id: str | None = None,
         limit: int = 10,
         user_id: str | None = None,
-    ) -> list[Message]:
-        data = await self._json(
-            "POST",
-            self._session(session_id, "search"),
-            operation="search",
-            item=("session", session_id),
-            body=_body(query=query, limit=limit, user_id=user_id),
+        search_mode: SearchMode = "keyword",
+    ) -> list[FoundMessage]:
+        body = _body(
+            query=query,
+            session_id=session_id,
+            limit=limit,
+            user_id=user_id,
+            search_mode=search_mode,
         )
-        return _MESSAGES.validate_python(data)
+        item = None if session_id is None else ("session", session_id)
+        data = await self._json(
+            "POST", "/v1/history/search", operation="search", item=item, body=body
+        )
+        return _FOUND.validate_python(data)
 
     async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
         await self._http.call(

@@ -43,6 +43,7 @@ from memio.errors import InvalidRequestError, NotFoundError
 from memio.models import Fact, FactInput, validate_metadata
 from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
+from memio.ranking import SearchMode
 from memio.server.auth import principal_of, require_admin_unless_bound
 from memio.server.deps import TOO_DEEP, FactsDep
 from memio.server.links import link_to
@@ -189,7 +190,11 @@ class SearchBody(ListBody):
         default=None, description="Minimum score (0..1)."
     )
     rerank: bool | None = Field(
-        default=None, description="Ignored: memio does not rerank.", json_schema_extra=IGNORED
+        default=None,
+        description="true: rank by keyword and meaning fused (memio's hybrid search, no LLM).",
+    )
+    keyword_search: bool | None = Field(
+        default=None, description="true: keyword matches join the ranking (hybrid search)."
     )
     fields: list[str] | None = Field(default=None, description="Only these fields per result.")
     output_format: str | None = None
@@ -393,14 +398,27 @@ async def collect(facts: FactStore, translation: Translation) -> list[Fact]:
             return items
 
 
+def search_mode(*flags: bool | None) -> SearchMode:
+    """mem0 searches by meaning unless asked for more (`keyword_search`, `rerank`): memio's
+    answer to either is its hybrid ranking, so scores and thresholds stay mem0's by default."""
+    return "hybrid" if any(flags) else "semantic"
+
+
 async def search_facts(
-    facts: FactStore, query: str, translation: Translation, *, limit: int, threshold: float | None
+    facts: FactStore,
+    query: str,
+    translation: Translation,
+    *,
+    limit: int,
+    threshold: float | None,
+    mode: SearchMode = "semantic",
 ) -> list[Fact]:
     return await facts.search(
         query=query,
         **translation.store_args(),
         limit=check_limit(limit, field="top_k"),
         threshold=threshold,
+        search_mode=mode,
     )
 
 
@@ -637,6 +655,7 @@ async def _search(request: Request, body: SearchBody, facts: FactStore) -> list[
         translation,
         limit=DEFAULT_TOP_K if limit is None else limit,
         threshold=body.threshold,
+        mode=search_mode(body.keyword_search, body.rerank),
     )
     return [project_fields(platform_memory(fact), body.fields) for fact in found]
 

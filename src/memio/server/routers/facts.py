@@ -111,6 +111,7 @@ async def search_facts(body: FactSearch, facts: FactsDep) -> list[Fact]:
         limit=body.limit,
         filters=body.filters,
         threshold=body.threshold,
+        search_mode=body.search_mode,
     )
 
 

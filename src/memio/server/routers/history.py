@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, Query, Request, Response, status
 
-from memio.models import Message
+from memio.models import FoundMessage, Message
 from memio.server.deps import PAGED, HistoryDep, admin_unless_scoped, set_next_cursor, written
 from memio.server.routing import make_router
 from memio.server.rules import Text
@@ -12,6 +12,7 @@ from memio.server.schemas import (
     DeletedCount,
     HistoryAdd,
     HistorySearch,
+    HistorySearchAll,
     SessionListResponse,
     SessionOwner,
 )
@@ -104,7 +105,24 @@ async def search_session(
 ) -> list[Message]:
     """Messages of the session matching the query, best first, with `score` in [0, 1]."""
     return await history.search(
-        session_id=session_id, query=body.query, limit=body.limit, user_id=body.user_id
+        session_id=session_id,
+        query=body.query,
+        limit=body.limit,
+        user_id=body.user_id,
+        search_mode=body.search_mode,
+    )
+
+
+@router.post("/search", response_model=list[FoundMessage], summary="Search Sessions")
+async def search_sessions(body: HistorySearchAll, history: HistoryDep) -> list[FoundMessage]:
+    """Messages of every session of `user_id` (or of one `session_id`), best first, each with
+    its `session_id` and `score` in [0, 1]."""
+    return await history.search(
+        query=body.query,
+        session_id=body.session_id,
+        limit=body.limit,
+        user_id=body.user_id,
+        search_mode=body.search_mode,
     )
 
 
