@@ -38,8 +38,8 @@ def server(tmp_path_factory):
             ]
         },
         "server": {"rate_limit": {"enabled": False}},
-        # no graph store: its calls answer 501
-        "stores": {kind: {"provider": "memory"} for kind in ("facts", "history", "documents")},
+        # no history store: its calls answer 501
+        "stores": {kind: {"provider": "memory"} for kind in ("facts", "documents", "graph")},
     }
     with run_server(config) as process:
         yield process
@@ -72,7 +72,7 @@ async def test_errors_come_back_as_memio_errors(server):
             await client.facts.get_all(filters={"$and": {"kind": "note"}})
         assert filters.value.field == "filters.$and"
         with pytest.raises(NotSupportedError):
-            await client.graph.add(triples=[{"subject": "a", "predicate": "b", "object": "c"}])
+            await client.history.add(session_id="s", messages=[{"role": "user", "content": "hi"}])
     async with memio.connect(server.base_url, api_key="wrong-key") as client:
         with pytest.raises(ForbiddenError):
             await client.facts.get_all(user_id="bob")
@@ -85,6 +85,33 @@ async def test_a_bound_key_acts_for_its_user_only(server):
         with pytest.raises(ForbiddenError) as other:
             await alice.facts.get_all(user_id="mallory")
         assert other.value.field == "user_id"
+
+
+async def test_restore_routes_are_for_operators_only(server):
+    """A restore writes an item with whatever scope it names: a key bound to one user is refused
+    before anything is written (these routes are not in /openapi.json, so the tenancy walk
+    cannot reach them)."""
+    async with memio.connect(server.base_url, api_key=KEY) as admin:
+        fact = await admin.facts.add(content="exported fact", user_id="bob")
+        events = await admin.facts.history(fact_id=fact.id)
+        document = await admin.documents.add(content="exported doc", user_id="bob")
+        [triple] = await admin.graph.add(
+            triples=[{"subject": "bob", "predicate": "likes", "object": "tea"}], user_id="bob"
+        )
+        for store in (admin.facts, admin.documents, admin.graph):
+            await store.delete_all(user_id="bob")
+        async with memio.connect(server.base_url, api_key=USER_KEY) as alice:
+            with pytest.raises(ForbiddenError):
+                await alice.facts.restore(fact=fact, history=events)
+            with pytest.raises(ForbiddenError):
+                await alice.documents.restore(document=document)
+            with pytest.raises(ForbiddenError):
+                await alice.graph.restore(triple=triple)
+        with pytest.raises(NotFoundError):
+            await admin.facts.get(fact_id=fact.id)
+        assert await admin.facts.restore(fact=fact, history=events) is True
+        assert await admin.documents.restore(document=document) is True
+        assert await admin.graph.restore(triple=triple) is True
 
 
 async def test_an_unreachable_server_is_a_provider_error_naming_remote():

@@ -96,11 +96,10 @@ ADDITIONS = [
     ("POST", "/v1/documents/batch", 201),
     ("PUT", "/v1/documents/batch", 200),
     ("DELETE", "/v1/documents/batch", 200),
-    # for the Python client (memio.connect): session owner, and restore for memio import
+    # for the Python client (memio.connect): the session owner (its restore routes, for
+    # `memio import` through a server, are not in the OpenAPI document)
     ("GET", "/v1/history/sessions/{session_id}", 200),
-    ("POST", "/v1/facts/restore", 201),
-    ("POST", "/v1/documents/restore", 201),
-    ("POST", "/v1/graph/restore", 201),
+    ("POST", "/v1/history/search", 200),  # search across sessions (branch search)
 ]
 
 # The four store routers (other dialects, e.g. mem0's /v1/memories, live beside them).
