@@ -89,11 +89,25 @@ class _RemoteStore:
     async def _json(self, method: str, path: str, *, operation: str, **kwargs: Any) -> Any:
         return (await self._http.call(method, path, operation=operation, **kwargs)).json()
 
-    async def _deleted(self, path: str, *, operation: str, **kwargs: Any) -> int:
+    async def _represented(self, method: str, path: str, *, operation: str, **kwargs: Any) -> Any:
+        """The body a 204 route gives with ``Prefer: return=representation``; a server that
+        ignores the header (older than this client) is a ProviderError saying so, not a parse
+        error."""
         answer = await self._http.call(
-            "DELETE", path, operation=operation, headers=REPRESENTATION, **kwargs
+            method, path, operation=operation, headers=REPRESENTATION, **kwargs
         )
-        return int(answer.json()["deleted"])
+        if answer.status_code == 204:
+            raise ProviderError(
+                f"the server at {self._http.url} does not return what it wrote "
+                "(Prefer: return=representation): is it memio 0.4 or later?",
+                provider=PROVIDER,
+                operation=operation,
+            )
+        return answer.json()
+
+    async def _deleted(self, path: str, *, operation: str, **kwargs: Any) -> int:
+        data = await self._represented("DELETE", path, operation=operation, **kwargs)
+        return int(data["deleted"])
 
     async def count(self) -> int:
         """The server's count of this store (`GET /status`: an operator credential)."""
@@ -314,12 +328,8 @@ class RemoteHistoryStore(_RemoteStore):
             ],
             user_id=user_id,
         )
-        data = await self._json(
-            "POST",
-            self._session(session_id, "messages"),
-            operation="add",
-            body=body,
-            headers=REPRESENTATION,
+        data = await self._represented(
+            "POST", self._session(session_id, "messages"), operation="add", body=body
         )
         return _MESSAGES.validate_python(data)
 
@@ -549,9 +559,7 @@ class RemoteGraphStore(_RemoteStore):
             triples=[item.model_dump(mode="json", include=parts) for item in items],
             user_id=user_id,
         )
-        data = await self._json(
-            "POST", "/v1/graph/triples", operation="add", body=body, headers=REPRESENTATION
-        )
+        data = await self._represented("POST", "/v1/graph/triples", operation="add", body=body)
         return _TRIPLES.validate_python(data)
 
     async def get(
