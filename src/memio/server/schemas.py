@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memio.models import Document, Fact, FactEvent, Triple
 from memio.pagination import MAX_LIMIT
 from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
 from memio.server.expiry import MAX_TTL_SECONDS, ONE_EXPIRY
@@ -187,6 +188,11 @@ class SessionListResponse(BaseModel):
     sessions: list[str]
 
 
+class SessionOwner(BaseModel):
+    session_id: str
+    user_id: str | None
+
+
 # -- documents --------------------------------------------------------------------------------
 
 
@@ -257,3 +263,29 @@ class GraphSearch(BaseModel):
     user_id: Id = None
     limit: int = _limit(10)
     include_shared: bool = _SHARED
+
+
+# -- restore (memio import through a server; operator credential) ----------------------------
+
+
+class FactRestore(BaseModel):
+    model_config = _REQUEST
+
+    fact: Fact
+    history: list[FactEvent]
+
+
+class DocumentRestore(BaseModel):
+    model_config = _REQUEST
+
+    document: Document
+
+
+class TripleRestore(BaseModel):
+    model_config = _REQUEST
+
+    triple: Triple
+
+
+class Restored(BaseModel):
+    restored: bool = Field(description="False: an item with this id was there and is untouched")
