@@ -168,11 +168,11 @@ class _Confined:
     async def ping(self) -> None:
         await self._inner.ping()
 
-    async def restore(self, **item: Any) -> bool:
-        """Write an exported item with the scope and times it names (`memio import` through a
-        server): an operator's job, as the item may be anybody's."""
+    async def restore(self, **items: Any) -> list[bool]:
+        """Write exported items with the scopes and times they name (`memio import` through a
+        server): an operator's job, as the items may be anybody's."""
         self._operators_only(f"restoring into the {self.store_kind} store")
-        return await self._write("restore", lambda: self._inner.restore(**item))
+        return await self._write("restore", lambda: self._inner.restore(**items))
 
     async def aclose(self) -> None:
         """Nothing to release: the wrapped store belongs to whoever built it."""

@@ -155,10 +155,11 @@ def written(request: Request, stored: Any) -> Response:
     )
 
 
-RESTORED = {200: {"description": "An item with this id was already there: left untouched"}}
+RESTORED = {200: {"description": "Every item's id was already there: left untouched"}}
 
 
-def restored(response: Response, written_now: bool) -> Any:
-    """The answer of a restore route: 201 when the item was written, 200 when its id was there."""
-    response.status_code = 201 if written_now else 200
-    return Restored(restored=written_now)
+def restored(response: Response, written: list[bool]) -> Any:
+    """The answer of a restore route: 201 when an item was written, 200 when every id was
+    there."""
+    response.status_code = 201 if any(written) else 200
+    return Restored(restored=written)

@@ -27,6 +27,7 @@ __all__ = [
     "DocumentCreate",
     "DocumentSearch",
     "DocumentUpdate",
+    "ExpiredPurge",
     "FactBatch",
     "FactCreate",
     "FactSearch",
@@ -268,24 +269,32 @@ class GraphSearch(BaseModel):
 # -- restore (memio import through a server; operator credential) ----------------------------
 
 
+class ExpiredPurge(BaseModel):
+    model_config = _REQUEST
+
+    before: datetime = Field(description="Delete the facts that expired at or before this time.")
+
+
 class FactRestore(BaseModel):
     model_config = _REQUEST
 
-    fact: Fact
-    history: list[FactEvent]
+    facts: list[Fact] = Field(min_length=1, max_length=MAX_BATCH)
+    histories: dict[str, list[FactEvent]] = Field(default_factory=dict)
 
 
 class DocumentRestore(BaseModel):
     model_config = _REQUEST
 
-    document: Document
+    documents: list[Document] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class TripleRestore(BaseModel):
     model_config = _REQUEST
 
-    triple: Triple
+    triples: list[Triple] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class Restored(BaseModel):
-    restored: bool = Field(description="False: an item with this id was there and is untouched")
+    restored: list[bool] = Field(
+        description="Per item, in order: false when an item with its id was there (untouched)"
+    )

@@ -8,6 +8,7 @@ remote store refuses exactly what the server's own store refuses.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from memio.errors import InvalidRequestError, NotSupportedError, ProviderError
 from memio.models import (
+    KEEP,
     Document,
     DocumentInput,
     Fact,
@@ -29,11 +31,16 @@ from memio.models import (
 )
 from memio.providers._shared import (
     ProviderContext,
+    check_bool,
     coerce_items,
+    expiry_arg,
     id_list,
     include_shared_scope,
     parse_config,
     require_text,
+    restorable_documents,
+    restorable_facts,
+    restorable_triples,
 )
 from memio.providers.remote._http import PROVIDER, REPRESENTATION, RemoteConnection, check_wire
 from memio.ranking import SearchMode
@@ -105,6 +112,12 @@ class _RemoteStore:
             )
         return answer.json()
 
+    async def _restore(self, path: str, body: dict[str, Any]) -> list[bool]:
+        return [
+            bool(item)
+            for item in (await self._json("POST", path, operation="restore", body=body))["restored"]
+        ]
+
     async def _deleted(self, path: str, *, operation: str, **kwargs: Any) -> int:
         data = await self._represented("DELETE", path, operation=operation, **kwargs)
         return int(data["deleted"])
@@ -155,6 +168,7 @@ class RemoteFactStore(_RemoteStore):
         run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         fact_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> Fact:
         body = _body(
             content=content,
@@ -164,6 +178,7 @@ class RemoteFactStore(_RemoteStore):
             run_id=run_id,
             metadata=metadata,
             fact_id=fact_id,
+            expires_at=None if expires_at is None else expiry_arg(expires_at).isoformat(),
         )
         answer = await self._http.call("POST", "/v1/facts", operation="add", body=body)
         return _with_events(answer, [Fact.model_validate(answer.json())])[0]
@@ -174,9 +189,15 @@ class RemoteFactStore(_RemoteStore):
         answer = await self._http.call("POST", "/v1/facts/batch", operation="add_many", body=body)
         return _with_events(answer, _FACTS.validate_python(answer.json()))
 
-    async def get(self, *, fact_id: str) -> Fact:
+    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
         data = await self._json(
-            "GET", _path("/v1/facts", fact_id=fact_id), operation="get", item=("fact", fact_id)
+            "GET",
+            _path("/v1/facts", fact_id=fact_id),
+            operation="get",
+            item=("fact", fact_id),
+            params=_body(
+                include_expired=check_bool(include_expired, field="include_expired") or None
+            ),
         )
         return Fact.model_validate(data)
 
@@ -190,6 +211,7 @@ class RemoteFactStore(_RemoteStore):
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        include_expired: bool = False,
     ) -> Page[Fact]:
         params = _body(
             user_id=user_id,
@@ -199,6 +221,7 @@ class RemoteFactStore(_RemoteStore):
             filters=filters,
             limit=limit,
             cursor=cursor,
+            include_expired=check_bool(include_expired, field="include_expired") or None,
         )
         answer = await self._http.call("GET", "/v1/facts", operation="get_all", params=params)
         return _page(answer, _FACTS.validate_python(answer.json()))
@@ -215,6 +238,7 @@ class RemoteFactStore(_RemoteStore):
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
         search_mode: SearchMode = "hybrid",
+        include_expired: bool = False,
     ) -> list[Fact]:
         body = _body(
             query=query,
@@ -226,6 +250,7 @@ class RemoteFactStore(_RemoteStore):
             filters=filters,
             threshold=threshold,
             search_mode=search_mode,
+            include_expired=check_bool(include_expired, field="include_expired"),
         )
         data = await self._json("POST", "/v1/facts/search", operation="search", body=body)
         return _FACTS.validate_python(data)
@@ -236,15 +261,25 @@ class RemoteFactStore(_RemoteStore):
         fact_id: str,
         content: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        expires_at: Any = KEEP,
     ) -> Fact:
+        body = _body(content=content, metadata=metadata)
+        if expires_at is not KEEP:  # an explicit null clears the expiry
+            expiry = expiry_arg(expires_at)
+            body["expires_at"] = None if expiry is None else expiry.isoformat()
         data = await self._json(
             "PUT",
             _path("/v1/facts", fact_id=fact_id),
             operation="update",
             item=("fact", fact_id),
-            body=_body(content=content, metadata=metadata),
+            body=body,
         )
         return Fact.model_validate(data)
+
+    async def purge_expired(self, *, before: datetime) -> int:
+        body = {"before": expiry_arg(before, field="before").isoformat()}  # type: ignore[union-attr]
+        data = await self._json("POST", "/v1/facts/purge", operation="purge_expired", body=body)
+        return int(data["deleted"])
 
     async def delete(self, *, fact_id: str) -> None:
         await self._http.call(
@@ -283,13 +318,21 @@ class RemoteFactStore(_RemoteStore):
         )
         return _EVENTS.validate_python(data)
 
-    async def restore(self, *, fact: Fact, history: Sequence[FactEvent]) -> bool:
+    async def restore(
+        self,
+        *,
+        facts: Sequence[Fact | Mapping[str, Any]],
+        histories: Mapping[str, Sequence[FactEvent]] | None = None,
+    ) -> list[bool]:
+        checked = restorable_facts(facts, histories)
         body = {
-            "fact": fact.model_dump(mode="json", exclude={"score"}),
-            "history": [event.model_dump(mode="json") for event in history],
+            "facts": [fact.model_dump(mode="json", exclude={"score"}) for fact, _ in checked],
+            "histories": {
+                fact.id: [event.model_dump(mode="json") for event in events]
+                for fact, events in checked
+            },
         }
-        answer = await self._http.call("POST", "/v1/facts/restore", operation="restore", body=body)
-        return answer.status_code == 201
+        return await self._restore("/v1/facts/restore", body)
 
 
 def _with_events(answer: httpx.Response, facts: list[Fact]) -> list[Fact]:
@@ -532,12 +575,14 @@ class RemoteDocumentStore(_RemoteStore):
         )
         return int(data["deleted"])
 
-    async def restore(self, *, document: Document) -> bool:
-        body = {"document": document.model_dump(mode="json", exclude={"score"})}
-        answer = await self._http.call(
-            "POST", "/v1/documents/restore", operation="restore", body=body
-        )
-        return answer.status_code == 201
+    async def restore(self, *, documents: Sequence[Document | Mapping[str, Any]]) -> list[bool]:
+        body = {
+            "documents": [
+                document.model_dump(mode="json", exclude={"score"})
+                for document in restorable_documents(documents)
+            ]
+        }
+        return await self._restore("/v1/documents/restore", body)
 
     async def delete_all(self, *, user_id: str | None = None) -> int:
         return await self._deleted(
@@ -633,7 +678,8 @@ class RemoteGraphStore(_RemoteStore):
             "/v1/graph", operation="delete_all", params=_body(user_id=user_id)
         )
 
-    async def restore(self, *, triple: Triple) -> bool:
-        body = {"triple": triple.model_dump(mode="json")}
-        answer = await self._http.call("POST", "/v1/graph/restore", operation="restore", body=body)
-        return answer.status_code == 201
+    async def restore(self, *, triples: Sequence[Triple | Mapping[str, Any]]) -> list[bool]:
+        body = {
+            "triples": [triple.model_dump(mode="json") for triple in restorable_triples(triples)]
+        }
+        return await self._restore("/v1/graph/restore", body)

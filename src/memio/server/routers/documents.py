@@ -129,7 +129,7 @@ async def restore_document(
 ) -> Restored:
     """Write an exported document with its id, owner and times as given (`memio import` through
     a server; operator credential). An id that exists is left untouched (200)."""
-    return restored(response, await documents.restore(document=body.document))
+    return restored(response, await documents.restore(documents=body.documents))
 
 
 @router.delete("/batch", response_model=DeletedCount, summary="Delete Documents (batch)")

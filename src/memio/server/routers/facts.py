@@ -6,6 +6,7 @@ from fastapi import Depends, Query, Request, Response, status
 
 from memio.models import KEEP, Fact, FactEvent, FactInput
 from memio.providers._shared import coerce_items
+from memio.server.auth import require_admin
 from memio.server.deps import (
     PAGED,
     RESTORED,
@@ -21,6 +22,7 @@ from memio.server.routing import make_router
 from memio.server.rules import PortableFiltersText, Text
 from memio.server.schemas import (
     DeletedCount,
+    ExpiredPurge,
     FactBatch,
     FactCreate,
     FactRestore,
@@ -161,7 +163,19 @@ async def add_facts_batch(body: FactBatch, facts: FactsDep, response: Response) 
 async def restore_fact(body: FactRestore, facts: FactsDep, response: Response) -> Restored:
     """Write an exported fact with its id, scope, times and history as given (`memio import`
     through a server; operator credential). An id that exists is left untouched (200)."""
-    return restored(response, await facts.restore(fact=body.fact, history=body.history))
+    return restored(response, await facts.restore(facts=body.facts, histories=body.histories))
+
+
+@router.post(
+    "/purge",
+    response_model=DeletedCount,
+    summary="Purge Expired Facts",
+    dependencies=[Depends(require_admin)],
+)
+async def purge_expired_facts(body: ExpiredPurge, facts: FactsDep) -> DeletedCount:
+    """Delete every fact that expired at or before `before`, each with a DELETE `reason:
+    "expired"` in its history: what the server's sweep does (admin key)."""
+    return DeletedCount(deleted=await facts.purge_expired(before=body.before))
 
 
 @router.delete("/batch", response_model=DeletedCount, summary="Delete Facts (batch)")

@@ -51,7 +51,7 @@ async def add_triples(body: GraphAdd, graph: GraphDep, request: Request) -> Resp
 async def restore_triple(body: TripleRestore, graph: GraphDep, response: Response) -> Restored:
     """Write an exported triple with its id, owner and time as given (`memio import` through a
     server; operator credential). An id that exists is left untouched (200)."""
-    return restored(response, await graph.restore(triple=body.triple))
+    return restored(response, await graph.restore(triples=body.triples))
 
 
 @router.get("/triples", response_model=GraphResult, summary="Get All Triples", responses=PAGED)
