@@ -100,6 +100,7 @@ ADDITIONS = [
     # `memio import` through a server, are not in the OpenAPI document)
     ("GET", "/v1/history/sessions/{session_id}", 200),
     ("POST", "/v1/history/search", 200),  # search across sessions (branch search)
+    ("POST", "/v1/facts/purge", 200),  # the expiry sweep on demand (admin key)
 ]
 
 # The four store routers (other dialects, e.g. mem0's /v1/memories, live beside them).
