@@ -102,16 +102,17 @@ async def test_restore_routes_are_for_operators_only(server):
             await store.delete_all(user_id="bob")
         async with memio.connect(server.base_url, api_key=USER_KEY) as alice:
             with pytest.raises(ForbiddenError):
-                await alice.facts.restore(fact=fact, history=events)
+                await alice.facts.restore(facts=[fact], histories={fact.id: events})
             with pytest.raises(ForbiddenError):
-                await alice.documents.restore(document=document)
+                await alice.documents.restore(documents=[document])
             with pytest.raises(ForbiddenError):
-                await alice.graph.restore(triple=triple)
+                await alice.graph.restore(triples=[triple])
         with pytest.raises(NotFoundError):
             await admin.facts.get(fact_id=fact.id)
-        assert await admin.facts.restore(fact=fact, history=events) is True
-        assert await admin.documents.restore(document=document) is True
-        assert await admin.graph.restore(triple=triple) is True
+        assert await admin.facts.restore(facts=[fact], histories={fact.id: events}) == [True]
+        assert await admin.documents.restore(documents=[document]) == [True]
+        assert await admin.graph.restore(triples=[triple]) == [True]
+        assert await admin.graph.restore(triples=[triple]) == [False]
 
 
 async def test_an_unreachable_server_is_a_provider_error_naming_remote():
