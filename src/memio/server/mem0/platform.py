@@ -812,10 +812,16 @@ async def update_one(memory_id: Text, body: UpdateBody, facts: FactsDep) -> dict
     if body.text is None and body.metadata is None and expiry is KEEP:
         raise InvalidRequestError("give text, metadata and/or expiration_date", field="text")
     with memory_not_found(memory_id):
+        before = await facts.get(fact_id=memory_id, include_expired=True)
         fact = await facts.update(
             fact_id=memory_id, content=body.text, metadata=body.metadata, expires_at=expiry
         )
-    return {**platform_memory(fact), "text": fact.content}
+    return {
+        **platform_memory(fact),
+        "text": fact.content,
+        "event": "UPDATE",
+        "previous_memory": before.content,
+    }
 
 
 @router.delete(
@@ -888,7 +894,10 @@ async def entity(
 async def _delete_entity(
     entity_type: EntityType, entity_id: Text, facts: FactStore
 ) -> dict[str, Any]:
-    await facts.delete_all(**{entity_field(entity_type): entity_id})
+    """Delete the entity's memories; an entity with none does not exist (404, as the platform
+    answers)."""
+    if not await facts.delete_all(**{entity_field(entity_type): entity_id}):
+        raise NotFoundError(entity_type, entity_id)
     return {"message": "Entity deleted successfully."}
 
 

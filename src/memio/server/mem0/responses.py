@@ -52,6 +52,8 @@ class PlatformMemory(_Scope):
 
 class UpdatedMemory(PlatformMemory):
     text: str
+    event: Literal["UPDATE"]
+    previous_memory: str
 
 
 class SearchedMemory(BaseModel):

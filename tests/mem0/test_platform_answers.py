@@ -1,0 +1,35 @@
+"""What the mem0ai SDK reads back from update and delete_users, as the platform answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.mem0.conftest import APP_KEY, Mem0Server
+
+
+@pytest.fixture
+def client(mem0_server: Mem0Server) -> Iterator[Any]:
+    from mem0 import MemoryClient
+
+    memory = MemoryClient(api_key=APP_KEY, host=mem0_server.base_url)
+    yield memory
+    memory.client.close()
+
+
+def test_update_answers_the_event_and_the_previous_memory(client, uid):
+    [added] = client.add("I live in Rome", user_id=uid, infer=False)["results"]
+    answer = client.update(added["id"], text="I live in Milan")
+    assert (answer["event"], answer["previous_memory"]) == ("UPDATE", "I live in Rome")
+    assert answer["memory"] == answer["text"] == "I live in Milan"
+
+
+def test_deleting_an_entity_that_does_not_exist_is_404(client, uid):
+    from mem0.exceptions import MemoryNotFoundError
+
+    client.add("I like tea", user_id=uid, infer=False)
+    assert "deleted" in client.delete_users(user_id=uid)["message"]
+    with pytest.raises(MemoryNotFoundError):
+        client.delete_users(user_id=uid)
