@@ -3,9 +3,12 @@ every facts provider (the wrapper relies on each provider's scoping being exact)
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from memio.errors import ForbiddenError, InvalidRequestError, NotFoundError
+from memio.models import utcnow
 from memio.scoping import Scope, WriteRecord, confine
 
 KIND = "facts"
@@ -125,3 +128,14 @@ async def test_app_bound_scope(fact_store):
     assert [f.id for f in await app.get_all(user_id="carol")] == [fact.id]
     with pytest.raises(NotFoundError):
         await app.get(fact_id=other.id)
+
+
+async def test_expired_facts_stay_confined_and_only_operators_purge(alice, bob, fact_store):
+    past = utcnow() - timedelta(hours=1)
+    mine = await alice.add(content="was in Paris", expires_at=past)
+    await bob.add(content="was in Rome", expires_at=past)
+    assert await alice.get_all() == []
+    assert [f.id for f in await alice.get_all(include_expired=True)] == [mine.id]
+    with pytest.raises(ForbiddenError):
+        await alice.purge_expired(before=utcnow())
+    assert len(await fact_store.get_all(user_id="bob", include_expired=True)) == 1
