@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from memio.models import (
+    FACT_SCOPE,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEY_LENGTH,
     MAX_METADATA_KEYS,
@@ -18,7 +19,6 @@ from memio.models import (
     MAX_METADATA_STRING_LENGTH,
     FactInput,
 )
-from memio.providers._shared import FACT_SCOPE
 
 # The semantic-search pair every searchable store must rank for the query "hiking".
 HIKE = "I enjoy walking in the mountains"
