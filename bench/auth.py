@@ -21,9 +21,9 @@ import httpx
 import jwt
 
 from bench import common
+from memio.config import config_from_dict
 from memio.scoping import Scope, confine
 from memio.server.app import create_app
-from memio.server.config import config_from_dict
 
 SECRET = "bench-hmac-secret-" + "0" * 40
 ALICE = "alice"

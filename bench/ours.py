@@ -120,8 +120,8 @@ def in_process(
 ) -> Iterator[Any]:
     """The server's own stack (same config, embedder and providers) without HTTP; with
     `precomputed`, the embedder is wrapped in `Precomputed`. `config`: another config file."""
+    from memio.config import load_config
     from memio.server.app import build_embedder, build_memio
-    from memio.server.config import load_config
 
     config = load_config(config or config_path(workdir))
     embedder = build_embedder(config.embedder)

@@ -4,7 +4,7 @@ Facts, conversation history, documents and a knowledge graph behind one async AP
 offline defaults and swappable providers.
 """
 
-from memio.client import Memio
+from memio.client import Memio, connect
 from memio.errors import (
     ConflictError,
     InvalidRequestError,
@@ -26,6 +26,7 @@ from memio.models import (
     Triple,
 )
 from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore, Store
+from memio.sync import SyncMemio, connect_sync
 
 __version__ = "0.4.0"
 
@@ -52,6 +53,9 @@ __all__ = [
     "Page",
     "ProviderError",
     "Store",
+    "SyncMemio",
     "Triple",
     "__version__",
+    "connect",
+    "connect_sync",
 ]

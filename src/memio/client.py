@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memio.errors import NotSupportedError
 from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore, Store
@@ -13,7 +13,10 @@ from memio.providers import STORE_KINDS, build_store
 from memio.providers._shared import ProviderContext
 from memio.scoping import Scope, WriteObserver, scoped_stores
 
-__all__ = ["DEFAULT_PROVIDERS", "Memio"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["DEFAULT_PROVIDERS", "Memio", "connect"]
 
 # What `Memio.local` and the repo's memio-server.yaml use: persistent, embedded, offline.
 DEFAULT_PROVIDERS = {
@@ -66,6 +69,16 @@ class Memio:
     def local(cls, path: str | Path = "./memio-data", *, embedder: Embedder | None = None) -> Memio:
         """All four embedded, persistent stores under one directory; works offline."""
         return cls.from_providers(DEFAULT_PROVIDERS, data_dir=path, embedder=embedder)
+
+    @classmethod
+    def from_config(cls, path: str | Path | None = "memio-server.yaml") -> Memio:
+        """The stores memio-server would build from this config file (``${VAR}`` interpolated,
+        MEMIO_* overrides applied; None: the built-in defaults), with its embedder. A bad file
+        raises `memio.config.ConfigError` listing every problem."""
+        from memio.config import build_embedder, build_memio, load_config
+
+        config = load_config(path)
+        return build_memio(config, build_embedder(config.embedder))
 
     @classmethod
     def in_memory(cls, *, embedder: Embedder | None = None) -> Memio:
@@ -144,3 +157,32 @@ def _default_embedder() -> Embedder:
     from memio.embeddings import default_embedder
 
     return default_embedder()
+
+
+def connect(
+    url: str,
+    *,
+    api_key: str | None = None,
+    timeout: float = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Memio:
+    """A `Memio` whose four stores are a running memio server's, over its /v1 API: the same
+    calls, results and `memio.errors` as `Memio.local`, so code moves between the two by changing
+    this one line. The stores share one pooled `httpx.AsyncClient` (`transport` replaces its
+    network layer, e.g. `httpx.ASGITransport` or retries), closed by `aclose` / ``async with``.
+    Sync code: `memio.connect_sync`."""
+    from memio.providers.remote import (
+        RemoteConnection,
+        RemoteDocumentStore,
+        RemoteFactStore,
+        RemoteGraphStore,
+        RemoteHistoryStore,
+    )
+
+    connection = RemoteConnection(url, api_key=api_key, timeout=timeout, transport=transport)
+    return Memio(
+        facts=RemoteFactStore(connection),
+        history=RemoteHistoryStore(connection),
+        documents=RemoteDocumentStore(connection),
+        graph=RemoteGraphStore(connection),
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from memio.client import Memio
+from memio.config import ServerConfig
 from memio.dump import PLURALS, Header, embedder_header, encode_item, read_dump
 from memio.errors import EmbedderMismatchError, MemioError
 from memio.progress import Progress
@@ -27,7 +28,6 @@ from memio.providers import STORE_KINDS
 from memio.providers._shared import DataLockedError
 from memio.redaction import redacted
 from memio.server.__main__ import add_config_argument, load_stores
-from memio.server.config import ServerConfig
 from memio.transfer import Importer, Tally, read_items
 
 __all__ = ["DATA_COMMANDS", "one_line"]

@@ -168,6 +168,12 @@ class _Confined:
     async def ping(self) -> None:
         await self._inner.ping()
 
+    async def restore(self, **items: Any) -> list[bool]:
+        """Write exported items with the scopes and times they name (`memio import` through a
+        server): an operator's job, as the items may be anybody's."""
+        self._operators_only(f"restoring into the {self.store_kind} store")
+        return await self._write("restore", lambda: self._inner.restore(**items))
+
     async def aclose(self) -> None:
         """Nothing to release: the wrapped store belongs to whoever built it."""
 
@@ -427,6 +433,13 @@ class ScopedHistory(_Confined):
             user_id=self._user(user_id),
             search_mode=search_mode,
         )
+
+    async def owner(self, *, session_id: str) -> str | None:
+        """A bound caller learns only of its own sessions: another's is unknown to it."""
+        owner = await self._inner.owner(session_id=session_id)
+        if self._scope.bound and owner != self._user(None):
+            raise NotFoundError("session", session_id)
+        return owner
 
     async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
         await self._write(

@@ -96,6 +96,11 @@ ADDITIONS = [
     ("POST", "/v1/documents/batch", 201),
     ("PUT", "/v1/documents/batch", 200),
     ("DELETE", "/v1/documents/batch", 200),
+    # for the Python client (memio.connect): the session owner (its restore routes, for
+    # `memio import` through a server, are not in the OpenAPI document)
+    ("GET", "/v1/history/sessions/{session_id}", 200),
+    ("POST", "/v1/history/search", 200),  # search across sessions (branch search)
+    ("POST", "/v1/facts/purge", 200),  # the expiry sweep on demand (admin key)
 ]
 
 # The four store routers (other dialects, e.g. mem0's /v1/memories, live beside them).
@@ -113,8 +118,8 @@ LISTINGS = [
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
     from memio import Memio
+    from memio.config import config_from_dict
     from memio.server.app import create_app
-    from memio.server.config import config_from_dict
 
     config = config_from_dict({"auth": auth_config()}, env={})
     return create_app(config, memio=Memio.in_memory()).openapi()

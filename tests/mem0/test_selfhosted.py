@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from memio.server.config import config_from_dict
+from memio.config import config_from_dict
 from memio.server.mem0.selfhosted import redacted_config
 from tests.mem0.conftest import ADMIN_KEY, APP_KEY, LIMITED_KEY, Mem0Server
 

@@ -671,8 +671,8 @@ async def test_a_broken_segment_fails_ping_and_ready(make, embedder):
     while the client's heartbeat still answers. ping must read, so /ready reports it."""
     from fastapi.testclient import TestClient
 
+    from memio.config import config_from_dict
     from memio.server.app import create_app
-    from memio.server.config import config_from_dict
 
     store = make("facts", {})
     await store.add(content="stored before", user_id="u")

@@ -91,7 +91,8 @@ async def test_migration_creates_tables_indexes_and_the_embedder_record(
     pgvector_dsn: str, schema: str, stores, embedder
 ) -> None:
     facts, documents = stores("facts", schema), stores("documents", schema)
-    assert (await facts.schema_version(), await documents.schema_version()) == (1, 1)
+    # facts: 2 added the expiry (a column with a partial index) and events' reason
+    assert (await facts.schema_version(), await documents.schema_version()) == (2, 1)
     indexes = dict(
         _query(
             pgvector_dsn,
@@ -100,6 +101,7 @@ async def test_migration_creates_tables_indexes_and_the_embedder_record(
         )
     )
     assert "CREATE UNIQUE INDEX facts_same" in indexes["facts_same"]
+    assert "WHERE (expires_at IS NOT NULL)" in indexes["facts_expires"]
     for name in ("facts_embedding", "documents_embedding"):
         assert "USING hnsw (embedding vector_cosine_ops)" in indexes[name]
     for name in ("facts_search", "documents_search"):
@@ -128,7 +130,8 @@ async def test_migration_creates_tables_indexes_and_the_embedder_record(
 async def test_concurrent_opens_of_one_schema(pgvector_dsn: str, schema: str, stores) -> None:
     many = [stores(kind, schema) for kind in ("facts", "documents") for _ in range(4)]
     await asyncio.gather(*(store.ping() for store in many))
-    assert {await store.schema_version() for store in many} == {1}
+    versions = {store.kind: await store.schema_version() for store in many}
+    assert versions == {"facts": 2, "documents": 1}
     assert len(_query(pgvector_dsn, f"SELECT * FROM {schema}.memio_embedders")) == 2
 
 

@@ -14,9 +14,9 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from memio.client import Memio
+from memio.config import ServerConfig, config_from_dict
 from memio.providers import STORE_KINDS
 from memio.server.app import create_app
-from memio.server.config import ServerConfig, config_from_dict
 
 ADMIN_KEY = "server-tests-admin-key"
 USER_KEY = "server-tests-user-key"  # an operator key without admin rights

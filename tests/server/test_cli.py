@@ -84,7 +84,8 @@ def test_unknown_provider_exits_2(tmp_path):
     result = cli("--check", "--config", str(config), cwd=tmp_path)
     assert_refused(
         result,
-        "stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory, postgres)",
+        "stores.documents.provider: unknown provider 'chromaa' "
+        "(known: chroma, memory, postgres, remote)",
     )
     assert result.stderr.startswith(f"memio-server: invalid configuration ({config}):\n")
 

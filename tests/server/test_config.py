@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from memio.embeddings import default_embedder
-from memio.providers import EXTRAS, PROVIDERS
-from memio.server.app import build_memio
-from memio.server.config import (
+from memio.config import (
     ConfigError,
     ServerConfig,
     config_from_dict,
     load_config,
     resolve_config_path,
 )
+from memio.embeddings import default_embedder
+from memio.providers import EXTRAS, PROVIDERS
+from memio.server.app import build_memio
 from tests.server.conftest import MEMORY_STORES
 
 
@@ -174,7 +174,7 @@ def test_unknown_key_lists_the_known_ones():
     assert problems({"server": {"prot": 1}}) == [
         "server.prot: unknown key (expected one of: host, port, cors, limits, rate_limit, "
         "ready_timeout_seconds, public_url, cursor_secret, header_timeout_seconds, "
-        "keep_alive_seconds, max_connections)"
+        "keep_alive_seconds, max_connections, expiry)"
     ]
     assert problems({"stores": {"facts": {"provider": "memory", "confg": {}}}}) == [
         "stores.facts.confg: unknown key (expected one of: provider, config)"
@@ -200,7 +200,8 @@ def test_wrong_types_name_the_path():
 def test_unknown_provider_lists_the_known_ones():
     raw = {"stores": {**MEMORY_STORES, "documents": {"provider": "chromaa"}}}
     assert store_problems(raw) == [
-        "stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory, postgres)"
+        "stores.documents.provider: unknown provider 'chromaa' "
+        "(known: chroma, memory, postgres, remote)"
     ]
 
 
@@ -215,15 +216,17 @@ def test_provider_that_cannot_serve_the_store():
     raw = {"stores": {"graph": {"provider": "sqlite"}}}
     assert store_problems(raw) == [
         "stores.graph.provider: provider 'sqlite' cannot serve the graph store "
-        "(providers for graph: memory, networkx, postgres)"
+        "(providers for graph: memory, networkx, postgres, remote)"
     ]
 
 
 def test_every_store_problem_is_reported():
     raw = {"stores": {"facts": {"provider": "nope"}, "graph": {"provider": "nada"}}}
     assert store_problems(raw) == [
-        "stores.facts.provider: unknown provider 'nope' (known: chroma, mem0, memory, postgres)",
-        "stores.graph.provider: unknown provider 'nada' (known: memory, networkx, postgres)",
+        "stores.facts.provider: unknown provider 'nope' "
+        "(known: chroma, mem0, memory, postgres, remote)",
+        "stores.graph.provider: unknown provider 'nada' "
+        "(known: memory, networkx, postgres, remote)",
     ]
 
 

@@ -94,7 +94,7 @@ def test_the_secret_is_made_once_in_the_data_dir(serve: Serve, tmp_path: Path) -
 
 
 def test_the_configured_secret_needs_sixteen_characters() -> None:
-    from memio.server.config import ConfigError
+    from memio.config import ConfigError
     from tests.server.conftest import make_config
 
     with pytest.raises(ConfigError, match=r"server\.cursor_secret"):

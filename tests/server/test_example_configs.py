@@ -34,7 +34,7 @@ import httpx
 import pytest
 import yaml
 
-from memio.server.config import is_loopback, load_config
+from memio.config import is_loopback, load_config
 from tests.server.store_calls import read, write
 from tests.support.server_process import run_server, server_env
 

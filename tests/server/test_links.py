@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from memio.server.config import ConfigError
+from memio.config import ConfigError
 from tests.server.conftest import Serve, make_config
 
 EVIL = {"Host": "evil.example"}

@@ -228,7 +228,7 @@ def test_swagger_ui_does_not_call_the_online_validator(serve):
 
 
 class HeldFacts(ProbeStore):
-    async def get(self, *, fact_id: str) -> None:
+    async def get(self, *, fact_id: str, include_expired: bool = False) -> None:
         await self._maybe_hold()
         raise NotFoundError("fact", fact_id)
 

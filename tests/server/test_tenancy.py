@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from memio.server.config import ConfigError
+from memio.config import ConfigError
 from tests.server.conftest import ADMIN_KEY, AUTH, BOUND_KEY, USER_KEY, bearer, make_config
 from tests.support.server_process import run_server
 

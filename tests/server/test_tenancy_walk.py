@@ -424,6 +424,11 @@ HIDDEN_ROUTES = {
     *UNSUPPORTED,  # mem0 server routes memio answers 501 without touching a store
     ("GET", "/"),  # redirects to /docs
     ("POST", "/configure"),  # answers 405 (memio is configured by its YAML file)
+    # restore (memio import through a server): operator credentials only, a bound key is 403
+    # (tests/test_remote_client.py: test_restore_routes_are_for_operators_only)
+    ("POST", "/v1/facts/restore"),
+    ("POST", "/v1/documents/restore"),
+    ("POST", "/v1/graph/restore"),
 }
 
 

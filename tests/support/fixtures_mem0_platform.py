@@ -42,6 +42,9 @@ class Mem0PlatformServer:
             if key in self._seen:
                 return
             self._seen.add(key)
+        self._reset()
+
+    def _reset(self) -> None:
         response = httpx.post(
             f"{self.base_url}/reset", headers={"X-API-Key": self.api_key}, timeout=60
         )

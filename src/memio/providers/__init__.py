@@ -39,6 +39,15 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "graph": "memio.providers.postgres:PostgresGraphStore",
     },
     "mem0": {"facts": "memio.providers.mem0:Mem0FactStore"},
+    "remote": {  # another memio server, over its /v1 API
+        kind: f"memio.providers.remote:Remote{name}Store"
+        for kind, name in (
+            ("facts", "Fact"),
+            ("history", "History"),
+            ("documents", "Document"),
+            ("graph", "Graph"),
+        )
+    },
 }
 
 # Providers whose SDK is an optional extra: the hint a missing import gets.

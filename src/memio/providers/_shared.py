@@ -70,6 +70,7 @@ __all__ = [
     "OpenOnce",
     "PathLock",
     "ProviderContext",
+    "check_bool",
     "check_owner_kept",
     "check_threshold",
     "coerce_items",
@@ -263,12 +264,18 @@ def expiry_arg(value: Any, *, field: str = "expires_at") -> datetime | None:
     return utc_timestamp(value, field=field)
 
 
+def check_bool(value: Any, *, field: str) -> bool:
+    """A flag: exactly true or false (not "yes", not 1)."""
+    if not isinstance(value, bool):
+        raise InvalidRequestError("must be true or false", field=field)
+    return value
+
+
 def fact_filter(filters: Any, *, include_expired: Any = False) -> FilterNode | None:
     """The filter tree of a facts read: the caller's filters and, unless `include_expired`,
     "not expired yet" (``NOT expires_at <= now``: a fact without expiry lacks the field, so the
     negation keeps it, on every provider's translation of the tree)."""
-    if not isinstance(include_expired, bool):
-        raise InvalidRequestError("must be true or false", field="include_expired")
+    check_bool(include_expired, field="include_expired")
     tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=FACT_TIMESTAMPS)
     if include_expired:
         return tree

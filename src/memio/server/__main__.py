@@ -20,17 +20,17 @@ from typing import Any
 
 from memio import __version__
 from memio.client import Memio
-from memio.errors import EmbedderMismatchError
-from memio.protocols import Embedder
-from memio.providers._shared import DataLockedError
-from memio.redaction import RedactingFormatter, redacted
-from memio.server.config import (
+from memio.config import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
     ServerConfig,
     load_config,
     resolve_config_path,
 )
+from memio.errors import EmbedderMismatchError
+from memio.protocols import Embedder
+from memio.providers._shared import DataLockedError
+from memio.redaction import RedactingFormatter, redacted
 
 __all__ = ["add_server_arguments", "load_stores", "main", "run"]
 

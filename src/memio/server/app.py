@@ -22,16 +22,15 @@ from starlette.middleware.cors import CORSMiddleware
 
 from memio import __version__
 from memio.client import Memio
-from memio.errors import EmbedderMismatchError, InvalidRequestError, NotSupportedError
+from memio.config import ServerConfig, build_embedder, build_memio
+from memio.errors import EmbedderMismatchError
 from memio.pagination import use_cursor_secret
 from memio.protocols import Embedder
-from memio.providers import build_store
-from memio.providers._shared import DataLockedError, ProviderContext
+from memio.providers._shared import DataLockedError
 from memio.redaction import redacted
 from memio.server.asgi import ALWAYS_PUBLIC, RouteFinder
 from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
 from memio.server.body_limit import BodyLimitMiddleware
-from memio.server.config import ConfigError, EmbedderConfig, ServerConfig
 from memio.server.cursor_secret import cursor_secret
 from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
 from memio.server.expiry import sweeping
@@ -62,42 +61,6 @@ EXPOSED_HEADERS = [
     "X-Next-Cursor",
     "X-Memio-Ignored",
 ]
-
-
-def build_embedder(config: EmbedderConfig) -> Embedder:
-    """The configured embedder; the default MiniLM loads its model only on first use."""
-    if config.provider == "openai":
-        from memio.embeddings import OpenAIEmbedder
-
-        assert config.base_url and config.model and config.dimensions  # checked by the config
-        return OpenAIEmbedder(
-            config.base_url,
-            config.model,
-            dimensions=config.dimensions,
-            api_key=config.api_key.get_secret_value() if config.api_key else None,
-        )
-    from memio.embeddings import CoalescingEmbedder, default_embedder
-
-    # Concurrent searches share model runs instead of queueing one run each (bench/: 64
-    # concurrent searches). The shared MiniLM instance stays unwrapped for library users.
-    return CoalescingEmbedder(default_embedder())
-
-
-def build_memio(config: ServerConfig, embedder: Embedder) -> Memio:
-    """Construct (without opening) every configured store; all problems are reported at once."""
-    context = ProviderContext(data_dir=config.data_dir, embedder=embedder)
-    stores = {}
-    problems = []
-    for kind, store in config.stores.items():
-        try:
-            stores[kind] = build_store(kind, store.provider, store.config, context)
-        except InvalidRequestError as exc:
-            problems.append(exc.message)
-        except NotSupportedError as exc:
-            problems.append(f"stores.{kind}.provider: {exc.message}")
-    if problems:
-        raise ConfigError(problems)
-    return Memio(**stores)
 
 
 def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None) -> FastAPI:

@@ -32,11 +32,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as ASGIScope
 
+from memio.config import ApiKey
 from memio.errors import ForbiddenError, ProviderError
 from memio.models import utcnow
 from memio.scoping import Scope
 from memio.server.asgi import ALWAYS_PUBLIC, client_address, route_path
-from memio.server.config import ApiKey
 from memio.server.errors import error_response, request_id_of
 from memio.server.keystore import KeyStore, RateLimitSpec
 from memio.server.ratelimit import Counters

@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from memio.server.config import ServerConfig
+from memio.config import ServerConfig
 
 __all__ = ["SECRET_FILE", "cursor_secret"]
 

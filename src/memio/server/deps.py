@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from memio.client import Memio
 from memio.errors import InvalidRequestError
@@ -22,9 +24,11 @@ from memio.scoping import confine
 from memio.server.audit import audit_observer
 from memio.server.auth import principal_of, require_admin_unless_bound
 from memio.server.links import link_to
+from memio.server.schemas import Restored
 
 __all__ = [
     "PAGED",
+    "RESTORED",
     "DocumentsDep",
     "FactsDep",
     "GraphDep",
@@ -32,8 +36,10 @@ __all__ = [
     "admin_unless_scoped",
     "get_memio",
     "parse_json_filters",
+    "restored",
     "scoped_store",
     "set_next_cursor",
+    "written",
 ]
 
 
@@ -134,3 +140,26 @@ def set_next_cursor(request: Request, response: Response, next_cursor: str | Non
         return
     response.headers["Link"] = f'<{link_to(request, cursor=next_cursor)}>; rel="next"'
     response.headers["X-Next-Cursor"] = next_cursor
+
+
+def written(request: Request, stored: Any) -> Response:
+    """The answer of a write route that memio 0.3.1 answered with 204: still 204, unless the
+    client sent ``Prefer: return=representation`` (RFC 7240), then 200 with `stored` (what the
+    write stored, or ``{"deleted": n}``): how the Python client (`memio.connect`) learns what a
+    local store's call returns."""
+    preferences = request.headers.get("prefer", "").replace(" ", "").lower().split(",")
+    if "return=representation" not in preferences:
+        return Response(status_code=204)
+    return JSONResponse(
+        jsonable_encoder(stored), headers={"Preference-Applied": "return=representation"}
+    )
+
+
+RESTORED = {200: {"description": "Every item's id was already there: left untouched"}}
+
+
+def restored(response: Response, written: list[bool]) -> Any:
+    """The answer of a restore route: 201 when an item was written, 200 when every id was
+    there."""
+    response.status_code = 201 if any(written) else 200
+    return Restored(restored=written)

@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from memio.client import Memio
+from memio.config import ExpiryConfig
 from memio.errors import InvalidRequestError, MemioError
 from memio.models import KEEP, utc_timestamp, utcnow
-from memio.server.config import ExpiryConfig
 
 __all__ = [
     "EXPIRATION_DATE",

@@ -15,16 +15,16 @@ from typing import Annotated, Literal
 from fastapi import Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
-from memio.models import utcnow
-from memio.scoping import Scope
-from memio.server.audit import audit_event
-from memio.server.config import (
+from memio.config import (
     KEY_NAME_PATTERN,
     RATE_LIMIT_PATTERN,
     check_rate_limits,
     hash_key,
 )
+from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
+from memio.models import utcnow
+from memio.scoping import Scope
+from memio.server.audit import audit_event
 from memio.server.keystore import KeyStore, StoredKey
 from memio.server.rules import Doc
 

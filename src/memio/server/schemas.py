@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memio.models import Document, Fact, FactEvent, Triple
 from memio.pagination import MAX_LIMIT
 from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
 from memio.server.expiry import MAX_TTL_SECONDS, ONE_EXPIRY
@@ -26,6 +27,7 @@ __all__ = [
     "DocumentCreate",
     "DocumentSearch",
     "DocumentUpdate",
+    "ExpiredPurge",
     "FactBatch",
     "FactCreate",
     "FactSearch",
@@ -187,6 +189,11 @@ class SessionListResponse(BaseModel):
     sessions: list[str]
 
 
+class SessionOwner(BaseModel):
+    session_id: str
+    user_id: str | None
+
+
 # -- documents --------------------------------------------------------------------------------
 
 
@@ -257,3 +264,37 @@ class GraphSearch(BaseModel):
     user_id: Id = None
     limit: int = _limit(10)
     include_shared: bool = _SHARED
+
+
+# -- restore (memio import through a server; operator credential) ----------------------------
+
+
+class ExpiredPurge(BaseModel):
+    model_config = _REQUEST
+
+    before: datetime = Field(description="Delete the facts that expired at or before this time.")
+
+
+class FactRestore(BaseModel):
+    model_config = _REQUEST
+
+    facts: list[Fact] = Field(min_length=1, max_length=MAX_BATCH)
+    histories: dict[str, list[FactEvent]] = Field(default_factory=dict)
+
+
+class DocumentRestore(BaseModel):
+    model_config = _REQUEST
+
+    documents: list[Document] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class TripleRestore(BaseModel):
+    model_config = _REQUEST
+
+    triples: list[Triple] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Restored(BaseModel):
+    restored: list[bool] = Field(
+        description="Per item, in order: false when an item with its id was there (untouched)"
+    )

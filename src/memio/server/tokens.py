@@ -21,8 +21,8 @@ from typing import Any
 
 import jwt
 
+from memio.config import JwtConfig
 from memio.scoping import Scope
-from memio.server.config import JwtConfig
 
 __all__ = ["TokenError", "TokenVerifier", "VerifiedToken", "looks_like_token"]
 

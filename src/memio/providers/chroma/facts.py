@@ -297,14 +297,22 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             search_mode=search_mode,
         )
         where = _scope_where(scope)
+        # The word index knows no expiry: its candidates come without the "not expired" part of
+        # the filter, and the scope's expired facts (few, found by the expiry key) are taken out.
+        own_tree = fact_filter(filters, include_expired=True)
 
         async def semantic(n: int) -> list[Fact]:
             return await self._search("search", query=query, scope_where=where, tree=tree, limit=n)
 
         async def keyword(words: list[str]) -> tuple[list[Any], int]:
-            return await self._keyword_candidates(
-                "search", words, scope=exact_scope(scope), scope_where=where, tree=tree
+            found, in_scope = await self._keyword_candidates(
+                "search", words, scope=exact_scope(scope), scope_where=where, tree=own_tree
             )
+            if include_expired:
+                return found, in_scope
+            expired = await self._expired_ids("search", where)
+            kept = [record for record in found if record.id not in expired]
+            return kept, (in_scope - len(expired)) if own_tree is None else len(kept)
 
         async def hydrate(records: list[Any]) -> dict[str, Fact]:
             return await self._hydrate("search", records, where)
@@ -318,6 +326,12 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             hydrate=hydrate,
             threshold=threshold,
         )
+
+    async def _expired_ids(self, operation: str, where: dict[str, Any] | None) -> set[str]:
+        """Ids of the facts of the scope `where` that have expired by now."""
+        expired = {KEY_EXPIRES: {"$lte": to_micros(utcnow())}}
+        rows = await self._get_rows(operation, where=all_of(where, expired), include=[])
+        return {row.id for row in rows}
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         require_text(fact_id, field="fact_id")

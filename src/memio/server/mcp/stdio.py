@@ -15,10 +15,10 @@ from typing import Any
 from mcp.server.stdio import stdio_server
 
 from memio.client import Memio
+from memio.config import ServerConfig
 from memio.pagination import use_cursor_secret
 from memio.protocols import Embedder
 from memio.scoping import Scope, confine
-from memio.server.config import ServerConfig
 from memio.server.cursor_secret import cursor_secret
 from memio.server.mcp.tools import Caller, build_server
 

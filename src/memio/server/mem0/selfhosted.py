@@ -27,13 +27,13 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from memio.config import KEY_NAME_PATTERN
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.models import FACT_SCOPE, KEEP
 from memio.pagination import MAX_LIMIT
 from memio.redaction import REDACTED, redacted
 from memio.scoping import SCOPE_FIELDS, Scope
 from memio.server.auth import principal_of, require_admin, require_admin_unless_bound
-from memio.server.config import KEY_NAME_PATTERN
 from memio.server.deps import FactsDep
 from memio.server.errors import ErrorBody, ErrorInfo, ErrorStyle, ValidationErrorBody
 from memio.server.expiry import EXPIRATION_DATE, EXPIRATION_SCHEMA, mem0_expiry, update_expiry

@@ -8,10 +8,13 @@ from memio.models import Document, DocumentInput
 from memio.providers._shared import coerce_items
 from memio.server.deps import (
     PAGED,
+    RESTORED,
     DocumentsDep,
     admin_unless_scoped,
     parse_json_filters,
+    restored,
     set_next_cursor,
+    written,
 )
 from memio.server.routing import make_router
 from memio.server.rules import PortableFiltersText, Text
@@ -19,9 +22,11 @@ from memio.server.schemas import (
     DeletedCount,
     DocumentBatch,
     DocumentCreate,
+    DocumentRestore,
     DocumentSearch,
     DocumentUpdate,
     IdList,
+    Restored,
 )
 
 router = make_router(prefix="/v1/documents", tags=["documents"])
@@ -109,6 +114,24 @@ async def upsert_documents_batch(body: DocumentBatch, documents: DocumentsDep) -
     return await documents.upsert_many(documents=_inputs(body))
 
 
+@router.post(
+    "/restore",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Restored,
+    summary="Restore Document",
+    responses=RESTORED,
+    # not in /openapi.json: what a restore accepts (a history consistent with its fact, a
+    # triple's own id) is no schema, and a generated client has no use for it
+    include_in_schema=False,
+)
+async def restore_document(
+    body: DocumentRestore, documents: DocumentsDep, response: Response
+) -> Restored:
+    """Write an exported document with its id, owner and times as given (`memio import` through
+    a server; operator credential). An id that exists is left untouched (200)."""
+    return restored(response, await documents.restore(documents=body.documents))
+
+
 @router.delete("/batch", response_model=DeletedCount, summary="Delete Documents (batch)")
 async def delete_documents_batch(
     body: IdList, documents: DocumentsDep, user_id: Text | None = _USER
@@ -123,10 +146,12 @@ async def delete_documents_batch(
     summary="Delete All Documents",
     dependencies=[Depends(admin_unless_scoped("user_id"))],
 )
-async def delete_all_documents(documents: DocumentsDep, user_id: Text | None = _USER) -> None:
+async def delete_all_documents(
+    documents: DocumentsDep, request: Request, user_id: Text | None = _USER
+) -> Response:
     """Delete every document of `user_id`. Without `user_id` this wipes the store and needs the
     admin key."""
-    await documents.delete_all(user_id=user_id)
+    return written(request, DeletedCount(deleted=await documents.delete_all(user_id=user_id)))
 
 
 @router.get("/{doc_id}", response_model=Document, summary="Get Document")

@@ -6,23 +6,30 @@ from fastapi import Depends, Query, Request, Response, status
 
 from memio.models import FACT_SCOPE, KEEP, Fact, FactEvent, FactInput
 from memio.providers._shared import coerce_items
+from memio.server.auth import require_admin
 from memio.server.deps import (
     PAGED,
+    RESTORED,
     FactsDep,
     admin_unless_scoped,
     parse_json_filters,
+    restored,
     set_next_cursor,
+    written,
 )
 from memio.server.expiry import requested_expiry
 from memio.server.routing import make_router
 from memio.server.rules import PortableFiltersText, Text
 from memio.server.schemas import (
     DeletedCount,
+    ExpiredPurge,
     FactBatch,
     FactCreate,
+    FactRestore,
     FactSearch,
     FactUpdate,
     IdList,
+    Restored,
 )
 
 router = make_router(prefix="/v1/facts", tags=["facts"])
@@ -38,6 +45,8 @@ def _created_status(response: Response, stored: list[Fact]) -> None:
     ones (`Fact.event`)."""
     created = any(fact.event == "ADD" for fact in stored)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    # what each item did (ADD, UPDATE or NONE), in order: 200 alone cannot tell UPDATE from NONE
+    response.headers["X-Memio-Events"] = ",".join(str(fact.event) for fact in stored)
 
 
 @router.post(
@@ -140,6 +149,34 @@ async def add_facts_batch(body: FactBatch, facts: FactsDep, response: Response) 
     return stored
 
 
+@router.post(
+    "/restore",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Restored,
+    summary="Restore Fact",
+    responses=RESTORED,
+    # not in /openapi.json: what a restore accepts (a history consistent with its fact, a
+    # triple's own id) is no schema, and a generated client has no use for it
+    include_in_schema=False,
+)
+async def restore_fact(body: FactRestore, facts: FactsDep, response: Response) -> Restored:
+    """Write an exported fact with its id, scope, times and history as given (`memio import`
+    through a server; operator credential). An id that exists is left untouched (200)."""
+    return restored(response, await facts.restore(facts=body.facts, histories=body.histories))
+
+
+@router.post(
+    "/purge",
+    response_model=DeletedCount,
+    summary="Purge Expired Facts",
+    dependencies=[Depends(require_admin)],
+)
+async def purge_expired_facts(body: ExpiredPurge, facts: FactsDep) -> DeletedCount:
+    """Delete every fact that expired at or before `before`, each with a DELETE `reason:
+    "expired"` in its history: what the server's sweep does (admin key)."""
+    return DeletedCount(deleted=await facts.purge_expired(before=body.before))
+
+
 @router.delete("/batch", response_model=DeletedCount, summary="Delete Facts (batch)")
 async def delete_facts_batch(body: IdList, facts: FactsDep) -> DeletedCount:
     """Delete up to 1000 facts by id; ids that do not exist are skipped."""
@@ -153,15 +190,19 @@ async def delete_facts_batch(body: IdList, facts: FactsDep) -> DeletedCount:
     dependencies=[Depends(admin_unless_scoped(*FACT_SCOPE))],
 )
 async def delete_all_facts(
+    request: Request,
     facts: FactsDep,
     user_id: Text | None = None,
     agent_id: Text | None = None,
     app_id: Text | None = None,
     run_id: Text | None = None,
-) -> None:
+) -> Response:
     """Delete every fact in the scope. Without any scope parameter this wipes the store and needs
     the admin key."""
-    await facts.delete_all(user_id=user_id, agent_id=agent_id, app_id=app_id, run_id=run_id)
+    deleted = await facts.delete_all(
+        user_id=user_id, agent_id=agent_id, app_id=app_id, run_id=run_id
+    )
+    return written(request, DeletedCount(deleted=deleted))
 
 
 @router.get("/{fact_id}", response_model=Fact, summary="Get Fact")

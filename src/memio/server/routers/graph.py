@@ -5,10 +5,18 @@ from __future__ import annotations
 from fastapi import Depends, Query, Request, Response, status
 
 from memio.models import GraphResult
-from memio.server.deps import PAGED, GraphDep, admin_unless_scoped, set_next_cursor
+from memio.server.deps import (
+    PAGED,
+    RESTORED,
+    GraphDep,
+    admin_unless_scoped,
+    restored,
+    set_next_cursor,
+    written,
+)
 from memio.server.routing import make_router
 from memio.server.rules import Text
-from memio.server.schemas import GraphAdd, GraphSearch
+from memio.server.schemas import DeletedCount, GraphAdd, GraphSearch, Restored, TripleRestore
 
 router = make_router(prefix="/v1/graph", tags=["graph"])
 
@@ -19,13 +27,31 @@ _SHARED = Query(
 
 
 @router.post("/triples", **_NO_CONTENT, summary="Add Triples")
-async def add_triples(body: GraphAdd, graph: GraphDep) -> None:
+async def add_triples(body: GraphAdd, graph: GraphDep, request: Request) -> Response:
     """Store triples. Re-adding a triple in the same scope keeps its id and merges its metadata.
-    Triple ids appear in the listings and work with `DELETE /v1/graph/triples/{triple_id}`."""
-    await graph.add(
+    Triple ids appear in the listings and work with `DELETE /v1/graph/triples/{triple_id}`. With
+    `Prefer: return=representation`: 200 and the stored triples."""
+    stored = await graph.add(
         triples=[triple.model_dump(exclude_none=True) for triple in body.triples],
         user_id=body.user_id,
     )
+    return written(request, stored)
+
+
+@router.post(
+    "/restore",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Restored,
+    summary="Restore Triple",
+    responses=RESTORED,
+    # not in /openapi.json: what a restore accepts (a history consistent with its fact, a
+    # triple's own id) is no schema, and a generated client has no use for it
+    include_in_schema=False,
+)
+async def restore_triple(body: TripleRestore, graph: GraphDep, response: Response) -> Restored:
+    """Write an exported triple with its id, owner and time as given (`memio import` through a
+    server; operator credential). An id that exists is left untouched (200)."""
+    return restored(response, await graph.restore(triples=body.triples))
 
 
 @router.get("/triples", response_model=GraphResult, summary="Get All Triples", responses=PAGED)
@@ -52,7 +78,7 @@ async def get_entity(
     entity: Text,
     graph: GraphDep,
     user_id: Text | None = None,
-    depth: int = Query(1, ge=1, le=3, description="Hops to expand from the entity."),
+    depth: int = Query(1, ge=1, le=10, description="Hops to expand from the entity."),
     include_shared: bool = _SHARED,
 ) -> GraphResult:
     """Triples with the entity as subject or object (expanded `depth` hops) and the entities they
@@ -75,14 +101,22 @@ async def search_graph(body: GraphSearch, graph: GraphDep) -> GraphResult:
 
 
 @router.delete("/entities/{entity}", **_NO_CONTENT, summary="Delete Entity")
-async def delete_entity(entity: Text, graph: GraphDep, user_id: Text | None = None) -> None:
+async def delete_entity(
+    entity: Text, graph: GraphDep, request: Request, user_id: Text | None = None
+) -> Response:
     """Delete every triple touching the entity, within `user_id`'s scope when given."""
-    await graph.delete(entity=entity, user_id=user_id)
+    return written(
+        request, DeletedCount(deleted=await graph.delete(entity=entity, user_id=user_id))
+    )
 
 
 @router.delete("/triples/{triple_id}", **_NO_CONTENT, summary="Delete Triple")
-async def delete_triple(triple_id: Text, graph: GraphDep) -> None:
-    await graph.delete(triple_id=triple_id)
+async def delete_triple(
+    triple_id: Text, graph: GraphDep, request: Request, user_id: Text | None = None
+) -> Response:
+    """Delete one triple, within `user_id`'s scope when given."""
+    deleted = await graph.delete(triple_id=triple_id, user_id=user_id)
+    return written(request, DeletedCount(deleted=deleted))
 
 
 @router.delete(
@@ -91,7 +125,9 @@ async def delete_triple(triple_id: Text, graph: GraphDep) -> None:
     summary="Delete All Graph",
     dependencies=[Depends(admin_unless_scoped("user_id"))],
 )
-async def delete_all_graph(graph: GraphDep, user_id: Text | None = None) -> None:
+async def delete_all_graph(
+    graph: GraphDep, request: Request, user_id: Text | None = None
+) -> Response:
     """Delete every triple of `user_id`. Without `user_id` this wipes the store and needs the
     admin key."""
-    await graph.delete_all(user_id=user_id)
+    return written(request, DeletedCount(deleted=await graph.delete_all(user_id=user_id)))

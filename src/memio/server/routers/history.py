@@ -5,10 +5,17 @@ from __future__ import annotations
 from fastapi import Depends, Query, Request, Response, status
 
 from memio.models import FoundMessage, Message
-from memio.server.deps import PAGED, HistoryDep, admin_unless_scoped, set_next_cursor
+from memio.server.deps import PAGED, HistoryDep, admin_unless_scoped, set_next_cursor, written
 from memio.server.routing import make_router
 from memio.server.rules import Text
-from memio.server.schemas import HistoryAdd, HistorySearch, HistorySearchAll, SessionListResponse
+from memio.server.schemas import (
+    DeletedCount,
+    HistoryAdd,
+    HistorySearch,
+    HistorySearchAll,
+    SessionListResponse,
+    SessionOwner,
+)
 
 router = make_router(prefix="/v1/history", tags=["history"])
 
@@ -17,14 +24,24 @@ _CURSOR = Query(None, description="`X-Next-Cursor` of the previous page.")
 
 
 @router.post("/sessions/{session_id}/messages", **_NO_CONTENT, summary="Add Messages")
-async def add_messages(session_id: Text, body: HistoryAdd, history: HistoryDep) -> None:
+async def add_messages(
+    session_id: Text, body: HistoryAdd, history: HistoryDep, request: Request
+) -> Response:
     """Append messages in order. The first add creates the session, owned by its `user_id`; a
-    later add with another `user_id` answers 409."""
-    await history.add(
+    later add with another `user_id` answers 409. With `Prefer: return=representation`: 200 and
+    the stored messages (ids and timestamps set)."""
+    stored = await history.add(
         session_id=session_id,
         messages=[message.model_dump(exclude_none=True) for message in body.messages],
         user_id=body.user_id,
     )
+    return written(request, stored)
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOwner, summary="Get Session Owner")
+async def get_session(session_id: Text, history: HistoryDep) -> SessionOwner:
+    """Whose the session is (`user_id`, null: nobody's). An unknown session answers 404."""
+    return SessionOwner(session_id=session_id, user_id=await history.owner(session_id=session_id))
 
 
 @router.get(
@@ -72,10 +89,12 @@ async def get_all_sessions(
     summary="Delete All Sessions",
     dependencies=[Depends(admin_unless_scoped("user_id"))],
 )
-async def delete_all_sessions(history: HistoryDep, user_id: Text | None = None) -> None:
+async def delete_all_sessions(
+    history: HistoryDep, request: Request, user_id: Text | None = None
+) -> Response:
     """Delete every session of `user_id`. Without `user_id` this wipes the store and needs the
     admin key."""
-    await history.delete_all(user_id=user_id)
+    return written(request, DeletedCount(deleted=await history.delete_all(user_id=user_id)))
 
 
 @router.post(

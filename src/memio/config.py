@@ -1,5 +1,8 @@
 """memio-server's configuration: one YAML file, checked completely before anything starts.
 
+It lives outside `memio.server` because `Memio.from_config` builds the same stores from it in
+plain Python (no FastAPI import); the server imports it from here.
+
 A bad config stops startup with one line per problem, each naming the key path and what was
 expected (``stores.documents.provider: unknown provider 'chromaa' (known: chroma, memory,
 postgres)``), never a traceback. Every string value may reference the environment (``${VAR}``,
@@ -32,7 +35,11 @@ from pydantic import (
     model_validator,
 )
 
-from memio.client import DEFAULT_PROVIDERS
+from memio.client import DEFAULT_PROVIDERS, Memio
+from memio.errors import InvalidRequestError, NotSupportedError
+from memio.protocols import Embedder
+from memio.providers import build_store
+from memio.providers._shared import ProviderContext
 from memio.scoping import Scope
 
 __all__ = [
@@ -43,6 +50,8 @@ __all__ = [
     "ExpiryConfig",
     "JwtConfig",
     "ServerConfig",
+    "build_embedder",
+    "build_memio",
     "check_rate_limits",
     "config_from_dict",
     "hash_key",
@@ -684,3 +693,42 @@ def _without_none(annotation: Any) -> Any:
         if len(args) == 1:
             return args[0]
     return annotation
+
+
+# -- the stores a config describes (the server's, and `Memio.from_config`'s) -----------------
+
+
+def build_embedder(config: EmbedderConfig) -> Embedder:
+    """The configured embedder; the default MiniLM loads its model only on first use."""
+    if config.provider == "openai":
+        from memio.embeddings import OpenAIEmbedder
+
+        assert config.base_url and config.model and config.dimensions  # checked by the config
+        return OpenAIEmbedder(
+            config.base_url,
+            config.model,
+            dimensions=config.dimensions,
+            api_key=config.api_key.get_secret_value() if config.api_key else None,
+        )
+    from memio.embeddings import CoalescingEmbedder, default_embedder
+
+    # Concurrent searches share model runs instead of queueing one run each (bench/: 64
+    # concurrent searches). The shared MiniLM instance stays unwrapped for library users.
+    return CoalescingEmbedder(default_embedder())
+
+
+def build_memio(config: ServerConfig, embedder: Embedder) -> Memio:
+    """Construct (without opening) every configured store; all problems are reported at once."""
+    context = ProviderContext(data_dir=config.data_dir, embedder=embedder)
+    stores = {}
+    problems = []
+    for kind, store in config.stores.items():
+        try:
+            stores[kind] = build_store(kind, store.provider, store.config, context)
+        except InvalidRequestError as exc:
+            problems.append(exc.message)
+        except NotSupportedError as exc:
+            problems.append(f"stores.{kind}.provider: {exc.message}")
+    if problems:
+        raise ConfigError(problems)
+    return Memio(**stores)
