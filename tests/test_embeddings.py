@@ -258,6 +258,51 @@ async def test_openai_embedder_retries_transient_errors(fake_openai: FakeOpenAI)
     await embedder.aclose()
 
 
+async def test_openai_embedder_waits_as_retry_after_says(fake_openai: FakeOpenAI) -> None:
+    embedder = remote(fake_openai, max_retries=1)  # no backoff of its own: only Retry-After
+    fake_openai.fail(429, retry_after="0.3")
+    assert (await embedder.embed(["ok"])).shape == (1, 16)
+    first, retried = fake_openai.requests
+    assert retried.received_at - first.received_at >= 0.3
+    assert first.peer == retried.peer  # one client, its connection reused
+    fake_openai.reset()
+    fake_openai.fail(503, times=None, retry_after="0")
+    with pytest.raises(ProviderError, match="HTTP 503"):
+        await embedder.embed(["still failing"])
+    assert fake_openai.count() == 2
+    await embedder.aclose()
+
+
+def test_retry_after_and_jittered_waits() -> None:
+    from tenacity import RetryCallState
+
+    from memio.http_retry import RetryWait, retry_after
+
+    def answer(status: int = 503, **headers: str) -> httpx.Response:
+        return httpx.Response(status, headers=headers)
+
+    assert retry_after(answer(**{"Retry-After": "2"})) == 2.0
+    assert retry_after(answer(**{"Retry-After": "-5"})) == 0.0
+    assert retry_after(answer(**{"retry-after-ms": "250", "Retry-After": "9"})) == 0.25
+    assert retry_after(answer(**{"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"})) == 0.0
+    assert retry_after(answer(**{"Retry-After": "soon"})) is None
+    assert retry_after(answer()) is None
+
+    wait = RetryWait(backoff=0.5, max_wait=30.0)
+
+    def state(response: httpx.Response, attempt: int) -> RetryCallState:
+        call = RetryCallState(None, None, (), {})
+        call.attempt_number = attempt
+        call.set_result(response)
+        return call
+
+    assert wait(state(answer(**{"Retry-After": "7"}), 1)) == 7.0
+    assert wait(state(answer(**{"Retry-After": "600"}), 1)) == 30.0  # capped
+    waits = [wait(state(answer(), 3)) for _ in range(50)]
+    assert all(0.0 <= w <= 0.5 * 2**2 for w in waits)
+    assert len(set(waits)) > 40  # jittered, not one fixed delay
+
+
 async def test_openai_embedder_client_error_is_not_retried(fake_openai: FakeOpenAI) -> None:
     embedder = remote(fake_openai)
     fake_openai.fail(401, message="bad key")

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -78,9 +78,27 @@ class _Keep:
 KEEP: Any = _Keep()
 
 
+# The ids that say whose a record is (a fact has all four; mem0 calls them entities).
+FACT_SCOPE = ("user_id", "agent_id", "app_id", "run_id")
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC: stores stamp every write with it."""
     return datetime.now(timezone.utc)
+
+
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+def as_utc(value: datetime | None) -> datetime | None:
+    """A timestamp as timezone-aware UTC (a naive one is taken to be UTC already; None stays
+    None): the one conversion every store and the key store use for what they read back."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 def utc_timestamp(value: datetime, *, field: str) -> datetime:
@@ -88,10 +106,8 @@ def utc_timestamp(value: datetime, *, field: str) -> datetime:
     keeps a timestamp given to it and compares one in a filter. An offset that carries it past
     the calendar (``9999-12-31T23:59:59-23:59``, ``0001-01-01T00:00:00+01:00``) is an
     InvalidRequestError naming `field`, never an OverflowError inside a store."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
     try:
-        return value.astimezone(timezone.utc)
+        return as_utc(value)
     except OverflowError:
         raise InvalidRequestError(
             f"{value.isoformat()} is outside the range memio stores "

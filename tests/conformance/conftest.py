@@ -8,6 +8,9 @@ errors (or skips, if its fixture module decides so): the suite never drops a bac
 Tests marked ``persistent_only`` (close-and-reopen) are generated only for backends with
 ``persistent=True``; for a kind with no such backend pytest reports the empty parameter set.
 
+A backend with a `default_scope` (a provider that needs a scope on every write) gets it on the
+writes that name none (`helpers.WithDefaultScope`).
+
 `open_store()` builds a store from the backend's config entry exactly as the server would
 (`memio.providers.build_store`), against the test's `BackendEnv`; calling it again builds a second
 store over the same data dir / schema, which is how the persistence tests reopen. Every store it
@@ -24,6 +27,7 @@ import pytest
 from memio.providers import STORE_KINDS, build_store
 from memio.providers._shared import ProviderContext
 from tests.conformance.backends import Backend, BackendEnv, backends_for
+from tests.conformance.helpers import WithDefaultScope
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -71,6 +75,8 @@ async def open_store(
         context = ProviderContext(data_dir=env.data_dir, embedder=embedder)
         store = build_store(backend.kind, cfg["provider"], cfg["config"], context)
         made.append(store)
+        if backend.kind == "facts" and backend.default_scope:
+            return WithDefaultScope(store, backend.default_scope)
         return store
 
     yield _open

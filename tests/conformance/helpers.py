@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from memio.models import (
+    FACT_SCOPE,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEY_LENGTH,
     MAX_METADATA_KEYS,
     MAX_METADATA_LIST_ITEMS,
     MAX_METADATA_LIST_LENGTH,
     MAX_METADATA_STRING_LENGTH,
+    FactInput,
 )
 
 # The semantic-search pair every searchable store must rank for the query "hiking".
@@ -30,6 +32,37 @@ MODE_CORPUS = {
     "k5": "A support group for painters meets at the library",
 }
 MODE_QUERY = "Caroline painted support group"
+
+
+class WithDefaultScope:
+    """A facts store whose writes that name no scope get the backend's `default_scope`.
+
+    For providers that keep a fact only under an entity id (the mem0 platform): the suites' tests
+    that add facts without a scope then check the same behaviour there, not a refusal. A write
+    that names any scope field is passed on unchanged; everything else is the store itself."""
+
+    def __init__(self, store: Any, scope: Mapping[str, str]) -> None:
+        self._store = store
+        self._scope = dict(scope)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _unscoped(self, given: Mapping[str, Any]) -> bool:
+        return all(given.get(name) is None for name in FACT_SCOPE)
+
+    async def add(self, **kwargs: Any) -> Any:
+        if self._unscoped(kwargs):
+            kwargs = {**kwargs, **self._scope}
+        return await self._store.add(**kwargs)
+
+    async def add_many(self, *, facts: Any, **kwargs: Any) -> Any:
+        return await self._store.add_many(facts=[self._scoped(f) for f in facts], **kwargs)
+
+    def _scoped(self, fact: Any) -> Any:
+        if isinstance(fact, FactInput):
+            return fact.model_copy(update=self._scope) if self._unscoped(vars(fact)) else fact
+        return {**fact, **self._scope} if self._unscoped(fact) else fact
 
 
 def assert_utc(value: datetime | None) -> None:

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import httpx
-import pytest
 
 API_KEY = "http-suite-app-key"
 ADMIN_KEY = "http-suite-admin-key"
@@ -56,14 +55,15 @@ def assert_error(response: httpx.Response, status: int, *mentions: str) -> dict[
     return body
 
 
-def skip_if_not_supported(response: httpx.Response) -> httpx.Response:
-    """Skip the test (with the server's reason) when the provider answers 501 for an optional
-    capability, e.g. caller-chosen fact ids on the mem0 platform; otherwise return the response."""
-    if response.status_code == 501:
-        body = response.json()
-        assert body["error"] == "not_supported", response.text
-        pytest.skip(f"provider does not support this: {body['detail']}")
-    return response
+def refused_as_declared(server: Any, kind: str, capability: str, response: httpx.Response) -> bool:
+    """True when the profile's `kind` backend declares it `cannot` do `capability` and the server
+    answered with the 501 `not_supported` envelope (anything else then fails the test); False when
+    the backend did not declare it, so the caller checks the normal answer and a 501 fails."""
+    if capability not in server.profile.backends[kind].cannot:
+        return False
+    assert_error(response, 501)
+    assert response.json()["error"] == "not_supported", response.text
+    return True
 
 
 def next_link(response: httpx.Response) -> str | None:

@@ -118,13 +118,15 @@ def test_parse_facts_rejects_other_answers(answer: str, mentions: str) -> None:
 
 
 async def test_llm_failures_are_provider_errors(fake_llm: FakeOpenAI) -> None:
-    llm = ExtractionLLM(base_url=fake_llm.base_url, model="tiny")
+    llm = ExtractionLLM(base_url=fake_llm.base_url, model="tiny", retry_backoff=0.0)
     messages = [{"role": "user", "content": "hello"}]
 
-    fake_llm.fail(503, message="overloaded")
+    fake_llm.fail(503, message="overloaded", times=None)
     with pytest.raises(ProviderError, match="HTTP 503: overloaded") as caught:
         await llm.extract(messages)
     assert (caught.value.provider, caught.value.operation) == ("extraction-llm", "extract")
+    assert fake_llm.count() == 3  # the first try and two retries
+    fake_llm.recover()
 
     unreachable = ExtractionLLM(base_url=f"http://127.0.0.1:{free_port()}/v1", model="tiny")
     with pytest.raises(ProviderError, match="cannot reach"):
@@ -133,6 +135,28 @@ async def test_llm_failures_are_provider_errors(fake_llm: FakeOpenAI) -> None:
     fake_llm.chat_handler = lambda request: "not json at all"
     with pytest.raises(ProviderError, match="not JSON"):
         await llm.extract(messages)
+    await llm.aclose()
+    await unreachable.aclose()
+
+
+async def test_llm_retries_throttling_over_one_connection(fake_llm: FakeOpenAI) -> None:
+    """A 429 with Retry-After is waited out and retried; every call of one ExtractionLLM goes
+    over the same HTTP connection (one client per process, not one per call)."""
+    fake_llm.chat_handler = lambda request: '{"facts": ["Likes tea"]}'
+    llm = ExtractionLLM(base_url=fake_llm.base_url, model="tiny", api_key="sk-x")
+    messages = [{"role": "user", "content": "I like tea"}]
+    fake_llm.fail(429, retry_after="0.3")
+    assert await llm.extract(messages) == ["Likes tea"]
+    assert await llm.extract(messages) == ["Likes tea"]
+    first, retried, again = fake_llm.requests
+    assert retried.received_at - first.received_at >= 0.3  # the server's Retry-After
+    assert first.peer == retried.peer == again.peer
+    assert again.headers["authorization"] == "Bearer sk-x"
+    await llm.aclose()
+    await llm.aclose()  # idempotent
+    assert await llm.extract(messages) == ["Likes tea"]  # a closed one opens a new client
+    assert fake_llm.requests[-1].peer != first.peer
+    await llm.aclose()
 
     def slow(request: dict[str, Any]) -> str:
         time.sleep(1.0)
@@ -151,7 +175,12 @@ def test_from_config() -> None:
         env={"LLM_URL": "http://127.0.0.1:9/v1", "LLM_KEY": "sk-x"},
     )
     llm = ExtractionLLM.from_config(config)
-    assert llm == ExtractionLLM(base_url="http://127.0.0.1:9/v1", model="m", api_key="sk-x")
+    assert (llm.base_url, llm.model, llm.api_key, llm.timeout) == (
+        "http://127.0.0.1:9/v1",
+        "m",
+        "sk-x",
+        60.0,
+    )
     assert llm.url == "http://127.0.0.1:9/v1/chat/completions"
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.mem0.conftest import APP_KEY, Mem0Server
+from tests.support.ci import unavailable
 
 JS_DIR = Path(__file__).parent / "js"
 SCRIPT = JS_DIR / "roundtrip.mjs"
@@ -24,17 +25,10 @@ SCRIPT = JS_DIR / "roundtrip.mjs"
 pytestmark = pytest.mark.node
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        reason = f"{name} is not installed (the npm mem0ai SDK test needs node and npm)"
-        if _in_ci():
-            pytest.fail(f"CI=true needs {name}: {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable(name, f"{name} is not installed (the npm mem0ai SDK test needs node and npm)")
     return path
 
 

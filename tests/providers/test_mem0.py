@@ -40,11 +40,11 @@ from memio.errors import (
 from memio.models import FactEventType, FactInput, cosine_score
 from memio.providers import build_store
 from memio.providers._shared import ProviderContext
+from tests.support.ci import unavailable
 from tests.support.openai_fake import FakeOpenAI
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("mem0") is None, reason="needs memio[mem0]"
-)
+if importlib.util.find_spec("mem0") is None:
+    unavailable("memio[mem0]", "needs memio[mem0] (pip install 'memio[mem0]')")
 
 REPO = Path(__file__).resolve().parents[2]
 

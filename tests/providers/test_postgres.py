@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.ci import unavailable
+
 psycopg = pytest.importorskip("psycopg")
 
 from memio.errors import (  # noqa: E402
@@ -465,7 +467,10 @@ async def test_trigram_candidates_when_pg_trgm_is_installed(postgres_dsn: str, e
     try:
         _query(postgres_dsn, f'CREATE DATABASE "{database}"')
     except psycopg.Error as exc:
-        pytest.skip(f"cannot create a scratch database: {exc}")
+        unavailable(
+            "a PostgreSQL role that may create databases",
+            f"cannot create a scratch database: {exc}",
+        )
     info = psycopg.conninfo.conninfo_to_dict(postgres_dsn)
     dsn = psycopg.conninfo.make_conninfo(**{**info, "dbname": database})
     store = None
@@ -473,7 +478,7 @@ async def test_trigram_candidates_when_pg_trgm_is_installed(postgres_dsn: str, e
         try:
             _query(dsn, "CREATE EXTENSION pg_trgm")
         except psycopg.Error as exc:
-            pytest.skip(f"pg_trgm is not available: {exc}")
+            unavailable("pg_trgm", f"pg_trgm is not available: {exc}")
         store = PostgresGraphStore(dsn=dsn, schema="memio", embedder=embedder, search_scan_limit=1)
         await store.add(triples=FACTS, user_id="u")
         indexes = _query(dsn, "SELECT indexname FROM pg_indexes WHERE schemaname = 'memio'")

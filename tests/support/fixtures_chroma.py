@@ -26,6 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.ci import unavailable
+
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
@@ -134,19 +136,12 @@ class ChromaServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
 def _started(path: Path) -> ChromaServer:
     server = ChromaServer(path)
     try:
         server.start()
     except RuntimeError as exc:
-        reason = f"could not start a Chroma server: {exc}"
-        if _in_ci():
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        unavailable("a Chroma server", f"could not start a Chroma server: {exc}")
     return server
 
 

@@ -10,9 +10,9 @@ resets the server's facts (POST /reset, admin key) the first time it sees a test
 leaves them alone when the same test builds a second store over that dir.
 
 The mem0 provider refuses, by design, what the platform cannot store: facts with no entity id and
-caller-chosen fact ids (NotSupportedError, 501 over HTTP). Tests of the suites that fail only
-because of those two documented limitations are reported as xfailed (with the reason) for the
-`mem0-platform` backend and server profile; any other failure stays a failure.
+caller-chosen fact ids (NotSupportedError, 501 over HTTP). The backend declares both (its
+`default_scope` and `cannot={"fact_ids", ...}`); the suites give unscoped writes that scope and
+check the refusal of caller-chosen ids, so every test runs and must pass on this profile.
 """
 
 from __future__ import annotations
@@ -26,12 +26,6 @@ import httpx
 import pytest
 
 ADMIN_KEY = "mem0-platform-backend-admin-key"
-BACKEND_ID = "mem0-platform"
-# What the mem0 provider says when asked for something the platform cannot store.
-PLATFORM_LIMITS = (
-    "the mem0 platform assigns fact ids itself",
-    "the mem0 platform keeps a fact only under a user_id, agent_id, app_id or run_id",
-)
 
 
 @dataclass
@@ -69,23 +63,3 @@ def mem0_platform_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[M
     }
     with run_server(config) as server:
         yield Mem0PlatformServer(base_url=server.base_url)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.when != "call" or not report.failed:
-        return
-    callspec = getattr(item, "callspec", None)
-    if callspec is None or BACKEND_ID not in callspec.id:
-        return
-    from memio.errors import NotSupportedError
-
-    error = call.excinfo.value if call.excinfo is not None else None
-    if not isinstance(error, NotSupportedError):
-        return
-    limit = next((limit for limit in PLATFORM_LIMITS if error.message.startswith(limit)), None)
-    if limit is not None:
-        report.outcome = "skipped"
-        report.wasxfail = f"mem0 platform mode limitation: {limit}"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ci import unavailable
 from tests.support.pgvector_cluster import ClusterError, PgvectorCluster
 
 DSN_ENV = "MEMIO_TEST_PGVECTOR_DSN"
@@ -67,11 +68,7 @@ class ExternalServer:
 
 
 def _unavailable(reason: str) -> None:
-    from tests.support.fixtures_postgres import in_ci  # imported late: it is a plugin module too
-
-    if in_ci():
-        pytest.fail(f"CI=true needs PostgreSQL with pgvector: {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable("PostgreSQL with pgvector", reason)
 
 
 @pytest.fixture(scope="session")

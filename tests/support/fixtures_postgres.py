@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ci import in_ci, unavailable
+
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DSN_ENV = "MEMIO_TEST_POSTGRES_DSN"
 SCHEMA_PREFIX = "memio_t_"
@@ -41,10 +43,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "disruptive: stops and restarts a shared service (PostgreSQL); exclude with "
         "-m 'not disruptive' when other test runs use the same server",
     )
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
 def disruptive_skip_reason() -> str | None:
@@ -194,9 +192,7 @@ def postgres_dsn() -> Iterator[str]:
             f"PostgreSQL is not reachable at {_where(dsn)} (set {DSN_ENV} for another server): "
             f"{problem}"
         )
-        if in_ci():
-            pytest.fail(f"CI=true needs PostgreSQL: {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable("PostgreSQL", reason)
     try:
         _drop_stale_schemas(dsn)
     except Exception as exc:  # housekeeping only

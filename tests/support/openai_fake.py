@@ -32,8 +32,10 @@ Usage::
             yield server
 
 Failure tests: ``server.fail(503, times=2)`` answers the next two requests (any endpoint) with
-that status and an OpenAI-style error body; ``times=None`` keeps failing until ``recover()``.
-``requests`` records every request received (failed ones included); ``reset()`` clears it.
+that status and an OpenAI-style error body; ``times=None`` keeps failing until ``recover()``;
+``retry_after="2"`` adds that ``Retry-After`` header, as a throttling service does.
+``requests`` records every request received (failed ones included, each with its monotonic
+arrival time); ``reset()`` clears it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -64,6 +66,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     json: Any
+    received_at: float = field(default_factory=time.monotonic)
+    peer: str = ""  # the client's host:port: one value across requests = one reused connection
 
 
 class FakeOpenAI:
@@ -81,7 +85,8 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._failure: tuple[int, int | None, str] | None = None  # (status, times left, message)
+        # (status, times left, message, Retry-After header or None)
+        self._failure: tuple[int, int | None, str, str | None] | None = None
         self._server = ThreadingHTTPServer((host, 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -131,13 +136,19 @@ class FakeOpenAI:
             return sum(1 for r in self.requests if path is None or r.path == path)
 
     def fail(
-        self, status: int, *, times: int | None = 1, message: str = "injected failure"
+        self,
+        status: int,
+        *,
+        times: int | None = 1,
+        message: str = "injected failure",
+        retry_after: str | None = None,
     ) -> None:
-        """Answer the next `times` requests (None: all until `recover()`) with `status`."""
+        """Answer the next `times` requests (None: all until `recover()`) with `status`, and
+        with a `Retry-After: <retry_after>` header when one is given."""
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 or None")
         with self._lock:
-            self._failure = (status, times, message)
+            self._failure = (status, times, message, retry_after)
 
     def recover(self) -> None:
         """Stop injecting failures."""
@@ -165,15 +176,17 @@ class FakeOpenAI:
 
     # -- request handling (called from server threads) ---------------------------------------
 
-    def _record_and_check_failure(self, request: RecordedRequest) -> tuple[int, str] | None:
+    def _record_and_check_failure(
+        self, request: RecordedRequest
+    ) -> tuple[int, str, str | None] | None:
         with self._lock:
             self.requests.append(request)
             if self._failure is None:
                 return None
-            status, times, message = self._failure
+            status, times, message, retry_after = self._failure
             if times is not None:
-                self._failure = (status, times - 1, message) if times > 1 else None
-            return status, message
+                self._failure = (status, times - 1, message, retry_after) if times > 1 else None
+            return status, message, retry_after
 
     def _embeddings(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         texts = body.get("input")
@@ -221,22 +234,26 @@ class FakeOpenAI:
         }
 
     def _respond(
-        self, method: str, path: str, headers: dict[str, str], raw: bytes
-    ) -> tuple[int, dict[str, Any]]:
+        self, method: str, path: str, headers: dict[str, str], raw: bytes, peer: str = ""
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """(status, JSON body, extra response headers)."""
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        failure = self._record_and_check_failure(RecordedRequest(method, path, headers, body))
+        request = RecordedRequest(method, path, headers, body, peer=peer)
+        failure = self._record_and_check_failure(request)
         if failure is not None:
-            return failure[0], _error(failure[1], "injected")
+            status, message, retry_after = failure
+            extra = {"Retry-After": retry_after} if retry_after is not None else {}
+            return status, _error(message, "injected"), extra
         routes = {"/v1/embeddings": self._embeddings, "/v1/chat/completions": self._chat}
         route = routes.get(path)
         if method != "POST" or route is None:
-            return 404, _error(f"no route {method} {path}", "not_found")
+            return 404, _error(f"no route {method} {path}", "not_found"), {}
         if not isinstance(body, dict):
-            return 400, _error("body must be a JSON object", "invalid_request")
-        return route(body)
+            return 400, _error("body must be a JSON object", "invalid_request"), {}
+        return *route(body), {}
 
 
 def _error(message: str, code: str) -> dict[str, Any]:
@@ -252,9 +269,14 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             path = self.path.split("?", 1)[0]
-            status, payload = fake._respond(self.command, path, headers, raw)
+            host, port = self.client_address[:2]
+            status, payload, extra = fake._respond(
+                self.command, path, headers, raw, f"{host}:{port}"
+            )
             data = json.dumps(payload).encode()
             self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -7,7 +7,6 @@ is checked because a wrong one would corrupt a vector index silently.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,18 +14,19 @@ import httpx
 import numpy as np
 
 from memio.errors import ProviderError
+from memio.http_retry import send_with_retries
 
 __all__ = ["OpenAIEmbedder"]
 
 PROVIDER = "openai-embedder"
-_RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
 class OpenAIEmbedder:
     """POSTs `{"model", "input": [...]}` to `{base_url}/embeddings`, `batch_size` texts a request.
 
     Connection failures are retried by the transport; 408/409/429/5xx answers up to `max_retries`
-    times with exponential backoff (the same policy as OpenAI's SDK). Every other failure is a
+    times, waiting as the server's Retry-After says or else with jittered exponential backoff
+    (`memio.http_retry`). Every other failure is a
     `ProviderError(provider="openai-embedder", operation="embed")`.
     """
 
@@ -61,25 +61,22 @@ class OpenAIEmbedder:
         return ProviderError(message, provider=PROVIDER, operation="embed", cause=cause)
 
     async def _post(self, batch: list[str]) -> dict[str, Any]:
-        attempt = 0
-        while True:
-            try:
-                response = await self._client.post(
-                    "embeddings", json={"model": self.model, "input": batch}
-                )
-            except httpx.HTTPError as exc:
-                raise self._error(f"{type(exc).__name__}: {exc}", exc) from exc
-            if response.status_code in _RETRY_STATUS and attempt < self.max_retries:
-                await asyncio.sleep(self.retry_backoff * 2**attempt)
-                attempt += 1
-                continue
-            if response.is_error:
-                body = response.text[:300]
-                raise self._error(f"HTTP {response.status_code} from {response.url}: {body}")
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise self._error("response is not JSON", exc) from exc
+        def send() -> Any:
+            return self._client.post("embeddings", json={"model": self.model, "input": batch})
+
+        try:
+            response = await send_with_retries(
+                send, max_retries=self.max_retries, backoff=self.retry_backoff
+            )
+        except httpx.HTTPError as exc:
+            raise self._error(f"{type(exc).__name__}: {exc}", exc) from exc
+        if response.is_error:
+            body = response.text[:300]
+            raise self._error(f"HTTP {response.status_code} from {response.url}: {body}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise self._error("response is not JSON", exc) from exc
 
     def _parse(self, payload: dict[str, Any], expected: int) -> np.ndarray:
         try:

@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from memio.errors import (
 )
 from memio.filters import And, Condition, FilterNode, Not, parse_filters
 from memio.models import (
+    FACT_SCOPE,
     KEEP,
     Document,
     DocumentInput,
@@ -61,7 +62,6 @@ __all__ = [
     "FACT_SCOPE",
     "FACT_TIMESTAMPS",
     "TIMESTAMP_FIELDS",
-    "TRIPLE_FIELDS",
     "WORD_PATTERN",
     "DataLockedError",
     "FactKey",
@@ -111,13 +111,11 @@ __all__ = [
 ]
 
 # Top-level fields that portable filters address directly (everything else is metadata).
-FACT_SCOPE = ("user_id", "agent_id", "app_id", "run_id")
 TIMESTAMP_FIELDS = frozenset({"created_at", "updated_at"})
 # A fact's expiry is a timestamp filters can address too; None (no expiry) is a missing field.
 FACT_TIMESTAMPS = frozenset({*TIMESTAMP_FIELDS, "expires_at"})
 FACT_FIELDS = frozenset({"id", "content", *FACT_SCOPE, *FACT_TIMESTAMPS})
 DOCUMENT_FIELDS = frozenset({"id", "content", "user_id", *TIMESTAMP_FIELDS})
-TRIPLE_FIELDS = frozenset({"id", "subject", "predicate", "object", "user_id", "created_at"})
 
 _SPACE = re.compile(r"\s+")
 _M = TypeVar("_M", bound=BaseModel)
@@ -130,7 +128,6 @@ class ProviderContext:
 
     data_dir: Path
     embedder: Embedder
-    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def new_id() -> str:

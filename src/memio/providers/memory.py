@@ -21,7 +21,7 @@ import asyncio
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
@@ -44,6 +44,7 @@ from memio.models import (
     MetadataValue,
     Page,
     Triple,
+    as_utc,
     cosine_score,
     utcnow,
     validate_metadata,
@@ -125,13 +126,6 @@ class _Entry:
 
 def _copy(model: _M, **update: Any) -> _M:
     return model.model_copy(update=update, deep=True)
-
-
-def _utc(value: datetime) -> datetime:
-    """A timestamp as timezone-aware UTC (a naive one is taken to be UTC already)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def _page(
@@ -576,7 +570,7 @@ class MemoryHistoryStore(_MemoryStore):
                 _copy(
                     message,
                     id=message.id or new_id(),
-                    timestamp=now if message.timestamp is None else _utc(message.timestamp),
+                    timestamp=now if message.timestamp is None else as_utc(message.timestamp),
                     score=None,
                 )
             )

@@ -39,7 +39,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -48,7 +48,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from memio import ranking
 from memio.errors import ConflictError, NotFoundError, ProviderError
-from memio.models import FoundMessage, Message, Page, utcnow
+from memio.models import FoundMessage, Message, Page, as_utc, utcnow
 from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
@@ -164,13 +164,6 @@ class SQLiteHistoryConfig(BaseModel):
         "the same data fails at once. false: several processes share the file (SQLite is safe "
         "across processes).",
     )
-
-
-def _utc(value: datetime) -> datetime:
-    """A timestamp as timezone-aware UTC (a naive one is taken to be UTC already)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def _terms_text(content: str) -> str:
@@ -406,7 +399,7 @@ class SQLiteHistoryStore:
                 message.model_copy(
                     update={
                         "id": message.id or new_id(),
-                        "timestamp": now if message.timestamp is None else _utc(message.timestamp),
+                        "timestamp": as_utc(message.timestamp) or now,
                         "score": None,
                     },
                     deep=True,

@@ -36,6 +36,7 @@ from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
 from memio.server.expiry import sweeping
 from memio.server.keystore import KeyStore, build_key_store
 from memio.server.mcp.http import McpEndpoint
+from memio.server.mem0.extraction import ExtractionLLM
 from memio.server.metrics import Metrics, MetricsMiddleware
 from memio.server.openapi import install_openapi
 from memio.server.ratelimit import Counters, RateLimiter, RateLimitMiddleware, describe
@@ -74,15 +75,20 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     authenticator = _authenticator(config, key_store)
     routers = [*all_routers(), ops.router]
     mcp = McpEndpoint()
+    extraction_llm = ExtractionLLM.from_config(config)  # one HTTP client per process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with (
-            serve_stores(app),
-            sweeping(app.state.memio, config.server.expiry),
-            mcp.running(),  # MCP calls end before the stores close
-        ):
-            yield
+        try:
+            async with (
+                serve_stores(app),
+                sweeping(app.state.memio, config.server.expiry),
+                mcp.running(),  # MCP calls end before the stores close
+            ):
+                yield
+        finally:
+            if extraction_llm is not None:
+                await extraction_llm.aclose()
 
     @asynccontextmanager
     async def serve_stores(app: FastAPI) -> AsyncIterator[None]:
@@ -134,6 +140,7 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
         swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
     )
     app.state.config = config
+    app.state.extraction_llm = extraction_llm
     app.state.metrics = metrics
     app.state.key_store = key_store
     app.state.authenticator = authenticator

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import Request
 
+from memio.models import utcnow
 from memio.scoping import WriteObserver, WriteRecord
 from memio.server.auth import principal_of
 from memio.server.errors import request_id_of
@@ -56,7 +56,7 @@ def audit_event(
     principal = principal_of(request)
     route = request.scope.get("route")
     entry: dict[str, Any] = {
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "time": utcnow().isoformat(timespec="milliseconds"),
         "request_id": request_id_of(request.scope),
         "credential": principal.name,
         "scope": principal.scope.fields(),

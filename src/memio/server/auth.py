@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Literal, TypeVar
 
 from fastapi import Request
@@ -34,6 +34,7 @@ from starlette.types import Scope as ASGIScope
 
 from memio.config import ApiKey
 from memio.errors import ForbiddenError, ProviderError
+from memio.models import utcnow
 from memio.scoping import Scope
 from memio.server.asgi import ALWAYS_PUBLIC, client_address, route_path
 from memio.server.errors import error_response, request_id_of
@@ -151,7 +152,7 @@ class Authenticator:
             raise AuthFailure(503, "the key store is unavailable; try again shortly") from None
         if stored is None:
             raise AuthFailure(403, "invalid API key")
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         if stored.expired(now):
             raise AuthFailure(403, f"API key {stored.name!r} expired")
         self._touch(stored.name, now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Request
@@ -22,6 +22,7 @@ from memio.config import (
     hash_key,
 )
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
+from memio.models import utcnow
 from memio.scoping import Scope
 from memio.server.audit import audit_event
 from memio.server.keystore import KeyStore, StoredKey
@@ -120,7 +121,7 @@ async def create_key(
     expires_at: datetime | None = None,
 ) -> CreatedKey:
     store = _key_store(request)
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     if expires_at is not None and expires_at <= now:
         raise InvalidRequestError("must be in the future", field="expires_at")
     if name in _static_names(request):

@@ -14,11 +14,12 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from memio.errors import ConflictError, ProviderError
+from memio.models import as_utc
 from memio.providers._shared import OpenOnce
 from memio.scoping import SCOPE_FIELDS, Scope
 
@@ -115,9 +116,7 @@ def _row_to_key(row: dict[str, Any]) -> StoredKey:
 
 
 def _utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def _values(key: StoredKey, sha256: str, stamp: Any = lambda when: when) -> tuple[Any, ...]:

@@ -70,7 +70,6 @@ class ChromaStore(Generic[M]):
 
     provider = PROVIDER
     fields: Fields
-    listing_name: str
 
     def __init__(self, *, backend: ChromaBackend) -> None:
         self._backend = backend

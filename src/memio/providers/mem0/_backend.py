@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 
 from memio.errors import InvalidRequestError
-from memio.models import FactEventType, MetadataValue, validate_metadata
+from memio.models import FACT_SCOPE, FactEventType, MetadataValue, validate_metadata
 
 __all__ = ["EPOCH", "Backend", "Event", "Memory", "clean_metadata", "parse_time"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-SCOPE_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
 
 
 @dataclass
@@ -42,10 +41,7 @@ class Memory:
     expired: bool = False
 
     def scope(self) -> dict[str, str | None]:
-        return {name: getattr(self, name) for name in SCOPE_FIELDS}
-
-    def order_key(self, fact_id: str) -> tuple[datetime, str]:
-        return (self.created_at or EPOCH, fact_id)
+        return {name: getattr(self, name) for name in FACT_SCOPE}
 
 
 @dataclass

@@ -30,7 +30,7 @@ import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -38,7 +38,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from memio.errors import NotSupportedError
-from memio.models import FactEventType, MetadataValue
+from memio.models import FactEventType, MetadataValue, utcnow
 from memio.protocols import Embedder
 from memio.providers._shared import PathLock
 from memio.providers.mem0._backend import (
@@ -155,7 +155,7 @@ def _expired(value: Any) -> bool:
     if not value:
         return False
     try:
-        return date.fromisoformat(str(value)) < datetime.now(timezone.utc).date()
+        return date.fromisoformat(str(value)) < utcnow().date()
     except ValueError:
         return False
 

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from memio.models import FactEventType, MetadataValue
+from memio.models import FACT_SCOPE, FactEventType, MetadataValue
 from memio.protocols import Embedder
 from memio.providers.mem0._backend import (
     EPOCH,
-    SCOPE_FIELDS,
     Backend,
     Event,
     Memory,
@@ -32,7 +31,7 @@ __all__ = ["PlatformBackend"]
 _PAGE_SIZE = 100
 _EVENTS = {e.value: e for e in FactEventType}
 # Every platform memory names at least one entity, so "any of them set" lists everything.
-_EVERYTHING = {"OR": [{name: "*"} for name in SCOPE_FIELDS]}
+_EVERYTHING = {"OR": [{name: "*"} for name in FACT_SCOPE]}
 
 
 def _filters(scope: Mapping[str, str]) -> dict[str, Any]:

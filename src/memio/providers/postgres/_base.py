@@ -6,7 +6,6 @@ import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import psycopg
@@ -17,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from memio.errors import InvalidRequestError, ProviderError
+from memio.models import as_utc
 from memio.protocols import Embedder
 from memio.providers._shared import (
     WORD_PATTERN,  # the one definition of a word (see word_terms)
@@ -95,15 +95,6 @@ class PostgresConfig(BaseModel):
         if minimum is not None and value < minimum:
             raise ValueError(f"must be at least pool_min_size ({minimum})")
         return value
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """A timestamp as timezone-aware UTC (naive input is taken to be UTC already)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def query_words(query: str) -> list[str]:

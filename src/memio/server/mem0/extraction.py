@@ -9,7 +9,8 @@ Configured in memio-server.yaml (nothing is called unless it is)::
         api_key: ${OPENAI_API_KEY:-}
         timeout: 60
 
-One chat-completions call per add: the conversation goes in, a JSON object comes out,
+One chat-completions call per add (one HTTP client per server process, closed at shutdown;
+429/5xx answers retried by `memio.http_retry`): the conversation goes in, a JSON object comes out,
 ``{"facts": ["...", ...]}``. Also accepted, because models and mem0 prompts vary: a bare list, or
 ``{"memory"|"memories"|"facts": [...]}`` whose items are strings or objects with
 ``text``/``fact``/``memory``. Any failure (unreachable, an HTTP error, an answer that is not such
@@ -21,13 +22,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import httpx
 
 from memio.errors import ProviderError
+from memio.http_retry import send_with_retries
 
 __all__ = ["OPERATION", "PROVIDER", "SYSTEM_PROMPT", "ExtractionLLM", "parse_facts"]
 
@@ -48,14 +49,39 @@ _LIST_KEYS = ("facts", "memory", "memories")
 _TEXT_KEYS = ("text", "fact", "memory", "content")
 
 
-@dataclass(frozen=True)
 class ExtractionLLM:
-    """An OpenAI-compatible chat-completions endpoint used to extract facts."""
+    """An OpenAI-compatible chat-completions endpoint used to extract facts, over one HTTP client
+    (its connections reused across calls; opened on first use, released by `aclose`)."""
 
-    base_url: str
-    model: str
-    api_key: str | None = None
-    timeout: float = 60.0
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        self.base_url = base_url
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            self._client = httpx.AsyncClient(timeout=self.timeout, headers=headers)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (idempotent; a later call opens a new one)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     @classmethod
     def from_config(cls, config: Any) -> ExtractionLLM | None:
@@ -89,10 +115,13 @@ class ExtractionLLM:
             "temperature": 0,
             "response_format": {"type": "json_object"},
         }
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        client = self._http()
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.post(self.url, json=body, headers=headers)
+            response = await send_with_retries(
+                lambda: client.post(self.url, json=body),
+                max_retries=self.max_retries,
+                backoff=self.retry_backoff,
+            )
         except httpx.TimeoutException as exc:
             raise _error(f"no answer from {self.url} within {self.timeout:g} s", exc) from exc
         except httpx.HTTPError as exc:

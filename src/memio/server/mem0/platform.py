@@ -337,7 +337,7 @@ def reject_unsupported(**values: Any) -> None:
 def infer_status(request: Request, infer: bool) -> tuple[str, ExtractionLLM | None]:
     if not infer:
         return "off", None
-    llm = ExtractionLLM.from_config(request.app.state.config)
+    llm = request.app.state.extraction_llm
     return ("extracted", llm) if llm is not None else ("unavailable", None)
 
 

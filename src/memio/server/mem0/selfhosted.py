@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memio.config import KEY_NAME_PATTERN
 from memio.errors import InvalidRequestError, NotSupportedError
-from memio.models import KEEP
+from memio.models import FACT_SCOPE, KEEP
 from memio.pagination import MAX_LIMIT
 from memio.redaction import REDACTED, redacted
 from memio.scoping import SCOPE_FIELDS, Scope
@@ -179,7 +179,7 @@ class SearchRequest(BaseModel):
 
 
 def _ids(body: Any) -> dict[str, str | None]:
-    return {name: getattr(body, name, None) for name in ("user_id", "agent_id", "app_id", "run_id")}
+    return {name: getattr(body, name, None) for name in FACT_SCOPE}
 
 
 @router.post("/memories", summary="Create memories", responses=answers(answer.SelfhostedAdded))

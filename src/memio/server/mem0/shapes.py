@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from memio.models import Fact, FactEvent, FactEventType
+from memio.models import FACT_SCOPE, Fact, FactEvent, FactEventType
 from memio.server.expiry import expiration_date
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
     "summarize_entities",
 ]
 
-ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
+ENTITY_FIELDS = FACT_SCOPE
 # entity type in paths and listings -> the scope field it names
 ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "app": "app_id", "run": "run_id"}
 CATEGORIES_KEY = "categories"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, Query, Request, Response, status
 
-from memio.models import KEEP, Fact, FactEvent, FactInput
+from memio.models import FACT_SCOPE, KEEP, Fact, FactEvent, FactInput
 from memio.providers._shared import coerce_items
 from memio.server.auth import require_admin
 from memio.server.deps import (
@@ -34,7 +34,6 @@ from memio.server.schemas import (
 
 router = make_router(prefix="/v1/facts", tags=["facts"])
 
-_SCOPE = ("user_id", "agent_id", "app_id", "run_id")
 _NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 
@@ -188,7 +187,7 @@ async def delete_facts_batch(body: IdList, facts: FactsDep) -> DeletedCount:
     "",
     **_NO_CONTENT,
     summary="Delete All Facts",
-    dependencies=[Depends(admin_unless_scoped(*_SCOPE))],
+    dependencies=[Depends(admin_unless_scoped(*FACT_SCOPE))],
 )
 async def delete_all_facts(
     request: Request,
