@@ -33,3 +33,23 @@ def test_deleting_an_entity_that_does_not_exist_is_404(client, uid):
     assert "deleted" in client.delete_users(user_id=uid)["message"]
     with pytest.raises(MemoryNotFoundError):
         client.delete_users(user_id=uid)
+
+
+def test_get_all_honours_start_date_and_end_date(client, uid):
+    from datetime import datetime, timedelta, timezone
+
+    [added] = client.add("I like rowing", user_id=uid, infer=False)["results"]
+    today = datetime.now(timezone.utc).date()
+    yesterday, tomorrow = (
+        (today - timedelta(days=1)).isoformat(),
+        (today + timedelta(1)).isoformat(),
+    )
+
+    def ids(**dates: str) -> list[str]:
+        found = client.get_all(filters={"user_id": uid}, **dates)["results"]
+        return [memory["id"] for memory in found]
+
+    assert ids(start_date=yesterday, end_date=today.isoformat()) == [added["id"]]  # days inclusive
+    assert ids(start_date=tomorrow) == []
+    assert ids(end_date=yesterday) == []
+    assert ids(start_date=added["created_at"], end_date=added["created_at"]) == [added["id"]]

@@ -29,6 +29,7 @@ __all__ = [
     "ONE_EXPIRY",
     "expiration_date",
     "mem0_expiry",
+    "mem0_time",
     "requested_expiry",
     "sweeping",
     "update_expiry",
@@ -54,21 +55,25 @@ def requested_expiry(body: BaseModel, *, where: str = "") -> datetime | None:
     return None if expires_at is None else utc_timestamp(expires_at, field=f"{where}expires_at")
 
 
-def mem0_expiry(value: str | None, *, field: str = "expiration_date") -> datetime | None:
-    """mem0's `expiration_date` as memio's expiry: a day ("2026-12-31": the memory lives through
-    that day, UTC, and is expired from the next midnight, as mem0 decides) or an ISO 8601
-    timestamp (that moment). Parsed by pydantic, as the document's `format`s say."""
-    if value is None:
-        return None
+def mem0_time(value: str, *, field: str, day_end: bool) -> tuple[datetime, bool]:
+    """A mem0 date field: a day (its first moment, or with `day_end` the next midnight, UTC)
+    or an ISO 8601 timestamp; and whether it was a day. Parsed by pydantic, as the document's
+    `format`s say."""
     try:
         if len(value) == len("YYYY-MM-DD"):
-            day = _DAY.validate_python(value)
-            return datetime.combine(day, time(), timezone.utc) + timedelta(days=1)
-        return utc_timestamp(_MOMENT.validate_python(value), field=field)
+            day = datetime.combine(_DAY.validate_python(value), time(), timezone.utc)
+            return (day + timedelta(days=1) if day_end else day), True
+        return utc_timestamp(_MOMENT.validate_python(value), field=field), False
     except (ValidationError, OverflowError):
         raise InvalidRequestError(
             "must be a date (YYYY-MM-DD) or an ISO 8601 timestamp", field=field
         ) from None
+
+
+def mem0_expiry(value: str | None, *, field: str = "expiration_date") -> datetime | None:
+    """mem0's `expiration_date` as memio's expiry: a day ("2026-12-31": the memory lives through
+    that day, UTC, and is expired from the next midnight, as mem0 decides) or a timestamp."""
+    return None if value is None else mem0_time(value, field=field, day_end=True)[0]
 
 
 _DAY = TypeAdapter(date)

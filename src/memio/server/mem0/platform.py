@@ -51,6 +51,7 @@ from memio.server.expiry import (
     EXPIRATION_DATE,
     EXPIRATION_SCHEMA,
     mem0_expiry,
+    mem0_time,
     update_expiry,
 )
 from memio.server.links import link_to
@@ -180,6 +181,16 @@ class ListBody(EntityIds):
     page: Annotated[int, Doc(minimum=1)] | None = None
     page_size: Annotated[int, Doc(minimum=1, maximum=MAX_LIMIT)] | None = None
     show_expired: bool | None = Field(default=None, description="Also expired memories.")
+    start_date: str | None = Field(
+        default=None,
+        description="Only memories created from then on (a day, UTC, or a timestamp).",
+        json_schema_extra=EXPIRATION_SCHEMA,
+    )
+    end_date: str | None = Field(
+        default=None,
+        description="Only memories created until then (a day, UTC, inclusive, or a timestamp).",
+        json_schema_extra=EXPIRATION_SCHEMA,
+    )
 
 
 class SearchBody(ListBody):
@@ -397,6 +408,12 @@ def list_filter(body: ListBody) -> Translation:
         parts.append({"metadata": body.metadata})
     if body.categories:
         parts.append({"categories": {"in": body.categories}})
+    if body.start_date is not None:
+        start, _ = mem0_time(body.start_date, field="start_date", day_end=False)
+        parts.append({"created_at": {"gte": start.isoformat()}})
+    if body.end_date is not None:
+        end, day = mem0_time(body.end_date, field="end_date", day_end=True)
+        parts.append({"created_at": {"lt" if day else "lte": end.isoformat()}})
     raw = parts[0] if len(parts) == 1 else {"AND": parts} if parts else None
     return merge_ids(translate(raw), body.ids())
 
