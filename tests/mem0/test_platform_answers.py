@@ -53,3 +53,11 @@ def test_get_all_honours_start_date_and_end_date(client, uid):
     assert ids(start_date=tomorrow) == []
     assert ids(end_date=yesterday) == []
     assert ids(start_date=added["created_at"], end_date=added["created_at"]) == [added["id"]]
+
+
+def test_history_keeps_the_user_after_a_delete(client, uid):
+    [added] = client.add("I play the cello", user_id=uid, infer=False)["results"]
+    client.delete(added["id"])
+    entries = client.history(added["id"])
+    assert [entry["event"] for entry in entries] == ["ADD", "DELETE"]
+    assert {entry["user_id"] for entry in entries} == {uid}
