@@ -61,3 +61,14 @@ def test_history_keeps_the_user_after_a_delete(client, uid):
     entries = client.history(added["id"])
     assert [entry["event"] for entry in entries] == ["ADD", "DELETE"]
     assert {entry["user_id"] for entry in entries} == {uid}
+
+
+def test_infer_without_an_llm_keeps_what_the_user_said(client, uid):
+    chat = [
+        {"role": "user", "content": "I just moved to Berlin"},
+        {"role": "assistant", "content": "Welcome to Berlin! Winters there can be harsh."},
+    ]
+    kept = client.add(chat, user_id=uid)["results"]
+    assert [memory["memory"] for memory in kept] == ["I just moved to Berlin"]
+    both = client.add(chat, user_id=f"{uid}-raw", infer=False)["results"]
+    assert len(both) == 2

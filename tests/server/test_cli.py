@@ -44,6 +44,8 @@ def test_check_prints_the_provider_of_each_store(tmp_path):
         "  graph: networkx",
     ]
     assert "  listen: http://127.0.0.1:8080" in lines
+    no_llm = "  extraction LLM: none (mem0 adds with infer store the user's messages as they are)"
+    assert no_llm in lines
     assert not (tmp_path / "memio-data").exists()  # checking opens nothing
 
 

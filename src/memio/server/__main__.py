@@ -31,6 +31,7 @@ from memio.errors import EmbedderMismatchError
 from memio.protocols import Embedder
 from memio.providers._shared import DataLockedError
 from memio.redaction import RedactingFormatter, redacted
+from memio.server.mem0.extraction import ExtractionLLM
 
 __all__ = ["add_server_arguments", "load_stores", "main", "run"]
 
@@ -155,6 +156,7 @@ def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:
     else:
         print("  auth: off")
     print(f"  rate limit: {'on' if config.rate_limit_enabled else 'off'}")
+    print(f"  extraction LLM: {ExtractionLLM.summary(config)}")
 
 
 def _serve(config: ServerConfig, source: str) -> int:

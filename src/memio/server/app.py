@@ -275,3 +275,4 @@ def _log_summary(config: ServerConfig, stores: Memio, limiter: RateLimiter | Non
         if limiter.operator:
             limits += f", {', '.join(map(describe, limiter.operator))} per operator key"
     logger.info("stores: %s; auth: %s; rate limit: %s", served or "none", auth, limits)
+    logger.info("extraction LLM: %s", ExtractionLLM.summary(config))

@@ -92,6 +92,14 @@ class ExtractionLLM:
         key = llm.api_key.get_secret_value() if llm.api_key is not None else None
         return cls(base_url=llm.base_url, model=llm.model, api_key=key or None, timeout=llm.timeout)
 
+    @staticmethod
+    def summary(config: Any) -> str:
+        """What mem0 adds with ``infer`` do under `config`, for the start-up log and --check."""
+        llm = getattr(getattr(config, "extraction", None), "llm", None)
+        if llm is None:
+            return "none (mem0 adds with infer store the user's messages as they are)"
+        return f"{llm.model} at {llm.base_url}"
+
     @property
     def url(self) -> str:
         return f"{self.base_url.rstrip('/')}/chat/completions"

@@ -369,10 +369,12 @@ async def store_messages(
     if llm is not None:
         items = [(text, None) for text in await llm.extract(messages, prompt=prompt)]
     else:
+        # Without an LLM to pick facts, `infer` keeps what the user said (an assistant's reply
+        # is not a memory of the user); `infer: false` stores every non-system message.
         items = [
             (m["content"], m["role"])
             for m in messages
-            if m["role"] != "system" and m["content"].strip()
+            if (m["role"] == "user" if infer else m["role"] != "system") and m["content"].strip()
         ]
     if not items:
         return [], status
