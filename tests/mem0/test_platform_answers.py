@@ -26,13 +26,21 @@ def test_update_answers_the_event_and_the_previous_memory(client, uid):
     assert answer["memory"] == answer["text"] == "I live in Milan"
 
 
-def test_deleting_an_entity_that_does_not_exist_is_404(client, uid):
-    from mem0.exceptions import MemoryNotFoundError
+def test_reset_removes_every_entity_past_the_first_hundred(client, mem0_server, uid):
+    import httpx
 
-    client.add("I like tea", user_id=uid, infer=False)
-    assert "deleted" in client.delete_users(user_id=uid)["message"]
-    with pytest.raises(MemoryNotFoundError):
-        client.delete_users(user_id=uid)
+    facts = [
+        {"content": f"likes number {i}", "user_id": f"{uid}-{i}", "agent_id": f"{uid}-bot"}
+        for i in range(120)
+    ]
+    with httpx.Client(
+        base_url=mem0_server.base_url, headers={"Authorization": f"Token {APP_KEY}"}
+    ) as api:
+        assert api.post("/v1/facts/batch", json={"facts": facts}).status_code == 201
+        assert len(client.users()["results"]) >= 121
+        assert "deleted" in client.reset()["message"]
+        assert client.users()["results"] == []
+        assert api.get("/v1/facts", params={"agent_id": f"{uid}-bot"}).json() == []
 
 
 def test_get_all_honours_start_date_and_end_date(client, uid):
@@ -72,3 +80,10 @@ def test_infer_without_an_llm_keeps_what_the_user_said(client, uid):
     assert [memory["memory"] for memory in kept] == ["I just moved to Berlin"]
     both = client.add(chat, user_id=f"{uid}-raw", infer=False)["results"]
     assert len(both) == 2
+
+
+def test_entity_ids_with_a_slash_reach_the_entity_routes(client, uid):
+    odd = f"{uid}/team/a"
+    client.add("I like maps", user_id=odd, infer=False)
+    assert "deleted" in client.delete_users(user_id=odd)["message"]
+    assert client.get_all(filters={"user_id": odd})["results"] == []

@@ -886,16 +886,17 @@ async def entities(
     page_size: str | None = _PAGE_SIZE,
 ) -> dict[str, Any]:
     """``{count, next, previous, results}``; each result names the entity (``type``, ``name``)
-    and counts its memories."""
-    page, size, _ = _page_numbers(request)
+    and counts its memories. Without ``page``/``page_size`` every entity is in ``results``: the
+    SDKs' ``delete_users()`` and ``reset()`` read this one answer and delete what it lists."""
+    page, size, paged = _page_numbers(request)
     owner = _key_name(request)
     found = summarize_entities(await collect(facts, Translation()))
     items = [platform_entity(s, owner=owner, organization=ORG_ID) for s in found]
-    return _paginated(request, items, page, size)
+    return _paginated(request, items, page, size if paged else max(len(items), 1))
 
 
 @router.get(
-    "/v1/entities/{entity_type}/{entity_id}/",
+    "/v1/entities/{entity_type}/{entity_id:path}/",
     summary="One entity",
     responses=answers(answer.PlatformEntity),
 )
@@ -913,15 +914,15 @@ async def entity(
 async def _delete_entity(
     entity_type: EntityType, entity_id: Text, facts: FactStore
 ) -> dict[str, Any]:
-    """Delete the entity's memories; an entity with none does not exist (404, as the platform
-    answers)."""
-    if not await facts.delete_all(**{entity_field(entity_type): entity_id}):
-        raise NotFoundError(entity_type, entity_id)
+    """Delete the entity's memories. An entity without memories answers 200 too: memio knows
+    entities only by their memories, and ``reset()`` deletes a user and then an agent whose
+    memories went with the user's."""
+    await facts.delete_all(**{entity_field(entity_type): entity_id})
     return {"message": "Entity deleted successfully."}
 
 
 @router.delete(
-    "/v2/entities/{entity_type}/{entity_id}/",
+    "/v2/entities/{entity_type}/{entity_id:path}/",
     summary="Delete an entity's memories",
     responses=answers(answer.Message),
 )
@@ -933,7 +934,7 @@ async def delete_entity_v2(
 
 
 @router.delete(
-    "/v1/entities/{entity_type}/{entity_id}/",
+    "/v1/entities/{entity_type}/{entity_id:path}/",
     summary="Delete an entity (v1)",
     responses=answers(answer.Message),
 )

@@ -361,7 +361,7 @@ async def entities(facts: FactsDep) -> list[dict[str, Any]]:
 
 
 @router.delete(
-    "/entities/{entity_type}/{entity_id}",
+    "/entities/{entity_type}/{entity_id:path}",
     summary="Delete an entity's memories",
     responses=answers(answer.Message),
 )
