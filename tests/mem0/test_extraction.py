@@ -260,6 +260,19 @@ def test_selfhosted_add_extracts_with_the_given_prompt(server: str, fake_llm: Fa
     assert fake_llm.requests[-1].json["messages"][0]["content"] == "Extract family facts."
 
 
+def test_platform_custom_instructions_are_the_extraction_prompt(
+    server: str, fake_llm: FakeOpenAI
+) -> None:
+    from mem0 import MemoryClient
+
+    client = MemoryClient(api_key=APP_KEY, host=server)
+    try:
+        client.add("my cat is Tom", user_id="cara", custom_instructions="Extract pet facts.")
+    finally:
+        client.client.close()
+    assert fake_llm.requests[-1].json["messages"][0]["content"] == "Extract pet facts."
+
+
 def test_llm_failure_answers_502_naming_provider_and_operation(
     server: str, fake_llm: FakeOpenAI
 ) -> None:

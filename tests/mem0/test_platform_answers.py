@@ -87,3 +87,21 @@ def test_entity_ids_with_a_slash_reach_the_entity_routes(client, uid):
     client.add("I like maps", user_id=odd, infer=False)
     assert "deleted" in client.delete_users(user_id=odd)["message"]
     assert client.get_all(filters={"user_id": odd})["results"] == []
+
+
+def test_unhonoured_platform_options_are_named(mem0_server, uid):
+    import httpx
+
+    headers = {"Authorization": f"Token {APP_KEY}"}
+    with httpx.Client(base_url=mem0_server.base_url, headers=headers) as api:
+        added = api.post(
+            "/v3/memories/add/",
+            json={"messages": "hi there", "user_id": uid, "infer": False,
+                  "custom_instructions": "facts only", "reference_date": "2024-01-01",
+                  "structured_data_schema": {}, "memory_type": "procedural"},
+        )  # fmt: skip
+        assert added.status_code == 200, added.text
+        named = added.headers["x-memio-ignored"]
+        assert named == "reference_date, structured_data_schema, memory_type"
+        listed = api.post("/v3/memories/", json={"filters": {"user_id": uid}, "latest_only": True})
+        assert listed.headers["x-memio-ignored"] == "latest_only"

@@ -166,6 +166,9 @@ class AddBody(EntityIds):
     )
     output_format: str | None = None
     prompt: str | None = Field(default=None, description="Extraction instructions (infer only).")
+    custom_instructions: str | None = Field(
+        default=None, description="The platform's name for extraction instructions (as prompt)."
+    )
     expiration_date: str | None = Field(
         default=None, description=EXPIRATION_DATE, json_schema_extra=EXPIRATION_SCHEMA
     )
@@ -601,7 +604,7 @@ async def _add(request: Request, response: Response, body: AddBody, facts: FactS
         scope=scope.scope,
         metadata=body.metadata,
         infer=body.infer,
-        prompt=body.prompt,
+        prompt=body.prompt if body.prompt is not None else body.custom_instructions,
         expires_at=expires_at,
     )
     return _add_answer(response, added, status)
