@@ -68,6 +68,12 @@ async function main() {
   assert.equal(all.previous, null);
   const whole = await client.getAll({ filters: { user_id: userId } });
   assert.deepEqual(whole.results.map((m) => m.id), [runId, foodId]);
+  // startDate / endDate: creation time, days counted whole (UTC)
+  const today = new Date().toISOString().slice(0, 10);
+  const tomorrow = new Date(Date.now() + 86400000).toISOString().slice(0, 10);
+  const dated = await client.getAll({ filters: { user_id: userId }, startDate: today, endDate: today });
+  assert.deepEqual(dated.results.map((m) => m.id), [runId, foodId]);
+  assert.equal((await client.getAll({ filters: { user_id: userId }, startDate: tomorrow })).count, 0);
 
   // get
   const memory = await client.get(foodId);
