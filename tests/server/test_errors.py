@@ -322,7 +322,9 @@ def test_an_odd_incoming_request_id_is_replaced(serve, incoming):
 
 
 def _dialect_paths(router) -> set[tuple[str, str]]:
-    return {(route.path, method.lower()) for route in router.routes for method in route.methods}
+    return {
+        (route.path_format, method.lower()) for route in router.routes for method in route.methods
+    }
 
 
 def test_every_operation_documents_the_error_body(serve):
