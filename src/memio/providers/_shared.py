@@ -104,6 +104,7 @@ __all__ = [
     "same_metadata",
     "triple_id",
     "triple_text",
+    "unexpired",
     "update_args",
     "updated_fact",
     "word_match_score",
@@ -275,9 +276,13 @@ def fact_filter(filters: Any, *, include_expired: Any = False) -> FilterNode | N
     """The filter tree of a facts read: the caller's filters and, unless `include_expired`,
     "not expired yet" (``NOT expires_at <= now``: a fact without expiry lacks the field, so the
     negation keeps it, on every provider's translation of the tree)."""
-    check_bool(include_expired, field="include_expired")
     tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=FACT_TIMESTAMPS)
-    if include_expired:
+    return unexpired(tree, include_expired=include_expired)
+
+
+def unexpired(tree: FilterNode | None, *, include_expired: Any) -> FilterNode | None:
+    """`tree` (a parsed facts filter) and, unless `include_expired`, "not expired yet"."""
+    if check_bool(include_expired, field="include_expired"):
         return tree
     live = Not(Condition(("expires_at",), "lte", utcnow()))
     return live if tree is None else And((tree, live))

@@ -21,11 +21,12 @@ from memio.client import Memio
 from memio.config import ExpiryConfig
 from memio.errors import InvalidRequestError, MemioError
 from memio.models import KEEP, utc_timestamp, utcnow
+from memio.protocols import FactStore
 
 __all__ = [
     "EXPIRATION_DATE",
-    "EXPIRATION_SCHEMA",
     "MAX_TTL_SECONDS",
+    "MEM0_DATE_SCHEMA",
     "ONE_EXPIRY",
     "expiration_date",
     "mem0_expiry",
@@ -84,7 +85,7 @@ EXPIRATION_DATE = (
     "When the memory expires: a day (YYYY-MM-DD, it lives through that day, UTC) or an ISO 8601 "
     "timestamp. Reads leave expired memories out unless show_expired."
 )
-EXPIRATION_SCHEMA = {
+MEM0_DATE_SCHEMA = {
     "anyOf": [
         {"type": "string", "format": "date"},
         {"type": "string", "format": "date-time"},
@@ -127,14 +128,17 @@ async def sweeping(memio: Memio, config: ExpiryConfig) -> AsyncIterator[None]:
             await task
 
 
-async def _sweep_forever(facts: object, config: ExpiryConfig) -> None:
+async def _sweep_forever(facts: FactStore, config: ExpiryConfig) -> None:
     grace = timedelta(seconds=config.grace_seconds)
     while True:
         await asyncio.sleep(config.sweep_interval_seconds)
         try:
-            gone = await facts.purge_expired(before=utcnow() - grace)  # type: ignore[attr-defined]
+            gone = await facts.purge_expired(before=utcnow() - grace)
         except MemioError as exc:  # the backend is away: try again next time
             logger.warning("expiry sweep failed: %s", exc)
+            continue
+        except Exception:  # a bug must not end the sweep for the life of the server unseen
+            logger.exception("expiry sweep failed")
             continue
         if gone:
             logger.info("expiry sweep deleted %d expired fact(s)", gone)

@@ -74,6 +74,7 @@ from memio.providers._shared import (
     plan_restore,
     require_text,
     restorable_facts,
+    unexpired,
     updated_fact,
 )
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
@@ -284,7 +285,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         include_expired: bool = False,
         search_mode: SearchMode = DEFAULT_SEARCH_MODE,
     ) -> list[Fact]:
-        scope, tree, threshold = fact_search_args(
+        scope, own_tree, threshold = fact_search_args(
             query=query,
             user_id=user_id,
             agent_id=agent_id,
@@ -293,13 +294,13 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             limit=limit,
             filters=filters,
             threshold=threshold,
-            include_expired=include_expired,
+            include_expired=True,
             search_mode=search_mode,
         )
+        tree = unexpired(own_tree, include_expired=include_expired)
         where = _scope_where(scope)
-        # The word index knows no expiry: its candidates come without the "not expired" part of
-        # the filter, and the scope's expired facts (few, found by the expiry key) are taken out.
-        own_tree = fact_filter(filters, include_expired=True)
+        # The word index knows no expiry: its candidates come with the caller's filter only, and
+        # the scope's expired facts (few, found by the expiry key) are taken out.
 
         async def semantic(n: int) -> list[Fact]:
             return await self._search("search", query=query, scope_where=where, tree=tree, limit=n)

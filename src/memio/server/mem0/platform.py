@@ -49,7 +49,7 @@ from memio.server.auth import principal_of, require_admin_unless_bound
 from memio.server.deps import TOO_DEEP, FactsDep
 from memio.server.expiry import (
     EXPIRATION_DATE,
-    EXPIRATION_SCHEMA,
+    MEM0_DATE_SCHEMA,
     mem0_expiry,
     mem0_time,
     update_expiry,
@@ -170,7 +170,7 @@ class AddBody(EntityIds):
         default=None, description="The platform's name for extraction instructions (as prompt)."
     )
     expiration_date: str | None = Field(
-        default=None, description=EXPIRATION_DATE, json_schema_extra=EXPIRATION_SCHEMA
+        default=None, description=EXPIRATION_DATE, json_schema_extra=MEM0_DATE_SCHEMA
     )
     timestamp: Annotated[int | float | str | None, _NOT_SUPPORTED] = None
 
@@ -187,12 +187,12 @@ class ListBody(EntityIds):
     start_date: str | None = Field(
         default=None,
         description="Only memories created from then on (a day, UTC, or a timestamp).",
-        json_schema_extra=EXPIRATION_SCHEMA,
+        json_schema_extra=MEM0_DATE_SCHEMA,
     )
     end_date: str | None = Field(
         default=None,
         description="Only memories created until then (a day, UTC, inclusive, or a timestamp).",
-        json_schema_extra=EXPIRATION_SCHEMA,
+        json_schema_extra=MEM0_DATE_SCHEMA,
     )
 
 
@@ -235,7 +235,7 @@ class UpdateBody(BaseModel):
     expiration_date: str | None = Field(
         default=None,
         description=EXPIRATION_DATE + " An explicit null clears it.",
-        json_schema_extra=EXPIRATION_SCHEMA,
+        json_schema_extra=MEM0_DATE_SCHEMA,
     )
 
 

@@ -36,7 +36,7 @@ from memio.scoping import SCOPE_FIELDS, Scope
 from memio.server.auth import principal_of, require_admin, require_admin_unless_bound
 from memio.server.deps import FactsDep
 from memio.server.errors import ErrorBody, ErrorInfo, ErrorStyle, ValidationErrorBody
-from memio.server.expiry import EXPIRATION_DATE, EXPIRATION_SCHEMA, mem0_expiry, update_expiry
+from memio.server.expiry import EXPIRATION_DATE, MEM0_DATE_SCHEMA, mem0_expiry, update_expiry
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
 from memio.server.mem0 import responses as answer
 from memio.server.mem0.filters import Translation, merge_ids, translate
@@ -137,7 +137,7 @@ class MemoryCreate(BaseModel):
     prompt: str | None = Field(default=None, description="Extraction instructions.")
     memory_type: Annotated[str, Doc(enum=["", "core"])] | None = None
     expiration_date: str | None = Field(
-        default=None, description=EXPIRATION_DATE, json_schema_extra=EXPIRATION_SCHEMA
+        default=None, description=EXPIRATION_DATE, json_schema_extra=MEM0_DATE_SCHEMA
     )
 
 
@@ -155,7 +155,7 @@ class MemoryUpdate(BaseModel):
     expiration_date: str | None = Field(
         default=None,
         description=EXPIRATION_DATE + " An explicit null clears it.",
-        json_schema_extra=EXPIRATION_SCHEMA,
+        json_schema_extra=MEM0_DATE_SCHEMA,
     )
 
 
