@@ -218,9 +218,12 @@ def _stats(args: argparse.Namespace) -> int:
         async with _opened(loaded):
             per_provider: Counter[str] = Counter()
             for kind, store in memio.stores.items():
-                count = await store.count()
+                count = await _held(kind, store)
                 per_provider[store.provider] += count
-                lines.append(f"{kind} ({store.provider}): {count} {_COUNTED[kind]}")
+                line = f"{kind} ({store.provider}): {count} {_COUNTED[kind]}"
+                if kind == "facts" and (expired := count - await store.count()):
+                    line += f" ({expired} expired, awaiting the sweep)"
+                lines.append(line)
             lines.append(
                 "per provider: "
                 + ", ".join(f"{name} {count}" for name, count in sorted(per_provider.items()))
@@ -283,7 +286,13 @@ async def _each(items: Any) -> Any:
 
 
 async def _totals(memio: Memio, kinds: list[str]) -> dict[str, int]:
-    return {_COUNTED[kind]: await memio.stores[kind].count() for kind in kinds}
+    return {_COUNTED[kind]: await _held(kind, memio.stores[kind]) for kind in kinds}
+
+
+async def _held(kind: str, store: Any) -> int:
+    """Everything a store holds: for facts, expired ones the sweep has not deleted included
+    (exports carry them)."""
+    return await (store.count(include_expired=True) if kind == "facts" else store.count())
 
 
 def _warn_missing_stores(prog: str, dumped: dict[str, str], memio: Memio, kinds: list[str]) -> None:

@@ -189,6 +189,10 @@ class FactStore(Store, Protocol):
         after the fact was deleted."""
         ...
 
+    async def count(self, *, include_expired: bool = False) -> int:
+        """The facts held in all; expired ones awaiting the sweep only with `include_expired`."""
+        ...
+
     async def purge_expired(self, *, before: datetime) -> int:
         """Delete every fact whose expiry is at or before `before`, each recording a DELETE
         with reason "expired"; safe to run from several processes at once. Returns how many

@@ -161,9 +161,10 @@ class _Confined:
 
     # -- Store --------------------------------------------------------------------------------
 
-    async def count(self) -> int:
+    async def count(self, **options: Any) -> int:
+        """`options`: what the store kind's count takes (facts: `include_expired`)."""
         self._operators_only(f"counting the whole {self.store_kind} store")
-        return int(await self._inner.count())
+        return int(await self._inner.count(**options))
 
     async def ping(self) -> None:
         await self._inner.ping()

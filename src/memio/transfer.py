@@ -93,8 +93,12 @@ async def _pages(fetch: Callable[[str | None], Awaitable[Any]]) -> AsyncIterator
 async def _facts(
     store: FactStore, user_id: str | None, *, histories: bool
 ) -> AsyncIterator[list[DumpItem]]:
+    # Expired facts the sweep has not deleted yet are still held (and readable on request):
+    # a dump keeps them with their expiry, so a migration loses nothing within the grace period.
     async for page in _pages(
-        lambda cursor: store.get_all(user_id=user_id, limit=PAGE_SIZE, cursor=cursor)
+        lambda cursor: store.get_all(
+            user_id=user_id, limit=PAGE_SIZE, cursor=cursor, include_expired=True
+        )
     ):
         yield [
             DumpItem(
@@ -300,6 +304,7 @@ class Importer:
             "app_id": fact.app_id,
             "run_id": fact.run_id,
             "metadata": fact.metadata,
+            "expires_at": fact.expires_at,
         }
         try:
             await facts.add(**fields, fact_id=fact.id)
@@ -313,7 +318,7 @@ class Importer:
             return
         except ConflictError:
             try:
-                stored = await self.memio.facts.get(fact_id=fact.id)
+                stored = await self.memio.facts.get(fact_id=fact.id, include_expired=True)
             except NotFoundError:
                 raise ConflictError(
                     "another fact of the same scope holds this content", field="content"
@@ -324,7 +329,7 @@ class Importer:
 
     async def _stored(self, model: Any) -> Any:
         if isinstance(model, Fact):
-            return await self.memio.facts.get(fact_id=model.id)
+            return await self.memio.facts.get(fact_id=model.id, include_expired=True)
         if isinstance(model, Document):
             return await self.memio.documents.get(doc_id=model.id)
         return model  # a triple's id is its content and scope: the same id is the same triple

@@ -39,6 +39,20 @@ async def test_expired_fact_is_left_out_of_reads_unless_asked(fact_store):
     assert gone.id in {f.id for f in found}
 
 
+async def test_count_leaves_out_expired_facts_unless_asked(fact_store):
+    now = utcnow()
+    await fact_store.add(content="was on holiday", user_id="u", expires_at=now + PAST)
+    await fact_store.add(content="likes tea", user_id="u", expires_at=now + LATER)
+    await fact_store.add(content="lives in Oslo", user_id="v")
+    assert await fact_store.count() == 2
+    assert await fact_store.count(include_expired=True) == 3
+    with pytest.raises(InvalidRequestError) as caught:
+        await fact_store.count(include_expired="yes")
+    assert caught.value.field == "include_expired"
+    await fact_store.purge_expired(before=utcnow())
+    assert await fact_store.count(include_expired=True) == 2
+
+
 async def test_expiry_is_a_filter_field(fact_store):
     now = utcnow()
     soon = await fact_store.add(content="at the dentist", user_id="u", expires_at=now + LATER)

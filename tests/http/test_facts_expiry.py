@@ -64,3 +64,17 @@ def test_expiry_mistakes_are_400s_naming_the_field(api, uid):
     )
     assert_error(batch, 400, "facts[0].ttl_seconds")
     assert api.get("/v1/facts", params={"user_id": uid}).json() == []
+
+
+def test_status_counts_live_facts_and_says_how_many_await_the_sweep(api, uid):
+    def facts() -> dict:
+        return api.get("/status").json()["stores"]["facts"]
+
+    before = facts()
+    api.post(
+        "/v1/facts",
+        json={"content": "at lunch", "user_id": uid, "expires_at": _iso(-timedelta(hours=1))},
+    )
+    api.post("/v1/facts", json={"content": "likes rain", "user_id": uid, "ttl_seconds": 3600})
+    after = facts()
+    assert (after["count"], after["expired"]) == (before["count"] + 1, before["expired"] + 1)

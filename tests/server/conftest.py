@@ -85,11 +85,13 @@ class ProbeStore:
         *,
         provider: str = "probe",
         items: int = 0,
+        expired: int = 0,
         ping_error: Exception | None = None,
         hold: threading.Event | None = None,
     ) -> None:
         self.provider = provider
         self.items = items
+        self.expired = expired
         self.ping_error = ping_error
         self.hold = hold
         self.entered = threading.Event()
@@ -104,9 +106,9 @@ class ProbeStore:
         if self.ping_error is not None:
             raise self.ping_error
 
-    async def count(self) -> int:
+    async def count(self, *, include_expired: bool = False) -> int:
         await self._maybe_hold()
-        return self.items
+        return self.items + (self.expired if include_expired else 0)
 
     async def aclose(self) -> None:
         return None

@@ -131,17 +131,20 @@ def test_status_reports_providers_versions_and_counts(serve):
         raise ProviderError("timed out", provider="chroma", operation="count")
 
     broken.count = count_fails  # type: ignore[method-assign]
-    client = serve({"auth": AUTH}, memio=Memio(facts=ProbeStore(items=3), documents=broken))
+    client = serve(
+        {"auth": AUTH}, memio=Memio(facts=ProbeStore(items=3, expired=2), documents=broken)
+    )
     body = client.get("/status", headers=bearer(USER_KEY)).json()
     assert body["status"] == "ok"
     assert body["auth"] is True
     assert body["versions"]["memio"] == __version__
     assert set(body["versions"]) == {"memio", "python", "fastapi", "pydantic"}
     assert body["stores"] == {
-        "facts": {"provider": "probe", "count": 3, "error": None},
+        "facts": {"provider": "probe", "count": 3, "expired": 2, "error": None},
         "documents": {
             "provider": "chroma",
             "count": None,
+            "expired": None,
             "error": "chroma.count failed: timed out",
         },
     }
@@ -153,6 +156,7 @@ def test_status_counts_real_items(serve):
     assert client.get("/status").json()["stores"]["facts"] == {
         "provider": "memory",
         "count": 1,
+        "expired": 0,
         "error": None,
     }
 

@@ -58,6 +58,7 @@ from memio.providers._shared import (
     FactKey,
     FactStep,
     ProviderContext,
+    check_bool,
     check_owner_kept,
     coerce_items,
     content_taken,
@@ -321,8 +322,11 @@ class MemoryFactStore(_MemoryStore):
             raise NotFoundError("fact", fact_id)
         return [_copy(event) for event in events]
 
-    async def count(self) -> int:
-        return len(self._facts)
+    async def count(self, *, include_expired: bool = False) -> int:
+        if check_bool(include_expired, field="include_expired"):
+            return len(self._facts)
+        now = utcnow()
+        return sum(not entry.item.expired(now) for entry in self._facts.values())
 
     # writes
 

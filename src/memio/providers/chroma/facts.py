@@ -56,6 +56,7 @@ from memio.providers._shared import (
     FactKey,
     FactStep,
     ProviderContext,
+    check_bool,
     coerce_items,
     content_key,
     content_taken,
@@ -235,6 +236,14 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             expires_at=None if raw.get(KEY_EXPIRES) is None else from_micros(raw[KEY_EXPIRES]),
             **{name: raw.get(scope_key(name)) for name in FACT_SCOPE},
         )
+
+    async def count(self, *, include_expired: bool = False) -> int:
+        total = await super().count()
+        if check_bool(include_expired, field="include_expired") or not total:
+            return total
+        # Chroma counts only whole collections; the expired facts awaiting the sweep are few.
+        expired = {KEY_EXPIRES: {"$lte": to_micros(utcnow())}}
+        return total - len(await self._get_rows("count", where=expired, include=[]))
 
     # --- reads ---------------------------------------------------------------------------------
 

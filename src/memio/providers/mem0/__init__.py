@@ -53,6 +53,7 @@ from memio.providers._shared import (
     FactStep,
     OpenOnce,
     ProviderContext,
+    check_bool,
     coerce_items,
     content_key,
     content_taken,
@@ -393,10 +394,15 @@ class Mem0FactStore:
             hint="add the fact (keeping its id) and accept new timestamps and a new history",
         )
 
-    async def count(self) -> int:
+    async def count(self, *, include_expired: bool = False) -> int:
+        everything = check_bool(include_expired, field="include_expired")
         await self._open("count")
         with self._errors("count"):
-            return await self._backend.count()
+            if everything:
+                return await self._backend.count()
+            # mem0 cannot filter on memio's expiry key: read every memory once and look.
+            now = utcnow()
+            return sum(not fact.expired(now) for _, fact in await self._everything())
 
     async def ping(self) -> None:
         await self._open("ping")
@@ -667,12 +673,17 @@ class Mem0FactStore:
         await self._open("purge_expired")
         with self._errors("purge_expired"):
             async with self._lock:
-                memories = await self._backend.scan({})
-                ids = await self._backend.fact_ids([m.mem0_id for m in memories])
-                gone = [m for m in memories if _fact(m, ids[m.mem0_id]).expired(cutoff)]
+                gone = [m for m, fact in await self._everything() if fact.expired(cutoff)]
                 for memory in gone:
                     await self._backend.remove(memory)
                 return len(gone)
+
+    async def _everything(self) -> list[tuple[Memory, Fact]]:
+        """Every memory of the store with the fact it holds (a whole scan: mem0 has no index
+        on memio's keys)."""
+        memories = await self._backend.scan({})
+        ids = await self._backend.fact_ids([m.mem0_id for m in memories])
+        return [(m, _fact(m, ids[m.mem0_id])) for m in memories]
 
 
 # --- helpers ----------------------------------------------------------------------------------

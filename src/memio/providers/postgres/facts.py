@@ -41,6 +41,7 @@ from memio.providers._shared import (
     FACT_TIMESTAMPS,
     FactKey,
     FactStep,
+    check_bool,
     coerce_items,
     content_key,
     content_taken,
@@ -205,6 +206,17 @@ class PostgresFactStore(PostgresVectorStore):
             " ORDER BY n",
             (self._key_locks(keys),),
         )
+
+    async def count(self, *, include_expired: bool = False) -> int:
+        if check_bool(include_expired, field="include_expired"):
+            return await super().count()
+        async with self.connection("count") as conn:
+            cur = await conn.execute(
+                f"SELECT count(*) AS n FROM {self.t} WHERE expires_at IS NULL OR expires_at > %s",
+                (utcnow(),),
+            )
+            row = await cur.fetchone()
+        return int(row["n"]) if row else 0
 
     # --- reads ---------------------------------------------------------------------------------
 

@@ -124,11 +124,15 @@ class _RemoteStore:
 
     async def count(self) -> int:
         """The server's count of this store (`GET /status`: an operator credential)."""
+        return int((await self._status())["count"])
+
+    async def _status(self) -> dict[str, Any]:
+        """This store's entry of `GET /status`, with its count."""
         status = await self._json("GET", "/status", operation="count")
         store = self._served(status, "count")
         if store.get("count") is None:
             raise ProviderError(str(store.get("error")), provider=PROVIDER, operation="count")
-        return int(store["count"])
+        return store
 
     async def ping(self) -> None:
         """`GET /ready`: the server answers and its store of this kind reaches its backend."""
@@ -157,6 +161,12 @@ def _page(answer: httpx.Response, items: list[Any]) -> Page[Any]:
 
 class RemoteFactStore(_RemoteStore):
     kind = "facts"
+
+    async def count(self, *, include_expired: bool = False) -> int:
+        """Live facts; with `include_expired` also those awaiting the server's expiry sweep."""
+        everything = check_bool(include_expired, field="include_expired")
+        store = await self._status()
+        return int(store["count"]) + (int(store.get("expired") or 0) if everything else 0)
 
     async def add(
         self,

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import platform
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Literal
 
 import fastapi
@@ -18,10 +19,11 @@ import pydantic
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 import memio
 from memio.errors import MemioError, ProviderError
+from memio.protocols import Store
 from memio.providers import STORE_KINDS
 from memio.server.auth import require_admin, require_operator
 from memio.server.errors import request_id_of
@@ -51,7 +53,10 @@ class ReadyResponse(BaseModel):
 
 class StoreStatus(BaseModel):
     provider: str
-    count: int | None = None
+    count: int | None = Field(None, description="Items held; for facts, the live ones")
+    expired: int | None = Field(
+        None, description="Facts only: expired facts the sweep has not deleted yet"
+    )
     error: str | None = None
 
 
@@ -105,7 +110,10 @@ async def ready(request: Request, response: Response) -> ReadyResponse:
 async def status(request: Request) -> StatusResponse:
     stores = request.app.state.memio.stores
     results = await asyncio.gather(
-        *(_within_deadline(request, store.count) for store in stores.values())
+        *(
+            _within_deadline(request, partial(_counts, kind, store))
+            for kind, store in stores.items()
+        )
     )
     return StatusResponse(
         versions={
@@ -116,10 +124,18 @@ async def status(request: Request) -> StatusResponse:
         },
         auth=request.app.state.config.auth_enabled,
         stores={
-            kind: StoreStatus(provider=store.provider, count=count, error=error)
-            for (kind, store), (count, error) in zip(stores.items(), results, strict=True)
+            kind: StoreStatus(provider=store.provider, error=error, **(counts or {}))
+            for (kind, store), (counts, error) in zip(stores.items(), results, strict=True)
         },
     )
+
+
+async def _counts(kind: str, store: Store) -> dict[str, int]:
+    """A store's count; a facts store's also says how many expired facts await the sweep."""
+    if kind != "facts":
+        return {"count": await store.count()}
+    live, held = await asyncio.gather(store.count(), store.count(include_expired=True))
+    return {"count": live, "expired": max(held - live, 0)}
 
 
 @router.get(
