@@ -1,4 +1,5 @@
-"""`memio export`, `import`, `migrate` and `stats`: the commands that move or count items.
+"""`memio export`, `import`, `migrate`, `reembed` and `stats`: the commands that move, recompute
+or count items.
 
 Each opens the stores of a config as the server would (`server.__main__.load_stores`), works
 through `memio.transfer`, shows progress (`memio.progress`) and ends with a summary. Ctrl-C stops
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ from memio.config import ServerConfig
 from memio.dump import PLURALS, Header, embedder_header, encode_item, read_dump
 from memio.errors import EmbedderMismatchError, MemioError
 from memio.progress import Progress
-from memio.protocols import Embedder
+from memio.protocols import Embedder, Reembeddable
 from memio.providers import STORE_KINDS
 from memio.providers._shared import DataLockedError
 from memio.redaction import redacted
@@ -99,6 +101,12 @@ def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="target", required=True, metavar="B.yaml")
     _stores_argument(parser)
     _users_argument(parser)
+
+
+def _reembed_arguments(parser: argparse.ArgumentParser) -> None:
+    """recompute every stored vector with the config's embedder, after the embedder changed"""
+    add_config_argument(parser)
+    _stores_argument(parser)
 
 
 def _stats_arguments(parser: argparse.ArgumentParser) -> None:
@@ -204,6 +212,44 @@ def _migrate(args: argparse.Namespace) -> int:
             await _write_all(target[2], items, args.stores, tally)
 
     return _run(prog, migrate, tally.lines, failed=lambda: tally.conflicts or tally.failures)
+
+
+def _reembed(args: argparse.Namespace) -> int:
+    prog = "memio reembed"
+    loaded = load_stores(prog, args.config)
+    if loaded is None:
+        return 2
+    _, _, memio, embedder = loaded
+    lines: list[str] = []
+    left: list[str] = []
+
+    async def reembed() -> None:
+        async with _opened(loaded):
+            with Progress("reembed") as progress:
+                for kind in args.stores:
+                    store = memio.stores.get(kind)
+                    if store is None:
+                        continue
+                    name = f"{kind} ({store.provider})"
+                    if not isinstance(store, Reembeddable):
+                        if not await _held(kind, store):
+                            lines.append(f"{name}: nothing stored")
+                            continue
+                        left.append(kind)
+                        lines.append(
+                            f"{name}: cannot recompute its vectors in place; copy it into a "
+                            "config with the new embedder with memio migrate"
+                        )
+                        continue
+                    started = time.monotonic()
+                    label = _COUNTED[kind]
+                    done = await store.reembed(progress=lambda n, k=label: progress.advance(k, n))
+                    lines.append(
+                        f"{name}: {done} {label} re-embedded with {embedder.model} "
+                        f"({time.monotonic() - started:.1f} s)"
+                    )
+
+    return _run(prog, reembed, lambda: lines, failed=lambda: left)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -376,5 +422,6 @@ DATA_COMMANDS = {
     "export": (_export_arguments, _export),
     "import": (_import_arguments, _import),
     "migrate": (_migrate_arguments, _migrate),
+    "reembed": (_reembed_arguments, _reembed),
     "stats": (_stats_arguments, _stats),
 }

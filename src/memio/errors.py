@@ -10,6 +10,7 @@ from __future__ import annotations
 from memio.redaction import redacted
 
 __all__ = [
+    "REEMBED_HINT",
     "ConflictError",
     "EmbedderMismatchError",
     "ForbiddenError",
@@ -107,6 +108,9 @@ class ProviderError(MemioError):
         self.cause = cause
         if cause is not None:
             self.__cause__ = cause
+
+
+REEMBED_HINT = "stop the servers using the store and run `memio reembed --config FILE`"
 
 
 class EmbedderMismatchError(ProviderError):

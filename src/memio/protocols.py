@@ -24,7 +24,7 @@ Shared rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -46,7 +46,15 @@ from memio.models import (
 )
 from memio.ranking import SearchMode
 
-__all__ = ["DocumentStore", "Embedder", "FactStore", "GraphStore", "HistoryStore", "Store"]
+__all__ = [
+    "DocumentStore",
+    "Embedder",
+    "FactStore",
+    "GraphStore",
+    "HistoryStore",
+    "Reembeddable",
+    "Store",
+]
 
 Filters = Mapping[str, Any]
 Metadata = Mapping[str, MetadataValue]
@@ -417,4 +425,16 @@ class GraphStore(Store, Protocol):
         one this store would give it), owners, metadata and created_at as given. Per triple:
         True when written, False when this store already held its id (left untouched). At most
         1000."""
+        ...
+
+
+@runtime_checkable
+class Reembeddable(Protocol):
+    """Optional: a store that keeps vectors of memio's embedder and can recompute them all after
+    the embedder changed (`memio reembed`). Run with no server writing to the store."""
+
+    async def reembed(self, *, progress: Callable[[int], None] | None = None) -> int:
+        """Recompute every stored vector with the configured embedder (`progress` is told of
+        each batch done). Searches never mix two embedders' vectors, whatever interrupts it, and
+        running it again finishes the job. Returns how many items got new vectors."""
         ...

@@ -20,7 +20,13 @@ import pytest
 
 from memio import Memio
 from memio.embeddings import OpenAIEmbedder
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError, ProviderError
+from memio.errors import (
+    ConflictError,
+    EmbedderMismatchError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderError,
+)
 from memio.filters import parse_filters
 from memio.models import DocumentInput, FactInput
 from memio.providers import build_store
@@ -279,13 +285,17 @@ async def test_other_embedder_on_existing_collection_is_a_clear_error(make):
         other = OpenAIEmbedder(fake.base_url, "text-embedding-3-small", dimensions=64)
         try:
             store = make("documents", {"collection": "memio_embedder_check"}, embedder_=other)
-            with pytest.raises(ProviderError) as info:
+            with pytest.raises(EmbedderMismatchError) as info:
                 await store.search(query="anything")
             assert info.value.provider == "chroma"
-            assert info.value.operation == "search"
+            assert info.value.operation == "open"
+            assert (info.value.stored_model, info.value.stored_dimensions) == (
+                "all-MiniLM-L6-v2",
+                384,
+            )
             message = str(info.value)
             assert "text-embedding-3-small" in message and "64" in message
-            assert "384" in message
+            assert "384" in message and "memio reembed" in message
             with pytest.raises(ProviderError):
                 await store.ping()  # /ready reports it too
             # A fresh collection for the new embedder works.

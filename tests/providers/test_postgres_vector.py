@@ -170,7 +170,7 @@ async def test_another_embedder_is_refused_at_open(
             embedder.dimensions,
         )
         assert (error.model, error.dimensions) == (other.model, other.dimensions)
-        assert "re-embed" in error.message and f"stores.{kind}.config.schema" in error.message
+        assert "memio reembed --config FILE" in error.message
     assert await stores(kind, schema).count() == 0  # the original embedder still opens it
 
 
@@ -214,7 +214,7 @@ def test_server_refuses_to_start_on_another_embedder(
     )
     assert done.returncode == 1, done.stderr
     assert "cannot serve this data" in done.stderr
-    assert "'other-model'" in done.stderr and "re-embed" in done.stderr
+    assert "'other-model'" in done.stderr and "memio reembed" in done.stderr
 
 
 # -- constraints across store instances (as across replicas) ----------------------------------

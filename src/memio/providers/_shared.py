@@ -405,6 +405,9 @@ def history_search_args(*, query: Any, session_id: Any, limit: Any, mode: Any) -
     check_mode(mode)
 
 
+RECOMPUTE_BATCH = 500
+
+
 class MessageVectors:
     """The embeddings of a history store's messages (sqlite, postgres): stored beside each
     message as float32 bytes, computed in an add's one batch; none without an embedder, and
@@ -430,6 +433,30 @@ class MessageVectors:
             return [None] * len(texts)
         return [vector.tobytes() for vector in await self.embed(texts)]
 
+    async def recompute(
+        self,
+        *,
+        clear: Callable[[], Awaitable[None]],
+        unembedded: Callable[[int], Awaitable[Sequence[tuple[Any, str]]]],
+        keep: Callable[[list[tuple[Any, bytes]]], Awaitable[None]],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """`memio reembed`: forget every stored embedding (`clear`: one statement, so the store
+        never mixes two embedders' vectors), then embed the messages `unembedded(n)` still
+        lists (key, content), a batch at a time, storing each batch with `keep`. Search embeds
+        what an interrupted run left out, and the next run starts again."""
+        if self.embedder is None:
+            return 0
+        await clear()
+        done = 0
+        while batch := await unembedded(RECOMPUTE_BATCH):
+            vectors = await self.embed([content for _, content in batch])
+            await keep([(key, v.tobytes()) for (key, _), v in zip(batch, vectors, strict=True)])
+            done += len(batch)
+            if progress is not None:
+                progress(len(batch))
+        return done
+
     async def nearest(
         self,
         query: str,
@@ -443,14 +470,17 @@ class MessageVectors:
         to `query`, best first (ties in order), with their score: the cosine similarity clipped
         into [0, 1]. Messages stored without an embedding (before embeddings were kept) are
         embedded now and given to `keep` (index -> bytes) to be stored."""
-        missing = [i for i, blob in enumerate(blobs) if blob is None]
+        # A blob of another size came from another embedder (changed since): embed it anew.
+        assert self.embedder is not None
+        size = 4 * int(self.embedder.dimensions)
+        missing = [i for i, blob in enumerate(blobs) if blob is None or len(blob) != size]
         fresh: dict[int, bytes] = {}
         if missing:
             computed = await self.embed([texts[i] for i in missing])
             fresh = {i: vector.tobytes() for i, vector in zip(missing, computed, strict=True)}
             await keep(fresh)
         vectors = np.stack(
-            [np.frombuffer(fresh.get(i) or blob or b"", np.float32) for i, blob in enumerate(blobs)]
+            [np.frombuffer(fresh.get(i) or blob, np.float32) for i, blob in enumerate(blobs)]
         )
         [wanted] = await self.embed([query])
         scores = np.clip(vectors @ wanted, 0.0, 1.0)

@@ -251,6 +251,8 @@ class NetworkXGraphStore:
         self._embedder = embedder
         self._lock = threading.Lock()  # guards everything below
         self._open = OpenOnce(self._do_open)
+        self._progress: Callable[[int], None] = lambda n: None
+        self.reembedded = 0  # triples of another embedder re-embedded by the last open
         self._conn: sqlite3.Connection | None = None
         self._reset_state()
 
@@ -286,7 +288,9 @@ class NetworkXGraphStore:
                 chunk = stale[start : start + EMBED_BATCH]
                 vectors = await self._embed([triple_text(r[2], r[3], r[4]) for r in chunk])
                 fresh.update((r[1], v) for r, v in zip(chunk, vectors, strict=True))
+                self._progress(len(chunk))
             await asyncio.to_thread(self._load_sync, rows, fresh)
+            self.reembedded = len(fresh)
         except BaseException:
             await asyncio.to_thread(self._close_sync)
             raise
@@ -700,6 +704,16 @@ class NetworkXGraphStore:
         return GraphResult(triples=triples, nodes=graph_nodes(triples), scores=scores)
 
     # --- housekeeping -----------------------------------------------------------------------
+
+    async def reembed(self, *, progress: Callable[[int], None] | None = None) -> int:
+        """Opening re-embeds every triple another embedder made (each keeps its model beside
+        it); this opens the store with `progress` told of that work, and says how much it was."""
+        self._progress = progress or (lambda n: None)
+        try:
+            await self._ensure_open("reembed")
+        finally:
+            self._progress = lambda n: None
+        return self.reembedded
 
     async def count(self) -> int:
         return await self._run("count", lambda _conn: len(self._triples))

@@ -357,6 +357,39 @@ class SQLiteHistoryStore:
             await self._open()
             return await asyncio.to_thread(self._locked, fn)
 
+    async def reembed(self, *, progress: Callable[[int], None] | None = None) -> int:
+        """Every message's embedding recomputed by the configured embedder (`memio reembed`)."""
+
+        def write(sql: str, rows: Sequence[tuple[Any, ...]] = ((),)) -> Callable[..., None]:
+            def run(conn: sqlite3.Connection) -> None:
+                with _Transaction(conn, immediate=True):
+                    conn.executemany(sql, rows)
+
+            return run
+
+        async def unembedded(n: int) -> list[tuple[Any, str]]:
+            return await self._run(
+                "reembed",
+                lambda conn: conn.execute(
+                    "SELECT mid, content FROM messages WHERE embedding IS NULL ORDER BY mid"
+                    " LIMIT ?",
+                    (n,),
+                ).fetchall(),
+            )
+
+        async def keep(blobs: list[tuple[Any, bytes]]) -> None:
+            rows = [(blob, mid) for mid, blob in blobs]
+            await self._run(
+                "reembed", write("UPDATE messages SET embedding = ? WHERE mid = ?", rows)
+            )
+
+        return await self._vectors.recompute(
+            clear=lambda: self._run("reembed", write("UPDATE messages SET embedding = NULL")),
+            unembedded=unembedded,
+            keep=keep,
+            progress=progress,
+        )
+
     @staticmethod
     def _session(conn: sqlite3.Connection, session_id: str, user_id: str | None) -> int:
         """The session's seq; NotFoundError when missing or owned by someone other than user_id."""

@@ -10,7 +10,7 @@ Embeddings always come from memio's embedder and are passed explicitly. Collecti
 never constructs its DefaultEmbeddingFunction (which would download an ONNX model); the persisted
 embedding-function config is Chroma's "legacy" marker, which every client, embedded or remote,
 opens without complaint. The embedder's model and dimensions are recorded in the collection
-metadata instead, and a mismatch on open is a ProviderError that says so.
+metadata instead; a mismatch on open is an EmbedderMismatchError that says how to re-embed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ from urllib.parse import urlsplit
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from memio.errors import InvalidRequestError, MemioError, ProviderError
+from memio.errors import (
+    REEMBED_HINT,
+    EmbedderMismatchError,
+    InvalidRequestError,
+    MemioError,
+    ProviderError,
+)
 from memio.providers._shared import (
     OpenOnce,
     PathLock,
@@ -285,7 +291,7 @@ class ChromaBackend:
         where = self.config.url or f"{self.config.host}:{self.config.port or 8000}"
         return f"Chroma server {where}"
 
-    def _client(self) -> Any:
+    def new_client(self) -> Any:
         import chromadb
         from chromadb.config import Settings
 
@@ -324,7 +330,7 @@ class ChromaBackend:
         )
 
     def _open_sync(self) -> Handles:
-        client = self._client()
+        client = self.new_client()
         try:
             main = client.get_or_create_collection(
                 self.collection,
@@ -349,7 +355,7 @@ class ChromaBackend:
             chunk = max(1, min(int(client.get_max_batch_size()), MAX_WRITE_CHUNK))
             features = Features.detect(client)
         except BaseException:
-            _close_client(client)
+            close_client(client)
             raise
         return Handles(
             client=client, main=main, events=events, write_chunk=chunk, features=features
@@ -402,10 +408,17 @@ class ChromaBackend:
         meta = self._check_role(collection, self.store, self.record_format)
         model, dims = meta.get(META_MODEL), meta.get(META_DIMS)
         if model != self.embedder.model or dims != int(self.embedder.dimensions):
-            raise _OpenFailure(
+            raise EmbedderMismatchError(
                 f"collection {collection.name!r} holds embeddings of model {model!r} "
                 f"({dims} dimensions) but the configured embedder is {self.embedder.model!r} "
-                f"({self.embedder.dimensions} dimensions); use another collection or re-index"
+                f"({self.embedder.dimensions} dimensions), whose vectors cannot be compared with "
+                f"them. Configure the embedder they were made with, or recompute them: "
+                f"{REEMBED_HINT}",
+                provider=PROVIDER,
+                stored_model=str(model),
+                stored_dimensions=int(dims or 0),
+                model=self.embedder.model,
+                dimensions=int(self.embedder.dimensions),
             )
         space = _distance_space(collection)
         if space is not None and space != "cosine":
@@ -419,7 +432,7 @@ class ChromaBackend:
         handles = await asyncio.to_thread(self._open_sync)
         old, self._handles = self._handles, handles
         if old is not None:
-            await asyncio.to_thread(_close_client, old.client)
+            await asyncio.to_thread(close_client, old.client)
 
     async def handles(self, operation: str) -> Handles:
         try:
@@ -474,7 +487,7 @@ class ChromaBackend:
         self._opened.reset()
         try:
             if handles is not None:
-                await asyncio.to_thread(_close_client, handles.client)
+                await asyncio.to_thread(close_client, handles.client)
         finally:
             try:
                 await self.locks.aclose()
@@ -515,7 +528,7 @@ def _distance_space(collection: Any) -> str | None:
     return meta.get("hnsw:space")
 
 
-def _close_client(client: Any) -> None:
+def close_client(client: Any) -> None:
     close = getattr(client, "close", None)
     if close is None:
         return

@@ -18,19 +18,20 @@ order, as in the reference provider.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
 
-from memio.errors import InvalidRequestError
+from memio.errors import EmbedderMismatchError, InvalidRequestError, ProviderError
 from memio.filters import FilterNode, matches
 from memio.models import Page, cosine_score
 from memio.pagination import decode_cursor, encode_cursor
 from memio.providers.chroma._base import PROVIDER, ChromaBackend, Handles, chunks
 from memio.providers.chroma._codec import KEY_SEQ, decode_metadata, from_micros
+from memio.providers.chroma._reembed import reembed
 from memio.providers.chroma._where import EVERYTHING, NOTHING, Fields, Pushdown, all_of, translate
 
 M = TypeVar("M", bound=BaseModel)
@@ -95,6 +96,22 @@ class ChromaStore(Generic[M]):
 
     async def aclose(self) -> None:
         await self._backend.aclose()
+
+    async def check_embedder(self, timeout: float = 15.0) -> None:
+        """Open the collection before the server serves: vectors of another embedder
+        (`EmbedderMismatchError`) stop the start; any other failure is left to the first
+        request, which reports it and retries the open."""
+        try:
+            await asyncio.wait_for(self._backend.handles("open"), timeout)
+        except EmbedderMismatchError:
+            raise
+        except (ProviderError, asyncio.TimeoutError):
+            return
+
+    async def reembed(self, *, progress: Callable[[int], None] | None = None) -> int:
+        """Every vector recomputed by the configured embedder (see `_reembed`)."""
+        async with self._lock:
+            return await reembed(self._backend, progress)
 
     # --- reads ---------------------------------------------------------------------------------
 

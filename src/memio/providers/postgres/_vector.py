@@ -31,11 +31,12 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
 from memio import ranking
-from memio.errors import EmbedderMismatchError, MemioError, ProviderError
+from memio.errors import REEMBED_HINT, EmbedderMismatchError, MemioError, ProviderError
 from memio.models import MetadataValue
 from memio.protocols import Embedder
 from memio.providers._shared import ProviderContext
 from memio.providers.postgres._base import PROVIDER, PostgresStore
+from memio.providers.postgres._reembed import reembed
 
 __all__ = [
     "EMBEDDERS_TABLE",
@@ -144,6 +145,7 @@ class PostgresVectorStore(PostgresStore):
         self._vector_schema = "public"
         self._vector_version: tuple[int, ...] = MIN_PGVECTOR
         self._vector_dumper: type[Dumper] | None = None
+        self._reembedding = False  # opened by `reembed`: the recorded embedder may differ
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> Any:
@@ -186,13 +188,22 @@ class PostgresVectorStore(PostgresStore):
         )
         return await cur.fetchone()
 
+    @property
+    def vector_type(self) -> str:
+        """The column type of this embedder's vectors, schema-qualified."""
+        return f"{self._vector_schema}.vector({self.dimensions})"
+
+    @property
+    def cosine_ops(self) -> str:
+        """The HNSW operator class of cosine distance, schema-qualified."""
+        return f"{self._vector_schema}.vector_cosine_ops"
+
     def _migration_sql(self, statements: str) -> str:
-        ns = self._vector_schema
         return (
             super()
             ._migration_sql(statements)
-            .replace("{vector}", f"{ns}.vector({self.dimensions})")
-            .replace("{cosine_ops}", f"{ns}.vector_cosine_ops")
+            .replace("{vector}", self.vector_type)
+            .replace("{cosine_ops}", self.cosine_ops)
         )
 
     async def _after_migrate(self, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -208,15 +219,12 @@ class PostgresVectorStore(PostgresStore):
         )
         row = await cur.fetchone()
         assert row is not None
-        if (row["model"], row["dimensions"]) != (model, self.dimensions):
+        if (row["model"], row["dimensions"]) != (model, self.dimensions) and not self._reembedding:
             raise EmbedderMismatchError(
                 f"schema {self.schema!r} holds {self.kind} embedded by {row['model']!r} "
                 f"({row['dimensions']} dimensions) but the configured embedder is {model!r} "
                 f"({self.dimensions} dimensions), whose vectors cannot be compared with them. "
-                f"Configure the embedder they were made with, or re-embed: point "
-                f"stores.{self.kind}.config.schema at a new schema, copy the {self.kind} over "
-                "with `memio migrate --from OLD.yaml --to NEW.yaml` (the target embeds every "
-                "item with its own embedder), then drop the old schema",
+                f"Configure the embedder they were made with, or recompute them: {REEMBED_HINT}",
                 provider=PROVIDER,
                 stored_model=row["model"],
                 stored_dimensions=int(row["dimensions"]),
@@ -244,6 +252,17 @@ class PostgresVectorStore(PostgresStore):
             raise
         except (MemioError, asyncio.TimeoutError):
             return
+
+    async def reembed(self, *, progress: Callable[[int], None] | None = None) -> int:
+        """Every vector recomputed by the configured embedder (see `_reembed`); the store is
+        closed afterwards, so its next use opens it with the embedder it now records."""
+        await self.aclose()
+        self._reembedding = True
+        try:
+            return await reembed(self, progress or (lambda n: None))
+        finally:
+            await self.aclose()
+            self._reembedding = False
 
     # -- helpers for the stores ------------------------------------------------------------
 

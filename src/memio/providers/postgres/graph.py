@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ __all__ = ["PostgresGraphStore"]
 
 MAX_DEPTH = 10
 _DEADLOCK_RETRIES = 8
+REEMBED_BATCH = 500
 
 
 def _is_deadlock(exc: BaseException) -> bool:
@@ -493,6 +494,27 @@ class PostgresGraphStore(PostgresStore):
                 " WHERE id = %s",
                 [(row["embedding"], model, row["id"]) for row in rows],
             )
+
+    async def reembed(self, *, progress: Callable[[int], None] | None = None) -> int:
+        """Every triple another embedder made (each keeps its model beside it) re-embedded now,
+        a batch at a time, instead of when a search first meets it."""
+        model = self._embedding_model()
+        done = 0
+        while True:
+            async with self.connection("reembed") as conn:
+                cur = await conn.execute(
+                    f"SELECT {_COLUMNS} FROM {self.s}.graph_triples"
+                    " WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM %s"
+                    " ORDER BY seq LIMIT %s",
+                    (model, REEMBED_BATCH),
+                )
+                rows = await cur.fetchall()
+            if not rows:
+                return done
+            await self._reembed(rows, model)
+            done += len(rows)
+            if progress is not None:
+                progress(len(rows))
 
     async def count(self) -> int:
         async with self.connection("count") as conn:

@@ -3,7 +3,7 @@ candidates from a tsvector (GIN index), embeddings beside the messages for seman
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -110,6 +110,35 @@ class PostgresHistoryStore(PostgresStore):
         return store
 
     vectors = MessageVectors(None, provider=PROVIDER)  # keyword search only, unless from_config
+
+    async def reembed(self, *, progress: Callable[[int], None] | None = None) -> int:
+        """Every message's embedding recomputed by the configured embedder (`memio reembed`)."""
+        table = f"{self.s}.history_messages"
+
+        async def clear() -> None:
+            async with self.connection("reembed") as conn:
+                await conn.execute(f"UPDATE {table} SET embedding = NULL")
+
+        async def unembedded(n: int) -> list[tuple[Any, str]]:
+            async with self.connection("reembed") as conn:
+                cur = await conn.execute(
+                    f"SELECT session_id, position, content FROM {table}"
+                    " WHERE embedding IS NULL ORDER BY session_id, position LIMIT %s",
+                    (n,),
+                )
+                rows = await cur.fetchall()
+            return [((row["session_id"], row["position"]), row["content"]) for row in rows]
+
+        async def keep(blobs: list[tuple[Any, bytes]]) -> None:
+            async with self.connection("reembed") as conn, conn.cursor() as cur:
+                await cur.executemany(
+                    f"UPDATE {table} SET embedding = %s WHERE session_id = %s AND position = %s",
+                    [(blob, session, position) for (session, position), blob in blobs],
+                )
+
+        return await self.vectors.recompute(
+            clear=clear, unembedded=unembedded, keep=keep, progress=progress
+        )
 
     # -- writes ----------------------------------------------------------------------------
 
