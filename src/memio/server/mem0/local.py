@@ -34,9 +34,9 @@ from memio.pagination import MAX_LIMIT
 from memio.server.auth import principal_of, require_admin, require_operator
 from memio.server.deps import FactsDep, parse_json_filters
 from memio.server.errors import ErrorInfo, ErrorStyle
-from memio.server.mem0 import platform
+from memio.server.mem0 import core
 from memio.server.mem0 import responses as answer
-from memio.server.mem0.filters import Translation, merge_ids
+from memio.server.mem0.filters import Translation, merge_ids, translate
 from memio.server.mem0.responses import answers
 from memio.server.mem0.shapes import ENTITY_FIELDS, local_memory
 from memio.server.routers import ops
@@ -53,7 +53,7 @@ from memio.server.rules import (
 
 __all__ = ["LocalFirstError", "LocalFirstErrors", "router"]
 
-DEFAULT_SEARCH_LIMIT = platform.DEFAULT_TOP_K
+DEFAULT_SEARCH_LIMIT = core.DEFAULT_TOP_K
 _REQUEST = ConfigDict(extra="allow")
 # memio's error codes where the document names its own (others: memio's, upper-cased)
 _CODES = {
@@ -186,14 +186,14 @@ async def add(
     one). With ``infer`` (the default) the configured extraction LLM picks the facts; without
     one, or with ``infer: false``, each non-system message is stored as it is (``memio_infer``
     and ``X-Memio-Infer`` say which)."""
-    messages = platform.parse_messages(body.messages)
+    messages = core.parse_messages(body.messages)
     ids = {name: getattr(body, name) for name in ENTITY_FIELDS}
     scope = merge_ids(Translation(), ids).scope
     if not scope and not principal_of(request).bound:
         raise InvalidRequestError(
             f"add needs at least one of {', '.join(ENTITY_FIELDS)}", field="user_id"
         )
-    added, status = await platform.store_messages(
+    added, status = await core.store_messages(
         request,
         facts,
         messages,
@@ -202,7 +202,7 @@ async def add(
         infer=body.infer,
         prompt=body.prompt,
     )
-    response.headers[platform.INFER_HEADER] = status
+    response.headers[core.INFER_HEADER] = status
     memories = [{**local_memory(item.fact), "event": item.event} for item in added]
     return envelope({"memories": memories, "memio_infer": status}, f"{_plural(len(added))} stored")
 
@@ -227,16 +227,10 @@ async def search(
 ) -> dict[str, Any]:
     """The ``limit`` memories most relevant to ``query`` (best first, ``score`` in [0, 1]) of the
     entity named (a bound key names its own)."""
-    body = platform.ListBody(
-        user_id=user_id,
-        agent_id=agent_id,
-        app_id=app_id,
-        run_id=run_id,
-        filters=parse_json_filters(filters),
-    )
-    translation = platform.list_filter(body)
-    platform.require_entity(request, translation, "search")
-    found = await platform.search_facts(facts, query, translation, limit=limit, threshold=threshold)
+    ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
+    translation = merge_ids(translate(parse_json_filters(filters)), ids)
+    core.require_entity(request, translation, "search")
+    found = await core.search_facts(facts, query, translation, limit=limit, threshold=threshold)
     memories = [local_memory(fact) for fact in found]
     data = {"query": query, "memories": memories, "count": len(memories)}
     return envelope(data, f"{_plural(len(memories))} found")
@@ -252,10 +246,10 @@ async def user_memories(
     user_id: Text,
     facts: FactsDep,
     page: int = Query(1, ge=1),
-    page_size: int = Query(platform.DEFAULT_PAGE_SIZE, ge=1, le=MAX_LIMIT),
+    page_size: int = Query(core.DEFAULT_PAGE_SIZE, ge=1, le=MAX_LIMIT),
 ) -> dict[str, Any]:
     """The user's memories, oldest first, a page at a time (``total`` counts them all)."""
-    everything = await platform.collect(facts, merge_ids(Translation(), {"user_id": user_id}))
+    everything = await core.collect(facts, merge_ids(Translation(), {"user_id": user_id}))
     start = (page - 1) * page_size
     memories = [local_memory(fact) for fact in everything[start : start + page_size]]
     data = {
@@ -272,7 +266,7 @@ async def user_memories(
     "/v1/memories/{memory_id}", summary="Get a memory", responses=answers(answer.LocalMemoryAnswer)
 )
 async def get_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
-    fact = await platform.get_memory(facts, memory_id)
+    fact = await core.get_memory(facts, memory_id)
     return envelope(local_memory(fact), "Memory retrieved")
 
 
@@ -289,7 +283,7 @@ async def update_one(memory_id: Text, body: UpdateRequest, facts: FactsDep) -> d
     content = body.content if body.content is not None else body.text
     if content is None and body.metadata is None:
         raise InvalidRequestError("give content and/or metadata", field="content")
-    with platform.memory_not_found(memory_id):
+    with core.memory_not_found(memory_id):
         fact: Fact = await facts.update(fact_id=memory_id, content=content, metadata=body.metadata)
     return envelope(local_memory(fact), "Memory updated")
 
@@ -300,7 +294,7 @@ async def update_one(memory_id: Text, body: UpdateRequest, facts: FactsDep) -> d
     responses=answers(answer.LocalDeleteAnswer),
 )
 async def delete_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
-    with platform.memory_not_found(memory_id):
+    with core.memory_not_found(memory_id):
         await facts.delete(fact_id=memory_id)
     return envelope({"id": memory_id, "deleted": True}, "Memory deleted")
 
@@ -312,7 +306,7 @@ async def delete_one(memory_id: Text, facts: FactsDep) -> dict[str, Any]:
 )
 async def health(request: Request) -> dict[str, Any]:
     """What ``GET /health`` says: the process answers; which stores are configured."""
-    return envelope((await ops.health(request)).model_dump(), "memio is running")
+    return envelope(ops.health_report(request).model_dump(), "memio is running")
 
 
 @router.get(
@@ -323,7 +317,7 @@ async def health(request: Request) -> dict[str, Any]:
 )
 async def status(request: Request) -> dict[str, Any]:
     """What ``GET /status`` says: versions, auth, each store's provider and item count."""
-    return envelope((await ops.status(request)).model_dump(), "status of every store")
+    return envelope((await ops.status_report(request)).model_dump(), "status of every store")
 
 
 @router.get(

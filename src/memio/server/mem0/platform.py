@@ -31,21 +31,18 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from memio.errors import InvalidRequestError, NotFoundError
-from memio.models import KEEP, Fact, FactInput, validate_metadata
+from memio.models import KEEP, Fact, validate_metadata
 from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.ranking import SearchMode
-from memio.server.auth import principal_of, require_admin_unless_bound
+from memio.server.auth import principal_of
 from memio.server.deps import TOO_DEEP, FactsDep
 from memio.server.expiry import (
     EXPIRATION_DATE,
@@ -56,12 +53,25 @@ from memio.server.expiry import (
 )
 from memio.server.links import link_to
 from memio.server.mem0 import responses as answer
-from memio.server.mem0.extraction import ExtractionLLM
+from memio.server.mem0.core import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_TOP_K,
+    INFER_HEADER,
+    Added,
+    admin_unless_pinned,
+    collect,
+    entity_field,
+    get_memory,
+    memory_not_found,
+    parse_messages,
+    require_entity,
+    search_facts,
+    store_messages,
+)
 from memio.server.mem0.filters import WILDCARD, Translation, merge_ids, translate
 from memio.server.mem0.responses import answers
 from memio.server.mem0.shapes import (
     ENTITY_FIELDS,
-    ENTITY_TYPES,
     platform_add_result,
     platform_entity,
     platform_history_entry,
@@ -90,29 +100,12 @@ from memio.server.rules import (
 )
 from memio.server.strict import IGNORED
 
-__all__ = [
-    "INFER_HEADER",
-    "ORG_ID",
-    "Added",
-    "collect",
-    "entity_field",
-    "get_memory",
-    "memory_not_found",
-    "parse_messages",
-    "require_entity",
-    "router",
-    "search_facts",
-    "store_messages",
-]
+__all__ = ["ORG_ID", "router"]
 
 router = make_router(unknown_input="report", tags=["mem0 platform"])
 
 ORG_ID = "memio"
-INFER_HEADER = "X-Memio-Infer"
-DEFAULT_PAGE_SIZE = 100
-DEFAULT_TOP_K = 10
 _REQUEST = ConfigDict(extra="allow")
-_ENTITY_HINT = 'e.g. {"user_id": "alice"}'
 
 
 # -- request bodies ---------------------------------------------------------------------------
@@ -304,103 +297,12 @@ class FeedbackBody(BaseModel):
     feedback_reason: str | None = None
 
 
-# -- shared operations (also used by the self-hosted and local dialects) ---------------------
-
-
-@dataclass
-class Added:
-    fact: Fact
-    event: str  # ADD, UPDATE (already stored, metadata merged) or NONE (stored unchanged)
-    role: str | None
-
-
-def parse_messages(raw: Any, *, where: str = "messages") -> list[dict[str, str]]:
-    """mem0's ``messages``: a list of ``{role, content}``, one such dict, or a string (one user
-    message). Only text content is supported."""
-    if isinstance(raw, str):
-        raw = [{"role": "user", "content": raw}]
-    elif isinstance(raw, Mapping):
-        raw = [raw]
-    if not isinstance(raw, list) or not raw:
-        raise InvalidRequestError("must be a non-empty list of {role, content}", field=where)
-    out = []
-    for index, item in enumerate(raw):
-        here = f"{where}[{index}]"
-        if not isinstance(item, Mapping):
-            raise InvalidRequestError("must be an object {role, content}", field=here)
-        role = item.get("role", "user")
-        content = item.get("content")
-        if not isinstance(role, str) or not role:
-            raise InvalidRequestError("must be a non-empty string", field=f"{here}.role")
-        if not isinstance(content, str):
-            raise InvalidRequestError(
-                "must be a string (memio stores text messages only)", field=f"{here}.content"
-            )
-        out.append({"role": role, "content": content})
-    return out
-
-
 def reject_unsupported(**values: Any) -> None:
     """Options memio cannot honour: refusing them beats silently ignoring what was asked."""
     reasons = {"timestamp": "memio sets created_at and updated_at itself"}
     for name, value in values.items():
         if value is not None:
             raise InvalidRequestError(f"not supported: {reasons[name]}", field=name)
-
-
-def infer_status(request: Request, infer: bool) -> tuple[str, ExtractionLLM | None]:
-    if not infer:
-        return "off", None
-    llm = request.app.state.extraction_llm
-    return ("extracted", llm) if llm is not None else ("unavailable", None)
-
-
-async def store_messages(
-    request: Request,
-    facts: FactStore,
-    messages: Sequence[Mapping[str, str]],
-    *,
-    scope: Mapping[str, str],
-    metadata: Mapping[str, Any] | None,
-    infer: bool,
-    prompt: str | None = None,
-    expires_at: datetime | None = None,
-) -> tuple[list[Added], str]:
-    """Store what an add asks for; returns the added memories and the infer status."""
-    clean = validate_metadata(metadata, field="metadata")
-    status, llm = infer_status(request, infer)
-    if llm is not None:
-        items = [(text, None) for text in await llm.extract(messages, prompt=prompt)]
-    else:
-        # Without an LLM to pick facts, `infer` keeps what the user said (an assistant's reply
-        # is not a memory of the user); `infer: false` stores every non-system message.
-        items = [
-            (m["content"], m["role"])
-            for m in messages
-            if (m["role"] == "user" if infer else m["role"] != "system") and m["content"].strip()
-        ]
-    if not items:
-        return [], status
-    stored = await facts.add_many(
-        facts=[
-            FactInput(content=text, metadata=clean, expires_at=expires_at, **scope)
-            for text, _ in items
-        ]
-    )
-    added = [
-        Added(fact, fact.event or "ADD", role)
-        for fact, (_, role) in zip(stored, items, strict=True)
-    ]
-    return added, status
-
-
-def require_entity(request: Request, translation: Translation, what: str) -> None:
-    """mem0 reads must name an entity; a bound credential's scope names it implicitly."""
-    if not translation.names_entity and not principal_of(request).bound:
-        raise InvalidRequestError(
-            f"{what} must name at least one of {', '.join(ENTITY_FIELDS)} ({_ENTITY_HINT})",
-            field="filters",
-        )
 
 
 def list_filter(body: ListBody) -> Translation:
@@ -423,74 +325,10 @@ def list_filter(body: ListBody) -> Translation:
     return merge_ids(translate(raw), body.ids())
 
 
-async def collect(
-    facts: FactStore, translation: Translation, *, include_expired: bool = False
-) -> list[Fact]:
-    """Every fact the translation selects, oldest first (all pages)."""
-    items: list[Fact] = []
-    cursor = None
-    while True:
-        page = await facts.get_all(
-            **translation.store_args(),
-            limit=MAX_LIMIT,
-            cursor=cursor,
-            include_expired=include_expired,
-        )
-        items.extend(page)
-        cursor = page.next_cursor
-        if not cursor:
-            return items
-
-
 def search_mode(*flags: bool | None) -> SearchMode:
     """mem0 searches by meaning unless asked for more (`keyword_search`, `rerank`): memio's
     answer to either is its hybrid ranking, so scores and thresholds stay mem0's by default."""
     return "hybrid" if any(flags) else "semantic"
-
-
-async def search_facts(
-    facts: FactStore,
-    query: str,
-    translation: Translation,
-    *,
-    limit: int,
-    threshold: float | None,
-    mode: SearchMode = "semantic",
-    include_expired: bool = False,
-) -> list[Fact]:
-    return await facts.search(
-        query=query,
-        **translation.store_args(),
-        limit=check_limit(limit, field="top_k"),
-        threshold=threshold,
-        search_mode=mode,
-        include_expired=include_expired,
-    )
-
-
-@contextmanager
-def memory_not_found(memory_id: Text) -> Iterator[None]:
-    """A missing fact is reported in mem0's words: ``memory '<id>' not found``."""
-    try:
-        yield
-    except NotFoundError:
-        raise NotFoundError("memory", memory_id) from None
-
-
-async def get_memory(facts: FactStore, memory_id: Text) -> Fact:
-    """A memory by id, expired or not (as mem0's get finds it)."""
-    with memory_not_found(memory_id):
-        return await facts.get(fact_id=memory_id, include_expired=True)
-
-
-def entity_field(entity_type: EntityType) -> str:
-    field = ENTITY_TYPES.get(entity_type)
-    if field is None:
-        raise InvalidRequestError(
-            f"unknown entity type {entity_type!r} (known: {', '.join(ENTITY_TYPES)})",
-            field="entity_type",
-        )
-    return field
 
 
 def _key_name(request: Request) -> str:
@@ -805,8 +643,7 @@ async def delete_all(
     parts = [part for part in (given, {"metadata": wanted} if wanted else None) if part]
     raw = parts[0] if len(parts) == 1 else {"AND": parts} if parts else None
     translation = merge_ids(translate(raw), ids)
-    if not translation.pins_entity:
-        await require_admin_unless_bound(request)
+    await admin_unless_pinned(request, translation)
     if translation.filters is None:
         await facts.delete_all(**translation.scope)
     else:

@@ -33,15 +33,16 @@ from memio.models import FACT_SCOPE, KEEP
 from memio.pagination import MAX_LIMIT
 from memio.redaction import REDACTED, redacted
 from memio.scoping import SCOPE_FIELDS, Scope
-from memio.server.auth import principal_of, require_admin, require_admin_unless_bound
+from memio.server.auth import principal_of, require_admin
 from memio.server.deps import FactsDep
 from memio.server.errors import ErrorBody, ErrorInfo, ErrorStyle, ValidationErrorBody
 from memio.server.expiry import EXPIRATION_DATE, MEM0_DATE_SCHEMA, mem0_expiry, update_expiry
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
 from memio.server.mem0 import responses as answer
-from memio.server.mem0.filters import Translation, merge_ids, translate
-from memio.server.mem0.platform import (
+from memio.server.mem0.core import (
     INFER_HEADER,
+    admin_unless_named,
+    admin_unless_pinned,
     collect,
     entity_field,
     get_memory,
@@ -51,6 +52,7 @@ from memio.server.mem0.platform import (
     search_facts,
     store_messages,
 )
+from memio.server.mem0.filters import Translation, merge_ids, translate
 from memio.server.mem0.responses import answers
 from memio.server.mem0.shapes import (
     selfhosted_add_result,
@@ -231,11 +233,14 @@ async def list_memories(
     needs an admin key."""
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
     translation = merge_ids(Translation(), ids)
-    if not translation.names_entity:
-        await require_admin_unless_bound(request)
+    await admin_unless_named(request, translation)
     limit = DEFAULT_LIST_TOP_K if top_k is None else top_k
-    found = await collect(facts, translation, include_expired=show_expired) if limit else []
-    return {"results": [selfhosted_memory(fact) for fact in found[:limit]]}
+    if not limit:
+        return {"results": []}
+    page = await facts.get_all(
+        **translation.store_args(), limit=limit, include_expired=show_expired
+    )  # the oldest `limit`: one page of the store, whatever it holds
+    return {"results": [selfhosted_memory(fact) for fact in page]}
 
 
 @router.delete("/memories", summary="Delete all memories", responses=answers(answer.Message))
@@ -250,8 +255,7 @@ async def delete_memories(
     """Delete the memories of the given ids; without any id, every memory (admin key)."""
     ids = {"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id}
     translation = merge_ids(Translation(), ids)
-    if not translation.pins_entity:
-        await require_admin_unless_bound(request)
+    await admin_unless_pinned(request, translation)
     await facts.delete_all(**translation.scope)
     return {"message": "All relevant memories deleted"}
 

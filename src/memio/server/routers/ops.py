@@ -29,7 +29,7 @@ from memio.server.auth import require_admin, require_operator
 from memio.server.errors import request_id_of
 from memio.server.routing import make_router
 
-__all__ = ["router"]
+__all__ = ["health_report", "router", "status_report"]
 
 logger = logging.getLogger("memio.server")
 router = make_router(unknown_input="report", tags=["ops"])
@@ -74,6 +74,11 @@ async def root(request: Request) -> RedirectResponse:
 
 @router.get("/health", summary="Liveness: the process answers (no backend call, no auth)")
 async def health(request: Request) -> HealthResponse:
+    return health_report(request)
+
+
+def health_report(request: Request) -> HealthResponse:
+    """What /health says (also in the local-first API's envelope)."""
     configured = request.app.state.memio.stores
     return HealthResponse(stores={kind: kind in configured for kind in STORE_KINDS})
 
@@ -108,6 +113,11 @@ async def ready(request: Request, response: Response) -> ReadyResponse:
     dependencies=[Depends(require_operator)],
 )
 async def status(request: Request) -> StatusResponse:
+    return await status_report(request)
+
+
+async def status_report(request: Request) -> StatusResponse:
+    """What /status says (also in the local-first API's envelope)."""
     stores = request.app.state.memio.stores
     results = await asyncio.gather(
         *(
