@@ -21,8 +21,10 @@ from memio.embeddings import (
     ModelIntegrityError,
     OpenAIEmbedder,
     default_embedder,
+    int8,
     minilm,
 )
+from memio.embeddings.int8 import cpu_has_int8_dot
 from memio.errors import ProviderError
 from memio.protocols import Embedder
 from tests.support.openai_fake import FakeOpenAI
@@ -47,11 +49,80 @@ def unit(vectors: np.ndarray) -> np.ndarray:
 # -- MiniLM ----------------------------------------------------------------------------------
 
 
+FLOAT = MiniLMEmbedder(compute="float")
+INT8 = MiniLMEmbedder(compute="int8")
+# Texts memio embeds: it refuses empty and blank content (`require_text`).
+TEXTS = [item["text"] for item in ITEMS if item["text"].strip()]
+
+
 @pytest.mark.parametrize("item", ITEMS, ids=lambda item: repr(item["text"][:24]))
-async def test_matches_fp32_reference(embedder: MiniLMEmbedder, item: dict) -> None:
-    vector = (await embedder.embed([item["text"]]))[0]
+async def test_float_compute_matches_fp32_reference(item: dict) -> None:
+    vector = (await FLOAT.embed([item["text"]]))[0]
     cosine = float(vector @ unit(np.asarray(item["embedding"], dtype=np.float32)))
     assert cosine >= INT8_FLOOR.get(item["text"], MIN_COSINE)
+    assert FLOAT.computing == "float"
+
+
+def test_int8_compute_stays_comparable_with_float_compute() -> None:
+    """A store may hold vectors of both paths (another machine, another setting): on the
+    reference sentences they must agree to cosine 0.99, and the int8 ones stay that close to
+    sentence-transformers' fp32 reference too. int8 runs each text alone, so a batch gives
+    every text the vector it gets alone."""
+    exact = FLOAT.embed_sync(TEXTS)
+    alone = np.vstack([INT8.embed_sync([text]) for text in TEXTS])
+    batched = INT8.embed_sync(TEXTS)
+    assert INT8.computing == "int8"
+    np.testing.assert_allclose(batched, alone, atol=1e-6)
+    reference = unit(np.asarray([i["embedding"] for i in ITEMS if i["text"].strip()], np.float32))
+    for vectors in (alone, batched):
+        assert float((vectors * exact).sum(axis=1).min()) >= 0.99
+        assert float((vectors * reference).sum(axis=1).min()) >= 0.99
+    assert float((alone * exact).sum(axis=1).mean()) < 0.9999  # really another computation
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("fpu sse avx2 avx512f avx512_vnni", True),
+        ("fpu sse avx2 avx_vnni", True),
+        ("fpu sse avx512f amx_bf16 amx_int8 amx_tile", True),
+        ("fpu sse avx2 avx512f avx512bw", False),
+        ("", False),
+    ],
+)
+def test_int8_is_chosen_by_the_cpu_flags(flags: str, expected: bool) -> None:
+    cpuinfo = f"processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: {flags}\n"
+    assert cpu_has_int8_dot(cpuinfo) is expected
+
+
+@pytest.mark.parametrize("has_int8", [True, False])
+def test_auto_computes_in_int8_only_where_the_cpu_can(monkeypatch, has_int8: bool) -> None:
+    monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: has_int8)
+    auto = MiniLMEmbedder(compute="auto", threads=1)
+    assert auto.load().endswith("int8 compute" if has_int8 else "float compute")
+
+
+def test_a_damaged_int8_model_is_built_again(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MEMIO_CACHE_DIR", str(tmp_path))
+    first = MiniLMEmbedder(compute="int8", threads=1)
+    first.load()
+    [built] = tmp_path.glob("minilm-int8-*.onnx")
+    built.write_bytes(built.read_bytes()[:1000])  # truncated: its digest no longer matches
+    again = MiniLMEmbedder(compute="int8", threads=3)  # another session: loads the file anew
+    again.load()
+    assert built.stat().st_size > 1000 and again.computing == "int8"
+    assert float(again.embed_sync(["likes tea"])[0] @ FLOAT.embed_sync(["likes tea"])[0]) > 0.99
+
+
+def test_an_int8_model_that_disagrees_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MEMIO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(MiniLMEmbedder, "_agreement", lambda self, *files: 0.95)
+    with pytest.raises(RuntimeError, match=r"cosine 0\.9500"):
+        MiniLMEmbedder(compute="int8", threads=1).load()
+    assert not list(tmp_path.glob("minilm-int8-*"))  # nothing kept
+    auto = MiniLMEmbedder(compute="auto", threads=1)  # auto falls back to fp32, and says so
+    monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: True)
+    assert auto.load().endswith("float compute")
 
 
 def test_tokenization_matches_reference(embedder: MiniLMEmbedder) -> None:
@@ -129,7 +200,7 @@ def test_tokenizer_sha256_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     shutil.copyfile(minilm._package_file(minilm.ONNX_PACKAGE, "model.onnx"), copy)
     monkeypatch.setattr(minilm, "TOKENIZER_SHA256", "0" * 64)
     with pytest.raises(ModelIntegrityError, match=r"tokenizer\.json"):
-        MiniLMEmbedder(model_path=copy).load()
+        MiniLMEmbedder(model_path=copy, compute="float").load()
 
 
 def test_one_session_per_process_under_concurrent_first_use(

@@ -400,6 +400,9 @@ class EmbedderConfig(BaseModel):
     model: str | None = None
     api_key: SecretStr | None = None
     dimensions: int | None = Field(default=None, ge=1)
+    # minilm: "int8" computes in int8 (memio.embeddings.int8), "float" in fp32, "auto": int8
+    # where the CPU has int8 dot-product instructions. Vectors of both stay comparable.
+    compute: Literal["auto", "int8", "float"] = "auto"
 
     @model_validator(mode="after")
     def _openai_settings(self) -> EmbedderConfig:
@@ -408,6 +411,8 @@ class EmbedderConfig(BaseModel):
             missing = [name for name, value in remote.items() if value is None]
             if missing:
                 raise ValueError(f"provider openai needs {', '.join(missing)}")
+            if self.compute != "auto":
+                raise ValueError("compute only applies to provider minilm")
         elif any(value is not None for value in (*remote.values(), self.api_key)):
             raise ValueError(
                 "base_url, model, api_key and dimensions only apply to provider openai"
@@ -714,7 +719,7 @@ def build_embedder(config: EmbedderConfig) -> Embedder:
 
     # Concurrent searches share model runs instead of queueing one run each (bench/: 64
     # concurrent searches). The shared MiniLM instance stays unwrapped for library users.
-    return CoalescingEmbedder(default_embedder())
+    return CoalescingEmbedder(default_embedder(config.compute))
 
 
 def build_memio(config: ServerConfig, embedder: Embedder) -> Memio:

@@ -448,3 +448,13 @@ def test_named_config_file_must_exist(tmp_path):
         with pytest.raises(ConfigError) as caught:
             resolve_config_path(cli, env)
         assert caught.value.problems == [f"config file {str(missing)!r} not found"]
+
+
+def test_minilm_compute_is_chosen_in_the_config():
+    assert config_from_dict({}, env={}).embedder.compute == "auto"
+    assert config_from_dict({"embedder": {"compute": "float"}}, env={}).embedder.compute == "float"
+    assert problems({"embedder": {"compute": "int4"}})[0].startswith("embedder.compute:")
+    openai = {"provider": "openai", "base_url": "http://x/v1", "model": "m", "dimensions": 8}
+    assert problems({"embedder": {**openai, "compute": "int8"}}) == [
+        "embedder: compute only applies to provider minilm"
+    ]

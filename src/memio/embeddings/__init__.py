@@ -14,7 +14,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from memio.embeddings.batching import CoalescingEmbedder
 from memio.embeddings.cache import CachedEmbedder
-from memio.embeddings.minilm import MiniLMEmbedder, ModelIntegrityError
+from memio.embeddings.minilm import Compute, MiniLMEmbedder, ModelIntegrityError
 from memio.embeddings.openai import OpenAIEmbedder
 
 __all__ = [
@@ -26,14 +26,15 @@ __all__ = [
     "default_embedder",
 ]
 
-_default: MiniLMEmbedder | None = None
+_defaults: dict[Compute, MiniLMEmbedder] = {}
 _default_lock = threading.Lock()
 
 
-def default_embedder() -> MiniLMEmbedder:
-    """The shared MiniLM embedder (created on first call; the model loads on first embed)."""
-    global _default
+def default_embedder(compute: Compute = "auto") -> MiniLMEmbedder:
+    """The shared MiniLM embedder of this `compute` setting (created on first call; the model
+    loads on first embed)."""
     with _default_lock:
-        if _default is None:
-            _default = MiniLMEmbedder()
-        return _default
+        embedder = _defaults.get(compute)
+        if embedder is None:
+            embedder = _defaults[compute] = MiniLMEmbedder(compute=compute)
+        return embedder

