@@ -1,11 +1,12 @@
 """memio's benchmark harness: `python -m bench all|auth|overhead|compare|ingest|scale|report`,
-or `crash`, `soak`, `quality` and `pgvector`.
+or `crash`, `soak`, `quality`, `wrk` and `pgvector`.
 
 `all [--quick]` runs auth, overhead, compare, ingest and scale; `crash` (acknowledged writes
 survive SIGKILL), `soak` (memory, errors and latency over minutes of mixed load), `quality`
-(recall@k on LoCoMo conversations, per search mode) and `pgvector` (pgvector beside chroma at
-10,000 and 100,000 items, one and three replicas over PostgreSQL) run on their own; quality and
-pgvector render their sections of docs/benchmarks.md in place.
+(recall@k on LoCoMo conversations, per search mode), `wrk` (search speed per MiniLM compute
+path, with wrk) and `pgvector` (pgvector beside chroma at
+10,000 and 100,000 items, one and three replicas over PostgreSQL) run on their own; quality, wrk
+and pgvector render their sections of docs/benchmarks.md in place.
 
 Full results go to bench/results/*.json and docs/benchmarks.md (+ docs/benchmarks/*.png); quick
 results (a smoke run of the same code on small sizes) to bench/results/quick/. crash and soak
@@ -82,6 +83,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the server under tracemalloc and save its top allocations at each sample",
     )
+    wrk = commands.add_parser("wrk", help="search speed with wrk, per MiniLM compute path")
+    wrk.add_argument("--docs", type=int, default=10_000, help="documents stored (%(default)s)")
+    wrk.add_argument("--seconds", type=int, default=20, help="length of each wrk run (%(default)s)")
+    wrk.add_argument(
+        "--rounds", type=int, default=2, help="rounds, paths alternating (%(default)s)"
+    )
+    wrk.add_argument(
+        "--computes",
+        default="float,int8,0.3.1",
+        help="compute paths, comma-separated; 0.3.1 is memio 0.3.1 (%(default)s)",
+    )
     quality = commands.add_parser("quality", help="recall@k on LoCoMo conversations, per mode")
     quality.add_argument(
         "--data",
@@ -89,16 +101,28 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_DATA,
         help="directory of LoCoMo-format conversations (*.json); default: %(default)s",
     )
+    quality.add_argument(
+        "--compute",
+        choices=["auto", "int8", "float"],
+        default="auto",
+        help="the MiniLM compute path (embedder.compute); auto updates docs/benchmarks.md",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "wrk":
+        from bench import wrk_search
+
+        print(f"[bench] wrk, load {os.getloadavg()[0]:.2f} ...", flush=True)
+        wrk_search.main(args.docs, args.seconds, args.rounds, args.computes.split(","))
+        return 0
     if args.command == "quality":
         from bench import quality
 
         print(f"[bench] quality, load {os.getloadavg()[0]:.2f} ...", flush=True)
-        quality.main(args.data)
+        quality.main(args.data, compute=args.compute)
         return 0
     if args.command in ("crash", "soak"):
         import importlib

@@ -170,16 +170,18 @@ async def _bench(base_url: str, conversations: list[Conversation]) -> dict[str, 
     return {"modes": modes, "load_seconds": load_seconds, "results": results}
 
 
-def run(data: Path) -> dict[str, Any]:
+def run(data: Path, compute: str = "auto") -> dict[str, Any]:
     files = sorted(data.glob("*.json"), key=lambda p: (len(p.stem), p.stem))
     if not files:
         raise SystemExit(f"no LoCoMo conversations (*.json) in {data}")
     conversations = [load_conversation(path) for path in files]
     work = common.fresh_dir(common.RESULTS / "work" / "quality")
-    config = servers.write_config(work / "memio.yaml", servers.memio_config(work / "data"))
+    settings = {**servers.memio_config(work / "data"), "embedder": {"compute": compute}}
+    config = servers.write_config(work / "memio.yaml", settings)
     port = servers.free_port()
     record: dict[str, Any] = {
         "data": str(data),
+        "compute": compute,
         "conversations": [
             {"id": c.id, "turns": len(c.turns), "questions": len(c.questions)}
             for c in conversations
@@ -191,9 +193,9 @@ def run(data: Path) -> dict[str, Any]:
     return record
 
 
-def main(data: Path) -> None:
-    record = run(data)
-    common.save_to(RESULT, record)
+def main(data: Path, compute: str = "auto") -> None:
+    record = run(data, compute)
+    common.save_to(RESULT if compute == "auto" else RESULT.with_stem(f"quality-{compute}"), record)
     for mode in record["modes"]:
         result = record["results"][mode]
         overall, latency = result["recall"]["overall"], result["latency"]
@@ -203,5 +205,6 @@ def main(data: Path) -> None:
             + f"; p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms",
             flush=True,
         )
-    path = report.splice(common.ROOT / "docs" / "benchmarks.md", report.section_quality(record))
-    print(f"[quality] section spliced into {path}")
+    if compute == "auto":
+        path = report.splice(common.ROOT / "docs" / "benchmarks.md", report.section_quality(record))
+        print(f"[quality] section spliced into {path}")
