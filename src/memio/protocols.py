@@ -197,8 +197,18 @@ class FactStore(Store, Protocol):
         after the fact was deleted."""
         ...
 
-    async def count(self, *, include_expired: bool = False) -> int:
-        """The facts held in all; expired ones awaiting the sweep only with `include_expired`."""
+    async def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Filters | None = None,
+        include_expired: bool = False,
+    ) -> int:
+        """How many facts `get_all` with these arguments would list over all its pages (every
+        fact held, without any); expired ones awaiting the sweep only with `include_expired`."""
         ...
 
     async def purge_expired(self, *, before: datetime) -> int:

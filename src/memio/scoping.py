@@ -161,10 +161,9 @@ class _Confined:
 
     # -- Store --------------------------------------------------------------------------------
 
-    async def count(self, **options: Any) -> int:
-        """`options`: what the store kind's count takes (facts: `include_expired`)."""
+    async def count(self) -> int:
         self._operators_only(f"counting the whole {self.store_kind} store")
-        return int(await self._inner.count(**options))
+        return int(await self._inner.count())
 
     async def ping(self) -> None:
         await self._inner.ping()
@@ -260,6 +259,24 @@ class ScopedFacts(_Confined):
             cursor=cursor,
             include_expired=include_expired,
             **scope,
+        )
+
+    async def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
+    ) -> int:
+        """Within the scope, as `get_all` lists."""
+        scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
+        return int(
+            await self._inner.count(
+                run_id=run_id, filters=filters, include_expired=include_expired, **scope
+            )
         )
 
     async def search(

@@ -832,3 +832,21 @@ async def test_restore_keeps_id_timestamps_and_history(fact_store, backend):
     with pytest.raises(InvalidRequestError, match="facts"):
         await fact_store.restore(facts=[])
     assert await fact_store.count() == 3
+
+
+async def test_count_is_what_the_listing_holds(fact_store):
+    await fact_store.add(content="likes tea", user_id="u1", metadata={"topic": "food", "n": 1})
+    await fact_store.add(content="likes jazz", user_id="u1", metadata={"topic": "music", "n": 2})
+    await fact_store.add(content="runs at dawn", user_id="u2", agent_id="coach", metadata={"n": 3})
+    assert await fact_store.count() == 3
+    assert await fact_store.count(user_id="u1") == 2
+    assert await fact_store.count(user_id="u1", filters={"topic": "food"}) == 1
+    assert await fact_store.count(filters={"n": {"gte": 2}}) == 2
+    assert await fact_store.count(agent_id="coach") == 1
+    assert await fact_store.count(user_id="nobody") == 0
+    for scope in ({}, {"user_id": "u1"}, {"filters": {"n": {"gte": 2}}}):
+        listed = await fact_store.get_all(limit=100, **scope)
+        assert await fact_store.count(**scope) == len(listed)
+    with pytest.raises(InvalidRequestError) as caught:
+        await fact_store.count(user_id="")
+    assert caught.value.field == "user_id"

@@ -58,7 +58,6 @@ from memio.providers._shared import (
     FactKey,
     FactStep,
     ProviderContext,
-    check_bool,
     check_owner_kept,
     coerce_items,
     content_taken,
@@ -322,11 +321,19 @@ class MemoryFactStore(_MemoryStore):
             raise NotFoundError("fact", fact_id)
         return [_copy(event) for event in events]
 
-    async def count(self, *, include_expired: bool = False) -> int:
-        if check_bool(include_expired, field="include_expired"):
-            return len(self._facts)
-        now = utcnow()
-        return sum(not entry.item.expired(now) for entry in self._facts.values())
+    async def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
+    ) -> int:
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
+        tree = fact_filter(filters, include_expired=include_expired)
+        return len(self._select(scope, tree))
 
     # writes
 

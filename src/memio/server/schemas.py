@@ -127,6 +127,21 @@ class FactSearch(BaseModel):
     search_mode: SearchMode = _SEARCH_MODE
 
 
+class FactCountQuery(BaseModel):
+    model_config = _REQUEST
+
+    user_id: Id = None
+    agent_id: Id = None
+    app_id: Id = None
+    run_id: Id = None
+    filters: Filters = None
+    include_expired: bool = Field(default=False, description="Also count expired facts.")
+
+
+class FactCount(BaseModel):
+    count: int = Field(description="Facts `GET /v1/facts` lists with these arguments, all pages")
+
+
 class FactBatch(BaseModel):
     model_config = _REQUEST
 

@@ -285,6 +285,18 @@ class ChromaStore(Generic[M]):
         rows = await self._get_rows(operation, where=all_of(scope_where, push.where))
         return [self._decode(row) for row in rows if self._matches(tree, row)]
 
+    async def _count_in_scope(
+        self, operation: str, *, scope_where: dict[str, Any] | None, tree: FilterNode | None
+    ) -> int:
+        """How many records of the scope pass the filter: ids only when nothing is left to
+        check here, else the records the pushed-down `where` selects, checked exactly."""
+        push = await self._pushdown(operation, tree)
+        where = all_of(scope_where, push.where)
+        if tree is None:
+            return len(await self._get_rows(operation, where=where, include=[]))
+        rows = await self._get_rows(operation, where=where)
+        return sum(self._matches(tree, row) for row in rows)
+
     async def _query(
         self, operation: str, vector: np.ndarray, where: dict[str, Any] | None, n: int
     ) -> tuple[list[Row], np.ndarray]:

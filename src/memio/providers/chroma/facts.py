@@ -56,7 +56,6 @@ from memio.providers._shared import (
     FactKey,
     FactStep,
     ProviderContext,
-    check_bool,
     coerce_items,
     content_key,
     content_taken,
@@ -237,9 +236,22 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             **{name: raw.get(scope_key(name)) for name in FACT_SCOPE},
         )
 
-    async def count(self, *, include_expired: bool = False) -> int:
+    async def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
+    ) -> int:
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
+        tree = fact_filter(filters, include_expired=include_expired)
+        if any(scope.values()) or filters:
+            return await self._count_in_scope("count", scope_where=_scope_where(scope), tree=tree)
         total = await super().count()
-        if check_bool(include_expired, field="include_expired") or not total:
+        if include_expired or not total:
             return total
         # Chroma counts only whole collections; the expired facts awaiting the sweep are few.
         expired = {KEY_EXPIRES: {"$lte": to_micros(utcnow())}}

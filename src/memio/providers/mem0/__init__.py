@@ -53,7 +53,6 @@ from memio.providers._shared import (
     FactStep,
     OpenOnce,
     ProviderContext,
-    check_bool,
     coerce_items,
     content_key,
     content_taken,
@@ -394,15 +393,24 @@ class Mem0FactStore:
             hint="add the fact (keeping its id) and accept new timestamps and a new history",
         )
 
-    async def count(self, *, include_expired: bool = False) -> int:
-        everything = check_bool(include_expired, field="include_expired")
+    async def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
+    ) -> int:
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
+        tree = fact_filter(filters, include_expired=include_expired)
         await self._open("count")
         with self._errors("count"):
-            if everything:
+            if tree is None and not any(scope.values()):
                 return await self._backend.count()
-            # mem0 cannot filter on memio's expiry key: read every memory once and look.
-            now = utcnow()
-            return sum(not fact.expired(now) for _, fact in await self._everything())
+            # mem0 cannot filter on memio's keys (expiry, filters): read the scope and look.
+            return len(await self._select(scope, tree))
 
     async def ping(self) -> None:
         await self._open("ping")

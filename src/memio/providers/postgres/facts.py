@@ -41,7 +41,6 @@ from memio.providers._shared import (
     FACT_TIMESTAMPS,
     FactKey,
     FactStep,
-    check_bool,
     coerce_items,
     content_key,
     content_taken,
@@ -207,13 +206,24 @@ class PostgresFactStore(PostgresVectorStore):
             (self._key_locks(keys),),
         )
 
-    async def count(self, *, include_expired: bool = False) -> int:
-        if check_bool(include_expired, field="include_expired"):
-            return await super().count()
+    async def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
+    ) -> int:
+        scope = fact_scope(user_id, agent_id, app_id, run_id)
+        tree = fact_filter(filters, include_expired=include_expired)
+        scope_sql, scope_params = _scope_sql(scope)
+        filter_sql, filter_params = where_sql(tree, _FILTER_COLUMNS)
         async with self.connection("count") as conn:
             cur = await conn.execute(
-                f"SELECT count(*) AS n FROM {self.t} WHERE expires_at IS NULL OR expires_at > %s",
-                (utcnow(),),
+                f"SELECT count(*) AS n FROM {self.t} AS t WHERE {scope_sql} AND {filter_sql}",
+                (*scope_params, *filter_params),
             )
             row = await cur.fetchone()
         return int(row["n"]) if row else 0

@@ -124,15 +124,11 @@ class _RemoteStore:
 
     async def count(self) -> int:
         """The server's count of this store (`GET /status`: an operator credential)."""
-        return int((await self._status())["count"])
-
-    async def _status(self) -> dict[str, Any]:
-        """This store's entry of `GET /status`, with its count."""
         status = await self._json("GET", "/status", operation="count")
         store = self._served(status, "count")
         if store.get("count") is None:
             raise ProviderError(str(store.get("error")), provider=PROVIDER, operation="count")
-        return store
+        return int(store["count"])
 
     async def ping(self) -> None:
         """`GET /ready`: the server answers and its store of this kind reaches its backend."""
@@ -162,11 +158,27 @@ def _page(answer: httpx.Response, items: list[Any]) -> Page[Any]:
 class RemoteFactStore(_RemoteStore):
     kind = "facts"
 
-    async def count(self, *, include_expired: bool = False) -> int:
-        """Live facts; with `include_expired` also those awaiting the server's expiry sweep."""
-        everything = check_bool(include_expired, field="include_expired")
-        store = await self._status()
-        return int(store["count"]) + (int(store.get("expired") or 0) if everything else 0)
+    async def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        include_expired: bool = False,
+    ) -> int:
+        body = _body(
+            user_id=user_id,
+            agent_id=agent_id,
+            app_id=app_id,
+            run_id=run_id,
+            filters=filters,
+            include_expired=check_bool(include_expired, field="include_expired") or None,
+        )
+        return int(
+            (await self._json("POST", "/v1/facts/count", operation="count", body=body))["count"]
+        )
 
     async def add(
         self,

@@ -8,8 +8,9 @@ in its own, and calls these for the work between.
 - Scope: a read must name an entity (`require_entity`), and a request that may reach every user's
   memories needs the admin key (`admin_unless_named`, `admin_unless_pinned`); a bound credential
   is confined by its stores either way (memio.scoping).
-- Reads: memories by id in mem0's words (`get_memory`, `memory_not_found`), listings through the
-  facts store's pages (`collect`), searches (`search_facts`).
+- Reads: memories by id in mem0's words (`get_memory`, `memory_not_found`), one page of a listing
+  with its total from the store's pages and count (`page_of`), every page (`collect`, for a bare
+  list or a filtered delete), searches (`search_facts`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "entity_field",
     "get_memory",
     "memory_not_found",
+    "page_of",
     "parse_messages",
     "require_entity",
     "search_facts",
@@ -175,6 +177,29 @@ async def collect(
         cursor = page.next_cursor
         if not cursor:
             return items
+
+
+async def page_of(
+    facts: FactStore,
+    translation: Translation,
+    *,
+    page: int,
+    size: int,
+    include_expired: bool = False,
+) -> tuple[list[Fact], int]:
+    """Page `page` (from 1) of `size` facts the translation selects, oldest first, and how many
+    there are in all: the store's count and its pages up to that one, never the whole store."""
+    args = translation.store_args()
+    total = await facts.count(**args, include_expired=include_expired)
+    if (page - 1) * size >= total:
+        return [], total
+    cursor = None
+    for _ in range(page):  # the store's pages of `size` are the answer's pages
+        found = await facts.get_all(
+            **args, limit=size, cursor=cursor, include_expired=include_expired
+        )
+        cursor = found.next_cursor
+    return list(found), total
 
 
 async def search_facts(

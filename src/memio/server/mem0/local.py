@@ -249,17 +249,17 @@ async def user_memories(
     page_size: int = Query(core.DEFAULT_PAGE_SIZE, ge=1, le=MAX_LIMIT),
 ) -> dict[str, Any]:
     """The user's memories, oldest first, a page at a time (``total`` counts them all)."""
-    everything = await core.collect(facts, merge_ids(Translation(), {"user_id": user_id}))
-    start = (page - 1) * page_size
-    memories = [local_memory(fact) for fact in everything[start : start + page_size]]
+    translation = merge_ids(Translation(), {"user_id": user_id})
+    found, total = await core.page_of(facts, translation, page=page, size=page_size)
+    memories = [local_memory(fact) for fact in found]
     data = {
         "user_id": user_id,
         "memories": memories,
-        "total": len(everything),
+        "total": total,
         "page": page,
         "page_size": page_size,
     }
-    return envelope(data, f"{_plural(len(memories))} of {len(everything)} for {user_id!r}")
+    return envelope(data, f"{_plural(len(memories))} of {total} for {user_id!r}")
 
 
 @router.get(

@@ -63,6 +63,7 @@ from memio.server.mem0.core import (
     entity_field,
     get_memory,
     memory_not_found,
+    page_of,
     parse_messages,
     require_entity,
     search_facts,
@@ -360,15 +361,24 @@ def _page_numbers(request: Request, body: ListBody | None = None) -> tuple[int, 
     return page, size, bool(values)
 
 
-def _paginated(request: Request, items: Sequence[Any], page: int, size: int) -> dict[str, Any]:
-    start = (page - 1) * size
-    more = start + size < len(items)
+def _paginated(
+    request: Request, results: Sequence[Any], total: int, page: int, size: int
+) -> dict[str, Any]:
+    """mem0's page answer: `results` is page `page` of `size` out of `total` items."""
+    more = page * size < total
     return {
-        "count": len(items),
+        "count": total,
         "next": link_to(request, page=page + 1, page_size=size) if more else None,
         "previous": link_to(request, page=page - 1, page_size=size) if page > 1 else None,
-        "results": list(items[start : start + size]),
+        "results": list(results),
     }
+
+
+async def _memory_page(
+    request: Request, facts: FactStore, translation: Translation, page: int, size: int, **kw: Any
+) -> dict[str, Any]:
+    found, total = await page_of(facts, translation, page=page, size=size, **kw)
+    return _paginated(request, [platform_memory(fact) for fact in found], total, page, size)
 
 
 def _add_answer(response: Response, added: list[Added], status: str) -> dict[str, Any]:
@@ -483,8 +493,8 @@ async def get_all_v3(
     translation = list_filter(body)
     require_entity(request, translation, "get_all")
     page, size, _ = _page_numbers(request, body)
-    found = await collect(facts, translation, include_expired=bool(body.show_expired))
-    return _paginated(request, [platform_memory(fact) for fact in found], page, size)
+    expired = bool(body.show_expired)
+    return await _memory_page(request, facts, translation, page, size, include_expired=expired)
 
 
 @router.post(
@@ -502,9 +512,12 @@ async def get_all_v2(
     translation = list_filter(body)
     require_entity(request, translation, "get_all")
     page, size, paged = _page_numbers(request, body)
-    found = await collect(facts, translation, include_expired=bool(body.show_expired))
-    items = [platform_memory(fact) for fact in found]
-    return _paginated(request, items, page, size) if paged else items
+    expired = bool(body.show_expired)
+    if paged:
+        return await _memory_page(request, facts, translation, page, size, include_expired=expired)
+    return [
+        platform_memory(fact) for fact in await collect(facts, translation, include_expired=expired)
+    ]
 
 
 @router.get(
@@ -529,8 +542,9 @@ async def get_all_v1(
     translation = list_filter(body)
     require_entity(request, translation, "get_all")
     number, size, paged = _page_numbers(request)
-    items = [platform_memory(fact) for fact in await collect(facts, translation)]
-    return _paginated(request, items, number, size) if paged else items
+    if paged:
+        return await _memory_page(request, facts, translation, number, size)
+    return [platform_memory(fact) for fact in await collect(facts, translation)]
 
 
 async def _search(request: Request, body: SearchBody, facts: FactStore) -> list[dict[str, Any]]:
@@ -732,7 +746,10 @@ async def entities(
     owner = _key_name(request)
     found = summarize_entities(await collect(facts, Translation()))
     items = [platform_entity(s, owner=owner, organization=ORG_ID) for s in found]
-    return _paginated(request, items, page, size if paged else max(len(items), 1))
+    if not paged:
+        return _paginated(request, items, len(items), 1, max(len(items), 1))
+    start = (page - 1) * size
+    return _paginated(request, items[start : start + size], len(items), page, size)
 
 
 @router.get(

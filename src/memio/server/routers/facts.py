@@ -24,6 +24,8 @@ from memio.server.schemas import (
     DeletedCount,
     ExpiredPurge,
     FactBatch,
+    FactCount,
+    FactCountQuery,
     FactCreate,
     FactRestore,
     FactSearch,
@@ -120,6 +122,21 @@ async def search_facts(body: FactSearch, facts: FactsDep) -> list[Fact]:
         include_expired=body.include_expired,
         search_mode=body.search_mode,
     )
+
+
+@router.post("/count", response_model=FactCount, summary="Count Facts")
+async def count_facts(body: FactCountQuery, facts: FactsDep) -> FactCount:
+    """How many facts the listing with these arguments holds over all its pages (a bound key
+    counts within its scope)."""
+    count = await facts.count(
+        user_id=body.user_id,
+        agent_id=body.agent_id,
+        app_id=body.app_id,
+        run_id=body.run_id,
+        filters=body.filters,
+        include_expired=body.include_expired,
+    )
+    return FactCount(count=count)
 
 
 @router.post(
