@@ -101,6 +101,7 @@ ADDITIONS = [
     ("GET", "/v1/history/sessions/{session_id}", 200),
     ("POST", "/v1/history/search", 200),  # search across sessions (branch search)
     ("POST", "/v1/facts/purge", 200),  # the expiry sweep on demand (admin key)
+    ("POST", "/v1/facts/count", 200),  # what a listing holds over all its pages
 ]
 
 # The four store routers (other dialects, e.g. mem0's /v1/memories, live beside them).
