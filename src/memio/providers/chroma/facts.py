@@ -248,13 +248,18 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
     ) -> int:
         scope = fact_scope(user_id, agent_id, app_id, run_id)
         tree = fact_filter(filters, include_expired=include_expired)
-        if any(scope.values()) or filters:
-            return await self._count_in_scope("count", scope_where=_scope_where(scope), tree=tree)
-        total = await super().count()
+        where = _scope_where(scope)
+        if filters:
+            return await self._count_in_scope("count", scope_where=where, tree=tree)
+        # Chroma counts only whole collections: else the scope's ids, minus its expired facts
+        # awaiting the sweep (few), without reading any record.
+        if where is None:
+            total = await super().count()
+        else:
+            total = len(await self._get_rows("count", where=where, include=[]))
         if include_expired or not total:
             return total
-        # Chroma counts only whole collections; the expired facts awaiting the sweep are few.
-        expired = {KEY_EXPIRES: {"$lte": to_micros(utcnow())}}
+        expired = all_of(where, {KEY_EXPIRES: {"$lte": to_micros(utcnow())}})
         return total - len(await self._get_rows("count", where=expired, include=[]))
 
     # --- reads ---------------------------------------------------------------------------------
