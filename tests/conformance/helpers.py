@@ -31,6 +31,10 @@ MODE_CORPUS = {
     "k4": STOCKS,
     "k5": "A support group for painters meets at the library",
 }
+# Scores pinned by the search-mode tests hold on either MiniLM compute path (int8 where the CPU
+# has int8 dot-product instructions, fp32 elsewhere): their vectors agree to cosine 0.99, and
+# these scores differ by up to 0.007 between them.
+SCORE_TOLERANCE = 0.01
 MODE_QUERY = "Caroline painted support group"
 
 

@@ -15,6 +15,7 @@ from tests.conformance.helpers import (
     HIKE,
     MODE_CORPUS,
     NUL,
+    SCORE_TOLERANCE,
     STOCKS,
     assert_utc,
     at_the_caps,
@@ -429,8 +430,8 @@ async def _mode_corpus(store, **fields):
 
 
 def _ranked(results):
-    """(id, score) pairs; scores equal to 3 decimals (chroma's distances are float32)."""
-    return [(d.id, pytest.approx(d.score, abs=1e-3)) for d in results]
+    """(id, score) pairs; scores within SCORE_TOLERANCE."""
+    return [(d.id, pytest.approx(d.score, abs=SCORE_TOLERANCE)) for d in results]
 
 
 async def test_keyword_mode_ranks_by_bm25(document_store):

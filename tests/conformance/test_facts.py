@@ -15,6 +15,7 @@ from tests.conformance.helpers import (
     HIKE,
     MODE_CORPUS,
     NUL,
+    SCORE_TOLERANCE,
     STOCKS,
     assert_utc,
     at_the_caps,
@@ -583,8 +584,8 @@ async def _mode_corpus(store, **scope):
     label = {text: name for name, text in MODE_CORPUS.items()}
 
     def ranked(results):
-        """(label, score) pairs; scores equal to 3 decimals (chroma's distances are float32)."""
-        return [(label[f.content], pytest.approx(f.score, abs=1e-3)) for f in results]
+        """(label, score) pairs; scores within SCORE_TOLERANCE."""
+        return [(label[f.content], pytest.approx(f.score, abs=SCORE_TOLERANCE)) for f in results]
 
     return ranked
 

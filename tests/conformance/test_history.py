@@ -13,6 +13,7 @@ from memio.protocols import HistoryStore
 from tests.conformance.helpers import (
     MODE_CORPUS,
     NUL,
+    SCORE_TOLERANCE,
     assert_utc,
     over_the_caps,
     refusal_failures,
@@ -295,8 +296,10 @@ MODE_TURNS = list(MODE_CORPUS.values())
 
 
 def _labels(results):
-    """(turn index, score) pairs, scores equal to 3 decimals, as facts and documents pin them."""
-    return [(MODE_TURNS.index(m.content), pytest.approx(m.score, abs=1e-3)) for m in results]
+    """(turn index, score) pairs, scores within SCORE_TOLERANCE, as facts and documents pin them."""
+    return [
+        (MODE_TURNS.index(m.content), pytest.approx(m.score, abs=SCORE_TOLERANCE)) for m in results
+    ]
 
 
 async def test_search_modes_rank_as_facts_and_documents_do(history_store):
