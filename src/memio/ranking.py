@@ -11,13 +11,15 @@ search runs in, and ts_rank is not BM25).
 from __future__ import annotations
 
 import asyncio
-import math
+import heapq
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal, Protocol, TypeVar, get_args
+
+import numpy as np
 
 from memio.errors import InvalidRequestError
 
@@ -102,10 +104,11 @@ def stem(word: str) -> str:
 
 
 @lru_cache(maxsize=16_384)
-def _term_counts(text: str) -> Counter[str]:
-    """Term frequencies of a stored text, cached: the same texts are scored query after query
-    (never mutated by callers)."""
-    return Counter(terms(text))
+def _term_counts(text: str) -> tuple[Counter[str], int]:
+    """Term frequencies of a stored text and its length in terms, cached: the same texts are
+    scored query after query (never mutated by callers)."""
+    counts = Counter(terms(text))
+    return counts, sum(counts.values())
 
 
 def query_terms(query: str) -> list[str]:
@@ -120,28 +123,36 @@ def bm25(
     text: Callable[[_D], str],
     key: Callable[[_D], Any],
     in_scope: int,
+    top: int | None = None,
 ) -> list[tuple[_D, float]]:
     """Okapi BM25 of `candidates` (every in-scope document holding a word that starts with a
-    query term, or a superset) over a scope of `in_scope` documents, best first, ties by `key`;
-    scores mapped into [0, 1) by s / (1 + s). Document lengths are averaged over the candidates
-    that share a term, so the scores depend only on what matched, never on how a backend stores
-    the rest."""
-    wanted = set(query)
-    counted = [(doc, _term_counts(text(doc))) for doc in candidates]
-    counted = [(doc, tf, sum(tf.values())) for doc, tf in counted if wanted & tf.keys()]
-    if not counted:
+    query term, or a superset) over a scope of `in_scope` documents, best first, ties by `key`
+    (the `top` best only, when given); scores mapped into [0, 1) by s / (1 + s). Document
+    lengths are averaged over the candidates that share a term, so the scores depend only on
+    what matched, never on how a backend stores the rest."""
+    wanted = list(dict.fromkeys(query))
+    docs, rows, lengths = [], [], []
+    for doc in candidates:
+        counts, length = _term_counts(text(doc))
+        hits = [counts.get(term, 0) for term in wanted]
+        if any(hits):
+            docs.append(doc)
+            rows.append(hits)
+            lengths.append(length)
+    if not docs:
         return []
-    total = max(in_scope, len(counted))
-    df = Counter(term for _, tf, _ in counted for term in wanted & tf.keys())
-    idf = {t: math.log(1 + (total - n + 0.5) / (n + 0.5)) for t, n in df.items()}
-    avgdl = sum(length for _, _, length in counted) / len(counted)
-    scored = []
-    for doc, tf, length in counted:
-        norm = K1 * (1 - B + B * length / avgdl)
-        s = sum(idf[t] * tf[t] * (K1 + 1) / (tf[t] + norm) for t in wanted & tf.keys())
-        scored.append((doc, s / (1 + s)))
-    scored.sort(key=lambda pair: (-pair[1], key(pair[0])))
-    return scored
+    tf = np.asarray(rows, dtype=np.float64)  # (documents, query terms)
+    length = np.asarray(lengths, dtype=np.float64)
+    total = max(in_scope, len(docs))
+    df = np.count_nonzero(tf, axis=0)
+    idf = np.log(1 + (total - df + 0.5) / (df + 0.5))
+    norm = K1 * (1 - B + B * length / length.mean())
+    raw = (idf * tf * (K1 + 1) / (tf + norm[:, None])).sum(axis=1)
+    scores = (raw / (1 + raw)).tolist()
+    order = range(len(docs))
+    rank = lambda i: (-scores[i], key(docs[i]))  # noqa: E731
+    best = heapq.nsmallest(top, order, key=rank) if top is not None else sorted(order, key=rank)
+    return [(docs[i], scores[i]) for i in best]
 
 
 def fuse(
@@ -185,6 +196,7 @@ async def search(
     if mode == "semantic":
         return [r for r in await semantic(limit) if _passes(r.score, threshold)]
     words = query_terms(query)
+    depth = limit if mode == "keyword" else max(limit, FUSION_DEPTH)
 
     async def by_keyword() -> list[tuple[_R, float]]:
         if not words:
@@ -192,16 +204,15 @@ async def search(
         candidates, in_scope = await keyword(words)
         # thousands of candidates take milliseconds of CPU: off the event loop
         return await asyncio.to_thread(
-            bm25, words, candidates, text=_content, key=_id, in_scope=in_scope
+            bm25, words, candidates, text=_content, key=_id, in_scope=in_scope, top=depth
         )
 
     if mode == "keyword":
-        ranked = (await by_keyword())[:limit]
+        ranked = await by_keyword()
     else:
-        depth = max(limit, FUSION_DEPTH)
         by_meaning, by_words = await asyncio.gather(semantic(depth), by_keyword())
         scored = [(record, record.score or 0.0) for record in by_meaning]
-        ranked = fuse([scored, by_words[:depth]], key=_id, limit=limit)
+        ranked = fuse([scored, by_words], key=_id, limit=limit)
     if hydrate is not None:
         loaded = await hydrate([record for record, _ in ranked])
         ranked = [(loaded[record.id], score) for record, score in ranked if record.id in loaded]
