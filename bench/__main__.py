@@ -1,12 +1,13 @@
 """memio's benchmark harness: `python -m bench all|auth|overhead|compare|ingest|scale|report`,
-or `crash`, `soak`, `quality`, `wrk` and `pgvector`.
+or `crash`, `soak`, `quality`, `wrk`, `mem0-paging` and `pgvector`.
 
 `all [--quick]` runs auth, overhead, compare, ingest and scale; `crash` (acknowledged writes
 survive SIGKILL), `soak` (memory, errors and latency over minutes of mixed load), `quality`
 (recall@k on LoCoMo conversations, per search mode), `wrk` (search speed per MiniLM compute
-path, with wrk) and `pgvector` (pgvector beside chroma at
-10,000 and 100,000 items, one and three replicas over PostgreSQL) run on their own; quality, wrk
-and pgvector render their sections of docs/benchmarks.md in place.
+path, with wrk), `mem0-paging` (a mem0 dialect page with 100,000 facts stored) and `pgvector`
+(pgvector beside chroma at 10,000 and 100,000 items, one and three replicas over PostgreSQL) run
+on their own; quality, wrk, mem0-paging and pgvector render their sections of docs/benchmarks.md
+in place.
 
 Full results go to bench/results/*.json and docs/benchmarks.md (+ docs/benchmarks/*.png); quick
 results (a smoke run of the same code on small sizes) to bench/results/quick/. crash and soak
@@ -94,6 +95,19 @@ def _parser() -> argparse.ArgumentParser:
         default="float,int8,0.3.1",
         help="compute paths, comma-separated; 0.3.1 is memio 0.3.1 (%(default)s)",
     )
+    wrk.add_argument(
+        "--mode",
+        choices=["semantic", "keyword", "hybrid"],
+        help="search_mode of every search (default: the server's, hybrid)",
+    )
+    paging = commands.add_parser("mem0-paging", help="a mem0 dialect page with many facts")
+    paging.add_argument("--facts", type=int, default=100_000, help="facts stored (%(default)s)")
+    paging.add_argument(
+        "--src",
+        type=Path,
+        action="append",
+        help="a memio source tree to serve (repeat; default: this checkout)",
+    )
     quality = commands.add_parser("quality", help="recall@k on LoCoMo conversations, per mode")
     quality.add_argument(
         "--data",
@@ -103,9 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     quality.add_argument(
         "--compute",
-        choices=["auto", "int8", "float"],
-        default="auto",
-        help="the MiniLM compute path (embedder.compute); auto updates docs/benchmarks.md",
+        choices=["float", "int8"],
+        default="float",
+        help="the MiniLM compute path (embedder.compute); float updates docs/benchmarks.md",
     )
     return parser
 
@@ -116,7 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         from bench import wrk_search
 
         print(f"[bench] wrk, load {os.getloadavg()[0]:.2f} ...", flush=True)
-        wrk_search.main(args.docs, args.seconds, args.rounds, args.computes.split(","))
+        wrk_search.main(args.docs, args.seconds, args.rounds, args.computes.split(","), args.mode)
+        return 0
+    if args.command == "mem0-paging":
+        from bench import mem0_paging
+
+        mem0_paging.main(args.facts, args.src or [None])
         return 0
     if args.command == "quality":
         from bench import quality

@@ -170,7 +170,7 @@ async def _bench(base_url: str, conversations: list[Conversation]) -> dict[str, 
     return {"modes": modes, "load_seconds": load_seconds, "results": results}
 
 
-def run(data: Path, compute: str = "auto") -> dict[str, Any]:
+def run(data: Path, compute: str = "float") -> dict[str, Any]:
     files = sorted(data.glob("*.json"), key=lambda p: (len(p.stem), p.stem))
     if not files:
         raise SystemExit(f"no LoCoMo conversations (*.json) in {data}")
@@ -193,9 +193,9 @@ def run(data: Path, compute: str = "auto") -> dict[str, Any]:
     return record
 
 
-def main(data: Path, compute: str = "auto") -> None:
+def main(data: Path, compute: str = "float") -> None:
     record = run(data, compute)
-    common.save_to(RESULT if compute == "auto" else RESULT.with_stem(f"quality-{compute}"), record)
+    common.save_to(RESULT if compute == "float" else RESULT.with_stem(f"quality-{compute}"), record)
     for mode in record["modes"]:
         result = record["results"][mode]
         overall, latency = result["recall"]["overall"], result["latency"]
@@ -205,6 +205,6 @@ def main(data: Path, compute: str = "auto") -> None:
             + f"; p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms",
             flush=True,
         )
-    if compute == "auto":
+    if compute == "float":
         path = report.splice(common.ROOT / "docs" / "benchmarks.md", report.section_quality(record))
         print(f"[quality] section spliced into {path}")

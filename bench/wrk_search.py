@@ -46,9 +46,10 @@ end
 """
 
 
-def _queries_file(work: Path, n: int, seed: int) -> Path:
+def _queries_file(work: Path, n: int, seed: int, mode: str | None) -> Path:
     path = work / f"queries-{seed}.jsonl"
-    lines = [json.dumps({"query": q, "limit": 10}) for q in corpus.queries(n, seed=seed)]
+    extra = {} if mode is None else {"search_mode": mode}
+    lines = [json.dumps({"query": q, "limit": 10, **extra}) for q in corpus.queries(n, seed=seed)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -109,12 +110,20 @@ def _prepare_old(old: Path, docs: int) -> None:
     marker.touch()
 
 
-def run(docs: int, seconds: int, rounds: int, computes: list[str]) -> dict[str, Any]:
+def run(
+    docs: int, seconds: int, rounds: int, computes: list[str], mode: str | None = None
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     work = fresh_dir(RESULTS / "work" / "wrk")
     old = RESULTS / "work" / "wrk-memio031"
-    record: dict[str, Any] = {"docs": docs, "seconds": seconds, "computes": computes, "runs": {}}
+    record: dict[str, Any] = {
+        "docs": docs,
+        "wrk_seconds": seconds,
+        "computes": computes,
+        "mode": mode,
+        "runs": {},
+    }
     if OLD in computes:
         _prepare_old(old, docs)
     with load_sampler(record):
@@ -125,17 +134,7 @@ def run(docs: int, seconds: int, rounds: int, computes: list[str]) -> dict[str, 
             for compute in computes:
                 with _serving(work, old, compute) as server:
                     ours.warm_up(server.base_url)
-                    for connections in CONNECTIONS:
-                        seed += 1
-                        lua = work / f"search-{seed}.lua"
-                        queries = _queries_file(work, 40_000 if connections > 1 else 5_000, seed)
-                        lua.write_text(LUA % {"file": json.dumps(str(queries))})
-                        result = _wrk(server.base_url, lua, connections, seconds)
-                        result["load"] = os.getloadavg()[0]
-                        key = f"{compute}/{connections}"
-                        record["runs"].setdefault(key, []).append(result)
-                        print(f"[wrk] round {round_no + 1} {key}: {result}", flush=True)
-                    seed += 1  # and the same at 1 connection from httpx, a costlier client
+                    seed += 1  # 1 connection from httpx (a costlier client), before wrk's load
                     httpx_run = asyncio.run(
                         run_load(
                             server.base_url,
@@ -147,6 +146,17 @@ def run(docs: int, seconds: int, rounds: int, computes: list[str]) -> dict[str, 
                     record["runs"].setdefault(f"{compute}/httpx", []).append(
                         {"p50_ms": httpx_run["p50"], "requests_per_second": httpx_run["rps"]}
                     )
+                    for connections in CONNECTIONS:
+                        seed += 1
+                        lua = work / f"search-{seed}.lua"
+                        count = 40_000 if connections > 1 else 5_000
+                        queries = _queries_file(work, count, seed, mode)
+                        lua.write_text(LUA % {"file": json.dumps(str(queries))})
+                        result = _wrk(server.base_url, lua, connections, seconds)
+                        result["load"] = os.getloadavg()[0]
+                        key = f"{compute}/{connections}"
+                        record["runs"].setdefault(key, []).append(result)
+                        print(f"[wrk] round {round_no + 1} {key}: {result}", flush=True)
     record["summary"] = {
         key: {name: statistics.median(r[name] for r in results) for name in results[0]}
         for key, results in record["runs"].items()
@@ -161,15 +171,19 @@ def _name(compute: str) -> str:
 def section(record: dict[str, Any]) -> list[str]:
     summary = record["summary"]
     computes = record["computes"]
+    mode = record.get("mode")
     lines = [
         WRK_HEADING,
         "",
-        f"`python -m bench wrk --docs {record['docs']} --seconds {record['seconds']}` "
+        f"**search_mode {mode or 'default (hybrid for memio)'}.** "
+        f"`python -m bench wrk --docs {record['docs']} --seconds {record['wrk_seconds']}` "
         "(bench/wrk_search.py): one memio-server, embedded chroma with "
         f"{record['docs']:,} documents, restarted per compute path (`embedder.compute`), rounds "
-        "alternating; wrk (one thread) posts `POST /v1/documents/search` (limit 10) with queries "
+        "alternating; wrk (one thread) posts `POST /v1/documents/search` (limit 10"
+        + (f", `search_mode: {mode}`" if mode else "")
+        + ") with queries "
         "that never repeat within a run. Medians over rounds; latency percentiles are wrk's; "
-        "the last column is the same at 1 connection from httpx (400 queries).",
+        "the last column: 1 connection from httpx (400 queries), run before wrk's load.",
         "",
         "| server | connections | req/s | p50 ms | p90 ms | p99 ms | httpx p50 ms |",
         "|---|---|---|---|---|---|---|",
@@ -200,7 +214,10 @@ def section(record: dict[str, Any]) -> list[str]:
             + ", ".join(f"{c} {ratio(c, OLD):.2f}x" for c in computes if c != OLD)
             + ".",
         ]
-    lines += _recall_by_compute()
+    if record.get("note"):
+        lines += ["", f"Note: {record['note']}."]
+    if mode is None:
+        lines += _recall_by_compute()
     load = record.get("load")
     if load:
         lines += [
@@ -218,8 +235,8 @@ WRK_HEADING = "## 10. Search speed with wrk, per MiniLM compute path"
 def _recall_by_compute() -> list[str]:
     """Recall per compute path, from `python -m bench quality --compute float|int8`."""
     runs = {}
-    for compute in ("float", "int8"):
-        path = RESULTS / f"quality-{compute}.json"
+    for compute, name in (("float", "quality.json"), ("int8", "quality-int8.json")):
+        path = RESULTS / name
         if path.exists():
             runs[compute] = json.loads(path.read_text())
     if len(runs) < 2:
@@ -242,10 +259,17 @@ def _recall_by_compute() -> list[str]:
     return lines
 
 
-def main(docs: int, seconds: int, rounds: int, computes: list[str]) -> None:
+def render() -> list[str]:
+    """Section 10 from the saved runs: the server's default search mode, then semantic."""
+    runs = [RESULTS / "wrk.json", RESULTS / "wrk-semantic.json"]
+    sections = [section(json.loads(path.read_text())) for path in runs if path.exists()]
+    return sections[0] + [line for extra in sections[1:] for line in extra[1:]]
+
+
+def main(docs: int, seconds: int, rounds: int, computes: list[str], mode: str | None) -> None:
     from bench import report
 
-    record = run(docs, seconds, rounds, computes)
-    save_to(RESULT, record)
-    path = report.splice(ROOT / "docs" / "benchmarks.md", section(record))
+    record = run(docs, seconds, rounds, computes, mode)
+    save_to(RESULT if mode is None else RESULT.with_stem(f"wrk-{mode}"), record)
+    path = report.splice(ROOT / "docs" / "benchmarks.md", render())
     print(f"[wrk] section spliced into {path}")

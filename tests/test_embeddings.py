@@ -95,11 +95,12 @@ def test_int8_is_chosen_by_the_cpu_flags(flags: str, expected: bool) -> None:
     assert cpu_has_int8_dot(cpuinfo) is expected
 
 
-@pytest.mark.parametrize("has_int8", [True, False])
-def test_auto_computes_in_int8_only_where_the_cpu_can(monkeypatch, has_int8: bool) -> None:
-    monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: has_int8)
-    auto = MiniLMEmbedder(compute="auto", threads=1)
-    assert auto.load().endswith("int8 compute" if has_int8 else "float compute")
+def test_float_is_the_default_and_int8_warns_without_the_instructions(monkeypatch, caplog):
+    assert MiniLMEmbedder().compute == "float" and FLOAT.load().endswith("float compute")
+    monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: False)
+    with caplog.at_level("WARNING", logger="memio.embeddings"):
+        assert MiniLMEmbedder(compute="int8", threads=1).load().endswith("int8 compute")
+    assert "without int8 dot-product instructions" in caplog.text
 
 
 def test_a_damaged_int8_model_is_built_again(tmp_path: Path, monkeypatch) -> None:
@@ -120,9 +121,6 @@ def test_an_int8_model_that_disagrees_is_refused(tmp_path: Path, monkeypatch) ->
     with pytest.raises(RuntimeError, match=r"cosine 0\.9500"):
         MiniLMEmbedder(compute="int8", threads=1).load()
     assert not list(tmp_path.glob("minilm-int8-*"))  # nothing kept
-    auto = MiniLMEmbedder(compute="auto", threads=1)  # auto falls back to fp32, and says so
-    monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: True)
-    assert auto.load().endswith("float compute")
 
 
 def test_tokenization_matches_reference(embedder: MiniLMEmbedder) -> None:

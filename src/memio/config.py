@@ -400,9 +400,9 @@ class EmbedderConfig(BaseModel):
     model: str | None = None
     api_key: SecretStr | None = None
     dimensions: int | None = Field(default=None, ge=1)
-    # minilm: "int8" computes in int8 (memio.embeddings.int8), "float" in fp32, "auto": int8
-    # where the CPU has int8 dot-product instructions. Vectors of both stay comparable.
-    compute: Literal["auto", "int8", "float"] = "auto"
+    # minilm: "float" (fp32), or "int8" (memio.embeddings.int8: as fast alone, slower under
+    # concurrent load). Vectors of both stay comparable.
+    compute: Literal["float", "int8"] = "float"
 
     @model_validator(mode="after")
     def _openai_settings(self) -> EmbedderConfig:
@@ -411,7 +411,7 @@ class EmbedderConfig(BaseModel):
             missing = [name for name, value in remote.items() if value is None]
             if missing:
                 raise ValueError(f"provider openai needs {', '.join(missing)}")
-            if self.compute != "auto":
+            if self.compute != "float":
                 raise ValueError("compute only applies to provider minilm")
         elif any(value is not None for value in (*remote.values(), self.api_key)):
             raise ValueError(

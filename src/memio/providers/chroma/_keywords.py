@@ -31,7 +31,7 @@ from memio.filters import FilterNode
 from memio.providers.chroma._base import ChromaBackend
 from memio.providers.chroma._codec import scope_key
 from memio.providers.chroma._store import ChromaStore, M
-from memio.ranking import Candidate
+from memio.ranking import KEYWORD_CANDIDATES, Candidate
 
 
 def _schema(columns: Sequence[str]) -> str:
@@ -140,8 +140,9 @@ class KeywordIndex:
         self, words: Sequence[str], scope: Scope
     ) -> tuple[list[tuple[str, str]], int] | None:
         """(id, content) of the scope's documents holding a word that starts with one of `words`
-        (stems of letters and digits only, so each is a valid FTS5 string), and the scope's
-        size; None when stale."""
+        (stems of letters and digits only, so each is a valid FTS5 string), at most
+        `KEYWORD_CANDIDATES` of them, FTS5's best by its bm25, and the scope's size; None when
+        stale."""
         condition, params = scope
         match = " OR ".join(f'"{word}"*' for word in words)
         with self._lock:
@@ -149,8 +150,8 @@ class KeywordIndex:
                 return None
             found = self._db.execute(
                 "SELECT d.id, d.content FROM docs_fts JOIN docs AS d ON d.rowid = docs_fts.rowid"
-                f" WHERE docs_fts MATCH ? AND {condition}",
-                (match, *params),
+                f" WHERE docs_fts MATCH ? AND {condition} ORDER BY docs_fts.rank LIMIT ?",
+                (match, *params, KEYWORD_CANDIDATES),
             ).fetchall()
             total = self._db.execute(
                 f"SELECT count(*) FROM docs AS d WHERE {condition}", params

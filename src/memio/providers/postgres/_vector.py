@@ -334,14 +334,17 @@ class PostgresVectorStore(PostgresStore):
 
         async def keyword(words: list[str]) -> tuple[list[R], int]:
             """The scope's rows whose tsvector holds a word starting with a query term (a stem),
-            and how many rows the scope holds. Terms are letters and digits only: valid tsquery
-            words."""
+            at most `KEYWORD_CANDIDATES`, the best by ts_rank, and how many rows the scope holds.
+            Terms are letters and digits only: valid tsquery words."""
+            tsquery = " | ".join(f"{word}:*" for word in words)
             async with self.connection("search") as conn:
                 cur = await conn.execute(
                     f"SELECT {columns}, (SELECT count(*) FROM {self.t} AS t WHERE {where})"
                     f" AS in_scope FROM {self.t} AS t WHERE {where}"
-                    " AND t.search @@ to_tsquery('simple'::regconfig, %s)",
-                    (*params, *params, " | ".join(f"{word}:*" for word in words)),
+                    " AND t.search @@ to_tsquery('simple'::regconfig, %s)"
+                    " ORDER BY ts_rank(t.search, to_tsquery('simple'::regconfig, %s)) DESC, t.seq"
+                    " LIMIT %s",
+                    (*params, *params, tsquery, tsquery, ranking.KEYWORD_CANDIDATES),
                 )
                 rows = await cur.fetchall()
             return [decode(row) for row in rows], int(rows[0]["in_scope"]) if rows else 0
