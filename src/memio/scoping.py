@@ -13,7 +13,7 @@ no route has to repeat a check:
   and triples stored without a user are shared knowledge: readable, never writable by it;
 - history, documents and graph are kept per user, so a scope bound only to an agent or app cannot
   use them (ForbiddenError), rather than seeing every user's items;
-- counting a whole store is for operators.
+- counting a whole store is for operators; a facts count is confined to the scope, as listings are.
 
 An unbound scope (an operator) passes every call through unchanged. Either way every write and
 delete is reported to an optional observer (the server's audit log) with its outcome.

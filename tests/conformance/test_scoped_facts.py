@@ -80,8 +80,10 @@ async def test_reads_see_only_the_scope(alice, bob, fact_store):
     assert [f.id for f in await alice.get_all()] == [mine.id]
     assert [f.id for f in await alice.search(query="hiking")] == [mine.id]
     assert [f.id for f in await alice.get_all(filters={"user_id": {"ne": "alice"}})] == []
+    assert await alice.count() == 1  # a count is a read of the scope, as the listing is
+    assert await alice.count(filters={"user_id": {"ne": "alice"}}) == 0
     with pytest.raises(ForbiddenError):
-        await alice.count()
+        await alice.count(user_id="bob")
 
 
 async def test_deletes_are_confined(alice, bob):
