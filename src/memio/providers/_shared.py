@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from memio.errors import (
     ConflictError,
+    EmbedderMismatchError,
     InvalidRequestError,
     MemioError,
     NotSupportedError,
@@ -71,6 +72,7 @@ __all__ = [
     "PathLock",
     "ProviderContext",
     "check_bool",
+    "check_embedder_on_open",
     "check_owner_kept",
     "check_threshold",
     "coerce_items",
@@ -170,6 +172,18 @@ def provider_errors(
         raise ProviderError(
             f"{type(exc).__name__}: {exc}", provider=provider, operation=operation, cause=exc
         ) from exc
+
+
+async def check_embedder_on_open(opening: Awaitable[Any], timeout: float) -> None:
+    """A store that records the embedder of its vectors, opened before the server serves: an
+    `EmbedderMismatchError` stops the start; any other failure (an unreachable backend) is left
+    to the first request, which reports it and retries the open."""
+    try:
+        await asyncio.wait_for(opening, timeout)
+    except EmbedderMismatchError:
+        raise
+    except (MemioError, asyncio.TimeoutError):
+        return
 
 
 class OpenOnce:

@@ -25,10 +25,11 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from pydantic import BaseModel
 
-from memio.errors import EmbedderMismatchError, InvalidRequestError, ProviderError
+from memio.errors import InvalidRequestError
 from memio.filters import FilterNode, matches
 from memio.models import Page, cosine_score
 from memio.pagination import decode_cursor, encode_cursor
+from memio.providers._shared import check_embedder_on_open
 from memio.providers.chroma._base import PROVIDER, ChromaBackend, Handles, chunks
 from memio.providers.chroma._codec import KEY_SEQ, decode_metadata, from_micros
 from memio.providers.chroma._reembed import reembed
@@ -98,15 +99,8 @@ class ChromaStore(Generic[M]):
         await self._backend.aclose()
 
     async def check_embedder(self, timeout: float = 15.0) -> None:
-        """Open the collection before the server serves: vectors of another embedder
-        (`EmbedderMismatchError`) stop the start; any other failure is left to the first
-        request, which reports it and retries the open."""
-        try:
-            await asyncio.wait_for(self._backend.handles("open"), timeout)
-        except EmbedderMismatchError:
-            raise
-        except (ProviderError, asyncio.TimeoutError):
-            return
+        """Before the server serves: another embedder's vectors stop the start."""
+        await check_embedder_on_open(self._backend.handles("open"), timeout)
 
     async def reembed(self, *, progress: Callable[[int], None] | None = None) -> int:
         """Every vector recomputed by the configured embedder (see `_reembed`)."""
@@ -286,15 +280,12 @@ class ChromaStore(Generic[M]):
         return [self._decode(row) for row in rows if self._matches(tree, row)]
 
     async def _count_in_scope(
-        self, operation: str, *, scope_where: dict[str, Any] | None, tree: FilterNode | None
+        self, operation: str, *, scope_where: dict[str, Any] | None, tree: FilterNode
     ) -> int:
-        """How many records of the scope pass the filter: ids only when nothing is left to
-        check here, else the records the pushed-down `where` selects, checked exactly."""
+        """How many records of the scope pass the filter: those the pushed-down `where`
+        selects, checked exactly."""
         push = await self._pushdown(operation, tree)
-        where = all_of(scope_where, push.where)
-        if tree is None:
-            return len(await self._get_rows(operation, where=where, include=[]))
-        rows = await self._get_rows(operation, where=where)
+        rows = await self._get_rows(operation, where=all_of(scope_where, push.where))
         return sum(self._matches(tree, row) for row in rows)
 
     async def _query(

@@ -681,17 +681,12 @@ class Mem0FactStore:
         await self._open("purge_expired")
         with self._errors("purge_expired"):
             async with self._lock:
-                gone = [m for m, fact in await self._everything() if fact.expired(cutoff)]
+                memories = await self._backend.scan({})
+                ids = await self._backend.fact_ids([m.mem0_id for m in memories])
+                gone = [m for m in memories if _fact(m, ids[m.mem0_id]).expired(cutoff)]
                 for memory in gone:
                     await self._backend.remove(memory)
                 return len(gone)
-
-    async def _everything(self) -> list[tuple[Memory, Fact]]:
-        """Every memory of the store with the fact it holds (a whole scan: mem0 has no index
-        on memio's keys)."""
-        memories = await self._backend.scan({})
-        ids = await self._backend.fact_ids([m.mem0_id for m in memories])
-        return [(m, _fact(m, ids[m.mem0_id])) for m in memories]
 
 
 # --- helpers ----------------------------------------------------------------------------------

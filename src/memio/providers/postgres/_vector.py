@@ -16,7 +16,6 @@ adaptation, search settings and the exact JSON of metadata.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -31,10 +30,10 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
 from memio import ranking
-from memio.errors import REEMBED_HINT, EmbedderMismatchError, MemioError, ProviderError
+from memio.errors import REEMBED_HINT, EmbedderMismatchError, ProviderError
 from memio.models import MetadataValue
 from memio.protocols import Embedder
-from memio.providers._shared import ProviderContext
+from memio.providers._shared import ProviderContext, check_embedder_on_open
 from memio.providers.postgres._base import PROVIDER, PostgresStore
 from memio.providers.postgres._reembed import reembed
 
@@ -243,15 +242,8 @@ class PostgresVectorStore(PostgresStore):
             conn.adapters.register_dumper(np.ndarray, self._vector_dumper)
 
     async def check_embedder(self, timeout: float = 15.0) -> None:
-        """Open the store before the server serves: an `EmbedderMismatchError` stops the start.
-        Any other failure (an unreachable database) is left to the first request, which
-        reports it and retries the open."""
-        try:
-            await asyncio.wait_for(self.ping(), timeout)
-        except EmbedderMismatchError:
-            raise
-        except (MemioError, asyncio.TimeoutError):
-            return
+        """Before the server serves: another embedder's vectors stop the start."""
+        await check_embedder_on_open(self.ping(), timeout)
 
     async def reembed(self, *, progress: Callable[[int], None] | None = None) -> int:
         """Every vector recomputed by the configured embedder (see `_reembed`); the store is
