@@ -122,8 +122,8 @@ async def test_aclose_closes_the_rest_when_one_store_fails():
 async def test_unset_store_raises_not_supported(embedder):
     facts = MemoryFactStore(embedder=embedder)
     memio = Memio(facts=facts)
-    assert memio.facts is facts
-    assert memio.stores == {"facts": facts}
+    assert memio.facts.adapter is facts
+    assert memio.stores == {"facts": memio.facts}
     for kind in ("history", "documents", "graph"):
         with pytest.raises(NotSupportedError) as exc:
             getattr(memio, kind)
@@ -138,8 +138,8 @@ async def test_from_providers(tmp_path, embedder):
     memio = Memio.from_providers(
         {"facts": "memory", "graph": ("memory", {})}, data_dir=tmp_path, embedder=embedder
     )
-    assert isinstance(memio.facts, MemoryFactStore)
-    assert isinstance(memio.graph, MemoryGraphStore)
+    assert isinstance(memio.facts.adapter, MemoryFactStore)
+    assert isinstance(memio.graph.adapter, MemoryGraphStore)
     assert set(memio.stores) == {"facts", "graph"}
     with pytest.raises(NotSupportedError):
         _ = memio.history

@@ -11,7 +11,9 @@ from memio.errors import NotSupportedError
 from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore, Store
 from memio.providers import STORE_KINDS, build_store
 from memio.providers._shared import ProviderContext
+from memio.providers.base import Provider
 from memio.scoping import Scope, WriteObserver, scoped_stores
+from memio.validating import validating
 
 if TYPE_CHECKING:
     import httpx
@@ -42,11 +44,11 @@ class Memio:
         documents: DocumentStore | None = None,
         graph: GraphStore | None = None,
     ) -> None:
+        given = {"facts": facts, "history": history, "documents": documents, "graph": graph}
+        # A provider passed as it is gets the validating store every caller goes through.
         self._stores: dict[str, Any] = {
-            "facts": facts,
-            "history": history,
-            "documents": documents,
-            "graph": graph,
+            kind: validating(kind, store) if isinstance(store, Provider) else store
+            for kind, store in given.items()
         }
 
     @classmethod

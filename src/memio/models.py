@@ -293,7 +293,7 @@ class _Record(BaseModel):
     model_config = _MODEL_CONFIG
     # Inputs (what a caller asks to store) get the write checks of `validate_metadata`; records a
     # store returns only the shape check. Triple and Message serve both ways: the providers'
-    # shared validation (`_shared.plan_triples`, `_shared.message_batch`) checks them as inputs.
+    # shared validation (`memio.validating`) checks them as inputs.
     _write_metadata: ClassVar[bool] = False
 
     @field_validator("metadata", mode="before", check_fields=False)

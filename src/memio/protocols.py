@@ -7,7 +7,7 @@ store is a drop-in for any other provider of that store.
 
 Shared rules:
 - Batch and message arguments accept model instances or plain dicts (validated with
-  `providers._shared.coerce_items`, errors naming the item, e.g. ``documents[3].content``).
+  `validating.arguments.coerce_items`, errors naming the item, e.g. ``documents[3].content``).
 - Listings return a `Page` (a list with `next_cursor`). Passing that cursor back returns the next
   page; walking until `next_cursor is None` yields every item exactly once. `limit` is the page
   size, from 1 to 1000. A cursor is opaque and only valid for the same call with the same scope.
@@ -225,7 +225,7 @@ class FactStore(Store, Protocol):
     ) -> list[bool]:
         """Write facts as another store held them, for `memio import` and `memio migrate`: ids,
         scopes, metadata and timestamps as given, and `histories[fact.id]` (events oldest first)
-        as each one's history, event ids and times kept (`_shared.restorable_facts`). The content
+        as each one's history, event ids and times kept (`validating.restore.restorable_facts`). The content
         is embedded by this store. Per fact: True when written, False when this store already
         held its id (left untouched). All or nothing: a fact whose content another fact of the
         same scope holds is a ConflictError naming ``facts[i].content`` and that fact, before

@@ -41,8 +41,8 @@ from memio.models import (
     Triple,
 )
 from memio.pagination import MAX_LIMIT
-from memio.providers._shared import coerce_items
 from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
+from memio.validating.arguments import coerce_items
 
 __all__ = ["SCOPE_FIELDS", "Scope", "WriteObserver", "WriteRecord", "confine", "scoped_stores"]
 

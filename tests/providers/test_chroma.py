@@ -35,6 +35,7 @@ from memio.providers.chroma import ChromaDocumentStore, ChromaFactStore
 from memio.providers.chroma import _base as chroma_base
 from memio.providers.chroma._where import translate
 from memio.providers.memory import MemoryDocumentStore
+from memio.validating import validating
 from tests.conformance.filter_cases import CASES, ITEMS
 from tests.support.fixtures_chroma import ChromaServer
 from tests.support.openai_fake import FakeOpenAI
@@ -162,9 +163,9 @@ def test_config_errors_name_the_key(kind: str, config: dict[str, Any], field: st
 def test_construction_does_no_io(tmp_path: Path, embedder):
     context = ProviderContext(data_dir=tmp_path / "data", embedder=embedder)
     store = build_store("facts", "chroma", {"url": "http://127.0.0.1:9"}, context)
-    assert isinstance(store, ChromaFactStore)
+    assert isinstance(store.adapter, ChromaFactStore)
     embedded = build_store("documents", "chroma", {}, context)
-    assert isinstance(embedded, ChromaDocumentStore)
+    assert isinstance(embedded.adapter, ChromaDocumentStore)
     assert not (tmp_path / "data").exists()  # nothing opened, nothing created
 
 
@@ -440,7 +441,7 @@ async def _compare_with_python_and_memory(make, embedder, base: dict[str, Any]) 
     python = make(
         "documents", {**base, "collection": "memio_pushdown_off", "filter_pushdown": False}
     )
-    memory = MemoryDocumentStore(embedder=embedder)
+    memory = validating("documents", MemoryDocumentStore(embedder=embedder))
     stores = {"pushed": pushed, "python": python, "memory": memory}
     labels = {name: await _load(store) for name, store in stores.items()}
     filters = [case.filters for case in CASES] + EXTRA_FILTERS
@@ -801,7 +802,7 @@ async def test_a_write_cut_short_leaves_a_consistent_history(make, monkeypatch, 
 
     with monkeypatch.context() as patch:
         for name in (row_write, "_record_events"):
-            patch.setattr(store, name, second_write_crashes(name))
+            patch.setattr(store.adapter, name, second_write_crashes(name))
         with pytest.raises(_Crash):
             if step == "add":
                 await store.add(content="likes coffee", user_id="u", fact_id="f-2")
@@ -888,7 +889,7 @@ async def test_word_index_follows_writes_and_answers_keyword_searches(tmp_path: 
     await store.delete(doc_id="c")
     await store.update(doc_id="a", metadata={"k": 1})  # metadata only: the words stay
     assert (tmp_path / "c" / "memio-keywords-memio_documents.sqlite3").is_file()
-    store._in_scope = _no_scan
+    store.adapter._in_scope = _no_scan
     assert await _keyword_ids(store) == ["a"]
     assert await _keyword_ids(store, "coffee") == ["b"]
     mine = await store.search(query="coffee", user_id="u", search_mode="keyword")
@@ -936,8 +937,8 @@ async def test_a_failed_chroma_write_rebuilds_the_word_index(tmp_path: Path, mak
     with pytest.raises(ProviderError):
         await store.add(content="more tea", doc_id="b")
     monkeypatch.undo()
-    real = store._in_scope
-    store._in_scope = _no_scan
+    real = store.adapter._in_scope
+    store.adapter._in_scope = _no_scan
     assert await _keyword_ids(store) == ["a"]  # rebuilt from Chroma by the failed writer
 
     monkeypatch.setattr(ChromaStore, "_add_rows", fail)
@@ -951,7 +952,7 @@ async def test_a_failed_chroma_write_rebuilds_the_word_index(tmp_path: Path, mak
         scans.append(1)
         return await real(*args, **kwargs)
 
-    store._in_scope = counted
+    store.adapter._in_scope = counted
     assert await _keyword_ids(store) == ["a"] and scans == [1]  # read from Chroma, still right
 
 
@@ -973,7 +974,7 @@ async def test_searches_during_a_write_use_the_word_index(tmp_path: Path, make, 
     monkeypatch.setattr(ChromaStore, "_add_rows", slow)
     writing = asyncio.create_task(store.add(content="more tea", doc_id="b"))
     await started.wait()
-    store._in_scope = _no_scan
+    store.adapter._in_scope = _no_scan
     assert await _keyword_ids(store) == ["a"]
     release.set()
     await writing
@@ -988,7 +989,7 @@ async def test_facts_keep_a_word_index_per_scope(tmp_path: Path, make):
     coffee = await store.add(content="coffee", user_id="u")
     await store.update(fact_id=coffee.id, content="coffee and tea")
     assert (tmp_path / "c" / "memio-keywords-memio_facts.sqlite3").is_file()
-    store._in_scope = _no_scan
+    store.adapter._in_scope = _no_scan
 
     async def ids(**scope: Any) -> set[str]:
         return {f.id for f in await store.search(query="tea", search_mode="keyword", **scope)}

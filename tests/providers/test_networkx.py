@@ -26,6 +26,7 @@ from memio.providers import build_store
 from memio.providers._shared import ProviderContext
 from memio.providers.memory import MemoryGraphStore
 from memio.providers.networkx import SCHEMA_VERSION, GraphLockedError, NetworkXGraphStore
+from memio.validating import validating
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +60,7 @@ async def stores(tmp_path: Path, embedder) -> AsyncIterator[Callable[..., Networ
     def _make(**kwargs: Any) -> NetworkXGraphStore:
         kwargs.setdefault("path", tmp_path / "graph.sqlite3")
         kwargs.setdefault("embedder", embedder)
-        store = NetworkXGraphStore(**kwargs)
+        store = validating("graph", NetworkXGraphStore(**kwargs))
         made.append(store)
         return store
 
@@ -114,9 +115,11 @@ _CRASHER = """
     import asyncio, sys, time
     from memio.embeddings import default_embedder
     from memio.providers.networkx import NetworkXGraphStore
+    from memio.validating import validating
 
     async def main():
-        store = NetworkXGraphStore(path=sys.argv[1], embedder=default_embedder())
+        graph = NetworkXGraphStore(path=sys.argv[1], embedder=default_embedder())
+        store = validating("graph", graph)
         await store.add(triples=[{"subject": f"s{i}", "predicate": "p", "object": f"o{i}",
                                   "metadata": {"i": i}} for i in range(5)], user_id="alice")
         for i in range(5, 25):
@@ -179,9 +182,11 @@ _HOLDER = """
     import asyncio, sys
     from memio.embeddings import default_embedder
     from memio.providers.networkx import NetworkXGraphStore
+    from memio.validating import validating
 
     async def main():
-        store = NetworkXGraphStore(path=sys.argv[1], embedder=default_embedder())
+        graph = NetworkXGraphStore(path=sys.argv[1], embedder=default_embedder())
+        store = validating("graph", graph)
         await store.count()
         print("ready", flush=True)
         await asyncio.sleep(600)
@@ -293,7 +298,7 @@ def _random_triples(rng: random.Random, n: int) -> list[tuple[dict, str | None]]
 async def test_agrees_with_memory_provider(stores, embedder) -> None:
     rng = random.Random(11)
     store = stores()
-    memory = MemoryGraphStore(embedder=embedder)
+    memory = validating("graph", MemoryGraphStore(embedder=embedder))
     for triple, user in _random_triples(rng, 120):
         got = await store.add(triples=[triple], user_id=user)
         want = await memory.add(triples=[triple], user_id=user)

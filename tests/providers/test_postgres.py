@@ -32,6 +32,7 @@ from memio.providers import build_store, load_store_class  # noqa: E402
 from memio.providers._shared import ProviderContext  # noqa: E402
 from memio.providers.memory import MemoryGraphStore  # noqa: E402
 from memio.providers.postgres import PostgresGraphStore, PostgresHistoryStore  # noqa: E402
+from memio.validating import validating  # noqa: E402
 from tests.support.fixtures_postgres import (  # noqa: E402
     cluster_versions,
     disruptive_skip_reason,
@@ -59,7 +60,9 @@ async def stores(postgres_dsn: str, embedder) -> AsyncIterator[Callable[..., Any
         cls = PostgresHistoryStore if kind == "history" else PostgresGraphStore
         if kind == "graph":
             kwargs.setdefault("embedder", embedder)
-        store = cls(dsn=dsn or postgres_dsn, schema=schema, pool_max_size=4, **kwargs)
+        store = validating(
+            kind, cls(dsn=dsn or postgres_dsn, schema=schema, pool_max_size=4, **kwargs)
+        )
         made.append(store)
         return store
 
@@ -124,7 +127,7 @@ def test_building_a_store_does_no_io(embedder) -> None:
     context = ProviderContext(data_dir=Path("."), embedder=embedder)
     config = {"dsn": "postgresql://nobody@127.0.0.1:1/none", "schema": "anything"}
     store = build_store("graph", "postgres", config, context)
-    assert isinstance(store, PostgresGraphStore)
+    assert isinstance(store.adapter, PostgresGraphStore)
     assert store.provider == "postgres"
 
 
@@ -184,9 +187,10 @@ def test_concurrent_migrations_from_two_processes(postgres_dsn: str, schema: str
         """
         import asyncio, sys
         from memio.providers.postgres import PostgresHistoryStore
+        from memio.validating import validating
 
         async def main():
-            store = PostgresHistoryStore(dsn=sys.argv[1], schema=sys.argv[2])
+            store = validating("history", PostgresHistoryStore(dsn=sys.argv[1], schema=sys.argv[2]))
             await store.ping()
             await store.aclose()
 
@@ -368,7 +372,10 @@ async def test_recursive_expansion(schema: str, stores) -> None:
 
 
 async def test_expansion_agrees_with_the_reference(schema: str, stores, embedder) -> None:
-    store, reference = stores("graph", schema), MemoryGraphStore(embedder=embedder)
+    store, reference = (
+        stores("graph", schema),
+        validating("graph", MemoryGraphStore(embedder=embedder)),
+    )
     for target in (store, reference):
         await target.add(triples=CHAIN, user_id="u")
     for entity in ("a", "c", "x", "e"):
@@ -389,7 +396,10 @@ FACTS = [
 
 
 async def test_search_scores_equal_the_reference(schema: str, stores, embedder) -> None:
-    store, reference = stores("graph", schema), MemoryGraphStore(embedder=embedder)
+    store, reference = (
+        stores("graph", schema),
+        validating("graph", MemoryGraphStore(embedder=embedder)),
+    )
     for target in (store, reference):
         await target.add(triples=FACTS, user_id="u")
         await target.add(triples=FACTS[:2], user_id="v")
@@ -479,7 +489,10 @@ async def test_trigram_candidates_when_pg_trgm_is_installed(postgres_dsn: str, e
             _query(dsn, "CREATE EXTENSION pg_trgm")
         except psycopg.Error as exc:
             unavailable("pg_trgm", f"pg_trgm is not available: {exc}")
-        store = PostgresGraphStore(dsn=dsn, schema="memio", embedder=embedder, search_scan_limit=1)
+        store = validating(
+            "graph",
+            PostgresGraphStore(dsn=dsn, schema="memio", embedder=embedder, search_scan_limit=1),
+        )
         await store.add(triples=FACTS, user_id="u")
         indexes = _query(dsn, "SELECT indexname FROM pg_indexes WHERE schemaname = 'memio'")
         assert ("graph_triples_trgm",) in indexes
@@ -623,11 +636,13 @@ _WRITER = textwrap.dedent(
     import asyncio, json, sys
     from memio.embeddings import default_embedder
     from memio.providers.postgres import PostgresGraphStore, PostgresHistoryStore
+    from memio.validating import validating
 
     async def main():
         dsn, schema = sys.argv[1], sys.argv[2]
-        history = PostgresHistoryStore(dsn=dsn, schema=schema)
+        history = validating("history", PostgresHistoryStore(dsn=dsn, schema=schema))
         graph = PostgresGraphStore(dsn=dsn, schema=schema, embedder=default_embedder())
+        graph = validating("graph", graph)
         try:
             seen_messages = [m.content for m in await history.get(session_id="shared")]
             seen_triples = [t.object for t in (await graph.get(entity="alice")).triples]

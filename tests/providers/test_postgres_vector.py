@@ -33,6 +33,7 @@ from memio.providers._shared import FACT_FIELDS, TIMESTAMP_FIELDS  # noqa: E402
 from memio.providers.postgres import PostgresDocumentStore, PostgresFactStore  # noqa: E402
 from memio.providers.postgres._filters import where_sql  # noqa: E402
 from memio.providers.postgres.facts import _FILTER_COLUMNS  # noqa: E402
+from memio.validating import validating  # noqa: E402
 from tests.support.fixtures_pgvector import pgvector_schema  # noqa: E402
 from tests.support.fixtures_postgres import new_schema  # noqa: E402
 
@@ -69,7 +70,7 @@ async def stores(pgvector_dsn: str, embedder) -> AsyncIterator[Callable[..., Any
         cls = PostgresFactStore if kind == "facts" else PostgresDocumentStore
         kwargs.setdefault("embedder", embedder)
         kwargs.setdefault("dsn", pgvector_dsn)
-        store = cls(schema=schema, pool_max_size=4, **kwargs)
+        store = validating(kind, cls(schema=schema, pool_max_size=4, **kwargs))
         made.append(store)
         return store
 
@@ -137,7 +138,9 @@ async def test_concurrent_opens_of_one_schema(pgvector_dsn: str, schema: str, st
 
 async def test_a_database_without_pgvector_says_how_to_add_it(postgres_dsn: str, embedder) -> None:
     """The machine's PostgreSQL has no pgvector: the open names the fix, nothing is half made."""
-    store = PostgresFactStore(dsn=postgres_dsn, schema=new_schema(), embedder=embedder)
+    store = validating(
+        "facts", PostgresFactStore(dsn=postgres_dsn, schema=new_schema(), embedder=embedder)
+    )
     try:
         with pytest.raises(ProviderError) as exc:
             await store.ping()
@@ -193,7 +196,9 @@ def test_server_refuses_to_start_on_another_embedder(
     pgvector_dsn: str, schema: str, embedder, tmp_path
 ) -> None:
     async def record_other() -> None:
-        store = PostgresFactStore(dsn=pgvector_dsn, schema=schema, embedder=OtherEmbedder())
+        store = validating(
+            "facts", PostgresFactStore(dsn=pgvector_dsn, schema=schema, embedder=OtherEmbedder())
+        )
         await store.ping()
         await store.aclose()
 

@@ -25,6 +25,7 @@ from memio.providers import build_store
 from memio.providers._shared import ProviderContext
 from memio.providers.memory import MemoryHistoryStore
 from memio.providers.sqlite import SCHEMA_VERSION, SQLiteHistoryStore
+from memio.validating import validating
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,7 @@ async def stores(tmp_path: Path) -> AsyncIterator[Callable[..., SQLiteHistorySto
 
     def _make(**kwargs: Any) -> SQLiteHistoryStore:
         kwargs.setdefault("path", tmp_path / "history.sqlite3")
-        store = SQLiteHistoryStore(**kwargs)
+        store = validating("history", SQLiteHistoryStore(**kwargs))
         made.append(store)
         return store
 
@@ -172,7 +173,7 @@ HOSTILE = [
 
 async def test_hostile_queries_never_break_fts(stores) -> None:
     store = stores()
-    memory = MemoryHistoryStore()
+    memory = validating("history", MemoryHistoryStore())
     contents = [
         "hello world",
         'she said "hello" AND left',
@@ -202,7 +203,7 @@ async def test_matching_agrees_with_memory_provider(stores) -> None:
     rng = random.Random(7)
     vocab = ["alpha", "Beta", "GAMMA", "delta", "epsilon", "zeta", "eta", "théta", "iota", "kappa"]
     store = stores()
-    memory = MemoryHistoryStore()
+    memory = validating("history", MemoryHistoryStore())
     for session in ("a", "b"):
         messages = [
             {
@@ -344,9 +345,11 @@ _WRITER = textwrap.dedent(
     """
     import asyncio, sys
     from memio.providers.sqlite import SQLiteHistoryStore
+    from memio.validating import validating
 
     async def main():
         store = SQLiteHistoryStore(path=sys.argv[1], busy_timeout=30, exclusive=False)
+        store = validating("history", store)
         for i in range(int(sys.argv[3])):
             await store.add(session_id="shared", user_id="alice",
                             messages=[{"role": "user", "content": f"{sys.argv[2]}-{i}"}])

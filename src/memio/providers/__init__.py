@@ -93,10 +93,13 @@ def load_store_class(provider: str, kind: str) -> type:
 def build_store(
     kind: str, provider: str, config: Mapping[str, Any] | None, context: ProviderContext
 ) -> Any:
-    """Construct (but do not open) the adapter for one store."""
+    """Construct (but do not open) the adapter for one store, behind the validating store of its
+    kind (`memio.validating`): what callers use."""
+    from memio.validating import validating
+
     cls = load_store_class(provider, kind)
     try:
-        return cls.from_config(dict(config or {}), context)
+        return validating(kind, cls.from_config(dict(config or {}), context))
     except InvalidRequestError as exc:
         field = f"stores.{kind}.{exc.field}" if exc.field else f"stores.{kind}.config"
         raise InvalidRequestError(exc.reason, field=field) from None

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from memio.checked import fact_scope_of
 from memio.errors import (
     ConflictError,
     EmbedderMismatchError,
@@ -27,35 +28,25 @@ from memio.errors import (
     NotSupportedError,
     ProviderError,
 )
-from memio.filters import And, Condition, FilterNode, Not, parse_filters
 from memio.models import (
     FACT_SCOPE,
     KEEP,
     Document,
     DocumentInput,
     Fact,
-    FactEvent,
-    FactEventType,
     FactInput,
     GraphResult,
-    Message,
     MetadataValue,
     Triple,
     check_metadata_size,
-    check_text,
     cosine_score,
-    utc_timestamp,
-    utcnow,
-    validate_metadata,
 )
 
 try:  # POSIX; an embedded store refuses to open without it rather than run unguarded
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-from memio.pagination import check_limit
 from memio.protocols import Embedder
-from memio.ranking import check_mode
 
 __all__ = [
     "DOCUMENT_FIELDS",
@@ -71,43 +62,23 @@ __all__ = [
     "OpenOnce",
     "PathLock",
     "ProviderContext",
-    "check_bool",
     "check_embedder_on_open",
     "check_owner_kept",
-    "check_threshold",
-    "coerce_items",
     "content_key",
-    "document_batch",
-    "expiry_arg",
-    "fact_add_args",
-    "fact_filter",
     "fact_key",
-    "fact_scope",
-    "fact_search_args",
-    "fact_update_args",
     "graph_match_score",
     "graph_neighbourhood",
     "graph_nodes",
-    "history_search_args",
-    "id_list",
     "in_read_scope",
-    "include_shared_scope",
-    "listing_scope",
     "merge_triple_metadata",
     "merged_metadata",
-    "message_batch",
     "new_id",
-    "optional_text",
     "parse_config",
     "plan_fact_batch",
-    "plan_triples",
     "provider_errors",
-    "require_text",
     "same_metadata",
     "triple_id",
     "triple_text",
-    "unexpired",
-    "update_args",
     "updated_fact",
     "word_match_score",
     "word_terms",
@@ -135,17 +106,6 @@ class ProviderContext:
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-def require_text(value: Any, *, field: str) -> str:
-    """Non-empty text (valid Unicode, no NUL: `models.check_text`), or an InvalidRequestError
-    naming the field."""
-    if not isinstance(value, str):
-        raise InvalidRequestError("must be a string", field=field)
-    if not value.strip():
-        raise InvalidRequestError("must not be empty", field=field)
-    check_text(value, field=field)
-    return value
 
 
 def content_key(content: str) -> str:
@@ -234,83 +194,10 @@ def _config_problem(model: type[BaseModel], error: Any) -> str:
     return error["msg"]
 
 
-def coerce_items(
-    model: type[_M], items: Sequence[_M | Mapping[str, Any]], *, field: str
-) -> list[_M]:
-    """Validate a non-empty batch of models or dicts; errors name the item: documents[3].content."""
-    _require_list(items, field=field)
-    if not items:
-        raise InvalidRequestError("must not be empty", field=field)
-    out: list[_M] = []
-    for index, item in enumerate(items):
-        if isinstance(item, model):
-            out.append(item)
-            continue
-        try:
-            out.append(model.model_validate(item))
-        except InvalidRequestError as exc:
-            raise InvalidRequestError(exc.reason, field=f"{field}[{index}].{exc.field}") from None
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(part) for part in err["loc"])
-            raise InvalidRequestError(
-                err["msg"], field=f"{field}[{index}]" + (f".{where}" if where else "")
-            ) from None
-    return out
-
-
 # --- Shared semantics for validation and scoring (added with the reference memory provider) ---
 
 # A word: a run of letters and digits (underscores split words). Every text search uses this.
 WORD_PATTERN = re.compile(r"[^\W_]+")
-
-
-def optional_text(value: Any, *, field: str) -> str | None:
-    """A scope id (user_id, agent_id, ...): None or a non-empty string, else InvalidRequestError."""
-    return None if value is None else require_text(value, field=field)
-
-
-def expiry_arg(value: Any, *, field: str = "expires_at") -> datetime | None:
-    """A fact's expiry: None (never) or a timestamp, kept as timezone-aware UTC."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise InvalidRequestError("must be a timestamp (datetime) or None", field=field)
-    return utc_timestamp(value, field=field)
-
-
-def check_bool(value: Any, *, field: str) -> bool:
-    """A flag: exactly true or false (not "yes", not 1)."""
-    if not isinstance(value, bool):
-        raise InvalidRequestError("must be true or false", field=field)
-    return value
-
-
-def fact_filter(filters: Any, *, include_expired: Any = False) -> FilterNode | None:
-    """The filter tree of a facts read: the caller's filters and, unless `include_expired`,
-    "not expired yet" (``NOT expires_at <= now``: a fact without expiry lacks the field, so the
-    negation keeps it, on every provider's translation of the tree)."""
-    tree = parse_filters(filters, fields=FACT_FIELDS, datetime_fields=FACT_TIMESTAMPS)
-    return unexpired(tree, include_expired=include_expired)
-
-
-def unexpired(tree: FilterNode | None, *, include_expired: Any) -> FilterNode | None:
-    """`tree` (a parsed facts filter) and, unless `include_expired`, "not expired yet"."""
-    if check_bool(include_expired, field="include_expired"):
-        return tree
-    live = Not(Condition(("expires_at",), "lte", utcnow()))
-    return live if tree is None else And((tree, live))
-
-
-def check_threshold(threshold: Any, *, field: str = "threshold") -> float | None:
-    """A search threshold: None, or a number from 0 to 1 (scores live in [0, 1])."""
-    if threshold is None:
-        return None
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise InvalidRequestError("must be a number from 0 to 1", field=field)
-    if not 0.0 <= threshold <= 1.0:  # also rejects NaN
-        raise InvalidRequestError("must be a number from 0 to 1", field=field)
-    return float(threshold)
 
 
 def word_terms(text: str) -> list[str]:
@@ -352,71 +239,6 @@ def graph_match_score(query_terms: Sequence[str], text: str, similarity: float) 
     w = word_match_score(query_terms, text)
     s = cosine_score(similarity)
     return min(1.0, max(0.0, 1.0 - (1.0 - w) * (1.0 - s)))
-
-
-def fact_scope(
-    user_id: Any, agent_id: Any, app_id: Any, run_id: Any, *, where: str = ""
-) -> dict[str, str | None]:
-    """The four fact scope ids, each None or non-empty text (errors name ``<where><name>``)."""
-    values = (user_id, agent_id, app_id, run_id)
-    return {
-        name: optional_text(value, field=f"{where}{name}")
-        for name, value in zip(FACT_SCOPE, values, strict=True)
-    }
-
-
-def fact_add_args(
-    *,
-    content: Any,
-    user_id: Any,
-    agent_id: Any,
-    app_id: Any,
-    run_id: Any,
-    metadata: Any,
-    fact_id: Any,
-    expires_at: Any,
-) -> tuple[FactInput, dict[str, str | None]]:
-    """Validate `FactStore.add` arguments once for every provider: (the item, its scope)."""
-    require_text(content, field="content")
-    scope = fact_scope(user_id, agent_id, app_id, run_id)
-    item = FactInput(
-        content=content,
-        metadata=validate_metadata(metadata),
-        fact_id=optional_text(fact_id, field="fact_id"),
-        expires_at=expiry_arg(expires_at),
-    )
-    return item, scope
-
-
-def fact_search_args(
-    *,
-    query: Any,
-    user_id: Any,
-    agent_id: Any,
-    app_id: Any,
-    run_id: Any,
-    limit: Any,
-    filters: Any,
-    threshold: Any,
-    search_mode: Any,
-    include_expired: Any = False,
-) -> tuple[dict[str, str | None], FilterNode | None, float | None]:
-    """Validate `FactStore.search` arguments once for every provider: (scope, filter, threshold)."""
-    require_text(query, field="query")
-    check_limit(limit)
-    check_mode(search_mode)
-    checked_threshold = check_threshold(threshold)
-    scope = fact_scope(user_id, agent_id, app_id, run_id)
-    tree = fact_filter(filters, include_expired=include_expired)
-    return scope, tree, checked_threshold
-
-
-def history_search_args(*, query: Any, session_id: Any, limit: Any, mode: Any) -> None:
-    """Validate `HistoryStore.search` arguments once for every provider."""
-    require_text(query, field="query")
-    optional_text(session_id, field="session_id")
-    check_limit(limit)
-    check_mode(mode)
 
 
 RECOMPUTE_BATCH = 500
@@ -502,47 +324,6 @@ class MessageVectors:
         return [(int(i), float(scores[i])) for i in best]
 
 
-def _require_list(value: Any, *, field: str) -> Sequence[Any]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise InvalidRequestError("must be a list", field=field)
-    return value
-
-
-def id_list(value: Any, *, field: str) -> list[str]:
-    """A list of ids (may be empty), each non-empty text; errors name the item (``ids[2]``)."""
-    return [
-        require_text(item, field=f"{field}[{i}]")
-        for i, item in enumerate(_require_list(value, field=field))
-    ]
-
-
-def plan_triples(triples: Any, user_id: str | None) -> list[Triple]:
-    """Validate a graph add: each triple with its owner (the call's user_id, or the triple's own
-    when the call has none; both set and different is an error) and its stable id."""
-    optional_text(user_id, field="user_id")
-    planned = []
-    for i, item in enumerate(coerce_items(Triple, triples, field="triples")):
-        where = f"triples[{i}]"
-        subject = require_text(item.subject, field=f"{where}.subject")
-        predicate = require_text(item.predicate, field=f"{where}.predicate")
-        obj = require_text(item.object, field=f"{where}.object")
-        owner = optional_text(item.user_id, field=f"{where}.user_id")
-        if user_id is not None and owner is not None and owner != user_id:
-            raise InvalidRequestError("differs from the call's user_id", field=f"{where}.user_id")
-        owner = user_id if user_id is not None else owner
-        planned.append(
-            Triple(
-                id=triple_id(subject, predicate, obj, owner),
-                subject=subject,
-                predicate=predicate,
-                object=obj,
-                user_id=owner,
-                metadata=validate_metadata(item.metadata, field=f"{where}.metadata"),
-            )
-        )
-    return planned
-
-
 def merge_triple_metadata(
     planned: Sequence[Triple], stored: Mapping[str, Mapping[str, MetadataValue]]
 ) -> dict[str, dict[str, MetadataValue]]:
@@ -561,49 +342,6 @@ def merge_triple_metadata(
     return final
 
 
-def document_batch(documents: Any) -> list[DocumentInput]:
-    """Validate a documents batch: text content, optional ids and scope, no id given twice."""
-    items = coerce_items(DocumentInput, documents, field="documents")
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        require_text(item.content, field=f"documents[{i}].content")
-        optional_text(item.user_id, field=f"documents[{i}].user_id")
-        if optional_text(item.doc_id, field=f"documents[{i}].doc_id") is None:
-            continue
-        if item.doc_id in seen:
-            raise ConflictError(
-                f"document {item.doc_id!r} appears twice in the batch",
-                field=f"documents[{i}].doc_id",
-            )
-        seen.add(item.doc_id)
-    return items
-
-
-def update_args(
-    item_id: Any, content: Any, metadata: Any, *, id_field: str
-) -> dict[str, MetadataValue]:
-    """Validate an update of a fact or document; returns the clean metadata to merge."""
-    require_text(item_id, field=id_field)
-    if content is None and metadata is None:
-        raise InvalidRequestError("give content, metadata or both")
-    if content is not None:
-        require_text(content, field="content")
-    return validate_metadata(metadata)
-
-
-def fact_update_args(
-    fact_id: Any, content: Any, metadata: Any, expires_at: Any
-) -> tuple[dict[str, MetadataValue], Any]:
-    """Validate a fact update: (clean metadata to merge, the new expiry or KEEP)."""
-    require_text(fact_id, field="fact_id")
-    if content is None and metadata is None and expires_at is KEEP:
-        raise InvalidRequestError("give content, metadata, expires_at or a combination")
-    if content is not None:
-        require_text(content, field="content")
-    expiry = expires_at if expires_at is KEEP else expiry_arg(expires_at)
-    return validate_metadata(metadata), expiry
-
-
 def updated_fact(
     old: Fact,
     *,
@@ -620,24 +358,6 @@ def updated_fact(
     if expires_at is not KEEP:
         change["expires_at"] = expires_at
     return old.model_copy(update=change, deep=True)
-
-
-def message_batch(messages: Any) -> list[Message]:
-    """Validate a history add: a non-empty list of messages, each with a non-empty role, text
-    content (may be empty), optional name and id, and metadata a store may take; errors name the
-    message (``messages[2].content``)."""
-    batch = coerce_items(Message, messages, field="messages")
-    for i, message in enumerate(batch):
-        where = f"messages[{i}]"
-        require_text(message.role, field=f"{where}.role")
-        if not isinstance(message.content, str):
-            raise InvalidRequestError("must be a string", field=f"{where}.content")
-        check_text(message.content, field=f"{where}.content")
-        if message.name is not None:
-            check_text(message.name, field=f"{where}.name")
-        optional_text(message.id, field=f"{where}.id")
-        validate_metadata(message.metadata, field=f"{where}.metadata")
-    return batch
 
 
 def same_metadata(a: Mapping[str, MetadataValue], b: Mapping[str, MetadataValue]) -> bool:
@@ -688,43 +408,6 @@ def content_taken(other_id: str) -> ConflictError:
     )
 
 
-# At most this many items per `restore` call (as for batch adds).
-MAX_RESTORE_BATCH = 1000
-
-
-def restorable_facts(
-    facts: Any, histories: Mapping[str, Sequence[FactEvent]] | None
-) -> list[tuple[Fact, list[FactEvent]]]:
-    """The checked arguments of `FactStore.restore`: each fact with both timestamps (a missing
-    one is the other) and its events oldest first, each naming the fact; an empty history
-    becomes the ADD that made the fact (a source that keeps none, e.g. the mem0 platform)."""
-    out = []
-    for i, given in enumerate(_restore_batch(Fact, facts, field="facts")):
-        fact = _restored(given, f"facts[{i}]", FACT_SCOPE)
-        history = (histories or {}).get(fact.id) or []
-        events = [FactEvent.model_validate(event) for event in history]
-        for event in events:
-            if event.fact_id != fact.id:
-                raise InvalidRequestError(
-                    f"holds an event of fact {event.fact_id!r}", field=f"histories.{fact.id}"
-                )
-        if not events:
-            events = [
-                FactEvent(
-                    id=new_id(),
-                    fact_id=fact.id,
-                    event=FactEventType.ADD,
-                    new_content=fact.content,
-                    new_metadata=dict(fact.metadata),
-                    created_at=fact.created_at,
-                    **{name: getattr(fact, name) for name in FACT_SCOPE},
-                )
-            ]
-        events.sort(key=lambda event: utc_timestamp(event.created_at, field="created_at"))
-        out.append((fact, events))
-    return out
-
-
 def plan_restore(
     facts: Sequence[Fact], stored_ids: set[str], holders: Mapping[FactKey, str]
 ) -> list[bool]:
@@ -740,7 +423,7 @@ def plan_restore(
             plan.append(False)
             continue
         seen.add(fact.id)
-        key = fact_key(fact.content, {name: getattr(fact, name) for name in FACT_SCOPE})
+        key = fact_key(fact.content, fact_scope_of(fact))
         holder = taken.setdefault(key, fact.id)
         if holder != fact.id:
             raise ConflictError(
@@ -751,43 +434,6 @@ def plan_restore(
     return plan
 
 
-def restorable_documents(documents: Any) -> list[Document]:
-    """The checked argument of `DocumentStore.restore`: both timestamps set (a missing one is
-    the other, or now), no score."""
-    batch = _restore_batch(Document, documents, field="documents")
-    return [
-        _restored(document, f"documents[{i}]", ("user_id",)) for i, document in enumerate(batch)
-    ]
-
-
-def _restored(item: _R, where: str, scope: Sequence[str]) -> _R:
-    """A fact or document to restore, checked (errors name `where`), with both timestamps and
-    no score."""
-    require_text(item.id, field=f"{where}.id")
-    require_text(item.content, field=f"{where}.content")
-    for name in scope:
-        optional_text(getattr(item, name), field=f"{where}.{name}")
-    validate_metadata(item.metadata, field=f"{where}.metadata")
-    created, updated = _restored_times(item.created_at, item.updated_at, where)
-    return item.model_copy(update={"score": None, "created_at": created, "updated_at": updated})
-
-
-def restorable_triples(triples: Any) -> list[Triple]:
-    """The checked argument of `GraphStore.restore`: triples as `plan_triples` would store them
-    (same id rule: an id that is not the triple's own is refused), their created_at kept."""
-    out = []
-    for i, triple in enumerate(_restore_batch(Triple, triples, field="triples")):
-        [planned] = plan_triples([triple.model_copy(update={"id": None})], triple.user_id)
-        if triple.id is not None and triple.id != planned.id:
-            raise InvalidRequestError(
-                f"is not the id of this triple in this scope ({planned.id!r})",
-                field=f"triples[{i}].id",
-            )
-        created, _ = _restored_times(triple.created_at, None, f"triples[{i}]")
-        out.append(planned.model_copy(update={"created_at": created}))
-    return out
-
-
 def new_in_batch(ids: Sequence[str], stored_ids: set[str]) -> list[bool]:
     """Which items of a restore to write: ids neither stored nor earlier in the batch."""
     seen = set(stored_ids)
@@ -796,25 +442,6 @@ def new_in_batch(ids: Sequence[str], stored_ids: set[str]) -> list[bool]:
         plan.append(item_id not in seen)
         seen.add(item_id)
     return plan
-
-
-def _restore_batch(model: type[_M], items: Any, *, field: str) -> list[_M]:
-    batch = coerce_items(model, items, field=field)
-    if len(batch) > MAX_RESTORE_BATCH:
-        raise InvalidRequestError(
-            f"holds {len(batch)} items; at most {MAX_RESTORE_BATCH} per call", field=field
-        )
-    return [model.model_validate(item.model_dump()) for item in batch]
-
-
-def _restored_times(
-    created: datetime | None, updated: datetime | None, field: str
-) -> tuple[datetime, datetime]:
-    created = created or updated or utcnow()
-    return (
-        utc_timestamp(created, field=f"{field}.created_at"),
-        utc_timestamp(updated or created, field=f"{field}.updated_at"),
-    )
 
 
 @dataclass
@@ -906,24 +533,6 @@ def in_read_scope(owner: str | None, user_id: str | None, shared: bool) -> bool:
     """Whether an item owned by `owner` is in a read's scope: without a user_id, every item; with
     one, the user's own items, and with `shared` (`include_shared_scope`) also those nobody owns."""
     return user_id is None or owner == user_id or (shared and owner is None)
-
-
-def listing_scope(name: str, user_id: str | None, shared: bool, **more: Any) -> dict[str, Any]:
-    """A user-scoped listing's cursor scope. `include_shared` is part of it only when it changes
-    the listing, so cursors issued before it existed stay valid."""
-    scope = {"list": name, "user_id": user_id, **more}
-    if shared:
-        scope["include_shared"] = True
-    return scope
-
-
-def include_shared_scope(user_id: Any, include_shared: Any) -> bool:
-    """Validate a read's `user_id` and `include_shared`; True when items stored without a user
-    also match (only meaningful with a user_id: without one every item matches anyway)."""
-    optional_text(user_id, field="user_id")
-    if not isinstance(include_shared, bool):
-        raise InvalidRequestError("must be true or false", field="include_shared")
-    return include_shared and user_id is not None
 
 
 # --- one process per embedded data path ------------------------------------------------------

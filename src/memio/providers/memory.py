@@ -28,10 +28,19 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from memio import ranking
-from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
-from memio.filters import FilterNode, matches, parse_filters
+from memio.checked import (
+    DocumentQuery,
+    DocumentSearch,
+    FactQuery,
+    FactScope,
+    FactSearch,
+    HistorySearch,
+    fact_scope_of,
+    listing_scope,
+)
+from memio.errors import ConflictError, NotFoundError, NotSupportedError
+from memio.filters import FilterNode, matches
 from memio.models import (
-    KEEP,
     Document,
     DocumentInput,
     Fact,
@@ -47,56 +56,33 @@ from memio.models import (
     as_utc,
     cosine_score,
     utcnow,
-    validate_metadata,
 )
-from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
+from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
-    DOCUMENT_FIELDS,
-    FACT_SCOPE,
-    TIMESTAMP_FIELDS,
     FactKey,
     FactStep,
     ProviderContext,
     check_owner_kept,
-    coerce_items,
     content_taken,
-    document_batch,
-    expiry_arg,
-    fact_add_args,
-    fact_filter,
     fact_key,
-    fact_scope,
-    fact_search_args,
-    fact_update_args,
     graph_match_score,
     graph_neighbourhood,
     graph_nodes,
-    history_search_args,
-    id_list,
     in_read_scope,
-    include_shared_scope,
-    listing_scope,
     merge_triple_metadata,
     merged_metadata,
-    message_batch,
     new_id,
     new_in_batch,
-    optional_text,
     parse_config,
     plan_fact_batch,
     plan_restore,
-    plan_triples,
-    require_text,
-    restorable_documents,
-    restorable_facts,
-    restorable_triples,
     triple_text,
-    update_args,
     updated_fact,
     word_terms,
 )
-from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode, check_mode
+from memio.providers.base import Provider
+from memio.ranking import SearchMode
 
 __all__ = ["MemoryDocumentStore", "MemoryFactStore", "MemoryGraphStore", "MemoryHistoryStore"]
 
@@ -162,7 +148,7 @@ def _record(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(exclude={"score"})
 
 
-class _MemoryStore:
+class _MemoryStore(Provider):
     provider = PROVIDER
 
     def __init__(self, *, embedder: Embedder | None = None) -> None:
@@ -253,92 +239,41 @@ class MemoryFactStore(_MemoryStore):
         found: dict[FactKey, Fact] = {}
         for entry in self._facts.values():
             fact = entry.item
-            key = fact_key(fact.content, {name: getattr(fact, name) for name in FACT_SCOPE})
+            key = fact_key(fact.content, fact_scope_of(fact))
             if key in wanted:
                 found.setdefault(key, fact)
         return found
 
-    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
-        fact = self._entry(require_text(fact_id, field="fact_id")).item
+    async def get(self, *, fact_id: str, include_expired: bool) -> Fact:
+        fact = self._entry(fact_id).item
         if not include_expired and fact.expired(utcnow()):
             raise NotFoundError("fact", fact_id)
         return _copy(fact)
 
-    async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_expired: bool = False,
-    ) -> Page[Fact]:
-        check_limit(limit)
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = fact_filter(filters, include_expired=include_expired)
-        listing = {"list": "facts", **scope, "filters": filters or None}
-        entries, next_cursor = _page(
-            self._select(scope, tree), limit=limit, cursor=cursor, scope=listing
-        )
+    async def get_all(self, *, query: FactQuery, limit: int, cursor: str | None) -> Page[Fact]:
+        selected = self._select(query.scope, query.tree())
+        entries, next_cursor = _page(selected, limit=limit, cursor=cursor, scope=query.listing())
         return Page([_copy(entry.item) for entry in entries], next_cursor)
 
-    async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        threshold: float | None = None,
-        include_expired: bool = False,
-        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
-    ) -> list[Fact]:
-        scope, tree, threshold = fact_search_args(
-            query=query,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            limit=limit,
-            filters=filters,
-            threshold=threshold,
-            include_expired=include_expired,
-            search_mode=search_mode,
-        )
+    async def search(self, *, request: FactSearch) -> list[Fact]:
+        selected = self._select(request.query.scope, request.query.tree())
         return await self._search_entries(
-            search_mode, query, self._select(scope, tree), limit=limit, threshold=threshold
+            request.mode, request.text, selected, limit=request.limit, threshold=request.threshold
         )
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
-        events = self._events.get(require_text(fact_id, field="fact_id"))
+        events = self._events.get(fact_id)
         if events is None:
             raise NotFoundError("fact", fact_id)
         return [_copy(event) for event in events]
 
-    async def count(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        include_expired: bool = False,
-    ) -> int:
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = fact_filter(filters, include_expired=include_expired)
-        return len(self._select(scope, tree))
+    async def count(self, *, query: FactQuery) -> int:
+        return len(self._select(query.scope, query.tree()))
 
     # writes
 
     def _record_event(self, fact: Fact, event: FactEventType, at: datetime, **change: Any) -> None:
-        scope = {name: getattr(fact, name) for name in FACT_SCOPE}
+        scope = fact_scope_of(fact)
         self._events.setdefault(fact.id, []).append(
             FactEvent(id=new_id(), fact_id=fact.id, event=event, created_at=at, **scope, **change)
         )
@@ -385,49 +320,21 @@ class MemoryFactStore(_MemoryStore):
             reason=reason,
         )
 
-    async def add(
-        self,
-        *,
-        content: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        fact_id: str | None = None,
-        expires_at: datetime | None = None,
-    ) -> Fact:
-        item, scope = fact_add_args(
-            content=content,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            metadata=metadata,
-            fact_id=fact_id,
-            expires_at=expires_at,
-        )
+    async def add(self, *, fact: FactInput) -> Fact:
+        scope = fact_scope_of(fact)
         async with self._lock:
-            if fact_id is not None and fact_id in self._facts:
-                raise ConflictError(f"fact {fact_id!r} already exists", field="fact_id")
+            if fact.fact_id is not None and fact.fact_id in self._facts:
+                raise ConflictError(f"fact {fact.fact_id!r} already exists", field="fact_id")
             [step] = plan_fact_batch(
-                [item], [scope], self._stored([item], [scope]), utcnow(), single=True
+                [fact], [scope], self._stored([fact], [scope]), utcnow(), single=True
             )
-            vectors = {0: await self._embed_one(content)} if step.fact.event == "ADD" else {}
+            vectors = {0: await self._embed_one(fact.content)} if step.fact.event == "ADD" else {}
             [fact] = self._apply([step], vectors)
             return fact
 
-    async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        items = coerce_items(FactInput, facts, field="facts")
-        scopes = []
-        for i, item in enumerate(items):
-            require_text(item.content, field=f"facts[{i}].content")
-            optional_text(item.fact_id, field=f"facts[{i}].fact_id")
-            scopes.append(
-                fact_scope(
-                    item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
-                )
-            )
+    async def add_many(self, *, facts: list[FactInput]) -> list[Fact]:
+        items = facts
+        scopes = [fact_scope_of(item) for item in items]
         async with self._lock:
             seen: set[str] = set()
             for i, item in enumerate(items):
@@ -442,17 +349,12 @@ class MemoryFactStore(_MemoryStore):
             vectors = await self._embed([item.content for item in items])
             return self._apply(steps, dict(enumerate(vectors)))
 
-    async def restore(
-        self,
-        *,
-        facts: Sequence[Fact | Mapping[str, Any]],
-        histories: Mapping[str, Sequence[FactEvent]] | None = None,
-    ) -> list[bool]:
-        planned = restorable_facts(facts, histories)
+    async def restore(self, *, facts: list[tuple[Fact, list[FactEvent]]]) -> list[bool]:
+        planned = facts
         vectors = await self._embed([fact.content for fact, _ in planned])
         async with self._lock:
             items = [FactInput(content=fact.content) for fact, _ in planned]
-            scopes = [{name: getattr(fact, name) for name in FACT_SCOPE} for fact, _ in planned]
+            scopes = [fact_scope_of(fact) for fact, _ in planned]
             holders = {key: fact.id for key, fact in self._stored(items, scopes).items()}
             plan = plan_restore([fact for fact, _ in planned], set(self._facts), holders)
             for (fact, events), vector, write in zip(planned, vectors, plan, strict=True):
@@ -465,24 +367,25 @@ class MemoryFactStore(_MemoryStore):
         self,
         *,
         fact_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        expires_at: Any = KEEP,
+        content: str | None,
+        metadata: Mapping[str, MetadataValue],
+        expires_at: Any,
     ) -> Fact:
-        clean, expiry = fact_update_args(fact_id, content, metadata, expires_at)
         async with self._lock:
             entry = self._entry(fact_id)
             old: Fact = entry.item
-            merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
+            merged = merged_metadata(old.metadata, metadata) or dict(old.metadata)
             if content is not None:
-                scope = {name: getattr(old, name) for name in FACT_SCOPE}
+                scope = fact_scope_of(old)
                 same = self._stored([FactInput(content=content)], [scope])
                 other = same.get(fact_key(content, scope))
                 if other is not None and other.id != fact_id:
                     raise content_taken(other.id)
                 entry.vector = await self._embed_one(content)
             now = utcnow()
-            new = updated_fact(old, content=content, metadata=merged, expires_at=expiry, now=now)
+            new = updated_fact(
+                old, content=content, metadata=merged, expires_at=expires_at, now=now
+            )
             entry.item = new
             self._record_event(
                 new,
@@ -496,29 +399,19 @@ class MemoryFactStore(_MemoryStore):
             return _copy(new)
 
     async def delete(self, *, fact_id: str) -> None:
-        require_text(fact_id, field="fact_id")
         async with self._lock:
             self._entry(fact_id)
             self._remove(fact_id, utcnow())
 
-    async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
-        ids = id_list(fact_ids, field="fact_ids")
+    async def delete_many(self, *, fact_ids: list[str]) -> int:
         async with self._lock:
             now = utcnow()
-            gone = [fact_id for fact_id in dict.fromkeys(ids) if fact_id in self._facts]
+            gone = [fact_id for fact_id in fact_ids if fact_id in self._facts]
             for fact_id in gone:
                 self._remove(fact_id, now)
             return len(gone)
 
-    async def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-    ) -> int:
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
+    async def delete_all(self, *, scope: FactScope) -> int:
         async with self._lock:
             now = utcnow()
             gone = [entry.item.id for entry in self._select(scope)]
@@ -527,10 +420,9 @@ class MemoryFactStore(_MemoryStore):
             return len(gone)
 
     async def purge_expired(self, *, before: datetime) -> int:
-        cutoff = expiry_arg(before, field="before")
         async with self._lock:
             now = utcnow()
-            gone = [fact_id for fact_id, entry in self._facts.items() if entry.item.expired(cutoff)]
+            gone = [fact_id for fact_id, entry in self._facts.items() if entry.item.expired(before)]
             for fact_id in gone:
                 self._remove(fact_id, now, reason="expired")
             return len(gone)
@@ -554,9 +446,7 @@ class MemoryHistoryStore(_MemoryStore):
         super().__init__(embedder=embedder)
         self._sessions: dict[str, _Session] = {}
 
-    def _session(self, session_id: Any, user_id: Any) -> _Session:
-        require_text(session_id, field="session_id")
-        optional_text(user_id, field="user_id")
+    def _session(self, session_id: str, user_id: str | None) -> _Session:
         session = self._sessions.get(session_id)
         if session is None or (user_id is not None and session.owner != user_id):
             raise NotFoundError("session", session_id)
@@ -566,17 +456,11 @@ class MemoryHistoryStore(_MemoryStore):
         return self._session(session_id, None).owner
 
     async def add(
-        self,
-        *,
-        session_id: str,
-        messages: Sequence[Message | Mapping[str, Any]],
-        user_id: str | None = None,
+        self, *, session_id: str, messages: list[Message], user_id: str | None
     ) -> list[Message]:
-        require_text(session_id, field="session_id")
-        optional_text(user_id, field="user_id")
         now = utcnow()
         stored = []
-        for message in message_batch(messages):
+        for message in messages:
             stored.append(
                 _copy(
                     message,
@@ -603,14 +487,8 @@ class MemoryHistoryStore(_MemoryStore):
         return list(await self._embed([message.content for message in messages]))
 
     async def get(
-        self,
-        *,
-        session_id: str,
-        limit: int = 50,
-        cursor: str | None = None,
-        user_id: str | None = None,
+        self, *, session_id: str, limit: int, cursor: str | None, user_id: str | None
     ) -> Page[Message]:
-        check_limit(limit)
         session = self._session(session_id, user_id)
         listing = {"list": "messages", "session_id": session_id, "user_id": user_id}
         start = int_position(decode_cursor(cursor, scope=listing), "offset", first=0)
@@ -619,11 +497,7 @@ class MemoryHistoryStore(_MemoryStore):
         more = end < len(session.messages)
         return Page(page, encode_cursor({"offset": end}, scope=listing) if more else None)
 
-    async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
-    ) -> Page[str]:
-        check_limit(limit)
-        optional_text(user_id, field="user_id")
+    async def get_all(self, *, user_id: str | None, limit: int, cursor: str | None) -> Page[str]:
         entries = [
             _Entry(session_id, None, session.seq)
             for session_id, session in self._sessions.items()
@@ -633,20 +507,11 @@ class MemoryHistoryStore(_MemoryStore):
         picked, next_cursor = _page(entries, limit=limit, cursor=cursor, scope=listing)
         return Page([entry.item for entry in picked], next_cursor)
 
-    async def search(
-        self,
-        *,
-        query: str,
-        session_id: str | None = None,
-        limit: int = 10,
-        user_id: str | None = None,
-        search_mode: SearchMode = HISTORY_SEARCH_MODE,
-    ) -> list[FoundMessage]:
-        history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
+    async def search(self, *, request: HistorySearch) -> list[FoundMessage]:
+        session_id, user_id, search_mode = request.session_id, request.user_id, request.mode
         if session_id is not None:
             sessions = {session_id: self._session(session_id, user_id)}
         else:
-            optional_text(user_id, field="user_id")
             sessions = {
                 sid: session
                 for sid, session in self._sessions.items()
@@ -664,14 +529,13 @@ class MemoryHistoryStore(_MemoryStore):
                 f"history search_mode {search_mode!r} needs an embedder",
                 hint="configure the history store with the server's embedder",
             )
-        return await self._search_entries(search_mode, query, entries, limit=limit)
+        return await self._search_entries(search_mode, request.text, entries, limit=request.limit)
 
-    async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
+    async def delete(self, *, session_id: str, user_id: str | None) -> None:
         self._session(session_id, user_id)
         del self._sessions[session_id]
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
-        optional_text(user_id, field="user_id")
+    async def delete_all(self, *, user_id: str | None) -> int:
         gone = [
             session_id
             for session_id, session in self._sessions.items()
@@ -707,55 +571,26 @@ class MemoryDocumentStore(_MemoryStore):
             and matches(tree, _record(entry.item))
         ]
 
-    def _entry(self, doc_id: Any, user_id: Any, *, shared: bool = False) -> _Entry:
-        require_text(doc_id, field="doc_id")
-        optional_text(user_id, field="user_id")
+    def _entry(self, doc_id: str, user_id: str | None, *, shared: bool = False) -> _Entry:
         entry = self._docs.get(doc_id)
         if entry is None or not in_read_scope(entry.item.user_id, user_id, shared):
             raise NotFoundError("document", doc_id)
         return entry
 
-    async def get(
-        self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
-    ) -> Document:
-        shared = include_shared_scope(user_id, include_shared)
+    async def get(self, *, doc_id: str, user_id: str | None, shared: bool) -> Document:
         return _copy(self._entry(doc_id, user_id, shared=shared).item)
 
     async def get_all(
-        self,
-        *,
-        limit: int = 100,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, query: DocumentQuery, limit: int, cursor: str | None
     ) -> Page[Document]:
-        check_limit(limit)
-        shared = include_shared_scope(user_id, include_shared)
-        tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
-        listing = listing_scope("documents", user_id, shared, filters=filters or None)
-        entries, next_cursor = _page(
-            self._visible(user_id, tree, shared=shared), limit=limit, cursor=cursor, scope=listing
-        )
+        visible = self._visible(query.user_id, query.where, shared=query.shared)
+        entries, next_cursor = _page(visible, limit=limit, cursor=cursor, scope=query.listing())
         return Page([_copy(entry.item) for entry in entries], next_cursor)
 
-    async def search(
-        self,
-        *,
-        query: str,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        include_shared: bool = False,
-        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
-    ) -> list[Document]:
-        require_text(query, field="query")
-        check_limit(limit)
-        check_mode(search_mode)
-        shared = include_shared_scope(user_id, include_shared)
-        tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
-        visible = self._visible(user_id, tree, shared=shared)
-        return await self._search_entries(search_mode, query, visible, limit=limit)
+    async def search(self, *, request: DocumentSearch) -> list[Document]:
+        query = request.query
+        visible = self._visible(query.user_id, query.where, shared=query.shared)
+        return await self._search_entries(request.mode, request.text, visible, limit=request.limit)
 
     async def count(self) -> int:
         return len(self._docs)
@@ -769,35 +604,24 @@ class MemoryDocumentStore(_MemoryStore):
             entry.item, entry.vector = document, vector
         return document
 
-    async def add(
-        self,
-        *,
-        content: str,
-        doc_id: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        user_id: str | None = None,
-    ) -> Document:
-        require_text(content, field="content")
-        optional_text(doc_id, field="doc_id")
-        optional_text(user_id, field="user_id")
-        clean = validate_metadata(metadata)
+    async def add(self, *, document: DocumentInput) -> Document:
         async with self._lock:
-            if doc_id is not None and doc_id in self._docs:
-                raise ConflictError(f"document {doc_id!r} already exists", field="doc_id")
-            vector = await self._embed_one(content)
+            if document.doc_id is not None and document.doc_id in self._docs:
+                raise ConflictError(f"document {document.doc_id!r} already exists", field="doc_id")
+            vector = await self._embed_one(document.content)
             now = utcnow()
-            document = Document(
-                id=doc_id or new_id(),
-                content=content,
-                metadata=clean,
-                user_id=user_id,
+            stored = Document(
+                id=document.doc_id or new_id(),
+                content=document.content,
+                metadata=document.metadata,
+                user_id=document.user_id,
                 created_at=now,
                 updated_at=now,
             )
-            return _copy(self._put(document, vector))
+            return _copy(self._put(stored, vector))
 
-    async def restore(self, *, documents: Sequence[Document | Mapping[str, Any]]) -> list[bool]:
-        batch = restorable_documents(documents)
+    async def restore(self, *, documents: list[Document]) -> list[bool]:
+        batch = documents
         vectors = await self._embed([document.content for document in batch])
         async with self._lock:
             plan = new_in_batch([document.id for document in batch], set(self._docs))
@@ -806,18 +630,13 @@ class MemoryDocumentStore(_MemoryStore):
                     self._put(document, vector)
             return plan
 
-    async def add_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
+    async def add_many(self, *, documents: list[DocumentInput]) -> list[Document]:
         return await self._write_many(documents, replace=False)
 
-    async def upsert_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
+    async def upsert_many(self, *, documents: list[DocumentInput]) -> list[Document]:
         return await self._write_many(documents, replace=True)
 
-    async def _write_many(self, documents: Any, *, replace: bool) -> list[Document]:
-        items = document_batch(documents)
+    async def _write_many(self, items: list[DocumentInput], *, replace: bool) -> list[Document]:
         async with self._lock:
             for i, item in enumerate(items):
                 entry = self._docs.get(item.doc_id) if item.doc_id is not None else None
@@ -849,15 +668,14 @@ class MemoryDocumentStore(_MemoryStore):
         self,
         *,
         doc_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        user_id: str | None = None,
+        content: str | None,
+        metadata: Mapping[str, MetadataValue],
+        user_id: str | None,
     ) -> Document:
-        clean = update_args(doc_id, content, metadata, id_field="doc_id")
         async with self._lock:
             entry = self._entry(doc_id, user_id)
             old: Document = entry.item
-            merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
+            merged = merged_metadata(old.metadata, metadata) or dict(old.metadata)
             if content is not None:
                 entry.vector = await self._embed_one(content)
             entry.item = _copy(
@@ -868,18 +686,16 @@ class MemoryDocumentStore(_MemoryStore):
             )
             return _copy(entry.item)
 
-    async def delete(self, *, doc_id: str, user_id: str | None = None) -> None:
+    async def delete(self, *, doc_id: str, user_id: str | None) -> None:
         async with self._lock:
             self._entry(doc_id, user_id)
             del self._docs[doc_id]
 
-    async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int:
-        ids = id_list(doc_ids, field="doc_ids")
-        optional_text(user_id, field="user_id")
+    async def delete_many(self, *, doc_ids: list[str], user_id: str | None) -> int:
         async with self._lock:
             gone = [
                 doc_id
-                for doc_id in dict.fromkeys(ids)
+                for doc_id in doc_ids
                 if doc_id in self._docs
                 and (user_id is None or self._docs[doc_id].item.user_id == user_id)
             ]
@@ -887,8 +703,7 @@ class MemoryDocumentStore(_MemoryStore):
                 del self._docs[doc_id]
             return len(gone)
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
-        optional_text(user_id, field="user_id")
+    async def delete_all(self, *, user_id: str | None) -> int:
         async with self._lock:
             gone = [entry.item.id for entry in self._visible(user_id)]
             for doc_id in gone:
@@ -914,10 +729,8 @@ class MemoryGraphStore(_MemoryStore):
             if in_read_scope(entry.item.user_id, user_id, shared)
         ]
 
-    async def add(
-        self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
-    ) -> list[Triple]:
-        planned = plan_triples(triples, user_id)
+    async def add(self, *, triples: list[Triple]) -> list[Triple]:
+        planned = triples
         async with self._lock:
             stored = {
                 t.id: self._triples[t.id].item.metadata for t in planned if t.id in self._triples
@@ -938,8 +751,8 @@ class MemoryGraphStore(_MemoryStore):
                 entry.item = _copy(entry.item, metadata=final[tid])
             return [_copy(self._triples[t.id].item) for t in planned]
 
-    async def restore(self, *, triples: Sequence[Triple | Mapping[str, Any]]) -> list[bool]:
-        batch = restorable_triples(triples)
+    async def restore(self, *, triples: list[Triple]) -> list[bool]:
+        batch = triples
         vectors = await self._embed([triple_text(t.subject, t.predicate, t.object) for t in batch])
         async with self._lock:
             plan = new_in_batch([str(t.id) for t in batch], set(self._triples))
@@ -949,16 +762,8 @@ class MemoryGraphStore(_MemoryStore):
             return plan
 
     async def get(
-        self,
-        *,
-        entity: str,
-        user_id: str | None = None,
-        depth: int = 1,
-        include_shared: bool = False,
+        self, *, entity: str, user_id: str | None, shared: bool, depth: int
     ) -> GraphResult:
-        require_text(entity, field="entity")
-        shared = include_shared_scope(user_id, include_shared)
-        check_limit(depth, field="depth", maximum=MAX_DEPTH)
         entries = self._scoped(user_id, shared=shared)
         reached = {entity}
         frontier = {entity}
@@ -980,15 +785,8 @@ class MemoryGraphStore(_MemoryStore):
         return graph_neighbourhood(triples, entity)
 
     async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, user_id: str | None, shared: bool, limit: int, cursor: str | None
     ) -> GraphResult:
-        check_limit(limit)
-        shared = include_shared_scope(user_id, include_shared)
         listing = listing_scope("triples", user_id, shared)
         entries, next_cursor = _page(
             self._scoped(user_id, shared=shared), limit=limit, cursor=cursor, scope=listing
@@ -997,16 +795,8 @@ class MemoryGraphStore(_MemoryStore):
         return GraphResult(triples=triples, nodes=graph_nodes(triples), next_cursor=next_cursor)
 
     async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        limit: int = 10,
-        include_shared: bool = False,
+        self, *, query: str, user_id: str | None, shared: bool, limit: int
     ) -> GraphResult:
-        require_text(query, field="query")
-        shared = include_shared_scope(user_id, include_shared)
-        check_limit(limit)
         entries = self._scoped(user_id, shared=shared)
         if not entries:
             return GraphResult()
@@ -1027,24 +817,15 @@ class MemoryGraphStore(_MemoryStore):
         )
 
     async def delete(
-        self,
-        *,
-        entity: str | None = None,
-        triple_id: str | None = None,
-        user_id: str | None = None,
+        self, *, entity: str | None, triple_id: str | None, user_id: str | None
     ) -> int:
-        if (entity is None) == (triple_id is None):
-            raise InvalidRequestError("give exactly one of entity and triple_id")
-        optional_text(user_id, field="user_id")
         async with self._lock:
             if triple_id is not None:
-                require_text(triple_id, field="triple_id")
                 entry = self._triples.get(triple_id)
                 if entry is None or (user_id is not None and entry.item.user_id != user_id):
                     raise NotFoundError("triple", triple_id)
                 gone = [triple_id]
             else:
-                require_text(entity, field="entity")
                 gone = [
                     entry.item.id
                     for entry in self._scoped(user_id)
@@ -1056,8 +837,7 @@ class MemoryGraphStore(_MemoryStore):
                 del self._triples[tid]
             return len(gone)
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
-        optional_text(user_id, field="user_id")
+    async def delete_all(self, *, user_id: str | None) -> int:
         async with self._lock:
             gone = [entry.item.id for entry in self._scoped(user_id)]
             for tid in gone:

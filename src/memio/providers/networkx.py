@@ -46,9 +46,10 @@ import networkx as nx
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from memio.errors import InvalidRequestError, NotFoundError, ProviderError
+from memio.checked import listing_scope
+from memio.errors import NotFoundError, ProviderError
 from memio.models import GraphResult, MetadataValue, Triple, utcnow
-from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
+from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
     DataLockedError,
@@ -59,19 +60,14 @@ from memio.providers._shared import (
     graph_neighbourhood,
     graph_nodes,
     in_read_scope,
-    include_shared_scope,
-    listing_scope,
     merge_triple_metadata,
     new_in_batch,
-    optional_text,
     parse_config,
-    plan_triples,
     provider_errors,
-    require_text,
-    restorable_triples,
     triple_text,
     word_terms,
 )
+from memio.providers.base import Provider
 
 __all__ = ["GraphLockedError", "NetworkXGraphConfig", "NetworkXGraphStore"]
 
@@ -232,7 +228,7 @@ class _Transaction:
 # --- the store --------------------------------------------------------------------------------
 
 
-class NetworkXGraphStore:
+class NetworkXGraphStore(Provider):
     """Knowledge-graph triples: networkx in memory, every write durable in SQLite before it
     returns, one process per data directory. See the module docstring."""
 
@@ -442,10 +438,8 @@ class NetworkXGraphStore:
 
     # --- writes -----------------------------------------------------------------------------
 
-    async def add(
-        self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
-    ) -> list[Triple]:
-        planned = plan_triples(triples, user_id)
+    async def add(self, *, triples: list[Triple]) -> list[Triple]:
+        planned = triples
         await self._ensure_open("add")
         vectors: dict[str, np.ndarray] = {}
         while True:
@@ -518,8 +512,8 @@ class NetworkXGraphStore:
             self._insert_memory(t, seq, vectors[t.id])
         return [_copy(self._triples[t.id].triple) for t in planned if t.id]
 
-    async def restore(self, *, triples: Sequence[Triple | Mapping[str, Any]]) -> list[bool]:
-        batch = restorable_triples(triples)
+    async def restore(self, *, triples: list[Triple]) -> list[bool]:
+        batch = triples
         await self._ensure_open("restore")
         embedded = await self._embed([_text(t) for t in batch])
         vectors = dict(zip([str(t.id) for t in batch], embedded, strict=True))
@@ -534,17 +528,10 @@ class NetworkXGraphStore:
         return await self._run("restore", write)
 
     async def delete(
-        self,
-        *,
-        entity: str | None = None,
-        triple_id: str | None = None,
-        user_id: str | None = None,
+        self, *, entity: str | None, triple_id: str | None, user_id: str | None
     ) -> int:
-        if (entity is None) == (triple_id is None):
-            raise InvalidRequestError("give exactly one of entity and triple_id")
-        optional_text(user_id, field="user_id")
         if triple_id is not None:
-            tid = require_text(triple_id, field="triple_id")
+            tid = triple_id
 
             def remove(conn: sqlite3.Connection) -> int:
                 entry = self._triples.get(tid)
@@ -553,7 +540,7 @@ class NetworkXGraphStore:
                 return self._delete_sync(conn, [tid])
 
         else:
-            name = require_text(entity, field="entity")
+            name = str(entity)
 
             def remove(conn: sqlite3.Connection) -> int:
                 ids = self._touching({name}, user_id)
@@ -563,8 +550,7 @@ class NetworkXGraphStore:
 
         return await self._run("delete", remove)
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
-        optional_text(user_id, field="user_id")
+    async def delete_all(self, *, user_id: str | None) -> int:
 
         def remove(conn: sqlite3.Connection) -> int:
             if user_id is None:
@@ -600,16 +586,8 @@ class NetworkXGraphStore:
         return ids
 
     async def get(
-        self,
-        *,
-        entity: str,
-        user_id: str | None = None,
-        depth: int = 1,
-        include_shared: bool = False,
+        self, *, entity: str, user_id: str | None, shared: bool, depth: int
     ) -> GraphResult:
-        require_text(entity, field="entity")
-        shared = include_shared_scope(user_id, include_shared)
-        check_limit(depth, field="depth", maximum=MAX_DEPTH)
 
         def read(_conn: sqlite3.Connection) -> list[Triple]:
             reached = {entity}
@@ -633,15 +611,8 @@ class NetworkXGraphStore:
         return graph_neighbourhood(triples, entity)
 
     async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, user_id: str | None, shared: bool, limit: int, cursor: str | None
     ) -> GraphResult:
-        check_limit(limit)
-        shared = include_shared_scope(user_id, include_shared)
         listing = listing_scope("triples", user_id, shared)
         after = int_position(decode_cursor(cursor, scope=listing))
 
@@ -661,16 +632,8 @@ class NetworkXGraphStore:
         return GraphResult(triples=triples, nodes=graph_nodes(triples), next_cursor=next_cursor)
 
     async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        limit: int = 10,
-        include_shared: bool = False,
+        self, *, query: str, user_id: str | None, shared: bool, limit: int
     ) -> GraphResult:
-        require_text(query, field="query")
-        shared = include_shared_scope(user_id, include_shared)
-        check_limit(limit)
         await self._ensure_open("search")
         if not self._triples:
             return GraphResult()

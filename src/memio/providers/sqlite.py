@@ -47,9 +47,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from memio import ranking
+from memio.checked import HistorySearch
 from memio.errors import ConflictError, NotFoundError, ProviderError
 from memio.models import FoundMessage, Message, Page, as_utc, utcnow
-from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
+from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
     WORD_PATTERN,  # the one definition of a word (see word_terms)
@@ -57,15 +58,11 @@ from memio.providers._shared import (
     OpenOnce,
     PathLock,
     ProviderContext,
-    history_search_args,
-    message_batch,
     new_id,
-    optional_text,
     parse_config,
     provider_errors,
-    require_text,
 )
-from memio.ranking import HISTORY_SEARCH_MODE, SearchMode
+from memio.providers.base import Provider
 
 __all__ = ["SQLiteHistoryConfig", "SQLiteHistoryStore"]
 
@@ -275,7 +272,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
-class SQLiteHistoryStore:
+class SQLiteHistoryStore(Provider):
     """Conversation sessions in an embedded SQLite file, with FTS5 (bm25) search.
 
     See the module docstring for storage, concurrency and how search scores."""
@@ -401,7 +398,6 @@ class SQLiteHistoryStore:
         return row[0]
 
     async def owner(self, *, session_id: str) -> str | None:
-        require_text(session_id, field="session_id")
 
         def read(conn: sqlite3.Connection) -> Any:
             return conn.execute(
@@ -416,15 +412,9 @@ class SQLiteHistoryStore:
     # --- writes -----------------------------------------------------------------------------
 
     async def add(
-        self,
-        *,
-        session_id: str,
-        messages: Sequence[Message | Mapping[str, Any]],
-        user_id: str | None = None,
+        self, *, session_id: str, messages: list[Message], user_id: str | None
     ) -> list[Message]:
-        require_text(session_id, field="session_id")
-        optional_text(user_id, field="user_id")
-        items = message_batch(messages)
+        items = messages
         now = utcnow()
         stored: list[Message] = []
         for message in items:
@@ -483,9 +473,7 @@ class SQLiteHistoryStore:
         await self._run("add", write)
         return stored
 
-    async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
-        require_text(session_id, field="session_id")
-        optional_text(user_id, field="user_id")
+    async def delete(self, *, session_id: str, user_id: str | None) -> None:
 
         def remove(conn: sqlite3.Connection) -> None:
             with _Transaction(conn, immediate=True):
@@ -495,8 +483,7 @@ class SQLiteHistoryStore:
 
         await self._run("delete", remove)
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
-        optional_text(user_id, field="user_id")
+    async def delete_all(self, *, user_id: str | None) -> int:
 
         def remove(conn: sqlite3.Connection) -> int:
             with _Transaction(conn, immediate=True):
@@ -515,16 +502,8 @@ class SQLiteHistoryStore:
     # --- reads ------------------------------------------------------------------------------
 
     async def get(
-        self,
-        *,
-        session_id: str,
-        limit: int = 50,
-        cursor: str | None = None,
-        user_id: str | None = None,
+        self, *, session_id: str, limit: int, cursor: str | None, user_id: str | None
     ) -> Page[Message]:
-        check_limit(limit)
-        require_text(session_id, field="session_id")
-        optional_text(user_id, field="user_id")
         listing = {"list": "messages", "session_id": session_id, "user_id": user_id}
         after = int_position(decode_cursor(cursor, scope=listing))
 
@@ -545,11 +524,7 @@ class SQLiteHistoryStore:
             page.next_cursor = encode_cursor({"after": positions[limit - 1]}, scope=listing)
         return page
 
-    async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
-    ) -> Page[str]:
-        check_limit(limit)
-        optional_text(user_id, field="user_id")
+    async def get_all(self, *, user_id: str | None, limit: int, cursor: str | None) -> Page[str]:
         listing = {"list": "sessions", "user_id": user_id}
         after = int_position(decode_cursor(cursor, scope=listing))
 
@@ -570,17 +545,9 @@ class SQLiteHistoryStore:
             page.next_cursor = encode_cursor({"after": rows[limit - 1][1]}, scope=listing)
         return page
 
-    async def search(
-        self,
-        *,
-        query: str,
-        session_id: str | None = None,
-        limit: int = 10,
-        user_id: str | None = None,
-        search_mode: SearchMode = HISTORY_SEARCH_MODE,
-    ) -> list[FoundMessage]:
-        history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
-        optional_text(user_id, field="user_id")
+    async def search(self, *, request: HistorySearch) -> list[FoundMessage]:
+        query, session_id, user_id = request.text, request.session_id, request.user_id
+        search_mode = request.mode
         self._vectors.check(search_mode)
 
         def scope(conn: sqlite3.Connection) -> tuple[str, tuple[Any, ...]]:
@@ -649,7 +616,7 @@ class SQLiteHistoryStore:
             # a wordless query finds nothing, but a missing session is still NotFoundError
             await self._run("search", lambda conn: candidates(conn, []))
         return await ranking.search(
-            search_mode, query=query, limit=limit, semantic=semantic, keyword=keyword
+            search_mode, query=query, limit=request.limit, semantic=semantic, keyword=keyword
         )
 
     # --- housekeeping -----------------------------------------------------------------------

@@ -94,7 +94,7 @@ class Doc:
 
 
 Text = Annotated[str, Doc(TEXT)]
-"""Text a store takes: ids, content, queries, roles (`providers._shared.require_text`)."""
+"""Text a store takes: ids, content, queries, roles (`validating.arguments.require_text`)."""
 
 FreeText = Annotated[str, Doc(_FREE_TEXT)]
 """Text that may be empty but not hold NUL (`models.check_text`): message content, names."""

@@ -30,6 +30,7 @@ from memio.filters import FilterNode, matches
 from memio.models import Page, cosine_score
 from memio.pagination import decode_cursor, encode_cursor
 from memio.providers._shared import check_embedder_on_open
+from memio.providers.base import Provider
 from memio.providers.chroma._base import PROVIDER, ChromaBackend, Handles, chunks
 from memio.providers.chroma._codec import KEY_SEQ, decode_metadata, from_micros
 from memio.providers.chroma._reembed import reembed
@@ -67,7 +68,7 @@ def _rows(result: Mapping[str, Any]) -> list[Row]:
     ]
 
 
-class ChromaStore(Generic[M]):
+class ChromaStore(Provider, Generic[M]):
     """Base of ChromaFactStore and ChromaDocumentStore."""
 
     provider = PROVIDER

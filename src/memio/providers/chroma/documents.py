@@ -17,42 +17,30 @@ owner change) each is decided on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from memio import ranking
+from memio.checked import DocumentQuery, DocumentSearch
 from memio.errors import ConflictError, MemioError, NotFoundError
-from memio.filters import parse_filters
 from memio.models import (
     Document,
     DocumentInput,
     MetadataValue,
     Page,
     utcnow,
-    validate_metadata,
 )
-from memio.pagination import check_limit
 from memio.providers._coalesce import WriteCoalescer, together_or_alone
 from memio.providers._shared import (
-    DOCUMENT_FIELDS,
-    TIMESTAMP_FIELDS,
     ProviderContext,
     check_owner_kept,
-    document_batch,
-    id_list,
     in_read_scope,
-    include_shared_scope,
-    listing_scope,
     merged_metadata,
     new_id,
     new_in_batch,
-    optional_text,
-    require_text,
-    restorable_documents,
-    update_args,
 )
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
 from memio.providers.chroma._codec import (
@@ -72,7 +60,6 @@ from memio.providers.chroma._codec import (
 from memio.providers.chroma._keywords import KeywordIndexedStore, owner_scope
 from memio.providers.chroma._store import Row
 from memio.providers.chroma._where import Fields
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode, check_mode
 
 __all__ = ["ChromaDocumentStore"]
 
@@ -180,10 +167,8 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         )
 
     async def _visible_row(
-        self, operation: str, doc_id: Any, user_id: Any, *, shared: bool = False
+        self, operation: str, doc_id: str, user_id: str | None, *, shared: bool = False
     ) -> Row:
-        require_text(doc_id, field="doc_id")
-        optional_text(user_id, field="user_id")
         row = await self._one(operation, doc_id)
         if row is None or not in_read_scope(row.raw.get(KEY_USER), user_id, shared):
             raise NotFoundError("document", doc_id)
@@ -191,48 +176,24 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def get(
-        self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
-    ) -> Document:
-        shared = include_shared_scope(user_id, include_shared)
+    async def get(self, *, doc_id: str, user_id: str | None, shared: bool) -> Document:
         return self._decode(await self._visible_row("get", doc_id, user_id, shared=shared))
 
     async def get_all(
-        self,
-        *,
-        limit: int = 100,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, query: DocumentQuery, limit: int, cursor: str | None
     ) -> Page[Document]:
-        check_limit(limit)
-        shared = include_shared_scope(user_id, include_shared)
-        tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
         return await self._list(
             "get_all",
-            scope_where=_user_where(user_id, shared),
-            tree=tree,
-            listing=listing_scope("documents", user_id, shared, filters=filters or None),
+            scope_where=_user_where(query.user_id, query.shared),
+            tree=query.where,
+            listing=query.listing(),
             limit=limit,
             cursor=cursor,
         )
 
-    async def search(
-        self,
-        *,
-        query: str,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        include_shared: bool = False,
-        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
-    ) -> list[Document]:
-        require_text(query, field="query")
-        check_limit(limit)
-        check_mode(search_mode)
-        shared = include_shared_scope(user_id, include_shared)
-        tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
+    async def search(self, *, request: DocumentSearch) -> list[Document]:
+        query, tree = request.text, request.query.where
+        user_id, shared = request.query.user_id, request.query.shared
         scope = _user_where(user_id, shared)
 
         async def semantic(n: int) -> list[Document]:
@@ -251,9 +212,9 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
             return await self._hydrate("search", records, scope)
 
         return await ranking.search(
-            search_mode,
+            request.mode,
             query=query,
-            limit=limit,
+            limit=request.limit,
             semantic=semantic,
             keyword=keyword,
             hydrate=hydrate,
@@ -261,26 +222,15 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
 
     # --- writes --------------------------------------------------------------------------------
 
-    async def add(
-        self,
-        *,
-        content: str,
-        doc_id: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        user_id: str | None = None,
-    ) -> Document:
-        require_text(content, field="content")
-        optional_text(doc_id, field="doc_id")
-        optional_text(user_id, field="user_id")
-        clean = validate_metadata(metadata)
-        check_reserved(clean)
-        item = DocumentInput(content=content, doc_id=doc_id, metadata=clean, user_id=user_id)
-        vectors = await self._backend.embed([content])  # outside the lock: see _write_planned
-        [document] = await self._adds.submit(_Write("add", [item], vectors))
-        return document
+    async def add(self, *, document: DocumentInput) -> Document:
+        check_reserved(document.metadata)
+        # embedded outside the lock: see _write_planned
+        vectors = await self._backend.embed([document.content])
+        [added] = await self._adds.submit(_Write("add", [document], vectors))
+        return added
 
-    async def restore(self, *, documents: Sequence[Document | Mapping[str, Any]]) -> list[bool]:
-        batch = restorable_documents(documents)
+    async def restore(self, *, documents: list[Document]) -> list[bool]:
+        batch = documents
         for i, document in enumerate(batch):
             check_reserved(document.metadata, field=f"documents[{i}].metadata")
         ids = [document.id for document in batch]
@@ -300,27 +250,17 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
                 )
             return plan
 
-    @staticmethod
-    def _batch(documents: Any) -> list[DocumentInput]:
-        items = document_batch(documents)
-        for i, item in enumerate(items):
-            check_reserved(item.metadata, field=f"documents[{i}].metadata")
-        return items
-
-    async def add_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
+    async def add_many(self, *, documents: list[DocumentInput]) -> list[Document]:
         return await self._write_many("add_many", documents, self._adds)
 
-    async def upsert_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
+    async def upsert_many(self, *, documents: list[DocumentInput]) -> list[Document]:
         return await self._write_many("upsert_many", documents, self._upserts)
 
     async def _write_many(
-        self, operation: str, documents: Any, queue: WriteCoalescer[_Write, Any]
+        self, operation: str, items: list[DocumentInput], queue: WriteCoalescer[_Write, Any]
     ) -> list[Document]:
-        items = self._batch(documents)
+        for i, item in enumerate(items):
+            check_reserved(item.metadata, field=f"documents[{i}].metadata")
         # Embedded before the lock is taken: a model run needs no lock, and one under it made
         # every concurrent writer of the store wait for the others' embeddings (bench soak).
         vectors = await self._backend.embed([item.content for item in items])
@@ -434,17 +374,16 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         self,
         *,
         doc_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        user_id: str | None = None,
+        content: str | None,
+        metadata: Mapping[str, MetadataValue],
+        user_id: str | None,
     ) -> Document:
-        clean = update_args(doc_id, content, metadata, id_field="doc_id")
-        check_reserved(clean)
+        check_reserved(metadata)
         vectors = await self._backend.embed([content]) if content is not None else None
         async with self._lock, self._backend.locks.hold("update", _doc_locks([doc_id])):
             row = await self._visible_row("update", doc_id, user_id)
             old = self._decode(row)
-            merged = merged_metadata(old.metadata, clean) or old.metadata
+            merged = merged_metadata(old.metadata, metadata) or old.metadata
             lists = (await self._backend.features("update")).native_lists
             new = old.model_copy(
                 update={
@@ -463,24 +402,19 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
             )
             return new
 
-    async def delete(self, *, doc_id: str, user_id: str | None = None) -> None:
-        require_text(doc_id, field="doc_id")
+    async def delete(self, *, doc_id: str, user_id: str | None) -> None:
         async with self._lock, self._backend.locks.hold("delete", _doc_locks([doc_id])):
             row = await self._visible_row("delete", doc_id, user_id)
             await self._delete_rows("delete", [row.id])
 
-    async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int:
-        ids = list(dict.fromkeys(id_list(doc_ids, field="doc_ids")))
-        optional_text(user_id, field="user_id")
+    async def delete_many(self, *, doc_ids: list[str], user_id: str | None) -> int:
+        ids = doc_ids
         async with self._lock, self._backend.locks.hold("delete_many", _doc_locks(ids)):
-            if not ids:
-                return 0
             rows = await self._get_rows("delete_many", ids=ids, where=_user_where(user_id))
             await self._delete_rows("delete_many", [row.id for row in rows])
             return len(rows)
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
-        optional_text(user_id, field="user_id")
+    async def delete_all(self, *, user_id: str | None) -> int:
         async with self._lock:
             found = await self._get_rows("delete_all", where=_user_where(user_id), include=[])
             gone = 0

@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from memio import ranking
+from memio.checked import FactQuery, FactScope, FactSearch, fact_scope_of
 from memio.errors import ConflictError, MemioError, NotFoundError
 from memio.models import (
-    KEEP,
     Fact,
     FactEvent,
     FactEventType,
@@ -49,32 +49,19 @@ from memio.models import (
     Page,
     utcnow,
 )
-from memio.pagination import check_limit
 from memio.providers._coalesce import WriteCoalescer, together_or_alone
 from memio.providers._shared import (
     FACT_SCOPE,
     FactKey,
     FactStep,
     ProviderContext,
-    coerce_items,
     content_key,
     content_taken,
-    expiry_arg,
-    fact_add_args,
-    fact_filter,
     fact_key,
-    fact_scope,
-    fact_search_args,
-    fact_update_args,
-    id_list,
     merged_metadata,
     new_id,
-    optional_text,
     plan_fact_batch,
     plan_restore,
-    require_text,
-    restorable_facts,
-    unexpired,
     updated_fact,
 )
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
@@ -104,7 +91,6 @@ from memio.providers.chroma._codec import (
 from memio.providers.chroma._keywords import KeywordIndexedStore, exact_scope
 from memio.providers.chroma._store import Row
 from memio.providers.chroma._where import Fields, all_of
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
 
 __all__ = ["ChromaFactStore"]
 
@@ -124,10 +110,6 @@ class _Add:
 
 def _scope_where(scope: Mapping[str, str | None]) -> dict[str, Any] | None:
     return all_of(*({scope_key(name): value} for name, value in scope.items() if value is not None))
-
-
-def _scope_of(fact: Fact) -> dict[str, str | None]:
-    return {name: getattr(fact, name) for name in FACT_SCOPE}
 
 
 _CHANGE_FIELDS = ("old_content", "new_content", "old_metadata", "new_metadata")
@@ -236,94 +218,43 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             **{name: raw.get(scope_key(name)) for name in FACT_SCOPE},
         )
 
-    async def count(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        include_expired: bool = False,
-    ) -> int:
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = fact_filter(filters, include_expired=include_expired)
-        where = _scope_where(scope)
-        if filters:
-            return await self._count_in_scope("count", scope_where=where, tree=tree)
+    async def count(self, *, query: FactQuery) -> int:
+        where = _scope_where(query.scope)
+        if query.where is not None:
+            return await self._count_in_scope("count", scope_where=where, tree=query.tree())
         # Chroma counts only whole collections: else the scope's ids, minus its expired facts
         # awaiting the sweep (few), without reading any record.
         if where is None:
             total = await super().count()
         else:
             total = len(await self._get_rows("count", where=where, include=[]))
-        if include_expired or not total:
+        if query.include_expired or not total:
             return total
         expired = all_of(where, {KEY_EXPIRES: {"$lte": to_micros(utcnow())}})
         return total - len(await self._get_rows("count", where=expired, include=[]))
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
-        require_text(fact_id, field="fact_id")
+    async def get(self, *, fact_id: str, include_expired: bool) -> Fact:
         row = await self._one("get", fact_id)
         fact = None if row is None else self._decode(row)
         if fact is None or (not include_expired and fact.expired(utcnow())):
             raise NotFoundError("fact", fact_id)
         return fact
 
-    async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_expired: bool = False,
-    ) -> Page[Fact]:
-        check_limit(limit)
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = fact_filter(filters, include_expired=include_expired)
-        listing = {"list": "facts", **scope, "filters": filters or None}
+    async def get_all(self, *, query: FactQuery, limit: int, cursor: str | None) -> Page[Fact]:
         return await self._list(
             "get_all",
-            scope_where=_scope_where(scope),
-            tree=tree,
-            listing=listing,
+            scope_where=_scope_where(query.scope),
+            tree=query.tree(),
+            listing=query.listing(),
             limit=limit,
             cursor=cursor,
         )
 
-    async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        threshold: float | None = None,
-        include_expired: bool = False,
-        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
-    ) -> list[Fact]:
-        scope, own_tree, threshold = fact_search_args(
-            query=query,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            limit=limit,
-            filters=filters,
-            threshold=threshold,
-            include_expired=True,
-            search_mode=search_mode,
-        )
-        tree = unexpired(own_tree, include_expired=include_expired)
+    async def search(self, *, request: FactSearch) -> list[Fact]:
+        query, scope = request.text, request.query.scope
+        own_tree, tree = request.query.where, request.query.tree()
         where = _scope_where(scope)
         # The word index knows no expiry: its candidates come with the caller's filter only, and
         # the scope's expired facts (few, found by the expiry key) are taken out.
@@ -335,7 +266,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             found, in_scope = await self._keyword_candidates(
                 "search", words, scope=exact_scope(scope), scope_where=where, tree=own_tree
             )
-            if include_expired:
+            if request.query.include_expired:
                 return found, in_scope
             expired = await self._expired_ids("search", where)
             kept = [record for record in found if record.id not in expired]
@@ -345,13 +276,13 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             return await self._hydrate("search", records, where)
 
         return await ranking.search(
-            search_mode,
+            request.mode,
             query=query,
-            limit=limit,
+            limit=request.limit,
             semantic=semantic,
             keyword=keyword,
             hydrate=hydrate,
-            threshold=threshold,
+            threshold=request.threshold,
         )
 
     async def _expired_ids(self, operation: str, where: dict[str, Any] | None) -> set[str]:
@@ -361,7 +292,6 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         return {row.id for row in rows}
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
-        require_text(fact_id, field="fact_id")
         # The row first: events a write appends after this read are not reachable from it.
         row = await self._one("history", fact_id)
         result = await self._backend.run(
@@ -408,7 +338,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         rows.sort(key=lambda row: (row.seq, row.id))
         for row in rows:
             fact = self._decode(row)
-            found.setdefault(fact_key(fact.content, _scope_of(fact)), row)
+            found.setdefault(fact_key(fact.content, fact_scope_of(fact)), row)
         return {key: row for key, row in found.items() if key in wanted}
 
     async def _check_content_free(self, operation: str, fact: Fact, content: str) -> None:
@@ -418,7 +348,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         fact's lock)."""
         if content_key(content) == content_key(fact.content):
             return
-        key = fact_key(content, _scope_of(fact))
+        key = fact_key(content, fact_scope_of(fact))
         async with self._backend.locks.hold(operation, _same_locks([key])):
             other = (await self._duplicates(operation, [key])).get(key)
         if other is not None and other.id != fact.id:
@@ -427,7 +357,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
     @staticmethod
     def _event(fact: Fact, kind: FactEventType, at: datetime, **change: Any) -> dict[str, Any]:
         payload: dict[str, Any] = {"event": kind.value, "created_at": to_micros(at)}
-        payload.update({name: value for name, value in _scope_of(fact).items() if value})
+        payload.update({name: value for name, value in fact_scope_of(fact).items() if value})
         payload.update({key: value for key, value in change.items() if value is not None})
         return payload
 
@@ -631,31 +561,10 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
 
     # --- writes --------------------------------------------------------------------------------
 
-    async def add(
-        self,
-        *,
-        content: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        fact_id: str | None = None,
-        expires_at: datetime | None = None,
-    ) -> Fact:
-        item, scope = fact_add_args(
-            content=content,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            metadata=metadata,
-            fact_id=fact_id,
-            expires_at=expires_at,
-        )
-        check_reserved(item.metadata)
-        vectors = await self._backend.embed([content])
-        return await self._adds.submit(_Add(item, scope, vectors))
+    async def add(self, *, fact: FactInput) -> Fact:
+        check_reserved(fact.metadata)
+        vectors = await self._backend.embed([fact.content])
+        return await self._adds.submit(_Add(fact, fact_scope_of(fact), vectors))
 
     async def _add_batch(self, requests: list[_Add]) -> list[Fact | MemioError]:
         """Concurrent single adds written together (group commit, see the module docstring),
@@ -679,32 +588,19 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         async with self._lock:
             return await together_or_alone(requests, together, alone)
 
-    async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        items = coerce_items(FactInput, facts, field="facts")
-        scopes: list[Scope] = []
-        for i, item in enumerate(items):
-            require_text(item.content, field=f"facts[{i}].content")
-            optional_text(item.fact_id, field=f"facts[{i}].fact_id")
-            scopes.append(
-                fact_scope(
-                    item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
-                )
-            )
+    async def add_many(self, *, facts: list[FactInput]) -> list[Fact]:
+        for i, item in enumerate(facts):
             check_reserved(item.metadata, field=f"facts[{i}].metadata")
-        vectors = await self._backend.embed([item.content for item in items])
+        scopes = [fact_scope_of(item) for item in facts]
+        vectors = await self._backend.embed([item.content for item in facts])
         async with self._lock:
-            return await self._add_planned("add_many", items, scopes, vectors, single=False)
+            return await self._add_planned("add_many", facts, scopes, vectors, single=False)
 
-    async def restore(
-        self,
-        *,
-        facts: Sequence[Fact | Mapping[str, Any]],
-        histories: Mapping[str, Sequence[FactEvent]] | None = None,
-    ) -> list[bool]:
-        planned = restorable_facts(facts, histories)
+    async def restore(self, *, facts: list[tuple[Fact, list[FactEvent]]]) -> list[bool]:
+        planned = facts
         for i, (fact, _) in enumerate(planned):
             check_reserved(fact.metadata, field=f"facts[{i}].metadata")
-        keys = [fact_key(fact.content, _scope_of(fact)) for fact, _ in planned]
+        keys = [fact_key(fact.content, fact_scope_of(fact)) for fact, _ in planned]
         ids = [fact.id for fact, _ in planned]
         vectors = await self._backend.embed([fact.content for fact, _ in planned])
         locks = self._backend.locks
@@ -757,12 +653,11 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         self,
         *,
         fact_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        expires_at: Any = KEEP,
+        content: str | None,
+        metadata: Mapping[str, MetadataValue],
+        expires_at: Any,
     ) -> Fact:
-        clean, expiry = fact_update_args(fact_id, content, metadata, expires_at)
-        check_reserved(clean)
+        check_reserved(metadata)
         vectors = await self._backend.embed([content]) if content is not None else None
         async with self._lock, self._backend.locks.hold("update", _fact_locks([fact_id])):
             row = await self._one("update", fact_id)
@@ -771,10 +666,12 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             old = self._decode(row)
             if content is not None:
                 await self._check_content_free("update", old, content)
-            merged = merged_metadata(old.metadata, clean) or old.metadata
+            merged = merged_metadata(old.metadata, metadata) or old.metadata
             lists = (await self._backend.features("update")).native_lists
             now = utcnow()
-            new = updated_fact(old, content=content, metadata=merged, expires_at=expiry, now=now)
+            new = updated_fact(
+                old, content=content, metadata=merged, expires_at=expires_at, now=now
+            )
             prev = int(row.raw.get(KEY_LAST_EVENT, 0))
             [rank] = self._ranks([fact_id], {fact_id: prev})
             await self._record_events(
@@ -806,40 +703,29 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             return new
 
     async def delete(self, *, fact_id: str) -> None:
-        require_text(fact_id, field="fact_id")
         async with self._lock, self._backend.locks.hold("delete", _fact_locks([fact_id])):
             row = await self._one("delete", fact_id)
             if row is None:
                 raise NotFoundError("fact", fact_id)
             await self._remove("delete", [row])
 
-    async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
-        ids = list(dict.fromkeys(id_list(fact_ids, field="fact_ids")))
+    async def delete_many(self, *, fact_ids: list[str]) -> int:
         async with self._lock:
-            return await self._remove_ids("delete_many", ids)
+            return await self._remove_ids("delete_many", fact_ids)
 
-    async def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-    ) -> int:
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
+    async def delete_all(self, *, scope: FactScope) -> int:
         async with self._lock:
             rows = await self._get_rows("delete_all", where=_scope_where(scope), include=[])
             rows.sort(key=lambda row: (row.seq, row.id))
             return await self._remove_ids("delete_all", [row.id for row in rows])
 
     async def purge_expired(self, *, before: datetime) -> int:
-        cutoff = expiry_arg(before, field="before")
-        where = {KEY_EXPIRES: {"$lte": to_micros(cutoff)}}
+        where = {KEY_EXPIRES: {"$lte": to_micros(before)}}
         async with self._lock:
             rows = await self._get_rows("purge_expired", where=where, include=[])
             rows.sort(key=lambda row: (row.seq, row.id))
             return await self._remove_ids(
-                "purge_expired", [row.id for row in rows], expired_by=cutoff
+                "purge_expired", [row.id for row in rows], expired_by=before
             )
 
     async def _remove_ids(

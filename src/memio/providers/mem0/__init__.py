@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from memio import ranking
+from memio.checked import FactQuery, FactScope, FactSearch, fact_scope_of
 from memio.errors import (
     ConflictError,
     InvalidRequestError,
@@ -36,7 +37,6 @@ from memio.errors import (
 )
 from memio.filters import FilterNode, matches
 from memio.models import (
-    KEEP,
     Fact,
     FactEvent,
     FactInput,
@@ -45,7 +45,7 @@ from memio.models import (
     cosine_score,
     utcnow,
 )
-from memio.pagination import check_limit, decode_cursor, encode_cursor
+from memio.pagination import decode_cursor, encode_cursor
 from memio.protocols import Embedder
 from memio.providers._shared import (
     FACT_SCOPE,
@@ -53,29 +53,19 @@ from memio.providers._shared import (
     FactStep,
     OpenOnce,
     ProviderContext,
-    coerce_items,
     content_key,
     content_taken,
-    expiry_arg,
-    fact_add_args,
-    fact_filter,
     fact_key,
-    fact_scope,
-    fact_search_args,
-    fact_update_args,
-    id_list,
     merged_metadata,
-    optional_text,
     parse_config,
     plan_fact_batch,
     provider_errors,
-    require_text,
     updated_fact,
 )
+from memio.providers.base import Provider
 from memio.providers.mem0._backend import EPOCH, Backend, Memory, parse_time
 from memio.providers.mem0._oss import LLMSettings, OSSBackend
 from memio.providers.mem0._platform import PlatformBackend
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
 
 __all__ = ["LLMConfig", "Mem0Config", "Mem0FactStore"]
 
@@ -123,7 +113,7 @@ class Mem0Config(BaseModel):
     timeout: float = Field(30.0, gt=0)
 
 
-class Mem0FactStore:
+class Mem0FactStore(Provider):
     """A memio FactStore backed by mem0."""
 
     provider = PROVIDER
@@ -246,8 +236,7 @@ class Mem0FactStore:
 
     # --- reads ---------------------------------------------------------------------------
 
-    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
-        require_text(fact_id, field="fact_id")
+    async def get(self, *, fact_id: str, include_expired: bool) -> Fact:
         await self._open("get")
         with self._errors("get"):
             fact = _fact(await self._require(fact_id), fact_id)
@@ -255,26 +244,12 @@ class Mem0FactStore:
             raise NotFoundError("fact", fact_id)
         return fact
 
-    async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_expired: bool = False,
-    ) -> Page[Fact]:
-        check_limit(limit)
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = fact_filter(filters, include_expired=include_expired)
-        listing = {"list": "facts", **scope, "filters": filters or None}
+    async def get_all(self, *, query: FactQuery, limit: int, cursor: str | None) -> Page[Fact]:
+        listing = query.listing()
         after = _after(decode_cursor(cursor, scope=listing))
         await self._open("get_all")
         with self._errors("get_all"):
-            facts = await self._select(scope, tree)
+            facts = await self._select(query.scope, query.tree())
         if after is not None:
             facts = [fact for fact in facts if _order(fact) > after]
         if len(facts) > limit:
@@ -283,37 +258,13 @@ class Mem0FactStore:
             return Page(facts[:limit], encode_cursor(position, scope=listing))
         return Page(facts, None)
 
-    async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        threshold: float | None = None,
-        include_expired: bool = False,
-        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
-    ) -> list[Fact]:
-        scope, tree, threshold = fact_search_args(
-            query=query,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            limit=limit,
-            filters=filters,
-            threshold=threshold,
-            include_expired=include_expired,
-            search_mode=search_mode,
-        )
+    async def search(self, *, request: FactSearch) -> list[Fact]:
+        scope, tree = request.query.scope, request.query.tree()
         await self._open("search")
 
         async def semantic(n: int) -> list[Fact]:
             with self._errors("search"):
-                return await self._similar(query, scope, tree, n)
+                return await self._similar(request.text, scope, tree, n)
 
         async def keyword(words: list[str]) -> tuple[list[Fact], int]:
             # mem0 has no word index memio could rank with: the scope, read once, is the candidates
@@ -322,12 +273,12 @@ class Mem0FactStore:
             return facts, len(facts)
 
         return await ranking.search(
-            search_mode,
-            query=query,
-            limit=limit,
+            request.mode,
+            query=request.text,
+            limit=request.limit,
             semantic=semantic,
             keyword=keyword,
-            threshold=threshold,
+            threshold=request.threshold,
         )
 
     async def _similar(
@@ -354,7 +305,6 @@ class Mem0FactStore:
         return kept[:limit]
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
-        require_text(fact_id, field="fact_id")
         await self._open("history")
         with self._errors("history"):
             rows = []
@@ -378,12 +328,7 @@ class Mem0FactStore:
             for row in rows
         ]
 
-    async def restore(
-        self,
-        *,
-        facts: Sequence[Fact | Mapping[str, Any]],
-        histories: Mapping[str, Sequence[FactEvent]] | None = None,
-    ) -> list[bool]:
+    async def restore(self, *, facts: list[tuple[Fact, list[FactEvent]]]) -> list[bool]:
         """mem0 stamps every memory and history row itself (and the platform offers no way to
         write either): a fact cannot be written with the times and events another store kept.
         `memio import` then adds the fact as new, says so, and counts it apart."""
@@ -393,18 +338,8 @@ class Mem0FactStore:
             hint="add the fact (keeping its id) and accept new timestamps and a new history",
         )
 
-    async def count(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        include_expired: bool = False,
-    ) -> int:
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = fact_filter(filters, include_expired=include_expired)
+    async def count(self, *, query: FactQuery) -> int:
+        scope, tree = query.scope, query.tree()
         await self._open("count")
         with self._errors("count"):
             if tree is None and not any(scope.values()):
@@ -521,28 +456,9 @@ class Mem0FactStore:
             out.append(fact.model_copy(update={"event": planned.event}, deep=True))
         return out
 
-    async def add(
-        self,
-        *,
-        content: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        fact_id: str | None = None,
-        expires_at: datetime | None = None,
-    ) -> Fact:
-        item, scope = fact_add_args(
-            content=content,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            metadata=metadata,
-            fact_id=fact_id,
-            expires_at=expires_at,
-        )
+    async def add(self, *, fact: FactInput) -> Fact:
+        item, scope = fact, fact_scope_of(fact)
+        content, fact_id = fact.content, fact.fact_id
         _check_own_keys(item.metadata, "metadata")
         self._check_writable([fact_id], [scope])
         await self._open("add")
@@ -553,21 +469,14 @@ class Mem0FactStore:
                 existing = _duplicate(await self._select(scope), content, scope)
                 stored = {} if existing is None else {fact_key(content, scope): existing}
                 steps = plan_fact_batch([item], [scope], stored, utcnow(), single=True)
-                [fact] = await self._run_steps(steps, [item], [scope], [None])
-                return fact
+                [added] = await self._run_steps(steps, [item], [scope], [None])
+                return added
 
-    async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        items = coerce_items(FactInput, facts, field="facts")
-        scopes = []
+    async def add_many(self, *, facts: list[FactInput]) -> list[Fact]:
+        items = facts
         for i, item in enumerate(items):
-            require_text(item.content, field=f"facts[{i}].content")
-            optional_text(item.fact_id, field=f"facts[{i}].fact_id")
             _check_own_keys(item.metadata, f"facts[{i}].metadata")
-            scopes.append(
-                fact_scope(
-                    item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
-                )
-            )
+        scopes = [fact_scope_of(item) for item in items]
         self._check_writable([item.fact_id for item in items], scopes)
         await self._open("add_many")
         with self._errors("add_many"):
@@ -600,18 +509,17 @@ class Mem0FactStore:
         self,
         *,
         fact_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        expires_at: Any = KEEP,
+        content: str | None,
+        metadata: Mapping[str, MetadataValue],
+        expires_at: Any,
     ) -> Fact:
-        clean, expiry = fact_update_args(fact_id, content, metadata, expires_at)
-        _check_own_keys(clean, "metadata")
+        _check_own_keys(metadata, "metadata")
         await self._open("update")
         with self._errors("update"):
             async with self._lock:
                 old = await self._require(fact_id)
                 if content is not None:
-                    scope = {name: getattr(old, name) for name in FACT_SCOPE}
+                    scope = fact_scope_of(old)
                     other = _duplicate(await self._select(scope), content, scope)
                     if other is not None and other.id != fact_id:
                         raise content_taken(other.id)
@@ -619,8 +527,8 @@ class Mem0FactStore:
                 new = updated_fact(
                     before,
                     content=content,
-                    metadata=merged_metadata(before.metadata, clean) or before.metadata,
-                    expires_at=expiry,
+                    metadata=merged_metadata(before.metadata, metadata) or before.metadata,
+                    expires_at=expires_at,
                     now=utcnow(),
                 )
                 vector = (await self._embed([new.content]))[0]  # mem0 re-embeds on every update
@@ -638,34 +546,24 @@ class Mem0FactStore:
                 return _fact(new, fact_id)
 
     async def delete(self, *, fact_id: str) -> None:
-        require_text(fact_id, field="fact_id")
         await self._open("delete")
         with self._errors("delete"):
             async with self._lock:
                 await self._backend.remove(await self._require(fact_id))
 
-    async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
-        ids = id_list(fact_ids, field="fact_ids")
+    async def delete_many(self, *, fact_ids: list[str]) -> int:
         await self._open("delete_many")
         with self._errors("delete_many"):
             async with self._lock:
                 gone = 0
-                for fact_id in dict.fromkeys(ids):
+                for fact_id in fact_ids:
                     memory = await self._load(fact_id)
                     if memory is not None:
                         await self._backend.remove(memory)
                         gone += 1
                 return gone
 
-    async def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-    ) -> int:
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
+    async def delete_all(self, *, scope: FactScope) -> int:
         await self._open("delete_all")
         with self._errors("delete_all"):
             async with self._lock:
@@ -677,13 +575,12 @@ class Mem0FactStore:
                 return len(memories)
 
     async def purge_expired(self, *, before: datetime) -> int:
-        cutoff = expiry_arg(before, field="before")
         await self._open("purge_expired")
         with self._errors("purge_expired"):
             async with self._lock:
                 memories = await self._backend.scan({})
                 ids = await self._backend.fact_ids([m.mem0_id for m in memories])
-                gone = [m for m in memories if _fact(m, ids[m.mem0_id]).expired(cutoff)]
+                gone = [m for m in memories if _fact(m, ids[m.mem0_id]).expired(before)]
                 for memory in gone:
                     await self._backend.remove(memory)
                 return len(gone)

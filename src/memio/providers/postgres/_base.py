@@ -24,6 +24,7 @@ from memio.providers._shared import (
     parse_config,
     provider_errors,
 )
+from memio.providers.base import Provider
 
 __all__ = [
     "PROVIDER",
@@ -123,7 +124,7 @@ def _schema_lock_key(schema: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-class PostgresStore:
+class PostgresStore(Provider):
     """Pool, migrations and error mapping; subclasses add the store's SQL."""
 
     provider = PROVIDER

@@ -14,25 +14,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from memio.checked import DocumentQuery, DocumentSearch
 from memio.errors import ConflictError, NotFoundError
-from memio.filters import parse_filters
-from memio.models import Document, DocumentInput, MetadataValue, Page, utcnow, validate_metadata
-from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
+from memio.models import Document, DocumentInput, MetadataValue, Page, utcnow
+from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.providers._shared import (
-    DOCUMENT_FIELDS,
     TIMESTAMP_FIELDS,
     check_owner_kept,
-    document_batch,
-    id_list,
-    include_shared_scope,
-    listing_scope,
     merged_metadata,
     new_id,
     new_in_batch,
-    optional_text,
-    require_text,
-    restorable_documents,
-    update_args,
 )
 from memio.providers.postgres._base import as_utc
 from memio.providers.postgres._filters import Columns, where_sql
@@ -42,7 +33,6 @@ from memio.providers.postgres._vector import (
     metadata_jsonb,
     returned_rows,
 )
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode, check_mode
 
 __all__ = ["PostgresDocumentStore"]
 
@@ -103,11 +93,7 @@ class PostgresDocumentStore(PostgresVectorStore):
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def get(
-        self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
-    ) -> Document:
-        require_text(doc_id, field="doc_id")
-        shared = include_shared_scope(user_id, include_shared)
+    async def get(self, *, doc_id: str, user_id: str | None, shared: bool) -> Document:
         async with self.connection("get") as conn:
             cur = await conn.execute(
                 f"SELECT {_COLUMNS} FROM {self.t} AS t WHERE t.id = %s AND {_READ_SCOPE}",
@@ -119,20 +105,11 @@ class PostgresDocumentStore(PostgresVectorStore):
         return _document(row)
 
     async def get_all(
-        self,
-        *,
-        limit: int = 100,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, query: DocumentQuery, limit: int, cursor: str | None
     ) -> Page[Document]:
-        check_limit(limit)
-        shared = include_shared_scope(user_id, include_shared)
-        tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
-        listing = listing_scope("documents", user_id, shared, filters=filters or None)
+        user_id, shared, listing = query.user_id, query.shared, query.listing()
         after = int_position(decode_cursor(cursor, scope=listing))
-        filter_sql, filter_params = where_sql(tree, _FILTER_COLUMNS)
+        filter_sql, filter_params = where_sql(query.where, _FILTER_COLUMNS)
         async with self.connection("get_all") as conn:
             cur = await conn.execute(
                 f"SELECT {_COLUMNS} FROM {self.t} AS t WHERE {_READ_SCOPE} AND {filter_sql}"
@@ -145,28 +122,14 @@ class PostgresDocumentStore(PostgresVectorStore):
         next_cursor = encode_cursor({"after": rows[-1]["seq"]}, scope=listing) if more else None
         return Page([_document(row) for row in rows], next_cursor)
 
-    async def search(
-        self,
-        *,
-        query: str,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        include_shared: bool = False,
-        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
-    ) -> list[Document]:
-        require_text(query, field="query")
-        check_limit(limit)
-        check_mode(search_mode)
-        shared = include_shared_scope(user_id, include_shared)
-        tree = parse_filters(filters, fields=DOCUMENT_FIELDS, datetime_fields=TIMESTAMP_FIELDS)
-        filter_sql, filter_params = where_sql(tree, _FILTER_COLUMNS)
-        scope = (user_id, user_id, shared, *filter_params)
-
+    async def search(self, *, request: DocumentSearch) -> list[Document]:
+        query = request.query
+        filter_sql, filter_params = where_sql(query.where, _FILTER_COLUMNS)
+        scope = (query.user_id, query.user_id, query.shared, *filter_params)
         return await self.ranked_search(
-            search_mode,
-            query=query,
-            limit=limit,
+            request.mode,
+            query=request.text,
+            limit=request.limit,
             columns=_COLUMNS,
             where=f"{_READ_SCOPE} AND {filter_sql}",
             params=scope,
@@ -175,30 +138,16 @@ class PostgresDocumentStore(PostgresVectorStore):
 
     # --- writes --------------------------------------------------------------------------------
 
-    async def add(
-        self,
-        *,
-        content: str,
-        doc_id: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        user_id: str | None = None,
-    ) -> Document:
-        require_text(content, field="content")
-        optional_text(doc_id, field="doc_id")
-        optional_text(user_id, field="user_id")
-        clean = validate_metadata(metadata)
-        item = DocumentInput(content=content, doc_id=doc_id, metadata=clean, user_id=user_id)
-        [vector] = await self.embed([content])
+    async def add(self, *, document: DocumentInput) -> Document:
+        [vector] = await self.embed([document.content])
         async with self.connection("add") as conn:
-            [row] = await self._insert(conn, [item], [vector]) or [None]
+            [row] = await self._insert(conn, [document], [vector]) or [None]
         if row is None:
-            raise ConflictError(f"document {doc_id!r} already exists", field="doc_id")
+            raise ConflictError(f"document {document.doc_id!r} already exists", field="doc_id")
         return _document(row)
 
-    async def add_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
-        items = document_batch(documents)
+    async def add_many(self, *, documents: list[DocumentInput]) -> list[Document]:
+        items = documents
         vectors = await self.embed([item.content for item in items])
         async with self.connection("add_many") as conn, conn.transaction():
             rows = await self._insert(conn, items, list(vectors))
@@ -211,8 +160,8 @@ class PostgresDocumentStore(PostgresVectorStore):
                 )
         return [_document(row) for row in rows]
 
-    async def restore(self, *, documents: Sequence[Document | Mapping[str, Any]]) -> list[bool]:
-        batch = restorable_documents(documents)
+    async def restore(self, *, documents: list[Document]) -> list[bool]:
+        batch = documents
         items = [
             DocumentInput(
                 content=document.content,
@@ -270,10 +219,8 @@ class PostgresDocumentStore(PostgresVectorStore):
             )
             return await returned_rows(cur)
 
-    async def upsert_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
-        items = document_batch(documents)
+    async def upsert_many(self, *, documents: list[DocumentInput]) -> list[Document]:
+        items = documents
         vectors = await self.embed([item.content for item in items])
         given = [item.doc_id for item in items if item.doc_id is not None]
         now = utcnow()
@@ -328,12 +275,10 @@ class PostgresDocumentStore(PostgresVectorStore):
         self,
         *,
         doc_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        user_id: str | None = None,
+        content: str | None,
+        metadata: Mapping[str, MetadataValue],
+        user_id: str | None,
     ) -> Document:
-        clean = update_args(doc_id, content, metadata, id_field="doc_id")
-        optional_text(user_id, field="user_id")
         vector = (await self.embed([content]))[0] if content is not None else None
         async with self.connection("update") as conn, conn.transaction():
             cur = await conn.execute(
@@ -344,7 +289,7 @@ class PostgresDocumentStore(PostgresVectorStore):
             if row is None:
                 raise NotFoundError("document", doc_id)
             old = _document(row)
-            merged = merged_metadata(old.metadata, clean) or dict(old.metadata)
+            merged = merged_metadata(old.metadata, metadata) or dict(old.metadata)
             cur = await conn.execute(
                 f"UPDATE {self.t} SET content = %s, metadata = %s, updated_at = %s,"
                 f" embedding = COALESCE(%s, embedding) WHERE id = %s RETURNING {_COLUMNS}",
@@ -359,9 +304,7 @@ class PostgresDocumentStore(PostgresVectorStore):
             row = await cur.fetchone()
         return _document(row)
 
-    async def delete(self, *, doc_id: str, user_id: str | None = None) -> None:
-        require_text(doc_id, field="doc_id")
-        optional_text(user_id, field="user_id")
+    async def delete(self, *, doc_id: str, user_id: str | None) -> None:
         async with self.connection("delete") as conn:
             cur = await conn.execute(
                 f"DELETE FROM {self.t} AS t WHERE t.id = %s AND {_OWN} RETURNING 1",
@@ -370,20 +313,15 @@ class PostgresDocumentStore(PostgresVectorStore):
             if await cur.fetchone() is None:
                 raise NotFoundError("document", doc_id)
 
-    async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int:
-        ids = id_list(doc_ids, field="doc_ids")
-        optional_text(user_id, field="user_id")
-        if not ids:
-            return 0
+    async def delete_many(self, *, doc_ids: list[str], user_id: str | None) -> int:
         async with self.connection("delete_many") as conn:
             cur = await conn.execute(
                 f"DELETE FROM {self.t} AS t WHERE t.id = ANY(%s) AND {_OWN}",
-                (list(dict.fromkeys(ids)), user_id, user_id),
+                (doc_ids, user_id, user_id),
             )
             return cur.rowcount
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
-        optional_text(user_id, field="user_id")
+    async def delete_all(self, *, user_id: str | None) -> int:
         async with self.connection("delete_all") as conn:
             cur = await conn.execute(f"DELETE FROM {self.t} AS t WHERE {_OWN}", (user_id, user_id))
             return cur.rowcount

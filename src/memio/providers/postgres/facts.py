@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import psycopg.errors
 
+from memio.checked import FactQuery, FactScope, FactSearch, fact_scope_of
 from memio.errors import ConflictError, NotFoundError, ProviderError
 from memio.models import (
-    KEEP,
     Fact,
     FactEvent,
     FactEventType,
@@ -35,30 +35,19 @@ from memio.models import (
     Page,
     utcnow,
 )
-from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
+from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.providers._shared import (
     FACT_SCOPE,
     FACT_TIMESTAMPS,
     FactKey,
     FactStep,
-    coerce_items,
     content_key,
     content_taken,
-    expiry_arg,
-    fact_add_args,
-    fact_filter,
     fact_key,
-    fact_scope,
-    fact_search_args,
-    fact_update_args,
-    id_list,
     merged_metadata,
     new_id,
-    optional_text,
     plan_fact_batch,
     plan_restore,
-    require_text,
-    restorable_facts,
     updated_fact,
 )
 from memio.providers.postgres._base import PROVIDER, as_utc
@@ -69,7 +58,6 @@ from memio.providers.postgres._vector import (
     metadata_jsonb,
     returned_rows,
 )
-from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode
 
 __all__ = ["PostgresFactStore"]
 
@@ -166,10 +154,6 @@ def _fact(row: Mapping[str, Any], score: float | None = None) -> Fact:
     )
 
 
-def _scope_of(fact: Fact) -> dict[str, str | None]:
-    return {name: getattr(fact, name) for name in FACT_SCOPE}
-
-
 def _scope_sql(scope: Scope) -> tuple[str, list[str]]:
     """Equality on the scope ids that are given (a read's scope: None means any)."""
     given = [(name, value) for name, value in scope.items() if value is not None]
@@ -206,20 +190,9 @@ class PostgresFactStore(PostgresVectorStore):
             (self._key_locks(keys),),
         )
 
-    async def count(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        include_expired: bool = False,
-    ) -> int:
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = fact_filter(filters, include_expired=include_expired)
-        scope_sql, scope_params = _scope_sql(scope)
-        filter_sql, filter_params = where_sql(tree, _FILTER_COLUMNS)
+    async def count(self, *, query: FactQuery) -> int:
+        scope_sql, scope_params = _scope_sql(query.scope)
+        filter_sql, filter_params = where_sql(query.tree(), _FILTER_COLUMNS)
         async with self.connection("count") as conn:
             cur = await conn.execute(
                 f"SELECT count(*) AS n FROM {self.t} AS t WHERE {scope_sql} AND {filter_sql}",
@@ -230,8 +203,7 @@ class PostgresFactStore(PostgresVectorStore):
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
-        require_text(fact_id, field="fact_id")
+    async def get(self, *, fact_id: str, include_expired: bool) -> Fact:
         async with self.connection("get") as conn:
             cur = await conn.execute(f"SELECT {_COLUMNS} FROM {self.t} WHERE id = %s", (fact_id,))
             row = await cur.fetchone()
@@ -240,25 +212,11 @@ class PostgresFactStore(PostgresVectorStore):
             raise NotFoundError("fact", fact_id)
         return fact
 
-    async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_expired: bool = False,
-    ) -> Page[Fact]:
-        check_limit(limit)
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
-        tree = fact_filter(filters, include_expired=include_expired)
-        listing = {"list": "facts", **scope, "filters": filters or None}
+    async def get_all(self, *, query: FactQuery, limit: int, cursor: str | None) -> Page[Fact]:
+        listing = query.listing()
         after = int_position(decode_cursor(cursor, scope=listing))
-        scope_sql, scope_params = _scope_sql(scope)
-        filter_sql, filter_params = where_sql(tree, _FILTER_COLUMNS)
+        scope_sql, scope_params = _scope_sql(query.scope)
+        filter_sql, filter_params = where_sql(query.tree(), _FILTER_COLUMNS)
         async with self.connection("get_all") as conn:
             cur = await conn.execute(
                 f"SELECT {_COLUMNS} FROM {self.t} AS t"
@@ -271,47 +229,21 @@ class PostgresFactStore(PostgresVectorStore):
         next_cursor = encode_cursor({"after": rows[-1]["seq"]}, scope=listing) if more else None
         return Page([_fact(row) for row in rows], next_cursor)
 
-    async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        threshold: float | None = None,
-        include_expired: bool = False,
-        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
-    ) -> list[Fact]:
-        scope, tree, threshold = fact_search_args(
-            query=query,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            limit=limit,
-            filters=filters,
-            threshold=threshold,
-            include_expired=include_expired,
-            search_mode=search_mode,
-        )
-        scope_sql, scope_params = _scope_sql(scope)
-        filter_sql, filter_params = where_sql(tree, _FILTER_COLUMNS)
+    async def search(self, *, request: FactSearch) -> list[Fact]:
+        scope_sql, scope_params = _scope_sql(request.query.scope)
+        filter_sql, filter_params = where_sql(request.query.tree(), _FILTER_COLUMNS)
         return await self.ranked_search(
-            search_mode,
-            query=query,
-            limit=limit,
+            request.mode,
+            query=request.text,
+            limit=request.limit,
             columns=_COLUMNS,
             where=f"{scope_sql} AND {filter_sql}",
             params=(*scope_params, *filter_params),
             decode=_fact,
-            threshold=threshold,
+            threshold=request.threshold,
         )
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
-        require_text(fact_id, field="fact_id")
         async with self.connection("history") as conn:
             cur = await conn.execute(
                 f"SELECT * FROM {self.s}.fact_events WHERE fact_id = %s ORDER BY seq",
@@ -338,45 +270,17 @@ class PostgresFactStore(PostgresVectorStore):
 
     # --- writes --------------------------------------------------------------------------------
 
-    async def add(
-        self,
-        *,
-        content: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        fact_id: str | None = None,
-        expires_at: datetime | None = None,
-    ) -> Fact:
-        item, scope = fact_add_args(
-            content=content,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            metadata=metadata,
-            fact_id=fact_id,
-            expires_at=expires_at,
+    async def add(self, *, fact: FactInput) -> Fact:
+        vectors = await self.embed([fact.content])
+        [added] = await self._add_planned(
+            "add", [fact], [fact_scope_of(fact)], vectors, single=True
         )
-        vectors = await self.embed([content])
-        [fact] = await self._add_planned("add", [item], [scope], vectors, single=True)
-        return fact
+        return added
 
-    async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        items = coerce_items(FactInput, facts, field="facts")
-        scopes = []
-        for i, item in enumerate(items):
-            require_text(item.content, field=f"facts[{i}].content")
-            optional_text(item.fact_id, field=f"facts[{i}].fact_id")
-            scopes.append(
-                fact_scope(
-                    item.user_id, item.agent_id, item.app_id, item.run_id, where=f"facts[{i}]."
-                )
-            )
-        vectors = await self.embed([item.content for item in items])
-        return await self._add_planned("add_many", items, scopes, vectors, single=False)
+    async def add_many(self, *, facts: list[FactInput]) -> list[Fact]:
+        scopes = [fact_scope_of(item) for item in facts]
+        vectors = await self.embed([item.content for item in facts])
+        return await self._add_planned("add_many", facts, scopes, vectors, single=False)
 
     async def _add_planned(
         self,
@@ -453,7 +357,7 @@ class PostgresFactStore(PostgresVectorStore):
         stored: dict[FactKey, Fact] = {}
         for row in await cur.fetchall():
             fact = _fact(row)
-            stored.setdefault(fact_key(fact.content, _scope_of(fact)), fact)
+            stored.setdefault(fact_key(fact.content, fact_scope_of(fact)), fact)
         return stored
 
     async def _write_steps(self, conn: Any, steps: Sequence[FactStep], vectors: np.ndarray) -> None:
@@ -559,14 +463,9 @@ class PostgresFactStore(PostgresVectorStore):
                 events,
             )
 
-    async def restore(
-        self,
-        *,
-        facts: Sequence[Fact | Mapping[str, Any]],
-        histories: Mapping[str, Sequence[FactEvent]] | None = None,
-    ) -> list[bool]:
-        planned = restorable_facts(facts, histories)
-        keys = [fact_key(fact.content, _scope_of(fact)) for fact, _ in planned]
+    async def restore(self, *, facts: list[tuple[Fact, list[FactEvent]]]) -> list[bool]:
+        planned = facts
+        keys = [fact_key(fact.content, fact_scope_of(fact)) for fact, _ in planned]
         ids = [fact.id for fact, _ in planned]
         vectors = await self.embed([fact.content for fact, _ in planned])
         async with self.connection("restore") as conn, conn.transaction():
@@ -628,11 +527,10 @@ class PostgresFactStore(PostgresVectorStore):
         self,
         *,
         fact_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, MetadataValue] | None = None,
-        expires_at: Any = KEEP,
+        content: str | None,
+        metadata: Mapping[str, MetadataValue],
+        expires_at: Any,
     ) -> Fact:
-        clean, expiry = fact_update_args(fact_id, content, metadata, expires_at)
         vector = (await self.embed([content]))[0] if content is not None else None
         async with self.connection("update") as conn, conn.transaction():
             if content is not None:
@@ -644,7 +542,7 @@ class PostgresFactStore(PostgresVectorStore):
                 row = await cur.fetchone()
                 if row is None:
                     raise NotFoundError("fact", fact_id)
-                await self._lock_keys(conn, [fact_key(content, _scope_of(_fact(row)))])
+                await self._lock_keys(conn, [fact_key(content, fact_scope_of(_fact(row)))])
             cur = await conn.execute(
                 f"SELECT {_COLUMNS} FROM {self.t} WHERE id = %s FOR UPDATE", (fact_id,)
             )
@@ -655,8 +553,8 @@ class PostgresFactStore(PostgresVectorStore):
             new = updated_fact(
                 old,
                 content=content,
-                metadata=merged_metadata(old.metadata, clean) or old.metadata,
-                expires_at=expiry,
+                metadata=merged_metadata(old.metadata, metadata) or old.metadata,
+                expires_at=expires_at,
                 now=_after(old.updated_at, utcnow()),
             )
             if content is not None:
@@ -683,7 +581,7 @@ class PostgresFactStore(PostgresVectorStore):
     async def _check_content_free(self, conn: Any, fact: Fact) -> None:
         """Another fact of the same scope already holding this content would be a second copy
         (the unique index refuses it): a ConflictError naming the other fact."""
-        scope = _scope_of(fact)
+        scope = fact_scope_of(fact)
         cur = await conn.execute(
             f"SELECT id FROM {self.t} WHERE content_key = %s AND id <> %s"
             " AND user_id IS NOT DISTINCT FROM %s AND agent_id IS NOT DISTINCT FROM %s"
@@ -695,32 +593,19 @@ class PostgresFactStore(PostgresVectorStore):
             raise content_taken(row["id"])
 
     async def delete(self, *, fact_id: str) -> None:
-        require_text(fact_id, field="fact_id")
         if not await self._remove("delete", "id = %s", [fact_id], order=[fact_id]):
             raise NotFoundError("fact", fact_id)
 
-    async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
-        ids = list(dict.fromkeys(id_list(fact_ids, field="fact_ids")))
-        if not ids:
-            return 0
-        return await self._remove("delete_many", "id = ANY(%s)", [ids], order=ids)
+    async def delete_many(self, *, fact_ids: list[str]) -> int:
+        return await self._remove("delete_many", "id = ANY(%s)", [fact_ids], order=fact_ids)
 
-    async def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-    ) -> int:
-        scope = fact_scope(user_id, agent_id, app_id, run_id)
+    async def delete_all(self, *, scope: FactScope) -> int:
         scope_sql, params = _scope_sql(scope)
         return await self._remove("delete_all", scope_sql, params)
 
     async def purge_expired(self, *, before: datetime) -> int:
-        cutoff = expiry_arg(before, field="before")
         # One DELETE: a replica sweeping at the same time waits on the rows and deletes none.
-        return await self._remove("purge_expired", "t.expires_at <= %s", [cutoff], reason="expired")
+        return await self._remove("purge_expired", "t.expires_at <= %s", [before], reason="expired")
 
     async def _remove(
         self,

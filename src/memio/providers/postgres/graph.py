@@ -12,23 +12,18 @@ from psycopg.types.json import Jsonb
 from pydantic import Field
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from memio.errors import InvalidRequestError, NotFoundError, ProviderError
+from memio.checked import listing_scope
+from memio.errors import NotFoundError, ProviderError
 from memio.models import GraphResult, Triple, utcnow
-from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
+from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
 from memio.providers._shared import (
     ProviderContext,
     graph_match_score,
     graph_neighbourhood,
     graph_nodes,
-    include_shared_scope,
-    listing_scope,
     merge_triple_metadata,
     new_in_batch,
-    optional_text,
-    plan_triples,
-    require_text,
-    restorable_triples,
     triple_text,
     word_terms,
 )
@@ -165,10 +160,8 @@ class PostgresGraphStore(PostgresStore):
 
     # -- writes ----------------------------------------------------------------------------
 
-    async def add(
-        self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
-    ) -> list[Triple]:
-        planned = [(triple.id, triple) for triple in plan_triples(triples, user_id)]
+    async def add(self, *, triples: list[Triple]) -> list[Triple]:
+        planned = [(triple.id, triple) for triple in triples]
         # One row per distinct triple; repeats within the batch merge their metadata in order.
         unique: dict[str, Triple] = {}
         for tid, triple in planned:
@@ -263,8 +256,8 @@ class PostgresGraphStore(PostgresStore):
                     break
         return stored
 
-    async def restore(self, *, triples: Sequence[Triple | Mapping[str, Any]]) -> list[bool]:
-        batch = restorable_triples(triples)
+    async def restore(self, *, triples: list[Triple]) -> list[bool]:
+        batch = triples
         vectors = await self._embed([triple_text(t.subject, t.predicate, t.object) for t in batch])
         model = self._embedding_model()
         ids = [str(t.id) for t in batch]
@@ -300,23 +293,14 @@ class PostgresGraphStore(PostgresStore):
         return plan
 
     async def delete(
-        self,
-        *,
-        entity: str | None = None,
-        triple_id: str | None = None,
-        user_id: str | None = None,
+        self, *, entity: str | None, triple_id: str | None, user_id: str | None
     ) -> int:
-        if (entity is None) == (triple_id is None):
-            raise InvalidRequestError("give exactly one of entity and triple_id")
-        optional_text(user_id, field="user_id")
         scope, scope_params = self._scope(user_id)
         if triple_id is not None:
-            require_text(triple_id, field="triple_id")
             sql = f"DELETE FROM {self.s}.graph_triples WHERE id = %s AND {scope}"
             params: tuple[Any, ...] = (triple_id, *scope_params)
             missing = NotFoundError("triple", triple_id)
         else:
-            require_text(entity, field="entity")
             sql = (
                 f"DELETE FROM {self.s}.graph_triples"
                 f" WHERE (subject = %s OR object = %s) AND {scope}"
@@ -330,8 +314,7 @@ class PostgresGraphStore(PostgresStore):
             raise missing
         return deleted
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
-        optional_text(user_id, field="user_id")
+    async def delete_all(self, *, user_id: str | None) -> int:
         scope, scope_params = self._scope(user_id)
         async with self.connection("delete_all") as conn:
             cur = await conn.execute(
@@ -342,16 +325,8 @@ class PostgresGraphStore(PostgresStore):
     # -- reads -----------------------------------------------------------------------------
 
     async def get(
-        self,
-        *,
-        entity: str,
-        user_id: str | None = None,
-        depth: int = 1,
-        include_shared: bool = False,
+        self, *, entity: str, user_id: str | None, shared: bool, depth: int
     ) -> GraphResult:
-        require_text(entity, field="entity")
-        shared = include_shared_scope(user_id, include_shared)
-        check_limit(depth, field="depth", maximum=MAX_DEPTH)
         scope, scope_params = self._scope(user_id, shared)
         async with self.connection("get") as conn:
             if depth == 1:
@@ -393,15 +368,8 @@ class PostgresGraphStore(PostgresStore):
         return graph_neighbourhood([_triple(row) for row in rows], entity)
 
     async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, user_id: str | None, shared: bool, limit: int, cursor: str | None
     ) -> GraphResult:
-        check_limit(limit)
-        shared = include_shared_scope(user_id, include_shared)
         listing = listing_scope("triples", user_id, shared)
         after = int_position(decode_cursor(cursor, scope=listing))
         scope, scope_params = self._scope(user_id, shared)
@@ -419,16 +387,8 @@ class PostgresGraphStore(PostgresStore):
         return GraphResult(triples=triples, nodes=graph_nodes(triples), next_cursor=next_cursor)
 
     async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        limit: int = 10,
-        include_shared: bool = False,
+        self, *, query: str, user_id: str | None, shared: bool, limit: int
     ) -> GraphResult:
-        require_text(query, field="query")
-        shared = include_shared_scope(user_id, include_shared)
-        check_limit(limit)
         rows = await self._candidates(query, user_id, shared)
         if not rows:
             return GraphResult()

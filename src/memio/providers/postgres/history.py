@@ -3,30 +3,26 @@ candidates from a tsvector (GIN index), embeddings beside the messages for seman
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from memio import ranking
+from memio.checked import HistorySearch
 from memio.errors import ConflictError, NotFoundError
 from memio.models import FoundMessage, Message, Page, utcnow
-from memio.pagination import check_limit, decode_cursor, encode_cursor, int_position
+from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.providers._shared import (
     MessageVectors,
     ProviderContext,
-    history_search_args,
-    message_batch,
     new_id,
-    optional_text,
-    require_text,
 )
 from memio.providers.postgres._base import (
     PROVIDER,
     PostgresStore,
     as_utc,
 )
-from memio.ranking import HISTORY_SEARCH_MODE, SearchMode
 
 __all__ = ["PostgresHistoryStore"]
 
@@ -143,15 +139,9 @@ class PostgresHistoryStore(PostgresStore):
     # -- writes ----------------------------------------------------------------------------
 
     async def add(
-        self,
-        *,
-        session_id: str,
-        messages: Sequence[Message | Mapping[str, Any]],
-        user_id: str | None = None,
+        self, *, session_id: str, messages: list[Message], user_id: str | None
     ) -> list[Message]:
-        require_text(session_id, field="session_id")
-        optional_text(user_id, field="user_id")
-        batch = message_batch(messages)
+        batch = messages
         now = utcnow()
         stored = [
             m.model_copy(
@@ -204,9 +194,7 @@ class PostgresHistoryStore(PostgresStore):
                 )
         return stored
 
-    async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
-        require_text(session_id, field="session_id")
-        optional_text(user_id, field="user_id")
+    async def delete(self, *, session_id: str, user_id: str | None) -> None:
         async with self.connection("delete") as conn:
             cur = await conn.execute(
                 f"DELETE FROM {self.s}.history_sessions WHERE session_id = %s"
@@ -216,8 +204,7 @@ class PostgresHistoryStore(PostgresStore):
             if await cur.fetchone() is None:
                 raise NotFoundError("session", session_id)
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
-        optional_text(user_id, field="user_id")
+    async def delete_all(self, *, user_id: str | None) -> int:
         async with self.connection("delete_all") as conn:
             if user_id is None:
                 cur = await conn.execute(f"DELETE FROM {self.s}.history_sessions")
@@ -230,16 +217,8 @@ class PostgresHistoryStore(PostgresStore):
     # -- reads -----------------------------------------------------------------------------
 
     async def get(
-        self,
-        *,
-        session_id: str,
-        limit: int = 50,
-        cursor: str | None = None,
-        user_id: str | None = None,
+        self, *, session_id: str, limit: int, cursor: str | None, user_id: str | None
     ) -> Page[Message]:
-        require_text(session_id, field="session_id")
-        optional_text(user_id, field="user_id")
-        check_limit(limit)
         scope = {"list": "messages", "session_id": session_id, "user_id": user_id}
         position = decode_cursor(cursor, scope=scope)
         after = int_position(position, "after")
@@ -257,7 +236,6 @@ class PostgresHistoryStore(PostgresStore):
         return Page([_message(row) for row in rows], next_cursor=next_cursor)
 
     async def owner(self, *, session_id: str) -> str | None:
-        require_text(session_id, field="session_id")
         async with self.connection("owner") as conn:
             cur = await conn.execute(
                 f"SELECT user_id FROM {self.s}.history_sessions WHERE session_id = %s",
@@ -268,11 +246,7 @@ class PostgresHistoryStore(PostgresStore):
             raise NotFoundError("session", session_id)
         return row["user_id"]
 
-    async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
-    ) -> Page[str]:
-        check_limit(limit)
-        optional_text(user_id, field="user_id")
+    async def get_all(self, *, user_id: str | None, limit: int, cursor: str | None) -> Page[str]:
         scope = {"list": "sessions", "user_id": user_id}
         after = int_position(decode_cursor(cursor, scope=scope), "after")
         async with self.connection("get_all") as conn:
@@ -294,17 +268,9 @@ class PostgresHistoryStore(PostgresStore):
         next_cursor = encode_cursor({"after": rows[-1]["seq"]}, scope=scope) if more else None
         return Page([row["session_id"] for row in rows], next_cursor=next_cursor)
 
-    async def search(
-        self,
-        *,
-        query: str,
-        session_id: str | None = None,
-        limit: int = 10,
-        user_id: str | None = None,
-        search_mode: SearchMode = HISTORY_SEARCH_MODE,
-    ) -> list[FoundMessage]:
-        history_search_args(query=query, session_id=session_id, limit=limit, mode=search_mode)
-        optional_text(user_id, field="user_id")
+    async def search(self, *, request: HistorySearch) -> list[FoundMessage]:
+        query, session_id, user_id = request.text, request.session_id, request.user_id
+        search_mode = request.mode
         self.vectors.check(search_mode)
         if session_id is not None:
             where, params = "m.session_id = %s", (session_id,)
@@ -366,7 +332,7 @@ class PostgresHistoryStore(PostgresStore):
             return [_found(rows[i]).model_copy(update={"score": score}) for i, score in best]
 
         return await ranking.search(
-            search_mode, query=query, limit=limit, semantic=semantic, keyword=keyword
+            search_mode, query=query, limit=request.limit, semantic=semantic, keyword=keyword
         )
 
     async def count(self) -> int:

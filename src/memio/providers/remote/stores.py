@@ -7,7 +7,7 @@ remote store refuses exactly what the server's own store refuses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -15,7 +15,15 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from memio.errors import InvalidRequestError, NotSupportedError, ProviderError
+from memio.checked import (
+    DocumentQuery,
+    DocumentSearch,
+    FactQuery,
+    FactScope,
+    FactSearch,
+    HistorySearch,
+)
+from memio.errors import NotSupportedError, ProviderError
 from memio.models import (
     KEEP,
     Document,
@@ -29,21 +37,10 @@ from memio.models import (
     Page,
     Triple,
 )
-from memio.providers._shared import (
-    ProviderContext,
-    check_bool,
-    coerce_items,
-    expiry_arg,
-    id_list,
-    include_shared_scope,
-    parse_config,
-    require_text,
-    restorable_documents,
-    restorable_facts,
-    restorable_triples,
-)
+from memio.providers._shared import ProviderContext, parse_config
+from memio.providers.base import Provider
 from memio.providers.remote._http import PROVIDER, REPRESENTATION, RemoteConnection, check_wire
-from memio.ranking import SearchMode
+from memio.validating.arguments import require_text
 
 __all__ = ["RemoteDocumentStore", "RemoteFactStore", "RemoteGraphStore", "RemoteHistoryStore"]
 
@@ -78,7 +75,7 @@ def _body(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-class _RemoteStore:
+class _RemoteStore(Provider):
     """What the four have in common: the connection, count, ping and close."""
 
     provider = PROVIDER
@@ -158,121 +155,43 @@ def _page(answer: httpx.Response, items: list[Any]) -> Page[Any]:
 class RemoteFactStore(_RemoteStore):
     kind = "facts"
 
-    async def count(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        include_expired: bool = False,
-    ) -> int:
-        body = _body(
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            filters=filters,
-            include_expired=check_bool(include_expired, field="include_expired") or None,
-        )
+    async def count(self, *, query: FactQuery) -> int:
+        body = _query_body(query)
         return int(
             (await self._json("POST", "/v1/facts/count", operation="count", body=body))["count"]
         )
 
-    async def add(
-        self,
-        *,
-        content: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        fact_id: str | None = None,
-        expires_at: datetime | None = None,
-    ) -> Fact:
-        body = _body(
-            content=content,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            metadata=metadata,
-            fact_id=fact_id,
-            expires_at=None if expires_at is None else expiry_arg(expires_at).isoformat(),
-        )
+    async def add(self, *, fact: FactInput) -> Fact:
+        body = fact.model_dump(mode="json", exclude_none=True)
         answer = await self._http.call("POST", "/v1/facts", operation="add", body=body)
         return _with_events(answer, [Fact.model_validate(answer.json())])[0]
 
-    async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
-        items = coerce_items(FactInput, facts, field="facts")
-        body = {"facts": [item.model_dump(mode="json", exclude_none=True) for item in items]}
+    async def add_many(self, *, facts: list[FactInput]) -> list[Fact]:
+        body = {"facts": [item.model_dump(mode="json", exclude_none=True) for item in facts]}
         answer = await self._http.call("POST", "/v1/facts/batch", operation="add_many", body=body)
         return _with_events(answer, _FACTS.validate_python(answer.json()))
 
-    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
+    async def get(self, *, fact_id: str, include_expired: bool) -> Fact:
         data = await self._json(
             "GET",
             _path("/v1/facts", fact_id=fact_id),
             operation="get",
             item=("fact", fact_id),
-            params=_body(
-                include_expired=check_bool(include_expired, field="include_expired") or None
-            ),
+            params=_body(include_expired=include_expired or None),
         )
         return Fact.model_validate(data)
 
-    async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_expired: bool = False,
-    ) -> Page[Fact]:
-        params = _body(
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            filters=filters,
-            limit=limit,
-            cursor=cursor,
-            include_expired=check_bool(include_expired, field="include_expired") or None,
-        )
+    async def get_all(self, *, query: FactQuery, limit: int, cursor: str | None) -> Page[Fact]:
+        params = _query_body(query) | _body(limit=limit, cursor=cursor)
         answer = await self._http.call("GET", "/v1/facts", operation="get_all", params=params)
         return _page(answer, _FACTS.validate_python(answer.json()))
 
-    async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        threshold: float | None = None,
-        search_mode: SearchMode = "hybrid",
-        include_expired: bool = False,
-    ) -> list[Fact]:
-        body = _body(
-            query=query,
-            user_id=user_id,
-            agent_id=agent_id,
-            app_id=app_id,
-            run_id=run_id,
-            limit=limit,
-            filters=filters,
-            threshold=threshold,
-            search_mode=search_mode,
-            include_expired=check_bool(include_expired, field="include_expired"),
+    async def search(self, *, request: FactSearch) -> list[Fact]:
+        body = _query_body(request.query) | _body(
+            query=request.text,
+            limit=request.limit,
+            threshold=request.threshold,
+            search_mode=request.mode,
         )
         data = await self._json("POST", "/v1/facts/search", operation="search", body=body)
         return _FACTS.validate_python(data)
@@ -281,14 +200,13 @@ class RemoteFactStore(_RemoteStore):
         self,
         *,
         fact_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        expires_at: Any = KEEP,
+        content: str | None,
+        metadata: Mapping[str, Any],
+        expires_at: Any,
     ) -> Fact:
-        body = _body(content=content, metadata=metadata)
+        body = _body(content=content, metadata=metadata or None)
         if expires_at is not KEEP:  # an explicit null clears the expiry
-            expiry = expiry_arg(expires_at)
-            body["expires_at"] = None if expiry is None else expiry.isoformat()
+            body["expires_at"] = None if expires_at is None else expires_at.isoformat()
         data = await self._json(
             "PUT",
             _path("/v1/facts", fact_id=fact_id),
@@ -299,7 +217,7 @@ class RemoteFactStore(_RemoteStore):
         return Fact.model_validate(data)
 
     async def purge_expired(self, *, before: datetime) -> int:
-        body = {"before": expiry_arg(before, field="before").isoformat()}  # type: ignore[union-attr]
+        body = {"before": before.isoformat()}
         data = await self._json("POST", "/v1/facts/purge", operation="purge_expired", body=body)
         return int(data["deleted"])
 
@@ -311,25 +229,14 @@ class RemoteFactStore(_RemoteStore):
             item=("fact", fact_id),
         )
 
-    async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
-        ids = id_list(fact_ids, field="fact_ids")
-        if not ids:
-            return 0
+    async def delete_many(self, *, fact_ids: list[str]) -> int:
         data = await self._json(
-            "DELETE", "/v1/facts/batch", operation="delete_many", body={"ids": ids}
+            "DELETE", "/v1/facts/batch", operation="delete_many", body={"ids": fact_ids}
         )
         return int(data["deleted"])
 
-    async def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-    ) -> int:
-        params = _body(user_id=user_id, agent_id=agent_id, app_id=app_id, run_id=run_id)
-        return await self._deleted("/v1/facts", operation="delete_all", params=params)
+    async def delete_all(self, *, scope: FactScope) -> int:
+        return await self._deleted("/v1/facts", operation="delete_all", params=_body(**scope))
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         data = await self._json(
@@ -340,21 +247,22 @@ class RemoteFactStore(_RemoteStore):
         )
         return _EVENTS.validate_python(data)
 
-    async def restore(
-        self,
-        *,
-        facts: Sequence[Fact | Mapping[str, Any]],
-        histories: Mapping[str, Sequence[FactEvent]] | None = None,
-    ) -> list[bool]:
-        checked = restorable_facts(facts, histories)
+    async def restore(self, *, facts: list[tuple[Fact, list[FactEvent]]]) -> list[bool]:
         body = {
-            "facts": [fact.model_dump(mode="json", exclude={"score"}) for fact, _ in checked],
+            "facts": [fact.model_dump(mode="json", exclude={"score"}) for fact, _ in facts],
             "histories": {
                 fact.id: [event.model_dump(mode="json") for event in events]
-                for fact, events in checked
+                for fact, events in facts
             },
         }
         return await self._restore("/v1/facts/restore", body)
+
+
+def _query_body(query: FactQuery) -> dict[str, Any]:
+    """The scope, filters and expiry flag of a facts read, as /v1 takes them."""
+    return _body(
+        **query.scope, filters=query.filters, include_expired=query.include_expired or None
+    )
 
 
 def _with_events(answer: httpx.Response, facts: list[Fact]) -> list[Fact]:
@@ -380,16 +288,12 @@ class RemoteHistoryStore(_RemoteStore):
         )
 
     async def add(
-        self,
-        *,
-        session_id: str,
-        messages: Sequence[Message | Mapping[str, Any]],
-        user_id: str | None = None,
+        self, *, session_id: str, messages: list[Message], user_id: str | None
     ) -> list[Message]:
-        items = coerce_items(Message, messages, field="messages")
         body = _body(
             messages=[
-                item.model_dump(mode="json", exclude_none=True, exclude={"score"}) for item in items
+                item.model_dump(mode="json", exclude_none=True, exclude={"score"})
+                for item in messages
             ],
             user_id=user_id,
         )
@@ -399,12 +303,7 @@ class RemoteHistoryStore(_RemoteStore):
         return _MESSAGES.validate_python(data)
 
     async def get(
-        self,
-        *,
-        session_id: str,
-        limit: int = 50,
-        cursor: str | None = None,
-        user_id: str | None = None,
+        self, *, session_id: str, limit: int, cursor: str | None, user_id: str | None
     ) -> Page[Message]:
         answer = await self._http.call(
             "GET",
@@ -415,9 +314,7 @@ class RemoteHistoryStore(_RemoteStore):
         )
         return _page(answer, _MESSAGES.validate_python(answer.json()))
 
-    async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
-    ) -> Page[str]:
+    async def get_all(self, *, user_id: str | None, limit: int, cursor: str | None) -> Page[str]:
         answer = await self._http.call(
             "GET",
             "/v1/history/sessions",
@@ -432,29 +329,21 @@ class RemoteHistoryStore(_RemoteStore):
         )
         return data["user_id"]
 
-    async def search(
-        self,
-        *,
-        query: str,
-        session_id: str | None = None,
-        limit: int = 10,
-        user_id: str | None = None,
-        search_mode: SearchMode = "keyword",
-    ) -> list[FoundMessage]:
+    async def search(self, *, request: HistorySearch) -> list[FoundMessage]:
         body = _body(
-            query=query,
-            session_id=session_id,
-            limit=limit,
-            user_id=user_id,
-            search_mode=search_mode,
+            query=request.text,
+            session_id=request.session_id,
+            limit=request.limit,
+            user_id=request.user_id,
+            search_mode=request.mode,
         )
-        item = None if session_id is None else ("session", session_id)
+        item = None if request.session_id is None else ("session", request.session_id)
         data = await self._json(
             "POST", "/v1/history/search", operation="search", item=item, body=body
         )
         return _FOUND.validate_python(data)
 
-    async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
+    async def delete(self, *, session_id: str, user_id: str | None) -> None:
         await self._http.call(
             "DELETE",
             self._session(session_id),
@@ -463,7 +352,7 @@ class RemoteHistoryStore(_RemoteStore):
             params=_body(user_id=user_id),
         )
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
+    async def delete_all(self, *, user_id: str | None) -> int:
         return await self._deleted(
             "/v1/history/sessions", operation="delete_all", params=_body(user_id=user_id)
         )
@@ -472,87 +361,46 @@ class RemoteHistoryStore(_RemoteStore):
 class RemoteDocumentStore(_RemoteStore):
     kind = "documents"
 
-    async def add(
-        self,
-        *,
-        content: str,
-        doc_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-    ) -> Document:
-        body = _body(content=content, doc_id=doc_id, metadata=metadata, user_id=user_id)
+    async def add(self, *, document: DocumentInput) -> Document:
+        body = document.model_dump(mode="json", exclude_none=True)
         data = await self._json("POST", "/v1/documents", operation="add", body=body)
         return Document.model_validate(data)
 
     async def _batch(
-        self, method: str, documents: Sequence[DocumentInput | Mapping[str, Any]], operation: str
+        self, method: str, documents: list[DocumentInput], operation: str
     ) -> list[Document]:
-        items = coerce_items(DocumentInput, documents, field="documents")
-        body = {"documents": [item.model_dump(mode="json", exclude_none=True) for item in items]}
+        body = {
+            "documents": [item.model_dump(mode="json", exclude_none=True) for item in documents]
+        }
         data = await self._json(method, "/v1/documents/batch", operation=operation, body=body)
         return _DOCUMENTS.validate_python(data)
 
-    async def add_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
+    async def add_many(self, *, documents: list[DocumentInput]) -> list[Document]:
         return await self._batch("POST", documents, "add_many")
 
-    async def upsert_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
+    async def upsert_many(self, *, documents: list[DocumentInput]) -> list[Document]:
         return await self._batch("PUT", documents, "upsert_many")
 
-    async def get(
-        self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
-    ) -> Document:
-        include_shared_scope(user_id, include_shared)
+    async def get(self, *, doc_id: str, user_id: str | None, shared: bool) -> Document:
         data = await self._json(
             "GET",
             _path("/v1/documents", doc_id=doc_id),
             operation="get",
             item=("document", doc_id),
-            params=_body(user_id=user_id, include_shared=include_shared or None),
+            params=_body(user_id=user_id, include_shared=shared or None),
         )
         return Document.model_validate(data)
 
     async def get_all(
-        self,
-        *,
-        limit: int = 100,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, query: DocumentQuery, limit: int, cursor: str | None
     ) -> Page[Document]:
-        include_shared_scope(user_id, include_shared)
-        params = _body(
-            limit=limit,
-            filters=filters,
-            user_id=user_id,
-            cursor=cursor,
-            include_shared=include_shared or None,
-        )
+        params = _document_body(query) | _body(limit=limit, cursor=cursor)
         answer = await self._http.call("GET", "/v1/documents", operation="get_all", params=params)
         return _page(answer, _DOCUMENTS.validate_python(answer.json()))
 
-    async def search(
-        self,
-        *,
-        query: str,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        include_shared: bool = False,
-        search_mode: SearchMode = "hybrid",
-    ) -> list[Document]:
-        include_shared_scope(user_id, include_shared)
-        body = _body(
-            query=query,
-            limit=limit,
-            filters=filters,
-            user_id=user_id,
-            include_shared=include_shared,
-            search_mode=search_mode,
+    async def search(self, *, request: DocumentSearch) -> list[Document]:
+        body = _document_body(request.query) | _body(
+            query=request.text, limit=request.limit, search_mode=request.mode
         )
         data = await self._json("POST", "/v1/documents/search", operation="search", body=body)
         return _DOCUMENTS.validate_python(data)
@@ -561,9 +409,9 @@ class RemoteDocumentStore(_RemoteStore):
         self,
         *,
         doc_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
+        content: str | None,
+        metadata: Mapping[str, Any],
+        user_id: str | None,
     ) -> Document:
         data = await self._json(
             "PUT",
@@ -571,11 +419,11 @@ class RemoteDocumentStore(_RemoteStore):
             operation="update",
             item=("document", doc_id),
             params=_body(user_id=user_id),
-            body=_body(content=content, metadata=metadata),
+            body=_body(content=content, metadata=metadata or None),
         )
         return Document.model_validate(data)
 
-    async def delete(self, *, doc_id: str, user_id: str | None = None) -> None:
+    async def delete(self, *, doc_id: str, user_id: str | None) -> None:
         await self._http.call(
             "DELETE",
             _path("/v1/documents", doc_id=doc_id),
@@ -584,106 +432,86 @@ class RemoteDocumentStore(_RemoteStore):
             params=_body(user_id=user_id),
         )
 
-    async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int:
-        ids = id_list(doc_ids, field="doc_ids")
-        if not ids:
-            return 0
+    async def delete_many(self, *, doc_ids: list[str], user_id: str | None) -> int:
         data = await self._json(
             "DELETE",
             "/v1/documents/batch",
             operation="delete_many",
             params=_body(user_id=user_id),
-            body={"ids": ids},
+            body={"ids": doc_ids},
         )
         return int(data["deleted"])
 
-    async def restore(self, *, documents: Sequence[Document | Mapping[str, Any]]) -> list[bool]:
+    async def restore(self, *, documents: list[Document]) -> list[bool]:
         body = {
             "documents": [
-                document.model_dump(mode="json", exclude={"score"})
-                for document in restorable_documents(documents)
+                document.model_dump(mode="json", exclude={"score"}) for document in documents
             ]
         }
         return await self._restore("/v1/documents/restore", body)
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
+    async def delete_all(self, *, user_id: str | None) -> int:
         return await self._deleted(
             "/v1/documents", operation="delete_all", params=_body(user_id=user_id)
         )
 
 
+def _document_body(query: DocumentQuery) -> dict[str, Any]:
+    """The owner, shared flag and filters of a documents read, as /v1 takes them."""
+    return _body(user_id=query.user_id, include_shared=query.shared or None, filters=query.filters)
+
+
 class RemoteGraphStore(_RemoteStore):
     kind = "graph"
 
-    async def add(
-        self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
-    ) -> list[Triple]:
-        items = coerce_items(Triple, triples, field="triples")
-        for i, item in enumerate(items):
+    async def add(self, *, triples: list[Triple]) -> list[Triple]:
+        """One request per owner (/v1 takes the owner per call), answers in the given order."""
+        for i, item in enumerate(triples):
             check_wire(item.model_dump(exclude_none=True), field=f"triples[{i}]")
+        by_owner: dict[str | None, list[int]] = {}
+        for i, item in enumerate(triples):
+            by_owner.setdefault(item.user_id, []).append(i)
+        stored: list[Triple | None] = [None] * len(triples)
         parts = {"subject", "predicate", "object", "metadata"}
-        body = _body(
-            triples=[item.model_dump(mode="json", include=parts) for item in items],
-            user_id=user_id,
-        )
-        data = await self._represented("POST", "/v1/graph/triples", operation="add", body=body)
-        return _TRIPLES.validate_python(data)
+        for owner, indices in by_owner.items():
+            body = _body(
+                triples=[triples[i].model_dump(mode="json", include=parts) for i in indices],
+                user_id=owner,
+            )
+            data = await self._represented("POST", "/v1/graph/triples", operation="add", body=body)
+            for i, triple in zip(indices, _TRIPLES.validate_python(data), strict=True):
+                stored[i] = triple
+        return [triple for triple in stored if triple is not None]
 
     async def get(
-        self,
-        *,
-        entity: str,
-        user_id: str | None = None,
-        depth: int = 1,
-        include_shared: bool = False,
+        self, *, entity: str, user_id: str | None, shared: bool, depth: int
     ) -> GraphResult:
-        include_shared_scope(user_id, include_shared)
         data = await self._json(
             "GET",
             _path("/v1/graph/entities", entity=entity),
             operation="get",
             item=("entity", entity),
-            params=_body(user_id=user_id, depth=depth, include_shared=include_shared or None),
+            params=_body(user_id=user_id, depth=depth, include_shared=shared or None),
         )
         return GraphResult.model_validate(data)
 
     async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, user_id: str | None, shared: bool, limit: int, cursor: str | None
     ) -> GraphResult:
-        include_shared_scope(user_id, include_shared)
-        params = _body(
-            user_id=user_id, limit=limit, cursor=cursor, include_shared=include_shared or None
-        )
+        params = _body(user_id=user_id, limit=limit, cursor=cursor, include_shared=shared or None)
         data = await self._json("GET", "/v1/graph/triples", operation="get_all", params=params)
         return GraphResult.model_validate(data)
 
     async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        limit: int = 10,
-        include_shared: bool = False,
+        self, *, query: str, user_id: str | None, shared: bool, limit: int
     ) -> GraphResult:
-        include_shared_scope(user_id, include_shared)
-        body = _body(query=query, user_id=user_id, limit=limit, include_shared=include_shared)
+        body = _body(query=query, user_id=user_id, limit=limit, include_shared=shared or None)
         data = await self._json("POST", "/v1/graph/search", operation="search", body=body)
         return GraphResult.model_validate(data)
 
     async def delete(
-        self,
-        *,
-        entity: str | None = None,
-        triple_id: str | None = None,
-        user_id: str | None = None,
+        self, *, entity: str | None, triple_id: str | None, user_id: str | None
     ) -> int:
-        if (entity is None) == (triple_id is None):
-            raise InvalidRequestError("give exactly one of entity and triple_id", field="entity")
         if entity is not None:
             path, item = _path("/v1/graph/entities", entity=entity), ("entity", entity)
         else:
@@ -695,13 +523,11 @@ class RemoteGraphStore(_RemoteStore):
             path, operation="delete", item=item, params=_body(user_id=user_id)
         )
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
+    async def delete_all(self, *, user_id: str | None) -> int:
         return await self._deleted(
             "/v1/graph", operation="delete_all", params=_body(user_id=user_id)
         )
 
-    async def restore(self, *, triples: Sequence[Triple | Mapping[str, Any]]) -> list[bool]:
-        body = {
-            "triples": [triple.model_dump(mode="json") for triple in restorable_triples(triples)]
-        }
+    async def restore(self, *, triples: list[Triple]) -> list[bool]:
+        body = {"triples": [triple.model_dump(mode="json") for triple in triples]}
         return await self._restore("/v1/graph/restore", body)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import Depends, Query, Request, Response, status
 
 from memio.models import Document, DocumentInput
-from memio.providers._shared import coerce_items
 from memio.server.deps import (
     PAGED,
     RESTORED,
@@ -28,6 +27,7 @@ from memio.server.schemas import (
     IdList,
     Restored,
 )
+from memio.validating.arguments import coerce_items
 
 router = make_router(prefix="/v1/documents", tags=["documents"])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import Depends, Query, Request, Response, status
 
 from memio.models import FACT_SCOPE, KEEP, Fact, FactEvent, FactInput
-from memio.providers._shared import coerce_items
 from memio.server.auth import require_admin
 from memio.server.deps import (
     PAGED,
@@ -33,6 +32,7 @@ from memio.server.schemas import (
     IdList,
     Restored,
 )
+from memio.validating.arguments import coerce_items
 
 router = make_router(prefix="/v1/facts", tags=["facts"])
 
