@@ -31,6 +31,7 @@ __all__ = [
     "Document",
     "DocumentInput",
     "Fact",
+    "FactEntity",
     "FactEvent",
     "FactEventType",
     "FactInput",
@@ -337,6 +338,17 @@ class Fact(_Record):
         return type(self) is type(other) and mine == theirs
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
+
+
+class FactEntity(BaseModel):
+    """One scope id that live facts carry (a user, agent, app or run): how many facts, when the
+    first was created and when one last changed. What mem0's entity listings show."""
+
+    field: Literal["user_id", "agent_id", "app_id", "run_id"]
+    value: str
+    facts: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class FactInput(_Record):

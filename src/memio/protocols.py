@@ -35,6 +35,7 @@ from memio.models import (
     Document,
     DocumentInput,
     Fact,
+    FactEntity,
     FactEvent,
     FactInput,
     FoundMessage,
@@ -211,6 +212,20 @@ class FactStore(Store, Protocol):
         fact held, without any); expired ones awaiting the sweep only with `include_expired`."""
         ...
 
+    async def entities(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        include_expired: bool = False,
+    ) -> list[FactEntity]:
+        """Every scope id the facts of this scope carry, each with its facts counted, in order of
+        its first fact (the oldest first; one fact's ids in FACT_SCOPE order). Computed by the
+        store, not by reading every fact into the caller."""
+        ...
+
     async def purge_expired(self, *, before: datetime) -> int:
         """Delete every fact whose expiry is at or before `before`, each recording a DELETE
         with reason "expired"; safe to run from several processes at once. Returns how many
@@ -225,11 +240,12 @@ class FactStore(Store, Protocol):
     ) -> list[bool]:
         """Write facts as another store held them, for `memio import` and `memio migrate`: ids,
         scopes, metadata and timestamps as given, and `histories[fact.id]` (events oldest first)
-        as each one's history, event ids and times kept (`validating.restore.restorable_facts`). The content
-        is embedded by this store. Per fact: True when written, False when this store already
-        held its id (left untouched). All or nothing: a fact whose content another fact of the
-        same scope holds is a ConflictError naming ``facts[i].content`` and that fact, before
-        anything is written. No dedup merge and no new event is made. At most 1000 facts."""
+        as each one's history, event ids and times kept (`validating.restore.restorable_facts`).
+        The content is embedded by this store. Per fact: True when written, False when this
+        store already held its id (left untouched). All or nothing: a fact whose content another
+        fact of the same scope holds is a ConflictError naming ``facts[i].content`` and that
+        fact, before anything is written. No dedup merge and no new event is made. At most 1000
+        facts."""
         ...
 
 

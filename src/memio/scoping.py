@@ -32,6 +32,7 @@ from memio.models import (
     Document,
     DocumentInput,
     Fact,
+    FactEntity,
     FactEvent,
     FactInput,
     FoundMessage,
@@ -278,6 +279,19 @@ class ScopedFacts(_Confined):
                 run_id=run_id, filters=filters, include_expired=include_expired, **scope
             )
         )
+
+    async def entities(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        include_expired: bool = False,
+    ) -> list[FactEntity]:
+        """Within the scope, as `get_all` lists."""
+        scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
+        return await self._inner.entities(run_id=run_id, include_expired=include_expired, **scope)
 
     async def search(
         self,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from memio.errors import ConflictError, InvalidRequestError, NotFoundError, NotSupportedError
-from memio.models import MAX_METADATA_KEYS, Fact, FactEvent, FactEventType, FactInput
+from memio.models import MAX_METADATA_KEYS, Fact, FactEvent, FactEventType, FactInput, utcnow
 from memio.protocols import FactStore
 from tests.conformance.filter_cases import ITEMS, filter_table_failures, malformed_failures
 from tests.conformance.helpers import (
@@ -833,6 +833,44 @@ async def test_restore_keeps_id_timestamps_and_history(fact_store, backend):
     with pytest.raises(InvalidRequestError, match="facts"):
         await fact_store.restore(facts=[])
     assert await fact_store.count() == 3
+
+
+async def test_entities_count_the_scope_ids_of_live_facts(fact_store):
+    first = await fact_store.add(content="likes tea", user_id="alice", agent_id="bot")
+    await fact_store.add(content="likes jazz", user_id="alice")
+    chess = await fact_store.add(content="plays chess", user_id="bob", run_id="r1")
+    hour = timedelta(hours=1)
+    await fact_store.add(content="was on holiday", user_id="carol", expires_at=utcnow() - hour)
+    changed = await fact_store.update(fact_id=first.id, metadata={"seen": True})
+    found = await fact_store.entities()
+    assert [(e.field, e.value, e.facts) for e in found] == [
+        ("user_id", "alice", 2),
+        ("agent_id", "bot", 1),
+        ("user_id", "bob", 1),
+        ("run_id", "r1", 1),
+    ]
+    alice = found[0]
+    assert alice.created_at == first.created_at
+    assert alice.updated_at >= changed.updated_at
+    assert found[3].created_at == chess.created_at
+    for entity in found:
+        assert_utc(entity.created_at)
+        assert_utc(entity.updated_at)
+    scoped = await fact_store.entities(user_id="alice")
+    assert [(e.field, e.value, e.facts) for e in scoped] == [
+        ("user_id", "alice", 2),
+        ("agent_id", "bot", 1),
+    ]
+    assert [(e.field, e.value) for e in await fact_store.entities(agent_id="bot")] == [
+        ("user_id", "alice"),
+        ("agent_id", "bot"),
+    ]
+    assert await fact_store.entities(user_id="nobody") == []
+    everything = await fact_store.entities(include_expired=True)
+    assert ("user_id", "carol", 1) in [(e.field, e.value, e.facts) for e in everything]
+    with pytest.raises(InvalidRequestError) as caught:
+        await fact_store.entities(run_id="")
+    assert caught.value.field == "run_id"
 
 
 async def test_count_is_what_the_listing_holds(fact_store):

@@ -141,3 +141,16 @@ async def test_expired_facts_stay_confined_and_only_operators_purge(alice, bob, 
     with pytest.raises(ForbiddenError):
         await alice.purge_expired(before=utcnow())
     assert len(await fact_store.get_all(user_id="bob", include_expired=True)) == 1
+
+
+async def test_entities_are_the_scopes_own(alice, bob):
+    await alice.add(content="likes tea", agent_id="coach")
+    await bob.add(content="plays chess")
+    assert [(e.field, e.value, e.facts) for e in await alice.entities()] == [
+        ("user_id", "alice", 1),
+        ("agent_id", "coach", 1),
+    ]
+    assert [(e.field, e.value) for e in await bob.entities()] == [("user_id", "bob")]
+    with pytest.raises(ForbiddenError) as exc:
+        await alice.entities(user_id="bob")
+    assert exc.value.field == "user_id"

@@ -102,6 +102,7 @@ ADDITIONS = [
     ("POST", "/v1/history/search", 200),  # search across sessions (branch search)
     ("POST", "/v1/facts/purge", 200),  # the expiry sweep on demand (admin key)
     ("POST", "/v1/facts/count", 200),  # what a listing holds over all its pages
+    ("POST", "/v1/facts/entities", 200),  # the scope ids facts carry, counted (mem0 users)
 ]
 
 # The four store routers (other dialects, e.g. mem0's /v1/memories, live beside them).

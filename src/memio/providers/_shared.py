@@ -9,7 +9,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,12 +34,14 @@ from memio.models import (
     Document,
     DocumentInput,
     Fact,
+    FactEntity,
     FactInput,
     GraphResult,
     MetadataValue,
     Triple,
     check_metadata_size,
     cosine_score,
+    utcnow,
 )
 
 try:  # POSIX; an embedded store refuses to open without it rather than run unguarded
@@ -65,6 +67,8 @@ __all__ = [
     "check_embedder_on_open",
     "check_owner_kept",
     "content_key",
+    "entity_order",
+    "fact_entities",
     "fact_key",
     "graph_match_score",
     "graph_neighbourhood",
@@ -106,6 +110,34 @@ class ProviderContext:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def fact_entities(facts: Iterable[Fact]) -> list[FactEntity]:
+    """The scope ids `facts` carry, each counted with its first creation and last change, in
+    the order every provider gives them (`FactStore.entities`): oldest first, then by field
+    (FACT_SCOPE order) and id."""
+    found: dict[tuple[str, str], FactEntity] = {}
+    for fact in facts:
+        created = fact.created_at or utcnow()
+        updated = fact.updated_at or created
+        for name in FACT_SCOPE:
+            value = getattr(fact, name)
+            if value is None:
+                continue
+            seen = found.get((name, value))
+            if seen is None:
+                found[(name, value)] = FactEntity(
+                    field=name, value=value, facts=1, created_at=created, updated_at=updated
+                )
+                continue
+            seen.facts += 1
+            seen.created_at = min(seen.created_at, created)
+            seen.updated_at = max(seen.updated_at, updated)
+    return sorted(found.values(), key=entity_order)
+
+
+def entity_order(entity: FactEntity) -> tuple[datetime, int, str]:
+    return entity.created_at, FACT_SCOPE.index(entity.field), entity.value
 
 
 def content_key(content: str) -> str:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         Document,
         DocumentInput,
         Fact,
+        FactEntity,
         FactEvent,
         FactInput,
         FoundMessage,
@@ -82,6 +83,7 @@ class FactProvider(Protocol):
     async def get_all(self, *, query: FactQuery, limit: int, cursor: str | None) -> Page[Fact]: ...
     async def search(self, *, request: FactSearch) -> list[Fact]: ...
     async def count(self, *, query: FactQuery) -> int: ...
+    async def entities(self, *, query: FactQuery) -> list[FactEntity]: ...  # no filters
 
     async def update(
         self,
@@ -155,8 +157,8 @@ class DocumentProvider(Protocol):
 
 class GraphProvider(Protocol):
     """Triples as `memio.protocols.GraphStore` describes them, from checked values: added
-    triples carry their owner and stable id (`validating.graph_items.plan_triples`); a delete names exactly
-    one of entity and triple_id."""
+    triples carry their owner and stable id (`validating.graph_items.plan_triples`); a delete
+    names exactly one of entity and triple_id."""
 
     async def add(self, *, triples: list[Triple]) -> list[Triple]: ...
 

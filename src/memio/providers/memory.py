@@ -44,6 +44,7 @@ from memio.models import (
     Document,
     DocumentInput,
     Fact,
+    FactEntity,
     FactEvent,
     FactEventType,
     FactInput,
@@ -65,6 +66,7 @@ from memio.providers._shared import (
     ProviderContext,
     check_owner_kept,
     content_taken,
+    fact_entities,
     fact_key,
     graph_match_score,
     graph_neighbourhood,
@@ -269,6 +271,9 @@ class MemoryFactStore(_MemoryStore):
 
     async def count(self, *, query: FactQuery) -> int:
         return len(self._select(query.scope, query.tree()))
+
+    async def entities(self, *, query: FactQuery) -> list[FactEntity]:
+        return fact_entities(entry.item for entry in self._select(query.scope, query.tree()))
 
     # writes
 

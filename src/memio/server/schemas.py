@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from memio.models import Document, Fact, FactEvent, Triple
+from memio.models import Document, Fact, FactEntity, FactEvent, Triple
 from memio.pagination import MAX_LIMIT
 from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
 from memio.server.expiry import MAX_TTL_SECONDS, ONE_EXPIRY
@@ -140,6 +140,22 @@ class FactCountQuery(BaseModel):
 
 class FactCount(BaseModel):
     count: int = Field(description="Facts `GET /v1/facts` lists with these arguments, all pages")
+
+
+class FactEntitiesQuery(BaseModel):
+    model_config = _REQUEST
+
+    user_id: Id = None
+    agent_id: Id = None
+    app_id: Id = None
+    run_id: Id = None
+    include_expired: bool = Field(default=False, description="Also count expired facts.")
+
+
+class FactEntities(BaseModel):
+    entities: list[FactEntity] = Field(
+        description="Every scope id the facts in scope carry, counted, oldest first"
+    )
 
 
 class FactBatch(BaseModel):

@@ -13,6 +13,7 @@ from memio.models import (
     FACT_SCOPE,
     KEEP,
     Fact,
+    FactEntity,
     FactEvent,
     FactInput,
     MetadataValue,
@@ -189,6 +190,18 @@ class ValidatingFactStore(Validating):
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         return await self.adapter.history(fact_id=require_text(fact_id, field="fact_id"))
+
+    async def entities(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+        include_expired: bool = False,
+    ) -> list[FactEntity]:
+        query = _fact_query((user_id, agent_id, app_id, run_id), None, include_expired)
+        return await self.adapter.entities(query=query)
 
     async def purge_expired(self, *, before: datetime) -> int:
         cutoff = expiry_arg(before, field="before")

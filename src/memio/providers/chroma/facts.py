@@ -42,6 +42,7 @@ from memio.checked import FactQuery, FactScope, FactSearch, fact_scope_of
 from memio.errors import ConflictError, MemioError, NotFoundError
 from memio.models import (
     Fact,
+    FactEntity,
     FactEvent,
     FactEventType,
     FactInput,
@@ -57,6 +58,7 @@ from memio.providers._shared import (
     ProviderContext,
     content_key,
     content_taken,
+    fact_entities,
     fact_key,
     merged_metadata,
     new_id,
@@ -232,6 +234,13 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             return total
         expired = all_of(where, {KEY_EXPIRES: {"$lte": to_micros(utcnow())}})
         return total - len(await self._get_rows("count", where=expired, include=[]))
+
+    async def entities(self, *, query: FactQuery) -> list[FactEntity]:
+        # Chroma cannot group: one read of the scope's records, counted here.
+        facts = await self._in_scope(
+            "entities", scope_where=_scope_where(query.scope), tree=query.tree()
+        )
+        return fact_entities(facts)
 
     # --- reads ---------------------------------------------------------------------------------
 

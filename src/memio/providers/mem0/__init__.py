@@ -38,6 +38,7 @@ from memio.errors import (
 from memio.filters import FilterNode, matches
 from memio.models import (
     Fact,
+    FactEntity,
     FactEvent,
     FactInput,
     MetadataValue,
@@ -55,6 +56,7 @@ from memio.providers._shared import (
     ProviderContext,
     content_key,
     content_taken,
+    fact_entities,
     fact_key,
     merged_metadata,
     parse_config,
@@ -346,6 +348,11 @@ class Mem0FactStore(Provider):
                 return await self._backend.count()
             # mem0 cannot filter on memio's keys (expiry, filters): read the scope and look.
             return len(await self._select(scope, tree))
+
+    async def entities(self, *, query: FactQuery) -> list[FactEntity]:
+        await self._open("entities")
+        with self._errors("entities"):
+            return fact_entities(await self._select(query.scope, query.tree()))
 
     async def ping(self) -> None:
         await self._open("ping")

@@ -28,6 +28,7 @@ from memio.checked import FactQuery, FactScope, FactSearch, fact_scope_of
 from memio.errors import ConflictError, NotFoundError, ProviderError
 from memio.models import (
     Fact,
+    FactEntity,
     FactEvent,
     FactEventType,
     FactInput,
@@ -43,6 +44,7 @@ from memio.providers._shared import (
     FactStep,
     content_key,
     content_taken,
+    entity_order,
     fact_key,
     merged_metadata,
     new_id,
@@ -200,6 +202,32 @@ class PostgresFactStore(PostgresVectorStore):
             )
             row = await cur.fetchone()
         return int(row["n"]) if row else 0
+
+    async def entities(self, *, query: FactQuery) -> list[FactEntity]:
+        scope_sql, scope_params = _scope_sql(query.scope)
+        filter_sql, filter_params = where_sql(query.tree(), _FILTER_COLUMNS)
+        ids = ", ".join(f"('{name}', t.{name})" for name in FACT_SCOPE)
+        async with self.connection("entities") as conn:
+            cur = await conn.execute(
+                "SELECT e.field, e.value, count(*) AS facts, min(t.created_at) AS created_at,"
+                f" max(t.updated_at) AS updated_at FROM {self.t} AS t"
+                f" CROSS JOIN LATERAL (VALUES {ids}) AS e (field, value)"
+                f" WHERE e.value IS NOT NULL AND {scope_sql} AND {filter_sql}"
+                " GROUP BY e.field, e.value",
+                (*scope_params, *filter_params),
+            )
+            rows = await cur.fetchall()
+        found = [
+            FactEntity(
+                field=row["field"],
+                value=row["value"],
+                facts=row["facts"],
+                created_at=as_utc(row["created_at"]),
+                updated_at=as_utc(row["updated_at"]),
+            )
+            for row in rows
+        ]
+        return sorted(found, key=entity_order)
 
     # --- reads ---------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from memio.models import (
     Document,
     DocumentInput,
     Fact,
+    FactEntity,
     FactEvent,
     FactInput,
     FoundMessage,
@@ -45,6 +46,7 @@ from memio.validating.arguments import require_text
 __all__ = ["RemoteDocumentStore", "RemoteFactStore", "RemoteGraphStore", "RemoteHistoryStore"]
 
 _FACTS = TypeAdapter(list[Fact])
+_ENTITIES = TypeAdapter(list[FactEntity])
 _EVENTS = TypeAdapter(list[FactEvent])
 _MESSAGES = TypeAdapter(list[Message])
 _FOUND = TypeAdapter(list[FoundMessage])
@@ -160,6 +162,12 @@ class RemoteFactStore(_RemoteStore):
         return int(
             (await self._json("POST", "/v1/facts/count", operation="count", body=body))["count"]
         )
+
+    async def entities(self, *, query: FactQuery) -> list[FactEntity]:
+        data = await self._json(
+            "POST", "/v1/facts/entities", operation="entities", body=_query_body(query)
+        )
+        return _ENTITIES.validate_python(data["entities"])
 
     async def add(self, *, fact: FactInput) -> Fact:
         body = fact.model_dump(mode="json", exclude_none=True)

@@ -78,7 +78,6 @@ from memio.server.mem0.shapes import (
     platform_history_entry,
     platform_memory,
     project_fields,
-    summarize_entities,
 )
 from memio.server.routing import make_router
 from memio.server.rules import (
@@ -744,8 +743,8 @@ async def entities(
     SDKs' ``delete_users()`` and ``reset()`` read this one answer and delete what it lists."""
     page, size, paged = _page_numbers(request)
     owner = _key_name(request)
-    found = summarize_entities(await collect(facts, Translation()))
-    items = [platform_entity(s, owner=owner, organization=ORG_ID) for s in found]
+    found = await facts.entities()
+    items = [platform_entity(entity, owner=owner, organization=ORG_ID) for entity in found]
     if not paged:
         return _paginated(request, items, len(items), 1, max(len(items), 1))
     start = (page - 1) * size
@@ -761,10 +760,9 @@ async def entity(
     request: Request, entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
     field = entity_field(entity_type)
-    found = summarize_entities(await collect(facts, Translation(scope={field: entity_id})))
-    for summary in found:
-        if summary.type == entity_type and summary.name == entity_id:
-            return platform_entity(summary, owner=_key_name(request), organization=ORG_ID)
+    for entity in await facts.entities(**{field: entity_id}):
+        if entity.field == field and entity.value == entity_id:
+            return platform_entity(entity, owner=_key_name(request), organization=ORG_ID)
     raise NotFoundError(entity_type, entity_id)
 
 

@@ -43,7 +43,6 @@ from memio.server.mem0.core import (
     INFER_HEADER,
     admin_unless_named,
     admin_unless_pinned,
-    collect,
     entity_field,
     get_memory,
     memory_not_found,
@@ -59,7 +58,6 @@ from memio.server.mem0.shapes import (
     selfhosted_entity,
     selfhosted_history_entry,
     selfhosted_memory,
-    summarize_entities,
 )
 from memio.server.routing import make_router
 from memio.server.rules import (
@@ -360,8 +358,7 @@ async def set_configuration() -> None:
     responses=answers(answer.SelfhostedEntities),
 )
 async def entities(facts: FactsDep) -> list[dict[str, Any]]:
-    found = summarize_entities(await collect(facts, Translation()))
-    return [selfhosted_entity(summary) for summary in found]
+    return [selfhosted_entity(entity) for entity in await facts.entities()]
 
 
 @router.delete(

@@ -9,19 +9,18 @@ are ISO 8601 strings. memio has no categoriser: ``categories`` is the list store
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from memio.models import FACT_SCOPE, Fact, FactEvent, FactEventType
+from memio.models import FACT_SCOPE, Fact, FactEntity, FactEvent, FactEventType
 from memio.server.expiry import expiration_date
 
 __all__ = [
     "ENTITY_FIELDS",
     "ENTITY_TYPES",
-    "EntitySummary",
     "categories_of",
+    "entity_type",
     "iso",
     "local_memory",
     "memory_hash",
@@ -34,12 +33,12 @@ __all__ = [
     "selfhosted_entity",
     "selfhosted_history_entry",
     "selfhosted_memory",
-    "summarize_entities",
 ]
 
 ENTITY_FIELDS = FACT_SCOPE
 # entity type in paths and listings -> the scope field it names
 ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "app": "app_id", "run": "run_id"}
+_TYPE_OF_FIELD = {field: type_ for type_, field in ENTITY_TYPES.items()}
 CATEGORIES_KEY = "categories"
 
 
@@ -235,64 +234,30 @@ def selfhosted_history_entry(event: FactEvent) -> dict[str, Any]:
 # -- entities -----------------------------------------------------------------------------------
 
 
-@dataclass
-class EntitySummary:
-    """A user, agent, app or run that has memories: how many, and since/until when."""
-
-    type: str  # user | agent | app | run
-    name: str
-    total_memories: int
-    created_at: datetime | None
-    updated_at: datetime | None
+def entity_type(entity: FactEntity) -> str:
+    """The mem0 entity type (user, agent, app, run) of a scope id."""
+    return _TYPE_OF_FIELD[entity.field]
 
 
-def summarize_entities(facts: Iterable[Fact]) -> list[EntitySummary]:
-    """Every entity named by the facts' scope ids, in order of first appearance."""
-    found: dict[tuple[str, str], EntitySummary] = {}
-    for fact in facts:
-        for type_, field in ENTITY_TYPES.items():
-            name = getattr(fact, field)
-            if name is None:
-                continue
-            summary = found.get((type_, name))
-            if summary is None:
-                found[(type_, name)] = EntitySummary(
-                    type_, name, 1, fact.created_at, fact.updated_at or fact.created_at
-                )
-                continue
-            summary.total_memories += 1
-            summary.created_at = _earliest(summary.created_at, fact.created_at)
-            summary.updated_at = _latest(summary.updated_at, fact.updated_at or fact.created_at)
-    return list(found.values())
-
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-def platform_entity(summary: EntitySummary, *, owner: str, organization: str) -> dict[str, Any]:
+def platform_entity(entity: FactEntity, *, owner: str, organization: str) -> dict[str, Any]:
     return {
-        "id": summary.name,
-        "name": summary.name,
-        "type": summary.type,
-        "total_memories": summary.total_memories,
-        "created_at": iso(summary.created_at),
-        "updated_at": iso(summary.updated_at),
+        "id": entity.value,
+        "name": entity.value,
+        "type": entity_type(entity),
+        "total_memories": entity.facts,
+        "created_at": iso(entity.created_at),
+        "updated_at": iso(entity.updated_at),
         "owner": owner,
         "organization": organization,
         "metadata": {},
     }
 
 
-def selfhosted_entity(summary: EntitySummary) -> dict[str, Any]:
+def selfhosted_entity(entity: FactEntity) -> dict[str, Any]:
     return {
-        "id": summary.name,
-        "type": summary.type,
-        "total_memories": summary.total_memories,
-        "created_at": iso(summary.created_at),
-        "updated_at": iso(summary.updated_at),
+        "id": entity.value,
+        "type": entity_type(entity),
+        "total_memories": entity.facts,
+        "created_at": iso(entity.created_at),
+        "updated_at": iso(entity.updated_at),
     }

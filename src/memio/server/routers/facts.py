@@ -26,6 +26,8 @@ from memio.server.schemas import (
     FactCount,
     FactCountQuery,
     FactCreate,
+    FactEntities,
+    FactEntitiesQuery,
     FactRestore,
     FactSearch,
     FactUpdate,
@@ -137,6 +139,20 @@ async def count_facts(body: FactCountQuery, facts: FactsDep) -> FactCount:
         include_expired=body.include_expired,
     )
     return FactCount(count=count)
+
+
+@router.post("/entities", response_model=FactEntities, summary="Entities of the Facts")
+async def fact_entities(body: FactEntitiesQuery, facts: FactsDep) -> FactEntities:
+    """Every user, agent, app and run id the facts in scope carry, each with its facts counted
+    and their first creation and last change, oldest first (a bound key sees its scope's)."""
+    found = await facts.entities(
+        user_id=body.user_id,
+        agent_id=body.agent_id,
+        app_id=body.app_id,
+        run_id=body.run_id,
+        include_expired=body.include_expired,
+    )
+    return FactEntities(entities=found)
 
 
 @router.post(
