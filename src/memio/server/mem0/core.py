@@ -191,14 +191,18 @@ async def page_of(
     there are in all: the store's count and its pages up to that one, never the whole store."""
     args = translation.store_args()
     total = await facts.count(**args, include_expired=include_expired)
-    if (page - 1) * size >= total:
+    skip = (page - 1) * size
+    if skip >= total:
         return [], total
     cursor = None
-    for _ in range(page):  # the store's pages of `size` are the answer's pages
-        found = await facts.get_all(
-            **args, limit=size, cursor=cursor, include_expired=include_expired
+    while skip:  # the pages before, in the store's largest pages: a call costs per page
+        passed = await facts.get_all(
+            **args, limit=min(skip, MAX_LIMIT), cursor=cursor, include_expired=include_expired
         )
-        cursor = found.next_cursor
+        cursor, skip = passed.next_cursor, skip - len(passed)
+        if cursor is None:  # facts went away meanwhile
+            return [], total
+    found = await facts.get_all(**args, limit=size, cursor=cursor, include_expired=include_expired)
     return list(found), total
 
 
