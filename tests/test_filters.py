@@ -9,7 +9,7 @@ import pytest
 
 from memio.errors import InvalidRequestError
 from memio.filters import COMPARISON_OPS, And, Condition, Not, Or, matches, parse_filters
-from memio.providers._shared import DOCUMENT_FIELDS, FACT_FIELDS, TIMESTAMP_FIELDS
+from memio.providers.shared import DOCUMENT_FIELDS, FACT_FIELDS, TIMESTAMP_FIELDS
 from tests.conformance.filter_cases import CASES, ITEMS, MALFORMED, record, timestamp_cases
 
 UTC = timezone.utc

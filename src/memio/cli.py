@@ -28,7 +28,7 @@ from memio.client import Memio
 from memio.data_commands import DATA_COMMANDS, one_line
 from memio.errors import EmbedderMismatchError
 from memio.protocols import Embedder
-from memio.providers._shared import DataLockedError
+from memio.providers.shared import DataLockedError
 from memio.redaction import RedactingFormatter, redacted
 from memio.server.__main__ import add_config_argument, add_server_arguments, run
 

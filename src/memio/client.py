@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from memio.errors import NotSupportedError
 from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore, Store
 from memio.providers import STORE_KINDS, build_store
-from memio.providers._shared import ProviderContext
 from memio.providers.base import Provider
+from memio.providers.shared import ProviderContext
 from memio.scoping import Scope, WriteObserver, scoped_stores
 from memio.validating import validating
 

@@ -39,7 +39,7 @@ from memio.client import DEFAULT_PROVIDERS, Memio
 from memio.errors import InvalidRequestError, NotSupportedError
 from memio.protocols import Embedder
 from memio.providers import build_store
-from memio.providers._shared import ProviderContext
+from memio.providers.shared import ProviderContext
 from memio.scoping import Scope
 
 __all__ = [

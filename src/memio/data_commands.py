@@ -27,7 +27,7 @@ from memio.errors import EmbedderMismatchError, MemioError
 from memio.progress import Progress
 from memio.protocols import Embedder, Reembeddable
 from memio.providers import STORE_KINDS
-from memio.providers._shared import DataLockedError
+from memio.providers.shared import DataLockedError
 from memio.redaction import redacted
 from memio.server.__main__ import add_config_argument, load_stores
 from memio.transfer import Importer, Tally, read_items

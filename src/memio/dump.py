@@ -192,7 +192,7 @@ def embedder_header(model: str, dimensions: int) -> dict[str, Any]:
 
 def vector_text(item: DumpItem) -> str:
     """The text a store embeds for the item (a triple: its sentence, as graph stores do)."""
-    from memio.providers._shared import triple_text
+    from memio.providers.shared import triple_text
 
     if isinstance(item.model, Triple):
         return triple_text(item.model.subject, item.model.predicate, item.model.object)

@@ -20,7 +20,7 @@ import pytest
 from memio.client import Memio
 from memio.dump import Header, encode_item, read_dump
 from memio.providers import STORE_KINDS, build_store
-from memio.providers._shared import ProviderContext
+from memio.providers.shared import ProviderContext
 from memio.transfer import Importer, Tally, read_items
 from tests.conformance.backends import Backend, BackendEnv, backends_for
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from memio.providers import STORE_KINDS, build_store
-from memio.providers._shared import ProviderContext
+from memio.providers.shared import ProviderContext
 from tests.conformance.backends import Backend, BackendEnv, backends_for
 from tests.conformance.helpers import WithDefaultScope
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from memio import Memio
-from memio.server.mem0 import core
-from memio.server.mem0.filters import Translation
+from memio.server.mem0_api import core
+from memio.server.mem0_api.filters import Translation
 
 
 @pytest.mark.parametrize("size", [1, 3, 7, 10])

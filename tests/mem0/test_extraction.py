@@ -14,7 +14,7 @@ import pytest
 
 from memio.config import config_from_dict
 from memio.errors import ProviderError
-from memio.server.mem0.extraction import OPERATION, PROVIDER, ExtractionLLM, parse_facts
+from memio.server.mem0_api.extraction import OPERATION, PROVIDER, ExtractionLLM, parse_facts
 from tests.mem0.conftest import ADMIN_KEY, APP_KEY, server_config
 from tests.support.openai_fake import FakeOpenAI
 from tests.support.server_process import free_port

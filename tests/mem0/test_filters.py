@@ -1,4 +1,4 @@
-"""mem0's v2 filter language -> memio's portable filters (`memio.server.mem0.filters`).
+"""mem0's v2 filter language -> memio's portable filters (`memio.server.mem0_api.filters`).
 
 Two kinds of checks: the translation's shape (which entity ids become store scope, what the error
 names), and its meaning: every translated filter is evaluated with memio's own `parse_filters` /
@@ -16,8 +16,8 @@ import pytest
 from memio.errors import InvalidRequestError
 from memio.filters import matches, parse_filters
 from memio.models import Fact
-from memio.providers._shared import FACT_FIELDS, TIMESTAMP_FIELDS
-from memio.server.mem0.filters import Translation, merge_ids, translate
+from memio.providers.shared import FACT_FIELDS, TIMESTAMP_FIELDS
+from memio.server.mem0_api.filters import Translation, merge_ids, translate
 
 
 def _at(day: int, hour: int = 12) -> datetime:

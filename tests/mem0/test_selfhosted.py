@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from memio.config import config_from_dict
-from memio.server.mem0.selfhosted import redacted_config
+from memio.server.mem0_api.selfhosted import redacted_config
 from tests.mem0.conftest import ADMIN_KEY, APP_KEY, LIMITED_KEY, Mem0Server
 
 # Every operation of mem0's server OpenAPI document (its `paths`), and what memio does with it.

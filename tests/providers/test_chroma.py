@@ -30,11 +30,11 @@ from memio.errors import (
 from memio.filters import parse_filters
 from memio.models import DocumentInput, FactInput
 from memio.providers import build_store
-from memio.providers._shared import DOCUMENT_FIELDS, TIMESTAMP_FIELDS, ProviderContext
 from memio.providers.chroma import ChromaDocumentStore, ChromaFactStore
 from memio.providers.chroma import _base as chroma_base
 from memio.providers.chroma._where import translate
 from memio.providers.memory import MemoryDocumentStore
+from memio.providers.shared import DOCUMENT_FIELDS, TIMESTAMP_FIELDS, ProviderContext
 from memio.validating import validating
 from tests.conformance.filter_cases import CASES, ITEMS
 from tests.support.fixtures_chroma import ChromaServer

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from memio.providers import build_store
-from memio.providers._shared import DataLockedError, ProviderContext
+from memio.providers.shared import DataLockedError, ProviderContext
 from tests.conformance.backends import BackendEnv, all_backends
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ EXCLUSIVE = [backend for backend in all_backends() if backend.exclusive]
 _HOLDER = """
 import asyncio, json, sys
 from memio.providers import build_store
-from memio.providers._shared import ProviderContext
+from memio.providers.shared import ProviderContext
 
 
 class Embedder:  # opening needs the model's name and size, never an embedding

@@ -39,7 +39,7 @@ from memio.errors import (
 )
 from memio.models import FactEventType, FactInput, cosine_score
 from memio.providers import build_store
-from memio.providers._shared import ProviderContext
+from memio.providers.shared import ProviderContext
 from tests.support.ci import unavailable
 from tests.support.openai_fake import FakeOpenAI
 
@@ -237,7 +237,7 @@ def test_fresh_process_imports_mem0_lazily_offline_and_under_the_data_dir(tmp_pa
         import memio
         from memio.embeddings import default_embedder
         from memio.providers import build_store
-        from memio.providers._shared import ProviderContext
+        from memio.providers.shared import ProviderContext
 
         data = Path(sys.argv[1])
         context = ProviderContext(data_dir=data, embedder=default_embedder())

@@ -23,9 +23,9 @@ import pytest
 
 from memio.errors import InvalidRequestError, ProviderError
 from memio.providers import build_store
-from memio.providers._shared import ProviderContext
 from memio.providers.memory import MemoryGraphStore
 from memio.providers.networkx import SCHEMA_VERSION, GraphLockedError, NetworkXGraphStore
+from memio.providers.shared import ProviderContext
 from memio.validating import validating
 
 REPO = Path(__file__).resolve().parents[2]

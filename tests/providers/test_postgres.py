@@ -29,9 +29,9 @@ from memio.errors import (  # noqa: E402
     ProviderError,
 )
 from memio.providers import build_store, load_store_class  # noqa: E402
-from memio.providers._shared import ProviderContext  # noqa: E402
 from memio.providers.memory import MemoryGraphStore  # noqa: E402
 from memio.providers.postgres import PostgresGraphStore, PostgresHistoryStore  # noqa: E402
+from memio.providers.shared import ProviderContext  # noqa: E402
 from memio.validating import validating  # noqa: E402
 from tests.support.fixtures_postgres import (  # noqa: E402
     cluster_versions,

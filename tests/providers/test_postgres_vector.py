@@ -29,10 +29,10 @@ from memio.errors import (  # noqa: E402
 )
 from memio.filters import matches, parse_filters  # noqa: E402
 from memio.models import FactInput  # noqa: E402
-from memio.providers._shared import FACT_FIELDS, TIMESTAMP_FIELDS  # noqa: E402
 from memio.providers.postgres import PostgresDocumentStore, PostgresFactStore  # noqa: E402
 from memio.providers.postgres._filters import where_sql  # noqa: E402
 from memio.providers.postgres.facts import _FILTER_COLUMNS  # noqa: E402
+from memio.providers.shared import FACT_FIELDS, TIMESTAMP_FIELDS  # noqa: E402
 from memio.validating import validating  # noqa: E402
 from tests.support.fixtures_pgvector import pgvector_schema  # noqa: E402
 from tests.support.fixtures_postgres import new_schema  # noqa: E402

@@ -22,8 +22,8 @@ import pytest
 
 from memio.errors import InvalidRequestError, NotFoundError, NotSupportedError, ProviderError
 from memio.providers import build_store
-from memio.providers._shared import ProviderContext
 from memio.providers.memory import MemoryHistoryStore
+from memio.providers.shared import ProviderContext
 from memio.providers.sqlite import SCHEMA_VERSION, SQLiteHistoryStore
 from memio.validating import validating
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from memio import Memio
-from memio.providers._shared import DataLockedError
+from memio.providers.shared import DataLockedError
 from tests.support.server_process import free_port, run_server, server_env
 
 

@@ -116,7 +116,7 @@ def test_unexpected_errors_are_a_generic_500(serve, caplog, kind):
 def test_a_local_first_route_answers_errors_in_its_envelope(serve, kind, status, code, details):
     """Routes of the local-first dialect: the document's error envelope and codes, whatever failed
     (its curl and HTTP tests are in tests/mem0/test_local_first.py)."""
-    from memio.server.mem0.local import LocalFirstErrors
+    from memio.server.mem0_api.local import LocalFirstErrors
     from memio.server.routing import make_router
 
     router = failing_router(make_router(error_style=LocalFirstErrors()))
@@ -331,7 +331,7 @@ def test_every_operation_documents_the_error_body(serve):
     """memio's ErrorBody everywhere, except where a dialect's clients read another shape: mem0's
     self-hosted server answers 422 with a list `detail`; the local-first API has its own error
     envelope and answers a schema mismatch 400, never 422."""
-    from memio.server.mem0 import local, selfhosted
+    from memio.server.mem0_api import local, selfhosted
 
     document = serve({"auth": AUTH}).get("/openapi.json", headers=bearer(ADMIN_KEY)).json()
     schemas = document["components"]["schemas"]

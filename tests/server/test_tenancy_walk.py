@@ -32,7 +32,7 @@ from starlette.routing import Mount, Route
 
 from memio.server.app import DOCS_PATHS, STATIC_DOCS, create_app
 from memio.server.mcp.http import MCP_PATH
-from memio.server.mem0.selfhosted import UNSUPPORTED
+from memio.server.mem0_api.selfhosted import UNSUPPORTED
 from memio.server.routers import all_routers, ops
 from tests.support.fixtures_pgvector import postgres_stores
 from tests.support.server_process import run_server

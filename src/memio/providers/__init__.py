@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from memio.errors import InvalidRequestError, NotSupportedError
-from memio.providers._shared import ProviderContext
+from memio.providers.shared import ProviderContext
 
 __all__ = ["PROVIDERS", "STORE_KINDS", "build_store", "load_store_class", "providers_for"]
 

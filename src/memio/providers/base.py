@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         Page,
         Triple,
     )
-    from memio.providers._shared import ProviderContext
+    from memio.providers.shared import ProviderContext
 
 __all__ = ["DocumentProvider", "FactProvider", "GraphProvider", "HistoryProvider", "Provider"]
 

@@ -60,7 +60,8 @@ from memio.models import (
 )
 from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
-from memio.providers._shared import (
+from memio.providers.base import Provider
+from memio.providers.shared import (
     FactKey,
     FactStep,
     ProviderContext,
@@ -83,7 +84,6 @@ from memio.providers._shared import (
     updated_fact,
     word_terms,
 )
-from memio.providers.base import Provider
 from memio.ranking import SearchMode
 
 __all__ = ["MemoryDocumentStore", "MemoryFactStore", "MemoryGraphStore", "MemoryHistoryStore"]
@@ -284,7 +284,7 @@ class MemoryFactStore(_MemoryStore):
         )
 
     def _apply(self, steps: Sequence[FactStep], vectors: Mapping[int, np.ndarray]) -> list[Fact]:
-        """Write a planned add (`_shared.plan_fact_batch`) in order; `vectors` by item index."""
+        """Write a planned add (`shared.plan_fact_batch`) in order; `vectors` by item index."""
         out = []
         for step in steps:
             fact = step.fact
@@ -721,7 +721,7 @@ class MemoryDocumentStore(_MemoryStore):
 
 class MemoryGraphStore(_MemoryStore):
     """Triples with stable ids; search combines word match and meaning
-    (`_shared.graph_match_score`)."""
+    (`shared.graph_match_score`)."""
 
     def __init__(self, *, embedder: Embedder) -> None:
         super().__init__(embedder=embedder)

@@ -8,7 +8,7 @@ Disk: ``<data_dir>/graph.sqlite3`` (``config.path``), WAL mode with ``synchronou
 add and delete is committed (and fsynced) before the call returns, and the in-memory graph changes
 only after the commit succeeded: every acknowledged write survives a crash of the process or the
 machine, and a failed write changes nothing. Opening loads the whole graph from the file. Each
-triple's embedding (of ``"subject predicate object"``, `_shared.triple_text`) is stored next to it
+triple's embedding (of ``"subject predicate object"``, `shared.triple_text`) is stored next to it
 with the embedder's model name, so reopening does not re-embed; triples embedded by another model
 (the embedder changed) are re-embedded once at open.
 
@@ -19,9 +19,9 @@ opener fails at once with a ProviderError naming the directory and the holder's 
 released by ``aclose()`` (or by the OS when the process dies). Several processes need the postgres
 graph provider.
 
-Semantics follow the memory provider exactly: stable ids (`_shared.triple_id`), re-adding merges
+Semantics follow the memory provider exactly: stable ids (`shared.triple_id`), re-adding merges
 metadata and keeps created_at, ``get`` expands hop by hop over both edge directions within the
-user's scope, ``search`` scores every triple in scope with `_shared.graph_match_score` (word match
+user's scope, ``search`` scores every triple in scope with `shared.graph_match_score` (word match
 and meaning) and keeps scores > 0, listings page by creation rank (keyset cursors).
 
 Concurrency: one ``threading.Lock`` guards the connection and the in-memory state; every call runs
@@ -51,7 +51,8 @@ from memio.errors import NotFoundError, ProviderError
 from memio.models import GraphResult, MetadataValue, Triple, utcnow
 from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
-from memio.providers._shared import (
+from memio.providers.base import Provider
+from memio.providers.shared import (
     DataLockedError,
     OpenOnce,
     PathLock,
@@ -67,7 +68,6 @@ from memio.providers._shared import (
     triple_text,
     word_terms,
 )
-from memio.providers.base import Provider
 
 __all__ = ["GraphLockedError", "NetworkXGraphConfig", "NetworkXGraphStore"]
 

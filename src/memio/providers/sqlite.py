@@ -9,7 +9,7 @@ forward inside one write transaction (safe to race with another process doing th
 
 Concurrency: every blocking call runs in ``asyncio.to_thread`` on one connection per store, guarded
 by a ``threading.Lock``, so writes of one process are serialised without SQLite's busy-wait.
-One process per file by default: opening takes `_shared.PathLock` on ``<path>.lock`` (stores of
+One process per file by default: opening takes `shared.PathLock` on ``<path>.lock`` (stores of
 one process share it), so a second memio process on the same data directory fails at once naming
 the holder's pid, like every embedded store. SQLite itself is safe across processes, so
 ``exclusive: false`` lets several processes share the file: each write is a ``BEGIN IMMEDIATE``
@@ -52,7 +52,8 @@ from memio.errors import ConflictError, NotFoundError, ProviderError
 from memio.models import FoundMessage, Message, Page, as_utc, utcnow
 from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
-from memio.providers._shared import (
+from memio.providers.base import Provider
+from memio.providers.shared import (
     WORD_PATTERN,  # the one definition of a word (see word_terms)
     MessageVectors,
     OpenOnce,
@@ -62,7 +63,6 @@ from memio.providers._shared import (
     parse_config,
     provider_errors,
 )
-from memio.providers.base import Provider
 
 __all__ = ["SQLiteHistoryConfig", "SQLiteHistoryStore"]
 
@@ -164,7 +164,7 @@ class SQLiteHistoryConfig(BaseModel):
 
 
 def _terms_text(content: str) -> str:
-    """What FTS5 indexes for a message: its words exactly as `_shared.word_terms` splits them
+    """What FTS5 indexes for a message: its words exactly as `shared.word_terms` splits them
     (casefolded runs of letters and digits), in order with repeats kept (bm25 counts them),
     space-joined so the tokenizer finds exactly these words."""
     return " ".join(WORD_PATTERN.findall(content.casefold()))

@@ -2,7 +2,7 @@
 
 The whole configuration, stores included, is checked before uvicorn starts, so a mistake ends the
 process with exit status 2 and one line per problem instead of a traceback from inside the server.
-Embedded data another process already holds (see `_shared.PathLock`) ends it with status 1 and
+Embedded data another process already holds (see `shared.PathLock`) ends it with status 1 and
 one line naming that process.
 """
 
@@ -29,9 +29,9 @@ from memio.config import (
 )
 from memio.errors import EmbedderMismatchError
 from memio.protocols import Embedder
-from memio.providers._shared import DataLockedError
+from memio.providers.shared import DataLockedError
 from memio.redaction import RedactingFormatter, redacted
-from memio.server.mem0.extraction import ExtractionLLM
+from memio.server.mem0_api.extraction import ExtractionLLM
 
 __all__ = ["add_server_arguments", "load_stores", "main", "run"]
 

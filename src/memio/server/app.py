@@ -26,7 +26,7 @@ from memio.config import ServerConfig, build_embedder, build_memio
 from memio.errors import EmbedderMismatchError
 from memio.pagination import use_cursor_secret
 from memio.protocols import Embedder
-from memio.providers._shared import DataLockedError
+from memio.providers.shared import DataLockedError
 from memio.redaction import redacted
 from memio.server.asgi import ALWAYS_PUBLIC, RouteFinder
 from memio.server.auth import Authenticator, AuthMiddleware, FailureThrottle
@@ -36,7 +36,7 @@ from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
 from memio.server.expiry import sweeping
 from memio.server.keystore import KeyStore, build_key_store
 from memio.server.mcp.http import McpEndpoint
-from memio.server.mem0.extraction import ExtractionLLM
+from memio.server.mem0_api.extraction import ExtractionLLM
 from memio.server.metrics import Metrics, MetricsMiddleware
 from memio.server.openapi import install_openapi
 from memio.server.ratelimit import Counters, RateLimiter, RateLimitMiddleware, describe
@@ -154,7 +154,7 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
 
 
 async def claim_data(stores: Memio) -> None:
-    """Take the process lock of every embedded store (`path_lock`, see `_shared.PathLock`)
+    """Take the process lock of every embedded store (`path_lock`, see `shared.PathLock`)
     before serving: a second server on the same data directory then fails to start, saying which
     process holds it, instead of corrupting it or failing request after request. Stores whose
     data records its embedder (`check_embedder`: PostgreSQL's pgvector stores) are opened too,

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from memio.errors import ConflictError, ProviderError
 from memio.models import as_utc
-from memio.providers._shared import OpenOnce
+from memio.providers.shared import OpenOnce
 from memio.scoping import SCOPE_FIELDS, Scope
 
 __all__ = ["KeyStore", "PostgresKeyStore", "SQLiteKeyStore", "StoredKey", "build_key_store"]

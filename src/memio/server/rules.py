@@ -29,7 +29,7 @@ from memio.models import (
     MAX_METADATA_LIST_LENGTH,
     MAX_METADATA_STRING_LENGTH,
 )
-from memio.server.mem0.shapes import ENTITY_FIELDS, ENTITY_TYPES
+from memio.server.mem0_api.shapes import ENTITY_FIELDS, ENTITY_TYPES
 
 __all__ = [
     "ENTITY_FILTER",
@@ -146,7 +146,7 @@ PORTABLE_FILTERS: dict[str, Any] = {
 }
 PortableFilters = Annotated[dict[str, Any], Doc(PORTABLE_FILTERS)]
 
-# mem0's filter language (`server.mem0.filters`), documented as its simplest form: entity ids.
+# mem0's filter language (`server.mem0_api.filters`), documented as its simplest form: entity ids.
 ENTITY_FILTER: dict[str, Any] = {
     "type": "object",
     "description": "mem0's filter language (docs/mem0-compat.md), e.g. "

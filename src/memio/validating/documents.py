@@ -16,7 +16,7 @@ from memio.models import (
     validate_metadata,
 )
 from memio.pagination import check_limit
-from memio.providers._shared import (
+from memio.providers.shared import (
     DOCUMENT_FIELDS,
     TIMESTAMP_FIELDS,
 )

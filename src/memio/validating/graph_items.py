@@ -9,7 +9,7 @@ from memio.models import (
     Triple,
     validate_metadata,
 )
-from memio.providers._shared import (
+from memio.providers.shared import (
     triple_id,
 )
 from memio.validating.arguments import (

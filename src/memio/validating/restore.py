@@ -22,7 +22,7 @@ from memio.models import (
     utcnow,
     validate_metadata,
 )
-from memio.providers._shared import (
+from memio.providers.shared import (
     new_id,
 )
 from memio.validating.arguments import (

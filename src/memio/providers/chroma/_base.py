@@ -36,14 +36,14 @@ from memio.errors import (
     MemioError,
     ProviderError,
 )
-from memio.providers._shared import (
+from memio.providers.chroma._locks import WriteLocks, check_redis_installed, namespace_of
+from memio.providers.shared import (
     OpenOnce,
     PathLock,
     ProviderContext,
     parse_config,
     provider_errors,
 )
-from memio.providers.chroma._locks import WriteLocks, check_redis_installed, namespace_of
 
 # Chroma shares one System per embedded path between the clients of a process, but creating or
 # releasing it is not thread-safe: two stores opening the same path at once (facts and documents

@@ -69,7 +69,7 @@ Scope = tuple[str, tuple[Any, ...]]  # an SQL condition over the `d` alias, and 
 
 
 def owner_scope(user_id: str | None, shared: bool) -> Scope:
-    """A documents read's scope, as everywhere (`_shared.in_read_scope`)."""
+    """A documents read's scope, as everywhere (`shared.in_read_scope`)."""
     return "(? IS NULL OR d.user_id = ? OR (? AND d.user_id IS NULL))", (user_id, user_id, shared)
 
 

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 from memio.errors import ProviderError
-from memio.providers._shared import provider_errors
 from memio.providers.chroma._base import (
     BACKEND_ERRORS,
     META_DIMS,
@@ -28,6 +27,7 @@ from memio.providers.chroma._base import (
     ChromaBackend,
     close_client,
 )
+from memio.providers.shared import provider_errors
 
 __all__ = ["reembed"]
 

@@ -29,12 +29,12 @@ from memio.errors import InvalidRequestError
 from memio.filters import FilterNode, matches
 from memio.models import Page, cosine_score
 from memio.pagination import decode_cursor, encode_cursor
-from memio.providers._shared import check_embedder_on_open
 from memio.providers.base import Provider
 from memio.providers.chroma._base import PROVIDER, ChromaBackend, Handles, chunks
 from memio.providers.chroma._codec import KEY_SEQ, decode_metadata, from_micros
 from memio.providers.chroma._reembed import reembed
 from memio.providers.chroma._where import EVERYTHING, NOTHING, Fields, Pushdown, all_of, translate
+from memio.providers.shared import check_embedder_on_open
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -80,7 +80,7 @@ class ChromaStore(Provider, Generic[M]):
 
     @property
     def path_lock(self) -> Any:
-        """Embedded: the directory's process lock (`_shared.PathLock`); None for a server."""
+        """Embedded: the directory's process lock (`shared.PathLock`); None for a server."""
         return self._backend.path_lock
 
     # --- subclass hook ---------------------------------------------------------------------------

@@ -34,14 +34,6 @@ from memio.models import (
     utcnow,
 )
 from memio.providers._coalesce import WriteCoalescer, together_or_alone
-from memio.providers._shared import (
-    ProviderContext,
-    check_owner_kept,
-    in_read_scope,
-    merged_metadata,
-    new_id,
-    new_in_batch,
-)
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
 from memio.providers.chroma._codec import (
     KEY_CREATED,
@@ -60,6 +52,14 @@ from memio.providers.chroma._codec import (
 from memio.providers.chroma._keywords import KeywordIndexedStore, owner_scope
 from memio.providers.chroma._store import Row
 from memio.providers.chroma._where import Fields
+from memio.providers.shared import (
+    ProviderContext,
+    check_owner_kept,
+    in_read_scope,
+    merged_metadata,
+    new_id,
+    new_in_batch,
+)
 
 __all__ = ["ChromaDocumentStore"]
 

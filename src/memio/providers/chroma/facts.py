@@ -14,7 +14,7 @@
   history is the chain that ends at the row's `KEY_LAST_EVENT` (for a deleted fact: at its last
   DELETE), so a write cut short by a crash leaves only unreachable events, never a fact without
   its ADD or a change without its UPDATE (the crash test's "torn" writes).
-- Repeat adds (`_shared.plan_fact_batch`): a fact whose `content_key` equals a stored fact's with
+- Repeat adds (`shared.plan_fact_batch`): a fact whose `content_key` equals a stored fact's with
   exactly the same scope (all four ids equal, None included) merges the call's metadata into the
   stored fact (UPDATE) or, when that changes nothing, writes nothing (NONE).
 - Concurrency: within one process writes are serialised by a lock. Across processes (replicas
@@ -51,21 +51,6 @@ from memio.models import (
     utcnow,
 )
 from memio.providers._coalesce import WriteCoalescer, together_or_alone
-from memio.providers._shared import (
-    FACT_SCOPE,
-    FactKey,
-    FactStep,
-    ProviderContext,
-    content_key,
-    content_taken,
-    fact_entities,
-    fact_key,
-    merged_metadata,
-    new_id,
-    plan_fact_batch,
-    plan_restore,
-    updated_fact,
-)
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
 from memio.providers.chroma._codec import (
     EVENT_FACT_ID,
@@ -93,6 +78,21 @@ from memio.providers.chroma._codec import (
 from memio.providers.chroma._keywords import KeywordIndexedStore, exact_scope
 from memio.providers.chroma._store import Row
 from memio.providers.chroma._where import Fields, all_of
+from memio.providers.shared import (
+    FACT_SCOPE,
+    FactKey,
+    FactStep,
+    ProviderContext,
+    content_key,
+    content_taken,
+    fact_entities,
+    fact_key,
+    merged_metadata,
+    new_id,
+    plan_fact_batch,
+    plan_restore,
+    updated_fact,
+)
 
 __all__ = ["ChromaFactStore"]
 

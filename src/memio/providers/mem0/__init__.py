@@ -48,7 +48,11 @@ from memio.models import (
 )
 from memio.pagination import decode_cursor, encode_cursor
 from memio.protocols import Embedder
-from memio.providers._shared import (
+from memio.providers.base import Provider
+from memio.providers.mem0._backend import EPOCH, Backend, Memory, parse_time
+from memio.providers.mem0._oss import LLMSettings, OSSBackend
+from memio.providers.mem0._platform import PlatformBackend
+from memio.providers.shared import (
     FACT_SCOPE,
     FactKey,
     FactStep,
@@ -64,10 +68,6 @@ from memio.providers._shared import (
     provider_errors,
     updated_fact,
 )
-from memio.providers.base import Provider
-from memio.providers.mem0._backend import EPOCH, Backend, Memory, parse_time
-from memio.providers.mem0._oss import LLMSettings, OSSBackend
-from memio.providers.mem0._platform import PlatformBackend
 
 __all__ = ["LLMConfig", "Mem0Config", "Mem0FactStore"]
 
@@ -423,7 +423,7 @@ class Mem0FactStore(Provider):
         scopes: Sequence[Mapping[str, str | None]],
         vectors: Sequence[np.ndarray | None],
     ) -> list[Fact]:
-        """Carry out a planned add (`_shared.plan_fact_batch`) through mem0, in order. The plan's
+        """Carry out a planned add (`shared.plan_fact_batch`) through mem0, in order. The plan's
         ids of new facts become the ids mem0 (or the caller) gives them."""
         real: dict[str, Fact] = {}  # planned id of a fact added here -> as stored
         out = []

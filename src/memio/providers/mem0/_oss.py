@@ -40,7 +40,6 @@ import numpy as np
 from memio.errors import NotSupportedError
 from memio.models import FactEventType, MetadataValue, utcnow
 from memio.protocols import Embedder
-from memio.providers._shared import PathLock
 from memio.providers.mem0._backend import (
     EPOCH,
     Backend,
@@ -49,6 +48,7 @@ from memio.providers.mem0._backend import (
     clean_metadata,
     parse_time,
 )
+from memio.providers.shared import PathLock
 
 __all__ = ["LLMSettings", "OSSBackend"]
 

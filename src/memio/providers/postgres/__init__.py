@@ -4,7 +4,7 @@ Install with ``pip install 'memio[postgres]'``. psycopg is imported when this pa
 registry only does when a store is configured with ``provider: postgres``; a missing psycopg then
 becomes an "install memio[postgres]" hint, and ``import memio`` never needs it.
 
-- `_base`: config, the lazily opened pool (`_shared.OpenOnce`), migrations recorded in
+- `_base`: config, the lazily opened pool (`shared.OpenOnce`), migrations recorded in
   ``<schema>.memio_schema_version`` under ``pg_advisory_xact_lock``, error mapping, recovery.
 - `_vector`: what facts and documents share on pgvector (the extension, the embedder check,
   vector adaptation, HNSW search settings, metadata JSON); `_filters`: portable filters as SQL.
@@ -12,7 +12,7 @@ becomes an "install memio[postgres]" hint, and ``import memio`` never needs it.
 - `documents`: documents with owners, batches in one transaction.
 - `history`: sessions and ordered messages; full-text search ('simple' config, ts_rank_cd).
 - `graph`: triples with stable ids, recursive expansion, word + meaning search
-  (`_shared.graph_match_score` over float32 embeddings stored as bytea).
+  (`shared.graph_match_score` over float32 embeddings stored as bytea).
 
 See docs/providers/postgres.md.
 """

@@ -18,13 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from memio.errors import InvalidRequestError, ProviderError
 from memio.models import as_utc
 from memio.protocols import Embedder
-from memio.providers._shared import (
+from memio.providers.base import Provider
+from memio.providers.shared import (
     WORD_PATTERN,  # the one definition of a word (see word_terms)
     OpenOnce,
     parse_config,
     provider_errors,
 )
-from memio.providers.base import Provider
 
 __all__ = [
     "PROVIDER",
@@ -99,7 +99,7 @@ class PostgresConfig(BaseModel):
 
 
 def query_words(query: str) -> list[str]:
-    """The query's distinct words as `_shared.word_terms` splits them, but with their case kept
+    """The query's distinct words as `shared.word_terms` splits them, but with their case kept
     (PostgreSQL lower-cases them itself, and its lower() differs from casefold() for a few
     letters such as ß), at most MAX_QUERY_WORDS."""
     words: dict[str, str] = {}

@@ -33,9 +33,9 @@ from memio import ranking
 from memio.errors import REEMBED_HINT, EmbedderMismatchError, ProviderError
 from memio.models import MetadataValue
 from memio.protocols import Embedder
-from memio.providers._shared import ProviderContext, check_embedder_on_open
 from memio.providers.postgres._base import PROVIDER, PostgresStore
 from memio.providers.postgres._reembed import reembed
+from memio.providers.shared import ProviderContext, check_embedder_on_open
 
 __all__ = [
     "EMBEDDERS_TABLE",

@@ -18,13 +18,6 @@ from memio.checked import DocumentQuery, DocumentSearch
 from memio.errors import ConflictError, NotFoundError
 from memio.models import Document, DocumentInput, MetadataValue, Page, utcnow
 from memio.pagination import decode_cursor, encode_cursor, int_position
-from memio.providers._shared import (
-    TIMESTAMP_FIELDS,
-    check_owner_kept,
-    merged_metadata,
-    new_id,
-    new_in_batch,
-)
 from memio.providers.postgres._base import as_utc
 from memio.providers.postgres._filters import Columns, where_sql
 from memio.providers.postgres._vector import (
@@ -32,6 +25,13 @@ from memio.providers.postgres._vector import (
     PostgresVectorStore,
     metadata_jsonb,
     returned_rows,
+)
+from memio.providers.shared import (
+    TIMESTAMP_FIELDS,
+    check_owner_kept,
+    merged_metadata,
+    new_id,
+    new_in_batch,
 )
 
 __all__ = ["PostgresDocumentStore"]
@@ -66,7 +66,7 @@ _FILTER_COLUMNS = Columns(
     metadata="t.metadata",
 )
 # A read's scope: every document without a user; with one, the user's own and, when shared,
-# those without an owner (`_shared.in_read_scope`). Parameters: user_id, user_id, shared.
+# those without an owner (`shared.in_read_scope`). Parameters: user_id, user_id, shared.
 _READ_SCOPE = "(%s::text IS NULL OR t.user_id = %s OR (%s AND t.user_id IS NULL))"
 # A write's scope: the user's own documents (all of them without a user_id).
 _OWN = "(%s::text IS NULL OR t.user_id = %s)"

@@ -1,7 +1,7 @@
 """Facts in PostgreSQL with pgvector: exact-scope dedup by constraint, search by meaning, history.
 
 - `<schema>.facts`: one row per fact: the embedding (``vector(<embedder dimensions>)``, HNSW cosine
-  index), a `content_key` (`_shared.content_key`), the four scope ids, metadata as JSONB, and a
+  index), a `content_key` (`shared.content_key`), the four scope ids, metadata as JSONB, and a
   ``simple`` tsvector of the content (GIN index) for keyword search in the database.
 - "One fact per content per scope" is a unique index on (content_key, the four scope ids), so it
   holds across any number of gateway processes. Adds also take transaction-scoped advisory locks
@@ -11,7 +11,7 @@
 - `<schema>.fact_events`: every ADD / UPDATE / DELETE with the fact's scope, written in the same
   transaction as the change. Changes of one fact hold its row lock (``FOR UPDATE``, or the
   DELETE's own), so its events are appended in one linear order (`seq`), with timestamps that
-  never go backwards (`_shared.plan_fact_batch`'s rule, also for update and delete).
+  never go backwards (`shared.plan_fact_batch`'s rule, also for update and delete).
 """
 
 from __future__ import annotations
@@ -37,7 +37,15 @@ from memio.models import (
     utcnow,
 )
 from memio.pagination import decode_cursor, encode_cursor, int_position
-from memio.providers._shared import (
+from memio.providers.postgres._base import PROVIDER, as_utc
+from memio.providers.postgres._filters import Columns, where_sql
+from memio.providers.postgres._vector import (
+    EMBEDDERS_TABLE,
+    PostgresVectorStore,
+    metadata_jsonb,
+    returned_rows,
+)
+from memio.providers.shared import (
     FACT_SCOPE,
     FACT_TIMESTAMPS,
     FactKey,
@@ -51,14 +59,6 @@ from memio.providers._shared import (
     plan_fact_batch,
     plan_restore,
     updated_fact,
-)
-from memio.providers.postgres._base import PROVIDER, as_utc
-from memio.providers.postgres._filters import Columns, where_sql
-from memio.providers.postgres._vector import (
-    EMBEDDERS_TABLE,
-    PostgresVectorStore,
-    metadata_jsonb,
-    returned_rows,
 )
 
 __all__ = ["PostgresFactStore"]

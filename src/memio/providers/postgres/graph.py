@@ -17,7 +17,14 @@ from memio.errors import NotFoundError, ProviderError
 from memio.models import GraphResult, Triple, utcnow
 from memio.pagination import decode_cursor, encode_cursor, int_position
 from memio.protocols import Embedder
-from memio.providers._shared import (
+from memio.providers.postgres._base import (
+    PostgresConfig,
+    PostgresStore,
+    any_word_tsquery,
+    as_utc,
+    query_words,
+)
+from memio.providers.shared import (
     ProviderContext,
     graph_match_score,
     graph_neighbourhood,
@@ -26,13 +33,6 @@ from memio.providers._shared import (
     new_in_batch,
     triple_text,
     word_terms,
-)
-from memio.providers.postgres._base import (
-    PostgresConfig,
-    PostgresStore,
-    any_word_tsquery,
-    as_utc,
-    query_words,
 )
 
 __all__ = ["PostgresGraphStore"]
@@ -105,7 +105,7 @@ class PostgresGraphStore(PostgresStore):
     (no pgvector needed) plus the embedder it came from. Search takes as candidates every triple of
     the scope whose words match the query (full-text index; also trigram-similar ones when the
     database has pg_trgm) and the newest `search_scan_limit` triples of the scope, then scores them
-    in numpy with `_shared.graph_match_score`, exactly as the reference provider does. While the
+    in numpy with `shared.graph_match_score`, exactly as the reference provider does. While the
     scope holds at most `search_scan_limit` triples, the ranking equals the reference's.
     """
 

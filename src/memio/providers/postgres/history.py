@@ -13,15 +13,15 @@ from memio.checked import HistorySearch
 from memio.errors import ConflictError, NotFoundError
 from memio.models import FoundMessage, Message, Page, utcnow
 from memio.pagination import decode_cursor, encode_cursor, int_position
-from memio.providers._shared import (
-    MessageVectors,
-    ProviderContext,
-    new_id,
-)
 from memio.providers.postgres._base import (
     PROVIDER,
     PostgresStore,
     as_utc,
+)
+from memio.providers.shared import (
+    MessageVectors,
+    ProviderContext,
+    new_id,
 )
 
 __all__ = ["PostgresHistoryStore"]

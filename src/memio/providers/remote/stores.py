@@ -38,9 +38,9 @@ from memio.models import (
     Page,
     Triple,
 )
-from memio.providers._shared import ProviderContext, parse_config
 from memio.providers.base import Provider
 from memio.providers.remote._http import PROVIDER, REPRESENTATION, RemoteConnection, check_wire
+from memio.providers.shared import ProviderContext, parse_config
 from memio.validating.arguments import require_text
 
 __all__ = ["RemoteDocumentStore", "RemoteFactStore", "RemoteGraphStore", "RemoteHistoryStore"]

@@ -29,9 +29,9 @@ from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.ranking import SearchMode
 from memio.server.auth import principal_of, require_admin_unless_bound
-from memio.server.mem0.extraction import ExtractionLLM
-from memio.server.mem0.filters import Translation
-from memio.server.mem0.shapes import ENTITY_FIELDS, ENTITY_TYPES
+from memio.server.mem0_api.extraction import ExtractionLLM
+from memio.server.mem0_api.filters import Translation
+from memio.server.mem0_api.shapes import ENTITY_FIELDS, ENTITY_TYPES
 from memio.server.rules import EntityType, Text
 
 __all__ = [

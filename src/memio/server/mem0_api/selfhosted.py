@@ -38,8 +38,8 @@ from memio.server.deps import FactsDep
 from memio.server.errors import ErrorBody, ErrorInfo, ErrorStyle, ValidationErrorBody
 from memio.server.expiry import EXPIRATION_DATE, MEM0_DATE_SCHEMA, mem0_expiry, update_expiry
 from memio.server.keys import KeyInfo, create_key, key_info, list_keys, revoke_key
-from memio.server.mem0 import responses as answer
-from memio.server.mem0.core import (
+from memio.server.mem0_api import responses as answer
+from memio.server.mem0_api.core import (
     INFER_HEADER,
     admin_unless_named,
     admin_unless_pinned,
@@ -51,9 +51,9 @@ from memio.server.mem0.core import (
     search_facts,
     store_messages,
 )
-from memio.server.mem0.filters import Translation, merge_ids, translate
-from memio.server.mem0.responses import answers
-from memio.server.mem0.shapes import (
+from memio.server.mem0_api.filters import Translation, merge_ids, translate
+from memio.server.mem0_api.responses import answers
+from memio.server.mem0_api.shapes import (
     selfhosted_add_result,
     selfhosted_entity,
     selfhosted_history_entry,

@@ -52,8 +52,8 @@ from memio.server.expiry import (
     update_expiry,
 )
 from memio.server.links import link_to
-from memio.server.mem0 import responses as answer
-from memio.server.mem0.core import (
+from memio.server.mem0_api import responses as answer
+from memio.server.mem0_api.core import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_TOP_K,
     INFER_HEADER,
@@ -69,9 +69,9 @@ from memio.server.mem0.core import (
     search_facts,
     store_messages,
 )
-from memio.server.mem0.filters import WILDCARD, Translation, merge_ids, translate
-from memio.server.mem0.responses import answers
-from memio.server.mem0.shapes import (
+from memio.server.mem0_api.filters import WILDCARD, Translation, merge_ids, translate
+from memio.server.mem0_api.responses import answers
+from memio.server.mem0_api.shapes import (
     ENTITY_FIELDS,
     platform_add_result,
     platform_entity,

@@ -28,6 +28,6 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     """The mem0 dialect routers."""
-    from memio.server.mem0 import exports, local, platform, selfhosted
+    from memio.server.mem0_api import exports, local, platform, selfhosted
 
     return [local.router, platform.router, exports.router, selfhosted.router]

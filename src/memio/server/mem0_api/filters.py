@@ -44,7 +44,7 @@ from typing import Any
 from memio.errors import InvalidRequestError
 from memio.filters import MAX_FILTER_DEPTH
 from memio.models import utc_timestamp
-from memio.server.mem0.shapes import CATEGORIES_KEY, ENTITY_FIELDS
+from memio.server.mem0_api.shapes import CATEGORIES_KEY, ENTITY_FIELDS
 
 __all__ = ["Translation", "merge_ids", "translate"]
 

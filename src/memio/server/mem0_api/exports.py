@@ -32,10 +32,10 @@ from memio.errors import NotFoundError
 from memio.models import utcnow
 from memio.server.auth import principal_of
 from memio.server.deps import FactsDep
-from memio.server.mem0.core import collect, require_entity
-from memio.server.mem0.filters import merge_ids, translate
-from memio.server.mem0.platform import EntityIds
-from memio.server.mem0.shapes import ENTITY_FIELDS
+from memio.server.mem0_api.core import collect, require_entity
+from memio.server.mem0_api.filters import merge_ids, translate
+from memio.server.mem0_api.platform import EntityIds
+from memio.server.mem0_api.shapes import ENTITY_FIELDS
 from memio.server.routing import make_router
 from memio.server.rules import Text, any_of_required
 

@@ -34,11 +34,11 @@ from memio.pagination import MAX_LIMIT
 from memio.server.auth import principal_of, require_admin, require_operator
 from memio.server.deps import FactsDep, parse_json_filters
 from memio.server.errors import ErrorInfo, ErrorStyle
-from memio.server.mem0 import core
-from memio.server.mem0 import responses as answer
-from memio.server.mem0.filters import Translation, merge_ids, translate
-from memio.server.mem0.responses import answers
-from memio.server.mem0.shapes import ENTITY_FIELDS, local_memory
+from memio.server.mem0_api import core
+from memio.server.mem0_api import responses as answer
+from memio.server.mem0_api.filters import Translation, merge_ids, translate
+from memio.server.mem0_api.responses import answers
+from memio.server.mem0_api.shapes import ENTITY_FIELDS, local_memory
 from memio.server.routers import ops
 from memio.server.routing import make_router
 from memio.server.rules import (
