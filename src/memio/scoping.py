@@ -1,8 +1,9 @@
 """Stores confined to one scope: what a credential bound to a user, agent or app may see and do.
 
-A `Scope` names the bound fields. `scoped(memio, scope)` wraps each store so every call is checked
-and completed against the scope *before* a provider sees it; providers stay unaware of tenancy and
-no route has to repeat a check:
+A `Scope` names the bound fields. `confine(kind, store, scope)` (and `Memio.scoped`) puts the scope
+into the seam between a store's validating layer and its provider: every call, already checked
+(`memio.checked`), is completed against the scope *before* the provider sees it; providers stay
+unaware of tenancy and no route has to repeat a check:
 
 - reads, searches, listings and deletes are confined to the scope;
 - a write that omits a bound field gets it filled in; naming another value is a ForbiddenError
@@ -22,13 +23,23 @@ delete is reported to an optional observer (the server's audit log) with its out
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from memio.checked import (
+    DocumentQuery,
+    DocumentSearch,
+    FactQuery,
+    FactScope,
+    FactSearch,
+    HistorySearch,
+    fact_scope_of,
+)
 from memio.errors import ConflictError, ForbiddenError, MemioError, NotFoundError
+from memio.filters import parse_filters
 from memio.models import (
-    KEEP,
+    FACT_SCOPE,
     Document,
     DocumentInput,
     Fact,
@@ -42,8 +53,9 @@ from memio.models import (
     Triple,
 )
 from memio.pagination import MAX_LIMIT
-from memio.ranking import DEFAULT_SEARCH_MODE, HISTORY_SEARCH_MODE, SearchMode
-from memio.validating.arguments import coerce_items
+from memio.providers.base import Provider
+from memio.providers.shared import FACT_FIELDS, FACT_TIMESTAMPS, triple_id
+from memio.validating import validating
 
 __all__ = ["SCOPE_FIELDS", "Scope", "WriteObserver", "WriteRecord", "confine", "scoped_stores"]
 
@@ -87,7 +99,9 @@ WriteObserver = Callable[[WriteRecord], None]
 
 
 class _Confined:
-    """Shared mechanics of the four wrappers: scope checks and write reporting."""
+    """Shared mechanics of the four wrappers: scope checks and write reporting. Each wraps a
+    provider and is itself one (`providers.base`): it sits between the validating store and the
+    provider, so it works on checked values."""
 
     store_kind = ""
 
@@ -99,8 +113,8 @@ class _Confined:
 
     # -- scope checks --------------------------------------------------------------------------
 
-    def _fill(self, where: str = "", **given: str | None) -> dict[str, str | None]:
-        """`given` scope arguments with the bound ones filled in; another value is forbidden."""
+    def _fill(self, given: Mapping[str, str | None], where: str = "") -> dict[str, str | None]:
+        """`given` scope ids with the bound ones filled in; another value is forbidden."""
         out = dict(given)
         for name, bound in self._scope.fields().items():
             if name not in out:
@@ -160,7 +174,7 @@ class _Confined:
         if self._observe is not None:
             self._observe(WriteRecord(self.store_kind, operation, ids, outcome, count))
 
-    # -- Store --------------------------------------------------------------------------------
+    # -- what every provider has ---------------------------------------------------------------
 
     async def count(self) -> int:
         self._operators_only(f"counting the whole {self.store_kind} store")
@@ -179,6 +193,10 @@ class _Confined:
         """Nothing to release: the wrapped store belongs to whoever built it."""
 
 
+def _gone(result: int) -> int:
+    return result
+
+
 class ScopedFacts(_Confined):
     store_kind = "facts"
 
@@ -193,139 +211,53 @@ class ScopedFacts(_Confined):
             raise NotFoundError("fact", fact_id)
         return fact
 
-    async def add(
-        self,
-        *,
-        content: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        fact_id: str | None = None,
-        expires_at: datetime | None = None,
-    ) -> Fact:
+    def _confined(self, query: FactQuery) -> FactQuery:
+        return replace(query, scope=self._fill(query.scope))
+
+    async def add(self, *, fact: FactInput) -> Fact:
         async def add() -> Fact:
-            scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
-            return await self._inner.add(
-                content=content,
-                run_id=run_id,
-                metadata=metadata,
-                fact_id=fact_id,
-                expires_at=expires_at,
-                **scope,
-            )
+            filled = self._fill(fact_scope_of(fact))
+            return await self._inner.add(fact=fact.model_copy(update=filled))
 
-        return await self._write(
-            "add", add, ids=[fact_id] if fact_id else [], ids_of=lambda fact: [fact.id]
-        )
+        given = [fact.fact_id] if fact.fact_id else []
+        return await self._write("add", add, ids=given, ids_of=lambda stored: [stored.id])
 
-    async def add_many(self, *, facts: Sequence[FactInput | Mapping[str, Any]]) -> list[Fact]:
+    async def add_many(self, *, facts: list[FactInput]) -> list[Fact]:
         async def add_many() -> list[Fact]:
-            filled = []
-            for index, item in enumerate(coerce_items(FactInput, facts, field="facts")):
-                scope = self._fill(
-                    f"facts[{index}].",
-                    user_id=item.user_id,
-                    agent_id=item.agent_id,
-                    app_id=item.app_id,
-                )
-                filled.append(item.model_copy(update=scope))
+            filled = [
+                item.model_copy(update=self._fill(fact_scope_of(item), f"facts[{index}]."))
+                for index, item in enumerate(facts)
+            ]
             return await self._inner.add_many(facts=filled)
 
         return await self._write(
             "add_many", add_many, ids_of=lambda stored: [fact.id for fact in stored]
         )
 
-    async def get(self, *, fact_id: str, include_expired: bool = False) -> Fact:
+    async def get(self, *, fact_id: str, include_expired: bool) -> Fact:
         return await self._get_visible(fact_id, include_expired=include_expired)
 
-    async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_expired: bool = False,
-    ) -> Page[Fact]:
-        scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
-        return await self._inner.get_all(
-            run_id=run_id,
-            filters=filters,
-            limit=limit,
-            cursor=cursor,
-            include_expired=include_expired,
-            **scope,
-        )
+    async def get_all(self, *, query: FactQuery, limit: int, cursor: str | None) -> Page[Fact]:
+        return await self._inner.get_all(query=self._confined(query), limit=limit, cursor=cursor)
 
-    async def count(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        include_expired: bool = False,
-    ) -> int:
+    async def count(self, *, query: FactQuery) -> int:  # type: ignore[override]
         """Within the scope, as `get_all` lists."""
-        scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
-        return int(
-            await self._inner.count(
-                run_id=run_id, filters=filters, include_expired=include_expired, **scope
-            )
-        )
+        return int(await self._inner.count(query=self._confined(query)))
 
-    async def entities(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        include_expired: bool = False,
-    ) -> list[FactEntity]:
-        """Within the scope, as `get_all` lists."""
-        scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
-        return await self._inner.entities(run_id=run_id, include_expired=include_expired, **scope)
+    async def entities(self, *, query: FactQuery) -> list[FactEntity]:
+        return await self._inner.entities(query=self._confined(query))
 
-    async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        threshold: float | None = None,
-        include_expired: bool = False,
-        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
-    ) -> list[Fact]:
-        scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
-        return await self._inner.search(
-            query=query,
-            run_id=run_id,
-            limit=limit,
-            filters=filters,
-            threshold=threshold,
-            include_expired=include_expired,
-            search_mode=search_mode,
-            **scope,
-        )
+    async def search(self, *, request: FactSearch) -> list[Fact]:
+        confined = replace(request, query=self._confined(request.query))
+        return await self._inner.search(request=confined)
 
     async def update(
         self,
         *,
         fact_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        expires_at: Any = KEEP,
+        content: str | None,
+        metadata: Mapping[str, Any],
+        expires_at: Any,
     ) -> Fact:
         async def update() -> Fact:
             if self._scope.bound:
@@ -344,46 +276,37 @@ class ScopedFacts(_Confined):
 
         await self._write("delete", delete, ids=[fact_id])
 
-    async def delete_many(self, *, fact_ids: Sequence[str]) -> int:
+    async def delete_many(self, *, fact_ids: list[str]) -> int:
         async def delete_many() -> int:
-            ids = list(fact_ids)
-            if self._scope.bound and ids:
-                ids = await self._in_scope(ids)
+            ids = await self._in_scope(fact_ids) if self._scope.bound else fact_ids
             return int(await self._inner.delete_many(fact_ids=ids)) if ids else 0
 
-        return await self._write(
-            "delete_many", delete_many, ids=list(fact_ids), count_of=lambda gone: gone
-        )
+        return await self._write("delete_many", delete_many, ids=fact_ids, count_of=_gone)
 
     async def _in_scope(self, fact_ids: list[str]) -> list[str]:
-        """The listed ids that name facts in the scope (the others are skipped, as unknown ids)."""
+        """The listed ids that name facts in the scope (the others are skipped, as unknown ids);
+        expired ones too, as `delete` takes them."""
+        wanted = {"id": {"in": fact_ids}}
+        query = FactQuery(
+            scope=self._fill(dict.fromkeys(FACT_SCOPE)),
+            filters=wanted,
+            where=parse_filters(wanted, fields=FACT_FIELDS, datetime_fields=FACT_TIMESTAMPS),
+            include_expired=True,
+        )
         found: list[str] = []
         cursor = None
         while True:
-            page = await self._inner.get_all(
-                **self._scope.fields(),
-                filters={"id": {"in": fact_ids}},
-                limit=MAX_LIMIT,
-                cursor=cursor,
-            )
+            page = await self._inner.get_all(query=query, limit=MAX_LIMIT, cursor=cursor)
             found.extend(fact.id for fact in page)
             cursor = page.next_cursor
             if not cursor:
                 return found
 
-    async def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-    ) -> int:
+    async def delete_all(self, *, scope: FactScope) -> int:
         async def delete_all() -> int:
-            scope = self._fill(user_id=user_id, agent_id=agent_id, app_id=app_id)
-            return int(await self._inner.delete_all(run_id=run_id, **scope))
+            return int(await self._inner.delete_all(scope=self._fill(scope)))
 
-        return await self._write("delete_all", delete_all, count_of=lambda gone: gone)
+        return await self._write("delete_all", delete_all, count_of=_gone)
 
     async def history(self, *, fact_id: str) -> list[FactEvent]:
         if not self._scope.bound:
@@ -405,18 +328,14 @@ class ScopedFacts(_Confined):
         async def purge_expired() -> int:
             return int(await self._inner.purge_expired(before=before))
 
-        return await self._write("purge_expired", purge_expired, count_of=lambda gone: gone)
+        return await self._write("purge_expired", purge_expired, count_of=_gone)
 
 
 class ScopedHistory(_Confined):
     store_kind = "history"
 
     async def add(
-        self,
-        *,
-        session_id: str,
-        messages: Sequence[Message | Mapping[str, Any]],
-        user_id: str | None = None,
+        self, *, session_id: str, messages: list[Message], user_id: str | None
     ) -> list[Message]:
         async def add() -> list[Message]:
             owner = self._user(user_id)
@@ -433,38 +352,18 @@ class ScopedHistory(_Confined):
         return await self._write("add", add, ids=[session_id])
 
     async def get(
-        self,
-        *,
-        session_id: str,
-        limit: int = 50,
-        cursor: str | None = None,
-        user_id: str | None = None,
+        self, *, session_id: str, limit: int, cursor: str | None, user_id: str | None
     ) -> Page[Message]:
         return await self._inner.get(
             session_id=session_id, limit=limit, cursor=cursor, user_id=self._user(user_id)
         )
 
-    async def get_all(
-        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
-    ) -> Page[str]:
+    async def get_all(self, *, user_id: str | None, limit: int, cursor: str | None) -> Page[str]:
         return await self._inner.get_all(user_id=self._user(user_id), limit=limit, cursor=cursor)
 
-    async def search(
-        self,
-        *,
-        query: str,
-        session_id: str | None = None,
-        limit: int = 10,
-        user_id: str | None = None,
-        search_mode: SearchMode = HISTORY_SEARCH_MODE,
-    ) -> list[FoundMessage]:
-        return await self._inner.search(
-            query=query,
-            session_id=session_id,
-            limit=limit,
-            user_id=self._user(user_id),
-            search_mode=search_mode,
-        )
+    async def search(self, *, request: HistorySearch) -> list[FoundMessage]:
+        confined = replace(request, user_id=self._user(request.user_id))
+        return await self._inner.search(request=confined)
 
     async def owner(self, *, session_id: str) -> str | None:
         """A bound caller learns only of its own sessions: another's is unknown to it."""
@@ -473,28 +372,27 @@ class ScopedHistory(_Confined):
             raise NotFoundError("session", session_id)
         return owner
 
-    async def delete(self, *, session_id: str, user_id: str | None = None) -> None:
+    async def delete(self, *, session_id: str, user_id: str | None) -> None:
         await self._write(
             "delete",
             lambda: self._inner.delete(session_id=session_id, user_id=self._user(user_id)),
             ids=[session_id],
         )
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
+    async def delete_all(self, *, user_id: str | None) -> int:
         return await self._write(
             "delete_all",
             lambda: self._inner.delete_all(user_id=self._user(user_id)),
-            count_of=lambda gone: gone,
+            count_of=_gone,
         )
 
 
 class _SharedReadable(_Confined):
     """Documents and graph: items without a user are shared knowledge, read-only when bound."""
 
-    def _reads(self, user_id: str | None, include_shared: bool) -> dict[str, Any]:
-        """Arguments of a read: for a bound caller its user's items plus the shared ones."""
-        owner = self._user(user_id)
-        return {"user_id": owner, "include_shared": include_shared or self._scope.bound}
+    def _reads(self, user_id: str | None, shared: bool) -> tuple[str | None, bool]:
+        """Whose items a read sees: for a bound caller its user's plus the shared ones."""
+        return self._user(user_id), shared or self._scope.bound
 
     async def _on_own(
         self,
@@ -525,95 +423,62 @@ class _SharedReadable(_Confined):
 class ScopedDocuments(_SharedReadable):
     store_kind = "documents"
 
-    def _items(self, documents: Sequence[DocumentInput | Mapping[str, Any]]) -> Any:
+    def _own(self, documents: list[DocumentInput]) -> list[DocumentInput]:
         if not self._scope.bound:
             return documents
-        items = coerce_items(DocumentInput, documents, field="documents")
         return [
             item.model_copy(
                 update={"user_id": self._user(item.user_id, f"documents[{index}].user_id")}
             )
-            for index, item in enumerate(items)
+            for index, item in enumerate(documents)
         ]
 
-    async def add(
-        self,
-        *,
-        content: str,
-        doc_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-    ) -> Document:
-        return await self._write(
-            "add",
-            lambda: self._inner.add(
-                content=content, doc_id=doc_id, metadata=metadata, user_id=self._user(user_id)
-            ),
-            ids=[doc_id] if doc_id else [],
-            ids_of=lambda document: [document.id],
-        )
+    def _query(self, query: DocumentQuery) -> DocumentQuery:
+        user_id, shared = self._reads(query.user_id, query.shared)
+        return replace(query, user_id=user_id, shared=shared)
 
-    async def add_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
+    async def add(self, *, document: DocumentInput) -> Document:
+        async def add() -> Document:
+            owned = document.model_copy(update={"user_id": self._user(document.user_id)})
+            return await self._inner.add(document=owned)
+
+        given = [document.doc_id] if document.doc_id else []
+        return await self._write("add", add, ids=given, ids_of=lambda stored: [stored.id])
+
+    async def add_many(self, *, documents: list[DocumentInput]) -> list[Document]:
         return await self._write(
             "add_many",
-            lambda: self._inner.add_many(documents=self._items(documents)),
+            lambda: self._inner.add_many(documents=self._own(documents)),
             ids_of=lambda stored: [document.id for document in stored],
         )
 
-    async def upsert_many(
-        self, *, documents: Sequence[DocumentInput | Mapping[str, Any]]
-    ) -> list[Document]:
+    async def upsert_many(self, *, documents: list[DocumentInput]) -> list[Document]:
         return await self._write(
             "upsert_many",
-            lambda: self._inner.upsert_many(documents=self._items(documents)),
+            lambda: self._inner.upsert_many(documents=self._own(documents)),
             ids_of=lambda stored: [document.id for document in stored],
         )
 
-    async def get(
-        self, *, doc_id: str, user_id: str | None = None, include_shared: bool = False
-    ) -> Document:
-        return await self._inner.get(doc_id=doc_id, **self._reads(user_id, include_shared))
+    async def get(self, *, doc_id: str, user_id: str | None, shared: bool) -> Document:
+        owner, shared = self._reads(user_id, shared)
+        return await self._inner.get(doc_id=doc_id, user_id=owner, shared=shared)
 
     async def get_all(
-        self,
-        *,
-        limit: int = 100,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, query: DocumentQuery, limit: int, cursor: str | None
     ) -> Page[Document]:
-        return await self._inner.get_all(
-            limit=limit, filters=filters, cursor=cursor, **self._reads(user_id, include_shared)
-        )
+        return await self._inner.get_all(query=self._query(query), limit=limit, cursor=cursor)
 
-    async def search(
-        self,
-        *,
-        query: str,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        include_shared: bool = False,
-        search_mode: SearchMode = DEFAULT_SEARCH_MODE,
-    ) -> list[Document]:
-        return await self._inner.search(
-            query=query,
-            limit=limit,
-            filters=filters,
-            search_mode=search_mode,
-            **self._reads(user_id, include_shared),
-        )
+    async def search(self, *, request: DocumentSearch) -> list[Document]:
+        confined = replace(request, query=self._query(request.query))
+        return await self._inner.search(request=confined)
 
     async def update(
         self,
         *,
         doc_id: str,
-        content: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
+        content: str | None,
+        metadata: Mapping[str, Any],
+        user_id: str | None,
     ) -> Document:
         return await self._write(
             "update",
@@ -622,107 +487,86 @@ class ScopedDocuments(_SharedReadable):
                 lambda owner: self._inner.update(
                     doc_id=doc_id, content=content, metadata=metadata, user_id=owner
                 ),
-                lambda: self.get(doc_id=doc_id),
+                lambda: self.get(doc_id=doc_id, user_id=None, shared=False),
             ),
             ids=[doc_id],
         )
 
-    async def delete(self, *, doc_id: str, user_id: str | None = None) -> None:
+    async def delete(self, *, doc_id: str, user_id: str | None) -> None:
         await self._write(
             "delete",
             lambda: self._on_own(
                 user_id,
                 lambda owner: self._inner.delete(doc_id=doc_id, user_id=owner),
-                lambda: self.get(doc_id=doc_id),
+                lambda: self.get(doc_id=doc_id, user_id=None, shared=False),
             ),
             ids=[doc_id],
         )
 
-    async def delete_many(self, *, doc_ids: Sequence[str], user_id: str | None = None) -> int:
+    async def delete_many(self, *, doc_ids: list[str], user_id: str | None) -> int:
         return await self._write(
             "delete_many",
             lambda: self._inner.delete_many(doc_ids=doc_ids, user_id=self._user(user_id)),
-            ids=list(doc_ids),
-            count_of=lambda gone: gone,
+            ids=doc_ids,
+            count_of=_gone,
         )
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
+    async def delete_all(self, *, user_id: str | None) -> int:
         return await self._write(
             "delete_all",
             lambda: self._inner.delete_all(user_id=self._user(user_id)),
-            count_of=lambda gone: gone,
+            count_of=_gone,
         )
 
 
 class ScopedGraph(_SharedReadable):
     store_kind = "graph"
 
-    async def add(
-        self, *, triples: Sequence[Triple | Mapping[str, Any]], user_id: str | None = None
-    ) -> list[Triple]:
-        async def add() -> list[Triple]:
-            owner = self._user(user_id)
-            if not self._scope.bound:
-                return await self._inner.add(triples=triples, user_id=owner)
-            items = [
-                item.model_copy(
-                    update={"user_id": self._user(item.user_id, f"triples[{index}].user_id")}
-                )
-                for index, item in enumerate(coerce_items(Triple, triples, field="triples"))
-            ]
-            return await self._inner.add(triples=items, user_id=owner)
+    def _own(self, triples: list[Triple]) -> list[Triple]:
+        """Each triple the caller's own: a triple without an owner gets the bound user, and the
+        id that owner gives it."""
+        owned = []
+        for index, triple in enumerate(triples):
+            owner = self._user(triple.user_id, f"triples[{index}].user_id")
+            if owner != triple.user_id:
+                ident = triple_id(triple.subject, triple.predicate, triple.object, owner)
+                triple = triple.model_copy(update={"user_id": owner, "id": ident})
+            owned.append(triple)
+        return owned
 
+    async def add(self, *, triples: list[Triple]) -> list[Triple]:
         return await self._write(
-            "add", add, ids_of=lambda stored: [triple.id for triple in stored if triple.id]
+            "add",
+            lambda: self._inner.add(triples=self._own(triples)),
+            ids_of=lambda stored: [triple.id for triple in stored if triple.id],
         )
 
     async def get(
-        self,
-        *,
-        entity: str,
-        user_id: str | None = None,
-        depth: int = 1,
-        include_shared: bool = False,
+        self, *, entity: str, user_id: str | None, shared: bool, depth: int
     ) -> GraphResult:
-        return await self._inner.get(
-            entity=entity, depth=depth, **self._reads(user_id, include_shared)
-        )
+        owner, shared = self._reads(user_id, shared)
+        return await self._inner.get(entity=entity, user_id=owner, shared=shared, depth=depth)
 
     async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_shared: bool = False,
+        self, *, user_id: str | None, shared: bool, limit: int, cursor: str | None
     ) -> GraphResult:
-        return await self._inner.get_all(
-            limit=limit, cursor=cursor, **self._reads(user_id, include_shared)
-        )
+        owner, shared = self._reads(user_id, shared)
+        return await self._inner.get_all(user_id=owner, shared=shared, limit=limit, cursor=cursor)
 
     async def search(
-        self,
-        *,
-        query: str,
-        user_id: str | None = None,
-        limit: int = 10,
-        include_shared: bool = False,
+        self, *, query: str, user_id: str | None, shared: bool, limit: int
     ) -> GraphResult:
-        return await self._inner.search(
-            query=query, limit=limit, **self._reads(user_id, include_shared)
-        )
+        owner, shared = self._reads(user_id, shared)
+        return await self._inner.search(query=query, user_id=owner, shared=shared, limit=limit)
 
     async def delete(
-        self,
-        *,
-        entity: str | None = None,
-        triple_id: str | None = None,
-        user_id: str | None = None,
+        self, *, entity: str | None, triple_id: str | None, user_id: str | None
     ) -> int:
         async def shared_entity() -> Any:
             if entity is None:  # a triple id: no cheap look-up tells shared from unknown
                 raise NotFoundError("triple", triple_id or "")
-            if not (await self.get(entity=entity)).triples:
+            found = await self.get(entity=entity, user_id=None, shared=False, depth=1)
+            if not found.triples:
                 raise NotFoundError("entity", entity)
 
         return await self._write(
@@ -733,14 +577,14 @@ class ScopedGraph(_SharedReadable):
                 shared_entity,
             ),
             ids=[item for item in (entity, triple_id) if item],
-            count_of=lambda gone: gone,
+            count_of=_gone,
         )
 
-    async def delete_all(self, *, user_id: str | None = None) -> int:
+    async def delete_all(self, *, user_id: str | None) -> int:
         return await self._write(
             "delete_all",
             lambda: self._inner.delete_all(user_id=self._user(user_id)),
-            count_of=lambda gone: gone,
+            count_of=_gone,
         )
 
 
@@ -753,9 +597,13 @@ _WRAPPERS: dict[str, type[_Confined]] = {
 
 
 def confine(kind: str, store: Any, scope: Scope, *, observe: WriteObserver | None = None) -> Any:
-    """`store` (a store of `kind`: facts, history, documents, graph) confined to `scope`,
-    reporting every write to `observe`."""
-    return _WRAPPERS[kind](store, scope, observe)
+    """`store` (a store of `kind` as memio builds it: facts, history, documents, graph) confined
+    to `scope`, reporting every write to `observe`. The confinement sits below the store's
+    validating layer and above its provider, so it sees checked values."""
+    provider = getattr(store, "adapter", store)  # a provider, or one already confined
+    if not isinstance(provider, Provider | _Confined):
+        raise TypeError(f"confine() takes a store built by memio, not {type(store).__name__}")
+    return validating(kind, _WRAPPERS[kind](provider, scope, observe))
 
 
 def scoped_stores(

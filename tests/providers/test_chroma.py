@@ -32,6 +32,7 @@ from memio.models import DocumentInput, FactInput
 from memio.providers import build_store
 from memio.providers.chroma import ChromaDocumentStore, ChromaFactStore
 from memio.providers.chroma import _base as chroma_base
+from memio.providers.chroma import facts as chroma_facts
 from memio.providers.chroma._where import translate
 from memio.providers.memory import MemoryDocumentStore
 from memio.providers.shared import DOCUMENT_FIELDS, TIMESTAMP_FIELDS, ProviderContext
@@ -158,6 +159,24 @@ def test_config_errors_name_the_key(kind: str, config: dict[str, Any], field: st
     with pytest.raises(InvalidRequestError) as info:
         build_store(kind, "chroma", config, context)
     assert info.value.field == f"stores.{kind}.{field}"
+
+
+async def test_entities_read_a_scope_in_chunks(tmp_path: Path, embedder, monkeypatch):
+    """A large scope is read a chunk at a time (one read of 100k records overflows Chroma's
+    SQL); chunks of 2 give the counts one read gives."""
+    monkeypatch.setattr(chroma_facts, "_SCAN_CHUNK", 2)
+    context = ProviderContext(data_dir=tmp_path / "data", embedder=embedder)
+    async with build_store("facts", "chroma", {}, context) as store:
+        for i, user in enumerate(["ann", "ann", "bo", "ann", "cy"]):
+            await store.add(content=f"fact {i}", user_id=user, agent_id="coach")
+        found = [(e.field, e.value, e.facts) for e in await store.entities()]
+        assert found == [
+            ("user_id", "ann", 3),
+            ("agent_id", "coach", 5),
+            ("user_id", "bo", 1),
+            ("user_id", "cy", 1),
+        ]
+        assert [e.facts for e in await store.entities(user_id="ann")] == [3, 3]
 
 
 def test_construction_does_no_io(tmp_path: Path, embedder):

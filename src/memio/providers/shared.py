@@ -112,8 +112,9 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def fact_entities(facts: Iterable[Fact]) -> list[FactEntity]:
-    """The scope ids `facts` carry, each counted with its first creation and last change, in
+def fact_entities(facts: Iterable[Any]) -> list[FactEntity]:
+    """The scope ids `facts` carry (Facts, or anything with their scope ids, `created_at` and
+    `updated_at`), each counted with its first creation and last change, in
     the order every provider gives them (`FactStore.entities`): oldest first, then by field
     (FACT_SCOPE order) and id."""
     found: dict[tuple[str, str], FactEntity] = {}

@@ -126,9 +126,10 @@ class ChromaStore(Provider, Generic[M]):
         where: dict[str, Any] | None = None,
         include: Sequence[str] = ROW_INCLUDE,
         limit: int | None = None,
+        offset: int | None = None,
     ) -> list[Row]:
         """Records by id (missing ids are simply absent) or by `where` (None: all), at most
-        `limit` of them (in Chroma's order) when given."""
+        `limit` of them (in Chroma's order, from `offset`) when given."""
         if ids is not None:
             unique = list(dict.fromkeys(ids))
             out: list[Row] = []
@@ -142,7 +143,8 @@ class ChromaStore(Provider, Generic[M]):
                 out.extend(_rows(result))
             return out
         result = await self._backend.run(
-            operation, lambda h: h.main.get(where=where, limit=limit, include=list(include))
+            operation,
+            lambda h: h.main.get(where=where, limit=limit, offset=offset, include=list(include)),
         )
         return _rows(result)
 

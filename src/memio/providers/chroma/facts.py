@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -99,6 +99,23 @@ __all__ = ["ChromaFactStore"]
 Scope = dict[str, str | None]
 _EVENT_VECTOR = [1.0]
 _CK_CHUNK = 200
+_SCAN_CHUNK = 5000  # records a metadata scan reads a call (100k records in about 3 s)
+
+
+class _Stamp(NamedTuple):
+    """What an entity count reads of a fact: its scope ids and times (`shared.fact_entities`)."""
+
+    user_id: str | None
+    agent_id: str | None
+    app_id: str | None
+    run_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any]) -> _Stamp:
+        scope = (raw.get(scope_key(name)) for name in FACT_SCOPE)
+        return cls(*scope, from_micros(raw[KEY_CREATED]), from_micros(raw[KEY_UPDATED]))
 
 
 @dataclass(frozen=True)
@@ -236,11 +253,23 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         return total - len(await self._get_rows("count", where=expired, include=[]))
 
     async def entities(self, *, query: FactQuery) -> list[FactEntity]:
-        # Chroma cannot group: one read of the scope's records, counted here.
-        facts = await self._in_scope(
-            "entities", scope_where=_scope_where(query.scope), tree=query.tree()
-        )
-        return fact_entities(facts)
+        """Chroma cannot group: the scope's metadata (no texts, no vectors) is read in chunks
+        (one read of a large scope overflows Chroma's SQL) and counted here. A write made during
+        the read may be counted or not."""
+        where, now = _scope_where(query.scope), to_micros(utcnow())
+        stamps: list[_Stamp] = []
+        offset = 0
+        while True:
+            rows = await self._get_rows(
+                "entities", where=where, include=["metadatas"], limit=_SCAN_CHUNK, offset=offset
+            )
+            for row in rows:
+                expires = row.raw.get(KEY_EXPIRES)
+                if query.include_expired or expires is None or expires > now:
+                    stamps.append(_Stamp.of(row.raw))
+            if len(rows) < _SCAN_CHUNK:
+                return fact_entities(stamps)
+            offset += _SCAN_CHUNK
 
     # --- reads ---------------------------------------------------------------------------------
 
