@@ -13,9 +13,11 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
+from memio.checked import FactQuery
 from memio.client import Memio
 from memio.config import ServerConfig, config_from_dict
 from memio.providers import STORE_KINDS
+from memio.providers.base import Provider
 from memio.server.app import create_app
 
 ADMIN_KEY = "server-tests-admin-key"
@@ -74,8 +76,8 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         client.__exit__(None, None, None)
 
 
-class ProbeStore:
-    """Test double of a store for the ops routes: `ping` and `count` do what the test says.
+class ProbeStore(Provider):
+    """Test double of a provider for the ops routes: `ping` and `count` do what the test says.
 
     With `hold`, each call signals `entered` and then waits for `hold` in a worker thread, as a
     provider's blocking SDK call would, so a test can keep a request inside the store."""
@@ -106,9 +108,14 @@ class ProbeStore:
         if self.ping_error is not None:
             raise self.ping_error
 
-    async def count(self, *, include_expired: bool = False) -> int:
+    @classmethod
+    def from_config(cls, config: Any, context: Any) -> ProbeStore:
+        return cls()
+
+    async def count(self, *, query: FactQuery | None = None) -> int:
+        """Every store's count, or a facts count (`query`: the expired ones too when asked)."""
         await self._maybe_hold()
-        return self.items + (self.expired if include_expired else 0)
+        return self.items + (self.expired if query is not None and query.include_expired else 0)
 
     async def aclose(self) -> None:
         return None

@@ -9,21 +9,26 @@ from typing import Any
 
 from memio.client import Memio
 from memio.errors import ProviderError
+from memio.providers.base import Provider
 from tests.server.conftest import Serve
 
 RPC_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 
-class BrokenFacts:
-    """A facts store whose search fails (`error`) or takes `delay` seconds."""
+class BrokenFacts(Provider):
+    """A facts provider whose search fails (`error`) or takes `delay` seconds."""
 
     provider = "broken"
+
+    @classmethod
+    def from_config(cls, config: Any, context: Any) -> BrokenFacts:
+        return cls()
 
     def __init__(self, *, error: Exception | None = None, delay: float = 0.0) -> None:
         self.error = error
         self.delay = delay
 
-    async def search(self, **_: Any) -> list[Any]:
+    async def search(self, *, request: Any) -> list[Any]:
         await asyncio.sleep(self.delay)
         if self.error is not None:
             raise self.error
