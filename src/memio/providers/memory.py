@@ -89,7 +89,6 @@ from memio.ranking import SearchMode
 __all__ = ["MemoryDocumentStore", "MemoryFactStore", "MemoryGraphStore", "MemoryHistoryStore"]
 
 PROVIDER = "memory"
-MAX_DEPTH = 10
 
 _M = TypeVar("_M", bound=BaseModel)
 

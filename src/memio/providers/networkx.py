@@ -73,7 +73,6 @@ __all__ = ["GraphLockedError", "NetworkXGraphConfig", "NetworkXGraphStore"]
 
 PROVIDER = "networkx"
 DEFAULT_FILE = "graph.sqlite3"
-MAX_DEPTH = 10  # as the memory provider
 EMBED_BATCH = 256
 BACKEND_ERRORS: tuple[type[BaseException], ...] = (
     sqlite3.OperationalError,

@@ -37,7 +37,6 @@ from memio.providers.shared import (
 
 __all__ = ["PostgresGraphStore"]
 
-MAX_DEPTH = 10
 _DEADLOCK_RETRIES = 8
 REEMBED_BATCH = 500
 
