@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from memio.closing import Closing
 from memio.errors import NotSupportedError
 from memio.protocols import DocumentStore, Embedder, FactStore, GraphStore, HistoryStore, Store
 from memio.providers import STORE_KINDS, build_store
@@ -29,7 +29,7 @@ DEFAULT_PROVIDERS = {
 }
 
 
-class Memio:
+class Memio(Closing):
     """Compose any of the four stores; unset stores raise NotSupportedError when used.
 
     >>> async with Memio.local("./memio-data") as memio:
@@ -142,17 +142,6 @@ class Memio:
                 errors.append(exc)
         if errors:
             raise errors[0]
-
-    async def __aenter__(self) -> Memio:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _default_embedder() -> Embedder:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+
+from memio.closing import Closing
 
 if TYPE_CHECKING:
     from memio.checked import (
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["DocumentProvider", "FactProvider", "GraphProvider", "HistoryProvider", "Provider"]
 
 
-class Provider(ABC):
+class Provider(Closing, ABC):
     """Base of every provider class: built from its config section, closed as a context."""
 
     provider: ClassVar[str]  # the name `stores.<kind>.provider` selects it by
@@ -61,17 +62,6 @@ class Provider(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections, files and locks. Idempotent."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class FactProvider(Protocol):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from memio.closing import Closing
 
 __all__ = ["Validating"]
 
 
-class Validating:
+class Validating(Closing):
     """What every validating store shares: the provider below it, closing, forwarding."""
 
     def __init__(self, provider: Any) -> None:
@@ -30,17 +31,6 @@ class Validating:
 
     async def aclose(self) -> None:
         await self.adapter.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.adapter!r})"
