@@ -32,7 +32,7 @@ from memio.models import DocumentInput, FactInput
 from memio.providers import build_store
 from memio.providers.chroma import ChromaDocumentStore, ChromaFactStore
 from memio.providers.chroma import _base as chroma_base
-from memio.providers.chroma import facts as chroma_facts
+from memio.providers.chroma import _store as chroma_store
 from memio.providers.chroma._where import translate
 from memio.providers.memory import MemoryDocumentStore
 from memio.providers.shared import DOCUMENT_FIELDS, TIMESTAMP_FIELDS, ProviderContext
@@ -161,15 +161,26 @@ def test_config_errors_name_the_key(kind: str, config: dict[str, Any], field: st
     assert info.value.field == f"stores.{kind}.{field}"
 
 
-async def test_entities_read_a_scope_in_chunks(tmp_path: Path, embedder, monkeypatch):
-    """A large scope is read a chunk at a time (one read of 100k records overflows Chroma's
-    SQL); chunks of 2 give the counts one read gives."""
-    monkeypatch.setattr(chroma_facts, "_SCAN_CHUNK", 2)
+async def test_a_large_scope_is_read_in_chunks(tmp_path: Path, embedder, monkeypatch):
+    """A large scope is read a chunk at a time (one read of 100k records with their metadata
+    overflows Chroma's SQL); chunks of 2 give the counts, filtered counts and filtered searches
+    one read gives."""
+    monkeypatch.setattr(chroma_store, "SCAN_CHUNK", 2)
     context = ProviderContext(data_dir=tmp_path / "data", embedder=embedder)
     async with build_store("facts", "chroma", {}, context) as store:
         for i, user in enumerate(["ann", "ann", "bo", "ann", "cy"]):
             await store.add(content=f"fact {i}", user_id=user, agent_id="coach")
+        backend = store.adapter._backend
+        calls: list[str] = []
+        real_run = backend.run
+
+        async def counted(operation: str, call: Any) -> Any:
+            calls.append(operation)
+            return await real_run(operation, call)
+
+        monkeypatch.setattr(backend, "run", counted)
         found = [(e.field, e.value, e.facts) for e in await store.entities()]
+        assert calls == ["entities"] * 3  # 5 records, 2 a read
         assert found == [
             ("user_id", "ann", 3),
             ("agent_id", "coach", 5),
@@ -177,6 +188,9 @@ async def test_entities_read_a_scope_in_chunks(tmp_path: Path, embedder, monkeyp
             ("user_id", "cy", 1),
         ]
         assert [e.facts for e in await store.entities(user_id="ann")] == [3, 3]
+        assert await store.count(filters={"user_id": {"in": ["ann", "cy"]}}) == 4
+        found = await store.search(query="fact", filters={"user_id": "ann"}, limit=10)
+        assert sorted(fact.content for fact in found) == ["fact 0", "fact 1", "fact 3"]
 
 
 def test_construction_does_no_io(tmp_path: Path, embedder):

@@ -42,6 +42,9 @@ M = TypeVar("M", bound=BaseModel)
 # extra row costs a metadata read, so fetching a wider margin up front slowed every search.
 TIE_MARGIN = 1
 READ_IDS_CHUNK = 500
+# Records an unlimited read fetches a call: one read of more than about 32,000 records with their
+# metadata overflows Chroma's SQL ("too many SQL variables"); 100,000 records take about 3 s.
+SCAN_CHUNK = 5000
 ROW_INCLUDE = ["documents", "metadatas"]
 
 
@@ -126,10 +129,9 @@ class ChromaStore(Provider, Generic[M]):
         where: dict[str, Any] | None = None,
         include: Sequence[str] = ROW_INCLUDE,
         limit: int | None = None,
-        offset: int | None = None,
     ) -> list[Row]:
         """Records by id (missing ids are simply absent) or by `where` (None: all), at most
-        `limit` of them (in Chroma's order, from `offset`) when given."""
+        `limit` of them (in Chroma's order) when given."""
         if ids is not None:
             unique = list(dict.fromkeys(ids))
             out: list[Row] = []
@@ -142,11 +144,36 @@ class ChromaStore(Provider, Generic[M]):
                 )
                 out.extend(_rows(result))
             return out
+        if limit is None and include:  # ids alone come in one read, whatever their number
+            return await self._scan(operation, where, include)
         result = await self._backend.run(
-            operation,
-            lambda h: h.main.get(where=where, limit=limit, offset=offset, include=list(include)),
+            operation, lambda h: h.main.get(where=where, limit=limit, include=list(include))
         )
         return _rows(result)
+
+    async def _scan(
+        self, operation: str, where: dict[str, Any] | None, include: Sequence[str]
+    ) -> list[Row]:
+        """Every record `where` selects, `SCAN_CHUNK` at a time (Chroma's order). A write made
+        during the scan may be seen or not; no record is returned twice."""
+        out: list[Row] = []
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            result = await self._backend.run(
+                operation,
+                lambda h, offset=offset: h.main.get(
+                    where=where, limit=SCAN_CHUNK, offset=offset, include=list(include)
+                ),
+            )
+            rows = _rows(result)
+            for row in rows:
+                if row.id not in seen:
+                    seen.add(row.id)
+                    out.append(row)
+            if len(rows) < SCAN_CHUNK:
+                return out
+            offset += SCAN_CHUNK
 
     async def _one(self, operation: str, item_id: str) -> Row | None:
         rows = await self._get_rows(operation, ids=[item_id])

@@ -99,7 +99,6 @@ __all__ = ["ChromaFactStore"]
 Scope = dict[str, str | None]
 _EVENT_VECTOR = [1.0]
 _CK_CHUNK = 200
-_SCAN_CHUNK = 5000  # records a metadata scan reads a call (100k records in about 3 s)
 
 
 class _Stamp(NamedTuple):
@@ -253,25 +252,19 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         return total - len(await self._get_rows("count", where=expired, include=[]))
 
     async def entities(self, *, query: FactQuery) -> list[FactEntity]:
-        """Chroma cannot group: the scope's metadata (no texts, no vectors) is read in chunks
-        (one read of a large scope overflows Chroma's SQL) and counted here. A write made during
-        the read may be counted or not."""
-        where, now = _scope_where(query.scope), to_micros(utcnow())
-        stamps: list[_Stamp] = []
-        offset = 0
-        while True:
-            rows = await self._get_rows(
-                "entities", where=where, include=["metadatas"], limit=_SCAN_CHUNK, offset=offset
-            )
-            for row in rows:
-                expires = row.raw.get(KEY_EXPIRES)
-                if query.include_expired or expires is None or expires > now:
-                    stamps.append(_Stamp.of(row.raw))
-            if len(rows) < _SCAN_CHUNK:
-                return fact_entities(stamps)
-            offset += _SCAN_CHUNK
-
-    # --- reads ---------------------------------------------------------------------------------
+        """Chroma cannot group: the scope's metadata (no texts, no vectors) is read and counted
+        here."""
+        now = to_micros(utcnow())
+        rows = await self._get_rows(
+            "entities", where=_scope_where(query.scope), include=["metadatas"]
+        )
+        return fact_entities(
+            _Stamp.of(row.raw)
+            for row in rows
+            if query.include_expired
+            or row.raw.get(KEY_EXPIRES) is None
+            or row.raw[KEY_EXPIRES] > now
+        )
 
     async def get(self, *, fact_id: str, include_expired: bool) -> Fact:
         row = await self._one("get", fact_id)
