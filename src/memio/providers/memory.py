@@ -337,11 +337,10 @@ class MemoryFactStore(_MemoryStore):
             return fact
 
     async def add_many(self, *, facts: list[FactInput]) -> list[Fact]:
-        items = facts
-        scopes = [fact_scope_of(item) for item in items]
+        scopes = [fact_scope_of(item) for item in facts]
         async with self._lock:
             seen: set[str] = set()
-            for i, item in enumerate(items):
+            for i, item in enumerate(facts):
                 if item.fact_id is None:
                     continue
                 if item.fact_id in self._facts or item.fact_id in seen:
@@ -349,19 +348,18 @@ class MemoryFactStore(_MemoryStore):
                         f"fact {item.fact_id!r} already exists", field=f"facts[{i}].fact_id"
                     )
                 seen.add(item.fact_id)
-            steps = plan_fact_batch(items, scopes, self._stored(items, scopes), utcnow())
-            vectors = await self._embed([item.content for item in items])
+            steps = plan_fact_batch(facts, scopes, self._stored(facts, scopes), utcnow())
+            vectors = await self._embed([item.content for item in facts])
             return self._apply(steps, dict(enumerate(vectors)))
 
     async def restore(self, *, facts: list[tuple[Fact, list[FactEvent]]]) -> list[bool]:
-        planned = facts
-        vectors = await self._embed([fact.content for fact, _ in planned])
+        vectors = await self._embed([fact.content for fact, _ in facts])
         async with self._lock:
-            items = [FactInput(content=fact.content) for fact, _ in planned]
-            scopes = [fact_scope_of(fact) for fact, _ in planned]
+            items = [FactInput(content=fact.content) for fact, _ in facts]
+            scopes = [fact_scope_of(fact) for fact, _ in facts]
             holders = {key: fact.id for key, fact in self._stored(items, scopes).items()}
-            plan = plan_restore([fact for fact, _ in planned], set(self._facts), holders)
-            for (fact, events), vector, write in zip(planned, vectors, plan, strict=True):
+            plan = plan_restore([fact for fact, _ in facts], set(self._facts), holders)
+            for (fact, events), vector, write in zip(facts, vectors, plan, strict=True):
                 if write:
                     self._facts[fact.id] = _Entry(_copy(fact), vector, next(self._seq))
                     self._events[fact.id] = [_copy(event) for event in events]
@@ -625,11 +623,10 @@ class MemoryDocumentStore(_MemoryStore):
             return _copy(self._put(stored, vector))
 
     async def restore(self, *, documents: list[Document]) -> list[bool]:
-        batch = documents
-        vectors = await self._embed([document.content for document in batch])
+        vectors = await self._embed([document.content for document in documents])
         async with self._lock:
-            plan = new_in_batch([document.id for document in batch], set(self._docs))
-            for document, vector, write in zip(batch, vectors, plan, strict=True):
+            plan = new_in_batch([document.id for document in documents], set(self._docs))
+            for document, vector, write in zip(documents, vectors, plan, strict=True):
                 if write:
                     self._put(document, vector)
             return plan
@@ -756,11 +753,12 @@ class MemoryGraphStore(_MemoryStore):
             return [_copy(self._triples[t.id].item) for t in planned]
 
     async def restore(self, *, triples: list[Triple]) -> list[bool]:
-        batch = triples
-        vectors = await self._embed([triple_text(t.subject, t.predicate, t.object) for t in batch])
+        vectors = await self._embed(
+            [triple_text(t.subject, t.predicate, t.object) for t in triples]
+        )
         async with self._lock:
-            plan = new_in_batch([str(t.id) for t in batch], set(self._triples))
-            for triple, vector, write in zip(batch, vectors, plan, strict=True):
+            plan = new_in_batch([str(t.id) for t in triples], set(self._triples))
+            for triple, vector, write in zip(triples, vectors, plan, strict=True):
                 if write:
                     self._triples[str(triple.id)] = _Entry(triple, vector, next(self._seq))
             return plan

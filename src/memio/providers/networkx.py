@@ -512,14 +512,13 @@ class NetworkXGraphStore(Provider):
         return [_copy(self._triples[t.id].triple) for t in planned if t.id]
 
     async def restore(self, *, triples: list[Triple]) -> list[bool]:
-        batch = triples
         await self._ensure_open("restore")
-        embedded = await self._embed([_text(t) for t in batch])
-        vectors = dict(zip([str(t.id) for t in batch], embedded, strict=True))
+        embedded = await self._embed([_text(t) for t in triples])
+        vectors = dict(zip([str(t.id) for t in triples], embedded, strict=True))
 
         def write(conn: sqlite3.Connection) -> list[bool]:
-            plan = new_in_batch([str(t.id) for t in batch], set(self._triples))
-            chosen = [t for t, new in zip(batch, plan, strict=True) if new]
+            plan = new_in_batch([str(t.id) for t in triples], set(self._triples))
+            chosen = [t for t, new in zip(triples, plan, strict=True) if new]
             if chosen:
                 self._add_sync(conn, chosen, vectors)
             return plan

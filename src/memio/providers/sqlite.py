@@ -414,10 +414,9 @@ class SQLiteHistoryStore(Provider):
     async def add(
         self, *, session_id: str, messages: list[Message], user_id: str | None
     ) -> list[Message]:
-        items = messages
         now = utcnow()
         stored: list[Message] = []
-        for message in items:
+        for message in messages:
             stored.append(
                 message.model_copy(
                     update={

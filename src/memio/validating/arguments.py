@@ -10,12 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from memio.errors import InvalidRequestError
-from memio.models import (
-    MetadataValue,
-    check_text,
-    utc_timestamp,
-    validate_metadata,
-)
+from memio.models import MetadataValue, check_text, utc_timestamp, validate_metadata
 
 __all__ = [
     "check_bool",

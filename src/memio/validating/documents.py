@@ -8,18 +8,9 @@ from typing import Any
 from memio.checked import DocumentQuery, DocumentSearch
 from memio.errors import ConflictError, InvalidRequestError
 from memio.filters import parse_filters
-from memio.models import (
-    Document,
-    DocumentInput,
-    MetadataValue,
-    Page,
-    validate_metadata,
-)
+from memio.models import Document, DocumentInput, MetadataValue, Page, validate_metadata
 from memio.pagination import check_limit
-from memio.providers.shared import (
-    DOCUMENT_FIELDS,
-    TIMESTAMP_FIELDS,
-)
+from memio.providers.shared import DOCUMENT_FIELDS, TIMESTAMP_FIELDS
 from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode, check_mode
 from memio.validating._base import Validating
 from memio.validating.arguments import (

@@ -21,10 +21,7 @@ from memio.models import (
     validate_metadata,
 )
 from memio.pagination import check_limit
-from memio.providers.shared import (
-    FACT_FIELDS,
-    FACT_TIMESTAMPS,
-)
+from memio.providers.shared import FACT_FIELDS, FACT_TIMESTAMPS
 from memio.ranking import DEFAULT_SEARCH_MODE, SearchMode, check_mode
 from memio.validating._base import Validating
 from memio.validating.arguments import (

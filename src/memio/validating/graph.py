@@ -6,17 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from memio.errors import InvalidRequestError
-from memio.models import (
-    GraphResult,
-    Triple,
-)
+from memio.models import GraphResult, Triple
 from memio.pagination import check_limit
 from memio.validating._base import Validating
-from memio.validating.arguments import (
-    include_shared_scope,
-    optional_text,
-    require_text,
-)
+from memio.validating.arguments import include_shared_scope, optional_text, require_text
 from memio.validating.graph_items import plan_triples
 from memio.validating.restore import restorable_triples
 

@@ -5,18 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from memio.errors import InvalidRequestError
-from memio.models import (
-    Triple,
-    validate_metadata,
-)
-from memio.providers.shared import (
-    triple_id,
-)
-from memio.validating.arguments import (
-    coerce_items,
-    optional_text,
-    require_text,
-)
+from memio.models import Triple, validate_metadata
+from memio.providers.shared import triple_id
+from memio.validating.arguments import coerce_items, optional_text, require_text
 
 __all__ = ["plan_triples"]
 

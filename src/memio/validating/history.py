@@ -7,21 +7,11 @@ from typing import Any
 
 from memio.checked import HistorySearch
 from memio.errors import InvalidRequestError
-from memio.models import (
-    FoundMessage,
-    Message,
-    Page,
-    check_text,
-    validate_metadata,
-)
+from memio.models import FoundMessage, Message, Page, check_text, validate_metadata
 from memio.pagination import check_limit
 from memio.ranking import HISTORY_SEARCH_MODE, SearchMode, check_mode
 from memio.validating._base import Validating
-from memio.validating.arguments import (
-    coerce_items,
-    optional_text,
-    require_text,
-)
+from memio.validating.arguments import coerce_items, optional_text, require_text
 
 __all__ = ["ValidatingHistoryStore"]
 

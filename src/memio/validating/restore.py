@@ -22,14 +22,8 @@ from memio.models import (
     utcnow,
     validate_metadata,
 )
-from memio.providers.shared import (
-    new_id,
-)
-from memio.validating.arguments import (
-    coerce_items,
-    optional_text,
-    require_text,
-)
+from memio.providers.shared import new_id
+from memio.validating.arguments import coerce_items, optional_text, require_text
 from memio.validating.graph_items import plan_triples
 
 __all__ = ["MAX_RESTORE_BATCH", "restorable_documents", "restorable_facts", "restorable_triples"]

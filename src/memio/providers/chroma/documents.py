@@ -230,11 +230,10 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         return added
 
     async def restore(self, *, documents: list[Document]) -> list[bool]:
-        batch = documents
-        for i, document in enumerate(batch):
+        for i, document in enumerate(documents):
             check_reserved(document.metadata, field=f"documents[{i}].metadata")
-        ids = [document.id for document in batch]
-        vectors = await self._backend.embed([document.content for document in batch])
+        ids = [document.id for document in documents]
+        vectors = await self._backend.embed([document.content for document in documents])
         async with self._lock, self._backend.locks.hold("restore", _doc_locks(ids)):
             plan = new_in_batch(ids, await self._existing_ids("restore", ids))
             chosen = [i for i, write in enumerate(plan) if write]
@@ -243,10 +242,10 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
                 first = sequence.take(len(chosen))
                 await self._add_rows(
                     "restore",
-                    [batch[i].id for i in chosen],
+                    [documents[i].id for i in chosen],
                     vectors[chosen],
-                    [batch[i].content for i in chosen],
-                    [_metadata(batch[i], first + n, lists=lists) for n, i in enumerate(chosen)],
+                    [documents[i].content for i in chosen],
+                    [_metadata(documents[i], first + n, lists=lists) for n, i in enumerate(chosen)],
                 )
             return plan
 
@@ -408,9 +407,8 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
             await self._delete_rows("delete", [row.id])
 
     async def delete_many(self, *, doc_ids: list[str], user_id: str | None) -> int:
-        ids = doc_ids
-        async with self._lock, self._backend.locks.hold("delete_many", _doc_locks(ids)):
-            rows = await self._get_rows("delete_many", ids=ids, where=_user_where(user_id))
+        async with self._lock, self._backend.locks.hold("delete_many", _doc_locks(doc_ids)):
+            rows = await self._get_rows("delete_many", ids=doc_ids, where=_user_where(user_id))
             await self._delete_rows("delete_many", [row.id for row in rows])
             return len(rows)
 

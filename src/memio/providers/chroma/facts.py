@@ -628,22 +628,21 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             return await self._add_planned("add_many", facts, scopes, vectors, single=False)
 
     async def restore(self, *, facts: list[tuple[Fact, list[FactEvent]]]) -> list[bool]:
-        planned = facts
-        for i, (fact, _) in enumerate(planned):
+        for i, (fact, _) in enumerate(facts):
             check_reserved(fact.metadata, field=f"facts[{i}].metadata")
-        keys = [fact_key(fact.content, fact_scope_of(fact)) for fact, _ in planned]
-        ids = [fact.id for fact, _ in planned]
-        vectors = await self._backend.embed([fact.content for fact, _ in planned])
+        keys = [fact_key(fact.content, fact_scope_of(fact)) for fact, _ in facts]
+        ids = [fact.id for fact, _ in facts]
+        vectors = await self._backend.embed([fact.content for fact, _ in facts])
         locks = self._backend.locks
         async with self._lock, locks.hold("restore", _same_locks(keys) + _fact_locks(ids)):
             stored = await self._existing_ids("restore", ids)
             known = await self._duplicates("restore", keys)
             plan = plan_restore(
-                [fact for fact, _ in planned], stored, {k: row.id for k, row in known.items()}
+                [fact for fact, _ in facts], stored, {k: row.id for k, row in known.items()}
             )
             chosen = [i for i, write in enumerate(plan) if write]
             if chosen:
-                await self._write_restored([planned[i] for i in chosen], vectors[chosen])
+                await self._write_restored([facts[i] for i in chosen], vectors[chosen])
             return plan
 
     async def _write_restored(

@@ -464,32 +464,30 @@ class Mem0FactStore(Provider):
         return out
 
     async def add(self, *, fact: FactInput) -> Fact:
-        item, scope = fact, fact_scope_of(fact)
-        content, fact_id = fact.content, fact.fact_id
-        _check_own_keys(item.metadata, "metadata")
-        self._check_writable([fact_id], [scope])
+        scope = fact_scope_of(fact)
+        _check_own_keys(fact.metadata, "metadata")
+        self._check_writable([fact.fact_id], [scope])
         await self._open("add")
         with self._errors("add"):
             async with self._lock:
-                if fact_id is not None and await self._live(fact_id):
-                    raise ConflictError(f"fact {fact_id!r} already exists", field="fact_id")
-                existing = _duplicate(await self._select(scope), content, scope)
-                stored = {} if existing is None else {fact_key(content, scope): existing}
-                steps = plan_fact_batch([item], [scope], stored, utcnow(), single=True)
-                [added] = await self._run_steps(steps, [item], [scope], [None])
+                if fact.fact_id is not None and await self._live(fact.fact_id):
+                    raise ConflictError(f"fact {fact.fact_id!r} already exists", field="fact_id")
+                existing = _duplicate(await self._select(scope), fact.content, scope)
+                stored = {} if existing is None else {fact_key(fact.content, scope): existing}
+                steps = plan_fact_batch([fact], [scope], stored, utcnow(), single=True)
+                [added] = await self._run_steps(steps, [fact], [scope], [None])
                 return added
 
     async def add_many(self, *, facts: list[FactInput]) -> list[Fact]:
-        items = facts
-        for i, item in enumerate(items):
+        for i, item in enumerate(facts):
             _check_own_keys(item.metadata, f"facts[{i}].metadata")
-        scopes = [fact_scope_of(item) for item in items]
-        self._check_writable([item.fact_id for item in items], scopes)
+        scopes = [fact_scope_of(item) for item in facts]
+        self._check_writable([item.fact_id for item in facts], scopes)
         await self._open("add_many")
         with self._errors("add_many"):
             async with self._lock:
                 seen: set[str] = set()
-                for i, item in enumerate(items):
+                for i, item in enumerate(facts):
                     if item.fact_id is None:
                         continue
                     if item.fact_id in seen or await self._live(item.fact_id):
@@ -499,18 +497,18 @@ class Mem0FactStore(Provider):
                     seen.add(item.fact_id)
                 in_scope: dict[tuple[str | None, ...], list[Fact]] = {}
                 stored: dict[FactKey, Fact] = {}
-                for item, scope in zip(items, scopes, strict=True):
+                for item, scope in zip(facts, scopes, strict=True):
                     where = tuple(scope.values())
                     if where not in in_scope:
                         in_scope[where] = await self._select(scope)
                     fact = _duplicate(in_scope[where], item.content, scope)
                     if fact is not None:
                         stored.setdefault(fact_key(item.content, scope), fact)
-                steps = plan_fact_batch(items, scopes, stored, utcnow())
-                vectors: Sequence[np.ndarray | None] = [None] * len(items)
+                steps = plan_fact_batch(facts, scopes, stored, utcnow())
+                vectors: Sequence[np.ndarray | None] = [None] * len(facts)
                 if not self.infer:  # one embedding call for the whole batch
-                    vectors = list(await self._embed([item.content for item in items]))
-                return await self._run_steps(steps, items, scopes, vectors)
+                    vectors = list(await self._embed([item.content for item in facts]))
+                return await self._run_steps(steps, facts, scopes, vectors)
 
     async def update(
         self,

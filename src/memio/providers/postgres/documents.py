@@ -161,7 +161,6 @@ class PostgresDocumentStore(PostgresVectorStore):
         return [_document(row) for row in rows]
 
     async def restore(self, *, documents: list[Document]) -> list[bool]:
-        batch = documents
         items = [
             DocumentInput(
                 content=document.content,
@@ -169,11 +168,11 @@ class PostgresDocumentStore(PostgresVectorStore):
                 metadata=document.metadata,
                 user_id=document.user_id,
             )
-            for document in batch
+            for document in documents
         ]
-        vectors = await self.embed([document.content for document in batch])
+        vectors = await self.embed([document.content for document in documents])
         async with self.connection("restore") as conn, conn.transaction():
-            ids = [document.id for document in batch]
+            ids = [document.id for document in documents]
             cur = await conn.execute(f"SELECT id FROM {self.t} WHERE id = ANY(%s)", (ids,))
             plan = new_in_batch(ids, {row["id"] for row in await cur.fetchall()})
             chosen = [i for i, write in enumerate(plan) if write]
@@ -182,7 +181,7 @@ class PostgresDocumentStore(PostgresVectorStore):
                     conn,
                     [items[i] for i in chosen],
                     [vectors[i] for i in chosen],
-                    at=[(batch[i].created_at, batch[i].updated_at) for i in chosen],
+                    at=[(documents[i].created_at, documents[i].updated_at) for i in chosen],
                 )
         return plan
 

@@ -492,10 +492,9 @@ class PostgresFactStore(PostgresVectorStore):
             )
 
     async def restore(self, *, facts: list[tuple[Fact, list[FactEvent]]]) -> list[bool]:
-        planned = facts
-        keys = [fact_key(fact.content, fact_scope_of(fact)) for fact, _ in planned]
-        ids = [fact.id for fact, _ in planned]
-        vectors = await self.embed([fact.content for fact, _ in planned])
+        keys = [fact_key(fact.content, fact_scope_of(fact)) for fact, _ in facts]
+        ids = [fact.id for fact, _ in facts]
+        vectors = await self.embed([fact.content for fact, _ in facts])
         async with self.connection("restore") as conn, conn.transaction():
             await self._lock_keys(conn, keys)
             cur = await conn.execute(f"SELECT id FROM {self.t} WHERE id = ANY(%s)", (ids,))
@@ -503,7 +502,7 @@ class PostgresFactStore(PostgresVectorStore):
             holders = {
                 k: fact.id for k, fact in (await self._repeated(conn, keys, lock=False)).items()
             }
-            plan = plan_restore([fact for fact, _ in planned], stored, holders)
+            plan = plan_restore([fact for fact, _ in facts], stored, holders)
             chosen = [i for i, write in enumerate(plan) if write]
             if not chosen:
                 return plan
@@ -525,7 +524,7 @@ class PostgresFactStore(PostgresVectorStore):
                             fact.expires_at,
                         )
                         for i in chosen
-                        for fact in [planned[i][0]]
+                        for fact in [facts[i][0]]
                     ],
                 )
             # an event id already here is this fact's earlier life, imported before
@@ -545,7 +544,7 @@ class PostgresFactStore(PostgresVectorStore):
                         event.reason,
                     )
                     for i in chosen
-                    for event in planned[i][1]
+                    for event in facts[i][1]
                 ],
                 skip_known=True,
             )

@@ -256,10 +256,11 @@ class PostgresGraphStore(PostgresStore):
         return stored
 
     async def restore(self, *, triples: list[Triple]) -> list[bool]:
-        batch = triples
-        vectors = await self._embed([triple_text(t.subject, t.predicate, t.object) for t in batch])
+        vectors = await self._embed(
+            [triple_text(t.subject, t.predicate, t.object) for t in triples]
+        )
         model = self._embedding_model()
-        ids = [str(t.id) for t in batch]
+        ids = [str(t.id) for t in triples]
         async with self.connection("restore") as conn, conn.transaction():
             cur = await conn.execute(
                 f"SELECT id FROM {self.s}.graph_triples WHERE id = ANY(%s)", (ids,)
@@ -277,7 +278,7 @@ class PostgresGraphStore(PostgresStore):
                     _vector_bytes(vector),
                     model,
                 )
-                for t, vector, write in zip(batch, vectors, plan, strict=True)
+                for t, vector, write in zip(triples, vectors, plan, strict=True)
                 if write
             ]
             if rows:

@@ -141,7 +141,6 @@ class PostgresHistoryStore(PostgresStore):
     async def add(
         self, *, session_id: str, messages: list[Message], user_id: str | None
     ) -> list[Message]:
-        batch = messages
         now = utcnow()
         stored = [
             m.model_copy(
@@ -151,7 +150,7 @@ class PostgresHistoryStore(PostgresStore):
                     "score": None,
                 }
             )
-            for m in batch
+            for m in messages
         ]
         blobs = await self.vectors.blobs([m.content for m in stored])
         async with self.connection("add") as conn, conn.transaction():

@@ -1,8 +1,9 @@
 """The four store protocols over a memio server's /v1 routes (docs/api.md).
 
-Arguments are checked here only where the route could not say which argument was wrong (batch
-item lists, the graph's entity-or-triple choice); everything else is the server's to judge, so a
-remote store refuses exactly what the server's own store refuses.
+Arguments arrive checked by the validating store, with the rules the server's own stores use, so
+a remote store refuses what the server would, without the round trip. Only what JSON cannot
+carry is checked here (`check_wire`), per triple for a graph add, whose items travel in one
+request per owner.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from memio.models import (
 from memio.providers.base import Provider
 from memio.providers.remote._http import PROVIDER, REPRESENTATION, RemoteConnection, check_wire
 from memio.providers.shared import ProviderContext, parse_config
-from memio.validating.arguments import require_text
 
 __all__ = ["RemoteDocumentStore", "RemoteFactStore", "RemoteGraphStore", "RemoteHistoryStore"]
 
@@ -65,11 +65,9 @@ class RemoteConfig(BaseModel):
 
 
 def _path(route: str, **ids: str) -> str:
-    """`route` followed by the ids (non-empty text, errors naming the argument), each
-    percent-encoded whole (an id may hold "/")."""
-    return route + "".join(
-        "/" + quote(require_text(value, field=name), safe="") for name, value in ids.items()
-    )
+    """`route` followed by the ids (checked text), each percent-encoded whole (an id may hold
+    "/")."""
+    return route + "".join("/" + quote(value, safe="") for value in ids.values())
 
 
 def _body(**fields: Any) -> dict[str, Any]:
