@@ -132,6 +132,22 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _state_store(example: str) -> Any:
+    """A validator of where server-side tables live: a PostgreSQL DSN or a SQLite file."""
+
+    def check(value: str | None) -> str | None:
+        if value is None or value.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            return value
+        if "=" in value and "://" not in value:  # libpq's key=value form: host=... dbname=...
+            return value
+        raise ValueError(
+            "expected a PostgreSQL DSN (postgresql://... or host=... dbname=...) or "
+            f"sqlite:///path/to/{example}"
+        )
+
+    return check
+
+
 class ApiKey(BaseModel):
     """One client key. Give `key` (hashed on load, then dropped) or its hex `sha256`.
 
@@ -258,14 +274,7 @@ class AuthConfig(BaseModel):
     _normalise_failures = field_validator("failure_limit", mode="before")(_one_or_many)
     _check_failures = field_validator("failure_limit")(check_rate_limits)
 
-    @field_validator("key_store")
-    @classmethod
-    def _known_key_store(cls, value: str | None) -> str | None:
-        if value is None or value.startswith(("postgresql://", "postgres://", "sqlite:///")):
-            return value
-        raise ValueError(
-            "expected a PostgreSQL DSN (postgresql://...) or sqlite:///path/to/keys.sqlite3"
-        )
+    _known_key_store = field_validator("key_store")(_state_store("keys.sqlite3"))
 
     @model_validator(mode="after")
     def _check_keys(self) -> AuthConfig:
@@ -374,6 +383,13 @@ class ServerSection(BaseModel):
     keep_alive_seconds: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     expiry: ExpiryConfig = Field(default_factory=ExpiryConfig)
+    # Where the mem0 dialects keep the entities given memories (so that deleting one never
+    # given any is a 404): a PostgreSQL DSN shared by replicas, or a SQLite file
+    # (default: <data_dir>/entities.sqlite3).
+    entity_store: str | None = None
+    entity_store_schema: str = Field(default="memio", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+    _known_entity_store = field_validator("entity_store")(_state_store("entities.sqlite3"))
 
     @field_validator("public_url")
     @classmethod

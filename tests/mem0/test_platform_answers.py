@@ -105,3 +105,48 @@ def test_unhonoured_platform_options_are_named(mem0_server, uid):
         assert named == "reference_date, structured_data_schema, memory_type"
         listed = api.post("/v3/memories/", json={"filters": {"user_id": uid}, "latest_only": True})
         assert listed.headers["x-memio-ignored"] == "latest_only"
+
+
+def test_deleting_an_entity_never_given_memories_is_not_found(client, uid):
+    from mem0.exceptions import MemoryNotFoundError
+
+    with pytest.raises(MemoryNotFoundError):
+        client.delete_users(user_id=f"{uid}-never")
+    client.add("I like kites", user_id=uid, infer=False)
+    client.delete_all(user_id=uid)  # its memories go; the user stays, as on the platform
+    assert "deleted" in client.delete_users(user_id=uid)["message"]
+    with pytest.raises(MemoryNotFoundError):
+        client.delete_users(user_id=uid)
+
+
+def test_an_agent_whose_memories_went_with_its_user_can_still_be_deleted(client, mem0_server, uid):
+    import httpx
+    from mem0.exceptions import MemoryNotFoundError
+
+    shared = {"user_id": uid, "agent_id": f"{uid}-bot"}
+    with httpx.Client(
+        base_url=mem0_server.base_url, headers={"Authorization": f"Token {APP_KEY}"}
+    ) as api:  # written through /v1: not recorded when added
+        added = api.post("/v1/facts", json={"content": "likes tea", **shared})
+        assert added.status_code == 201, added.text
+    assert "deleted" in client.delete_users(user_id=uid)["message"]
+    assert "deleted" in client.delete_users(agent_id=f"{uid}-bot")["message"]
+    with pytest.raises(MemoryNotFoundError):
+        client.delete_users(agent_id=f"{uid}-bot")
+
+
+def test_a_bound_key_learns_nothing_of_entities_outside_its_user(client, mem0_server, uid):
+    from mem0 import MemoryClient
+    from mem0.exceptions import MemoryNotFoundError
+
+    from tests.mem0.conftest import BOUND_KEY
+
+    client.add("I like chess", user_id=uid, agent_id=f"{uid}-coach", infer=False)
+    bound = MemoryClient(api_key=BOUND_KEY, host=mem0_server.base_url)
+    try:
+        with pytest.raises(MemoryNotFoundError):
+            bound.delete_users(agent_id=f"{uid}-coach")
+    finally:
+        bound.client.close()
+    assert client.get_all(filters={"user_id": uid})["count"] == 1
+    assert "deleted" in client.delete_users(agent_id=f"{uid}-coach")["message"]

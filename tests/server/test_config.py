@@ -174,7 +174,7 @@ def test_unknown_key_lists_the_known_ones():
     assert problems({"server": {"prot": 1}}) == [
         "server.prot: unknown key (expected one of: host, port, cors, limits, rate_limit, "
         "ready_timeout_seconds, public_url, cursor_secret, header_timeout_seconds, "
-        "keep_alive_seconds, max_connections, expiry)"
+        "keep_alive_seconds, max_connections, expiry, entity_store, entity_store_schema)"
     ]
     assert problems({"stores": {"facts": {"provider": "memory", "confg": {}}}}) == [
         "stores.facts.confg: unknown key (expected one of: provider, config)"

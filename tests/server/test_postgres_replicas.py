@@ -66,11 +66,15 @@ class Replicas:
 
 
 def replica_config(data_dir: Path, stores: dict[str, Any], redis_url: str) -> dict[str, Any]:
+    database = stores["facts"]["config"]
     return {
         "data_dir": str(data_dir),
         "server": {
-            # what every replica must share (docs/scaling.md): the key that signs cursors
+            # what every replica must share (docs/scaling.md): the key that signs cursors and
+            # the mem0 dialects' entity record
             "cursor_secret": "replicas-share-this-cursor-secret",
+            "entity_store": database["dsn"],
+            "entity_store_schema": database["schema"],
             # shared in Redis, high enough never to refuse these tests
             "rate_limit": {
                 "enabled": True,
@@ -155,6 +159,22 @@ async def test_facts_written_through_one_replica_are_read_listed_and_found_throu
         assert [f["id"] for f in found.json()] == [created[3]["id"]]
         history = await http.get(f"{third}/v1/facts/{created[0]['id']}/history")
         assert [e["event"] for e in history.json()] == ["ADD"]
+
+
+async def test_an_entity_given_memories_through_one_replica_is_known_to_the_others(
+    replicas: Replicas,
+):
+    first, second, third = replicas.urls
+    user = _user()
+    async with httpx.AsyncClient(timeout=60) as http:
+        added = await http.post(
+            f"{first}/v3/memories/add/", json={"messages": "I row", "user_id": user, "infer": False}
+        )
+        assert added.status_code == 200, added.text
+        emptied = await http.delete(f"{second}/v1/memories/", params={"user_id": user})
+        assert emptied.status_code == 200, emptied.text
+        assert (await http.delete(f"{third}/v2/entities/user/{user}/")).status_code == 200
+        assert (await http.delete(f"{first}/v2/entities/user/{user}/")).status_code == 404
 
 
 async def test_documents_written_through_one_replica_are_read_listed_and_found_through_others(

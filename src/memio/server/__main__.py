@@ -158,6 +158,8 @@ def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:
     else:
         print("  auth: off")
     print(f"  rate limit: {'on' if config.rate_limit_enabled else 'off'}")
+    entities = config.server.entity_store or Path(config.data_dir).resolve() / "entities.sqlite3"
+    print(f"  mem0 entity record: {redacted(str(entities))}")
     print(f"  extraction LLM: {ExtractionLLM.summary(config)}")
 
 

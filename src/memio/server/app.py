@@ -36,6 +36,7 @@ from memio.server.errors import UnhandledErrorMiddleware, install_error_handlers
 from memio.server.expiry import sweeping
 from memio.server.keystore import KeyStore, build_key_store
 from memio.server.mcp.http import McpEndpoint
+from memio.server.mem0_api.entities import build_entity_registry
 from memio.server.mem0_api.extraction import ExtractionLLM
 from memio.server.metrics import Metrics, MetricsMiddleware
 from memio.server.openapi import install_openapi
@@ -72,6 +73,7 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     counters = Counters(config.server.rate_limit.storage_uri) if needs_counters else None
     limiter = _rate_limiter(config, counters)
     key_store = _key_store(config)
+    entity_registry = build_entity_registry(config, in_memory=memio is not None)
     authenticator = _authenticator(config, key_store)
     routers = [*all_routers(), ops.router]
     mcp = McpEndpoint()
@@ -126,8 +128,11 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
                     finally:
                         await embedder.aclose()
         finally:
-            if key_store is not None:
-                await key_store.aclose()
+            try:
+                await entity_registry.aclose()
+            finally:
+                if key_store is not None:
+                    await key_store.aclose()
 
     app = FastAPIOffline(
         title="memio",
@@ -143,6 +148,7 @@ def create_app(config: ServerConfig | None = None, *, memio: Memio | None = None
     app.state.extraction_llm = extraction_llm
     app.state.metrics = metrics
     app.state.key_store = key_store
+    app.state.entity_registry = entity_registry
     app.state.authenticator = authenticator
     app.state.route_finder = RouteFinder(routers)  # whose error style a refusal takes
     install_error_handlers(app)

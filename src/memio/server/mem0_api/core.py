@@ -4,7 +4,8 @@ in its own, and calls these for the work between.
 
 - Messages: mem0's ``messages`` parsed once (`parse_messages`) and stored as facts
   (`store_messages`): with ``infer`` the configured extraction LLM picks the facts; without one,
-  only what the user said is kept; ``infer: false`` keeps every non-system message.
+  only what the user said is kept; ``infer: false`` keeps every non-system message. The scopes
+  added to are recorded (`entity_registry`, `memio.server.mem0_api.entities`).
 - Scope: a read must name an entity (`require_entity`), and a request that may reach every user's
   memories needs the admin key (`admin_unless_named`, `admin_unless_pinned`); a bound credential
   is confined by its stores either way (memio.scoping).
@@ -29,6 +30,7 @@ from memio.pagination import MAX_LIMIT, check_limit
 from memio.protocols import FactStore
 from memio.ranking import SearchMode
 from memio.server.auth import principal_of, require_admin_unless_bound
+from memio.server.mem0_api.entities import EntityRegistry
 from memio.server.mem0_api.extraction import ExtractionLLM
 from memio.server.mem0_api.filters import Translation
 from memio.server.mem0_api.shapes import ENTITY_FIELDS, ENTITY_TYPES
@@ -43,6 +45,7 @@ __all__ = [
     "admin_unless_pinned",
     "collect",
     "entity_field",
+    "entity_registry",
     "get_memory",
     "memory_not_found",
     "page_of",
@@ -130,11 +133,18 @@ async def store_messages(
             for text, _ in items
         ]
     )
+    await entity_registry(request).record(
+        {field: getattr(fact, field) for field in ENTITY_FIELDS} for fact in stored
+    )
     added = [
         Added(fact, fact.event or "ADD", role)
         for fact, (_, role) in zip(stored, items, strict=True)
     ]
     return added, status
+
+
+def entity_registry(request: Request) -> EntityRegistry:
+    return request.app.state.entity_registry
 
 
 def require_entity(request: Request, translation: Translation, what: str) -> None:

@@ -23,8 +23,8 @@ Decisions (see docs/mem0-compat.md):
 - ``/v1/ping/`` answers ``org_id: "memio"`` and ``project_id: "memio-<key name>"``
   (``memio-default`` with auth off), stable across restarts, and ``user_email: null`` (so the
   SDKs' telemetry is not given an identity).
-- ``/v1/entities/`` is computed from the facts (every user, agent, app and run id with memories),
-  which reads the whole store.
+- ``/v1/entities/`` is counted by the facts store (every user, agent, app and run id with
+  memories). Deleting an entity never given memories is 404 (`memio.server.mem0_api.entities`).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ from memio.server.mem0_api.core import (
     admin_unless_pinned,
     collect,
     entity_field,
+    entity_registry,
     get_memory,
     memory_not_found,
     page_of,
@@ -767,12 +768,24 @@ async def entity(
 
 
 async def _delete_entity(
-    entity_type: EntityType, entity_id: Text, facts: FactStore
+    request: Request, entity_type: EntityType, entity_id: Text, facts: FactStore
 ) -> dict[str, Any]:
-    """Delete the entity's memories. An entity without memories answers 200 too: memio knows
-    entities only by their memories, and ``reset()`` deletes a user and then an agent whose
-    memories went with the user's."""
-    await facts.delete_all(**{entity_field(entity_type): entity_id})
+    """Delete the entity's memories and forget it; 404 when it has none and was never given any
+    (`memio.server.mem0_api.entities`). The ids its memories carried beside it stay known, so
+    that ``reset()`` can delete them next."""
+    field = entity_field(entity_type)
+    scope = principal_of(request).scope
+    registry = entity_registry(request)
+    carried = await facts.entities(**{field: entity_id}, include_expired=True)
+    deleted = await facts.delete_all(**{field: entity_id})
+    known = await registry.forget(field, entity_id, within=scope)
+    await registry.record(
+        {**scope.fields(), other.field: other.value}
+        for other in carried
+        if (other.field, other.value) != (field, entity_id)
+    )
+    if not deleted and not known:
+        raise NotFoundError(entity_type, entity_id)
     return {"message": "Entity deleted successfully."}
 
 
@@ -782,10 +795,10 @@ async def _delete_entity(
     responses=answers(answer.Message),
 )
 async def delete_entity_v2(
-    entity_type: EntityType, entity_id: Text, facts: FactsDep
+    request: Request, entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
     """Deletes every memory of the user (agent, app, run); memio keeps no other entity data."""
-    return await _delete_entity(entity_type, entity_id, facts)
+    return await _delete_entity(request, entity_type, entity_id, facts)
 
 
 @router.delete(
@@ -794,9 +807,9 @@ async def delete_entity_v2(
     responses=answers(answer.Message),
 )
 async def delete_entity_v1(
-    entity_type: EntityType, entity_id: Text, facts: FactsDep
+    request: Request, entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
-    return await _delete_entity(entity_type, entity_id, facts)
+    return await _delete_entity(request, entity_type, entity_id, facts)
 
 
 def _batch_items(body: BatchBody) -> list[dict[str, Any]]:
