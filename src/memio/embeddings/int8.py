@@ -12,8 +12,10 @@ That model is derived here from the pinned file, once per machine and onnxruntim
 the user's cache directory (``$MEMIO_CACHE_DIR``, else ``$XDG_CACHE_HOME/memio``, else
 ``~/.cache/memio``), and checked before it is kept: on `CHECK_SENTENCES` its vectors must have
 cosine at least `MIN_COSINE` to the fp32 path's, because one store may hold vectors written by
-both paths (another machine, another setting). The kept file's sha256 is stored beside it and
-checked on every load, like the pinned file's. Nothing is downloaded.
+both paths (another machine, another setting). On a CPU without int8 dot-product instructions
+(`INT8_CPU_FLAGS`) the weights are quantized to 7 bits instead of 8, a file of its own name, so
+its int8 arithmetic cannot saturate. The kept file's sha256 is stored beside it and checked on
+every load, like the pinned file's. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ CHECK_SENTENCES = (
     "I went to the support group yesterday and it was so powerful.",
     "my bike has a flat tyre",
     "Prefers dark mode in every editor and terminal.",
+    "THE USER IS ALLERGIC TO PEANUTS AND SHELLFISH",
+    "Москва — столица России; 東京は日本の首都です。",
+    "我喜欢在周末去公园散步。",
+    "Meeting moved to 2024-03-15 at 14:30 UTC, room B-204, budget $12,500.00.",
 )
 
 
@@ -82,14 +88,16 @@ def int8_model(source: Path, source_sha256: str, *, agreement: Callable[[Path], 
     import onnxruntime as ort
 
     folder = cache_dir()
-    final = folder / f"minilm-int8-{source_sha256[:16]}-ort{ort.__version__}.onnx"
+    reduce_range = not cpu_has_int8_dot()
+    recipe = "-w7" if reduce_range else ""
+    final = folder / f"minilm-int8-{source_sha256[:16]}-ort{ort.__version__}{recipe}.onnx"
     digest_file = final.with_name(final.name + ".sha256")
     kept = final.is_file() and digest_file.is_file()
     if kept and digest_file.read_text(encoding="ascii").strip() == file_sha256(final):
         return final  # else missing, half written or damaged: built again
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".building-") as work:
-        built = _quantize(source, Path(work))
+        built = _quantize(source, Path(work), reduce_range=reduce_range)
         lowest = agreement(built)
         if lowest < MIN_COSINE:
             raise RuntimeError(
@@ -102,7 +110,11 @@ def int8_model(source: Path, source_sha256: str, *, agreement: Callable[[Path], 
     return final
 
 
-def _quantize(source: Path, work: Path) -> Path:
+def _quantize(source: Path, work: Path, *, reduce_range: bool) -> Path:
+    """`reduce_range`: 7-bit weights, for CPUs without VNNI or AMX, whose int8 multiply-add
+    (AVX2's u8 x s8 pairs summed into 16 bits) saturates with 8-bit weights: measured there,
+    a Cyrillic and Japanese sentence fell to cosine 0.982 to the fp32 path; with 7 bits the
+    lowest of the reference sentences is 0.997."""
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -121,6 +133,7 @@ def _quantize(source: Path, work: Path) -> Path:
             built,
             weight_type=QuantType.QInt8,
             per_channel=True,
+            reduce_range=reduce_range,
             op_types_to_quantize=["MatMul"],
             nodes_to_exclude=_kept_in_fp32(folded),
             extra_options={"MatMulConstBOnly": True},

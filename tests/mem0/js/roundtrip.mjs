@@ -119,6 +119,18 @@ async function main() {
   await client.deleteAll({ user_id: userId });
   assert.equal((await client.getAll({ filters: { user_id: userId } })).count, 0);
 
+  // deleteUsers: the user is still there to delete once its memories are gone, then it is not;
+  // an entity never given memories is not found either (as on the platform)
+  const gone = await client.deleteUsers({ userId });
+  assert.equal(gone.message, "Entity deleted successfully.");
+  // (the SDK wraps the not-found error of each delete in its unexported APIError)
+  await rejectsWith(client.deleteUsers({ userId }), Error, /Failed to delete user .*not found/i);
+  await rejectsWith(
+    client.deleteUsers({ agentId: `${userId}-never` }),
+    Error,
+    /Failed to delete agent .*not found/i,
+  );
+
   return { added: added.results.length, searched: found.results.length, history: history.length };
 }
 
