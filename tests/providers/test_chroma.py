@@ -193,6 +193,40 @@ async def test_a_large_scope_is_read_in_chunks(tmp_path: Path, embedder, monkeyp
         assert sorted(fact.content for fact in found) == ["fact 0", "fact 1", "fact 3"]
 
 
+async def test_a_hybrid_search_reads_the_nearest_as_ids_and_loads_only_the_page(
+    tmp_path: Path, embedder, monkeypatch
+):
+    """Its vector half asks Chroma for ids and distances alone (a read with content and metadata
+    costs three times as much at 50 results); the fused page is loaded by id. Equal scores fall
+    back to the full read, whose order (stored sequence) is the semantic search's."""
+    context = ProviderContext(data_dir=tmp_path / "data", embedder=embedder)
+    async with build_store("documents", "chroma", {}, context) as store:
+        for i, text in enumerate(["red kite over hills", "blue boat on lakes", "green tea"]):
+            await store.add(doc_id=f"d{i}", content=text)
+        adapter = store.adapter
+        includes: list[tuple[str, ...]] = []
+        real_query = adapter._query
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            includes.append(tuple(kwargs.get("include", chroma_store.ROW_INCLUDE)))
+            return await real_query(*args, **kwargs)
+
+        monkeypatch.setattr(adapter, "_query", recorded)
+        found = await store.search(query="kite hills", limit=2)
+        assert includes == [()]
+        assert found[0].id == "d0" and found[0].content == "red kite over hills"
+        assert found[0].metadata == {} and found[0].created_at is not None
+        assert [d.id for d in found] == [
+            d.id for d in await store.search(query="kite hills", limit=2, search_mode="hybrid")
+        ]
+        for i in (3, 4):  # the same content twice: equal scores
+            await store.add(doc_id=f"d{i}", content="yellow sun")
+        includes.clear()
+        tied = await store.search(query="yellow sun", limit=2)
+        assert includes == [(), tuple(chroma_store.ROW_INCLUDE)]
+        assert [d.id for d in tied] == ["d3", "d4"]
+
+
 def test_construction_does_no_io(tmp_path: Path, embedder):
     context = ProviderContext(data_dir=tmp_path / "data", embedder=embedder)
     store = build_store("facts", "chroma", {"url": "http://127.0.0.1:9"}, context)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,9 +29,10 @@ from typing import Any
 import numpy as np
 
 from memio.filters import FilterNode
+from memio.models import cosine_score
 from memio.providers.chroma._base import ChromaBackend
 from memio.providers.chroma._codec import scope_key
-from memio.providers.chroma._store import ChromaStore, M
+from memio.providers.chroma._store import TIE_MARGIN, ChromaStore, M
 from memio.ranking import KEYWORD_CANDIDATES, Candidate
 
 
@@ -248,6 +250,23 @@ class KeywordIndexedStore(ChromaStore[M]):
             return records, len(records)
         rows, in_scope = found
         return [Candidate(item_id, content) for item_id, content in rows], in_scope
+
+    async def _nearest(
+        self, operation: str, *, query: str, scope_where: dict[str, Any] | None, limit: int
+    ) -> list[Candidate] | None:
+        """The vector half of a hybrid search without a filter: the `limit` nearest as ids and
+        scores, for `_hydrate` to load once fused. None when scores tie within them or at the
+        cut: their order then needs the stored sequence (`_search` reads it)."""
+        vector = (await self._backend.embed([query]))[0]
+        rows, similarities = await self._query(
+            operation, vector, scope_where, limit + TIE_MARGIN, include=()
+        )
+        scores = [cosine_score(float(similarity)) for similarity in similarities]
+        kept = scores[: limit + (len(scores) > limit)]
+        if any(a == b for a, b in itertools.pairwise(kept)):
+            return None
+        nearest = zip(rows[:limit], scores[:limit], strict=True)
+        return [Candidate(row.id, "", score) for row, score in nearest]
 
     async def _hydrate(
         self, operation: str, records: list[Any], scope_where: dict[str, Any] | None

@@ -196,7 +196,11 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         user_id, shared = request.query.user_id, request.query.shared
         scope = _user_where(user_id, shared)
 
-        async def semantic(n: int) -> list[Document]:
+        async def semantic(n: int) -> list[Any]:
+            if request.mode == "hybrid" and tree is None:  # the fused page is hydrated by id
+                nearest = await self._nearest("search", query=query, scope_where=scope, limit=n)
+                if nearest is not None:
+                    return nearest
             return await self._search("search", query=query, scope_where=scope, tree=tree, limit=n)
 
         async def keyword(words: list[str]) -> tuple[list[Any], int]:
