@@ -93,3 +93,14 @@ async def test_a_database_that_cannot_open_is_a_provider_error_naming_the_store(
 def test_the_setting_must_name_a_database():
     with pytest.raises(ValueError, match="entity_store"):
         ServerConfig.model_validate({"server": {"entity_store": "mysql://x"}})
+
+
+def test_an_add_whose_entity_cannot_be_recorded_stores_nothing(serve, tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    client = serve({"server": {"entity_store": f"sqlite:///{tmp_path / 'file' / 'e.sqlite3'}"}})
+    added = client.post(
+        "/v3/memories/add/", json={"messages": "I like kites", "user_id": "ann", "infer": False}
+    )
+    assert added.status_code == 502
+    assert "entity_store.sqlite" in added.text
+    assert client.get("/v1/facts", params={"user_id": "ann"}).json() == []

@@ -127,14 +127,14 @@ async def store_messages(
         ]
     if not items:
         return [], status
+    # Recorded first: a record that cannot be written refuses the add before anything is stored.
+    bound = principal_of(request).scope.fields()
+    await entity_registry(request).record([{**scope, **bound}])
     stored = await facts.add_many(
         facts=[
             FactInput(content=text, metadata=clean, expires_at=expires_at, **scope)
             for text, _ in items
         ]
-    )
-    await entity_registry(request).record(
-        {field: getattr(fact, field) for field in ENTITY_FIELDS} for fact in stored
     )
     added = [
         Added(fact, fact.event or "ADD", role)

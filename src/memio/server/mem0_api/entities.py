@@ -3,7 +3,8 @@ platform's ``DELETE /v2/entities/{type}/{id}/`` answers 404 for one that never h
 platform does, and 200 for one whose memories are already gone.
 
 The record is the set of scopes (user, agent, app and run id together) that memories were added
-with. Deleting an entity clears it from every scope that names it and the caller may reach, and
+with, written before the memories: a record that cannot be written refuses the add (502) with
+nothing stored. Deleting an entity clears it from every scope that names it and the caller may reach, and
 keeps the other ids of those scopes: the SDKs' ``reset()`` deletes every entity ``users()``
 listed, one after another, and an agent whose memories went with its user's is still there to
 delete. Facts written through ``/v1`` are not recorded when added; the ids they carry beside a
