@@ -4,11 +4,11 @@ platform does, and 200 for one whose memories are already gone.
 
 The record is the set of scopes (user, agent, app and run id together) that memories were added
 with, written before the memories: a record that cannot be written refuses the add (502) with
-nothing stored. Deleting an entity clears it from every scope that names it and the caller may reach, and
-keeps the other ids of those scopes: the SDKs' ``reset()`` deletes every entity ``users()``
-listed, one after another, and an agent whose memories went with its user's is still there to
-delete. Facts written through ``/v1`` are not recorded when added; the ids they carry beside a
-deleted entity are recorded at that delete, for the same reason.
+nothing stored. Deleting an entity clears it from every scope that names it and the caller may
+reach, and keeps the other ids of those scopes: the SDKs' ``reset()`` deletes every entity
+``users()`` listed, one after another, and an agent whose memories went with its user's is still
+there to delete. Facts written through ``/v1`` are not recorded when added; the ids they carry
+beside a deleted entity are recorded at that delete, for the same reason.
 
 Where it lives is `server.entity_store`: ``<data_dir>/entities.sqlite3`` by default, a
 PostgreSQL DSN for replicas (one table, ``<schema>.mem0_entities``), in memory for a server
