@@ -31,6 +31,7 @@ from memio.errors import EmbedderMismatchError
 from memio.protocols import Embedder
 from memio.providers.shared import DataLockedError
 from memio.redaction import RedactingFormatter, redacted
+from memio.server.mem0_api.entities import ENTITY_FILE
 from memio.server.mem0_api.extraction import ExtractionLLM
 
 __all__ = ["add_server_arguments", "load_stores", "main", "run"]
@@ -158,7 +159,7 @@ def _print_check(source: str, config: ServerConfig, stores: Memio) -> None:
     else:
         print("  auth: off")
     print(f"  rate limit: {'on' if config.rate_limit_enabled else 'off'}")
-    entities = config.server.entity_store or Path(config.data_dir).resolve() / "entities.sqlite3"
+    entities = config.server.entity_store or Path(config.data_dir).resolve() / ENTITY_FILE
     print(f"  mem0 entity record: {redacted(str(entities))}")
     print(f"  extraction LLM: {ExtractionLLM.summary(config)}")
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from memio.errors import ConflictError
 from memio.models import as_utc
 from memio.scoping import SCOPE_FIELDS, Scope
-from memio.server.state_db import PostgresState, SQLiteState, StateDB, UniqueViolation
+from memio.server.state_db import StateDB, UniqueViolation, build_state_db
 
 __all__ = ["KeyStore", "StoredKey", "build_key_store"]
 
@@ -53,9 +53,12 @@ class KeyStore:
 
     def __init__(self, db: StateDB) -> None:
         self.db = db
-        self.kind = db.kind
-        self.shared = db.shared
         self._found: dict[str, StoredKey] = {}  # sha256 -> key, local files only
+
+    @property
+    def shared(self) -> bool:
+        """Serves several replicas (a database), as opposed to a local file."""
+        return self.db.shared
 
     async def open(self) -> None:
         await self.db.open()
@@ -167,9 +170,13 @@ def _table(timestamp: str, json_type: str) -> str:
 
 def build_key_store(setting: str | None, schema: str, data_dir: Path) -> KeyStore:
     """The key store `auth.key_store` names (default: SQLite under `data_dir`)."""
-    if setting is None or setting.startswith("sqlite:///"):
-        path = Path(setting.removeprefix("sqlite:///")) if setting else data_dir / "keys.sqlite3"
-        return KeyStore(SQLiteState("key_store", [_table("TEXT", "TEXT")], path))
     return KeyStore(
-        PostgresState("key_store", [_table("timestamptz", "jsonb")], setting, schema=schema)
+        build_state_db(
+            "key_store",
+            setting,
+            schema=schema,
+            default_path=data_dir / "keys.sqlite3",
+            tables=[_table("TEXT", "TEXT")],
+            postgres_tables=[_table("timestamptz", "jsonb")],
+        )
     )

@@ -21,7 +21,14 @@ from typing import Any
 from memio.errors import ProviderError
 from memio.providers.shared import OpenOnce
 
-__all__ = ["PostgresState", "SQLiteState", "StateDB", "Statement", "UniqueViolation"]
+__all__ = [
+    "PostgresState",
+    "SQLiteState",
+    "StateDB",
+    "Statement",
+    "UniqueViolation",
+    "build_state_db",
+]
 
 Statement = tuple[str, tuple[Any, ...]]
 Result = tuple[list[dict[str, Any]], int]  # rows, rowcount
@@ -197,3 +204,20 @@ class PostgresState(StateDB):
             raise UniqueViolation(str(exc)) from exc
         except psycopg.Error as exc:
             raise self.failed(operation, exc) from exc
+
+
+def build_state_db(
+    what: str,
+    setting: str | None,
+    *,
+    schema: str,
+    default_path: Path | None,
+    tables: Sequence[str],
+    postgres_tables: Sequence[str] | None = None,
+) -> StateDB:
+    """The database a setting names: a PostgreSQL DSN (`postgres_tables`, else `tables`, in
+    `schema`), ``sqlite:///path``, or None for `default_path` (None: SQLite in memory)."""
+    if setting is not None and not setting.startswith("sqlite:///"):
+        return PostgresState(what, postgres_tables or tables, setting, schema=schema)
+    path = Path(setting.removeprefix("sqlite:///")) if setting else default_path
+    return SQLiteState(what, tables, path)

@@ -262,8 +262,7 @@ class KeywordIndexedStore(ChromaStore[M]):
             operation, vector, scope_where, limit + TIE_MARGIN, include=()
         )
         scores = [cosine_score(float(similarity)) for similarity in similarities]
-        kept = scores[: limit + (len(scores) > limit)]
-        if any(a == b for a, b in itertools.pairwise(kept)):
+        if any(a == b for a, b in itertools.pairwise(scores)):  # the `limit` and the one after
             return None
         nearest = zip(rows[:limit], scores[:limit], strict=True)
         return [Candidate(row.id, "", score) for row, score in nearest]

@@ -23,9 +23,11 @@ from pathlib import Path
 from memio.config import ServerConfig
 from memio.scoping import Scope
 from memio.server.mem0_api.shapes import ENTITY_FIELDS
-from memio.server.state_db import PostgresState, SQLiteState, StateDB
+from memio.server.state_db import StateDB, build_state_db
 
-__all__ = ["EntityRegistry", "build_entity_registry"]
+__all__ = ["ENTITY_FILE", "EntityRegistry", "build_entity_registry"]
+
+ENTITY_FILE = "entities.sqlite3"  # under data_dir, unless server.entity_store names another
 
 _COLUMNS = ", ".join(ENTITY_FIELDS)
 _TABLE = f"""CREATE TABLE IF NOT EXISTS {{schema}}.mem0_entities (
@@ -43,9 +45,6 @@ class EntityRegistry:
 
     def __init__(self, db: StateDB) -> None:
         self.db = db
-
-    async def open(self) -> None:
-        await self.db.open()
 
     async def aclose(self) -> None:
         await self.db.aclose()
@@ -85,13 +84,12 @@ class EntityRegistry:
 
 def build_entity_registry(config: ServerConfig, *, in_memory: bool) -> EntityRegistry:
     """The registry `server.entity_store` names; `in_memory` when nothing may go to disk."""
-    setting = config.server.entity_store
-    tables = [_TABLE]
-    if setting is not None and not setting.startswith("sqlite:///"):
-        schema = config.server.entity_store_schema
-        return EntityRegistry(PostgresState("entity_store", tables, setting, schema=schema))
-    if setting is not None:
-        path: Path | None = Path(setting.removeprefix("sqlite:///"))
-    else:
-        path = None if in_memory else Path(config.data_dir) / "entities.sqlite3"
-    return EntityRegistry(SQLiteState("entity_store", tables, path))
+    return EntityRegistry(
+        build_state_db(
+            "entity_store",
+            config.server.entity_store,
+            schema=config.server.entity_store_schema,
+            default_path=None if in_memory else Path(config.data_dir) / ENTITY_FILE,
+            tables=[_TABLE],
+        )
+    )

@@ -797,7 +797,8 @@ async def _delete_entity(
 async def delete_entity_v2(
     request: Request, entity_type: EntityType, entity_id: Text, facts: FactsDep
 ) -> dict[str, Any]:
-    """Deletes every memory of the user (agent, app, run); memio keeps no other entity data."""
+    """Deletes every memory of the user (agent, app, run) and forgets it; 404 for one never
+    given memories."""
     return await _delete_entity(request, entity_type, entity_id, facts)
 
 
