@@ -11,10 +11,9 @@ search runs in, and ts_rank is not BM25).
 from __future__ import annotations
 
 import asyncio
-import heapq
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple, Protocol, TypeVar, get_args
 
@@ -31,8 +30,9 @@ K1, B = 1.2, 0.75  # BM25's usual constants
 # Each ranking contributes its best max(limit, this) candidates to the fusion. Not tuned: depth 20
 # raised recall@10 on each LoCoMo dev conversation but lowered recall@20 on two of the three.
 FUSION_DEPTH = 50
-# A word index hands over at most this many keyword candidates, those its backend ranks best by
-# its own word weighting (SQLite FTS5's bm25, PostgreSQL's ts_rank) when more match, so a query
+# A word index that finds its candidates as texts hands over at most this many, those its backend
+# ranks best by its own word weighting (SQLite FTS5's bm25, PostgreSQL's ts_rank) when more match
+# (embedded chroma's term counts in memory give exact hits, with no cap), so a query
 # of common words costs what this many cost, not the whole scope (bench wrk: 2,500 candidates a
 # query at 10,000 documents). 500 kept LoCoMo dev's keyword and hybrid recall as 1,000 did (300
 # lost 0.9 point of keyword recall@5) and took a hybrid search at 10,000 documents from 14.4 to
@@ -122,43 +122,64 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(terms(query)))
 
 
-def bm25(
-    query: Sequence[str],
-    candidates: Sequence[_D],
-    *,
-    text: Callable[[_D], str],
-    key: Callable[[_D], Any],
-    in_scope: int,
-    top: int | None = None,
-) -> list[tuple[_D, float]]:
-    """Okapi BM25 of `candidates` (every in-scope document holding a word that starts with a
-    query term, or a superset) over a scope of `in_scope` documents, best first, ties by `key`
-    (the `top` best only, when given); scores mapped into [0, 1) by s / (1 + s). Document
-    lengths are averaged over the candidates that share a term, so the scores depend only on
-    what matched, never on how a backend stores the rest."""
-    wanted = list(dict.fromkeys(query))
-    docs, rows, lengths = [], [], []
-    for doc in candidates:
-        counts, length = _term_counts(text(doc))
-        hits = [counts.get(term, 0) for term in wanted]
+class TermHits(NamedTuple):
+    """What BM25 reads of the in-scope records holding a query term: the records (full ones or
+    Candidates), each one's count of every query term (records x terms) and its length in terms,
+    and how many records the scope holds. A provider with term counts at hand (a word index in
+    memory) gives these directly; `term_hits` counts them from texts for the others."""
+
+    records: Sequence[Any]
+    counts: np.ndarray
+    lengths: np.ndarray
+    in_scope: int
+
+    def without(self, ids: Container[str], *, in_scope: int) -> TermHits:
+        """These hits less the records `ids` names, over a scope of `in_scope` records."""
+        kept = [i for i, record in enumerate(self.records) if record.id not in ids]
+        return TermHits(
+            [self.records[i] for i in kept], self.counts[kept], self.lengths[kept], in_scope
+        )
+
+
+def term_hits(query: Sequence[str], candidates: Sequence[Any], in_scope: int) -> TermHits:
+    """The hits among `candidates` (records with `content`: every in-scope record holding a word
+    that starts with a query term, or a superset) of the distinct terms `query`; those holding
+    none of the terms themselves are left out."""
+    records, rows, lengths = [], [], []
+    for record in candidates:
+        counts, length = _term_counts(record.content)
+        hits = [counts.get(term, 0) for term in query]
         if any(hits):
-            docs.append(doc)
+            records.append(record)
             rows.append(hits)
             lengths.append(length)
-    if not docs:
+    return TermHits(
+        records,
+        np.asarray(rows, dtype=np.float64).reshape(len(records), len(query)),
+        np.asarray(lengths, dtype=np.float64),
+        in_scope,
+    )
+
+
+def bm25(hits: TermHits, *, top: int | None = None) -> list[tuple[Any, float]]:
+    """Okapi BM25 of `hits`' records, best first, ties by id (the `top` best only, when given);
+    scores mapped into [0, 1) by s / (1 + s). Document lengths are averaged over the records
+    that hold a term, so the scores depend only on what matched, never on how a backend stores
+    the rest."""
+    records, tf, length = hits.records, hits.counts, hits.lengths
+    if not len(records):
         return []
-    tf = np.asarray(rows, dtype=np.float64)  # (documents, query terms)
-    length = np.asarray(lengths, dtype=np.float64)
-    total = max(in_scope, len(docs))
+    total = max(hits.in_scope, len(records))
     df = np.count_nonzero(tf, axis=0)
     idf = np.log(1 + (total - df + 0.5) / (df + 0.5))
     norm = K1 * (1 - B + B * length / length.mean())
     raw = (idf * tf * (K1 + 1) / (tf + norm[:, None])).sum(axis=1)
-    scores = (raw / (1 + raw)).tolist()
-    order = range(len(docs))
-    rank = lambda i: (-scores[i], key(docs[i]))  # noqa: E731
-    best = heapq.nsmallest(top, order, key=rank) if top is not None else sorted(order, key=rank)
-    return [(docs[i], scores[i]) for i in best]
+    scores = raw / (1 + raw)
+    chosen: Sequence[int] = range(len(records))
+    if top is not None and top < len(records):  # those scoring at least the top-th best
+        chosen = np.flatnonzero(scores >= np.partition(scores, -top)[-top]).tolist()
+    best = sorted(chosen, key=lambda i: (-scores[i], records[i].id))[:top]
+    return [(records[i], float(scores[i])) for i in best]
 
 
 def fuse(
@@ -187,13 +208,14 @@ async def search(
     query: str,
     limit: int,
     semantic: Callable[[int], Awaitable[list[_R]]],
-    keyword: Callable[[list[str]], Awaitable[tuple[list[Any], int]]],
+    keyword: Callable[[list[str]], Awaitable[tuple[list[Any], int] | TermHits]],
     hydrate: Callable[[list[Any]], Awaitable[dict[str, _R]]] | None = None,
     threshold: float | None = None,
 ) -> list[_R]:
     """One search in `mode`, given a provider's vector search (`semantic(n)`: the n best, scored)
     and keyword candidates (`keyword(terms)`: the in-scope records holding a word that starts
-    with a term, or a superset, and how many records the scope holds); scope and filters are the
+    with a term, or a superset, and how many records the scope holds; or their TermHits); scope
+    and filters are the
     provider's, applied before any ranking. `hydrate` turns the ranked candidates (Candidate
     included) into full records by id; one it cannot load (deleted meanwhile) is left out.
     Returns records rescored for the mode; `threshold` drops those scoring below it (in the
@@ -207,11 +229,9 @@ async def search(
     async def by_keyword() -> list[tuple[_R, float]]:
         if not words:
             return []
-        candidates, in_scope = await keyword(words)
+        found = await keyword(words)
         # thousands of candidates take milliseconds of CPU: off the event loop
-        return await asyncio.to_thread(
-            bm25, words, candidates, text=_content, key=_id, in_scope=in_scope, top=depth
-        )
+        return await asyncio.to_thread(_by_words, words, found, depth)
 
     if mode == "keyword":
         ranked = await by_keyword()
@@ -233,9 +253,12 @@ def _passes(score: float | None, threshold: float | None) -> bool:
     return threshold is None or (score or 0.0) >= threshold
 
 
+def _by_words(
+    words: list[str], found: tuple[list[Any], int] | TermHits, top: int
+) -> list[tuple[Any, float]]:
+    hits = found if isinstance(found, TermHits) else term_hits(words, *found)
+    return bm25(hits, top=top)
+
+
 def _id(record: Ranked) -> str:
     return record.id
-
-
-def _content(record: Ranked) -> str:
-    return record.content

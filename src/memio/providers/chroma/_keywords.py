@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,11 @@ from memio.filters import FilterNode
 from memio.models import cosine_score
 from memio.providers.chroma._base import ChromaBackend
 from memio.providers.chroma._codec import scope_key
+from memio.providers.chroma._postings import Postings, Scope
 from memio.providers.chroma._store import TIE_MARGIN, ChromaStore, M
-from memio.ranking import KEYWORD_CANDIDATES, Candidate
+from memio.ranking import KEYWORD_CANDIDATES, Candidate, TermHits, term_hits
+
+logger = logging.getLogger("memio.providers.chroma")
 
 
 def _schema(columns: Sequence[str]) -> str:
@@ -67,29 +71,35 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 
 Entry = tuple[Any, ...]  # id, the scope columns' values, content
-Scope = tuple[str, tuple[Any, ...]]  # an SQL condition over the `d` alias, and its parameters
+_LOAD_CHUNK = 2000  # records moved into the in-memory counts per hold of the index's lock
 
 
 def owner_scope(user_id: str | None, shared: bool) -> Scope:
     """A documents read's scope, as everywhere (`shared.in_read_scope`)."""
-    return "(? IS NULL OR d.user_id = ? OR (? AND d.user_id IS NULL))", (user_id, user_id, shared)
+    return Scope(() if user_id is None else (("user_id", user_id),), or_null=shared)
 
 
 def exact_scope(scope: Mapping[str, str | None]) -> Scope:
     """A facts read's scope: every given field equal."""
-    given = {name: value for name, value in scope.items() if value is not None}
-    condition = " AND ".join(f"d.{name} = ?" for name in given) or "1"
-    return condition, tuple(given.values())
+    return Scope(tuple((name, value) for name, value in scope.items() if value is not None))
 
 
 class KeywordIndex:
-    """One collection's word index; every method is blocking (call it from a thread)."""
+    """One collection's word index; every method is blocking (call it from a thread).
+
+    Its term counts are also held in memory (`Postings`), loaded from the table by a thread of
+    their own once the index is in sync, so that opening a large store does not wait for them;
+    until they are complete, searches rank FTS5's matches instead."""
 
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
         self._columns = tuple(columns)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self.stale = False  # a write failed between Chroma and this index: not used until rebuilt
+        self._postings = Postings(self._columns)
+        self._loaded: int | None = 0  # the rowid the postings hold the table up to; None: all
+        self._loader: threading.Thread | None = None
+        self._closed = False
         with self._lock:
             self._db.executescript(_schema(columns))
 
@@ -101,18 +111,50 @@ class KeywordIndex:
         """Rebuild from `entries` (Chroma's documents) when dirty or holding another count."""
         with self._lock:
             held = self._db.execute("SELECT count(*) FROM docs").fetchone()[0]
-            if not self._dirty() and held == count:
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM docs")
-                self._db.executemany(self._insert(), entries())
-                self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 0)")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self.stale = False
+            if self._dirty() or held != count:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM docs")
+                    self._db.executemany(self._insert(), entries())
+                    self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 0)")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._postings, self._loaded = Postings(self._columns), 0
+                self.stale = False
+            self._start_loading()
+
+    def _start_loading(self) -> None:
+        """Load the in-memory counts in a thread of their own, unless one is at it or they are
+        complete (the caller holds the lock)."""
+        if self._loader is None and self._loaded is not None:
+            self._loader = threading.Thread(target=self._load, name="memio-postings", daemon=True)
+            self._loader.start()
+
+    def _load(self) -> None:
+        """Move the table into the postings a chunk at a time, so writes and searches go on
+        meanwhile. A record a write already put there is the latest: the write changed the table
+        and the postings under the same lock."""
+        try:
+            while True:
+                with self._lock:
+                    if self._closed or self._loaded is None:
+                        return
+                    rows = self._db.execute(
+                        f"SELECT rowid, id, {', '.join(self._columns)}, content FROM docs"
+                        " WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                        (self._loaded, _LOAD_CHUNK),
+                    ).fetchall()
+                    for _, *entry in rows:
+                        if entry[0] not in self._postings:
+                            self._postings.add(entry)
+                    self._loaded = rows[-1][0] if len(rows) == _LOAD_CHUNK else None
+        except Exception:  # searches go on ranking FTS5's matches
+            logger.exception("the word index's in-memory counts could not be loaded")
+        finally:
+            with self._lock:
+                self._loader = None
 
     def mark_dirty(self) -> None:
         with self._lock:
@@ -133,35 +175,39 @@ class KeywordIndex:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            for entry in upserts:
+                self._postings.add(entry)
+            for item_id in deletes:
+                self._postings.remove(item_id)
 
     def _insert(self) -> str:
         names = ("id", *self._columns, "content")
         return f"INSERT INTO docs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
-    def candidates(
-        self, words: Sequence[str], scope: Scope
-    ) -> tuple[list[tuple[str, str]], int] | None:
-        """(id, content) of the scope's documents holding a word that starts with one of `words`
-        (stems of letters and digits only, so each is a valid FTS5 string), at most
-        `KEYWORD_CANDIDATES` of them, FTS5's best by its bm25, and the scope's size; None when
-        stale."""
-        condition, params = scope
-        match = " OR ".join(f'"{word}"*' for word in words)
+    def hits(self, words: Sequence[str], scope: Scope) -> TermHits | None:
+        """The hits of the distinct terms `words` (stems of letters and digits only, so each is
+        a valid FTS5 string) in the scope: from the in-memory counts once loaded, else among the
+        scope's records holding a word that starts with a term, at most `KEYWORD_CANDIDATES` of
+        them, FTS5's best by its bm25. None when stale."""
+        condition, params = scope.sql()
         with self._lock:
             if self.stale:
                 return None
-            found = self._db.execute(
-                "SELECT d.id, d.content FROM docs_fts JOIN docs AS d ON d.rowid = docs_fts.rowid"
-                f" WHERE docs_fts MATCH ? AND {condition} ORDER BY docs_fts.rank LIMIT ?",
-                (match, *params, KEYWORD_CANDIDATES),
-            ).fetchall()
             total = self._db.execute(
                 f"SELECT count(*) FROM docs AS d WHERE {condition}", params
             ).fetchone()[0]
-        return found, total
+            if self._loaded is None:
+                return self._postings.hits(words, scope, total)
+            found = self._db.execute(
+                "SELECT d.id, d.content FROM docs_fts JOIN docs AS d ON d.rowid = docs_fts.rowid"
+                f" WHERE docs_fts MATCH ? AND {condition} ORDER BY docs_fts.rank LIMIT ?",
+                (" OR ".join(f'"{word}"*' for word in words), *params, KEYWORD_CANDIDATES),
+            ).fetchall()
+        return term_hits(words, [Candidate(item_id, content) for item_id, content in found], total)
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
 
 
@@ -237,19 +283,23 @@ class KeywordIndexedStore(ChromaStore[M]):
         scope: Scope,
         scope_where: dict[str, Any] | None,
         tree: FilterNode | None,
-    ) -> tuple[list[Any], int]:
-        """The keyword candidates of a search (memio.ranking's `keyword`): from the word index,
-        or, with filters (they need the metadata Chroma holds) or a Chroma server, the scope read
-        from Chroma."""
+        leave_out: Set[str] = frozenset(),
+    ) -> TermHits:
+        """The keyword hits of a search (memio.ranking's `keyword`): from the word index, or,
+        with filters (they need the metadata Chroma holds) or a Chroma server, counted in the
+        scope read from Chroma. `leave_out`: ids of records of the scope that do not count
+        (expired facts)."""
         index = None if tree is not None else await self._keyword_index(operation)
         found = None
         if index is not None:
-            found = await asyncio.to_thread(index.candidates, words, scope)
+            found = await asyncio.to_thread(index.hits, words, scope)
         if found is None:
             records = await self._in_scope(operation, scope_where=scope_where, tree=tree)
-            return records, len(records)
-        rows, in_scope = found
-        return [Candidate(item_id, content) for item_id, content in rows], in_scope
+            records = [record for record in records if record.id not in leave_out]
+            return await asyncio.to_thread(term_hits, words, records, len(records))
+        if not leave_out:
+            return found
+        return found.without(leave_out, in_scope=found.in_scope - len(leave_out))
 
     async def _nearest(
         self, operation: str, *, query: str, scope_where: dict[str, Any] | None, limit: int

@@ -203,7 +203,7 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
                     return nearest
             return await self._search("search", query=query, scope_where=scope, tree=tree, limit=n)
 
-        async def keyword(words: list[str]) -> tuple[list[Any], int]:
+        async def keyword(words: list[str]) -> ranking.TermHits:
             return await self._keyword_candidates(
                 "search",
                 words,

@@ -293,15 +293,18 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         async def semantic(n: int) -> list[Fact]:
             return await self._search("search", query=query, scope_where=where, tree=tree, limit=n)
 
-        async def keyword(words: list[str]) -> tuple[list[Any], int]:
-            found, in_scope = await self._keyword_candidates(
-                "search", words, scope=exact_scope(scope), scope_where=where, tree=own_tree
+        async def keyword(words: list[str]) -> ranking.TermHits:
+            expired = set()
+            if not request.query.include_expired:
+                expired = await self._expired_ids("search", where)
+            return await self._keyword_candidates(
+                "search",
+                words,
+                scope=exact_scope(scope),
+                scope_where=where,
+                tree=own_tree,
+                leave_out=expired,
             )
-            if request.query.include_expired:
-                return found, in_scope
-            expired = await self._expired_ids("search", where)
-            kept = [record for record in found if record.id not in expired]
-            return kept, (in_scope - len(expired)) if own_tree is None else len(kept)
 
         async def hydrate(records: list[Any]) -> dict[str, Fact]:
             return await self._hydrate("search", records, where)
