@@ -193,6 +193,8 @@ class KeywordIndex:
         with self._lock:
             if self.stale:
                 return None
+            if self._loaded is None and not scope.equal:  # the whole index: no count to run
+                return self._postings.hits(words, scope, len(self._postings))
             total = self._db.execute(
                 f"SELECT count(*) FROM docs AS d WHERE {condition}", params
             ).fetchone()[0]

@@ -99,6 +99,9 @@ class Postings:
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._slot
 
+    def __len__(self) -> int:
+        return len(self._slot)
+
     def add(self, entry: Sequence[Any]) -> None:
         """Hold `entry` (id, scope values, content), in place of what its id held."""
         item_id, *scope, content = entry
