@@ -1048,6 +1048,35 @@ async def test_searches_during_a_write_use_the_word_index(tmp_path: Path, make, 
     assert sorted(await _keyword_ids(store)) == ["a", "b"]
 
 
+async def test_search_pages_load_from_the_word_index(tmp_path: Path, make):
+    """The ranked page of a keyword or hybrid search is read from the word index, the records as
+    a get returns them; a record the index lacks is read from Chroma."""
+    store = make("documents", {"path": str(tmp_path / "c")})
+    await store.add(content="green tea", doc_id="a", user_id="u", metadata={"k": 1, "t": ["x"]})
+    await store.add(content="black tea", doc_id="b", user_id="u", metadata={"k": 2.5})
+    await store.add(content="tea for v", doc_id="c", user_id="v")
+    await store.update(doc_id="a", metadata={"t": "one", "j": True})
+    stored = {d: (await store.get(doc_id=d)).model_dump() for d in ("a", "b")}
+    reads: list[list[str]] = []
+    real = store.adapter._get_rows
+
+    async def counted(operation: str, *, ids: Any = None, **kwargs: Any) -> Any:
+        reads.append(list(ids or []))
+        return await real(operation, ids=ids, **kwargs)
+
+    store.adapter._get_rows = counted
+    for mode in ("keyword", "hybrid"):
+        found = await store.search(query="tea", user_id="u", search_mode=mode)
+        assert {d.id: d.model_dump(exclude={"score"}) for d in found} == {
+            d: {key: value for key, value in record.items() if key != "score"}
+            for d, record in stored.items()
+        }
+    assert stored["a"]["metadata"] == {"k": 1, "t": "one", "j": True} and reads == []
+    await asyncio.to_thread(store.adapter._index._db.execute, "DELETE FROM docs WHERE id = 'b'")
+    found = await store.search(query="black tea", user_id="u", search_mode="hybrid")
+    assert "b" in [d.id for d in found] and reads == [["b"]]
+
+
 async def test_facts_keep_a_word_index_per_scope(tmp_path: Path, make):
     """Facts share the documents' word index machinery, with their four scope fields."""
     store = make("facts", {"path": str(tmp_path / "c")})

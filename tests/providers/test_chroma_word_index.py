@@ -22,6 +22,7 @@ OWNERS = ["u", "v", None]
 
 
 def _entries(n: int, seed: int = 7) -> list[tuple[str, str | None, str]]:
+    """(id, owner, content) of `n` records."""
     rng = random.Random(seed)
     return [
         (f"d{i}", rng.choice(OWNERS), " ".join(rng.choices(WORDS, k=rng.randint(1, 8))))
@@ -29,7 +30,8 @@ def _entries(n: int, seed: int = 7) -> list[tuple[str, str | None, str]]:
     ]
 
 
-def _open(path: Path, entries: list[tuple[str, str | None, str]]) -> KeywordIndex:
+def _open(path: Path, records: list[tuple[str, str | None, str]]) -> KeywordIndex:
+    entries = [(*record, {"n": i}) for i, record in enumerate(records)]
     index = KeywordIndex(path, ["user_id"])
     index.sync(len(entries), lambda: entries)
     return index
@@ -86,7 +88,7 @@ def test_in_memory_counts_rank_as_fts5_matches_do_in_every_scope(tmp_path: Path)
 
 def test_facts_scopes_need_every_given_field(tmp_path: Path):
     index = KeywordIndex(tmp_path / "facts.sqlite3", ["user_id", "agent_id"])
-    entries = [("a", "u", "x", "tea"), ("b", "u", None, "tea"), ("c", "v", "x", "tea")]
+    entries = [("a", "u", "x", "tea", {}), ("b", "u", None, "tea", {}), ("c", "v", "x", "tea", {})]
     index.sync(len(entries), lambda: entries)
     _wait_loaded(index)
 
@@ -112,7 +114,9 @@ def test_writes_while_the_counts_load_are_kept(tmp_path: Path, monkeypatch):
     _wait_loaded(index)
     index._postings, index._loaded = Postings(["user_id"]), 0  # as just rebuilt, not loaded
     index._loader = object()  # no loader thread: this test runs it
-    index.apply(upserts=[("d3", "u", "zebra crossing"), ("new", "v", "zebra")], deletes=["d5"])
+    index.apply(
+        upserts=[("d3", "u", "zebra crossing", {}), ("new", "v", "zebra", {})], deletes=["d5"]
+    )
     index._load()
     assert index._loaded is None
     words = ranking.query_terms("zebra tea painting")
@@ -151,3 +155,36 @@ def test_no_hits_is_an_empty_ranking(query: str):
     postings.add(("a", None, "green tea"))
     hits = postings.hits(ranking.query_terms(query), Scope(), in_scope=1)
     assert ranking.bm25(hits) == []
+
+
+def test_records_follow_chromas_metadata_merge_within_their_scope(tmp_path: Path):
+    """The index keeps each record's metadata as Chroma holds it after a write: an update
+    merges into what was there and a key given None goes; a read sees only its scope."""
+    index = _open(tmp_path / "words.sqlite3", [("a", "u", "green tea"), ("b", None, "coffee")])
+    index.apply(upserts=[("a", "u", "green tea", {"k": 1.5, "n": None, "tags": ["x", "y"]})])
+    assert index.records(["a", "b", "gone"], owner_scope(None, False)) == {
+        "a": ("green tea", {"k": 1.5, "tags": ["x", "y"]}),
+        "b": ("coffee", {"n": 1}),
+    }
+    assert index.records(["a", "b"], owner_scope("v", False)) == {}
+    assert index.records(["a", "b"], owner_scope("v", True)) == {"b": ("coffee", {"n": 1})}
+    index.stale = True
+    assert index.records(["a"], owner_scope(None, False)) is None
+    index.close()
+
+
+def test_an_index_of_an_older_layout_is_rebuilt(tmp_path: Path):
+    import sqlite3
+
+    path = tmp_path / "words.sqlite3"
+    with sqlite3.connect(path) as db:  # as memio wrote it before records were kept
+        db.execute("CREATE TABLE docs (rowid INTEGER PRIMARY KEY, id TEXT, user_id TEXT, content)")
+        db.execute("INSERT INTO docs VALUES (1, 'old', NULL, 'stale words')")
+        db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        db.execute("INSERT INTO state VALUES ('dirty', 0)")
+    index = _open(path, [("a", None, "green tea")])
+    _wait_loaded(index)
+    hits = index.hits(["tea"], owner_scope(None, False))
+    assert hits is not None and [r.id for r in hits.records] == ["a"]
+    assert index.records(["a", "old"], owner_scope(None, False)) == {"a": ("green tea", {"n": 0})}
+    index.close()

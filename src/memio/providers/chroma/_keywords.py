@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import sqlite3
 import threading
@@ -31,17 +32,24 @@ import numpy as np
 
 from memio.filters import FilterNode
 from memio.models import cosine_score
-from memio.providers.chroma._base import ChromaBackend
+from memio.providers.chroma._base import ChromaBackend, chunks
 from memio.providers.chroma._codec import scope_key
 from memio.providers.chroma._postings import Postings, Scope
-from memio.providers.chroma._store import TIE_MARGIN, ChromaStore, M
+from memio.providers.chroma._store import TIE_MARGIN, ChromaStore, M, Row
 from memio.ranking import KEYWORD_CANDIDATES, Candidate, TermHits, term_hits
 
 logger = logging.getLogger("memio.providers.chroma")
 
 
+# The index's layout; a file of another is dropped and rebuilt from Chroma when opened. 2: each
+# record's Chroma metadata beside its content, so a search loads its page here. A record-format
+# upgrade of the collection that rewrites metadata (_base's `upgrades`) must raise this too.
+INDEX_FORMAT = 2
+
+
 def _schema(columns: Sequence[str]) -> str:
-    """The index's tables: id, the scope `columns` and content, the content's words in FTS5."""
+    """The index's tables: id, the scope `columns`, content and Chroma's metadata as JSON
+    (`record`), the content's words in FTS5."""
     owners = "".join(f", {column} TEXT" for column in columns)
     indexes = "".join(
         f"CREATE INDEX IF NOT EXISTS docs_{column.removesuffix('_id')} ON docs ({column});\n"
@@ -51,7 +59,8 @@ def _schema(columns: Sequence[str]) -> str:
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS docs (
-    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE{owners}, content TEXT NOT NULL
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE{owners}, content TEXT NOT NULL,
+    record TEXT NOT NULL
 );
 {indexes}CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5 (
     content, content = 'docs', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
@@ -70,7 +79,7 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
-Entry = tuple[Any, ...]  # id, the scope columns' values, content
+Entry = tuple[Any, ...]  # id, the scope columns' values, content, Chroma's metadata (a dict)
 _LOAD_CHUNK = 2000  # records moved into the in-memory counts per hold of the index's lock
 
 
@@ -102,6 +111,11 @@ class KeywordIndex:
         self._closed = False
         with self._lock:
             self._db.executescript(_schema(columns))
+            found = self._db.execute("SELECT value FROM state WHERE key = 'format'").fetchone()
+            if found is None or found[0] != INDEX_FORMAT:  # empty, it is rebuilt from Chroma
+                self._db.executescript("DROP TABLE docs; DROP TABLE docs_fts; DROP TABLE state;")
+                self._db.executescript(_schema(columns))
+                self._db.execute("INSERT INTO state VALUES ('format', ?)", (INDEX_FORMAT,))
 
     def _dirty(self) -> bool:
         row = self._db.execute("SELECT value FROM state WHERE key = 'dirty'").fetchone()
@@ -115,7 +129,9 @@ class KeywordIndex:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.execute("DELETE FROM docs")
-                    self._db.executemany(self._insert(), entries())
+                    self._db.executemany(
+                        self._insert(), (_stored(entry, None) for entry in entries())
+                    )
                     self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 0)")
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -165,9 +181,13 @@ class KeywordIndex:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                changed = ", ".join(f"{c} = excluded.{c}" for c in (*self._columns, "content"))
+                held = self._records([entry[0] for entry in upserts])
+                rows = [_stored(entry, held.get(entry[0])) for entry in upserts]
+                changed = ", ".join(
+                    f"{c} = excluded.{c}" for c in (*self._columns, "content", "record")
+                )
                 self._db.executemany(
-                    f"{self._insert()} ON CONFLICT (id) DO UPDATE SET {changed}", upserts
+                    f"{self._insert()} ON CONFLICT (id) DO UPDATE SET {changed}", rows
                 )
                 self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in deletes])
                 self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 0)")
@@ -176,13 +196,36 @@ class KeywordIndex:
                 self._db.execute("ROLLBACK")
                 raise
             for entry in upserts:
-                self._postings.add(entry)
+                self._postings.add(entry[:-1])
             for item_id in deletes:
                 self._postings.remove(item_id)
 
     def _insert(self) -> str:
-        names = ("id", *self._columns, "content")
+        names = ("id", *self._columns, "content", "record")
         return f"INSERT INTO docs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+    def _records(self, ids: Sequence[str], scope: Scope | None = None) -> dict[str, Any]:
+        """(content, Chroma's metadata) of the records `ids` names that the index holds, within
+        `scope` when given (the caller holds the lock)."""
+        condition, params = scope.sql() if scope is not None else ("1", ())
+        found = {}
+        for part in chunks(list(ids), 500):
+            marks = ", ".join("?" * len(part))
+            found.update(
+                (item_id, (content, json.loads(record)))
+                for item_id, content, record in self._db.execute(
+                    f"SELECT d.id, d.content, d.record FROM docs AS d WHERE d.id IN ({marks})"
+                    f" AND {condition}",
+                    (*part, *params),
+                )
+            )
+        return found
+
+    def records(self, ids: Sequence[str], scope: Scope) -> dict[str, Any] | None:
+        """(content, Chroma's metadata) by id of the records of `scope` among `ids` that the
+        index holds; None when stale."""
+        with self._lock:
+            return None if self.stale else self._records(ids, scope)
 
     def hits(self, words: Sequence[str], scope: Scope) -> TermHits | None:
         """The hits of the distinct terms `words` (stems of letters and digits only, so each is
@@ -213,6 +256,13 @@ class KeywordIndex:
             self._db.close()
 
 
+def _stored(entry: Entry, held: tuple[str, dict[str, Any]] | None) -> tuple[Any, ...]:
+    """The table row of `entry`, whose metadata Chroma merged into what the index `held` of
+    the record (keys given None are removed, as Chroma's update removes them)."""
+    merged = {**(held[1] if held is not None else {}), **entry[-1]}
+    return (*entry[:-1], json.dumps({k: v for k, v in merged.items() if v is not None}))
+
+
 _ENTRY_PAGE = 1000
 
 
@@ -235,7 +285,7 @@ class KeywordIndexedStore(ChromaStore[M]):
     ) -> list[Entry]:
         keys = [scope_key(column) for column in self.index_columns]
         return [
-            (item_id, *(raw.get(key) for key in keys), content)
+            (item_id, *(raw.get(key) for key in keys), content, raw)
             for item_id, content, raw in zip(ids, documents, metadatas, strict=True)
         ]
 
@@ -320,13 +370,29 @@ class KeywordIndexedStore(ChromaStore[M]):
         return [Candidate(row.id, "", score) for row, score in nearest]
 
     async def _hydrate(
-        self, operation: str, records: list[Any], scope_where: dict[str, Any] | None
+        self,
+        operation: str,
+        records: list[Any],
+        *,
+        scope: Scope,
+        scope_where: dict[str, Any] | None,
     ) -> dict[str, M]:
-        """The full records of ranked candidates (memio.ranking's `hydrate`)."""
+        """The full records of ranked candidates (memio.ranking's `hydrate`): from the word
+        index (a Chroma read of a few records by id costs more than the rest of a keyword
+        search), and from Chroma those it does not hold (written since, or the index unusable)."""
         wanted = [r.id for r in records if isinstance(r, Candidate)]
-        rows = await self._get_rows(operation, ids=wanted, where=scope_where) if wanted else []
-        loaded = {row.id: self._decode(row) for row in rows}
-        loaded.update({r.id: r for r in records if not isinstance(r, Candidate)})
+        loaded = {r.id: r for r in records if not isinstance(r, Candidate)}
+        index = self._index
+        if wanted and index is not None:
+            found = await asyncio.to_thread(index.records, wanted, scope) or {}
+            loaded.update(
+                (item_id, self._decode(Row(item_id, content, raw)))
+                for item_id, (content, raw) in found.items()
+            )
+            wanted = [item_id for item_id in wanted if item_id not in loaded]
+        if wanted:
+            rows = await self._get_rows(operation, ids=wanted, where=scope_where)
+            loaded.update((row.id, self._decode(row)) for row in rows)
         return loaded
 
     async def _indexed(
@@ -378,14 +444,14 @@ class KeywordIndexedStore(ChromaStore[M]):
         documents: Sequence[str],
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
-        """Without new `vectors` the content is unchanged (see ChromaStore), and so is the
-        scope (a record never changes its owner): the index has nothing to learn."""
+        """Without new `vectors` the content is unchanged (see ChromaStore), but the index
+        still learns the metadata."""
         await self._indexed(
             operation,
             lambda: super(KeywordIndexedStore, self)._update_rows(
                 operation, ids, vectors, documents, metadatas
             ),
-            upserts=[] if vectors is None else self._index_entries(ids, documents, metadatas),
+            upserts=self._index_entries(ids, documents, metadatas),
         )
 
     async def _delete_rows(self, operation: str, ids: Sequence[str]) -> None:

@@ -213,7 +213,9 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
             )
 
         async def hydrate(records: list[Any]) -> dict[str, Document]:
-            return await self._hydrate("search", records, scope)
+            return await self._hydrate(
+                "search", records, scope=owner_scope(user_id, shared), scope_where=scope
+            )
 
         return await ranking.search(
             request.mode,

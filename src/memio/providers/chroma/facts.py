@@ -307,7 +307,9 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             )
 
         async def hydrate(records: list[Any]) -> dict[str, Fact]:
-            return await self._hydrate("search", records, where)
+            return await self._hydrate(
+                "search", records, scope=exact_scope(scope), scope_where=where
+            )
 
         return await ranking.search(
             request.mode,
