@@ -222,7 +222,8 @@ async def search(
     mode's scores: see docs/api.md)."""
     mode = check_mode(mode)
     if mode == "semantic":
-        return [r for r in await semantic(limit) if _passes(r.score, threshold)]
+        ranked = [(record, record.score or 0.0) for record in await semantic(limit)]
+        return await _loaded(ranked, hydrate, threshold)
     words = query_terms(query)
     depth = limit if mode == "keyword" else max(limit, FUSION_DEPTH)
 
@@ -239,6 +240,16 @@ async def search(
         by_meaning, by_words = await asyncio.gather(semantic(depth), by_keyword())
         scored = [(record, record.score or 0.0) for record in by_meaning]
         ranked = fuse([scored, by_words], key=_id, limit=limit)
+    return await _loaded(ranked, hydrate, threshold)
+
+
+async def _loaded(
+    ranked: list[tuple[Any, float]],
+    hydrate: Callable[[list[Any]], Awaitable[dict[str, _R]]] | None,
+    threshold: float | None,
+) -> list[_R]:
+    """The ranked records in full (`hydrate`, when given), scored, those below `threshold` left
+    out."""
     if hydrate is not None:
         loaded = await hydrate([record for record, _ in ranked])
         ranked = [(loaded[record.id], score) for record, score in ranked if record.id in loaded]

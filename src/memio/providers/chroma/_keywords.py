@@ -356,9 +356,10 @@ class KeywordIndexedStore(ChromaStore[M]):
     async def _nearest(
         self, operation: str, *, query: str, scope_where: dict[str, Any] | None, limit: int
     ) -> list[Candidate] | None:
-        """The vector half of a hybrid search without a filter: the `limit` nearest as ids and
-        scores, for `_hydrate` to load once fused. None when scores tie within them or at the
-        cut: their order then needs the stored sequence (`_search` reads it)."""
+        """The vector ranking of a search without a filter: the `limit` nearest as ids and
+        scores, for `_hydrate` to load once ranked (a query that reads content and metadata
+        costs about three times as much at 50 results). None when scores tie within them or at
+        the cut: their order then needs the stored sequence (`_search` reads it)."""
         vector = (await self._backend.embed([query]))[0]
         rows, similarities = await self._query(
             operation, vector, scope_where, limit + TIE_MARGIN, include=()
@@ -382,8 +383,8 @@ class KeywordIndexedStore(ChromaStore[M]):
         search), and from Chroma those it does not hold (written since, or the index unusable)."""
         wanted = [r.id for r in records if isinstance(r, Candidate)]
         loaded = {r.id: r for r in records if not isinstance(r, Candidate)}
-        index = self._index
-        if wanted and index is not None:
+        index = await self._keyword_index(operation) if wanted else None
+        if index is not None:
             found = await asyncio.to_thread(index.records, wanted, scope) or {}
             loaded.update(
                 (item_id, self._decode(Row(item_id, content, raw)))

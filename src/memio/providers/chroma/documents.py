@@ -197,7 +197,7 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         scope = _user_where(user_id, shared)
 
         async def semantic(n: int) -> list[Any]:
-            if request.mode == "hybrid" and tree is None:  # the fused page is hydrated by id
+            if tree is None:  # ids and scores: the page is loaded once ranked (`hydrate`)
                 nearest = await self._nearest("search", query=query, scope_where=scope, limit=n)
                 if nearest is not None:
                     return nearest
