@@ -196,8 +196,12 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         user_id, shared = request.query.user_id, request.query.shared
         scope = _user_where(user_id, shared)
 
+        # Ids and scores, the page loaded once ranked (`hydrate`), for a hybrid search and for
+        # embedded data; a Chroma server answers a search by meaning in one round trip.
+        light = tree is None and (request.mode == "hybrid" or self._backend.path is not None)
+
         async def semantic(n: int) -> list[Any]:
-            if tree is None:  # ids and scores: the page is loaded once ranked (`hydrate`)
+            if light:
                 nearest = await self._nearest("search", query=query, scope_where=scope, limit=n)
                 if nearest is not None:
                     return nearest
