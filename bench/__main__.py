@@ -1,9 +1,10 @@
 """memio's benchmark harness: `python -m bench all|auth|overhead|compare|ingest|scale|report`,
-or `crash`, `soak`, `quality`, `wrk`, `mem0-paging` and `pgvector`.
+or `crash`, `soak`, `quality`, `quality-explore`, `wrk`, `mem0-paging` and `pgvector`.
 
 `all [--quick]` runs auth, overhead, compare, ingest and scale; `crash` (acknowledged writes
 survive SIGKILL), `soak` (memory, errors and latency over minutes of mixed load), `quality`
-(recall@k on LoCoMo conversations, per search mode), `wrk` (search speed per MiniLM compute
+(recall@k on LoCoMo conversations, per search mode), `quality-explore` (the same recall for
+dated turns, question forms and neighbour re-ranking), `wrk` (search speed per MiniLM compute
 path, with wrk), `mem0-paging` (a mem0 dialect page with 100,000 facts stored) and `pgvector`
 (pgvector beside chroma at 10,000 and 100,000 items, one and three replicas over PostgreSQL) run
 on their own; quality, wrk, mem0-paging and pgvector render their sections of docs/benchmarks.md
@@ -121,6 +122,10 @@ def _parser() -> argparse.ArgumentParser:
         default="float",
         help="the MiniLM compute path (embedder.compute); float updates docs/benchmarks.md",
     )
+    explore = commands.add_parser(
+        "quality-explore", help="LoCoMo recall of dated turns, question forms, neighbour ranking"
+    )
+    explore.add_argument("--data", type=Path, default=DEFAULT_DATA, help="as for quality")
     return parser
 
 
@@ -142,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"[bench] quality, load {os.getloadavg()[0]:.2f} ...", flush=True)
         quality.main(args.data, compute=args.compute)
+        return 0
+    if args.command == "quality-explore":
+        from bench import quality_explore
+
+        quality_explore.main(args.data)
         return 0
     if args.command in ("crash", "soak"):
         import importlib
