@@ -1077,6 +1077,16 @@ async def test_search_pages_load_from_the_word_index(tmp_path: Path, make):
     assert "b" in [d.id for d in found] and reads == [["b"]]
 
 
+async def test_keyword_counts_can_stay_out_of_memory(tmp_path: Path, make):
+    store = make("documents", {"path": str(tmp_path / "c"), "keyword_counts": False})
+    await store.add_many(documents=[{"content": "green tea", "doc_id": "a"}])
+    assert await _keyword_ids(store) == ["a"]
+    assert store.adapter._index._postings is None
+    with pytest.raises(InvalidRequestError) as exc:
+        make("documents", {"path": str(tmp_path / "d"), "keyword_counts": "lots"})
+    assert exc.value.field == "stores.documents.config.keyword_counts"
+
+
 async def test_facts_keep_a_word_index_per_scope(tmp_path: Path, make):
     """Facts share the documents' word index machinery, with their four scope fields."""
     store = make("facts", {"path": str(tmp_path / "c")})

@@ -188,3 +188,22 @@ def test_an_index_of_an_older_layout_is_rebuilt(tmp_path: Path):
     assert hits is not None and [r.id for r in hits.records] == ["a"]
     assert index.records(["a", "old"], owner_scope(None, False)) == {"a": ("green tea", {"n": 0})}
     index.close()
+
+
+def test_without_counts_in_memory_fts5_ranks_and_nothing_is_held(tmp_path: Path):
+    entries = _entries(300)
+    counted = _open(tmp_path / "counted.sqlite3", entries)
+    plain = KeywordIndex(tmp_path / "plain.sqlite3", ["user_id"], counts=False)
+    plain.sync(len(entries), lambda: [(*e, {}) for e in entries])
+    plain.apply(upserts=[("d3", "u", "zebra", {})], deletes=["d5"])
+    counted.apply(upserts=[("d3", "u", "zebra", {})], deletes=["d5"])
+    _wait_loaded(counted)
+    assert plain._postings is None and plain._loader is None
+    for query in [*QUERIES, "zebra"]:
+        words = ranking.query_terms(query)
+        for scope in SCOPES:
+            hits = plain.hits(words, scope)
+            assert hits is not None
+            assert _ranked(hits) == _ranked(counted.hits(words, scope))
+    plain.close()
+    counted.close()

@@ -96,16 +96,17 @@ def exact_scope(scope: Mapping[str, str | None]) -> Scope:
 class KeywordIndex:
     """One collection's word index; every method is blocking (call it from a thread).
 
-    Its term counts are also held in memory (`Postings`), loaded from the table by a thread of
-    their own once the index is in sync, so that opening a large store does not wait for them;
-    until they are complete, searches rank FTS5's matches instead."""
+    With `counts`, its term counts are also held in memory (`Postings`), loaded from the table
+    by a thread of their own once the index is in sync, so that opening a large store does not
+    wait for them; until they are complete (or without `counts`), searches rank FTS5's matches
+    instead."""
 
-    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+    def __init__(self, path: Path, columns: Sequence[str], *, counts: bool = True) -> None:
         self._columns = tuple(columns)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self.stale = False  # a write failed between Chroma and this index: not used until rebuilt
-        self._postings = Postings(self._columns)
+        self._postings = Postings(self._columns) if counts else None
         self._loaded: int | None = 0  # the rowid the postings hold the table up to; None: all
         self._loader: threading.Thread | None = None
         self._closed = False
@@ -137,14 +138,15 @@ class KeywordIndex:
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
-                self._postings, self._loaded = Postings(self._columns), 0
+                if self._postings is not None:
+                    self._postings, self._loaded = Postings(self._columns), 0
                 self.stale = False
             self._start_loading()
 
     def _start_loading(self) -> None:
         """Load the in-memory counts in a thread of their own, unless one is at it or they are
         complete (the caller holds the lock)."""
-        if self._loader is None and self._loaded is not None:
+        if self._postings is not None and self._loader is None and self._loaded is not None:
             self._loader = threading.Thread(target=self._load, name="memio-postings", daemon=True)
             self._loader.start()
 
@@ -162,9 +164,11 @@ class KeywordIndex:
                         " WHERE rowid > ? ORDER BY rowid LIMIT ?",
                         (self._loaded, _LOAD_CHUNK),
                     ).fetchall()
+                    postings = self._postings
+                    assert postings is not None  # only loaded when kept
                     for _, *entry in rows:
-                        if entry[0] not in self._postings:
-                            self._postings.add(entry)
+                        if entry[0] not in postings:
+                            postings.add(entry)
                     self._loaded = rows[-1][0] if len(rows) == _LOAD_CHUNK else None
         except Exception:  # searches go on ranking FTS5's matches
             logger.exception("the word index's in-memory counts could not be loaded")
@@ -195,10 +199,11 @@ class KeywordIndex:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            for entry in upserts:
-                self._postings.add(entry[:-1])
-            for item_id in deletes:
-                self._postings.remove(item_id)
+            if self._postings is not None:
+                for entry in upserts:
+                    self._postings.add(entry[:-1])
+                for item_id in deletes:
+                    self._postings.remove(item_id)
 
     def _insert(self) -> str:
         names = ("id", *self._columns, "content", "record")
@@ -236,13 +241,14 @@ class KeywordIndex:
         with self._lock:
             if self.stale:
                 return None
-            if self._loaded is None and not scope.equal:  # the whole index: no count to run
-                return self._postings.hits(words, scope, len(self._postings))
+            postings = self._postings if self._loaded is None else None
+            if postings is not None and not scope.equal:  # the whole index: no count to run
+                return postings.hits(words, scope, len(postings))
             total = self._db.execute(
                 f"SELECT count(*) FROM docs AS d WHERE {condition}", params
             ).fetchone()[0]
-            if self._loaded is None:
-                return self._postings.hits(words, scope, total)
+            if postings is not None:
+                return postings.hits(words, scope, total)
             found = self._db.execute(
                 "SELECT d.id, d.content FROM docs_fts JOIN docs AS d ON d.rowid = docs_fts.rowid"
                 f" WHERE docs_fts MATCH ? AND {condition} ORDER BY docs_fts.rank LIMIT ?",
@@ -318,7 +324,12 @@ class KeywordIndexedStore(ChromaStore[M]):
             if self._index is None:
                 await self._backend.handles(operation)  # holds the path lock
                 file = path / f"memio-keywords-{self._backend.collection}.sqlite3"
-                index = await asyncio.to_thread(KeywordIndex, file, self.index_columns)
+                index = await asyncio.to_thread(
+                    KeywordIndex,
+                    file,
+                    self.index_columns,
+                    counts=self._backend.config.keyword_counts,
+                )
                 try:
                     await self._rebuild(operation, index)
                 except BaseException:
