@@ -215,11 +215,10 @@ async def search(
     """One search in `mode`, given a provider's vector search (`semantic(n)`: the n best, scored)
     and keyword candidates (`keyword(terms)`: the in-scope records holding a word that starts
     with a term, or a superset, and how many records the scope holds; or their TermHits); scope
-    and filters are the
-    provider's, applied before any ranking. `hydrate` turns the ranked candidates (Candidate
-    included) into full records by id; one it cannot load (deleted meanwhile) is left out.
-    Returns records rescored for the mode; `threshold` drops those scoring below it (in the
-    mode's scores: see docs/api.md)."""
+    and filters are the provider's, applied before any ranking. `hydrate` turns the ranked
+    candidates (Candidate included) into full records by id; one it cannot load (deleted
+    meanwhile) is left out. Returns records rescored for the mode; `threshold` drops those
+    scoring below it (in the mode's scores: see docs/api.md)."""
     mode = check_mode(mode)
     if mode == "semantic":
         ranked = [(record, record.score or 0.0) for record in await semantic(limit)]
