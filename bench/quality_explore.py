@@ -80,10 +80,7 @@ async def _variants(base_url: str, conversations: list[quality.Conversation]) ->
     http = client(base_url)
     out: dict[str, Any] = {}
     try:
-        for conversation in conversations:
-            for i in range(0, len(conversation.turns), quality.BATCH):
-                batch = conversation.turns[i : i + quality.BATCH]
-                await send(http, ("POST", "/v1/documents/batch", {"documents": batch}))
+        await quality._load(http, conversations)
         questions = [q for c in conversations for q in c.questions]
         for mode in ("semantic", "hybrid"):
             for form, asked in (("as asked", str), ("stripped", stripped)):
@@ -118,8 +115,8 @@ def run(data: Path) -> dict[str, Any]:
     conversations = [quality.load_conversation(path) for path in files]
     record: dict[str, Any] = {"data": str(data), "depth": DEPTH, "storage": {}}
     with common.load_sampler(record):
-        for storage, stored in (("as text", conversations), ("dated", None)):
-            stored = stored or [_dated(c) for c in conversations]
+        dated = [_dated(c) for c in conversations]
+        for storage, stored in (("as text", conversations), ("dated", dated)):
             work = common.fresh_dir(common.RESULTS / "work" / "quality-explore")
             config = servers.write_config(work / "memio.yaml", servers.memio_config(work / "data"))
             port = servers.free_port()

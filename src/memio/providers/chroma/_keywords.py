@@ -127,17 +127,11 @@ class KeywordIndex:
         with self._lock:
             held = self._db.execute("SELECT count(*) FROM docs").fetchone()[0]
             if self._dirty() or held != count:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._clean_after():
                     self._db.execute("DELETE FROM docs")
                     self._db.executemany(
                         self._insert(), (_stored(entry, None) for entry in entries())
                     )
-                    self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 0)")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
                 if self._postings is not None:
                     self._postings, self._loaded = Postings(self._columns), 0
                 self.stale = False
@@ -176,6 +170,19 @@ class KeywordIndex:
             with self._lock:
                 self._loader = None
 
+    @contextlib.contextmanager
+    def _clean_after(self) -> Iterator[None]:
+        """One write transaction that leaves the index clean, or nothing (the caller holds the
+        lock)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 0)")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
     def mark_dirty(self) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 1)")
@@ -183,8 +190,7 @@ class KeywordIndex:
     def apply(self, *, upserts: Sequence[Entry] = (), deletes: Sequence[str] = ()) -> None:
         """What Chroma now holds, and clean again, in one transaction."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._clean_after():
                 held = self._records([entry[0] for entry in upserts])
                 rows = [_stored(entry, held.get(entry[0])) for entry in upserts]
                 changed = ", ".join(
@@ -194,11 +200,6 @@ class KeywordIndex:
                     f"{self._insert()} ON CONFLICT (id) DO UPDATE SET {changed}", rows
                 )
                 self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in deletes])
-                self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 0)")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             if self._postings is not None:
                 for entry in upserts:
                     self._postings.add(entry[:-1])
