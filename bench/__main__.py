@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["semantic", "keyword", "hybrid"],
         help="search_mode of every search (default: the server's, hybrid)",
     )
+    wrk.add_argument(
+        "--users",
+        type=int,
+        default=0,
+        help="documents spread over this many users, each search within one (default: unscoped)",
+    )
     paging = commands.add_parser("mem0-paging", help="a mem0 dialect page with many facts")
     paging.add_argument("--facts", type=int, default=100_000, help="facts stored (%(default)s)")
     paging.add_argument(
@@ -135,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         from bench import wrk_search
 
         print(f"[bench] wrk, load {os.getloadavg()[0]:.2f} ...", flush=True)
-        wrk_search.main(args.docs, args.seconds, args.rounds, args.computes.split(","), args.mode)
+        wrk_search.main(
+            args.docs, args.seconds, args.rounds, args.computes.split(","), args.mode, args.users
+        )
         return 0
     if args.command == "mem0-paging":
         from bench import mem0_paging

@@ -351,21 +351,28 @@ def queries(n: int, seed: int = 3) -> list[str]:
     return _unique(make, n, seed)
 
 
-def document_payloads(texts: list[str], start: int = 0) -> list[dict]:
-    """Request bodies for documents: an explicit id and a little metadata."""
+def document_payloads(texts: list[str], start: int = 0, users: int = 0) -> list[dict]:
+    """Request bodies for documents: an explicit id and a little metadata; with `users`, each
+    owned by one of that many users in turn (`user_id`)."""
     return [
         {
             "doc_id": f"doc-{start + i}",
             "content": text,
             "metadata": {"source": "bench", "n": start + i},
+            **({"user_id": user(start + i, users)} if users else {}),
         }
         for i, text in enumerate(texts)
     ]
 
 
+def user(n: int, users: int = 100) -> str:
+    """The `n`-th of `users` users (facts and documents spread over users are theirs in turn)."""
+    return f"user-{n % users}"
+
+
 def fact_payloads(texts: list[str], start: int = 0) -> list[dict]:
     """Request bodies for facts, spread over 100 users."""
     return [
-        {"content": text, "user_id": f"user-{(start + i) % 100}", "metadata": {"n": start + i}}
+        {"content": text, "user_id": user(start + i), "metadata": {"n": start + i}}
         for i, text in enumerate(texts)
     ]

@@ -54,14 +54,16 @@ def warm_up(base_url: str, path: str = SEARCH, n: int = 20) -> None:
     )
 
 
-def ingest_documents(base_url: str, texts: list[str], start: int = 0) -> dict[str, Any]:
-    """Documents through POST /v1/documents/batch, 1000 per call."""
+def ingest_documents(
+    base_url: str, texts: list[str], start: int = 0, users: int = 0
+) -> dict[str, Any]:
+    """Documents through POST /v1/documents/batch, 1000 per call (`users`: see corpus)."""
     return asyncio.run(
         post_batches(
             base_url,
             "/v1/documents/batch",
             "documents",
-            corpus.document_payloads(texts, start),
+            corpus.document_payloads(texts, start, users),
             size=1000,
         )
     )

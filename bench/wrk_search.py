@@ -1,6 +1,7 @@
 """Search speed measured with wrk, a load client that costs little CPU, per MiniLM compute path.
 
     python -m bench wrk [--docs 10000] [--seconds 20] [--rounds 2] [--computes float,int8,0.3.1]
+                        [--mode semantic|keyword|hybrid] [--users N]
 
 One memio-server (embedded chroma) gets `--docs` documents through the batch route; then, per
 round and per compute path (the server restarted on the same data with ``embedder.compute`` set,
@@ -8,8 +9,11 @@ rounds alternating A B A B), wrk posts searches (`POST /v1/documents/search`, li
 queries that never repeat within a run (so the query cache never answers): at 1 connection for
 the latency percentiles, then at 64 connections for throughput. wrk runs one thread; its
 percentiles are of the whole run. ``0.3.1`` is memio 0.3.1 from PyPI on the same documents
-(bench/memio031.py: fp32 MiniLM in place of chroma's default model). Results go to
-bench/results/wrk.json and section 10 of docs/benchmarks.md.
+(bench/memio031.py: fp32 MiniLM in place of chroma's default model). With `--users N`, the
+documents are spread over N users and each search is within one user picked at random, as every
+search of a multi-user app is (memio: `user_id`; 0.3.1, whose documents have no owner: the same
+field in their metadata and a `filters` on it, the only way its clients could scope). Results
+go to bench/results/wrk[-<mode>][-<N>-users].json and section 10 of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -46,11 +51,24 @@ end
 """
 
 
-def _queries_file(work: Path, n: int, seed: int, mode: str | None) -> Path:
+def _bodies(n: int, seed: int, mode: str | None, users: int, compute: str) -> list[dict]:
+    """Search bodies of `n` queries (limit 10), each within a user at random with `users`."""
+    rng = random.Random(seed)
+    bodies = []
+    for query in corpus.queries(n, seed=seed):
+        body: dict[str, Any] = {"query": query, "limit": 10}
+        if mode is not None:
+            body["search_mode"] = mode
+        if users:
+            user = corpus.user(rng.randrange(users), users)
+            body.update({"filters": {"user_id": user}} if compute == OLD else {"user_id": user})
+        bodies.append(body)
+    return bodies
+
+
+def _queries_file(work: Path, bodies: list[dict], seed: int) -> Path:
     path = work / f"queries-{seed}.jsonl"
-    extra = {} if mode is None else {"search_mode": mode}
-    lines = [json.dumps({"query": q, "limit": 10, **extra}) for q in corpus.queries(n, seed=seed)]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(json.dumps(body) for body in bodies) + "\n")
     return path
 
 
@@ -97,21 +115,29 @@ def _serving(work: Path, old: Path, compute: str) -> Iterator[Any]:
             yield server
 
 
-def _prepare_old(old: Path, docs: int) -> None:
+def _prepare_old(old: Path, docs: int, users: int) -> None:
     """memio 0.3.1 with the same documents, POSTed one by one (its only ingest route), kept
-    between runs of the same size."""
-    marker = old / f"ready-{docs}"
+    between runs of the same size; their owner, if any, in their metadata."""
+    marker = old / f"ready-{docs}-{users}"
     if marker.exists():
         return
     fresh_dir(old)
     with memio031.run(old, servers.free_port()) as server:
-        payloads = corpus.document_payloads(corpus.documents(docs))
+        payloads = [
+            {**p, "metadata": {**p["metadata"], "user_id": p.pop("user_id")}} if users else p
+            for p in corpus.document_payloads(corpus.documents(docs), users=users)
+        ]
         asyncio.run(post_each(server.base_url, "/v1/documents", payloads, connections=64))
     marker.touch()
 
 
 def run(
-    docs: int, seconds: int, rounds: int, computes: list[str], mode: str | None = None
+    docs: int,
+    seconds: int,
+    rounds: int,
+    computes: list[str],
+    mode: str | None = None,
+    users: int = 0,
 ) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -122,23 +148,25 @@ def run(
         "wrk_seconds": seconds,
         "computes": computes,
         "mode": mode,
+        "users": users,
         "runs": {},
     }
     if OLD in computes:
-        _prepare_old(old, docs)
+        _prepare_old(old, docs, users)
     with load_sampler(record):
         with ours.server(work, config=_config(work, "float")) as server:
-            ours.ingest_documents(server.base_url, corpus.documents(docs))
+            ours.ingest_documents(server.base_url, corpus.documents(docs), users=users)
         seed = 100
         for round_no in range(rounds):
             for compute in computes:
                 with _serving(work, old, compute) as server:
                     ours.warm_up(server.base_url)
                     seed += 1  # 1 connection from httpx (a costlier client), before wrk's load
+                    bodies = _bodies(400, seed, mode, users, compute)
                     httpx_run = asyncio.run(
                         run_load(
                             server.base_url,
-                            ours.search_requests(corpus.queries(400, seed=seed)),
+                            [("POST", ours.SEARCH, body) for body in bodies],
                             connections=1,
                             max_seconds=seconds,
                         )
@@ -150,7 +178,8 @@ def run(
                         seed += 1
                         lua = work / f"search-{seed}.lua"
                         count = 40_000 if connections > 1 else 5_000
-                        queries = _queries_file(work, count, seed, mode)
+                        bodies = _bodies(count, seed, mode, users, compute)
+                        queries = _queries_file(work, bodies, seed)
                         lua.write_text(LUA % {"file": json.dumps(str(queries))})
                         result = _wrk(server.base_url, lua, connections, seconds)
                         result["load"] = os.getloadavg()[0]
@@ -171,15 +200,24 @@ def _name(compute: str) -> str:
 def section(record: dict[str, Any]) -> list[str]:
     summary = record["summary"]
     computes = record["computes"]
-    mode = record.get("mode")
+    mode, users = record.get("mode"), record.get("users", 0)
+    options = (f" --mode {mode}" if mode else "") + (f" --users {users}" if users else "")
+    scoped = (
+        f" spread over {users} users, each search within one user at random (`user_id`; for "
+        "0.3.1, whose documents have no owner, a `filters` on the same field of their metadata)"
+        if users
+        else ""
+    )
     lines = [
         WRK_HEADING,
         "",
-        f"**search_mode {mode or 'default (hybrid for memio)'}.** "
-        f"`python -m bench wrk --docs {record['docs']} --seconds {record['wrk_seconds']}` "
-        "(bench/wrk_search.py): one memio-server, embedded chroma with "
-        f"{record['docs']:,} documents, restarted per compute path (`embedder.compute`), rounds "
-        "alternating; wrk (one thread) posts `POST /v1/documents/search` (limit 10"
+        f"**search_mode {mode or 'default (hybrid for memio)'}"
+        + (f", within one of {users} users" if users else "")
+        + ".** "
+        f"`python -m bench wrk --docs {record['docs']} --seconds {record['wrk_seconds']}"
+        f"{options}` (bench/wrk_search.py): one memio-server, embedded chroma with "
+        f"{record['docs']:,} documents{scoped}, restarted per compute path (`embedder.compute`), "
+        "rounds alternating; wrk (one thread) posts `POST /v1/documents/search` (limit 10"
         + (f", `search_mode: {mode}`" if mode else "")
         + ") with queries "
         "that never repeat within a run. Medians over rounds; latency percentiles are wrk's; "
@@ -216,7 +254,7 @@ def section(record: dict[str, Any]) -> list[str]:
         ]
     if record.get("note"):
         lines += ["", f"Note: {record['note']}."]
-    if mode is None:
+    if mode is None and not users:
         lines += _recall_by_compute()
     load = record.get("load")
     if load:
@@ -259,17 +297,26 @@ def _recall_by_compute() -> list[str]:
     return lines
 
 
+def _result(mode: str | None, users: int) -> Path:
+    return RESULT.with_stem(
+        "wrk" + (f"-{mode}" if mode else "") + (f"-{users}-users" if users else "")
+    )
+
+
 def render() -> list[str]:
-    """Section 10 from the saved runs: the server's default search mode, then semantic."""
-    runs = [RESULTS / "wrk.json", RESULTS / "wrk-semantic.json"]
+    """Section 10 from the saved runs: the server's default search mode, then semantic, each
+    unscoped and then within one user."""
+    runs = [_result(mode, users) for users in (0, 100) for mode in (None, "semantic")]
     sections = [section(json.loads(path.read_text())) for path in runs if path.exists()]
     return sections[0] + [line for extra in sections[1:] for line in extra[1:]]
 
 
-def main(docs: int, seconds: int, rounds: int, computes: list[str], mode: str | None) -> None:
+def main(
+    docs: int, seconds: int, rounds: int, computes: list[str], mode: str | None, users: int = 0
+) -> None:
     from bench import report
 
-    record = run(docs, seconds, rounds, computes, mode)
-    save_to(RESULT if mode is None else RESULT.with_stem(f"wrk-{mode}"), record)
+    record = run(docs, seconds, rounds, computes, mode, users)
+    save_to(_result(mode, users), record)
     path = report.splice(ROOT / "docs" / "benchmarks.md", render())
     print(f"[wrk] section spliced into {path}")

@@ -198,9 +198,10 @@ async def test_a_hybrid_search_reads_the_nearest_as_ids_and_loads_only_the_page(
 ):
     """Its vector half asks Chroma for ids and distances alone (a read with content and metadata
     costs three times as much at 50 results); the fused page is loaded by id. Equal scores fall
-    back to the full read, whose order (stored sequence) is the semantic search's."""
+    back to the full read, whose order (stored sequence) is the semantic search's. (Vectors held
+    in memory answer without Chroma: test_vectors_in_memory_answer_searches_by_meaning.)"""
     context = ProviderContext(data_dir=tmp_path / "data", embedder=embedder)
-    async with build_store("documents", "chroma", {}, context) as store:
+    async with build_store("documents", "chroma", {"vectors_in_memory": False}, context) as store:
         for i, text in enumerate(["red kite over hills", "blue boat on lakes", "green tea"]):
             await store.add(doc_id=f"d{i}", content=text)
         adapter = store.adapter
@@ -1077,14 +1078,26 @@ async def test_search_pages_load_from_the_word_index(tmp_path: Path, make):
     assert "b" in [d.id for d in found] and reads == [["b"]]
 
 
-async def test_keyword_counts_can_stay_out_of_memory(tmp_path: Path, make):
-    store = make("documents", {"path": str(tmp_path / "c"), "keyword_counts": False})
+@pytest.mark.parametrize("setting", ["keyword_counts", "vectors_in_memory"])
+async def test_what_memory_holds_is_configurable(tmp_path: Path, make, setting: str):
+    store = make("documents", {"path": str(tmp_path / "c"), setting: False})
     await store.add_many(documents=[{"content": "green tea", "doc_id": "a"}])
     assert await _keyword_ids(store) == ["a"]
-    assert store.adapter._index._postings is None
+    assert [d.id for d in await store.search(query="tea", search_mode="semantic")] == ["a"]
+    postings = store.adapter._index._postings
+    assert (postings.counts, postings.vectors) == (
+        setting != "keyword_counts",
+        setting != "vectors_in_memory",
+    )
+    both = make(
+        "documents",
+        {"path": str(tmp_path / "e"), "keyword_counts": False, "vectors_in_memory": False},
+    )
+    await both.add(content="green tea", doc_id="a")
+    assert await _keyword_ids(both) == ["a"] and both.adapter._index._postings is None
     with pytest.raises(InvalidRequestError) as exc:
-        make("documents", {"path": str(tmp_path / "d"), "keyword_counts": "lots"})
-    assert exc.value.field == "stores.documents.config.keyword_counts"
+        make("documents", {"path": str(tmp_path / "d"), setting: "lots"})
+    assert exc.value.field == f"stores.documents.config.{setting}"
 
 
 async def test_facts_keep_a_word_index_per_scope(tmp_path: Path, make):
@@ -1105,3 +1118,67 @@ async def test_facts_keep_a_word_index_per_scope(tmp_path: Path, make):
     await store.delete(fact_id=tea.id)
     assert await ids(user_id="u") == {coffee.id}
     assert len(await ids()) == 2
+
+
+async def _loaded_index(store: Any) -> Any:
+    """The store's word index once its records are in memory."""
+    await store.count()
+    index = await store.adapter._keyword_index("test")
+    for _ in range(3000):
+        if index._loaded is None:
+            return index
+        await asyncio.sleep(0.01)
+    raise AssertionError("the word index's records never finished loading")
+
+
+@pytest.mark.parametrize("kind", ["documents", "facts"])
+async def test_vectors_in_memory_answer_searches_by_meaning(
+    tmp_path: Path, make, monkeypatch, kind: str
+):
+    """A search by meaning or hybrid without filters, scoped or not, compares the query with the
+    vectors the word index holds, asking Chroma nothing, and finds what Chroma's query finds;
+    an expired fact stays out."""
+    from datetime import timedelta
+
+    from memio.models import utcnow
+
+    store = make(kind, {"path": str(tmp_path / "c")})
+    texts = ["green tea in the morning", "a red kite over the hills", "coffee with milk"]
+    texts += ["black tea, strong", "a walk by the river", "sailing on the lake"]
+    for i, text in enumerate(texts):
+        owner = ["u", "v", None][i % 3] if kind == "documents" else ["u", "v"][i % 2]
+        if kind == "documents":
+            await store.add(content=text, doc_id=f"d{i}", user_id=owner)
+        else:
+            await store.add(content=text, user_id=owner)
+    if kind == "facts":
+        await store.add(content="tea on holiday", user_id="u", expires_at=utcnow() - timedelta(1))
+    index = await _loaded_index(store)
+    scopes: list[dict[str, Any]] = [{"user_id": "u"}, {"user_id": "v"}]
+    scopes += [{"user_id": "u", "include_shared": True}, {}] if kind == "documents" else []
+
+    async def answers() -> list[list[tuple[str, float]]]:
+        found = []
+        for scope in scopes:
+            for mode in ("semantic", "hybrid"):
+                results = await store.search(query="tea", search_mode=mode, **scope)
+                found.append([(r.id, round(r.score, 5)) for r in results])
+        return found
+
+    queries: list[Any] = []
+    real_query = store.adapter._query
+
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        queries.append(args)
+        return await real_query(*args, **kwargs)
+
+    monkeypatch.setattr(store.adapter, "_query", recorded)
+    in_memory = await answers()
+    assert queries == []
+    assert all(found for found in in_memory)
+    if kind == "facts":
+        assert "tea on holiday" not in {
+            f.content for f in await store.search(query="tea", user_id="u", search_mode="semantic")
+        }
+    monkeypatch.setattr(index, "nearest", lambda *args: None)
+    assert await answers() == in_memory and queries  # Chroma's query: the same answers

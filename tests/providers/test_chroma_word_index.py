@@ -1,24 +1,27 @@
 """The word index beside embedded Chroma, on its own: its in-memory term counts give the hits
 FTS5 gives, scope by scope, and stay right while they load, as records change and after they are
-compacted (the store-level behaviour is in test_chroma.py's word index section)."""
+compacted; its vectors in memory give each scope's exact nearest records (the store-level
+behaviour is in test_chroma.py's word index section)."""
 
 from __future__ import annotations
 
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from memio import ranking
-from memio.providers.chroma import _keywords
-from memio.providers.chroma._keywords import KeywordIndex, exact_scope, owner_scope
-from memio.providers.chroma._postings import Postings, Scope
+from memio.providers.chroma import _keywords, _postings
+from memio.providers.chroma._keywords import Entry, KeywordIndex, exact_scope, owner_scope
+from memio.providers.chroma._postings import EXACT_UP_TO, Postings, Scope
 
 WORDS = ["tea", "coffee", "green", "black", "painting", "painted", "paints", "river", "basel"]
 WORDS += ["snake", "hike", "trip"]
 OWNERS = ["u", "v", None]
+VECTORS_OF = "words/8"  # the embedder the vectors come from
 
 
 def _entries(n: int, seed: int = 7) -> list[tuple[str, str | None, str]]:
@@ -30,16 +33,20 @@ def _entries(n: int, seed: int = 7) -> list[tuple[str, str | None, str]]:
     ]
 
 
-def _open(path: Path, records: list[tuple[str, str | None, str]]) -> KeywordIndex:
-    entries = [(*record, {"n": i}) for i, record in enumerate(records)]
-    index = KeywordIndex(path, ["user_id"])
-    index.sync(len(entries), lambda: entries)
+def _entry(item_id: str, owner: str | None, content: str, metadata: Any = None) -> Entry:
+    return Entry(item_id, (owner,), content, metadata or {})
+
+
+def _open(path: Path, records: list[tuple[str, str | None, str]], **held: bool) -> KeywordIndex:
+    entries = [_entry(*record, {"n": i}) for i, record in enumerate(records)]
+    index = KeywordIndex(path, ["user_id"], **held)
+    index.sync(len(entries), lambda: entries, VECTORS_OF)
     return index
 
 
 def _wait_loaded(index: KeywordIndex) -> None:
     deadline = time.monotonic() + 30
-    while index._loaded is not None:
+    while index._postings is not None and index._loaded is not None:
         assert time.monotonic() < deadline, "the in-memory counts never finished loading"
         time.sleep(0.01)
 
@@ -88,8 +95,11 @@ def test_in_memory_counts_rank_as_fts5_matches_do_in_every_scope(tmp_path: Path)
 
 def test_facts_scopes_need_every_given_field(tmp_path: Path):
     index = KeywordIndex(tmp_path / "facts.sqlite3", ["user_id", "agent_id"])
-    entries = [("a", "u", "x", "tea", {}), ("b", "u", None, "tea", {}), ("c", "v", "x", "tea", {})]
-    index.sync(len(entries), lambda: entries)
+    entries = [
+        Entry(item_id, scope, "tea", {})
+        for item_id, scope in [("a", ("u", "x")), ("b", ("u", None)), ("c", ("v", "x"))]
+    ]
+    index.sync(len(entries), lambda: entries, VECTORS_OF)
     _wait_loaded(index)
 
     def ids(**scope: str | None) -> set[str]:
@@ -115,7 +125,7 @@ def test_writes_while_the_counts_load_are_kept(tmp_path: Path, monkeypatch):
     index._postings, index._loaded = Postings(["user_id"]), 0  # as just rebuilt, not loaded
     index._loader = object()  # no loader thread: this test runs it
     index.apply(
-        upserts=[("d3", "u", "zebra crossing", {}), ("new", "v", "zebra", {})], deletes=["d5"]
+        upserts=[_entry("d3", "u", "zebra crossing"), _entry("new", "v", "zebra")], deletes=["d5"]
     )
     index._load()
     assert index._loaded is None
@@ -134,10 +144,10 @@ def test_writes_while_the_counts_load_are_kept(tmp_path: Path, monkeypatch):
 def test_removed_records_are_compacted_away():
     postings = Postings(["user_id"])
     for item_id, owner, content in _entries(3000):
-        postings.add((item_id, owner, content))
+        postings.add(item_id, (owner,), content)
     for i in range(2500):
         postings.remove(f"d{i}")
-    postings.add(("d2999", "u", "zebra"))  # replaced: its old words go
+    postings.add("d2999", ("u",), "zebra")  # replaced: its old words go
     assert len(postings._ids) < 2000  # compacted once the removed outnumbered the rest
     kept = {item_id: (owner, content) for item_id, owner, content in _entries(3000)[2500:]}
     kept["d2999"] = ("u", "zebra")
@@ -152,7 +162,7 @@ def test_removed_records_are_compacted_away():
 @pytest.mark.parametrize("query", ["", "zebra"])
 def test_no_hits_is_an_empty_ranking(query: str):
     postings = Postings(["user_id"])
-    postings.add(("a", None, "green tea"))
+    postings.add("a", (None,), "green tea")
     hits = postings.hits(ranking.query_terms(query), Scope(), in_scope=1)
     assert ranking.bm25(hits) == []
 
@@ -161,7 +171,7 @@ def test_records_follow_chromas_metadata_merge_within_their_scope(tmp_path: Path
     """The index keeps each record's metadata as Chroma holds it after a write: an update
     merges into what was there and a key given None goes; a read sees only its scope."""
     index = _open(tmp_path / "words.sqlite3", [("a", "u", "green tea"), ("b", None, "coffee")])
-    index.apply(upserts=[("a", "u", "green tea", {"k": 1.5, "n": None, "tags": ["x", "y"]})])
+    index.apply(upserts=[_entry("a", "u", "green tea", {"k": 1.5, "n": None, "tags": ["x", "y"]})])
     assert index.records(["a", "b", "gone"], owner_scope(None, False)) == {
         "a": ("green tea", {"k": 1.5, "tags": ["x", "y"]}),
         "b": ("coffee", {"n": 1}),
@@ -190,15 +200,17 @@ def test_an_index_of_an_older_layout_is_rebuilt(tmp_path: Path):
     index.close()
 
 
-def test_without_counts_in_memory_fts5_ranks_and_nothing_is_held(tmp_path: Path):
+@pytest.mark.parametrize("vectors", [False, True])
+def test_without_counts_in_memory_fts5_ranks(tmp_path: Path, vectors: bool):
     entries = _entries(300)
     counted = _open(tmp_path / "counted.sqlite3", entries)
-    plain = KeywordIndex(tmp_path / "plain.sqlite3", ["user_id"], counts=False)
-    plain.sync(len(entries), lambda: [(*e, {}) for e in entries])
-    plain.apply(upserts=[("d3", "u", "zebra", {})], deletes=["d5"])
-    counted.apply(upserts=[("d3", "u", "zebra", {})], deletes=["d5"])
+    plain = _open(tmp_path / "plain.sqlite3", entries, counts=False, vectors=vectors)
+    plain.apply(upserts=[_entry("d3", "u", "zebra")], deletes=["d5"])
+    counted.apply(upserts=[_entry("d3", "u", "zebra")], deletes=["d5"])
     _wait_loaded(counted)
-    assert plain._postings is None and plain._loader is None
+    _wait_loaded(plain)
+    assert (plain._postings is None) == (not vectors)
+    assert plain._postings is None or not plain._postings._terms
     for query in [*QUERIES, "zebra"]:
         words = ranking.query_terms(query)
         for scope in SCOPES:
@@ -207,3 +219,131 @@ def test_without_counts_in_memory_fts5_ranks_and_nothing_is_held(tmp_path: Path)
             assert _ranked(hits) == _ranked(counted.hits(words, scope))
     plain.close()
     counted.close()
+
+
+# --- vectors in memory ----------------------------------------------------------------------------
+
+
+def _vectored(n: int, seed: int = 11) -> list[Entry]:
+    """`n` records of `_entries` with random 8-dimension vectors (not unit length: the index
+    compares directions, as Chroma's cosine space does)."""
+    rng = np.random.default_rng(seed)
+    return [
+        Entry(item_id, (owner,), content, {}, rng.normal(size=8).astype(np.float32))
+        for item_id, owner, content in _entries(n, seed)
+    ]
+
+
+def _exact(entries: list[Entry], query: np.ndarray, scope: Scope, n: int) -> list[str]:
+    """The reference: every record of the scope by cosine similarity, ties by position."""
+    (owner,) = [value for _, value in scope.equal] or [None]
+
+    def visible(entry: Entry) -> bool:
+        held = entry.scope[0]
+        return not scope.equal or held == owner or (scope.or_null and held is None)
+
+    def cosine(entry: Entry) -> float:
+        vector = np.asarray(entry.vector, dtype=np.float64)
+        return float(vector @ query / np.linalg.norm(vector) / np.linalg.norm(query))
+
+    return [e.id for e in sorted(filter(visible, entries), key=lambda e: -cosine(e))][:n]
+
+
+def _vector_index(path: Path, entries: list[Entry]) -> KeywordIndex:
+    index = KeywordIndex(path, ["user_id"])
+    index.sync(len(entries), lambda: entries, VECTORS_OF)
+    _wait_loaded(index)
+    return index
+
+
+@pytest.mark.parametrize("limit", [EXACT_UP_TO, 120])  # 120: 300 records, scopes of about 100
+def test_nearest_in_memory_is_the_exact_ranking_in_every_scope(
+    tmp_path: Path, monkeypatch, limit: int
+):
+    """Every scope's nearest records by cosine similarity, whether the product runs over all
+    vectors or over the scope's alone (a store larger than `EXACT_UP_TO`); a scope larger than
+    that is left to Chroma."""
+    monkeypatch.setattr(_postings, "EXACT_UP_TO", limit)
+    entries = _vectored(300)
+    index = _vector_index(tmp_path / "words.sqlite3", entries)
+    rng = np.random.default_rng(3)
+    answered = 0
+    for _ in range(5):
+        query = rng.normal(size=8)
+        for scope in SCOPES:
+            found = index.nearest(query, scope, 10)
+            if len(_exact(entries, query, scope, 300)) > limit:
+                assert found is None
+                continue
+            assert found is not None
+            ids, similarities = found
+            assert ids == _exact(entries, query, scope, 10)
+            answered += 1
+            assert (np.diff(similarities) <= 0).all() and (abs(similarities) <= 1 + 1e-6).all()
+    assert answered >= 5 * 3  # the unknown owner's scopes, and u's own even at 120
+    index.close()
+
+
+def test_vectors_follow_writes_and_are_kept_on_disk(tmp_path: Path):
+    """An update of metadata alone keeps the vector, a new vector replaces it, a delete takes the
+    record out; an index opened again (clean, the same count) loads them from its file, unless
+    they are another embedder's (`memio reembed` ran): then it is rebuilt."""
+    path = tmp_path / "words.sqlite3"
+    entries = _vectored(50)
+    index = _vector_index(path, entries)
+    query = np.asarray(entries[7].vector)
+    assert index.nearest(query, owner_scope(None, False), 1)[0] == ["d7"]  # type: ignore[index]
+    index.apply(upserts=[Entry("d7", (entries[7].scope[0],), entries[7].content, {"k": 1})])
+    assert index.nearest(query, owner_scope(None, False), 1)[0] == ["d7"]  # type: ignore[index]
+    index.apply(upserts=[Entry("d7", ("u",), "moved", {}, -query)], deletes=["d8"])
+    ids, similarities = index.nearest(-query, owner_scope("u", False), 50)  # type: ignore[misc]
+    assert ids[0] == "d7" and similarities[0] == pytest.approx(1.0)
+    expected = index.nearest(query, owner_scope(None, False), 50)
+    assert expected is not None and "d8" not in expected[0]
+    index.close()
+    again = KeywordIndex(path, ["user_id"])
+    again.sync(49, lambda: pytest.fail("rebuilt"), VECTORS_OF)  # clean, 49: nothing read again
+    _wait_loaded(again)
+    found = again.nearest(query, owner_scope(None, False), 50)
+    assert found is not None and found[0] == expected[0]
+    again.close()
+    reembedded = KeywordIndex(path, ["user_id"])
+    fresh = [_entry(f"n{i}", None, "x") for i in range(49)]
+    reembedded.sync(49, lambda: fresh, "other/8")  # the same count, another embedder's vectors
+    assert reembedded.records(["n0", "d7"], owner_scope(None, False)) == {"n0": ("x", {})}
+    reembedded.close()
+
+
+def test_nearest_is_left_to_chroma_when_memory_cannot_answer(tmp_path: Path):
+    """A record held without a vector, a stale index, or vectors still loading: None."""
+    entries = _vectored(20)
+    index = _vector_index(tmp_path / "words.sqlite3", entries)
+    query = np.ones(8)
+    assert index.nearest(query, owner_scope(None, False), 5) is not None
+    index._loaded = 0
+    assert index.nearest(query, owner_scope(None, False), 5) is None
+    index._loaded = None
+    index.stale = True
+    assert index.nearest(query, owner_scope(None, False), 5) is None
+    index.stale = False
+    index.apply(upserts=[_entry("bare", "u", "no vector")])
+    assert index.nearest(query, owner_scope(None, False), 5) is None
+    index.apply(deletes=["bare"])
+    assert index.nearest(query, owner_scope(None, False), 5) is not None
+    with pytest.raises(ValueError, match="dimensions"):
+        index.apply(upserts=[Entry("wide", (None,), "x", {}, np.ones(9))])
+    index.close()
+
+
+def test_compaction_keeps_each_vector_with_its_record():
+    postings = Postings(["user_id"], counts=False)
+    rng = np.random.default_rng(5)
+    vectors = {f"d{i}": rng.normal(size=4) for i in range(3000)}
+    for item_id, vector in vectors.items():
+        postings.add(item_id, (None,), "", vector)
+    for i in range(2500):
+        postings.remove(f"d{i}")
+    assert len(postings._ids) < 2000
+    for item_id in ("d2500", "d2999"):
+        found = postings.nearest(vectors[item_id], Scope(), 1)
+        assert found is not None and found[0] == [item_id]

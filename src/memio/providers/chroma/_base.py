@@ -98,6 +98,10 @@ class ChromaConfig(BaseModel):
     # Embedded only: the word index's term counts held in memory (exact, fast keyword ranking;
     # about 450 bytes a record of 34 words). False: FTS5 hands over 500 candidates a search.
     keyword_counts: bool = True
+    # Embedded only: each record's vector held in memory too, so a search by meaning within a
+    # scope of at most 20,000 records compares the query with each of them (exact, and far
+    # faster than Chroma's query with a `where`; 1.5 KB a record of 384 dimensions).
+    vectors_in_memory: bool = True
     # Chroma server only: write locks shared by every gateway process writing the collection
     # (see _locks). Without one, a Chroma server has one writing gateway.
     lock_url: str | None = None

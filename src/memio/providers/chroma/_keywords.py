@@ -2,8 +2,10 @@
 
 Chroma has no word index memio can rank with, so the documents and facts stores keep one next to
 their data (`<chroma path>/memio-keywords-<collection>.sqlite3`, `KeywordIndexedStore`): id, scope
-fields (documents: the owner; facts: user, agent, app and run) and content in a table, the
-content's words in an FTS5 index. It only finds keyword candidates; memio.ranking scores them.
+fields (documents: the owner; facts: user, agent, app and run), content, metadata and vector in a
+table, the content's words in an FTS5 index. It finds keyword candidates (memio.ranking scores
+them), loads a ranked page, and, held in memory (`Postings`), answers searches by meaning within a
+scope, which Chroma's filtered query answers slowly.
 
 It follows Chroma, never leads: a write marks it dirty (committed) before Chroma is written and
 clean in the transaction that applies the change after Chroma succeeded. While a write is in
@@ -26,7 +28,7 @@ import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, Set
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,14 +44,15 @@ logger = logging.getLogger("memio.providers.chroma")
 
 
 # The index's layout; a file of another is dropped and rebuilt from Chroma when opened. 2: each
-# record's Chroma metadata beside its content, so a search loads its page here. A record-format
-# upgrade of the collection that rewrites metadata (_base's `upgrades`) must raise this too.
-INDEX_FORMAT = 2
+# record's Chroma metadata beside its content, so a search loads its page here; 3: its vector.
+# A record-format upgrade of the collection that rewrites metadata (_base's `upgrades`) must
+# raise this too.
+INDEX_FORMAT = 3
 
 
 def _schema(columns: Sequence[str]) -> str:
-    """The index's tables: id, the scope `columns`, content and Chroma's metadata as JSON
-    (`record`), the content's words in FTS5."""
+    """The index's tables: id, the scope `columns`, content, Chroma's metadata as JSON (`record`)
+    and the vector (float32), the content's words in FTS5."""
     owners = "".join(f", {column} TEXT" for column in columns)
     indexes = "".join(
         f"CREATE INDEX IF NOT EXISTS docs_{column.removesuffix('_id')} ON docs ({column});\n"
@@ -60,7 +63,7 @@ PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS docs (
     rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE{owners}, content TEXT NOT NULL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL, vector BLOB
 );
 {indexes}CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5 (
     content, content = 'docs', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
@@ -75,12 +78,22 @@ CREATE TRIGGER IF NOT EXISTS docs_au AFTER UPDATE ON docs BEGIN
     INSERT INTO docs_fts (docs_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
     INSERT INTO docs_fts (rowid, content) VALUES (new.rowid, new.content);
 END;
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value NOT NULL);
 """
 
 
-Entry = tuple[Any, ...]  # id, the scope columns' values, content, Chroma's metadata (a dict)
-_LOAD_CHUNK = 2000  # records moved into the in-memory counts per hold of the index's lock
+_LOAD_CHUNK = 2000  # records moved into memory per hold of the index's lock
+
+
+class Entry(NamedTuple):
+    """A record as the index holds it; `metadata` is what Chroma was given (keys set to None are
+    removed), `vector` None when unchanged (an update of metadata alone)."""
+
+    id: str
+    scope: tuple[str | None, ...]  # the index's scope columns' values
+    content: str
+    metadata: Mapping[str, Any]
+    vector: np.ndarray | None = None
 
 
 def owner_scope(user_id: str | None, shared: bool) -> Scope:
@@ -96,17 +109,21 @@ def exact_scope(scope: Mapping[str, str | None]) -> Scope:
 class KeywordIndex:
     """One collection's word index; every method is blocking (call it from a thread).
 
-    With `counts`, its term counts are also held in memory (`Postings`), loaded from the table
-    by a thread of their own once the index is in sync, so that opening a large store does not
-    wait for them; until they are complete (or without `counts`), searches rank FTS5's matches
-    instead."""
+    With `counts`, its term counts are also held in memory, and with `vectors` its vectors
+    (`Postings`), loaded from the table by a thread of their own once the index is in sync, so
+    that opening a large store does not wait for them. Until they are complete, searches rank
+    FTS5's matches (or without `counts`), and searches by meaning go to Chroma (or without
+    `vectors`)."""
 
-    def __init__(self, path: Path, columns: Sequence[str], *, counts: bool = True) -> None:
+    def __init__(
+        self, path: Path, columns: Sequence[str], *, counts: bool = True, vectors: bool = True
+    ) -> None:
         self._columns = tuple(columns)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self.stale = False  # a write failed between Chroma and this index: not used until rebuilt
-        self._postings = Postings(self._columns) if counts else None
+        self._held = {"counts": counts, "vectors": vectors}
+        self._postings = self._new_postings()
         self._loaded: int | None = 0  # the rowid the postings hold the table up to; None: all
         self._loader: threading.Thread | None = None
         self._closed = False
@@ -122,20 +139,27 @@ class KeywordIndex:
         row = self._db.execute("SELECT value FROM state WHERE key = 'dirty'").fetchone()
         return bool(row and row[0])
 
-    def sync(self, count: int, entries: Callable[[], Iterable[Entry]]) -> None:
-        """Rebuild from `entries` (Chroma's documents) when dirty or holding another count."""
+    def sync(self, count: int, entries: Callable[[], Iterable[Entry]], vectors_of: str) -> None:
+        """Rebuild from `entries` (Chroma's records) when dirty, holding another count, or
+        holding the vectors of another embedder than `vectors_of` (`memio reembed` ran)."""
         with self._lock:
             held = self._db.execute("SELECT count(*) FROM docs").fetchone()[0]
-            if self._dirty() or held != count:
+            embedder = self._db.execute("SELECT value FROM state WHERE key = 'vectors_of'")
+            if self._dirty() or held != count or embedder.fetchone() != (vectors_of,):
                 with self._clean_after():
                     self._db.execute("DELETE FROM docs")
                     self._db.executemany(
                         self._insert(), (_stored(entry, None) for entry in entries())
                     )
-                if self._postings is not None:
-                    self._postings, self._loaded = Postings(self._columns), 0
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO state VALUES ('vectors_of', ?)", (vectors_of,)
+                    )
+                self._postings, self._loaded = self._new_postings(), 0
                 self.stale = False
             self._start_loading()
+
+    def _new_postings(self) -> Postings | None:
+        return Postings(self._columns, **self._held) if any(self._held.values()) else None
 
     def _start_loading(self) -> None:
         """Load the in-memory counts in a thread of their own, unless one is at it or they are
@@ -145,7 +169,7 @@ class KeywordIndex:
             self._loader.start()
 
     def _load(self) -> None:
-        """Move the table into the postings a chunk at a time, so writes and searches go on
+        """Move the table into memory a chunk at a time, so writes and searches go on
         meanwhile. A record a write already put there is the latest: the write changed the table
         and the postings under the same lock."""
         try:
@@ -154,18 +178,18 @@ class KeywordIndex:
                     if self._closed or self._loaded is None:
                         return
                     rows = self._db.execute(
-                        f"SELECT rowid, id, {', '.join(self._columns)}, content FROM docs"
+                        f"SELECT rowid, id, content, vector, {', '.join(self._columns)} FROM docs"
                         " WHERE rowid > ? ORDER BY rowid LIMIT ?",
                         (self._loaded, _LOAD_CHUNK),
                     ).fetchall()
                     postings = self._postings
                     assert postings is not None  # only loaded when kept
-                    for _, *entry in rows:
-                        if entry[0] not in postings:
-                            postings.add(entry)
+                    for _, item_id, content, vector, *scope in rows:
+                        if item_id not in postings:
+                            postings.add(item_id, scope, content, _vector(vector))
                     self._loaded = rows[-1][0] if len(rows) == _LOAD_CHUNK else None
-        except Exception:  # searches go on ranking FTS5's matches
-            logger.exception("the word index's in-memory counts could not be loaded")
+        except Exception:  # searches go on with FTS5's matches and Chroma's queries
+            logger.exception("the word index's records could not be loaded into memory")
         finally:
             with self._lock:
                 self._loader = None
@@ -191,23 +215,25 @@ class KeywordIndex:
         """What Chroma now holds, and clean again, in one transaction."""
         with self._lock:
             with self._clean_after():
-                held = self._records([entry[0] for entry in upserts])
-                rows = [_stored(entry, held.get(entry[0])) for entry in upserts]
+                held = self._records([entry.id for entry in upserts])
+                rows = [_stored(entry, held.get(entry.id)) for entry in upserts]
                 changed = ", ".join(
                     f"{c} = excluded.{c}" for c in (*self._columns, "content", "record")
                 )
                 self._db.executemany(
-                    f"{self._insert()} ON CONFLICT (id) DO UPDATE SET {changed}", rows
+                    f"{self._insert()} ON CONFLICT (id) DO UPDATE SET {changed},"
+                    " vector = coalesce(excluded.vector, docs.vector)",
+                    rows,
                 )
                 self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in deletes])
             if self._postings is not None:
                 for entry in upserts:
-                    self._postings.add(entry[:-1])
+                    self._postings.add(entry.id, entry.scope, entry.content, entry.vector)
                 for item_id in deletes:
                     self._postings.remove(item_id)
 
     def _insert(self) -> str:
-        names = ("id", *self._columns, "content", "record")
+        names = ("id", *self._columns, "content", "record", "vector")
         return f"INSERT INTO docs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
     def _records(self, ids: Sequence[str], scope: Scope | None = None) -> dict[str, Any]:
@@ -243,6 +269,8 @@ class KeywordIndex:
             if self.stale:
                 return None
             postings = self._postings if self._loaded is None else None
+            if postings is not None and not postings.counts:
+                postings = None
             if postings is not None and not scope.equal:  # the whole index: no count to run
                 return postings.hits(words, scope, len(postings))
             total = self._db.execute(
@@ -257,6 +285,17 @@ class KeywordIndex:
             ).fetchall()
         return term_hits(words, [Candidate(item_id, content) for item_id, content in found], total)
 
+    def nearest(
+        self, vector: np.ndarray, scope: Scope, n: int
+    ) -> tuple[list[str], np.ndarray] | None:
+        """The `n` records of `scope` nearest `vector` and their cosine similarity, best first,
+        compared in memory; None when that cannot answer (vectors not held or not yet loaded, the
+        index stale, or the scope too large: `Postings.nearest`)."""
+        with self._lock:
+            if self.stale or self._loaded is not None or self._postings is None:
+                return None
+            return self._postings.nearest(vector, scope, n)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -266,8 +305,14 @@ class KeywordIndex:
 def _stored(entry: Entry, held: tuple[str, dict[str, Any]] | None) -> tuple[Any, ...]:
     """The table row of `entry`, whose metadata Chroma merged into what the index `held` of
     the record (keys given None are removed, as Chroma's update removes them)."""
-    merged = {**(held[1] if held is not None else {}), **entry[-1]}
-    return (*entry[:-1], json.dumps({k: v for k, v in merged.items() if v is not None}))
+    merged = {**(held[1] if held is not None else {}), **entry.metadata}
+    record = json.dumps({k: v for k, v in merged.items() if v is not None})
+    vector = None if entry.vector is None else np.asarray(entry.vector, "<f4").tobytes()
+    return (entry.id, *entry.scope, entry.content, record, vector)
+
+
+def _vector(stored: bytes | None) -> np.ndarray | None:
+    return None if stored is None else np.frombuffer(stored, dtype="<f4")
 
 
 _ENTRY_PAGE = 1000
@@ -289,11 +334,18 @@ class KeywordIndexedStore(ChromaStore[M]):
         ids: Sequence[str],
         documents: Sequence[str],
         metadatas: Sequence[Mapping[str, Any]],
+        vectors: Sequence[np.ndarray] | None,
     ) -> list[Entry]:
         keys = [scope_key(column) for column in self.index_columns]
         return [
-            (item_id, *(raw.get(key) for key in keys), content, raw)
-            for item_id, content, raw in zip(ids, documents, metadatas, strict=True)
+            Entry(item_id, tuple(raw.get(key) for key in keys), content, raw, vector)
+            for item_id, content, raw, vector in zip(
+                ids,
+                documents,
+                metadatas,
+                [None] * len(ids) if vectors is None else vectors,
+                strict=True,
+            )
         ]
 
     def _entries(self, collection: Any) -> Iterator[Entry]:
@@ -301,10 +353,10 @@ class KeywordIndexedStore(ChromaStore[M]):
         offset = 0
         while True:
             page = collection.get(
-                include=["documents", "metadatas"], limit=_ENTRY_PAGE, offset=offset
+                include=["documents", "metadatas", "embeddings"], limit=_ENTRY_PAGE, offset=offset
             )
             yield from self._index_entries(
-                page["ids"], page["documents"] or [], page["metadatas"] or []
+                page["ids"], page["documents"] or [], page["metadatas"] or [], page["embeddings"]
             )
             if len(page["ids"]) < _ENTRY_PAGE:
                 return
@@ -313,7 +365,14 @@ class KeywordIndexedStore(ChromaStore[M]):
     async def _rebuild(self, operation: str, index: KeywordIndex) -> None:
         handles = await self._backend.handles(operation)  # holds the path lock
         count = await self._backend.count()
-        await asyncio.to_thread(index.sync, count, lambda: self._entries(handles.main))
+        # Opened, the collection holds the configured embedder's vectors (or the open failed).
+        embedder = self._backend.embedder
+        await asyncio.to_thread(
+            index.sync,
+            count,
+            lambda: self._entries(handles.main),
+            f"{embedder.model}/{int(embedder.dimensions)}",
+        )
 
     async def _keyword_index(self, operation: str) -> KeywordIndex | None:
         """The FTS5 index beside embedded data (opened, and rebuilt if needed, on first use);
@@ -325,11 +384,13 @@ class KeywordIndexedStore(ChromaStore[M]):
             if self._index is None:
                 await self._backend.handles(operation)  # holds the path lock
                 file = path / f"memio-keywords-{self._backend.collection}.sqlite3"
+                config = self._backend.config
                 index = await asyncio.to_thread(
                     KeywordIndex,
                     file,
                     self.index_columns,
-                    counts=self._backend.config.keyword_counts,
+                    counts=config.keyword_counts,
+                    vectors=config.vectors_in_memory,
                 )
                 try:
                     await self._rebuild(operation, index)
@@ -366,21 +427,37 @@ class KeywordIndexedStore(ChromaStore[M]):
         return found.without(leave_out, in_scope=found.in_scope - len(leave_out))
 
     async def _nearest(
-        self, operation: str, *, query: str, scope_where: dict[str, Any] | None, limit: int
+        self,
+        operation: str,
+        *,
+        query: str,
+        scope: Scope,
+        scope_where: dict[str, Any] | None,
+        limit: int,
+        leave_out: Set[str] = frozenset(),
     ) -> list[Candidate] | None:
         """The vector ranking of a search without a filter: the `limit` nearest as ids and
         scores, for `_hydrate` to load once ranked (a query that reads content and metadata
-        costs about three times as much at 50 results). None when scores tie within them or at
-        the cut: their order then needs the stored sequence (`_search` reads it)."""
+        costs about three times as much at 50 results), compared in the word index's memory
+        when it can (`KeywordIndex.nearest`), else by Chroma. None when scores tie within them or
+        at the cut: their order then needs the stored sequence (`_search` reads it). `leave_out`:
+        ids of records of the scope that do not count (expired facts)."""
         vector = (await self._backend.embed([query]))[0]
-        rows, similarities = await self._query(
-            operation, vector, scope_where, limit + TIE_MARGIN, include=()
-        )
-        scores = [cosine_score(float(similarity)) for similarity in similarities]
-        if any(a == b for a, b in itertools.pairwise(scores)):  # the `limit` and the one after
+        n = limit + TIE_MARGIN + len(leave_out)
+        index = await self._keyword_index(operation)
+        found = None if index is None else await asyncio.to_thread(index.nearest, vector, scope, n)
+        if found is None:
+            rows, similarities = await self._query(operation, vector, scope_where, n, include=())
+            found = [row.id for row in rows], similarities
+        ids, similarities = found
+        nearest = [
+            Candidate(item_id, "", cosine_score(float(similarity)))
+            for item_id, similarity in zip(ids, similarities, strict=True)
+            if item_id not in leave_out
+        ][: limit + TIE_MARGIN]
+        if any(a.score == b.score for a, b in itertools.pairwise(nearest)):
             return None
-        nearest = zip(rows[:limit], scores[:limit], strict=True)
-        return [Candidate(row.id, "", score) for row, score in nearest]
+        return nearest[:limit]
 
     async def _hydrate(
         self,
@@ -446,7 +523,7 @@ class KeywordIndexedStore(ChromaStore[M]):
             lambda: super(KeywordIndexedStore, self)._add_rows(
                 operation, ids, vectors, documents, metadatas
             ),
-            upserts=self._index_entries(ids, documents, metadatas),
+            upserts=self._index_entries(ids, documents, metadatas, vectors),
         )
 
     async def _update_rows(
@@ -464,7 +541,7 @@ class KeywordIndexedStore(ChromaStore[M]):
             lambda: super(KeywordIndexedStore, self)._update_rows(
                 operation, ids, vectors, documents, metadatas
             ),
-            upserts=self._index_entries(ids, documents, metadatas),
+            upserts=self._index_entries(ids, documents, metadatas, vectors),
         )
 
     async def _delete_rows(self, operation: str, ids: Sequence[str]) -> None:

@@ -4,7 +4,8 @@ A collection's dimension is fixed by its first vector, so the records are copied
 vectors, into a staging collection (``<name>__reembed``, recording the new embedder), which then
 takes the collection's name; the old collection is renamed ``<name>__retired`` for the switch and
 then dropped. Ids, contents and metadata (scope, times, sequence) are copied as they are; the fact
-history collection and the word index beside embedded data hold no vectors and stay.
+history collection holds no vectors and stays, and the word index beside embedded data, which
+holds them too, is rebuilt when next opened (it records whose vectors it holds).
 
 Every step can be interrupted: the collection keeps the old vectors and embedder until the
 switch, a new run resumes the copy (records already staged are skipped), and a run that finds the

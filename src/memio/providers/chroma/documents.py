@@ -194,7 +194,7 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
     async def search(self, *, request: DocumentSearch) -> list[Document]:
         query, tree = request.text, request.query.where
         user_id, shared = request.query.user_id, request.query.shared
-        scope = _user_where(user_id, shared)
+        scope, in_scope = _user_where(user_id, shared), owner_scope(user_id, shared)
 
         # Ids and scores, the page loaded once ranked (`hydrate`), for a hybrid search and for
         # embedded data; a Chroma server answers a search by meaning in one round trip.
@@ -202,7 +202,9 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
 
         async def semantic(n: int) -> list[Any]:
             if light:
-                nearest = await self._nearest("search", query=query, scope_where=scope, limit=n)
+                nearest = await self._nearest(
+                    "search", query=query, scope=in_scope, scope_where=scope, limit=n
+                )
                 if nearest is not None:
                     return nearest
             return await self._search("search", query=query, scope_where=scope, tree=tree, limit=n)
@@ -211,15 +213,13 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
             return await self._keyword_candidates(
                 "search",
                 words,
-                scope=owner_scope(user_id, shared),
+                scope=in_scope,
                 scope_where=scope,
                 tree=tree,
             )
 
         async def hydrate(records: list[Any]) -> dict[str, Document]:
-            return await self._hydrate(
-                "search", records, scope=owner_scope(user_id, shared), scope_where=scope
-            )
+            return await self._hydrate("search", records, scope=in_scope, scope_where=scope)
 
         return await ranking.search(
             request.mode,

@@ -286,30 +286,42 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
     async def search(self, *, request: FactSearch) -> list[Fact]:
         query, scope = request.text, request.query.scope
         own_tree, tree = request.query.where, request.query.tree()
-        where = _scope_where(scope)
-        # The word index knows no expiry: its candidates come with the caller's filter only, and
-        # the scope's expired facts (few, found by the expiry key) are taken out.
+        where, in_scope = _scope_where(scope), exact_scope(scope)
+        # Without a filter of the caller's, as documents do: ids and scores, the page loaded once
+        # ranked, for a hybrid search and for embedded data. The word index knows no expiry:
+        # its candidates come with the caller's filter only, and the scope's expired facts (few,
+        # found by the expiry key) are taken out.
+        light = own_tree is None and (request.mode == "hybrid" or self._backend.path is not None)
+        expired: set[str] = set()
+        if not request.query.include_expired and (light or request.mode != "semantic"):
+            expired = await self._expired_ids("search", where)
 
-        async def semantic(n: int) -> list[Fact]:
+        async def semantic(n: int) -> list[Any]:
+            if light:
+                nearest = await self._nearest(
+                    "search",
+                    query=query,
+                    scope=in_scope,
+                    scope_where=where,
+                    limit=n,
+                    leave_out=expired,
+                )
+                if nearest is not None:
+                    return nearest
             return await self._search("search", query=query, scope_where=where, tree=tree, limit=n)
 
         async def keyword(words: list[str]) -> ranking.TermHits:
-            expired = set()
-            if not request.query.include_expired:
-                expired = await self._expired_ids("search", where)
             return await self._keyword_candidates(
                 "search",
                 words,
-                scope=exact_scope(scope),
+                scope=in_scope,
                 scope_where=where,
                 tree=own_tree,
                 leave_out=expired,
             )
 
         async def hydrate(records: list[Any]) -> dict[str, Fact]:
-            return await self._hydrate(
-                "search", records, scope=exact_scope(scope), scope_where=where
-            )
+            return await self._hydrate("search", records, scope=in_scope, scope_where=where)
 
         return await ranking.search(
             request.mode,
