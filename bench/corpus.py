@@ -370,9 +370,9 @@ def user(n: int, users: int = 100) -> str:
     return f"user-{n % users}"
 
 
-def fact_payloads(texts: list[str], start: int = 0) -> list[dict]:
-    """Request bodies for facts, spread over 100 users."""
+def fact_payloads(texts: list[str], start: int = 0, users: int = 100) -> list[dict]:
+    """Request bodies for facts, spread over `users` users."""
     return [
-        {"content": text, "user_id": user(start + i), "metadata": {"n": start + i}}
+        {"content": text, "user_id": user(start + i, users), "metadata": {"n": start + i}}
         for i, text in enumerate(texts)
     ]

@@ -3,10 +3,10 @@
     python -m bench.scoped_search [--docs 10000] [--users 100] [--src DIR] [--label NAME]
 
 Run by hand (the figures are in docs/benchmarks.md, section 10's notes). An embedded chroma
-documents store in process (no HTTP) gets `--docs` corpus documents spread over `--users` users;
-then 200 searches per search mode, unscoped and each within one user at random, with the query
-vectors computed beforehand so the timings are the store's alone (the model costs the same
-either way), and 100 more with the model, for scale. `--src` runs another memio source tree
+documents store and facts store in process (no HTTP) each get `--docs` corpus texts spread over
+`--users` users; then 200 searches per search mode, unscoped and each within one user at random,
+with the query vectors computed beforehand so the timings are the store's alone (the model costs
+the same either way), and 100 more with the model, for scale. `--src` runs another memio source tree
 (a worktree of an older commit) on the same corpus, for a before/after on one machine; each
 tree keeps its own store under bench/results/work/scoped-<label>. Results go to
 bench/results/scoped-<label>.json.
@@ -31,7 +31,7 @@ def _p50(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 3)
 
 
-async def _measure(docs: int, users: int, work: Path) -> dict[str, Any]:
+async def _measure(kind: str, docs: int, users: int, work: Path) -> dict[str, Any]:
     import numpy as np
 
     from bench import corpus
@@ -41,11 +41,14 @@ async def _measure(docs: int, users: int, work: Path) -> dict[str, Any]:
 
     embedder = MiniLMEmbedder()
     context = ProviderContext(data_dir=work, embedder=embedder)
-    store = build_store("documents", "chroma", {"path": str(work / "chroma")}, context)
-    if await store.count() != docs:
-        payloads = corpus.document_payloads(corpus.documents(docs), users=users)
+    store = build_store(kind, "chroma", {"path": str(work / "chroma")}, context)
+    if await store.count() == 0:
+        if kind == "documents":
+            payloads = corpus.document_payloads(corpus.documents(docs), users=users)
+        else:
+            payloads = corpus.fact_payloads(corpus.facts(docs), users=users)
         for start in range(0, docs, 1000):
-            await store.upsert_many(documents=payloads[start : start + 1000])
+            await store.add_many(**{kind: payloads[start : start + 1000]})
     queries = corpus.queries(300, seed=5)
     vectors = dict(zip(queries, await embedder.embed(queries), strict=True))
     backend = store.adapter._backend
@@ -75,9 +78,8 @@ async def _measure(docs: int, users: int, work: Path) -> dict[str, Any]:
                     start = time.perf_counter()
                     await store.search(query=query, limit=10, search_mode=mode, **scope)
                     timings.append(time.perf_counter() - start)
-                key = (
-                    f"{mode}/{'one user' if scoped else 'all'}/{'model' if with_model else 'store'}"
-                )
+                within = "one user" if scoped else "all"
+                key = f"{kind}/{mode}/{within}/{'model' if with_model else 'store'}"
                 results[key] = _p50(timings)
                 print(f"[scoped] {key}: p50 {results[key]} ms", flush=True)
     await store.aclose()
@@ -103,7 +105,11 @@ def main(argv: list[str] | None = None) -> None:
         "users": args.users,
         "label": args.label,
         "src": str(args.src) if args.src else None,
-        "p50_ms": asyncio.run(_measure(args.docs, args.users, work)),
+        "p50_ms": {
+            key: p50
+            for kind in ("documents", "facts")
+            for key, p50 in asyncio.run(_measure(kind, args.docs, args.users, work / kind)).items()
+        },
     }
     print(f"[scoped] saved {save_to(RESULTS / f'scoped-{args.label}.json', record)}")
 

@@ -1182,3 +1182,43 @@ async def test_vectors_in_memory_answer_searches_by_meaning(
         }
     monkeypatch.setattr(index, "nearest", lambda *args: None)
     assert await answers() == in_memory and queries  # Chroma's query: the same answers
+
+
+async def test_fact_expiry_is_known_in_memory(tmp_path: Path, make, monkeypatch):
+    """Once the word index is loaded, a facts search learns which facts of its scope expired
+    from memory, following every change of a fact's expiry, and reads nothing from Chroma."""
+    from datetime import timedelta
+
+    from memio.models import utcnow
+
+    store = make("facts", {"path": str(tmp_path / "c")})
+    later, past = utcnow() + timedelta(days=1), utcnow() - timedelta(hours=1)
+    tea = await store.add(content="drinks green tea", user_id="u", expires_at=later)
+    await store.add(content="drinks black tea", user_id="v", expires_at=past)
+    await store.add(content="drinks mint tea", user_id="u")
+    await _loaded_index(store)
+    reads: list[Any] = []
+    real = store.adapter._get_rows
+
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        reads.append(kwargs)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(store.adapter, "_get_rows", recorded)
+
+    async def found(**scope: Any) -> set[str]:
+        found = set()
+        for mode in ("semantic", "hybrid", "keyword"):
+            results = await store.search(query="tea", search_mode=mode, **scope)
+            found |= {f.content.split()[1] for f in results}
+        return found
+
+    assert await found(user_id="u") == {"green", "mint"}
+    assert await found() == {"green", "mint"}
+    await store.update(fact_id=tea.id, expires_at=past)
+    assert await found(user_id="u") == {"mint"}
+    await store.update(fact_id=tea.id, expires_at=None)
+    assert await found(user_id="u") == {"green", "mint"}
+    await store.update(fact_id=tea.id, metadata={"k": 1})  # metadata alone: the expiry stays
+    assert await found(user_id="u") == {"green", "mint"}
+    assert all(r.get("ids") is not None for r in reads)  # updates read their fact; nothing else

@@ -347,3 +347,43 @@ def test_compaction_keeps_each_vector_with_its_record():
     for item_id in ("d2500", "d2999"):
         found = postings.nearest(vectors[item_id], Scope(), 1)
         assert found is not None and found[0] == [item_id]
+
+
+def test_expiry_in_memory_follows_metadata_and_is_loaded_again(tmp_path: Path):
+    """With an expiry key, memory knows which records of a scope have expired: from the
+    metadata of each write (merged as Chroma merges it) and, opened again, from the table."""
+    path = tmp_path / "facts.sqlite3"
+    entries = [
+        Entry("a", ("u", "x"), "tea", {"exp": 10}),
+        Entry("b", ("u", None), "tea", {"exp": 30}),
+        Entry("c", ("v", "x"), "tea", {"exp": 5}),
+        Entry("d", ("u", "x"), "tea", {}),
+    ]
+
+    def opened() -> KeywordIndex:
+        index = KeywordIndex(path, ["user_id", "agent_id"], expiry="exp")
+        index.sync(len(entries), lambda: entries, VECTORS_OF)
+        _wait_loaded(index)
+        return index
+
+    index = opened()
+    assert index.expired(exact_scope({"user_id": "u"}), 20) == ["a"]
+    assert sorted(index.expired(exact_scope({}), 20) or []) == ["a", "c"]
+    assert index.expired(exact_scope({"agent_id": "x"}), 40) == ["a", "c"]
+    index.apply(upserts=[Entry("a", ("u", "x"), "tea", {"exp": None, "k": 1})])  # no expiry now
+    index.apply(upserts=[Entry("d", ("u", "x"), "tea", {"exp": 1})])
+    index.apply(upserts=[Entry("c", ("v", "x"), "tea", {"k": 2})])  # the expiry stays
+    expected = {"u": ["b", "d"], "v": ["c"]}
+    for user, ids in expected.items():
+        assert sorted(index.expired(exact_scope({"user_id": user}), 40) or []) == ids
+    index.stale = True
+    assert index.expired(exact_scope({}), 40) is None
+    index.stale = False
+    index.close()
+    again = opened()  # clean, the same count: loaded from the table
+    for user, ids in expected.items():
+        assert sorted(again.expired(exact_scope({"user_id": user}), 40) or []) == ids
+    again.close()
+    plain = _vector_index(tmp_path / "plain.sqlite3", _vectored(5))  # no expiry key
+    assert plain.expired(owner_scope(None, False), 40) is None
+    plain.close()

@@ -113,12 +113,20 @@ class KeywordIndex:
     (`Postings`), loaded from the table by a thread of their own once the index is in sync, so
     that opening a large store does not wait for them. Until they are complete, searches rank
     FTS5's matches (or without `counts`), and searches by meaning go to Chroma (or without
-    `vectors`)."""
+    `vectors`). With an `expiry` key (facts), memory also holds when each record expires, the
+    time its metadata holds under that key."""
 
     def __init__(
-        self, path: Path, columns: Sequence[str], *, counts: bool = True, vectors: bool = True
+        self,
+        path: Path,
+        columns: Sequence[str],
+        *,
+        counts: bool = True,
+        vectors: bool = True,
+        expiry: str | None = None,
     ) -> None:
         self._columns = tuple(columns)
+        self._expiry = expiry
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self.stale = False  # a write failed between Chroma and this index: not used until rebuilt
@@ -149,7 +157,7 @@ class KeywordIndex:
                 with self._clean_after():
                     self._db.execute("DELETE FROM docs")
                     self._db.executemany(
-                        self._insert(), (_stored(entry, None) for entry in entries())
+                        self._insert(), (_row(entry, _merged(entry, None)) for entry in entries())
                     )
                     self._db.execute(
                         "INSERT OR REPLACE INTO state VALUES ('vectors_of', ?)", (vectors_of,)
@@ -159,11 +167,16 @@ class KeywordIndex:
             self._start_loading()
 
     def _new_postings(self) -> Postings | None:
-        return Postings(self._columns, **self._held) if any(self._held.values()) else None
+        if not any(self._held.values()):
+            return None
+        return Postings(self._columns, **self._held, expiry=self._expiry is not None)
+
+    def _expires(self, metadata: Mapping[str, Any]) -> Any:
+        return None if self._expiry is None else metadata.get(self._expiry)
 
     def _start_loading(self) -> None:
-        """Load the in-memory counts in a thread of their own, unless one is at it or they are
-        complete (the caller holds the lock)."""
+        """Load the records into memory in a thread of their own, unless one is at it or they
+        are complete (the caller holds the lock)."""
         if self._postings is not None and self._loader is None and self._loaded is not None:
             self._loader = threading.Thread(target=self._load, name="memio-postings", daemon=True)
             self._loader.start()
@@ -178,15 +191,18 @@ class KeywordIndex:
                     if self._closed or self._loaded is None:
                         return
                     rows = self._db.execute(
-                        f"SELECT rowid, id, content, vector, {', '.join(self._columns)} FROM docs"
+                        "SELECT rowid, id, content, vector, record,"
+                        f" {', '.join(self._columns)} FROM docs"
                         " WHERE rowid > ? ORDER BY rowid LIMIT ?",
                         (self._loaded, _LOAD_CHUNK),
                     ).fetchall()
                     postings = self._postings
                     assert postings is not None  # only loaded when kept
-                    for _, item_id, content, vector, *scope in rows:
+                    for _, item_id, content, vector, record, *scope in rows:
                         if item_id not in postings:
-                            postings.add(item_id, scope, content, _vector(vector))
+                            metadata = {} if self._expiry is None else json.loads(record)
+                            expires = self._expires(metadata)
+                            postings.add(item_id, scope, content, _vector(vector), expires)
                     self._loaded = rows[-1][0] if len(rows) == _LOAD_CHUNK else None
         except Exception:  # searches go on with FTS5's matches and Chroma's queries
             logger.exception("the word index's records could not be loaded into memory")
@@ -216,7 +232,10 @@ class KeywordIndex:
         with self._lock:
             with self._clean_after():
                 held = self._records([entry.id for entry in upserts])
-                rows = [_stored(entry, held.get(entry.id)) for entry in upserts]
+                merged = [_merged(entry, held.get(entry.id)) for entry in upserts]
+                rows = [
+                    _row(entry, metadata) for entry, metadata in zip(upserts, merged, strict=True)
+                ]
                 changed = ", ".join(
                     f"{c} = excluded.{c}" for c in (*self._columns, "content", "record")
                 )
@@ -227,8 +246,9 @@ class KeywordIndex:
                 )
                 self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in deletes])
             if self._postings is not None:
-                for entry in upserts:
-                    self._postings.add(entry.id, entry.scope, entry.content, entry.vector)
+                for entry, metadata in zip(upserts, merged, strict=True):
+                    expires = self._expires(metadata)
+                    self._postings.add(entry.id, entry.scope, entry.content, entry.vector, expires)
                 for item_id in deletes:
                     self._postings.remove(item_id)
 
@@ -296,19 +316,31 @@ class KeywordIndex:
                 return None
             return self._postings.nearest(vector, scope, n)
 
+    def expired(self, scope: Scope, now: float) -> list[str] | None:
+        """The records of `scope` expired by `now` (on the expiry key's clock), from memory;
+        None when memory cannot tell (no expiry kept, not loaded yet, or the index stale)."""
+        with self._lock:
+            if self.stale or self._loaded is not None or self._postings is None:
+                return None
+            return self._postings.expired(scope, now) if self._expiry is not None else None
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
             self._db.close()
 
 
-def _stored(entry: Entry, held: tuple[str, dict[str, Any]] | None) -> tuple[Any, ...]:
-    """The table row of `entry`, whose metadata Chroma merged into what the index `held` of
-    the record (keys given None are removed, as Chroma's update removes them)."""
+def _merged(entry: Entry, held: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """The metadata of `entry` as Chroma holds it after the write: merged into what the index
+    `held` of the record (keys given None are removed, as Chroma's update removes them)."""
     merged = {**(held[1] if held is not None else {}), **entry.metadata}
-    record = json.dumps({k: v for k, v in merged.items() if v is not None})
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+def _row(entry: Entry, metadata: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The table row of `entry`, holding `metadata`."""
     vector = None if entry.vector is None else np.asarray(entry.vector, "<f4").tobytes()
-    return (entry.id, *entry.scope, entry.content, record, vector)
+    return (entry.id, *entry.scope, entry.content, json.dumps(metadata), vector)
 
 
 def _vector(stored: bytes | None) -> np.ndarray | None:
@@ -323,6 +355,7 @@ class KeywordIndexedStore(ChromaStore[M]):
     index holds the scope fields `index_columns` (top-level fields under their `scope_key`)."""
 
     index_columns: tuple[str, ...]
+    index_expiry: str | None = None  # the metadata key of the records' expiry (facts)
 
     def __init__(self, *, backend: ChromaBackend) -> None:
         super().__init__(backend=backend)
@@ -391,6 +424,7 @@ class KeywordIndexedStore(ChromaStore[M]):
                     self.index_columns,
                     counts=config.keyword_counts,
                     vectors=config.vectors_in_memory,
+                    expiry=self.index_expiry,
                 )
                 try:
                     await self._rebuild(operation, index)
@@ -458,6 +492,14 @@ class KeywordIndexedStore(ChromaStore[M]):
         if any(a.score == b.score for a, b in itertools.pairwise(nearest)):
             return None
         return nearest[:limit]
+
+    async def _expired_in_memory(
+        self, operation: str, scope: Scope, now: float
+    ) -> list[str] | None:
+        """The records of `scope` expired by `now`, from the word index's memory; None when it
+        cannot tell (`KeywordIndex.expired`)."""
+        index = await self._keyword_index(operation)
+        return None if index is None else await asyncio.to_thread(index.expired, scope, now)
 
     async def _hydrate(
         self,

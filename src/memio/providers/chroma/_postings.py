@@ -101,10 +101,18 @@ EXACT_UP_TO = 20_000
 
 
 class Postings:
-    """Records given as id, scope values (in `columns` order), content and vector: their term
-    counts (with `counts`) and their vectors normalised (with `vectors`)."""
+    """Records given as id, scope values (in `columns` order), content, vector and expiry: their
+    term counts (with `counts`), their vectors normalised (with `vectors`) and when they expire
+    (facts: `expiry`, so a search leaves the expired out without asking Chroma which they are)."""
 
-    def __init__(self, columns: Sequence[str], *, counts: bool = True, vectors: bool = True):
+    def __init__(
+        self,
+        columns: Sequence[str],
+        *,
+        counts: bool = True,
+        vectors: bool = True,
+        expiry: bool = False,
+    ) -> None:
         self.counts, self.vectors = counts, vectors
         self._columns = {column: i for i, column in enumerate(columns)}
         self._slot: dict[str, int] = {}  # live record id -> its slot
@@ -117,6 +125,7 @@ class Postings:
         self._matrix: _Growing | None = None  # slot -> unit vector, made by the first vector
         self._vectored = _Growing(np.bool_)  # slot -> whether it came with a vector
         self._unvectored = 0  # live records without one: no search by meaning here then
+        self._expires = _Growing(np.float64) if expiry else None  # slot -> when (inf: never)
 
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._slot
@@ -130,9 +139,10 @@ class Postings:
         scope: Sequence[str | None],
         content: str,
         vector: np.ndarray | None = None,
+        expires: float | None = None,
     ) -> None:
         """Hold this record in place of what its id held; without a `vector`, it keeps the one
-        held (an update of metadata alone)."""
+        held (an update of metadata alone). `expires`: when it expires, None never."""
         slot = self._slot.get(item_id)
         held = None if self._matrix is None else self._matrix.values
         if vector is None and slot is not None and held is not None and self._vectored.values[slot]:
@@ -149,6 +159,8 @@ class Postings:
             codes.append(0 if value is None else known.setdefault(value, len(known) + 1))
         if self.vectors:
             self._add_vector(vector)
+        if self._expires is not None:
+            self._expires.append(np.inf if expires is None else expires)
         if not self.counts:
             self._lengths.append(0)
             return
@@ -230,6 +242,15 @@ class Postings:
         best = best[np.argsort(-similarities[best], kind="stable")]
         return [self._ids[slot] for slot in positions[best].tolist()], similarities[best]
 
+    def expired(self, scope: Scope, now: float) -> list[str]:
+        """The records of `scope` that have expired by `now` (none without `expiry`)."""
+        if self._expires is None:
+            return []
+        everyone = np.arange(len(self._ids))
+        gone = self._alive.values & (self._expires.values <= now)
+        gone[gone] &= self._visible(everyone[gone], scope)
+        return [self._ids[slot] for slot in np.flatnonzero(gone).tolist()]
+
     def _visible(self, slots: np.ndarray, scope: Scope) -> np.ndarray:
         visible = np.ones(len(slots), dtype=np.bool_)
         for column, value in scope.equal:
@@ -246,7 +267,8 @@ class Postings:
         moved[live] = np.arange(len(live))
         self._ids = [self._ids[slot] for slot in live.tolist()]
         self._slot = {item_id: slot for slot, item_id in enumerate(self._ids)}
-        for values in (self._alive, self._lengths, self._vectored, *self._codes, self._matrix):
+        held = (self._alive, self._lengths, self._vectored, *self._codes)
+        for values in (*held, self._matrix, self._expires):
             if values is not None:
                 values.keep(live)
         for term, held_term in list(self._terms.items()):

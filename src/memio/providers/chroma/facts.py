@@ -76,6 +76,7 @@ from memio.providers.chroma._codec import (
     with_removals,
 )
 from memio.providers.chroma._keywords import KeywordIndexedStore, exact_scope
+from memio.providers.chroma._postings import Scope as IndexScope
 from memio.providers.chroma._store import Row
 from memio.providers.chroma._where import Fields, all_of
 from memio.providers.shared import (
@@ -211,6 +212,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         optional_timestamps={"expires_at": (KEY_EXPIRES, KEY_MORTAL)},
     )
     index_columns = FACT_SCOPE
+    index_expiry = KEY_EXPIRES
 
     def __init__(self, *, backend: ChromaBackend) -> None:
         super().__init__(backend=backend)
@@ -294,7 +296,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         light = own_tree is None and (request.mode == "hybrid" or self._backend.path is not None)
         expired: set[str] = set()
         if not request.query.include_expired and (light or request.mode != "semantic"):
-            expired = await self._expired_ids("search", where)
+            expired = await self._expired_ids("search", where, in_scope)
 
         async def semantic(n: int) -> list[Any]:
             if light:
@@ -333,9 +335,17 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
             threshold=request.threshold,
         )
 
-    async def _expired_ids(self, operation: str, where: dict[str, Any] | None) -> set[str]:
-        """Ids of the facts of the scope `where` that have expired by now."""
-        expired = {KEY_EXPIRES: {"$lte": to_micros(utcnow())}}
+    async def _expired_ids(
+        self, operation: str, where: dict[str, Any] | None, scope: IndexScope
+    ) -> set[str]:
+        """Ids of the facts of the scope (`where` in Chroma, `scope` in the word index) that have
+        expired by now: from the word index's memory when it can tell (Chroma's read of them
+        took 1.8 ms of a 2.7 ms search within one user of 100 at 10,000 facts), else Chroma."""
+        now = to_micros(utcnow())
+        found = await self._expired_in_memory(operation, scope, now)
+        if found is not None:
+            return set(found)
+        expired = {KEY_EXPIRES: {"$lte": now}}
         rows = await self._get_rows(operation, where=all_of(where, expired), include=[])
         return {row.id for row in rows}
 
