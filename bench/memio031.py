@@ -95,5 +95,6 @@ def run(workdir: Path, port: int, **kwargs: Any):
     launcher.write_text(LAUNCHER)
     cfg = servers.write_config(workdir / "memio031.yaml", config(workdir / "data"))
     env = {"MEMIO_CONFIG": str(cfg), "MEMIO_PORT": str(port), "MEMIO_HOST": "127.0.0.1"}
+    env["PYTHONPATH"] = ""  # its own venv's memio, even when ours is served from another tree
     argv = [str(PYTHON), str(launcher), str(EMBEDDINGS)]
     return servers.run("memio031", argv, port, workdir, env=env, **kwargs)

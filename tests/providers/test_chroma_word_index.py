@@ -261,26 +261,27 @@ def test_nearest_in_memory_is_the_exact_ranking_in_every_scope(
     tmp_path: Path, monkeypatch, limit: int
 ):
     """Every scope's nearest records by cosine similarity, whether the product runs over all
-    vectors or over the scope's alone (a store larger than `EXACT_UP_TO`); a scope larger than
-    that is left to Chroma."""
+    vectors (a scope of most records) or over the scope's alone (a few: w's 20); a scope larger
+    than `EXACT_UP_TO` is left to Chroma."""
     monkeypatch.setattr(_postings, "EXACT_UP_TO", limit)
-    entries = _vectored(300)
-    index = _vector_index(tmp_path / "words.sqlite3", entries)
     rng = np.random.default_rng(3)
-    answered = 0
+    few = [Entry(f"w{i}", ("w",), "x", {}, rng.normal(size=8)) for i in range(20)]
+    entries = _vectored(300) + few
+    index = _vector_index(tmp_path / "words.sqlite3", entries)
+    answered = set()
     for _ in range(5):
         query = rng.normal(size=8)
-        for scope in SCOPES:
+        for scope in [*SCOPES, owner_scope("w", False)]:
             found = index.nearest(query, scope, 10)
-            if len(_exact(entries, query, scope, 300)) > limit:
+            if len(_exact(entries, query, scope, len(entries))) > limit:
                 assert found is None
                 continue
             assert found is not None
             ids, similarities = found
             assert ids == _exact(entries, query, scope, 10)
-            answered += 1
+            answered.add(scope)
             assert (np.diff(similarities) <= 0).all() and (abs(similarities) <= 1 + 1e-6).all()
-    assert answered >= 5 * 3  # the unknown owner's scopes, and u's own even at 120
+    assert len(answered) == (len(SCOPES) + 1 if limit > 320 else 4)  # at 120: u's, w's, nobody's
     index.close()
 
 
