@@ -145,12 +145,19 @@ class Postings:
         """Hold this record in place of what its id held; without a `vector`, it keeps the one
         held (an update of metadata alone). `expires`: when it expires, None never."""
         slot = self._slot.get(item_id)
-        held = None if self._matrix is None else self._matrix.values
-        if vector is None and slot is not None and held is not None and self._vectored.values[slot]:
-            vector = held[slot].copy()
-        elif vector is not None and held is not None and len(vector) != held.shape[1]:
+        matrix = None if self._matrix is None else self._matrix.values
+        if (
+            vector is None
+            and slot is not None
+            and matrix is not None
+            and self._vectored.values[slot]
+        ):
+            vector = matrix[slot].copy()
+        elif vector is not None and matrix is not None and len(vector) != matrix.shape[1]:
             # refused before anything changes
-            raise ValueError(f"a vector of {len(vector)} dimensions among ones of {held.shape[1]}")
+            raise ValueError(
+                f"a vector of {len(vector)} dimensions among ones of {matrix.shape[1]}"
+            )
         self.remove(item_id)
         slot = len(self._ids)
         self._slot[item_id] = slot
