@@ -44,6 +44,22 @@ from tests.support.openai_fake import FakeOpenAI
 # --- helpers -----------------------------------------------------------------------------------
 
 
+def _calls(
+    monkeypatch: Any, target: Any, name: str
+) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Every call of the coroutine method `target.name` from now on, as (args, kwargs); each
+    still runs."""
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    real = getattr(target, name)
+
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append((args, kwargs))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, recorded)
+    return calls
+
+
 @pytest.fixture
 async def make(tmp_path: Path, embedder) -> AsyncIterator[Callable[..., Any]]:
     """Build chroma stores through the registry (closed at teardown):
@@ -204,17 +220,13 @@ async def test_a_hybrid_search_reads_the_nearest_as_ids_and_loads_only_the_page(
     async with build_store("documents", "chroma", {"vectors_in_memory": False}, context) as store:
         for i, text in enumerate(["red kite over hills", "blue boat on lakes", "green tea"]):
             await store.add(doc_id=f"d{i}", content=text)
-        adapter = store.adapter
-        includes: list[tuple[str, ...]] = []
-        real_query = adapter._query
+        queries = _calls(monkeypatch, store.adapter, "_query")
 
-        async def recorded(*args: Any, **kwargs: Any) -> Any:
-            includes.append(tuple(kwargs.get("include", chroma_store.ROW_INCLUDE)))
-            return await real_query(*args, **kwargs)
+        def includes() -> list[tuple[str, ...]]:
+            return [tuple(kw.get("include", chroma_store.ROW_INCLUDE)) for _, kw in queries]
 
-        monkeypatch.setattr(adapter, "_query", recorded)
         found = await store.search(query="kite hills", limit=2)
-        assert includes == [()]
+        assert includes() == [()]
         assert found[0].id == "d0" and found[0].content == "red kite over hills"
         assert found[0].metadata == {} and found[0].created_at is not None
         assert [d.id for d in found] == [
@@ -222,9 +234,9 @@ async def test_a_hybrid_search_reads_the_nearest_as_ids_and_loads_only_the_page(
         ]
         for i in (3, 4):  # the same content twice: equal scores
             await store.add(doc_id=f"d{i}", content="yellow sun")
-        includes.clear()
+        queries.clear()
         tied = await store.search(query="yellow sun", limit=2)
-        assert includes == [(), tuple(chroma_store.ROW_INCLUDE)]
+        assert includes() == [(), tuple(chroma_store.ROW_INCLUDE)]
         assert [d.id for d in tied] == ["d3", "d4"]
 
 
@@ -1049,7 +1061,7 @@ async def test_searches_during_a_write_use_the_word_index(tmp_path: Path, make, 
     assert sorted(await _keyword_ids(store)) == ["a", "b"]
 
 
-async def test_search_pages_load_from_the_word_index(tmp_path: Path, make):
+async def test_search_pages_load_from_the_word_index(tmp_path: Path, make, monkeypatch):
     """The ranked page of a keyword or hybrid search is read from the word index, the records as
     a get returns them; a record the index lacks is read from Chroma."""
     store = make("documents", {"path": str(tmp_path / "c")})
@@ -1058,24 +1070,21 @@ async def test_search_pages_load_from_the_word_index(tmp_path: Path, make):
     await store.add(content="tea for v", doc_id="c", user_id="v")
     await store.update(doc_id="a", metadata={"t": "one", "j": True})
     stored = {d: (await store.get(doc_id=d)).model_dump() for d in ("a", "b")}
-    reads: list[list[str]] = []
-    real = store.adapter._get_rows
+    calls = _calls(monkeypatch, store.adapter, "_get_rows")
 
-    async def counted(operation: str, *, ids: Any = None, **kwargs: Any) -> Any:
-        reads.append(list(ids or []))
-        return await real(operation, ids=ids, **kwargs)
+    def reads() -> list[list[str]]:
+        return [list(kw.get("ids") or []) for _, kw in calls]
 
-    store.adapter._get_rows = counted
     for mode in ("keyword", "hybrid"):
         found = await store.search(query="tea", user_id="u", search_mode=mode)
         assert {d.id: d.model_dump(exclude={"score"}) for d in found} == {
             d: {key: value for key, value in record.items() if key != "score"}
             for d, record in stored.items()
         }
-    assert stored["a"]["metadata"] == {"k": 1, "t": "one", "j": True} and reads == []
+    assert stored["a"]["metadata"] == {"k": 1, "t": "one", "j": True} and reads() == []
     await asyncio.to_thread(store.adapter._index._db.execute, "DELETE FROM docs WHERE id = 'b'")
     found = await store.search(query="black tea", user_id="u", search_mode="hybrid")
-    assert "b" in [d.id for d in found] and reads == [["b"]]
+    assert "b" in [d.id for d in found] and reads() == [["b"]]
 
 
 @pytest.mark.parametrize("setting", ["keyword_counts", "vectors_in_memory"])
@@ -1165,14 +1174,7 @@ async def test_vectors_in_memory_answer_searches_by_meaning(
                 found.append([(r.id, round(r.score, 5)) for r in results])
         return found
 
-    queries: list[Any] = []
-    real_query = store.adapter._query
-
-    async def recorded(*args: Any, **kwargs: Any) -> Any:
-        queries.append(args)
-        return await real_query(*args, **kwargs)
-
-    monkeypatch.setattr(store.adapter, "_query", recorded)
+    queries = _calls(monkeypatch, store.adapter, "_query")
     in_memory = await answers()
     assert queries == []
     assert all(found for found in in_memory)
@@ -1197,14 +1199,7 @@ async def test_fact_expiry_is_known_in_memory(tmp_path: Path, make, monkeypatch)
     await store.add(content="drinks black tea", user_id="v", expires_at=past)
     await store.add(content="drinks mint tea", user_id="u")
     await _loaded_index(store)
-    reads: list[Any] = []
-    real = store.adapter._get_rows
-
-    async def recorded(*args: Any, **kwargs: Any) -> Any:
-        reads.append(kwargs)
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(store.adapter, "_get_rows", recorded)
+    reads = _calls(monkeypatch, store.adapter, "_get_rows")
 
     async def found(**scope: Any) -> set[str]:
         found = set()
@@ -1221,4 +1216,6 @@ async def test_fact_expiry_is_known_in_memory(tmp_path: Path, make, monkeypatch)
     assert await found(user_id="u") == {"green", "mint"}
     await store.update(fact_id=tea.id, metadata={"k": 1})  # metadata alone: the expiry stays
     assert await found(user_id="u") == {"green", "mint"}
-    assert all(r.get("ids") is not None for r in reads)  # updates read their fact; nothing else
+    assert all(
+        kw.get("ids") is not None for _, kw in reads
+    )  # updates read their fact; nothing else

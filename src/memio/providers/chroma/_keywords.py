@@ -32,13 +32,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from memio import ranking
 from memio.filters import FilterNode
 from memio.models import cosine_score
 from memio.providers.chroma._base import ChromaBackend, chunks
 from memio.providers.chroma._codec import scope_key
 from memio.providers.chroma._postings import Postings, Scope
 from memio.providers.chroma._store import TIE_MARGIN, ChromaStore, M, Row
-from memio.ranking import KEYWORD_CANDIDATES, Candidate, TermHits, term_hits
+from memio.ranking import KEYWORD_CANDIDATES, Candidate, SearchMode, TermHits, term_hits
 
 logger = logging.getLogger("memio.providers.chroma")
 
@@ -459,6 +460,69 @@ class KeywordIndexedStore(ChromaStore[M]):
         if not leave_out:
             return found
         return found.without(leave_out, in_scope=found.in_scope - len(leave_out))
+
+    def _light(self, mode: str, own_tree: FilterNode | None) -> bool:
+        """Whether a search's vector ranking reads ids and scores alone, its page loaded once
+        ranked (`_hydrate`): without a filter of the caller's, for a hybrid search and for
+        embedded data (a Chroma server answers a search by meaning alone in one round trip)."""
+        return own_tree is None and (mode == "hybrid" or self._backend.path is not None)
+
+    async def _ranked_search(
+        self,
+        mode: SearchMode,
+        *,
+        query: str,
+        limit: int,
+        scope: Scope,
+        scope_where: dict[str, Any] | None,
+        own_tree: FilterNode | None,
+        tree: FilterNode | None,
+        threshold: float | None = None,
+        leave_out: Set[str] = frozenset(),
+    ) -> list[M]:
+        """A search in `mode` (memio.ranking) over a scope (`scope` in the word index,
+        `scope_where` in Chroma). `own_tree` is the caller's filter, `tree` the one Chroma's query
+        applies (facts add "not expired"); `leave_out`: records of the scope that do not count."""
+        light = self._light(mode, own_tree)
+
+        async def semantic(n: int) -> list[Any]:
+            if light:
+                nearest = await self._nearest(
+                    "search",
+                    query=query,
+                    scope=scope,
+                    scope_where=scope_where,
+                    limit=n,
+                    leave_out=leave_out,
+                )
+                if nearest is not None:
+                    return nearest
+            return await self._search(
+                "search", query=query, scope_where=scope_where, tree=tree, limit=n
+            )
+
+        async def keyword(words: list[str]) -> TermHits:
+            return await self._keyword_candidates(
+                "search",
+                words,
+                scope=scope,
+                scope_where=scope_where,
+                tree=own_tree,
+                leave_out=leave_out,
+            )
+
+        async def hydrate(records: list[Any]) -> dict[str, M]:
+            return await self._hydrate("search", records, scope=scope, scope_where=scope_where)
+
+        return await ranking.search(
+            mode,
+            query=query,
+            limit=limit,
+            semantic=semantic,
+            keyword=keyword,
+            hydrate=hydrate,
+            threshold=threshold,
+        )
 
     async def _nearest(
         self,

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from memio import ranking
 from memio.checked import DocumentQuery, DocumentSearch
 from memio.errors import ConflictError, MemioError, NotFoundError
 from memio.models import (
@@ -195,39 +194,14 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         query, tree = request.text, request.query.where
         user_id, shared = request.query.user_id, request.query.shared
         scope, in_scope = _user_where(user_id, shared), owner_scope(user_id, shared)
-
-        # Ids and scores, the page loaded once ranked (`hydrate`), for a hybrid search and for
-        # embedded data; a Chroma server answers a search by meaning in one round trip.
-        light = tree is None and (request.mode == "hybrid" or self._backend.path is not None)
-
-        async def semantic(n: int) -> list[Any]:
-            if light:
-                nearest = await self._nearest(
-                    "search", query=query, scope=in_scope, scope_where=scope, limit=n
-                )
-                if nearest is not None:
-                    return nearest
-            return await self._search("search", query=query, scope_where=scope, tree=tree, limit=n)
-
-        async def keyword(words: list[str]) -> ranking.TermHits:
-            return await self._keyword_candidates(
-                "search",
-                words,
-                scope=in_scope,
-                scope_where=scope,
-                tree=tree,
-            )
-
-        async def hydrate(records: list[Any]) -> dict[str, Document]:
-            return await self._hydrate("search", records, scope=in_scope, scope_where=scope)
-
-        return await ranking.search(
+        return await self._ranked_search(
             request.mode,
             query=query,
             limit=request.limit,
-            semantic=semantic,
-            keyword=keyword,
-            hydrate=hydrate,
+            scope=in_scope,
+            scope_where=scope,
+            own_tree=tree,
+            tree=tree,
         )
 
     # --- writes --------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from memio import ranking
 from memio.checked import FactQuery, FactScope, FactSearch, fact_scope_of
 from memio.errors import ConflictError, MemioError, NotFoundError
 from memio.models import (
@@ -289,50 +288,23 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
         query, scope = request.text, request.query.scope
         own_tree, tree = request.query.where, request.query.tree()
         where, in_scope = _scope_where(scope), exact_scope(scope)
-        # Without a filter of the caller's, as documents do: ids and scores, the page loaded once
-        # ranked, for a hybrid search and for embedded data. The word index knows no expiry:
-        # its candidates come with the caller's filter only, and the scope's expired facts (few,
-        # found by the expiry key) are taken out.
-        light = own_tree is None and (request.mode == "hybrid" or self._backend.path is not None)
+        # The word index knows no expiry: its candidates come with the caller's filter only, and
+        # the scope's expired facts (few, found by the expiry key) are taken out; so is the
+        # vector ranking's when it reads ids alone.
         expired: set[str] = set()
+        light = self._light(request.mode, own_tree)
         if not request.query.include_expired and (light or request.mode != "semantic"):
             expired = await self._expired_ids("search", where, in_scope)
-
-        async def semantic(n: int) -> list[Any]:
-            if light:
-                nearest = await self._nearest(
-                    "search",
-                    query=query,
-                    scope=in_scope,
-                    scope_where=where,
-                    limit=n,
-                    leave_out=expired,
-                )
-                if nearest is not None:
-                    return nearest
-            return await self._search("search", query=query, scope_where=where, tree=tree, limit=n)
-
-        async def keyword(words: list[str]) -> ranking.TermHits:
-            return await self._keyword_candidates(
-                "search",
-                words,
-                scope=in_scope,
-                scope_where=where,
-                tree=own_tree,
-                leave_out=expired,
-            )
-
-        async def hydrate(records: list[Any]) -> dict[str, Fact]:
-            return await self._hydrate("search", records, scope=in_scope, scope_where=where)
-
-        return await ranking.search(
+        return await self._ranked_search(
             request.mode,
             query=query,
             limit=request.limit,
-            semantic=semantic,
-            keyword=keyword,
-            hydrate=hydrate,
+            scope=in_scope,
+            scope_where=where,
+            own_tree=own_tree,
+            tree=tree,
             threshold=request.threshold,
+            leave_out=expired,
         )
 
     async def _expired_ids(
