@@ -6,7 +6,9 @@ behaviour is in test_chroma.py's word index section)."""
 from __future__ import annotations
 
 import random
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -388,3 +390,41 @@ def test_expiry_in_memory_follows_metadata_and_is_loaded_again(tmp_path: Path):
     plain = _vector_index(tmp_path / "plain.sqlite3", _vectored(5))  # no expiry key
     assert plain.expired(owner_scope(None, False), 40) is None
     plain.close()
+
+
+def test_searches_read_together_and_a_write_waits_for_them(tmp_path: Path, monkeypatch):
+    """Concurrent searches hold the index at once (one lock for all took turns and was what a
+    busy server waited on); a write waits for the searches in progress, and they for it."""
+    index = _vector_index(tmp_path / "words.sqlite3", _vectored(50))
+    nearest = Postings.nearest
+    together = threading.Barrier(2, timeout=10)  # broken unless two searches are inside at once
+
+    def meeting(self: Postings, *args: Any) -> Any:
+        together.wait()
+        return nearest(self, *args)
+
+    monkeypatch.setattr(Postings, "nearest", meeting)
+    query, everyone = np.ones(8), owner_scope(None, False)
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda _: index.nearest(query, everyone, 3), range(2)))
+        assert all(result is not None for result in found)
+
+        inside, leave = threading.Event(), threading.Event()
+
+        def staying(self: Postings, *args: Any) -> Any:
+            inside.set()
+            leave.wait(10)
+            return nearest(self, *args)
+
+        monkeypatch.setattr(Postings, "nearest", staying)
+        search = pool.submit(index.nearest, query, everyone, 3)
+        assert inside.wait(10)
+        write = pool.submit(index.apply, upserts=[Entry("d1", ("u",), "moved", {}, -query)])
+        time.sleep(0.2)
+        assert not write.done()  # waits for the search in progress
+        leave.set()
+        assert search.result(timeout=10) is not None
+        write.result(timeout=10)
+    monkeypatch.setattr(Postings, "nearest", nearest)
+    assert index.nearest(-query, owner_scope("u", False), 1)[0] == ["d1"]  # type: ignore[index]
+    index.close()

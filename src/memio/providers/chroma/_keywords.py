@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import fasteners
 import numpy as np
 
 from memio import ranking
@@ -129,14 +130,17 @@ class KeywordIndex:
         self._columns = tuple(columns)
         self._expiry = expiry
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
+        # Searches read memory together; writes, loading and closing have it alone. Searches
+        # that read the table take turns on the one connection (`_reading`).
+        self._lock = fasteners.ReaderWriterLock()
+        self._reading = threading.Lock()
         self.stale = False  # a write failed between Chroma and this index: not used until rebuilt
         self._held = {"counts": counts, "vectors": vectors}
         self._postings = self._new_postings()
         self._loaded: int | None = 0  # the rowid the postings hold the table up to; None: all
         self._loader: threading.Thread | None = None
         self._closed = False
-        with self._lock:
+        with self._lock.write_lock():
             self._db.executescript(_schema(columns))
             found = self._db.execute("SELECT value FROM state WHERE key = 'format'").fetchone()
             if found is None or found[0] != INDEX_FORMAT:  # empty, it is rebuilt from Chroma
@@ -151,7 +155,7 @@ class KeywordIndex:
     def sync(self, count: int, entries: Callable[[], Iterable[Entry]], vectors_of: str) -> None:
         """Rebuild from `entries` (Chroma's records) when dirty, holding another count, or
         holding the vectors of another embedder than `vectors_of` (`memio reembed` ran)."""
-        with self._lock:
+        with self._lock.write_lock():
             held = self._db.execute("SELECT count(*) FROM docs").fetchone()[0]
             embedder = self._db.execute("SELECT value FROM state WHERE key = 'vectors_of'")
             if self._dirty() or held != count or embedder.fetchone() != (vectors_of,):
@@ -188,7 +192,7 @@ class KeywordIndex:
         and the postings under the same lock."""
         try:
             while True:
-                with self._lock:
+                with self._lock.write_lock():
                     if self._closed or self._loaded is None:
                         return
                     rows = self._db.execute(
@@ -208,7 +212,7 @@ class KeywordIndex:
         except Exception:  # searches go on with FTS5's matches and Chroma's queries
             logger.exception("the word index's records could not be loaded into memory")
         finally:
-            with self._lock:
+            with self._lock.write_lock():
                 self._loader = None
 
     @contextlib.contextmanager
@@ -225,12 +229,12 @@ class KeywordIndex:
             raise
 
     def mark_dirty(self) -> None:
-        with self._lock:
+        with self._lock.write_lock():
             self._db.execute("INSERT OR REPLACE INTO state VALUES ('dirty', 1)")
 
     def apply(self, *, upserts: Sequence[Entry] = (), deletes: Sequence[str] = ()) -> None:
         """What Chroma now holds, and clean again, in one transaction."""
-        with self._lock:
+        with self._lock.write_lock():
             with self._clean_after():
                 held = self._records([entry.id for entry in upserts])
                 merged = [_merged(entry, held.get(entry.id)) for entry in upserts]
@@ -277,7 +281,7 @@ class KeywordIndex:
     def records(self, ids: Sequence[str], scope: Scope) -> dict[str, Any] | None:
         """(content, Chroma's metadata) by id of the records of `scope` among `ids` that the
         index holds; None when stale."""
-        with self._lock:
+        with self._lock.read_lock(), self._reading:
             return None if self.stale else self._records(ids, scope)
 
     def hits(self, words: Sequence[str], scope: Scope) -> TermHits | None:
@@ -286,24 +290,26 @@ class KeywordIndex:
         scope's records holding a word that starts with a term, at most `KEYWORD_CANDIDATES` of
         them, FTS5's best by its bm25. None when stale."""
         condition, params = scope.sql()
-        with self._lock:
+        with self._lock.read_lock():
             if self.stale:
                 return None
             postings = self._postings if self._loaded is None else None
-            if postings is not None and not postings.counts:
-                postings = None
-            if postings is not None and not scope.equal:  # the whole index: no count to run
-                return postings.hits(words, scope, len(postings))
-            total = self._db.execute(
-                f"SELECT count(*) FROM docs AS d WHERE {condition}", params
-            ).fetchone()[0]
-            if postings is not None:
-                return postings.hits(words, scope, total)
-            found = self._db.execute(
-                "SELECT d.id, d.content FROM docs_fts JOIN docs AS d ON d.rowid = docs_fts.rowid"
-                f" WHERE docs_fts MATCH ? AND {condition} ORDER BY docs_fts.rank LIMIT ?",
-                (" OR ".join(f'"{word}"*' for word in words), *params, KEYWORD_CANDIDATES),
-            ).fetchall()
+            if postings is not None and postings.counts:
+                return postings.hits(words, scope, postings.count(scope))
+            with self._reading:
+                return self._fts5_hits(words, condition, params)
+
+    def _fts5_hits(self, words: Sequence[str], condition: str, params: Sequence[Any]) -> TermHits:
+        """`hits` before the counts are in memory (the caller holds the lock and the
+        connection)."""
+        total = self._db.execute(
+            f"SELECT count(*) FROM docs AS d WHERE {condition}", params
+        ).fetchone()[0]
+        found = self._db.execute(
+            "SELECT d.id, d.content FROM docs_fts JOIN docs AS d ON d.rowid = docs_fts.rowid"
+            f" WHERE docs_fts MATCH ? AND {condition} ORDER BY docs_fts.rank LIMIT ?",
+            (" OR ".join(f'"{word}"*' for word in words), *params, KEYWORD_CANDIDATES),
+        ).fetchall()
         return term_hits(words, [Candidate(item_id, content) for item_id, content in found], total)
 
     def nearest(
@@ -312,7 +318,7 @@ class KeywordIndex:
         """The `n` records of `scope` nearest `vector` and their cosine similarity, best first,
         compared in memory; None when that cannot answer (vectors not held or not yet loaded, the
         index stale, or the scope too large: `Postings.nearest`)."""
-        with self._lock:
+        with self._lock.read_lock():
             if self.stale or self._loaded is not None or self._postings is None:
                 return None
             return self._postings.nearest(vector, scope, n)
@@ -320,13 +326,13 @@ class KeywordIndex:
     def expired(self, scope: Scope, now: float) -> list[str] | None:
         """The records of `scope` expired by `now` (on the expiry key's clock), from memory;
         None when memory cannot tell (no expiry kept, not loaded yet, or the index stale)."""
-        with self._lock:
+        with self._lock.read_lock():
             if self.stale or self._loaded is not None or self._postings is None:
                 return None
             return self._postings.expired(scope, now) if self._expiry is not None else None
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock.write_lock():
             self._closed = True
             self._db.close()
 

@@ -233,8 +233,7 @@ class Postings:
         if self._matrix is None or self._unvectored:
             return None
         matrix = self._matrix.values
-        everyone = np.arange(len(self._ids))
-        positions = np.flatnonzero(self._alive.values & self._visible(everyone, scope))
+        positions = self._in_scope(scope)
         if len(positions) > EXACT_UP_TO:
             return None
         query = np.asarray(vector, dtype=np.float32)
@@ -261,6 +260,15 @@ class Postings:
         gone = self._alive.values & (self._expires.values <= now)
         gone[gone] &= self._visible(everyone[gone], scope)
         return [self._ids[slot] for slot in np.flatnonzero(gone).tolist()]
+
+    def count(self, scope: Scope) -> int:
+        """How many records `scope` holds."""
+        return len(self._in_scope(scope)) if scope.equal else len(self._slot)
+
+    def _in_scope(self, scope: Scope) -> np.ndarray:
+        """The slots of the records of `scope`."""
+        everyone = np.arange(len(self._ids))
+        return np.flatnonzero(self._alive.values & self._visible(everyone, scope))
 
     def _visible(self, slots: np.ndarray, scope: Scope) -> np.ndarray:
         visible = np.ones(len(slots), dtype=np.bool_)
