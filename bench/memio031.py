@@ -33,10 +33,10 @@ spec = importlib.util.spec_from_file_location("_memio_minilm", src / "minilm.py"
 minilm = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = minilm
 spec.loader.exec_module(minilm)
-embedder = minilm.MiniLMEmbedder()
+embedder = minilm.MiniLMEmbedder(compute="float")
 model = minilm._package_file(minilm.ONNX_PACKAGE, "model.onnx").resolve()
 tokenizer = (src / "data" / "tokenizer.json").resolve()
-embedder._loaded = minilm._load_runtime(model, tokenizer, embedder._threads)
+embedder._loaded = minilm._load_runtime(model, tokenizer)
 
 from chromadb.api.types import DefaultEmbeddingFunction  # noqa: E402
 

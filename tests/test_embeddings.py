@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -66,8 +67,8 @@ async def test_float_compute_matches_fp32_reference(item: dict) -> None:
 def test_int8_compute_stays_comparable_with_float_compute() -> None:
     """A store may hold vectors of both paths (another machine, another setting): on the
     reference sentences they must agree to cosine 0.99, and the int8 ones stay that close to
-    sentence-transformers' fp32 reference too. int8 runs each text alone, so a batch gives
-    every text the vector it gets alone."""
+    sentence-transformers' fp32 reference too. int8 quantizes each token by itself, so a batch
+    gives every text the vector it gets alone."""
     exact = FLOAT.embed_sync(TEXTS)
     alone = np.vstack([INT8.embed_sync([text]) for text in TEXTS])
     batched = INT8.embed_sync(TEXTS)
@@ -95,8 +96,30 @@ def test_int8_is_chosen_by_the_cpu_flags(flags: str, expected: bool) -> None:
     assert cpu_has_int8_dot(cpuinfo) is expected
 
 
-def test_float_is_the_default_and_int8_warns_without_the_instructions(monkeypatch, caplog):
-    assert MiniLMEmbedder().compute == "float" and FLOAT.load().endswith("float compute")
+@pytest.mark.parametrize("has_instructions", [True, False])
+def test_auto_is_the_default_and_computes_in_int8_where_the_cpu_can(
+    monkeypatch, has_instructions: bool
+) -> None:
+    monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: has_instructions)
+    embedder = MiniLMEmbedder(threads=1)
+    assert embedder.compute == "auto"
+    path = "int8" if has_instructions else "float"
+    assert embedder.load() == f"all-MiniLM-L6-v2, {path} compute"
+    assert embedder.computing == path
+
+
+def test_auto_computes_in_float_when_no_int8_model_can_be_made(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    monkeypatch.setenv("MEMIO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: True)
+    monkeypatch.setattr(MiniLMEmbedder, "_agreement", lambda self, *files: 0.95)
+    with caplog.at_level("WARNING", logger="memio.embeddings"):
+        assert MiniLMEmbedder(threads=1).load().endswith("float compute")
+    assert "computes in float" in caplog.text and "cosine 0.9500" in caplog.text
+
+
+def test_int8_warns_without_the_instructions(monkeypatch, caplog) -> None:
     monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: False)
     with caplog.at_level("WARNING", logger="memio.embeddings"):
         assert MiniLMEmbedder(compute="int8", threads=1).load().endswith("int8 compute")
@@ -109,8 +132,8 @@ def test_a_damaged_int8_model_is_built_again(tmp_path: Path, monkeypatch) -> Non
     first.load()
     [built] = tmp_path.glob("minilm-int8-*.onnx")
     built.write_bytes(built.read_bytes()[:1000])  # truncated: its digest no longer matches
-    again = MiniLMEmbedder(compute="int8", threads=3)  # another session: loads the file anew
-    again.load()
+    again = MiniLMEmbedder(compute="int8", threads=1)
+    again.load()  # finds the kept file damaged and builds it again
     assert built.stat().st_size > 1000 and again.computing == "int8"
     assert float(again.embed_sync(["likes tea"])[0] @ FLOAT.embed_sync(["likes tea"])[0]) > 0.99
 
@@ -121,6 +144,28 @@ def test_an_int8_model_that_disagrees_is_refused(tmp_path: Path, monkeypatch) ->
     with pytest.raises(RuntimeError, match=r"cosine 0\.9500"):
         MiniLMEmbedder(compute="int8", threads=1).load()
     assert not list(tmp_path.glob("minilm-int8-*"))  # nothing kept
+
+
+def test_the_batches_of_one_call_run_at_once(monkeypatch) -> None:
+    """One call's batches are spread over the cores, each run on one (onnxruntime's own
+    operator threads cost more CPU than they saved)."""
+    runs: list[tuple[str, int]] = []
+    run = MiniLMEmbedder._run
+
+    def recorded(runtime: Any, ids: list[list[int]]) -> np.ndarray:
+        runs.append((threading.current_thread().name, len(ids)))
+        return run(runtime, ids)
+
+    monkeypatch.setattr(MiniLMEmbedder, "_run", staticmethod(recorded))
+    vectors = MiniLMEmbedder(compute="float", threads=2, batch_size=32).embed_sync(TEXTS[:8])
+    assert sorted(size for _, size in runs) == [4, 4]
+    assert all(name.startswith("memio-minilm") for name, _ in runs)
+    runs.clear()
+    MiniLMEmbedder(compute="float", threads=2).embed_sync(TEXTS[:1])
+    assert runs == [(threading.current_thread().name, 1)]  # one batch: run where it was called
+    monkeypatch.undo()
+    alone = np.vstack([FLOAT.embed_sync([text]) for text in TEXTS[:8]])
+    np.testing.assert_allclose(vectors, alone, atol=1e-5)
 
 
 def test_tokenization_matches_reference(embedder: MiniLMEmbedder) -> None:

@@ -416,9 +416,9 @@ class EmbedderConfig(BaseModel):
     model: str | None = None
     api_key: SecretStr | None = None
     dimensions: int | None = Field(default=None, ge=1)
-    # minilm: "float" (fp32), or "int8" (memio.embeddings.int8: as fast alone, slower under
-    # concurrent load). Vectors of both stay comparable.
-    compute: Literal["float", "int8"] = "float"
+    # minilm: "auto" (int8 where the CPU has int8 dot-product instructions, else float), "float"
+    # (fp32) or "int8" (memio.embeddings.int8). Vectors of both stay comparable.
+    compute: Literal["auto", "float", "int8"] = "auto"
 
     @model_validator(mode="after")
     def _openai_settings(self) -> EmbedderConfig:
@@ -427,7 +427,7 @@ class EmbedderConfig(BaseModel):
             missing = [name for name, value in remote.items() if value is None]
             if missing:
                 raise ValueError(f"provider openai needs {', '.join(missing)}")
-            if self.compute != "float":
+            if "compute" in self.model_fields_set:
                 raise ValueError("compute only applies to provider minilm")
         elif any(value is not None for value in (*remote.values(), self.api_key)):
             raise ValueError(

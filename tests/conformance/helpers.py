@@ -31,10 +31,11 @@ MODE_CORPUS = {
     "k4": STOCKS,
     "k5": "A support group for painters meets at the library",
 }
-# Scores pinned by the search-mode tests hold on either MiniLM compute path (int8 where the CPU
-# has int8 dot-product instructions, fp32 elsewhere): their vectors agree to cosine 0.99, and
-# these scores differ by up to 0.007 between them.
-SCORE_TOLERANCE = 0.01
+# Scores pinned by the search-mode tests hold on either MiniLM compute path (`auto`: int8 where
+# the CPU has int8 dot-product instructions, fp32 elsewhere): their vectors agree to cosine 0.99;
+# semantic scores here differ by up to 0.005 between them, and hybrid ones, whose semantic half is
+# rescaled to the spread of its scores, by up to 0.012.
+SCORE_TOLERANCE = 0.02
 MODE_QUERY = "Caroline painted support group"
 
 

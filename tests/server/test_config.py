@@ -451,10 +451,12 @@ def test_named_config_file_must_exist(tmp_path):
 
 
 def test_minilm_compute_is_chosen_in_the_config():
-    assert config_from_dict({}, env={}).embedder.compute == "float"
+    assert config_from_dict({}, env={}).embedder.compute == "auto"
     assert config_from_dict({"embedder": {"compute": "int8"}}, env={}).embedder.compute == "int8"
     assert problems({"embedder": {"compute": "int4"}})[0].startswith("embedder.compute:")
     openai = {"provider": "openai", "base_url": "http://x/v1", "model": "m", "dimensions": 8}
-    assert problems({"embedder": {**openai, "compute": "int8"}}) == [
-        "embedder: compute only applies to provider minilm"
-    ]
+    assert config_from_dict({"embedder": openai}, env={}).embedder.provider == "openai"
+    for compute in ("int8", "auto"):
+        assert problems({"embedder": {**openai, "compute": compute}}) == [
+            "embedder: compute only applies to provider minilm"
+        ]

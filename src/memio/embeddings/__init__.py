@@ -30,7 +30,7 @@ _defaults: dict[Compute, MiniLMEmbedder] = {}
 _default_lock = threading.Lock()
 
 
-def default_embedder(compute: Compute = "float") -> MiniLMEmbedder:
+def default_embedder(compute: Compute = "auto") -> MiniLMEmbedder:
     """The shared MiniLM embedder of this `compute` setting (created on first call; the model
     loads on first embed)."""
     with _default_lock:

@@ -1,12 +1,13 @@
-"""The bundled MiniLM computing in int8 (``embedder.compute: int8``), an option, not the default.
+"""The bundled MiniLM computing in int8 (``embedder.compute: int8``).
 
 The pinned model file stores int8 weights but computes in fp32 (each weight is cast back to float
-when the model loads). The same model with its attention MatMuls quantized per output channel
-(onnxruntime's dynamic quantization: ``MatMulInteger``, the activations quantized on the fly, which
-AVX-512 VNNI, AVX-VNNI and AMX execute natively) keeps recall (LoCoMo, within 0.5 point) but not
-the throughput: its activations are quantized per run, so each text runs alone to keep its vector
-independent of its batch, and under concurrent load that loses more than int8 gains (64
-connections: 170 against 244 searches/s; 1 connection: the same; docs/benchmarks.md, section 10).
+when the model loads). Here every MatMul of a weight matrix computes in int8 instead: the weights
+quantized per output column, and each row of the activations (one token) quantized on the fly by
+its own largest value, then multiplied in ``MatMulInteger`` (uint8 x int8), which onnxruntime
+runs on AMX or AVX-512 VNNI where the CPU has them. Quantizing each token by itself keeps the
+vectors close to the fp32 path's (per whole tensor, the feed-forward layers lost too much) and
+makes a text's vector independent of the batch it is embedded in, so concurrent searches still
+batch (memio.embeddings.batching). Measured in docs/benchmarks.md, section 10.
 
 That model is derived here from the pinned file, once per machine and onnxruntime version, into
 the user's cache directory (``$MEMIO_CACHE_DIR``, else ``$XDG_CACHE_HOME/memio``, else
@@ -20,12 +21,11 @@ every load, like the pinned file's. Nothing is downloaded.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from memio.embeddings.minilm import file_sha256
 
@@ -33,6 +33,7 @@ __all__ = [
     "CHECK_SENTENCES",
     "INT8_CPU_FLAGS",
     "MIN_COSINE",
+    "RECIPE",
     "cache_dir",
     "cpu_has_int8_dot",
     "int8_model",
@@ -41,6 +42,8 @@ __all__ = [
 # Instructions that make int8 MatMuls faster than fp32 ones (as /proc/cpuinfo names them).
 INT8_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 MIN_COSINE = 0.99
+# Names the derivation in the kept file's name, so a file of an earlier recipe is not reused.
+RECIPE = "rows"
 CHECK_SENTENCES = (
     "hello world",
     "What did Caroline research?",
@@ -89,8 +92,8 @@ def int8_model(source: Path, source_sha256: str, *, agreement: Callable[[Path], 
 
     folder = cache_dir()
     reduce_range = not cpu_has_int8_dot()
-    recipe = "-w7" if reduce_range else ""
-    final = folder / f"minilm-int8-{source_sha256[:16]}-ort{ort.__version__}{recipe}.onnx"
+    recipe = f"{RECIPE}-w7" if reduce_range else RECIPE
+    final = folder / f"minilm-int8-{source_sha256[:16]}-ort{ort.__version__}-{recipe}.onnx"
     digest_file = final.with_name(final.name + ".sha256")
     kept = final.is_file() and digest_file.is_file()
     if kept and digest_file.read_text(encoding="ascii").strip() == file_sha256(final):
@@ -112,60 +115,82 @@ def int8_model(source: Path, source_sha256: str, *, agreement: Callable[[Path], 
 
 def _quantize(source: Path, work: Path, *, reduce_range: bool) -> Path:
     """`reduce_range`: 7-bit weights, for CPUs without VNNI or AMX, whose int8 multiply-add
-    (AVX2's u8 x s8 pairs summed into 16 bits) saturates with 8-bit weights: measured there,
-    a Cyrillic and Japanese sentence fell to cosine 0.982 to the fp32 path; with 7 bits the
-    lowest of the reference sentences is 0.997."""
+    (AVX2's u8 x s8 pairs summed into 16 bits) saturates with 8-bit weights."""
+    import onnx
     import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # Fold the pinned file's int8->fp32 weight casts into fp32 weights, which the quantizer
-    # then quantizes per output channel (per tensor loses too much: cosine 0.956 measured).
+    # Fold the pinned file's int8->fp32 weight casts into fp32 weights first.
     folded = work / "folded.onnx"
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.optimized_model_filepath = str(folded)
     options.log_severity_level = 3
     ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    model = onnx.load(str(folded))
+    _int8_matmuls(model.graph, weight_levels=63 if reduce_range else 127)
     built = work / "int8.onnx"
-    with _root_logger_quiet():  # the quantizer logs advice about static quantization there
-        quantize_dynamic(
-            folded,
-            built,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            reduce_range=reduce_range,
-            op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=_kept_in_fp32(folded),
-            extra_options={"MatMulConstBOnly": True},
-        )
+    onnx.save(model, str(built))
     return built
 
 
-def _kept_in_fp32(model_path: Path) -> list[str]:
-    """The MatMuls left in fp32: the feed-forward projections (hidden <-> 4 x hidden), whose
-    inputs quantize worst; the attention projections compute in int8. All in int8 gave cosine
-    0.982 to the fp32 path on short texts and keeping only the up-projections 0.990; this keeps
-    every check sentence above 0.996 and recall on LoCoMo within 0.5 point in every search mode
-    (docs/benchmarks.md, section 10)."""
-    import onnx
+def _int8_matmuls(graph: Any, *, weight_levels: int) -> None:
+    """Rewrite `graph` in place: each MatMul of an input by a 2-D weight matrix becomes
+    MatMulInteger of the input quantized per row (uint8 around 128, each row scaled by its
+    largest magnitude) by the weights quantized per column (int8 within +-`weight_levels`), scaled
+    back to float. Inputs shared by several MatMuls (attention's query, key and value) are
+    quantized once."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
 
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
-    return [
-        node.name
-        for node in graph.node
-        if node.op_type == "MatMul"
-        and len(shape := shapes.get(node.input[1], ())) == 2
-        and 4 in (shape[0] / shape[1], shape[1] / shape[0])
+    weights = {init.name: init for init in graph.initializer}
+    added = [
+        numpy_helper.from_array(np.array(value, dtype), name)
+        for name, value, dtype in (
+            ("int8_levels", 127.0, np.float32),
+            ("int8_smallest", 1e-12, np.float32),
+            ("int8_offset", 128.0, np.float32),
+            ("int8_zero", 128, np.uint8),
+        )
     ]
-
-
-@contextlib.contextmanager
-def _root_logger_quiet() -> Iterator[None]:
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
+    quantized: dict[str, tuple[str, str]] = {}  # input -> (its uint8 rows, their scales)
+    nodes = []
+    for node in graph.node:
+        weight = weights.get(node.input[1]) if node.op_type == "MatMul" else None
+        if weight is None or len(weight.dims) != 2:
+            nodes.append(node)
+            continue
+        source = node.input[0]
+        if source not in quantized:
+            p = f"int8_rows{len(quantized)}_"
+            nodes += [
+                helper.make_node("Abs", [source], [p + "abs"]),
+                helper.make_node("ReduceMax", [p + "abs"], [p + "max"], axes=[-1], keepdims=1),
+                helper.make_node("Div", [p + "max", "int8_levels"], [p + "step"]),
+                helper.make_node("Max", [p + "step", "int8_smallest"], [p + "scale"]),
+                helper.make_node("Div", [source, p + "scale"], [p + "scaled"]),
+                helper.make_node("Round", [p + "scaled"], [p + "rounded"]),
+                helper.make_node("Add", [p + "rounded", "int8_offset"], [p + "shifted"]),
+                helper.make_node("Cast", [p + "shifted"], [p + "q"], to=TensorProto.UINT8),
+            ]
+            quantized[source] = (p + "q", p + "scale")
+        rows, row_scale = quantized[source]
+        matrix = numpy_helper.to_array(weight).astype(np.float32)
+        column_scale = np.maximum(np.abs(matrix).max(axis=0), 1e-12) / weight_levels
+        name = f"int8_{weight.name}"
+        added += [
+            numpy_helper.from_array(np.round(matrix / column_scale).astype(np.int8), name),
+            numpy_helper.from_array(column_scale.astype(np.float32), name + "_scale"),
+        ]
+        out = node.output[0]
+        nodes += [
+            helper.make_node("MatMulInteger", [rows, name, "int8_zero"], [out + "_int32"]),
+            helper.make_node("Cast", [out + "_int32"], [out + "_float"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [out + "_float", name + "_scale"], [out + "_columns"]),
+            helper.make_node("Mul", [out + "_columns", row_scale], [out]),
+        ]
+    used = {name for node in nodes for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend([*kept, *added])

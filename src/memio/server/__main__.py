@@ -169,8 +169,11 @@ def _compute_summary(compute: str) -> str:
 
     if compute == "float":
         return compute
-    has = "has one" if cpu_has_int8_dot() else "has none"
-    return f"int8 (this CPU {has} of " + ", ".join(INT8_CPU_FLAGS) + ")"
+    has = cpu_has_int8_dot()
+    path = "int8" if compute == "int8" or has else "float"
+    return f"{compute}: {path} (this CPU has {'one' if has else 'none'} of " + (
+        ", ".join(INT8_CPU_FLAGS) + ")"
+    )
 
 
 def _serve(config: ServerConfig, source: str) -> int:
