@@ -2,7 +2,7 @@
 
 Run by hand (not part of the test suite), from the repository root:
 
-    PYTHONPATH=src python -m bench.embedder [--texts 2000] [--queries 200] [--threads N]
+    PYTHONPATH=src python -m bench.embedder [--texts 2000] [--queries 200] [--compute auto]
 
 Cold load is measured in a fresh process, because the ONNX session is process-wide and would
 otherwise already be loaded. The corpus is generated from a fixed seed, so runs are comparable.
@@ -54,11 +54,11 @@ def corpus(n: int, seed: int = 1234) -> list[str]:
     return out
 
 
-def cold_load_seconds(threads: int | None) -> float:
+def cold_load_seconds(compute: str) -> float:
     """Session creation (sha256 checks included) in a fresh interpreter."""
     code = (
         "import time; from memio.embeddings.minilm import MiniLMEmbedder as E; "
-        f"e = E(threads={threads!r}); t = time.perf_counter(); e.load(); "
+        f"e = E(compute={compute!r}); t = time.perf_counter(); e.load(); "
         "print(time.perf_counter() - t)"
     )
     result = subprocess.run(
@@ -71,12 +71,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads")
+    parser.add_argument("--compute", default="auto", choices=["auto", "float", "int8"])
     args = parser.parse_args()
 
-    print(f"cold load: {cold_load_seconds(args.threads) * 1000:.0f} ms")
+    print(f"cold load: {cold_load_seconds(args.compute) * 1000:.0f} ms")
 
-    embedder = MiniLMEmbedder(threads=args.threads)
+    embedder = MiniLMEmbedder(compute=args.compute)
     embedder.load()
     queries = corpus(args.queries, seed=99)
     for text in queries[:10]:

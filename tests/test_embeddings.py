@@ -101,7 +101,7 @@ def test_auto_is_the_default_and_computes_in_int8_where_the_cpu_can(
     monkeypatch, has_instructions: bool
 ) -> None:
     monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: has_instructions)
-    embedder = MiniLMEmbedder(threads=1)
+    embedder = MiniLMEmbedder()
     assert embedder.compute == "auto"
     path = "int8" if has_instructions else "float"
     assert embedder.load() == f"all-MiniLM-L6-v2, {path} compute"
@@ -115,24 +115,24 @@ def test_auto_computes_in_float_when_no_int8_model_can_be_made(
     monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: True)
     monkeypatch.setattr(MiniLMEmbedder, "_agreement", lambda self, *files: 0.95)
     with caplog.at_level("WARNING", logger="memio.embeddings"):
-        assert MiniLMEmbedder(threads=1).load().endswith("float compute")
+        assert MiniLMEmbedder().load().endswith("float compute")
     assert "computes in float" in caplog.text and "cosine 0.9500" in caplog.text
 
 
 def test_int8_warns_without_the_instructions(monkeypatch, caplog) -> None:
     monkeypatch.setattr(int8, "cpu_has_int8_dot", lambda: False)
     with caplog.at_level("WARNING", logger="memio.embeddings"):
-        assert MiniLMEmbedder(compute="int8", threads=1).load().endswith("int8 compute")
+        assert MiniLMEmbedder(compute="int8").load().endswith("int8 compute")
     assert "without int8 dot-product instructions" in caplog.text
 
 
 def test_a_damaged_int8_model_is_built_again(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("MEMIO_CACHE_DIR", str(tmp_path))
-    first = MiniLMEmbedder(compute="int8", threads=1)
+    first = MiniLMEmbedder(compute="int8")
     first.load()
     [built] = tmp_path.glob("minilm-int8-*.onnx")
     built.write_bytes(built.read_bytes()[:1000])  # truncated: its digest no longer matches
-    again = MiniLMEmbedder(compute="int8", threads=1)
+    again = MiniLMEmbedder(compute="int8")
     again.load()  # finds the kept file damaged and builds it again
     assert built.stat().st_size > 1000 and again.computing == "int8"
     assert float(again.embed_sync(["likes tea"])[0] @ FLOAT.embed_sync(["likes tea"])[0]) > 0.99
@@ -142,7 +142,7 @@ def test_an_int8_model_that_disagrees_is_refused(tmp_path: Path, monkeypatch) ->
     monkeypatch.setenv("MEMIO_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(MiniLMEmbedder, "_agreement", lambda self, *files: 0.95)
     with pytest.raises(RuntimeError, match=r"cosine 0\.9500"):
-        MiniLMEmbedder(compute="int8", threads=1).load()
+        MiniLMEmbedder(compute="int8").load()
     assert not list(tmp_path.glob("minilm-int8-*"))  # nothing kept
 
 
@@ -157,12 +157,12 @@ def test_the_batches_of_one_call_run_at_once(monkeypatch) -> None:
         return run(runtime, ids)
 
     monkeypatch.setattr(MiniLMEmbedder, "_run", staticmethod(recorded))
-    vectors = MiniLMEmbedder(compute="float", threads=2, batch_size=32).embed_sync(TEXTS[:8])
+    vectors = MiniLMEmbedder(compute="float", batch_size=4).embed_sync(TEXTS[:8])
     assert sorted(size for _, size in runs) == [4, 4]
     assert all(name.startswith("memio-minilm") for name, _ in runs)
     runs.clear()
-    MiniLMEmbedder(compute="float", threads=2).embed_sync(TEXTS[:1])
-    assert runs == [(threading.current_thread().name, 1)]  # one batch: run where it was called
+    MiniLMEmbedder(compute="float", batch_size=4).embed_sync(TEXTS[:3])
+    assert runs == [(threading.current_thread().name, 3)]  # one batch: run where it was called
     monkeypatch.undo()
     alone = np.vstack([FLOAT.embed_sync([text]) for text in TEXTS[:8]])
     np.testing.assert_allclose(vectors, alone, atol=1e-5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -827,7 +828,7 @@ async def test_concurrent_adds_are_written_together_each_as_if_alone(make):
     calls += [store.add(content=contents[0], user_id="other")]  # same content, another scope
     calls += [store.add(content=contents[1], user_id="u", metadata={"k": 1})]  # a merge
     facts = await asyncio.gather(*calls)
-    assert store._adds.batches < len(calls)  # group commit: fewer writes than calls
+    assert store._adds.runs < len(calls)  # group commit: fewer writes than calls
     assert [f.content for f in facts[:30]] == contents
     assert [f.id for f in facts[30:40]] == [f.id for f in facts[:10]]  # deduplicated
     assert {f.event for f in facts[30:40]} == {"NONE"}
@@ -928,7 +929,7 @@ async def test_concurrent_document_writes_are_written_together_each_as_if_alone(
     adds = [store.add(content=f"document {i}", doc_id=f"d-{i}") for i in range(1, 21)]
     adds += [store.add(content="anonymous id"), store.add(content="taken", doc_id="d-0")]
     added = await asyncio.gather(*adds, return_exceptions=True)
-    assert store._adds.batches < len(adds)  # group commit: fewer writes than calls
+    assert store._adds.runs < len(adds)  # group commit: fewer writes than calls
     assert [d.id for d in added[:20]] == [f"d-{i}" for i in range(1, 21)]
     assert isinstance(added[21], ConflictError) and added[21].field == "doc_id"
     assert (await store.get(doc_id="d-0")).content == "stored"
@@ -1182,8 +1183,46 @@ async def test_vectors_in_memory_answer_searches_by_meaning(
         assert "tea on holiday" not in {
             f.content for f in await store.search(query="tea", user_id="u", search_mode="semantic")
         }
-    monkeypatch.setattr(index, "nearest", lambda *args: None)
+    monkeypatch.setattr(index, "nearest_many", lambda searches: [None] * len(searches))
     assert await answers() == in_memory and queries  # Chroma's query: the same answers
+
+
+async def test_concurrent_searches_by_meaning_share_one_pass_over_the_vectors(
+    tmp_path: Path, make, monkeypatch
+):
+    """Searches by meaning in flight together compare their vectors with the word index's in
+    one run (`Postings.nearest_many`, one read of the vectors for all), each getting what it
+    gets alone."""
+    store = make("documents", {"path": str(tmp_path / "c")})
+    texts = ["green tea in the morning", "a red kite over the hills", "coffee with milk"]
+    texts += ["black tea, strong", "a walk by the river", "sailing on the lake"]
+    for i, text in enumerate(texts):
+        await store.add(content=text, doc_id=f"d{i}", user_id=["u", None][i % 2])
+    index = await _loaded_index(store)
+    scopes: list[dict[str, Any]] = [{}, {"user_id": "u"}, {"user_id": "u", "include_shared": True}]
+    searches = [(query, scope) for query in ("tea", "river", "kite", "milk") for scope in scopes]
+
+    def ranked(results: list[Any]) -> list[tuple[str, float]]:
+        return [(r.id, round(r.score, 5)) for r in results]
+
+    alone = [
+        ranked(await store.search(query=query, search_mode="semantic", **scope))
+        for query, scope in searches
+    ]
+    passes: list[int] = []
+    many = index.nearest_many
+
+    def slow(batch: list[Any]) -> list[Any]:
+        passes.append(len(batch))
+        time.sleep(0.1)  # a pass in progress: the searches arriving meanwhile queue for the next
+        return many(batch)
+
+    monkeypatch.setattr(index, "nearest_many", slow)
+    together = await asyncio.gather(
+        *(store.search(query=query, search_mode="semantic", **scope) for query, scope in searches)
+    )
+    assert [ranked(found) for found in together] == alone
+    assert sum(passes) == len(searches) and len(passes) < len(searches)
 
 
 async def test_fact_expiry_is_known_in_memory(tmp_path: Path, make, monkeypatch):

@@ -287,6 +287,24 @@ def test_nearest_in_memory_is_the_exact_ranking_in_every_scope(
     index.close()
 
 
+def test_searches_compared_together_get_what_each_gets_alone(tmp_path: Path):
+    """`nearest_many`: scopes of most records share one product over all the vectors, a few
+    records' scopes take their rows alone; each answer is the search's own."""
+    rng = np.random.default_rng(5)
+    few = [Entry(f"w{i}", ("w",), "x", {}, rng.normal(size=8)) for i in range(20)]
+    index = _vector_index(tmp_path / "words.sqlite3", _vectored(300) + few)
+    scopes = [*SCOPES, owner_scope("w", False)]
+    searches = [(rng.normal(size=8), scope, n) for scope in scopes for n in (1, 10)]
+    together = index.nearest_many(searches)
+    for (vector, scope, n), found in zip(searches, together, strict=True):
+        alone = index.nearest(vector, scope, n)
+        assert found is not None and alone is not None
+        assert found[0] == alone[0]
+        np.testing.assert_allclose(found[1], alone[1], atol=1e-6)
+    assert index.nearest_many([]) == []
+    index.close()
+
+
 def test_vectors_follow_writes_and_are_kept_on_disk(tmp_path: Path):
     """An update of metadata alone keeps the vector, a new vector replaces it, a delete takes the
     record out; an index opened again (clean, the same count) loads them from its file, unless
@@ -396,14 +414,14 @@ def test_searches_read_together_and_a_write_waits_for_them(tmp_path: Path, monke
     """Concurrent searches hold the index at once (one lock for all took turns and was what a
     busy server waited on); a write waits for the searches in progress, and they for it."""
     index = _vector_index(tmp_path / "words.sqlite3", _vectored(50))
-    nearest = Postings.nearest
+    nearest = Postings.nearest_many
     together = threading.Barrier(2, timeout=10)  # broken unless two searches are inside at once
 
     def meeting(self: Postings, *args: Any) -> Any:
         together.wait()
         return nearest(self, *args)
 
-    monkeypatch.setattr(Postings, "nearest", meeting)
+    monkeypatch.setattr(Postings, "nearest_many", meeting)
     query, everyone = np.ones(8), owner_scope(None, False)
     with ThreadPoolExecutor(2) as pool:
         found = list(pool.map(lambda _: index.nearest(query, everyone, 3), range(2)))
@@ -416,7 +434,7 @@ def test_searches_read_together_and_a_write_waits_for_them(tmp_path: Path, monke
             leave.wait(10)
             return nearest(self, *args)
 
-        monkeypatch.setattr(Postings, "nearest", staying)
+        monkeypatch.setattr(Postings, "nearest_many", staying)
         search = pool.submit(index.nearest, query, everyone, 3)
         assert inside.wait(10)
         write = pool.submit(index.apply, upserts=[Entry("d1", ("u",), "moved", {}, -query)])
@@ -425,6 +443,6 @@ def test_searches_read_together_and_a_write_waits_for_them(tmp_path: Path, monke
         leave.set()
         assert search.result(timeout=10) is not None
         write.result(timeout=10)
-    monkeypatch.setattr(Postings, "nearest", nearest)
+    monkeypatch.setattr(Postings, "nearest_many", nearest)
     assert index.nearest(-query, owner_scope("u", False), 1)[0] == ["d1"]  # type: ignore[index]
     index.close()

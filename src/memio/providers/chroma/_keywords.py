@@ -34,6 +34,7 @@ import fasteners
 import numpy as np
 
 from memio import ranking
+from memio.coalescing import Coalescer
 from memio.filters import FilterNode
 from memio.models import cosine_score
 from memio.providers.chroma._base import ChromaBackend, chunks
@@ -312,16 +313,23 @@ class KeywordIndex:
         ).fetchall()
         return term_hits(words, [Candidate(item_id, content) for item_id, content in found], total)
 
+    def nearest_many(
+        self, searches: Sequence[tuple[np.ndarray, Scope, int]]
+    ) -> list[tuple[list[str], np.ndarray] | None]:
+        """For each search (vector, scope, n): the `n` records of `scope` nearest `vector` and
+        their cosine similarity, best first, compared in memory; None when that cannot answer
+        (vectors not held or not yet loaded, the index stale, or the scope too large:
+        `Postings.nearest_many`)."""
+        with self._lock.read_lock():
+            if self.stale or self._loaded is not None or self._postings is None:
+                return [None] * len(searches)
+            return self._postings.nearest_many(searches)
+
     def nearest(
         self, vector: np.ndarray, scope: Scope, n: int
     ) -> tuple[list[str], np.ndarray] | None:
-        """The `n` records of `scope` nearest `vector` and their cosine similarity, best first,
-        compared in memory; None when that cannot answer (vectors not held or not yet loaded, the
-        index stale, or the scope too large: `Postings.nearest`)."""
-        with self._lock.read_lock():
-            if self.stale or self._loaded is not None or self._postings is None:
-                return None
-            return self._postings.nearest(vector, scope, n)
+        """`nearest_many` of one search."""
+        return self.nearest_many([(vector, scope, n)])[0]
 
     def expired(self, scope: Scope, now: float) -> list[str] | None:
         """The records of `scope` expired by `now` (on the expiry key's clock), from memory;
@@ -355,6 +363,9 @@ def _vector(stored: bytes | None) -> np.ndarray | None:
 
 
 _ENTRY_PAGE = 1000
+# A search's vector ranking from memory: (ids, similarities), or None when memory cannot answer.
+Nearest = tuple[list[str], np.ndarray] | None
+_Comparison = tuple[KeywordIndex, np.ndarray, Scope, int]  # a search's index, vector, scope, n
 
 
 class KeywordIndexedStore(ChromaStore[M]):
@@ -368,6 +379,8 @@ class KeywordIndexedStore(ChromaStore[M]):
         super().__init__(backend=backend)
         self._index: KeywordIndex | None = None
         self._index_opening = asyncio.Lock()
+        # Concurrent searches by meaning compare their vectors with the index's in one pass.
+        self._comparisons: Coalescer[_Comparison, Nearest] = Coalescer(self._compare, max_batch=32)
 
     def _index_entries(
         self,
@@ -549,7 +562,7 @@ class KeywordIndexedStore(ChromaStore[M]):
         vector = (await self._backend.embed([query]))[0]
         n = limit + TIE_MARGIN + len(leave_out)
         index = await self._keyword_index(operation)
-        found = None if index is None else await asyncio.to_thread(index.nearest, vector, scope, n)
+        found = None if index is None else await self._comparisons((index, vector, scope, n))
         if found is None:
             rows, similarities = await self._query(operation, vector, scope_where, n, include=())
             found = [row.id for row in rows], similarities
@@ -562,6 +575,21 @@ class KeywordIndexedStore(ChromaStore[M]):
         if any(a.score == b.score for a, b in itertools.pairwise(nearest)):
             return None
         return nearest[:limit]
+
+    @staticmethod
+    async def _compare(comparisons: list[_Comparison]) -> list[Nearest]:
+        """`KeywordIndex.nearest_many` of concurrent searches, in one thread hop."""
+
+        def compare() -> list[Nearest]:
+            found: list[Nearest] = [None] * len(comparisons)
+            for index in {id(c[0]): c[0] for c in comparisons}.values():  # one, unless rebuilt
+                mine = [i for i, c in enumerate(comparisons) if c[0] is index]
+                answers = index.nearest_many([comparisons[i][1:] for i in mine])
+                for i, answer in zip(mine, answers, strict=True):
+                    found[i] = answer
+            return found
+
+        return await asyncio.to_thread(compare)
 
     async def _expired_in_memory(
         self, operation: str, scope: Scope, now: float

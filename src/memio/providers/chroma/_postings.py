@@ -230,21 +230,48 @@ class Postings:
         """The `n` in-scope records most similar to `vector` and their cosine similarity, best
         first; None when vectors are not held here (all of them) or the scope holds more than
         `EXACT_UP_TO` records."""
+        return self.nearest_many([(vector, scope, n)])[0]
+
+    def nearest_many(
+        self, searches: Sequence[tuple[np.ndarray, Scope, int]]
+    ) -> list[tuple[list[str], np.ndarray] | None]:
+        """`nearest` of several searches (vector, scope, n) at once: those whose scope holds
+        most records share one product over all the vectors, which reads them from memory once
+        for all (concurrent searches, `KeywordIndexedStore._nearest`)."""
+        found: list[tuple[list[str], np.ndarray] | None] = [None] * len(searches)
         if self._matrix is None or self._unvectored:
-            return None
+            return found
         matrix = self._matrix.values
-        positions = self._in_scope(scope)
-        if len(positions) > EXACT_UP_TO:
-            return None
-        query = np.asarray(vector, dtype=np.float32)
-        query = query / max(float(np.linalg.norm(query)), 1e-12)
-        # numpy's own loop, not BLAS (`@`): BLAS ran the product on threads that then spun, and
-        # under 64 concurrent searches that CPU came out of the model's share (bench wrk: 275
-        # req/s with them, 357 with BLAS held to one thread).
-        if 4 * len(positions) >= len(matrix):  # most records: one product over all of them
-            similarities = np.einsum("ij,j->i", matrix, query)[positions]
-        else:  # a few: their rows alone
-            similarities = np.einsum("ij,j->i", matrix[positions], query)
+        shared: list[tuple[int, np.ndarray, int]] = []
+        queries = []
+        for i, (vector, scope, n) in enumerate(searches):
+            positions = self._in_scope(scope)
+            if len(positions) > EXACT_UP_TO:
+                continue
+            query = np.asarray(vector, dtype=np.float32)
+            query = query / max(float(np.linalg.norm(query)), 1e-12)
+            if 4 * len(positions) >= len(matrix):  # most records: the shared product
+                shared.append((i, positions, n))
+                queries.append(query)
+            else:  # a few: their rows alone
+                found[i] = self._best(positions, np.einsum("ij,j->i", matrix[positions], query), n)
+        if not queries:
+            return found
+        if len(queries) == 1:
+            # numpy's own loop, not BLAS (`@`), whose threads spin after a product: under 64
+            # concurrent searches that CPU came out of the model's share (bench wrk: 275 req/s
+            # with them, 357 with BLAS held to one thread, as memio-server now holds it).
+            products = np.einsum("ij,j->i", matrix, queries[0])[:, None]
+        else:  # BLAS: one pass over the matrix for all of them
+            products = matrix @ np.stack(queries, axis=1)
+        for column, (i, positions, n) in enumerate(shared):
+            found[i] = self._best(positions, products[positions, column], n)
+        return found
+
+    def _best(
+        self, positions: np.ndarray, similarities: np.ndarray, n: int
+    ) -> tuple[list[str], np.ndarray]:
+        """The `n` most similar of the records at `positions`, best first."""
         if n < len(positions):
             best = np.argpartition(-similarities, n - 1)[:n]
         else:

@@ -10,7 +10,7 @@ it keeps its created_at and its place in listings, and never changes its owner.
 
 Group commit, as for facts: every Chroma write is a commit of its own (several fsyncs when
 embedded), so concurrent `add` calls are written as one batch, and so are concurrent `add_many`
-and `upsert_many` calls (`_coalesce.WriteCoalescer`); each call gets the outcome it would have had
+and `upsert_many` calls (`memio.coalescing.Coalescer`); each call gets the outcome it would have had
 alone, and when one of them is a client mistake (an id that exists, an id two calls share, an
 owner change) each is decided on its own.
 """
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from memio.checked import DocumentQuery, DocumentSearch
+from memio.coalescing import Coalescer
 from memio.errors import ConflictError, MemioError, NotFoundError
 from memio.models import (
     Document,
@@ -32,7 +33,7 @@ from memio.models import (
     Page,
     utcnow,
 )
-from memio.providers._coalesce import WriteCoalescer, together_or_alone
+from memio.providers._coalesce import WRITE_BATCH, together_or_alone
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
 from memio.providers.chroma._codec import (
     KEY_CREATED,
@@ -132,11 +133,11 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
 
     def __init__(self, *, backend: ChromaBackend) -> None:
         super().__init__(backend=backend)
-        self._adds: WriteCoalescer[_Write, list[Document] | MemioError] = WriteCoalescer(
-            lambda calls: self._write_batch(calls, replace=False)
+        self._adds: Coalescer[_Write, list[Document] | MemioError] = Coalescer(
+            lambda calls: self._write_batch(calls, replace=False), max_batch=WRITE_BATCH
         )
-        self._upserts: WriteCoalescer[_Write, list[Document] | MemioError] = WriteCoalescer(
-            lambda calls: self._write_batch(calls, replace=True)
+        self._upserts: Coalescer[_Write, list[Document] | MemioError] = Coalescer(
+            lambda calls: self._write_batch(calls, replace=True), max_batch=WRITE_BATCH
         )
 
     @classmethod
@@ -210,7 +211,7 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         check_reserved(document.metadata)
         # embedded outside the lock: see _write_planned
         vectors = await self._backend.embed([document.content])
-        [added] = await self._adds.submit(_Write("add", [document], vectors))
+        [added] = await self._adds(_Write("add", [document], vectors))
         return added
 
     async def restore(self, *, documents: list[Document]) -> list[bool]:
@@ -240,14 +241,14 @@ class ChromaDocumentStore(KeywordIndexedStore[Document]):
         return await self._write_many("upsert_many", documents, self._upserts)
 
     async def _write_many(
-        self, operation: str, items: list[DocumentInput], queue: WriteCoalescer[_Write, Any]
+        self, operation: str, items: list[DocumentInput], queue: Coalescer[_Write, Any]
     ) -> list[Document]:
         for i, item in enumerate(items):
             check_reserved(item.metadata, field=f"documents[{i}].metadata")
         # Embedded before the lock is taken: a model run needs no lock, and one under it made
         # every concurrent writer of the store wait for the others' embeddings (bench soak).
         vectors = await self._backend.embed([item.content for item in items])
-        return await queue.submit(_Write(operation, items, vectors))
+        return await queue(_Write(operation, items, vectors))
 
     async def _write_batch(
         self, calls: list[_Write], *, replace: bool

@@ -24,7 +24,7 @@
 - Group commit: every Chroma write commits on its own (an embedded one with several fsyncs) and
   a fact add is two of them (the fact, its event). Run one by one behind the lock, concurrent
   adds queued for seconds under load (bench/notes.md), so concurrent `add` calls are written as
-  one planned batch (`_coalesce.WriteCoalescer`), each with the outcome it would have had alone.
+  one planned batch (`memio.coalescing.Coalescer`), each with the outcome it would have had alone.
   Embeddings are computed before a call queues, never under the lock.
 """
 
@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from memio.checked import FactQuery, FactScope, FactSearch, fact_scope_of
+from memio.coalescing import Coalescer
 from memio.errors import ConflictError, MemioError, NotFoundError
 from memio.models import (
     Fact,
@@ -49,7 +50,7 @@ from memio.models import (
     Page,
     utcnow,
 )
-from memio.providers._coalesce import WriteCoalescer, together_or_alone
+from memio.providers._coalesce import WRITE_BATCH, together_or_alone
 from memio.providers.chroma._base import LOCK_CHUNK, ChromaBackend, build_backend, chunks
 from memio.providers.chroma._codec import (
     EVENT_FACT_ID,
@@ -215,7 +216,9 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
 
     def __init__(self, *, backend: ChromaBackend) -> None:
         super().__init__(backend=backend)
-        self._adds: WriteCoalescer[_Add, Fact | MemioError] = WriteCoalescer(self._add_batch)
+        self._adds: Coalescer[_Add, Fact | MemioError] = Coalescer(
+            self._add_batch, max_batch=WRITE_BATCH
+        )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], context: ProviderContext) -> ChromaFactStore:
@@ -594,7 +597,7 @@ class ChromaFactStore(KeywordIndexedStore[Fact]):
     async def add(self, *, fact: FactInput) -> Fact:
         check_reserved(fact.metadata)
         vectors = await self._backend.embed([fact.content])
-        return await self._adds.submit(_Add(fact, fact_scope_of(fact), vectors))
+        return await self._adds(_Add(fact, fact_scope_of(fact), vectors))
 
     async def _add_batch(self, requests: list[_Add]) -> list[Fact | MemioError]:
         """Concurrent single adds written together (group commit, see the module docstring),
