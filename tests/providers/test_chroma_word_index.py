@@ -251,6 +251,11 @@ def _exact(entries: list[Entry], query: np.ndarray, scope: Scope, n: int) -> lis
     return [e.id for e in sorted(filter(visible, entries), key=lambda e: -cosine(e))][:n]
 
 
+def _nearest(index: KeywordIndex | Postings, vector: Any, scope: Scope, n: int) -> Any:
+    """`nearest_many` of one search."""
+    return index.nearest_many([(vector, scope, n)])[0]
+
+
 def _vector_index(path: Path, entries: list[Entry]) -> KeywordIndex:
     index = KeywordIndex(path, ["user_id"])
     index.sync(len(entries), lambda: entries, VECTORS_OF)
@@ -274,7 +279,7 @@ def test_nearest_in_memory_is_the_exact_ranking_in_every_scope(
     for _ in range(5):
         query = rng.normal(size=8)
         for scope in [*SCOPES, owner_scope("w", False)]:
-            found = index.nearest(query, scope, 10)
+            found = _nearest(index, query, scope, 10)
             if len(_exact(entries, query, scope, len(entries))) > limit:
                 assert found is None
                 continue
@@ -297,7 +302,7 @@ def test_searches_compared_together_get_what_each_gets_alone(tmp_path: Path):
     searches = [(rng.normal(size=8), scope, n) for scope in scopes for n in (1, 10)]
     together = index.nearest_many(searches)
     for (vector, scope, n), found in zip(searches, together, strict=True):
-        alone = index.nearest(vector, scope, n)
+        alone = _nearest(index, vector, scope, n)
         assert found is not None and alone is not None
         assert found[0] == alone[0]
         np.testing.assert_allclose(found[1], alone[1], atol=1e-6)
@@ -313,19 +318,19 @@ def test_vectors_follow_writes_and_are_kept_on_disk(tmp_path: Path):
     entries = _vectored(50)
     index = _vector_index(path, entries)
     query = np.asarray(entries[7].vector)
-    assert index.nearest(query, owner_scope(None, False), 1)[0] == ["d7"]  # type: ignore[index]
+    assert _nearest(index, query, owner_scope(None, False), 1)[0] == ["d7"]  # type: ignore[index]
     index.apply(upserts=[Entry("d7", (entries[7].scope[0],), entries[7].content, {"k": 1})])
-    assert index.nearest(query, owner_scope(None, False), 1)[0] == ["d7"]  # type: ignore[index]
+    assert _nearest(index, query, owner_scope(None, False), 1)[0] == ["d7"]  # type: ignore[index]
     index.apply(upserts=[Entry("d7", ("u",), "moved", {}, -query)], deletes=["d8"])
-    ids, similarities = index.nearest(-query, owner_scope("u", False), 50)  # type: ignore[misc]
+    ids, similarities = _nearest(index, -query, owner_scope("u", False), 50)  # type: ignore[misc]
     assert ids[0] == "d7" and similarities[0] == pytest.approx(1.0)
-    expected = index.nearest(query, owner_scope(None, False), 50)
+    expected = _nearest(index, query, owner_scope(None, False), 50)
     assert expected is not None and "d8" not in expected[0]
     index.close()
     again = KeywordIndex(path, ["user_id"])
     again.sync(49, lambda: pytest.fail("rebuilt"), VECTORS_OF)  # clean, 49: nothing read again
     _wait_loaded(again)
-    found = again.nearest(query, owner_scope(None, False), 50)
+    found = _nearest(again, query, owner_scope(None, False), 50)
     assert found is not None and found[0] == expected[0]
     again.close()
     reembedded = KeywordIndex(path, ["user_id"])
@@ -340,17 +345,17 @@ def test_nearest_is_left_to_chroma_when_memory_cannot_answer(tmp_path: Path):
     entries = _vectored(20)
     index = _vector_index(tmp_path / "words.sqlite3", entries)
     query = np.ones(8)
-    assert index.nearest(query, owner_scope(None, False), 5) is not None
+    assert _nearest(index, query, owner_scope(None, False), 5) is not None
     index._loaded = 0
-    assert index.nearest(query, owner_scope(None, False), 5) is None
+    assert _nearest(index, query, owner_scope(None, False), 5) is None
     index._loaded = None
     index.stale = True
-    assert index.nearest(query, owner_scope(None, False), 5) is None
+    assert _nearest(index, query, owner_scope(None, False), 5) is None
     index.stale = False
     index.apply(upserts=[_entry("bare", "u", "no vector")])
-    assert index.nearest(query, owner_scope(None, False), 5) is None
+    assert _nearest(index, query, owner_scope(None, False), 5) is None
     index.apply(deletes=["bare"])
-    assert index.nearest(query, owner_scope(None, False), 5) is not None
+    assert _nearest(index, query, owner_scope(None, False), 5) is not None
     with pytest.raises(ValueError, match="dimensions"):
         index.apply(upserts=[Entry("wide", (None,), "x", {}, np.ones(9))])
     index.close()
@@ -366,7 +371,7 @@ def test_compaction_keeps_each_vector_with_its_record():
         postings.remove(f"d{i}")
     assert len(postings._ids) < 2000
     for item_id in ("d2500", "d2999"):
-        found = postings.nearest(vectors[item_id], Scope(), 1)
+        found = _nearest(postings, vectors[item_id], Scope(), 1)
         assert found is not None and found[0] == [item_id]
 
 
@@ -424,7 +429,7 @@ def test_searches_read_together_and_a_write_waits_for_them(tmp_path: Path, monke
     monkeypatch.setattr(Postings, "nearest_many", meeting)
     query, everyone = np.ones(8), owner_scope(None, False)
     with ThreadPoolExecutor(2) as pool:
-        found = list(pool.map(lambda _: index.nearest(query, everyone, 3), range(2)))
+        found = list(pool.map(lambda _: _nearest(index, query, everyone, 3), range(2)))
         assert all(result is not None for result in found)
 
         inside, leave = threading.Event(), threading.Event()
@@ -435,7 +440,7 @@ def test_searches_read_together_and_a_write_waits_for_them(tmp_path: Path, monke
             return nearest(self, *args)
 
         monkeypatch.setattr(Postings, "nearest_many", staying)
-        search = pool.submit(index.nearest, query, everyone, 3)
+        search = pool.submit(_nearest, index, query, everyone, 3)
         assert inside.wait(10)
         write = pool.submit(index.apply, upserts=[Entry("d1", ("u",), "moved", {}, -query)])
         time.sleep(0.2)
@@ -444,5 +449,5 @@ def test_searches_read_together_and_a_write_waits_for_them(tmp_path: Path, monke
         assert search.result(timeout=10) is not None
         write.result(timeout=10)
     monkeypatch.setattr(Postings, "nearest_many", nearest)
-    assert index.nearest(-query, owner_scope("u", False), 1)[0] == ["d1"]  # type: ignore[index]
+    assert _nearest(index, -query, owner_scope("u", False), 1)[0] == ["d1"]  # type: ignore[index]
     index.close()

@@ -33,7 +33,6 @@ __all__ = [
     "CHECK_SENTENCES",
     "INT8_CPU_FLAGS",
     "MIN_COSINE",
-    "RECIPE",
     "cache_dir",
     "cpu_has_int8_dot",
     "int8_model",
@@ -43,7 +42,7 @@ __all__ = [
 INT8_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 MIN_COSINE = 0.99
 # Names the derivation in the kept file's name, so a file of an earlier recipe is not reused.
-RECIPE = "rows"
+_RECIPE = "rows"
 CHECK_SENTENCES = (
     "hello world",
     "What did Caroline research?",
@@ -92,7 +91,7 @@ def int8_model(source: Path, source_sha256: str, *, agreement: Callable[[Path], 
 
     folder = cache_dir()
     reduce_range = not cpu_has_int8_dot()
-    recipe = f"{RECIPE}-w7" if reduce_range else RECIPE
+    recipe = f"{_RECIPE}-w7" if reduce_range else _RECIPE
     final = folder / f"minilm-int8-{source_sha256[:16]}-ort{ort.__version__}-{recipe}.onnx"
     digest_file = final.with_name(final.name + ".sha256")
     kept = final.is_file() and digest_file.is_file()

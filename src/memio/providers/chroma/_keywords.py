@@ -325,12 +325,6 @@ class KeywordIndex:
                 return [None] * len(searches)
             return self._postings.nearest_many(searches)
 
-    def nearest(
-        self, vector: np.ndarray, scope: Scope, n: int
-    ) -> tuple[list[str], np.ndarray] | None:
-        """`nearest_many` of one search."""
-        return self.nearest_many([(vector, scope, n)])[0]
-
     def expired(self, scope: Scope, now: float) -> list[str] | None:
         """The records of `scope` expired by `now` (on the expiry key's clock), from memory;
         None when memory cannot tell (no expiry kept, not loaded yet, or the index stale)."""
@@ -556,9 +550,10 @@ class KeywordIndexedStore(ChromaStore[M]):
         """The vector ranking of a search without a filter: the `limit` nearest as ids and
         scores, for `_hydrate` to load once ranked (a query that reads content and metadata
         costs about three times as much at 50 results), compared in the word index's memory
-        when it can (`KeywordIndex.nearest`), else by Chroma. None when scores tie within them or
-        at the cut: their order then needs the stored sequence (`_search` reads it). `leave_out`:
-        ids of records of the scope that do not count (expired facts)."""
+        when it can (`KeywordIndex.nearest_many`, with the searches in flight), else by Chroma.
+        None when scores tie within them or at the cut: their order then needs the stored
+        sequence (`_search` reads it). `leave_out`: ids of records of the scope that do not
+        count (expired facts)."""
         vector = (await self._backend.embed([query]))[0]
         n = limit + TIE_MARGIN + len(leave_out)
         index = await self._keyword_index(operation)

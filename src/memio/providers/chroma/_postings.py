@@ -224,18 +224,12 @@ class Postings:
         ids = [self._ids[slot] for slot in found.tolist()]
         return TermHits(_Ids(ids), matrix, self._lengths.values[found], in_scope)
 
-    def nearest(
-        self, vector: np.ndarray, scope: Scope, n: int
-    ) -> tuple[list[str], np.ndarray] | None:
-        """The `n` in-scope records most similar to `vector` and their cosine similarity, best
-        first; None when vectors are not held here (all of them) or the scope holds more than
-        `EXACT_UP_TO` records."""
-        return self.nearest_many([(vector, scope, n)])[0]
-
     def nearest_many(
         self, searches: Sequence[tuple[np.ndarray, Scope, int]]
     ) -> list[tuple[list[str], np.ndarray] | None]:
-        """`nearest` of several searches (vector, scope, n) at once: those whose scope holds
+        """For each search (vector, scope, n): the `n` records of its scope most similar to its
+        vector and their cosine similarity, best first; None when vectors are not held here (all
+        of them) or the scope holds more than `EXACT_UP_TO` records. Searches whose scope holds
         most records share one product over all the vectors, which reads them from memory once
         for all (concurrent searches, `KeywordIndexedStore._nearest`)."""
         found: list[tuple[list[str], np.ndarray] | None] = [None] * len(searches)
