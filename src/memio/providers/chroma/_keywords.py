@@ -39,7 +39,7 @@ from memio.filters import FilterNode
 from memio.models import cosine_score
 from memio.providers.chroma._base import ChromaBackend, chunks
 from memio.providers.chroma._codec import scope_key
-from memio.providers.chroma._postings import Postings, Scope
+from memio.providers.chroma._postings import Nearest, Postings, Scope
 from memio.providers.chroma._store import TIE_MARGIN, ChromaStore, M, Row
 from memio.ranking import KEYWORD_CANDIDATES, Candidate, SearchMode, TermHits, term_hits
 
@@ -290,7 +290,6 @@ class KeywordIndex:
         a valid FTS5 string) in the scope: from the in-memory counts once loaded, else among the
         scope's records holding a word that starts with a term, at most `KEYWORD_CANDIDATES` of
         them, FTS5's best by its bm25. None when stale."""
-        condition, params = scope.sql()
         with self._lock.read_lock():
             if self.stale:
                 return None
@@ -298,11 +297,12 @@ class KeywordIndex:
             if postings is not None and postings.counts:
                 return postings.hits(words, scope, postings.count(scope))
             with self._reading:
-                return self._fts5_hits(words, condition, params)
+                return self._fts5_hits(words, scope)
 
-    def _fts5_hits(self, words: Sequence[str], condition: str, params: Sequence[Any]) -> TermHits:
+    def _fts5_hits(self, words: Sequence[str], scope: Scope) -> TermHits:
         """`hits` before the counts are in memory (the caller holds the lock and the
         connection)."""
+        condition, params = scope.sql()
         total = self._db.execute(
             f"SELECT count(*) FROM docs AS d WHERE {condition}", params
         ).fetchone()[0]
@@ -313,9 +313,7 @@ class KeywordIndex:
         ).fetchall()
         return term_hits(words, [Candidate(item_id, content) for item_id, content in found], total)
 
-    def nearest_many(
-        self, searches: Sequence[tuple[np.ndarray, Scope, int]]
-    ) -> list[tuple[list[str], np.ndarray] | None]:
+    def nearest_many(self, searches: Sequence[tuple[np.ndarray, Scope, int]]) -> list[Nearest]:
         """For each search (vector, scope, n): the `n` records of `scope` nearest `vector` and
         their cosine similarity, best first, compared in memory; None when that cannot answer
         (vectors not held or not yet loaded, the index stale, or the scope too large:
@@ -357,8 +355,6 @@ def _vector(stored: bytes | None) -> np.ndarray | None:
 
 
 _ENTRY_PAGE = 1000
-# A search's vector ranking from memory: (ids, similarities), or None when memory cannot answer.
-Nearest = tuple[list[str], np.ndarray] | None
 _Comparison = tuple[KeywordIndex, np.ndarray, Scope, int]  # a search's index, vector, scope, n
 
 

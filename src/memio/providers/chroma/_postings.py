@@ -100,6 +100,9 @@ class _Term(NamedTuple):
 # to Chroma's HNSW index, whose cost grows with the logarithm of the store.
 EXACT_UP_TO = 20_000
 
+# A search's nearest records from memory: (ids, similarities), or None when memory cannot answer.
+Nearest = tuple[list[str], np.ndarray] | None
+
 
 class Postings:
     """Records given as id, scope values (in `columns` order), content, vector and expiry: their
@@ -224,15 +227,13 @@ class Postings:
         ids = [self._ids[slot] for slot in found.tolist()]
         return TermHits(_Ids(ids), matrix, self._lengths.values[found], in_scope)
 
-    def nearest_many(
-        self, searches: Sequence[tuple[np.ndarray, Scope, int]]
-    ) -> list[tuple[list[str], np.ndarray] | None]:
+    def nearest_many(self, searches: Sequence[tuple[np.ndarray, Scope, int]]) -> list[Nearest]:
         """For each search (vector, scope, n): the `n` records of its scope most similar to its
         vector and their cosine similarity, best first; None when vectors are not held here (all
         of them) or the scope holds more than `EXACT_UP_TO` records. Searches whose scope holds
         most records share one product over all the vectors, which reads them from memory once
         for all (concurrent searches, `KeywordIndexedStore._nearest`)."""
-        found: list[tuple[list[str], np.ndarray] | None] = [None] * len(searches)
+        found: list[Nearest] = [None] * len(searches)
         if self._matrix is None or self._unvectored:
             return found
         matrix = self._matrix.values
